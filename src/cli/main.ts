@@ -1,0 +1,43 @@
+/**
+ * pvhctl's command line: one table of subcommands, each in its own module under src/cli/.
+ * A subcommand module exports `run(args: string[]): Promise<number>` and returns the exit code:
+ * 0 success, 1 some input could not be handled (each with a one-line error), 2 usage error.
+ */
+import { UsageError } from './args.ts';
+
+type Command = { summary: string; load: () => Promise<{ run(args: string[]): Promise<number> }> };
+
+const commands: Record<string, Command> = {
+  // One line per subcommand; keep them alphabetical so that parallel work merges cleanly.
+};
+
+export function usage(): string {
+  const width = Math.max(...Object.keys(commands).map((c) => c.length));
+  const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
+  return `usage: pvhctl COMMAND [ARGS...]\n\ncommands:\n${lines.join('\n')}\n\n'pvhctl COMMAND --help' describes one command.\n`;
+}
+
+/** Runs one pvhctl command line and returns its exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage());
+    return name === undefined ? 2 : 0;
+  }
+  const command = Object.hasOwn(commands, name) ? commands[name] : undefined;
+  if (command === undefined) {
+    process.stderr.write(`pvhctl: unknown command '${name}'\n${usage()}`);
+    return 2;
+  }
+  try {
+    const mod = await command.load();
+    return await mod.run(rest);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`pvhctl ${name}: ${err.message}\n`);
+      return 2;
+    }
+    process.stderr.write(`pvhctl ${name}: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  }
+}
