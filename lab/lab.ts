@@ -12,6 +12,9 @@ import { promisify } from 'node:util';
 import { Client } from 'ssh2';
 import { cacheDir } from '../src/debian/apt.ts';
 import { buildLab, type LabBuild } from './build.ts';
+import { alive } from './proc.ts';
+
+export { alive };
 
 const run = promisify(execFile);
 
@@ -100,17 +103,6 @@ function pruneRuns(keep: number): void {
     const pidFile = join(dir, r.n, 'qemu.pid');
     if (existsSync(pidFile) && alive(Number(readFileSync(pidFile, 'utf8').trim()))) continue;
     rmSync(join(dir, r.n), { recursive: true, force: true });
-  }
-}
-
-/** Whether a process exists (signal 0). */
-export function alive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
