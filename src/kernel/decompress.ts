@@ -1,0 +1,79 @@
+/**
+ * Streaming decompression of kernel payloads. gzip and zstd use Node's zlib (native, run on
+ * libuv's thread pool); xz (with the x86 BCJ filter), lzma, bzip2, lzo (lzop's format) and lz4
+ * (legacy frame) run the system's own decompressors as child processes, the same code the kernel's
+ * build and Xen's loader were checked against, at native speed. Either way the caller reads
+ * chunks and may stop at any time; stopping kills the child.
+ */
+import { spawn } from 'node:child_process';
+import zlib from 'node:zlib';
+import type { Compression } from './types.ts';
+
+type Tool = { cmd: string; args: string[] };
+
+/** The system decompressors, reading stdin and writing stdout. Debian packages in scripts/apt-packages.txt. */
+const TOOLS: Record<'xz' | 'lzma' | 'bzip2' | 'lzo' | 'lz4', Tool> = {
+  // --single-stream: stop after the first .xz stream, ignore what follows (the size trailer)
+  xz: { cmd: 'xz', args: ['--decompress', '--stdout', '--single-stream', '--threads=1'] },
+  lzma: { cmd: 'xz', args: ['--decompress', '--stdout', '--format=lzma'] },
+  bzip2: { cmd: 'bzip2', args: ['--decompress', '--stdout'] },
+  lzo: { cmd: 'lzop', args: ['--decompress', '--stdout'] },
+  lz4: { cmd: 'lz4', args: ['-d', '-c'] },
+};
+
+export class DecompressError extends Error {}
+
+/**
+ * Yields the decompressed bytes of `payload`. A decompressor failure after some output is
+ * thrown when the consumer asks for more; `timeoutMs` kills a child that runs too long.
+ * @example
+ * for await (const chunk of decompress(payload, 'xz', { timeoutMs: 60_000 })) { ... break; }
+ */
+export async function* decompress(payload: Uint8Array, compression: Exclude<Compression, 'none'>, opts: { timeoutMs: number }): AsyncGenerator<Buffer> {
+  if (compression === 'gzip' || compression === 'zstd') {
+    yield* zlibStream(payload, compression);
+    return;
+  }
+  const tool = TOOLS[compression];
+  const child = spawn(tool.cmd, tool.args, { stdio: ['pipe', 'pipe', 'pipe'], timeout: opts.timeoutMs, killSignal: 'SIGKILL' });
+  let stderr = '';
+  child.stderr.setEncoding('latin1');
+  child.stderr.on('data', (s: string) => {
+    if (stderr.length < 2048) stderr += s;
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>((resolve) => {
+    child.on('error', (error) => resolve({ code: null, signal: null, error }));
+    child.on('close', (code, signal) => resolve({ code, signal }));
+  });
+  child.stdin.on('error', () => undefined); // EPIPE once we stop reading and kill it
+  child.stdin.end(payload);
+  try {
+    for await (const chunk of child.stdout) yield chunk as Buffer;
+    const r = await exited;
+    if (r.error !== undefined) throw new DecompressError(`cannot run ${tool.cmd} (${r.error.message}); install it (scripts/apt-packages.txt)`);
+    if (r.signal === 'SIGKILL') throw new DecompressError(`${compression} decompression took longer than ${opts.timeoutMs} ms`);
+    if (r.code !== 0) {
+      const why = stderr.split('\n').map((l) => l.trim()).find((l) => l !== '') ?? `exit code ${r.code}`;
+      throw new DecompressError(`corrupt ${compression} stream (${why.replace(/^\S+: (\(stdin\)|stdin|-): /, '')})`);
+    }
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    child.stdout.destroy();
+  }
+}
+
+async function* zlibStream(payload: Uint8Array, compression: 'gzip' | 'zstd'): AsyncGenerator<Buffer> {
+  const z =
+    compression === 'gzip'
+      ? zlib.createGunzip({ chunkSize: 256 << 10 })
+      : // Linux builds zstd kernels with `zstd -22 --ultra`: windows up to 2^27 (the decoder's default limit is 2^27 too; say it)
+        zlib.createZstdDecompress({ chunkSize: 256 << 10, params: { [zlib.constants.ZSTD_d_windowLogMax]: 31 } });
+  z.end(payload);
+  try {
+    for await (const chunk of z) yield chunk as Buffer;
+  } catch (err) {
+    throw new DecompressError(`corrupt ${compression} stream (${err instanceof Error ? err.message : String(err)})`);
+  } finally {
+    z.destroy();
+  }
+}
