@@ -29,7 +29,25 @@ export class DecompressError extends Error {}
  * @example
  * for await (const chunk of decompress(payload, 'xz', { timeoutMs: 60_000 })) { ... break; }
  */
-export async function* decompress(payload: Uint8Array, compression: Exclude<Compression, 'none'>, opts: { timeoutMs: number }): AsyncGenerator<Buffer> {
+export async function* decompress(
+  payload: Uint8Array,
+  compression: Exclude<Compression, 'none'>,
+  opts: { timeoutMs: number; trailerSize?: number },
+): AsyncGenerator<Buffer> {
+  // A bare payload may end with Linux's 4-byte size trailer, which strict decoders reject as
+  // trailing garbage: an error once exactly that many bytes came out is the end of the stream.
+  let produced = 0;
+  try {
+    for await (const chunk of raw(payload, compression, opts)) {
+      produced += chunk.length;
+      yield chunk;
+    }
+  } catch (err) {
+    if (opts.trailerSize === undefined || produced % 2 ** 32 !== opts.trailerSize || produced === 0) throw err;
+  }
+}
+
+async function* raw(payload: Uint8Array, compression: Exclude<Compression, 'none'>, opts: { timeoutMs: number }): AsyncGenerator<Buffer> {
   if (compression === 'gzip' || compression === 'zstd') {
     yield* zlibStream(payload, compression);
     return;
@@ -54,7 +72,7 @@ export async function* decompress(payload: Uint8Array, compression: Exclude<Comp
     if (r.signal === 'SIGKILL') throw new DecompressError(`${compression} decompression took longer than ${opts.timeoutMs} ms`);
     if (r.code !== 0) {
       const why = stderr.split('\n').map((l) => l.trim()).find((l) => l !== '') ?? `exit code ${r.code}`;
-      throw new DecompressError(`corrupt ${compression} stream (${why.replace(/^\S+: (\(stdin\)|stdin|-): /, '')})`);
+      throw new DecompressError(`corrupt ${compression} stream (${why.replace(/^\S+: (?:\(stdin\)|<stdin>|stdin|-): /, '')})`);
     }
   } finally {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');

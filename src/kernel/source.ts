@@ -53,7 +53,11 @@ const HEAD = 64 << 10;
  * const src = streamSource(() => decompress(payload, 'xz', { timeoutMs }), { maxBytes: 1 << 30, maxPasses: 3 });
  * const [ehdr] = await src.readRanges([{ offset: 0, length: 64 }]);
  */
-export function streamSource(open: () => AsyncGenerator<Buffer>, limits: { maxBytes: number; maxPasses: number }): ByteSource {
+export function streamSource(
+  open: () => AsyncGenerator<Buffer>,
+  limits: { maxBytes: number; maxPasses: number },
+  watch?: { needle: Uint8Array; after: number },
+): ByteSource {
   let it: AsyncGenerator<Buffer> | null = null;
   let passes = 0;
   let pos = 0; // stream offset of the end of `last`
@@ -61,6 +65,24 @@ export function streamSource(open: () => AsyncGenerator<Buffer>, limits: { maxBy
   let head = Buffer.alloc(0);
   let eof = false;
   let produced = 0;
+  // While the first pass streams by, remember the first occurrence of `watch.needle`, so that a
+  // later find() for it needs no second pass (Linux's banner sits before the notes).
+  let watched: { offset: number; bytes: Buffer } | null = null;
+  let watchCarry = Buffer.alloc(0);
+  let watchedUpTo = 0;
+
+  function watchChunk(): void {
+    if (watch === undefined || passes !== 1 || lastStart() !== watchedUpTo) return;
+    if (watched !== null && watched.bytes.length < watch.needle.length + watch.after) {
+      watched.bytes = Buffer.concat([watched.bytes, last.subarray(0, watch.needle.length + watch.after - watched.bytes.length)]);
+    } else if (watched === null) {
+      const window = Buffer.concat([watchCarry, last]);
+      const at = window.indexOf(watch.needle);
+      if (at >= 0) watched = { offset: watchedUpTo - watchCarry.length + at, bytes: window.subarray(at, at + watch.needle.length + watch.after) };
+      else watchCarry = window.subarray(Math.max(0, window.length - watch.needle.length + 1));
+    }
+    watchedUpTo = pos;
+  }
 
   function restart(): void {
     if (passes >= limits.maxPasses) throw new SourceError(`would need more than ${limits.maxPasses} decompression passes`);
@@ -87,6 +109,7 @@ export function streamSource(open: () => AsyncGenerator<Buffer>, limits: { maxBy
     pos += last.length;
     produced += last.length;
     if (pos > limits.maxBytes) throw new SourceError(`decompressed output passes ${limits.maxBytes} bytes (Xen's limit is 1 GiB): a decompression bomb or not a kernel`);
+    watchChunk();
     return true;
   }
 
@@ -125,6 +148,10 @@ export function streamSource(open: () => AsyncGenerator<Buffer>, limits: { maxBy
   }
 
   async function find(needle: Uint8Array, from: number, limit: number, after: number) {
+    if (watch !== undefined && Buffer.compare(Buffer.from(needle), Buffer.from(watch.needle)) === 0 && from <= watchedUpTo && passes === 1) {
+      if (watched !== null && watched.offset >= from) return watched;
+      if (watched === null) from = Math.max(from, lastStart());
+    }
     if (it === null || from < lastStart()) restart();
     const want = needle.length + after;
     let carry = Buffer.alloc(0);
