@@ -230,8 +230,8 @@ type ElfInfo = {
 
 /** Xen's elf_xen_parse order: PT_NOTE segments, else SHT_NOTE sections, else `__xen_guest`. */
 async function readXenInfo(src: ByteSource, lim: InspectLimits, decompressed: boolean): Promise<ElfInfo> {
-  const [head] = await src.readRanges([{ offset: 0, length: EHDR_SIZE }]).catch((err) => {
-    throw new KernelError(`${decompressed ? 'decompressed payload' : 'image'} is shorter than an ELF header (${err instanceof Error ? err.message : err})`);
+  const [head] = await src.readRanges([{ offset: 0, length: EHDR_SIZE }]).catch(() => {
+    throw new KernelError(`${decompressed ? 'decompressed payload' : 'image'} is shorter than an ELF header`);
   });
   if (!isElf(head!)) throw new KernelError(`${decompressed ? 'decompressed payload' : 'image'} is not an ELF image (starts ${hex4(head!)})`);
   const h = parseElfHeader(head!);
@@ -241,11 +241,11 @@ async function readXenInfo(src: ByteSource, lim: InspectLimits, decompressed: bo
   let noteArea = false;
   let xenNotes: ElfInfo['xenNotes'] = [];
   if (h.phnum > 0) {
-    const [ph] = await src.readRanges([{ offset: h.phoff, length: h.phnum * h.phentsize }]);
+    const [ph] = await src.readRanges([{ offset: h.phoff, length: h.phnum * h.phentsize, what: 'program header table' }]);
     // Some binutils leave p_offset 0 on note segments; Xen skips those, and so do we.
     const segs = parseProgramHeaders(ph!, h).filter((p) => p.type === PT_NOTE && p.offset !== 0);
     noteArea = segs.length > 0;
-    const ranges = boundedRanges(segs.map((s) => ({ offset: s.offset, length: s.filesz })), lim.maxNoteArea);
+    const ranges = boundedRanges(segs.map((s) => ({ offset: s.offset, length: s.filesz, what: 'PT_NOTE segment' })), lim.maxNoteArea);
     const areas = await src.readRanges(ranges);
     for (const a of areas) xenNotes.push(...xen(parseNotes(a, h.littleEndian, counter, lim.maxNotes)));
   }
@@ -253,12 +253,12 @@ async function readXenInfo(src: ByteSource, lim: InspectLimits, decompressed: bo
 
   // Fallback: SHT_NOTE sections, then the legacy __xen_guest section (read only when there are section headers).
   if (h.shnum === 0 || h.shoff === 0) return { elfClass: h.elfClass, machine: h.machine, xenNotes, notesFrom: null, noteArea, guestInfo: null };
-  const [sh] = await src.readRanges([{ offset: h.shoff, length: h.shnum * h.shentsize }]);
+  const [sh] = await src.readRanges([{ offset: h.shoff, length: h.shnum * h.shentsize, what: 'section header table' }]);
   const sections = parseSectionHeaders(sh!, h);
   const noteSecs = sections.slice(1).filter((s) => s.type === SHT_NOTE && s.size > 0);
   const strtab = sections[h.shstrndx];
-  const want: Range[] = boundedRanges(noteSecs.map((s) => ({ offset: s.offset, length: s.size })), lim.maxNoteArea);
-  const strRange = strtab !== undefined && strtab.size > 0 && strtab.size <= 1 << 20 ? { offset: strtab.offset, length: strtab.size } : null;
+  const want: Range[] = boundedRanges(noteSecs.map((s) => ({ offset: s.offset, length: s.size, what: 'SHT_NOTE section' })), lim.maxNoteArea);
+  const strRange = strtab !== undefined && strtab.size > 0 && strtab.size <= 1 << 20 ? { offset: strtab.offset, length: strtab.size, what: 'section name table' } : null;
   const got = await src.readRanges(strRange === null ? want : [...want, strRange]);
   if (noteSecs.length > 0) noteArea = true;
   for (const a of got.slice(0, want.length)) xenNotes.push(...xen(parseNotes(a, h.littleEndian, counter, lim.maxNotes)));
@@ -267,7 +267,7 @@ async function readXenInfo(src: ByteSource, lim: InspectLimits, decompressed: bo
   const names = strRange === null ? null : got[want.length]!;
   const guest = names === null ? undefined : sections.find((s) => stringAt(names, s.nameOffset) === '__xen_guest');
   if (guest === undefined || guest.size === 0) return { elfClass: h.elfClass, machine: h.machine, xenNotes, notesFrom: null, noteArea, guestInfo: null };
-  const [gi] = await src.readRanges([{ offset: guest.offset, length: Math.min(guest.size, 4096) }]);
+  const [gi] = await src.readRanges([{ offset: guest.offset, length: Math.min(guest.size, 4096), what: '__xen_guest section' }]);
   return { elfClass: h.elfClass, machine: h.machine, xenNotes, notesFrom: '__xen_guest', noteArea, guestInfo: parseGuestInfo(gi!) };
 }
 
@@ -278,7 +278,7 @@ function boundedRanges(ranges: Range[], max: number): Range[] {
   for (const r of ranges) {
     const len = Math.min(r.length, left);
     if (len <= 0) break;
-    out.push({ offset: r.offset, length: len });
+    out.push({ ...r, length: len });
     left -= len;
   }
   return out;

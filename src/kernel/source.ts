@@ -4,7 +4,12 @@
  * most `maxPasses` times). The first HEAD bytes are kept, since the ELF and program headers live
  * there and are read first.
  */
-export type Range = { offset: number; length: number };
+/** A byte range to read; `what` names it in errors ("note segment"). */
+export type Range = { offset: number; length: number; what?: string };
+
+function pastEnd(r: Range, end: number, decompressed: boolean): SourceError {
+  return new SourceError(`${r.what ?? 'data'} (bytes ${r.offset}..${r.offset + r.length}) lies past the end of the ${decompressed ? 'decompressed ' : ''}image (${end} bytes)`);
+}
 
 export interface ByteSource {
   /** The bytes of each range, in order; a range past the end is an error naming it. */
@@ -24,9 +29,7 @@ export function bufferSource(buf: Uint8Array): ByteSource {
   return {
     async readRanges(ranges) {
       return ranges.map((r) => {
-        if (r.offset + r.length > buf.length) {
-          throw new SourceError(`needs bytes ${r.offset}..${r.offset + r.length} but the image ends at ${buf.length}`);
-        }
+        if (r.offset + r.length > buf.length) throw pastEnd(r, buf.length, false);
         produced = Math.max(produced, r.offset + r.length);
         return buf.subarray(r.offset, r.offset + r.length);
       });
@@ -138,8 +141,7 @@ export function streamSource(
     copy();
     while (pending > 0) {
       if (!(await pull())) {
-        const short = bufs.find((b) => b.filled < b.r.length)!.r;
-        throw new SourceError(`needs bytes ${short.offset}..${short.offset + short.length} but the image ends at ${pos}`);
+        throw pastEnd(bufs.find((b) => b.filled < b.r.length)!.r, pos, true);
       }
       copy();
     }
