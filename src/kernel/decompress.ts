@@ -6,6 +6,7 @@
  * chunks and may stop at any time; stopping kills the child.
  */
 import { spawn } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import type { Compression } from './types.ts';
 
@@ -66,7 +67,7 @@ async function* raw(payload: Uint8Array, compression: Exclude<Compression, 'none
   child.stdin.on('error', () => undefined); // EPIPE once we stop reading and kill it
   child.stdin.end(payload);
   try {
-    for await (const chunk of child.stdout) yield chunk as Buffer;
+    yield* batched(child.stdout);
     const r = await exited;
     if (r.error !== undefined) throw new DecompressError(`cannot run ${tool.cmd} (${r.error.message}); install it (scripts/apt-packages.txt)`);
     if (r.signal === 'SIGKILL') throw new DecompressError(`${compression} decompression took longer than ${opts.timeoutMs} ms`);
@@ -77,6 +78,50 @@ async function* raw(payload: Uint8Array, compression: Exclude<Compression, 'none
   } finally {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     child.stdout.destroy();
+  }
+}
+
+/**
+ * The chunks of a readable, joined into batches of whatever arrived meanwhile (up to 1 MiB).
+ * xz and friends write 8 KiB at a time; handing each on through the async-iterator layers costs
+ * more than the decompression of it.
+ */
+async function* batched(stream: Readable): AsyncGenerator<Buffer> {
+  const queue: Buffer[] = [];
+  let queued = 0;
+  let ended = false;
+  let failed: Error | null = null;
+  let wake: (() => void) | null = null;
+  const notify = () => {
+    wake?.();
+    wake = null;
+  };
+  stream.on('data', (b: Buffer) => {
+    queue.push(b);
+    queued += b.length;
+    if (queued >= 1 << 20) stream.pause();
+    notify();
+  });
+  stream.on('end', () => {
+    ended = true;
+    notify();
+  });
+  stream.on('error', (err) => {
+    failed = err;
+    notify();
+  });
+  for (;;) {
+    if (queue.length > 0) {
+      const out = queue.length === 1 ? queue[0]! : Buffer.concat(queue, queued);
+      queue.length = 0;
+      queued = 0;
+      stream.resume();
+      yield out;
+      continue;
+    }
+    if (failed !== null) throw failed;
+    if (ended) return;
+    await new Promise<void>((resolve) => (wake = resolve));
   }
 }
 

@@ -79,10 +79,19 @@ export function streamSource(
     if (watched !== null && watched.bytes.length < watch.needle.length + watch.after) {
       watched.bytes = Buffer.concat([watched.bytes, last.subarray(0, watch.needle.length + watch.after - watched.bytes.length)]);
     } else if (watched === null) {
-      const window = Buffer.concat([watchCarry, last]);
-      const at = window.indexOf(watch.needle);
-      if (at >= 0) watched = { offset: watchedUpTo - watchCarry.length + at, bytes: window.subarray(at, at + watch.needle.length + watch.after) };
-      else watchCarry = window.subarray(Math.max(0, window.length - watch.needle.length + 1));
+      // search the seam with the previous chunk's tail, then the chunk itself (no copy of it)
+      const k = watch.needle.length;
+      const seam = Buffer.concat([watchCarry, last.subarray(0, k - 1)]);
+      const s = seam.indexOf(watch.needle);
+      const at = s >= 0 ? s - watchCarry.length : last.indexOf(watch.needle);
+      if (at >= 0 && s >= 0) {
+        const start = watchedUpTo - watchCarry.length + s;
+        watched = { offset: start, bytes: Buffer.concat([watchCarry.subarray(s), last.subarray(0, k + watch.after - (watchCarry.length - s))]) };
+      } else if (at >= 0) {
+        watched = { offset: watchedUpTo + at, bytes: Buffer.from(last.subarray(at, at + k + watch.after)) };
+      } else {
+        watchCarry = Buffer.from(last.length >= k - 1 ? last.subarray(last.length - (k - 1)) : Buffer.concat([watchCarry, last]).subarray(-(k - 1)));
+      }
     }
     watchedUpTo = pos;
   }
