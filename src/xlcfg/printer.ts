@@ -104,12 +104,14 @@ export function removeSetting(config: XlConfig, key: string): EditResult {
     const lineEnd = atEnd || (pieces[to]!.kind === 'trivia' && pieces[to]!.text.endsWith('\n'));
     if (lineStart && lineEnd) {
       pieces.splice(from, (atEnd ? to : to + 1) - from);
+      i = from;
     } else if (semi) {
       // `key = v; other = w`: drop the statement, its `;` and the blanks after it.
       pieces.splice(i, to - i);
     } else {
       // `other = w; key = v`: drop the statement and the blanks before it.
       pieces.splice(from, i + 1 - from);
+      i = from;
     }
   }
   return reparse(config, pieces, key, false);
