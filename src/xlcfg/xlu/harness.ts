@@ -31,14 +31,41 @@ export function haveLibxlutil(): boolean {
  * buildXluDump() // => '/root/.cache/pvhctl/xlu-dump/xlu-dump-3f2a…'
  */
 export function buildXluDump(): string {
-  const src = readFileSync(SOURCE);
+  return build(SOURCE, 'xlu-dump', ['-lxlutil']);
+}
+
+/** As buildXluDump, for xlu-disk.c (libxlutil's disk spec parser, which needs libxenlight too). */
+export function buildXluDisk(): string {
+  return build(new URL('./xlu-disk.c', import.meta.url).pathname, 'xlu-disk', ['-lxlutil', '-lxenlight']);
+}
+
+function build(source: string, name: string, libs: string[]): string {
+  const src = readFileSync(source);
   const hash = createHash('sha256').update(src).digest('hex').slice(0, 16);
-  const bin = join(cacheDir('xlu-dump'), `xlu-dump-${hash}`);
+  const bin = join(cacheDir('xlu-dump'), `${name}-${hash}`);
   if (existsSync(bin)) return bin;
   const tmp = `${bin}.${process.pid}.tmp`;
-  execFileSync('gcc', ['-O2', '-Wall', '-o', tmp, SOURCE, '-lxlutil'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  execFileSync('gcc', ['-O2', '-Wall', '-o', tmp, source, ...libs], { stdio: ['ignore', 'ignore', 'pipe'] });
   renameSync(tmp, bin);
   return bin;
+}
+
+export type XluDisk = { kind: 'ok'; target: string | null; format: string; vdev: string | null; readwrite: boolean; cdrom: boolean } | { kind: 'error' };
+
+/**
+ * Parses disk specs with libxlutil's xlu_disk_parse.
+ * @example
+ * runXluDisk(bin, ['phy:/dev/vg/x,xvda,w']) // => [{ kind: 'ok', target: '/dev/vg/x', format: 'raw', vdev: 'xvda', readwrite: true, cdrom: false }]
+ */
+export function runXluDisk(bin: string, specs: string[]): XluDisk[] {
+  const input = specs.map((s) => `${Buffer.from(s, 'utf8').toString('hex')}\n`).join('');
+  const out = execFileSync(bin, [], { input, maxBuffer: 64 << 20 }).toString('latin1');
+  const unhex = (h: string) => (h === '-' ? null : Buffer.from(h, 'hex').toString('utf8'));
+  return out.split('\n').filter((l) => l !== '').map((l) => {
+    if (l === 'ERR') return { kind: 'error' };
+    const [, t, f, v, rw, cd] = l.split(' ');
+    return { kind: 'ok', target: unhex(t!), format: f!, vdev: unhex(v!), readwrite: rw === '1', cdrom: cd === '1' };
+  });
 }
 
 /**
