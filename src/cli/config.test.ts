@@ -104,3 +104,26 @@ test('config convert refuses (exit 1, nothing written) and rejects bad usage (ex
     assert.equal(pvhctl('config', 'check').status, 2);
   });
 });
+
+test('config: huge and deeply nested files get a one-line error; non-UTF-8 bytes survive a --write', () => {
+  withDir((dir) => {
+    const huge = join(dir, 'huge.cfg');
+    writeFileSync(huge, `a = "${'x'.repeat(2 << 20)}"\n`);
+    const h = pvhctl('config', 'check', huge);
+    assert.equal(h.status, 1);
+    assert.match(h.stderr, /^.*huge\.cfg: \d+ bytes, more than the 1048576 accepted for a domain config\n$/);
+    const deep = join(dir, 'deep.cfg');
+    writeFileSync(deep, `a = ${'['.repeat(5000)}${']'.repeat(5000)}\n`);
+    const d = pvhctl('config', 'convert', deep, '--to', 'pvh', '--write');
+    assert.equal(d.status, 1);
+    assert.match(d.stderr, /deep\.cfg:1:\d+: config parsing error near `\[': lists nested deeper than 64\n$/);
+    const latin = join(dir, 'latin1.cfg');
+    const bytes = Buffer.concat([Buffer.from('# caf'), Buffer.from([0xe9]), Buffer.from(` (latin-1 comment)\n${PV}`)]);
+    writeFileSync(latin, bytes);
+    const w = pvhctl('config', 'convert', latin, '--to', 'pvh', '--write');
+    assert.equal(w.status, 0, w.stderr);
+    const after = readFileSync(latin);
+    assert.deepEqual(after.subarray(0, 6), Buffer.from([0x23, 0x20, 0x63, 0x61, 0x66, 0xe9]));
+    assert.match(after.toString('latin1'), /type = "pvh"/);
+  });
+});

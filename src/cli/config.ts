@@ -39,7 +39,7 @@ or not convertible (one line each); 2 usage error.
 /** Largest config read (configs are a few KiB; the parser's own limit is 1 MiB). */
 const MAX_CONFIG_BYTES = 1 << 20;
 
-type Loaded = { ok: true; config: XlConfig; encoding: 'utf8' | 'latin1' } | { ok: false; error: string };
+type Loaded = { ok: true; config: XlConfig; encoding: 'utf8' | 'latin1'; bytes: Buffer } | { ok: false; error: string };
 
 /**
  * Reads and parses one config file. Valid UTF-8 is read as such; any other bytes as latin1, which
@@ -65,7 +65,7 @@ async function load(file: string): Promise<Loaded> {
   }
   const r = parseXlConfig(text, file);
   if (!r.ok) return { ok: false, error: formatParseError(r.error) };
-  return { ok: true, config: r.config, encoding };
+  return { ok: true, config: r.config, encoding, bytes };
 }
 
 export async function run(args: string[]): Promise<number> {
@@ -165,7 +165,7 @@ async function convert(args: string[]): Promise<number> {
   let kept: string | null = null;
   if (values.write && diff !== '') {
     try {
-      kept = (await replaceFileAtomically(file, Buffer.from(r.text, loaded.encoding))).kept;
+      kept = (await replaceFileAtomically(file, Buffer.from(r.text, loaded.encoding), { expect: loaded.bytes })).kept;
     } catch (err) {
       return fail(`${file}: not written: ${(err as Error).message.split('\n')[0]}`, r.reasons);
     }
