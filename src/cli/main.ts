@@ -9,6 +9,9 @@ type Command = { summary: string; load: () => Promise<{ run(args: string[]): Pro
 
 const commands: Record<string, Command> = {
   // One line per subcommand; keep them alphabetical so that parallel work merges cleanly.
+  config: { summary: 'check xl domain configs, and convert them between PV, PVH and PVH with the PV shim', load: () => import('./config.ts') },
+  demo: { summary: "run pvhctl's main job on an embedded default (what `npm start` runs)", load: () => import('./demo.ts') },
+  kernel: { summary: 'tell whether Xen can boot kernel images as PV, PVH, both or neither', load: () => import('./kernel.ts') },
   lab: { summary: 'the Xen 4.17 lab under QEMU: lab up|down|status', load: () => import('./lab.ts') },
 };
 
