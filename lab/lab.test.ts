@@ -5,7 +5,7 @@
  * retry is reported as a test diagnostic and in the run's retries.log.
  */
 import assert from 'node:assert/strict';
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { bootGuest, destroyGuest, type GuestBootResult } from './guest-boot.ts';
@@ -133,4 +133,15 @@ describe('guests boot as their configs say', { concurrency: 1 }, () => {
       }
     });
   }
+});
+
+test('collectLogs gathers the serial console (Xen and dom0), xl dmesg and the guest consoles', async () => {
+  const dir = join(lab.runDir, 'logs-check');
+  const files = await collectLogs(lab, dir);
+  const names = files.map((f) => f.slice(dir.length + 1));
+  for (const n of ['serial.log', 'xl-dmesg.log', 'guest-consoles.log', 'dom0-dmesg.log']) assert.ok(names.includes(n), `${n} in ${names}`);
+  const serial = readFileSync(join(dir, 'serial.log'), 'utf8');
+  assert.match(serial, /\(XEN\) .*Xen version 4\.17/);
+  assert.match(serial, /pvhctl-lab: toolstack up/);
+  assert.match(readFileSync(join(dir, 'guest-consoles.log'), 'utf8'), /==> \/var\/log\/xen\/console\/guest-direct64\.log/);
 });
