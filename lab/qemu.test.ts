@@ -1,0 +1,24 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { checkQemuVersion, qemuArgs } from './lab.ts';
+
+test('only Debian 12 QEMU 7.2 is accepted', () => {
+  assert.equal(checkQemuVersion('QEMU emulator version 7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)'), null);
+  assert.match(checkQemuVersion('QEMU emulator version 10.0.2 (Debian 1:10.0.2+ds-1~bpo12+1)') ?? '', /not Debian 12's 7\.2/);
+  assert.match(checkQemuVersion('garbage') ?? '', /cannot read/);
+});
+
+test('the QEMU command line: TCG, SVM with NPT, loopback-only SSH forward, Xen with dom0 as modules', () => {
+  const args = qemuArgs(
+    { xen: '/b/xen', vmlinuz: '/b/vmlinuz', initrd: '/b/dom0.cpio.gz' },
+    { port: 40123, overlay: '/r/data.qcow2', serialLog: '/r/serial.log', pidFile: '/r/qemu.pid', memoryMiB: 3072 },
+  );
+  const at = (flag: string) => args[args.indexOf(flag) + 1];
+  assert.equal(at('-cpu'), 'qemu64,+svm,+npt');
+  assert.match(at('-accel') ?? '', /^tcg/);
+  assert.match(at('-netdev') ?? '', /hostfwd=tcp:127\.0\.0\.1:40123-10\.0\.2\.15:22/);
+  assert.equal(at('-kernel'), '/b/xen');
+  assert.match(at('-append') ?? '', /dom0_mem=1024M/);
+  assert.equal(at('-initrd'), '/b/vmlinuz console=hvc0 earlyprintk=xen rdinit=/init,/b/dom0.cpio.gz');
+  assert.throws(() => qemuArgs({ xen: '/x', vmlinuz: '/a,b', initrd: '/i' }, { port: 1, overlay: '/o', serialLog: '/s', pidFile: '/p', memoryMiB: 1 }), /comma/);
+});
