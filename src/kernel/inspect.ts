@@ -4,7 +4,8 @@
  * and stops as soon as the PT_NOTE segments are read (about a third into an amd64 vmlinux).
  */
 import { createHash } from 'node:crypto';
-import { open } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { parseSetupHeader } from './bzimage.ts';
 import { decompress } from './decompress.ts';
@@ -97,10 +98,13 @@ export async function inspectKernelFiles(
 }
 
 async function readBounded(file: string, max: number): Promise<Buffer> {
-  const fh = await open(file, 'r');
+  // stat before open, and open non-blocking: opening a FIFO for reading would wait for a writer
+  const pre = await stat(file);
+  if (pre.isDirectory()) throw new KernelError('is a directory, not a kernel image');
+  if (!pre.isFile() && !pre.isBlockDevice()) throw new KernelError('is not a regular file');
+  const fh = await open(file, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
     const st = await fh.stat();
-    if (st.isDirectory()) throw new KernelError('is a directory, not a kernel image');
     if (!st.isFile() && !st.isBlockDevice()) throw new KernelError('is not a regular file');
     if (st.size > max) throw new KernelError(`is ${st.size} bytes, larger than any kernel (limit ${max})`);
     if (st.size === 0) throw new KernelError('is empty');
@@ -167,17 +171,18 @@ async function analyse(bytes: Uint8Array, file: string, lim: InspectLimits): Pro
     payload = bytes;
   }
 
+  const trailerSize = format === 'compressed' && payload.length >= 4 ? Buffer.from(payload.subarray(payload.length - 4)).readUInt32LE() : undefined;
   const source: ByteSource =
     compression === 'none'
       ? bufferSource(payload)
-      : streamSource(() => decompress(payload, compression as Exclude<Compression, 'none'>, { timeoutMs: lim.timeoutMs }), {
+      : streamSource(() => decompress(payload, compression as Exclude<Compression, 'none'>, { timeoutMs: lim.timeoutMs, trailerSize }), {
           maxBytes: lim.maxOutputBytes,
           maxPasses: 3,
-        });
+        }, version === null ? { needle: BANNER, after: 256 } : undefined);
   try {
     const elf = await readXenInfo(source, lim, format !== 'elf' && compression !== 'none');
     if (version === null) {
-      const banner = await source.find(Buffer.from('Linux version '), elf.scanFrom, lim.maxOutputBytes, 256).catch(() => null);
+      const banner = await source.find(BANNER, 0, lim.maxOutputBytes, 256).catch(() => null);
       if (banner !== null) version = bannerVersion(banner.bytes);
     }
     const arch = archOf(elf.machine, elf.xenNotes);
@@ -204,6 +209,9 @@ async function analyse(bytes: Uint8Array, file: string, lim: InspectLimits): Pro
   }
 }
 
+/** Linux's linux_banner (init/version.c), in .rodata: before the notes in x86 vmlinux. */
+const BANNER = Buffer.from('Linux version ');
+
 function bannerVersion(b: Uint8Array): string | null {
   const s = Buffer.from(b).toString('latin1').slice('Linux version '.length);
   const end = s.search(/[\n\0]/);
@@ -218,53 +226,49 @@ type ElfInfo = {
   notesFrom: KernelReport['notesFrom'];
   noteArea: boolean;
   guestInfo: Record<string, string> | null;
-  /** Where a search for the version banner may start (after what was read). */
-  scanFrom: number;
 };
 
 /** Xen's elf_xen_parse order: PT_NOTE segments, else SHT_NOTE sections, else `__xen_guest`. */
 async function readXenInfo(src: ByteSource, lim: InspectLimits, decompressed: boolean): Promise<ElfInfo> {
-  const [head] = await src.readRanges([{ offset: 0, length: EHDR_SIZE }]).catch((err) => {
-    throw new KernelError(`${decompressed ? 'decompressed payload' : 'image'} is shorter than an ELF header (${err instanceof Error ? err.message : err})`);
+  const [head] = await src.readRanges([{ offset: 0, length: EHDR_SIZE }]).catch(() => {
+    throw new KernelError(`${decompressed ? 'decompressed payload' : 'image'} is shorter than an ELF header`);
   });
   if (!isElf(head!)) throw new KernelError(`${decompressed ? 'decompressed payload' : 'image'} is not an ELF image (starts ${hex4(head!)})`);
   const h = parseElfHeader(head!);
   const counter = { count: 0 };
   const xen = (notes: ElfNote[]) => notes.filter((n) => n.name === 'Xen').map((n) => decodeXenNote(n, h.littleEndian));
-  let scanFrom = EHDR_SIZE;
 
   let noteArea = false;
   let xenNotes: ElfInfo['xenNotes'] = [];
   if (h.phnum > 0) {
-    const [ph] = await src.readRanges([{ offset: h.phoff, length: h.phnum * h.phentsize }]);
+    const [ph] = await src.readRanges([{ offset: h.phoff, length: h.phnum * h.phentsize, what: 'program header table' }]);
     // Some binutils leave p_offset 0 on note segments; Xen skips those, and so do we.
     const segs = parseProgramHeaders(ph!, h).filter((p) => p.type === PT_NOTE && p.offset !== 0);
     noteArea = segs.length > 0;
-    const ranges = boundedRanges(segs.map((s) => ({ offset: s.offset, length: s.filesz })), lim.maxNoteArea);
+    const ranges = boundedRanges(segs.map((s) => ({ offset: s.offset, length: s.filesz, what: 'PT_NOTE segment' })), lim.maxNoteArea);
     const areas = await src.readRanges(ranges);
     for (const a of areas) xenNotes.push(...xen(parseNotes(a, h.littleEndian, counter, lim.maxNotes)));
-    scanFrom = Math.max(scanFrom, ...ranges.map((r) => r.offset + r.length));
   }
-  if (xenNotes.length > 0) return { elfClass: h.elfClass, machine: h.machine, xenNotes, notesFrom: 'PT_NOTE', noteArea, guestInfo: null, scanFrom };
+  if (xenNotes.length > 0) return { elfClass: h.elfClass, machine: h.machine, xenNotes, notesFrom: 'PT_NOTE', noteArea, guestInfo: null };
 
   // Fallback: SHT_NOTE sections, then the legacy __xen_guest section (read only when there are section headers).
-  if (h.shnum === 0 || h.shoff === 0) return { elfClass: h.elfClass, machine: h.machine, xenNotes, notesFrom: null, noteArea, guestInfo: null, scanFrom };
-  const [sh] = await src.readRanges([{ offset: h.shoff, length: h.shnum * h.shentsize }]);
+  if (h.shnum === 0 || h.shoff === 0) return { elfClass: h.elfClass, machine: h.machine, xenNotes, notesFrom: null, noteArea, guestInfo: null };
+  const [sh] = await src.readRanges([{ offset: h.shoff, length: h.shnum * h.shentsize, what: 'section header table' }]);
   const sections = parseSectionHeaders(sh!, h);
   const noteSecs = sections.slice(1).filter((s) => s.type === SHT_NOTE && s.size > 0);
   const strtab = sections[h.shstrndx];
-  const want: Range[] = boundedRanges(noteSecs.map((s) => ({ offset: s.offset, length: s.size })), lim.maxNoteArea);
-  const strRange = strtab !== undefined && strtab.size > 0 && strtab.size <= 1 << 20 ? { offset: strtab.offset, length: strtab.size } : null;
+  const want: Range[] = boundedRanges(noteSecs.map((s) => ({ offset: s.offset, length: s.size, what: 'SHT_NOTE section' })), lim.maxNoteArea);
+  const strRange = strtab !== undefined && strtab.size > 0 && strtab.size <= 1 << 20 ? { offset: strtab.offset, length: strtab.size, what: 'section name table' } : null;
   const got = await src.readRanges(strRange === null ? want : [...want, strRange]);
   if (noteSecs.length > 0) noteArea = true;
   for (const a of got.slice(0, want.length)) xenNotes.push(...xen(parseNotes(a, h.littleEndian, counter, lim.maxNotes)));
-  if (xenNotes.length > 0) return { elfClass: h.elfClass, machine: h.machine, xenNotes, notesFrom: 'SHT_NOTE', noteArea, guestInfo: null, scanFrom: 0 };
+  if (xenNotes.length > 0) return { elfClass: h.elfClass, machine: h.machine, xenNotes, notesFrom: 'SHT_NOTE', noteArea, guestInfo: null };
 
   const names = strRange === null ? null : got[want.length]!;
   const guest = names === null ? undefined : sections.find((s) => stringAt(names, s.nameOffset) === '__xen_guest');
-  if (guest === undefined || guest.size === 0) return { elfClass: h.elfClass, machine: h.machine, xenNotes, notesFrom: null, noteArea, guestInfo: null, scanFrom: 0 };
-  const [gi] = await src.readRanges([{ offset: guest.offset, length: Math.min(guest.size, 4096) }]);
-  return { elfClass: h.elfClass, machine: h.machine, xenNotes, notesFrom: '__xen_guest', noteArea, guestInfo: parseGuestInfo(gi!), scanFrom: 0 };
+  if (guest === undefined || guest.size === 0) return { elfClass: h.elfClass, machine: h.machine, xenNotes, notesFrom: null, noteArea, guestInfo: null };
+  const [gi] = await src.readRanges([{ offset: guest.offset, length: Math.min(guest.size, 4096), what: '__xen_guest section' }]);
+  return { elfClass: h.elfClass, machine: h.machine, xenNotes, notesFrom: '__xen_guest', noteArea, guestInfo: parseGuestInfo(gi!) };
 }
 
 /** Caps each range and their total at `max` bytes. */
@@ -274,7 +278,7 @@ function boundedRanges(ranges: Range[], max: number): Range[] {
   for (const r of ranges) {
     const len = Math.min(r.length, left);
     if (len <= 0) break;
-    out.push({ offset: r.offset, length: len });
+    out.push({ ...r, length: len });
     left -= len;
   }
   return out;

@@ -4,7 +4,12 @@
  * most `maxPasses` times). The first HEAD bytes are kept, since the ELF and program headers live
  * there and are read first.
  */
-export type Range = { offset: number; length: number };
+/** A byte range to read; `what` names it in errors ("note segment"). */
+export type Range = { offset: number; length: number; what?: string };
+
+function pastEnd(r: Range, end: number, decompressed: boolean): SourceError {
+  return new SourceError(`${r.what ?? 'data'} (bytes ${r.offset}..${r.offset + r.length}) lies past the end of the ${decompressed ? 'decompressed ' : ''}image (${end} bytes)`);
+}
 
 export interface ByteSource {
   /** The bytes of each range, in order; a range past the end is an error naming it. */
@@ -24,9 +29,7 @@ export function bufferSource(buf: Uint8Array): ByteSource {
   return {
     async readRanges(ranges) {
       return ranges.map((r) => {
-        if (r.offset + r.length > buf.length) {
-          throw new SourceError(`needs bytes ${r.offset}..${r.offset + r.length} but the image ends at ${buf.length}`);
-        }
+        if (r.offset + r.length > buf.length) throw pastEnd(r, buf.length, false);
         produced = Math.max(produced, r.offset + r.length);
         return buf.subarray(r.offset, r.offset + r.length);
       });
@@ -53,7 +56,11 @@ const HEAD = 64 << 10;
  * const src = streamSource(() => decompress(payload, 'xz', { timeoutMs }), { maxBytes: 1 << 30, maxPasses: 3 });
  * const [ehdr] = await src.readRanges([{ offset: 0, length: 64 }]);
  */
-export function streamSource(open: () => AsyncGenerator<Buffer>, limits: { maxBytes: number; maxPasses: number }): ByteSource {
+export function streamSource(
+  open: () => AsyncGenerator<Buffer>,
+  limits: { maxBytes: number; maxPasses: number },
+  watch?: { needle: Uint8Array; after: number },
+): ByteSource {
   let it: AsyncGenerator<Buffer> | null = null;
   let passes = 0;
   let pos = 0; // stream offset of the end of `last`
@@ -61,6 +68,33 @@ export function streamSource(open: () => AsyncGenerator<Buffer>, limits: { maxBy
   let head = Buffer.alloc(0);
   let eof = false;
   let produced = 0;
+  // While the first pass streams by, remember the first occurrence of `watch.needle`, so that a
+  // later find() for it needs no second pass (Linux's banner sits before the notes).
+  let watched: { offset: number; bytes: Buffer } | null = null;
+  let watchCarry = Buffer.alloc(0);
+  let watchedUpTo = 0;
+
+  function watchChunk(): void {
+    if (watch === undefined || passes !== 1 || lastStart() !== watchedUpTo) return;
+    if (watched !== null && watched.bytes.length < watch.needle.length + watch.after) {
+      watched.bytes = Buffer.concat([watched.bytes, last.subarray(0, watch.needle.length + watch.after - watched.bytes.length)]);
+    } else if (watched === null) {
+      // search the seam with the previous chunk's tail, then the chunk itself (no copy of it)
+      const k = watch.needle.length;
+      const seam = Buffer.concat([watchCarry, last.subarray(0, k - 1)]);
+      const s = seam.indexOf(watch.needle);
+      const at = s >= 0 ? s - watchCarry.length : last.indexOf(watch.needle);
+      if (at >= 0 && s >= 0) {
+        const start = watchedUpTo - watchCarry.length + s;
+        watched = { offset: start, bytes: Buffer.concat([watchCarry.subarray(s), last.subarray(0, k + watch.after - (watchCarry.length - s))]) };
+      } else if (at >= 0) {
+        watched = { offset: watchedUpTo + at, bytes: Buffer.from(last.subarray(at, at + k + watch.after)) };
+      } else {
+        watchCarry = Buffer.from(last.length >= k - 1 ? last.subarray(last.length - (k - 1)) : Buffer.concat([watchCarry, last]).subarray(-(k - 1)));
+      }
+    }
+    watchedUpTo = pos;
+  }
 
   function restart(): void {
     if (passes >= limits.maxPasses) throw new SourceError(`would need more than ${limits.maxPasses} decompression passes`);
@@ -87,6 +121,7 @@ export function streamSource(open: () => AsyncGenerator<Buffer>, limits: { maxBy
     pos += last.length;
     produced += last.length;
     if (pos > limits.maxBytes) throw new SourceError(`decompressed output passes ${limits.maxBytes} bytes (Xen's limit is 1 GiB): a decompression bomb or not a kernel`);
+    watchChunk();
     return true;
   }
 
@@ -115,8 +150,7 @@ export function streamSource(open: () => AsyncGenerator<Buffer>, limits: { maxBy
     copy();
     while (pending > 0) {
       if (!(await pull())) {
-        const short = bufs.find((b) => b.filled < b.r.length)!.r;
-        throw new SourceError(`needs bytes ${short.offset}..${short.offset + short.length} but the image ends at ${pos}`);
+        throw pastEnd(bufs.find((b) => b.filled < b.r.length)!.r, pos, true);
       }
       copy();
     }
@@ -125,6 +159,10 @@ export function streamSource(open: () => AsyncGenerator<Buffer>, limits: { maxBy
   }
 
   async function find(needle: Uint8Array, from: number, limit: number, after: number) {
+    if (watch !== undefined && Buffer.compare(Buffer.from(needle), Buffer.from(watch.needle)) === 0 && from <= watchedUpTo && passes === 1) {
+      if (watched !== null && watched.offset >= from) return watched;
+      if (watched === null) from = Math.max(from, lastStart());
+    }
     if (it === null || from < lastStart()) restart();
     const want = needle.length + after;
     let carry = Buffer.alloc(0);
