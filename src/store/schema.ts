@@ -20,10 +20,11 @@ export type GuestHealth = 'ok' | 'switching' | 'needs-attention';
 export type OperationKind = 'switch' | 'rollback';
 
 /**
- * `running` while the state machine works; `done` in the new type; `rolled-back` in the old type
+ * `running` while the state machine works; `done` in the new type; `refused` by the pre-check (nothing
+ * changed); `rolled-back` in the old type
  * with its config restored; `needs-attention` when neither could be verified.
  */
-export type OperationStatus = 'pending' | 'running' | 'done' | 'rolled-back' | 'needs-attention';
+export type OperationStatus = 'pending' | 'running' | 'done' | 'refused' | 'rolled-back' | 'needs-attention';
 
 export type HostsTable = {
   id: Generated<number>;

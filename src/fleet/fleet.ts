@@ -1,0 +1,72 @@
+/**
+ * The fleet: the store, the host drivers and the switch machinery wired together. The CLI, the
+ * REST API and the benchmark all open one of these.
+ */
+import { openStore, type Store } from '../store/store.ts';
+import type { Host } from '../store/schema.ts';
+import { hostRegistry, type HostRegistry } from './hosts.ts';
+import { simInspector, xlInspector } from './inspect.ts';
+import { interimReadFacts, interimRewrite } from './interim-xlcfg.ts';
+import { scanHost, type ScanResult } from './scan.ts';
+import type { InspectGuest } from './seams.ts';
+import { makeContext, recover, type FleetContext } from './switch.ts';
+import { DEFAULT_VERIFY } from './verify.ts';
+
+export type FleetOptions = {
+  /** The data directory (SQLite file, simulated hosts), or ':memory:'. */
+  dataDir: string;
+} & Partial<Pick<FleetContext, 'verify' | 'shutdownTimeoutMs' | 'onEvent' | 'afterJournal'>>;
+
+export type Fleet = {
+  store: Store;
+  hosts: HostRegistry;
+  ctx: FleetContext;
+  inspectorFor(host: Host): InspectGuest;
+  scan(host: Host, onGuest?: (name: string) => void): Promise<ScanResult>;
+  close(): Promise<void>;
+};
+
+/**
+ * Opens the store in `dataDir` and finishes whatever a crash left unfinished (recover) before
+ * anything else runs.
+ * @example
+ * const fleet = await openFleet({ dataDir: '/var/lib/pvhctl' });
+ * await fleet.scan((await fleet.store.getHost('xen1'))!)
+ */
+export async function openFleet(opts: FleetOptions): Promise<Fleet> {
+  const store = await openStore(opts.dataDir);
+  const hosts = hostRegistry(opts.dataDir === ':memory:' ? null : opts.dataDir);
+  const ctx = makeContext({
+    store,
+    driverFor: (h) => hosts.driverFor(h),
+    readFacts: interimReadFacts,
+    rewrite: interimRewrite,
+    verify: opts.verify ?? DEFAULT_VERIFY,
+    ...(opts.shutdownTimeoutMs !== undefined ? { shutdownTimeoutMs: opts.shutdownTimeoutMs } : {}),
+    ...(opts.onEvent ? { onEvent: opts.onEvent } : {}),
+    ...(opts.afterJournal ? { afterJournal: opts.afterJournal } : {}),
+  });
+  const inspectorFor = (host: Host): InspectGuest => {
+    const sim = hosts.simFor(host);
+    return sim !== null ? simInspector(sim) : xlInspector(hosts.driverFor(host));
+  };
+  const fleet: Fleet = {
+    store,
+    hosts,
+    ctx,
+    inspectorFor,
+    scan: (host, onGuest) => {
+      const sim = hosts.simFor(host);
+      return scanHost(ctx, host, inspectorFor(host), {
+        owners: (name) => sim?.state.guests[name]?.owner ?? null,
+        ...(onGuest ? { onGuest } : {}),
+      });
+    },
+    async close() {
+      await hosts.closeAll();
+      await store.close();
+    },
+  };
+  await recover(ctx);
+  return fleet;
+}
