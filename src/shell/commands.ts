@@ -57,8 +57,8 @@ export const MAX_LINE = 200;
 // Words are plain: letters, digits and the punctuation guest names use. Anything else (quotes,
 // `;`, `|`, `$`, backticks, control characters) is refused before a command is even looked up.
 const WORD = /^[A-Za-z0-9_.:@?-]+$/;
-/** A guest name as the shell accepts it: the same shape as a Xen domain name. */
-export const GUEST_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+/** A guest as the shell accepts it: a Xen domain name, or NAME@HOST when a customer has two of one name. */
+export const GUEST_REF = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}(@[A-Za-z0-9][A-Za-z0-9_.-]{0,63})?$/;
 
 const isCommand = (w: string): w is CommandName => Object.hasOwn(COMMANDS, w);
 
@@ -125,7 +125,7 @@ export function parseLine(line: string): ParseResult {
     case 'use': {
       if (args.length !== 1) return { ok: false, error: `use: give one server name (usage: ${COMMANDS.use.usage})` };
       const guest = args[0]!;
-      if (!GUEST_NAME.test(guest)) return { ok: false, error: `use: ${quote(guest)} is not a server name` };
+      if (!GUEST_REF.test(guest)) return { ok: false, error: `use: ${quote(guest)} is not a server name` };
       return { ok: true, command: { cmd: 'use', guest } };
     }
     case 'status':

@@ -46,11 +46,10 @@ export function render(prompt: string, s: EditorState): string {
   return `\r${prompt}${s.buf}\x1b[K${back > 0 ? `\x1b[${back}D` : ''}`;
 }
 
-type Key =
-  | { k: 'char'; c: string }
-  | { k: 'enter' | 'backspace' | 'delete' | 'tab' | 'ctrl-c' | 'ctrl-d' | 'home' | 'end' | 'left' | 'right' | 'up' | 'down' | 'kill-end' | 'kill-start' | 'kill-word' | 'clear' | 'lf' | 'ignore' };
+type Named = 'enter' | 'backspace' | 'delete' | 'tab' | 'ctrl-c' | 'ctrl-d' | 'home' | 'end' | 'left' | 'right' | 'up' | 'down' | 'kill-end' | 'kill-start' | 'kill-word' | 'clear' | 'lf' | 'ignore';
+type Key = { k: 'char'; c: string } | { k: Named };
 
-const CONTROL: Record<string, Key['k']> = {
+const CONTROL: Record<string, Named> = {
   '\r': 'enter',
   '\n': 'lf',
   '\x7f': 'backspace',
@@ -70,7 +69,7 @@ const CONTROL: Record<string, Key['k']> = {
   '\x0c': 'clear',
 };
 
-const CSI_KEYS: Record<string, Key['k']> = {
+const CSI_KEYS: Record<string, Named> = {
   A: 'up',
   B: 'down',
   C: 'right',
@@ -151,9 +150,8 @@ export function feed(state: EditorState, input: string, prompt: string, complete
         else redraw();
         break;
       case 'lf':
-        if (afterCR) break; // CR LF is one Enter
-      // falls through: a bare LF is Enter (some clients send it)
       case 'enter': {
+        if (key.k === 'lf' && afterCR) break; // CR LF is one Enter; a bare LF is Enter too
         const line = s.buf;
         const history = line.trim() !== '' && s.history[s.history.length - 1] !== line ? [...s.history, line].slice(-MAX_HISTORY) : s.history;
         s = { ...s, buf: '', cursor: 0, history, browsing: null, draft: '' };
