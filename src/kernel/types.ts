@@ -35,6 +35,8 @@ export type KernelReport = {
   compression: Compression;
   /** The kernel version string: the bzImage header's, else the `Linux version …` banner found in the image. */
   version: string | null;
+  /** The release, the version's first word (`6.1.0-26-amd64`): names /boot/config-RELEASE and /lib/modules/RELEASE. */
+  release: string | null;
   arch: KernelArch | null;
   elfClass: 32 | 64 | null;
   machine: string | null;
