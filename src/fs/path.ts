@@ -60,6 +60,12 @@ export function resolve(tree: GuestTree, path: string, follow = true): Resolved 
       }
       const cur = here();
       if (cur.node.kind !== 'dir') return { ok: false, error: 'ENOTDIR', path, message: `${where()}: not a directory` };
+      // A mountpoint is entered even if the directory under it is missing or damaged.
+      const mountedHere = mountAt([...stack.map((s) => s.name), c]);
+      if (mountedHere !== null) {
+        stack.push({ fs: mountedHere, node: mountedHere.root(), name: c });
+        continue;
+      }
       const found = cur.fs.lookup(cur.node, c);
       if (found === null) return { ok: false, error: 'ENOENT', path, message: `${where()}/${c}: no such file or directory` };
       const isLast = todo.length === 0;
@@ -71,9 +77,7 @@ export function resolve(tree: GuestTree, path: string, follow = true): Resolved 
         todo = [...split(target), ...todo];
         continue;
       }
-      const names = [...stack.map((s) => s.name), c];
-      const mounted = mountAt(names);
-      stack.push(mounted !== null ? { fs: mounted, node: mounted.root(), name: c } : { fs: cur.fs, node: found, name: c });
+      stack.push({ fs: cur.fs, node: found, name: c });
     }
   } catch (err) {
     if (isDataError(err)) return { ok: false, error: 'EIO', path, message: err.message };
