@@ -10,6 +10,7 @@ type Command = { summary: string; load: () => Promise<{ run(args: string[]): Pro
 const commands: Record<string, Command> = {
   // One line per subcommand; keep them alphabetical so that parallel work merges cleanly.
   demo: { summary: "run pvhctl's main job on an embedded default (what `npm start` runs)", load: () => import('./demo.ts') },
+  inspect: { summary: 'read guest disks offline and say whether each guest can boot as PVH', load: () => import('./inspect.ts') },
   kernel: { summary: 'tell whether Xen can boot kernel images as PV, PVH, both or neither', load: () => import('./kernel.ts') },
 };
 
