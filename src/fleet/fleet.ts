@@ -48,7 +48,8 @@ export async function openFleet(opts: FleetOptions): Promise<Fleet> {
   });
   const inspectorFor = (host: Host): InspectGuest => {
     const sim = hosts.simFor(host);
-    return sim !== null ? simInspector(sim) : xlInspector(hosts.driverFor(host));
+    if (sim !== null) return simInspector(sim);
+    return xlInspector(hosts.driverFor(host), { local: host.transport === 'local', dataDir: opts.dataDir === ':memory:' ? null : opts.dataDir });
   };
   const fleet: Fleet = {
     store,
