@@ -15,6 +15,8 @@ import { DEFAULT_VERIFY } from './verify.ts';
 export type FleetOptions = {
   /** The data directory (SQLite file, simulated hosts), or ':memory:'. */
   dataDir: string;
+  /** Keep simulated hosts in memory only, even with a data directory (benchmarks). */
+  simInMemory?: boolean;
 } & Partial<Pick<FleetContext, 'verify' | 'shutdownTimeoutMs' | 'onEvent' | 'afterJournal'>>;
 
 export type Fleet = {
@@ -35,7 +37,7 @@ export type Fleet = {
  */
 export async function openFleet(opts: FleetOptions): Promise<Fleet> {
   const store = await openStore(opts.dataDir);
-  const hosts = hostRegistry(opts.dataDir === ':memory:' ? null : opts.dataDir);
+  const hosts = hostRegistry(opts.dataDir === ':memory:' || opts.simInMemory ? null : opts.dataDir);
   const ctx = makeContext({
     store,
     driverFor: (h) => hosts.driverFor(h),
