@@ -60,7 +60,7 @@ export type HostPath = string & { readonly __hostPath: unique symbol };
 
 // xl accepts more, but every name pvhctl acts on must be safe on a command line and in a path.
 const DOMAIN_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
-const PATH_PART = /^[A-Za-z0-9_][A-Za-z0-9_.+@,=-]{0,254}$/;
+const PATH_PART = /^[A-Za-z0-9_.][A-Za-z0-9_.+@,=-]{0,254}$/;
 
 /**
  * Parses a domain name: 1–64 of `A-Z a-z 0-9 _ . -`, not starting with a punctuation mark.
@@ -102,6 +102,11 @@ export type HostDriver = {
   listConfigs(dir: HostPath): Promise<HostPath[]>;
   /** A file's bytes; refuses files larger than `maxBytes`. */
   readFile(path: HostPath, maxBytes: number): Promise<Uint8Array>;
+  /**
+   * Copies a guest disk (image file or block device) to a file on this machine, for inspection
+   * where pvhctl runs; refuses disks larger than `maxBytes`. Returns the bytes copied.
+   */
+  copyDisk(path: HostPath, to: string, maxBytes: number): Promise<number>;
   /** Replaces a config atomically (temp file, fsync, rename), keeping the old one as PATH.pvhctl-prev. */
   writeConfig(path: HostPath, content: Uint8Array): Promise<void>;
   /** `xl shutdown -w` with a time limit: 'stopped' once the domain is gone, 'timeout' if not. */

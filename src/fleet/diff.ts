@@ -18,7 +18,8 @@ export function lineDiff(a: string, b: string, file: string): string {
   const y = b.split('\n');
   if (x[x.length - 1] === '') x.pop();
   if (y[y.length - 1] === '') y.pop();
-  const head = `--- a/${printable(file)}\n+++ b/${printable(file)}\n`;
+  const f = `${file.startsWith('/') ? '' : '/'}${printable(file)}`;
+  const head = `--- a${f}\n+++ b${f}\n`;
   if (x.length > MAX_LINES || y.length > MAX_LINES) return `${head}(${x.length} lines → ${y.length} lines; too long to show)\n`;
   const n = x.length;
   const m = y.length;

@@ -15,6 +15,8 @@ import { DEFAULT_VERIFY } from './verify.ts';
 export type FleetOptions = {
   /** The data directory (SQLite file, simulated hosts), or ':memory:'. */
   dataDir: string;
+  /** Keep simulated hosts in memory only, even with a data directory (benchmarks). */
+  simInMemory?: boolean;
 } & Partial<Pick<FleetContext, 'verify' | 'shutdownTimeoutMs' | 'onEvent' | 'afterJournal'>>;
 
 export type Fleet = {
@@ -35,7 +37,7 @@ export type Fleet = {
  */
 export async function openFleet(opts: FleetOptions): Promise<Fleet> {
   const store = await openStore(opts.dataDir);
-  const hosts = hostRegistry(opts.dataDir === ':memory:' ? null : opts.dataDir);
+  const hosts = hostRegistry(opts.dataDir === ':memory:' || opts.simInMemory ? null : opts.dataDir);
   const ctx = makeContext({
     store,
     driverFor: (h) => hosts.driverFor(h),
@@ -48,7 +50,8 @@ export async function openFleet(opts: FleetOptions): Promise<Fleet> {
   });
   const inspectorFor = (host: Host): InspectGuest => {
     const sim = hosts.simFor(host);
-    return sim !== null ? simInspector(sim) : xlInspector(hosts.driverFor(host));
+    if (sim !== null) return simInspector(sim);
+    return xlInspector(hosts.driverFor(host), { local: host.transport === 'local', dataDir: opts.dataDir === ':memory:' ? null : opts.dataDir });
   };
   const fleet: Fleet = {
     store,

@@ -4,7 +4,13 @@
  * through GRUB from its own disk needs the disk inspection (src/guest/); a simulated guest's kernel
  * is known to the simulator.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { hostPath, type HostDriver } from '../drivers/driver.ts';
+import { inspectInChild, type GuestFailure } from '../guest/child.ts';
+import type { GuestReport } from '../guest/inspect.ts';
+import type { DiskSpec } from '../guest/volumes.ts';
 import type { SimHost } from '../drivers/sim/world.ts';
 import { inspectKernelBytes } from '../kernel/inspect.ts';
 import { isFailure, type KernelResult } from '../kernel/types.ts';
@@ -32,20 +38,66 @@ export function verdictOfKernel(r: KernelResult): GuestVerdict {
   };
 }
 
-/** The inspector for xl hosts (local or SSH). */
-export function xlInspector(driver: HostDriver): InspectGuest {
-  return async ({ facts }) => {
-    if (facts.kernel === null) {
-      return UNKNOWN_VERDICT(facts.bootloader !== null ? `boots through ${facts.bootloader}; its disk must be inspected` : 'no kernel in the config');
+/**
+ * Turns a guest disk inspection (src/guest/) into a guest verdict: PVH only when the kernel the
+ * guest boots by default has the PVH entry; PV capability from that same kernel.
+ * @example
+ * verdictOfDisk(await inspectInChild(disks, { dataDir: null })).pvh.capable // => true
+ */
+export function verdictOfDisk(r: GuestReport | GuestFailure): GuestVerdict {
+  if ('error' in r) return UNKNOWN_VERDICT(`the guest's disk could not be inspected: ${r.error}`);
+  const v = r.verdict;
+  const d = r.boot?.default;
+  const current = d?.decided ? r.boot?.entries[d.index]?.kernelPath : undefined;
+  const chosen = v.verdict === 'ready' || v.verdict === 'shim' ? v.kernel : current;
+  const k = r.kernels.find((x) => x.path === chosen)?.result;
+  const reason = v.reasons.join('; ');
+  if (v.verdict === 'unknown') return UNKNOWN_VERDICT(reason);
+  const ok = k !== undefined && !isFailure(k) ? k : null;
+  return {
+    pv: ok ? { capable: ok.pv.capable, abi: ok.pv.abi, reason: ok.pv.reason } : { capable: false, abi: null, reason: 'the kernel the guest boots could not be judged' },
+    pvh: { capable: v.verdict === 'ready', reason },
+    arch: ok?.arch ?? null,
+    source: 'disk',
+    kernelVersion: ok ? (ok.release ?? ok.version) : null,
+  };
+}
+
+/** Largest guest disk copied from a remote host for inspection. */
+export const MAX_REMOTE_DISK = 4 * 1024 * 1024 * 1024;
+
+/**
+ * The inspector for xl hosts. A direct kernel is read from dom0 and judged; a guest booted by GRUB
+ * from its own disk has its disks inspected in a contained child process: in place on a local
+ * host, from a copy fetched over SSH (`copyDisk`) on a remote one.
+ */
+export function xlInspector(driver: HostDriver, opts: { local: boolean; dataDir: string | null }): InspectGuest {
+  return async ({ guestName, facts }) => {
+    if (facts.kernel !== null && !GRUB_IMAGE.test(facts.kernel)) {
+      let bytes: Uint8Array;
+      try {
+        bytes = await driver.readFile(hostPath(facts.kernel), MAX_KERNEL);
+      } catch (err) {
+        return UNKNOWN_VERDICT(`the kernel ${facts.kernel} could not be read: ${err instanceof Error ? err.message : String(err)}`);
+      }
+      return verdictOfKernel(await inspectKernelBytes(bytes, facts.kernel));
     }
-    if (GRUB_IMAGE.test(facts.kernel)) return UNKNOWN_VERDICT('boots through GRUB from its own disk; its disk must be inspected');
-    let bytes: Uint8Array;
+    if (facts.disks.length === 0) return UNKNOWN_VERDICT('the config names no disk to inspect');
+    if (opts.local) return verdictOfDisk(await inspectInChild(facts.disks, { name: guestName, dataDir: opts.dataDir, pci: facts.pci }));
+    const dir = mkdtempSync(join(tmpdir(), 'pvhctl-disk-'));
     try {
-      bytes = await driver.readFile(hostPath(facts.kernel), MAX_KERNEL);
+      const local: DiskSpec[] = [];
+      for (const [i, d] of facts.disks.entries()) {
+        const to = join(dir, `disk${i}`);
+        await driver.copyDisk(hostPath(d.path), to, MAX_REMOTE_DISK);
+        local.push({ path: to, vdev: d.vdev });
+      }
+      return verdictOfDisk(await inspectInChild(local, { name: guestName, dataDir: opts.dataDir, pci: facts.pci }));
     } catch (err) {
-      return UNKNOWN_VERDICT(`the kernel ${facts.kernel} could not be read: ${err instanceof Error ? err.message : String(err)}`);
+      return UNKNOWN_VERDICT(`the guest's disk could not be fetched: ${err instanceof Error ? err.message : String(err)}`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
-    return verdictOfKernel(await inspectKernelBytes(bytes, facts.kernel));
   };
 }
 

@@ -28,7 +28,7 @@ export const interimReadFacts: ReadConfigFacts = (content, file) => {
   const t = s.get('type') ?? (s.get('builder') === 'hvm' ? 'hvm' : 'pv');
   let type: GuestType = t === 'pvh' ? 'pvh' : t === 'pv' ? 'pv' : 'hvm';
   if (type === 'pvh' && /^[1-9]/.test(s.get('pvshim') ?? '')) type = 'pvh-shim';
-  const disks = [...text.matchAll(/'(?:phy|file|tap:aio|aio):([^,']+),/g)].map((m) => m[1]!);
+  const disks = [...text.matchAll(/'(?:phy:|file:|tap:aio:|aio:)?(\/[^,']+),([a-z]+[0-9]*)?/g)].map((m) => ({ path: m[1]!, vdev: m[2] ?? null }));
   const facts: ConfigFacts = {
     name: s.get('name') ?? null,
     type,

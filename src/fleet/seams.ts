@@ -18,8 +18,8 @@ export type ConfigFacts = {
   bootloader: string | null;
   /** PCI passthrough is set (PVH refuses it at create time). */
   pci: boolean;
-  /** The guest's disks as `target` paths in dom0 (for inspection). */
-  disks: string[];
+  /** The guest's disks: the dom0 path (`target`) and the guest's device name (`vdev`). */
+  disks: { path: string; vdev: string | null }[];
 };
 
 export type ReadConfigFacts = (content: Uint8Array, file: string) => { ok: true; facts: ConfigFacts } | { ok: false; error: string };

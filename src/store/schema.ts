@@ -121,7 +121,18 @@ export type AuditTable = {
   detail: string | null;
 };
 
+/** API tokens, kept as sha256 of the secret. Operators see everything; customers their own guests. */
+export type TokensTable = {
+  id: Generated<number>;
+  sha256: string;
+  role: 'operator' | 'customer';
+  /** The customer a customer token belongs to (guests.owner). */
+  owner: string | null;
+  created_at: string;
+};
+
 export type Tables = {
+  tokens: TokensTable;
   hosts: HostsTable;
   guests: GuestsTable;
   config_versions: ConfigVersionsTable;
@@ -139,3 +150,4 @@ export type ConfigVersion = Selectable<ConfigVersionsTable>;
 export type Operation = Selectable<OperationsTable>;
 export type JournalEntry = Selectable<JournalTable>;
 export type AuditEntry = Selectable<AuditTable>;
+export type Token = Selectable<TokensTable>;

@@ -3,7 +3,7 @@
  * journal, and the audit log. Everything goes through the typed queries below, so the SQLite
  * default and a later PostgreSQL adapter differ only in the Kysely dialect.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
@@ -24,6 +24,7 @@ import type {
   Operation,
   OperationStatus,
   Tables,
+  Token,
 } from './schema.ts';
 
 export type Db = Kysely<Tables> | Transaction<Tables>;
@@ -194,6 +195,16 @@ export function makeStore(db: Kysely<Tables>, path: string) {
     },
     journalOf: async (operationId: number): Promise<JournalEntry[]> =>
       db.selectFrom('journal').selectAll().where('operation_id', '=', operationId).orderBy('seq').execute(),
+
+    // tokens
+    /** Creates a token and returns its secret (only its hash is stored). */
+    addToken: async (role: 'operator' | 'customer', owner: string | null): Promise<string> => {
+      const secret = `pvh_${randomBytes(24).toString('base64url')}`;
+      await db.insertInto('tokens').values({ sha256: sha256(new TextEncoder().encode(secret)), role, owner, created_at: now() }).execute();
+      return secret;
+    },
+    tokenFor: async (secret: string): Promise<Token | undefined> =>
+      db.selectFrom('tokens').selectAll().where('sha256', '=', sha256(new TextEncoder().encode(secret))).executeTakeFirst(),
 
     // audit
     audit: async (actor: string, action: string, target: string, detail: string | null = null, t: Db = db): Promise<void> => {

@@ -3,6 +3,8 @@
  * shell), and reads and writes configs with node:fs.
  */
 import { spawn } from 'node:child_process';
+import { createReadStream, createWriteStream } from 'node:fs';
+import type { Readable } from 'node:stream';
 import { copyFileSync, fsyncSync, openSync, closeSync, writeSync, renameSync, readdirSync, statSync, existsSync, readSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { DriverError, hostPath, type HostPath } from '../driver.ts';
@@ -114,6 +116,39 @@ export function localRunner(): Runner {
       }
       return out;
     },
+    async copyTo(path, localFile, maxBytes) {
+      return copyBounded(createReadStream(path), localFile, maxBytes, path);
+    },
     close: async () => {},
   };
+}
+
+/**
+ * Pipes `from` into a new local file (mode 0600), failing once more than `maxBytes` arrive.
+ * @example
+ * await copyBounded(createReadStream('/dev/vg0/web1'), '/tmp/x/disk0', 2 ** 32, '/dev/vg0/web1') // => 34359738368
+ */
+export function copyBounded(from: Readable, localFile: string, maxBytes: number, name: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const out = createWriteStream(localFile, { mode: 0o600 });
+    let n = 0;
+    let failed = false;
+    const fail = (err: Error) => {
+      if (failed) return;
+      failed = true;
+      from.destroy();
+      out.destroy();
+      reject(err);
+    };
+    from.on('data', (b: Buffer) => {
+      n += b.length;
+      if (n > maxBytes) fail(new DriverError('invalid', `${name}: larger than ${maxBytes} bytes`));
+    });
+    from.on('error', (e) => fail(new DriverError('failed', `${name}: ${e.message}`)));
+    out.on('error', (e) => fail(new DriverError('failed', `${localFile}: ${e.message}`)));
+    out.on('finish', () => {
+      if (!failed) resolve(n);
+    });
+    from.pipe(out);
+  });
 }

@@ -14,6 +14,8 @@ export type Runner = {
   /** Writes PATH.pvhctl-tmp, syncs it, copies the old PATH to PATH`keepSuffix`, renames over PATH. */
   writeFileAtomic(path: HostPath, content: Uint8Array, keepSuffix: string): Promise<void>;
   listFiles(dir: HostPath): Promise<HostPath[]>;
+  /** Streams a host file or block device into a local file, at most `maxBytes`; returns the size. */
+  copyTo(path: HostPath, localFile: string, maxBytes: number): Promise<number>;
   close(): Promise<void>;
 };
 

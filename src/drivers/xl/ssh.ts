@@ -8,6 +8,7 @@ import { Client, type ConnectConfig } from 'ssh2';
 import { DriverError, hostPath, type HostPath } from '../driver.ts';
 import { checkExit, shellJoin, type ExecResult, type Runner } from './runner.ts';
 import { MAX_OUTPUT } from './parse.ts';
+import { copyBounded } from './local.ts';
 
 export type SshEndpoint = { user: string; address: string; port: number };
 
@@ -144,6 +145,22 @@ export function sshRunner(opts: SshOptions): Runner {
         }
       }
       return out;
+    },
+    async copyTo(path: HostPath, localFile: string, maxBytes: number) {
+      const c = await connect();
+      return new Promise<number>((resolve, reject) => {
+        c.exec(shellJoin(['cat', path]), (err, stream) => {
+          if (err) return reject(new DriverError('unreachable', `${name}: ${err.message}`));
+          let stderr = '';
+          let code: number | null = null;
+          stream.stderr.on('data', (b: Buffer) => (stderr += b.toString('utf8').slice(0, 1000)));
+          stream.on('exit', (c2: number | null) => (code = c2));
+          copyBounded(stream, localFile, maxBytes, path).then(
+            (n) => (code === 0 || code === null ? resolve(n) : reject(new DriverError('failed', `cat ${path}: ${stderr.trim() || `exit ${code}`}`))),
+            reject,
+          );
+        });
+      });
     },
     async close() {
       client?.end();

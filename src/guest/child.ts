@@ -1,0 +1,73 @@
+/**
+ * Runs each guest inspection in its own Node process with a heap cap (--max-old-space-size), a
+ * wall-clock limit and an output limit, as pygrub's CVE history says a parser of guest disks in
+ * dom0 must be contained. The child and anything it starts (decompressors) form one process
+ * group, which is killed as a whole when a limit is hit.
+ */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { GuestReport, InspectOptions } from './inspect.ts';
+import type { DiskSpec } from './volumes.ts';
+
+export type ChildLimits = { heapMiB: number; timeoutMs: number; maxOutputBytes: number };
+
+export const DEFAULT_CHILD_LIMITS: ChildLimits = { heapMiB: 512, timeoutMs: 120_000, maxOutputBytes: 16 * 1024 * 1024 };
+
+/** An inspection that could not finish: the guest and a one-line cause. */
+export type GuestFailure = { guest: string; error: string };
+
+const WORKER = fileURLToPath(new URL('./worker.ts', import.meta.url));
+
+/**
+ * Inspects one guest in a contained child process. Never throws: failures come back as GuestFailure.
+ * @example
+ * await inspectInChild([{ path: 'guest.img', vdev: 'xvda' }], { dataDir: dataDir(), name: 'web1' })
+ * // => { guest: 'web1', verdict: { verdict: 'ready', ... }, ... }  or  { guest: 'web1', error: 'inspection timed out after 120 s' }
+ */
+export function inspectInChild(disks: DiskSpec[], options: InspectOptions, limits: Partial<ChildLimits> = {}): Promise<GuestReport | GuestFailure> {
+  const lim = { ...DEFAULT_CHILD_LIMITS, ...limits };
+  const guest = options.name ?? disks[0]?.path ?? '?';
+  return new Promise((done) => {
+    const child = spawn(process.execPath, [`--max-old-space-size=${lim.heapMiB}`, '--disable-warning=ExperimentalWarning', WORKER], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      detached: true,
+    });
+    const out: Buffer[] = [];
+    let outBytes = 0;
+    let err = '';
+    let failure: string | null = null;
+    const kill = (why: string) => {
+      failure ??= why;
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    };
+    const timer = setTimeout(() => kill(`inspection timed out after ${Math.round(lim.timeoutMs / 1000)} s`), lim.timeoutMs);
+    child.stdout.on('data', (c: Buffer) => {
+      outBytes += c.length;
+      if (outBytes > lim.maxOutputBytes) kill(`inspection wrote more than ${lim.maxOutputBytes} bytes`);
+      else out.push(c);
+    });
+    child.stderr.on('data', (c: Buffer) => {
+      if (err.length < 4096) err += c.toString('utf8');
+    });
+    child.on('error', (e) => kill(`cannot start the inspection process: ${e.message}`));
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      if (failure !== null) return done({ guest, error: failure });
+      if (code !== 0) {
+        const why = signal !== null ? `killed by ${signal}` : /heap out of memory|Allocation failed/i.test(err) ? `ran out of its ${lim.heapMiB} MiB memory limit` : err.trim().split('\n').pop() || `exit status ${code}`;
+        return done({ guest, error: `inspection failed: ${why}` });
+      }
+      try {
+        done(JSON.parse(Buffer.concat(out).toString('utf8')) as GuestReport);
+      } catch {
+        done({ guest, error: 'inspection produced unreadable output' });
+      }
+    });
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(JSON.stringify({ disks, options }));
+  });
+}

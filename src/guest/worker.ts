@@ -1,0 +1,23 @@
+/**
+ * The child process that inspects one guest: reads `{ disks, options }` as JSON on stdin, writes
+ * the GuestReport as JSON on stdout, and exits. It runs with a capped heap and under a time and
+ * output limit set by child.ts, so a hostile disk can at worst kill its own inspection.
+ */
+import module from 'node:module';
+import { inspectGuest, type InspectOptions } from './inspect.ts';
+import type { DiskSpec } from './volumes.ts';
+
+module.enableCompileCache?.();
+
+async function main(): Promise<void> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  const { disks, options } = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { disks: DiskSpec[]; options: InspectOptions };
+  const report = await inspectGuest(disks, options);
+  process.stdout.write(JSON.stringify(report));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${err instanceof Error ? err.message.split('\n')[0] : String(err)}\n`);
+  process.exit(1);
+});
