@@ -7,14 +7,14 @@
  *   pvhctl shell key remove CUSTOMER FINGERPRINT
  */
 import { readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
 import { openFleet } from '../fleet/fleet.ts';
 import { customerKeys, CUSTOMER, parsePublicKey } from '../store/customer-keys.ts';
-import { eventHub, fleetBackend } from '../shell/backend.ts';
+import { eventBus } from '../api/server.ts';
+import { fleetBackend } from '../shell/backend.ts';
 import { startShellServer } from '../shell/server.ts';
 import { printable } from '../util/escape.ts';
 import { parse, UsageError } from './args.ts';
+import { dataDir } from './fleet-common.ts';
 
 const HELP = `usage: pvhctl shell [--port N] [--listen ADDR] [--data-dir DIR]
        pvhctl shell key add CUSTOMER FILE|-
@@ -25,13 +25,6 @@ Serves the customers' Xen Shell over SSH (default 127.0.0.1:2222). Customers log
 CUSTOMER (or CUSTOMER+SERVER) with a key registered by 'pvhctl shell key add'.
 The host key is made on first start in DATA_DIR/shell/.
 `;
-
-/** The data directory as the other control-plane commands find it. */
-function dataDir(flag: string | undefined): string {
-  if (flag !== undefined) return flag;
-  if (process.env.PVHCTL_DATA_DIR) return process.env.PVHCTL_DATA_DIR;
-  return process.getuid?.() === 0 ? '/var/lib/pvhctl' : join(homedir(), '.local', 'share', 'pvhctl');
-}
 
 const MAX_KEY_FILE = 64 * 1024;
 
@@ -105,7 +98,7 @@ export async function run(args: string[]): Promise<number> {
   const port = values.port === undefined ? 2222 : Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port: not a port number: ${values.port}`);
 
-  const hub = eventHub();
+  const hub = eventBus();
   const fleet = await openFleet({ dataDir: dir, onEvent: hub.emit });
   const keys = customerKeys(fleet.store);
   const server = await startShellServer({

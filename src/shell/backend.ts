@@ -8,7 +8,8 @@ import { domainName, hostPath, type DomainName } from '../drivers/driver.ts';
 import type { Fleet } from '../fleet/fleet.ts';
 import { customerReason, modeName } from '../fleet/messages.ts';
 import type { GuestVerdict } from '../fleet/seams.ts';
-import { precheck, startRollback, startSwitch, type OperationEvent } from '../fleet/switch.ts';
+import type { EventBus } from '../api/server.ts';
+import { precheck, startRollback, startSwitch } from '../fleet/switch.ts';
 import { runningType, sinceBoot } from '../fleet/verify.ts';
 import type { Guest, GuestType, Host, Operation } from '../store/schema.ts';
 import { guestLabel, mayAct, resolveGuest, type ShellAction } from './authz.ts';
@@ -54,31 +55,11 @@ export type ShellBackend = {
   audit(customer: string, action: string, target: string, detail: string | null): Promise<void>;
 };
 
-/** The per-operation fan-out of the fleet's progress events (the fleet has one onEvent). */
-export type EventHub = { emit(e: OperationEvent): void; on(operationId: number, fn: (e: OperationEvent) => void): () => void };
-
 /**
- * A hub to pass as the fleet's `onEvent`; listeners subscribe per operation.
- * @example
- * const hub = eventHub(); const fleet = await openFleet({ dataDir, onEvent: hub.emit });
+ * The per-operation fan-out of the fleet's progress events: the API's event bus
+ * (src/api/server.ts `eventBus()`), passed to openFleet as onEvent.
  */
-export function eventHub(): EventHub {
-  const listeners = new Map<number, Set<(e: OperationEvent) => void>>();
-  return {
-    emit: (e) => {
-      for (const fn of listeners.get(e.operationId) ?? []) fn(e);
-    },
-    on(id, fn) {
-      const set = listeners.get(id) ?? new Set();
-      set.add(fn);
-      listeners.set(id, set);
-      return () => {
-        set.delete(fn);
-        if (set.size === 0) listeners.delete(id);
-      };
-    },
-  };
-}
+export type EventHub = Pick<EventBus, 'on'>;
 
 export type FleetBackendOptions = {
   /** How long `shutdown` and `reboot` wait for the guest to stop. */
@@ -96,7 +77,7 @@ const CONSOLE_TAIL = 64 * 1024;
 /**
  * The shell backend on a real fleet. `hub` must be the fleet's onEvent fan-out.
  * @example
- * const hub = eventHub();
+ * const hub = eventBus();
  * const fleet = await openFleet({ dataDir, onEvent: hub.emit });
  * const backend = fleetBackend(fleet, hub);
  * await backend.guests('alice') // => [{ label: 'web1', name: 'web1', host: 'xen1', mode: 'pv', health: 'ok' }]

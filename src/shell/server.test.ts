@@ -15,7 +15,8 @@ import { openFleet, type Fleet } from '../fleet/fleet.ts';
 import { customerKeys, parsePublicKey } from '../store/customer-keys.ts';
 import type { Guest } from '../store/schema.ts';
 import type { SimHost } from '../drivers/sim/world.ts';
-import { eventHub, fleetBackend } from './backend.ts';
+import { eventBus } from '../api/server.ts';
+import { fleetBackend } from './backend.ts';
 import { startShellServer, type ShellServer } from './server.ts';
 
 const run = promisify(execFile);
@@ -58,7 +59,7 @@ async function ssh(key: string, user: string, command: string): Promise<{ code: 
 }
 
 before(async () => {
-  const hub = eventHub();
+  const hub = eventBus();
   fleet = await openFleet({ dataDir: dir, onEvent: hub.emit, verify: { bootTimeoutMs: 2000, pollMs: 5 }, shutdownTimeoutMs: 2000 });
   const host = await fleet.store.addHost({
     name: 'xen1', transport: 'sim', endpoint: null, key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 2,

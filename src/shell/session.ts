@@ -106,7 +106,11 @@ export function startSession(backend: ShellBackend, opts: SessionOptions, io: Se
   }
 
   const needGuest = (): string | null => {
-    if (current === null) println(guestNames.length === 0 ? 'You have no servers here.' : 'Choose a server first: "use NAME" ("guests" lists them).');
+    if (current === null) {
+      if (guestNames.length === 0) println('You have no servers here.');
+      else if (interactive) println('Choose a server first: "use NAME" ("guests" lists them).');
+      else println(`Choose a server by logging in as ${customer}+SERVER; yours: ${guestNames.map(show).join(', ')}`);
+    }
     return current;
   };
 
