@@ -3,7 +3,8 @@
  * web UI's live progress.
  */
 
-const WORDS: Record<string, string> = {
+/** Served to the web UI as /ui/words.js (src/web/routes.ts), so both say the same. */
+export const WORDS: Record<string, string> = {
   'pre-check': 'Checking that the server can run in the new mode',
   'keep-config': 'Saving a copy of the current settings',
   shutdown: 'Shutting the server down cleanly',
