@@ -6,7 +6,7 @@ import { openStore, type Store } from '../store/store.ts';
 import type { Host } from '../store/schema.ts';
 import { hostRegistry, type HostRegistry } from './hosts.ts';
 import { simInspector, xlInspector } from './inspect.ts';
-import { interimReadFacts, interimRewrite } from './interim-xlcfg.ts';
+import { readConfigFacts, rewriteConfig } from './xlconfig.ts';
 import { scanHost, type ScanResult } from './scan.ts';
 import type { InspectGuest } from './seams.ts';
 import { makeContext, recover, type FleetContext } from './switch.ts';
@@ -41,8 +41,8 @@ export async function openFleet(opts: FleetOptions): Promise<Fleet> {
   const ctx = makeContext({
     store,
     driverFor: (h) => hosts.driverFor(h),
-    readFacts: interimReadFacts,
-    rewrite: interimRewrite,
+    readFacts: readConfigFacts,
+    rewrite: rewriteConfig,
     verify: opts.verify ?? DEFAULT_VERIFY,
     ...(opts.shutdownTimeoutMs !== undefined ? { shutdownTimeoutMs: opts.shutdownTimeoutMs } : {}),
     ...(opts.onEvent ? { onEvent: opts.onEvent } : {}),
