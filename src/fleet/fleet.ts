@@ -37,7 +37,10 @@ export type Fleet = {
  */
 export async function openFleet(opts: FleetOptions): Promise<Fleet> {
   const store = await openStore(opts.dataDir);
-  const hosts = hostRegistry(opts.dataDir === ':memory:' || opts.simInMemory ? null : opts.dataDir);
+  // Trust on first use: the first SSH host key seen is recorded and pinned from then on.
+  const hosts = hostRegistry(opts.dataDir === ':memory:' || opts.simInMemory ? null : opts.dataDir, (host, key) => {
+    void store.updateHost(host.id, { host_key: key }).then(() => store.audit('pvhctl', 'host-key-recorded', host.name, key.split(' ')[0] ?? null));
+  });
   const ctx = makeContext({
     store,
     driverFor: (h) => hosts.driverFor(h),

@@ -206,3 +206,19 @@ test('a stopped guest is switched and booted; a stopped guest whose boot fails g
   assert.equal(configOnHost(sim, bad), before);
   await fleet.close();
 });
+
+test('--force overrides a kernel verdict (the boot fails and rolls back) but never the host policy', async () => {
+  const { fleet, sim, guests } = await setup();
+  const g = pick(sim, guests, false, 'direct');
+  const before = configOnHost(sim, g);
+  const op = await finished(await startSwitch(fleet.ctx, g, 'pvh', { force: true, actor: 'op' }));
+  assert.equal(op.status, 'rolled-back', op.detail ?? '');
+  assert.match(op.reason!, /kernel has no PVH support/);
+  assert.equal(configOnHost(sim, g), before);
+  assert.equal(sim.state.domains[g.name]!.type, 'pv');
+  const j = await fleet.store.journalOf(op.id);
+  assert.match(j.find((e) => e.step === 'pre-check' && e.phase === 'done')!.detail!, /--force overrides the inspection verdict \(kernel-no-pvh\)/);
+  const h = await finished(await startSwitch(fleet.ctx, g, 'hvm', { force: true, actor: 'op' }));
+  assert.equal(h.status, 'refused');
+  await fleet.close();
+});

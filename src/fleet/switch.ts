@@ -55,6 +55,9 @@ async function retry<T>(fn: () => Promise<T>, tries = 4): Promise<T> {
 const sameBytes = (a: Uint8Array, b: Uint8Array) => a.length === b.length && Buffer.from(a).equals(Buffer.from(b));
 const errText = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
+/** Policy rules that --force may override: they come from inspection, not from the host. */
+const OVERRIDABLE = new Set(['kernel-no-pvh', 'kernel-no-pv', 'not-inspected']);
+
 /** What the pre-check found: the plan, or why the switch may not happen. */
 export type Precheck =
   | { ok: true; guest: Guest; host: Host; from: GuestType; to: TargetType; wasRunning: boolean; current: Uint8Array; next: Uint8Array; changes: string[]; diff: string }
@@ -64,7 +67,7 @@ export type Precheck =
  * Reads the guest's config from its host and checks policy, inspection verdict and rewrite.
  * Changes nothing (this is also `--dry-run`).
  */
-export async function precheck(ctx: FleetContext, guest: Guest, to: TargetType): Promise<Precheck> {
+export async function precheck(ctx: FleetContext, guest: Guest, to: TargetType, opts: { force?: boolean } = {}): Promise<Precheck> {
   const host = await ctx.store.getHostById(guest.host_id);
   if (host === undefined) throw new Error(`guest ${guest.name}: host ${guest.host_id} not found`);
   const no = (rule: string, reason: string): Precheck => ({ ok: false, guest, host, rule, reason });
@@ -81,9 +84,13 @@ export async function precheck(ctx: FleetContext, guest: Guest, to: TargetType):
   const verdict = guest.verdict === null ? null : (JSON.parse(guest.verdict) as GuestVerdict);
   const caps = { xenCaps: (host.xen_caps ?? '').split(' ').filter(Boolean), virtCaps: (host.virt_caps ?? '').split(' ').filter(Boolean), role: host.role };
   const policy: PolicyResult = allowed(to, caps, verdict, facts.facts);
-  if (!policy.ok) return no(policy.rule, policy.reason);
+  // --force may override what inspection says about the kernel (a stale or unknown verdict: the
+  // verified boot and the automatic rollback still guard the guest), never the host's policy.
+  const overridable = !policy.ok && opts.force === true && OVERRIDABLE.has(policy.rule);
+  if (!policy.ok && !overridable) return no(policy.rule, policy.reason);
   const rw = ctx.rewrite(current, guest.config_path, to);
   if (!rw.ok) return no('rewrite', `The server's settings cannot be converted: ${rw.reason}`);
+  if (!policy.ok) rw.changes.unshift(`--force overrides the inspection verdict (${policy.rule})`);
   let dom;
   try {
     dom = await retry(() => driver.domain(domainName(guest.name)));
@@ -171,7 +178,7 @@ export async function runSwitch(ctx: FleetContext, opId: number): Promise<Operat
   const to = op.to_type;
 
   await journal(ctx, op, guest.name, 'pre-check', 'begin');
-  const pre = await precheck(ctx, guest, to);
+  const pre = await precheck(ctx, guest, to, { force: op.force === 1 });
   if (!pre.ok) {
     await journal(ctx, op, guest.name, 'pre-check', 'failed', pre.rule);
     return finish(ctx, op, guest, 'refused', { reason: pre.reason, detail: `pre-check: ${pre.rule}` });
