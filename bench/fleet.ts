@@ -19,7 +19,7 @@ import { makeLimiter } from '../src/fleet/limiter.ts';
 import { makeSimHost } from '../src/drivers/sim/fleet.ts';
 import { simDriver } from '../src/drivers/sim/driver.ts';
 import { domainName, hostPath } from '../src/drivers/driver.ts';
-import { interimRewrite } from '../src/fleet/interim-xlcfg.ts';
+import { rewriteConfig } from '../src/fleet/xlconfig.ts';
 import { verifyBoot } from '../src/fleet/verify.ts';
 import { SQLITE_FILE } from '../src/store/store.ts';
 import type { GuestVerdict } from '../src/fleet/seams.ts';
@@ -44,7 +44,7 @@ async function floor(): Promise<number> {
         limiter.run(h, LIMIT, async () => {
           const to = g.kernel.pvh ? 'pvh' : 'pvh-shim';
           const cur = await d.readFile(hostPath(g.configPath), 1 << 20);
-          const rw = interimRewrite(cur, g.configPath, to);
+          const rw = rewriteConfig(cur, g.configPath, to);
           if (!rw.ok) throw new Error(rw.reason);
           await d.shutdown(domainName(g.name), 5000);
           await d.writeConfig(hostPath(g.configPath), rw.content);

@@ -8,14 +8,15 @@ import { printable } from '../util/escape.ts';
 import { parse, UsageError } from './args.ts';
 import { COMMON, needOne, open, output, table } from './fleet-common.ts';
 
-export const help = `usage: pvhctl host add NAME (--ssh USER@ADDRESS[:PORT] --key FILE | --local | --sim GUESTS[:SEED])
+export const help = `usage: pvhctl host add NAME (--ssh USER@ADDRESS[:PORT] --key FILE [--host-key 'TYPE BASE64'] | --local | --sim GUESTS[:SEED])
                       [--role pv-pvh|hvm-dedicated] [--max-parallel N] [--config-dir DIR]
        pvhctl host list [--json]
        pvhctl host show NAME [--json]
 
 Adds a host reached over SSH (xl in its dom0), this machine's own xl (--local), or a simulated
 host with GUESTS guests (--sim). --max-parallel bounds how many of its guests switch at once
-(default 2). All take --data-dir DIR (default $PVHCTL_DATA_DIR or /var/lib/pvhctl).
+(default 2). --host-key pins dom0's SSH host key (as in known_hosts); without it the first key
+seen is recorded and pinned. All take --data-dir DIR (default $PVHCTL_DATA_DIR or /var/lib/pvhctl).
 
 exit status: 0 done; 1 failed (one line on stderr); 2 usage error
 `;
@@ -44,6 +45,7 @@ export async function run(args: string[]): Promise<number> {
     role: { type: 'string' },
     'max-parallel': { type: 'string' },
     'config-dir': { type: 'string' },
+    'host-key': { type: 'string' },
   });
   if (values.help || sub === undefined) {
     process.stdout.write(help);
@@ -93,6 +95,7 @@ export async function run(args: string[]): Promise<number> {
       transport: values.ssh !== undefined ? 'ssh' : values.local ? 'local' : 'sim',
       endpoint: values.ssh !== undefined ? (parseEndpoint(values.ssh), values.ssh) : null,
       key_path: values.key ?? null,
+      host_key: values['host-key'] ?? null,
       config_dir: hostPath(values['config-dir'] ?? '/etc/xen'),
       role,
       max_parallel: maxParallel,

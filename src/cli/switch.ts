@@ -17,7 +17,9 @@ switch: pre-check (inspection verdict, host policy) → keep the current config 
 graceful shutdown (destroy only with --force) → write the new config atomically → create →
 verify (type per xl list -l, vbd/vif frontends Connected, no panic on the console, the optional
 TCP probe). Any failure rolls back to the kept config, byte-identical. --dry-run prints the plan
-and the config diff and changes nothing.
+and the config diff and changes nothing. --force also destroys a guest that does not shut down in
+time, and switches even when inspection says its kernel cannot (the verified boot and the
+automatic rollback still guard it); it never overrides the host's policy.
 rollback: puts the guest back to the config it had before its last switch.
 
 exit status: 0 switched (or the dry run found the switch allowed); 1 refused or failed (reason
@@ -77,7 +79,7 @@ export async function run(args: string[], mode: 'switch' | 'rollback' = 'switch'
         output(values.json, plan, (p) => (p ? `would restore config version #${p.restore} and boot ${printable(p.guest)} as ${p.to}\n  steps: ${p.steps.join(' → ')}\n` : 'nothing to roll back\n'));
         return plan ? 0 : 1;
       }
-      const pre = await precheck(fleet.ctx, guest, to!);
+      const pre = await precheck(fleet.ctx, guest, to!, { force: values.force === true });
       const plan = pre.ok
         ? { allowed: true as const, guest: guest.name, from: pre.from, to: pre.to, changes: pre.changes, diff: pre.diff, steps: ['pre-check', 'keep-config', 'shutdown', 'write-config', 'create', 'verify'] }
         : { allowed: false as const, guest: guest.name, rule: pre.rule, reason: pre.reason };

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openFleet } from './fleet.ts';
 import { loadSim } from '../drivers/sim/world.ts';
-import { interimRewrite } from './interim-xlcfg.ts';
+import { rewriteConfig } from './xlconfig.ts';
 import { runningType } from './verify.ts';
 
 const CHILD = join(import.meta.dirname, 'testdata', 'crash-child.ts');
@@ -72,7 +72,7 @@ async function check(dir: string, guestName: string, original: Buffer) {
     assert.equal(d.state, 'running');
     const type = runningType(d);
     const onHost = Buffer.from(sim.state.files[g!.config_path]!, 'base64');
-    const next = interimRewrite(original, g!.config_path, 'pvh');
+    const next = rewriteConfig(original, g!.config_path, 'pvh');
     assert.ok(next.ok);
     if (type === 'pv') assert.ok(onHost.equals(original), 'runs PV but the config is not the original bytes');
     else if (type === 'pvh') assert.ok(onHost.equals(Buffer.from(next.content)), 'runs PVH but the config is not the new version');

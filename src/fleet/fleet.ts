@@ -6,7 +6,7 @@ import { openStore, type Store } from '../store/store.ts';
 import type { Host } from '../store/schema.ts';
 import { hostRegistry, type HostRegistry } from './hosts.ts';
 import { simInspector, xlInspector } from './inspect.ts';
-import { interimReadFacts, interimRewrite } from './interim-xlcfg.ts';
+import { readConfigFacts, rewriteConfig } from './xlconfig.ts';
 import { scanHost, type ScanResult } from './scan.ts';
 import type { InspectGuest } from './seams.ts';
 import { makeContext, recover, type FleetContext } from './switch.ts';
@@ -37,12 +37,15 @@ export type Fleet = {
  */
 export async function openFleet(opts: FleetOptions): Promise<Fleet> {
   const store = await openStore(opts.dataDir);
-  const hosts = hostRegistry(opts.dataDir === ':memory:' || opts.simInMemory ? null : opts.dataDir);
+  // Trust on first use: the first SSH host key seen is recorded and pinned from then on.
+  const hosts = hostRegistry(opts.dataDir === ':memory:' || opts.simInMemory ? null : opts.dataDir, (host, key) => {
+    void store.updateHost(host.id, { host_key: key }).then(() => store.audit('pvhctl', 'host-key-recorded', host.name, key.split(' ')[0] ?? null));
+  });
   const ctx = makeContext({
     store,
     driverFor: (h) => hosts.driverFor(h),
-    readFacts: interimReadFacts,
-    rewrite: interimRewrite,
+    readFacts: readConfigFacts,
+    rewrite: rewriteConfig,
     verify: opts.verify ?? DEFAULT_VERIFY,
     ...(opts.shutdownTimeoutMs !== undefined ? { shutdownTimeoutMs: opts.shutdownTimeoutMs } : {}),
     ...(opts.onEvent ? { onEvent: opts.onEvent } : {}),

@@ -26,7 +26,7 @@ export type HostRegistry = {
  * const hosts = hostRegistry('/var/lib/pvhctl');
  * await hosts.driverFor(host).info()
  */
-export function hostRegistry(dataDir: string | null): HostRegistry {
+export function hostRegistry(dataDir: string | null, onFirstHostKey?: (host: Host, key: string) => void): HostRegistry {
   const drivers = new Map<number, HostDriver>();
   const sims = new Map<number, SimHost>();
   const open = (host: Host): HostDriver => {
@@ -43,7 +43,15 @@ export function hostRegistry(dataDir: string | null): HostRegistry {
     }
     if (host.transport === 'ssh') {
       if (host.endpoint === null || host.key_path === null) throw new Error(`host ${host.name}: ssh needs an endpoint and a key`);
-      return xlDriver(host.name, sshRunner({ endpoint: parseEndpoint(host.endpoint), keyPath: host.key_path }));
+      return xlDriver(
+        host.name,
+        sshRunner({
+          endpoint: parseEndpoint(host.endpoint),
+          keyPath: host.key_path,
+          hostKey: host.host_key,
+          ...(onFirstHostKey ? { onFirstHostKey: (key: string) => onFirstHostKey(host, key) } : {}),
+        }),
+      );
     }
     return xlDriver(host.name, localRunner());
   };

@@ -32,8 +32,9 @@ export function customerReason(message: string): string {
  * rolledBackMessage('pv', 'pvh', "the server's kernel has no PVH support")
  * // => "The switch to PVH did not work: the server's kernel has no PVH support. The server was restarted in PV mode with its settings unchanged."
  */
-export function rolledBackMessage(from: GuestType, to: GuestType, why: string): string {
-  return `The switch to ${modeName(to)} did not work: ${why}. The server was restarted in ${modeName(from)} mode with its settings unchanged.`;
+export function rolledBackMessage(from: GuestType, to: GuestType, why: string, wasRunning = true): string {
+  const after = wasRunning ? `The server was restarted in ${modeName(from)} mode with its settings unchanged.` : 'Its settings were restored unchanged; it was not running before and stays stopped.';
+  return `The switch to ${modeName(to)} did not work: ${why}. ${after}`;
 }
 
 export function attentionMessage(from: GuestType, why: string): string {

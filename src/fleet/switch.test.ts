@@ -184,3 +184,41 @@ test('host policy: no PVH without hvm, no 32-bit PV without xen-3.0-x86_32p, HVM
   assert.match(h.reason!, /HVM guests run only on hosts set aside/);
   await fleet.close();
 });
+
+test('a stopped guest is switched and booted; a stopped guest whose boot fails gets its config back and stays stopped', async () => {
+  const { fleet, sim, guests } = await setup();
+  const ok = pick(sim, guests, true);
+  const bad = pick(sim, guests, false, 'direct');
+  delete sim.state.domains[ok.name];
+  delete sim.state.domains[bad.name];
+  const before = configOnHost(sim, bad);
+  const op = await finished(await startSwitch(fleet.ctx, ok, 'pvh', { force: false, actor: 'op' }));
+  assert.equal(op.status, 'done', op.detail ?? '');
+  assert.equal(op.was_running, 0);
+  assert.equal(sim.state.domains[ok.name]!.type, 'pvh');
+  const stale = JSON.parse(bad.verdict!);
+  stale.pvh = { capable: true, reason: 'stale' };
+  await fleet.store.updateGuest(bad.id, { verdict: JSON.stringify(stale) });
+  const rb = await finished(await startSwitch(fleet.ctx, (await fleet.store.getGuestById(bad.id))!, 'pvh', { force: false, actor: 'op' }));
+  assert.equal(rb.status, 'rolled-back', rb.detail ?? '');
+  assert.match(rb.reason!, /stays stopped/);
+  assert.equal(sim.state.domains[bad.name], undefined);
+  assert.equal(configOnHost(sim, bad), before);
+  await fleet.close();
+});
+
+test('--force overrides a kernel verdict (the boot fails and rolls back) but never the host policy', async () => {
+  const { fleet, sim, guests } = await setup();
+  const g = pick(sim, guests, false, 'direct');
+  const before = configOnHost(sim, g);
+  const op = await finished(await startSwitch(fleet.ctx, g, 'pvh', { force: true, actor: 'op' }));
+  assert.equal(op.status, 'rolled-back', op.detail ?? '');
+  assert.match(op.reason!, /kernel has no PVH support/);
+  assert.equal(configOnHost(sim, g), before);
+  assert.equal(sim.state.domains[g.name]!.type, 'pv');
+  const j = await fleet.store.journalOf(op.id);
+  assert.match(j.find((e) => e.step === 'pre-check' && e.phase === 'done')!.detail!, /--force overrides the inspection verdict \(kernel-no-pvh\)/);
+  const h = await finished(await startSwitch(fleet.ctx, g, 'hvm', { force: true, actor: 'op' }));
+  assert.equal(h.status, 'refused');
+  await fleet.close();
+});

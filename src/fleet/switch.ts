@@ -55,16 +55,19 @@ async function retry<T>(fn: () => Promise<T>, tries = 4): Promise<T> {
 const sameBytes = (a: Uint8Array, b: Uint8Array) => a.length === b.length && Buffer.from(a).equals(Buffer.from(b));
 const errText = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
+/** Policy rules that --force may override: they come from inspection, not from the host. */
+const OVERRIDABLE = new Set(['kernel-no-pvh', 'kernel-no-pv', 'not-inspected']);
+
 /** What the pre-check found: the plan, or why the switch may not happen. */
 export type Precheck =
-  | { ok: true; guest: Guest; host: Host; from: GuestType; to: TargetType; current: Uint8Array; next: Uint8Array; changes: string[]; diff: string }
+  | { ok: true; guest: Guest; host: Host; from: GuestType; to: TargetType; wasRunning: boolean; current: Uint8Array; next: Uint8Array; changes: string[]; diff: string }
   | { ok: false; guest: Guest; host: Host; rule: string; reason: string };
 
 /**
  * Reads the guest's config from its host and checks policy, inspection verdict and rewrite.
  * Changes nothing (this is also `--dry-run`).
  */
-export async function precheck(ctx: FleetContext, guest: Guest, to: TargetType): Promise<Precheck> {
+export async function precheck(ctx: FleetContext, guest: Guest, to: TargetType, opts: { force?: boolean } = {}): Promise<Precheck> {
   const host = await ctx.store.getHostById(guest.host_id);
   if (host === undefined) throw new Error(`guest ${guest.name}: host ${guest.host_id} not found`);
   const no = (rule: string, reason: string): Precheck => ({ ok: false, guest, host, rule, reason });
@@ -81,21 +84,28 @@ export async function precheck(ctx: FleetContext, guest: Guest, to: TargetType):
   const verdict = guest.verdict === null ? null : (JSON.parse(guest.verdict) as GuestVerdict);
   const caps = { xenCaps: (host.xen_caps ?? '').split(' ').filter(Boolean), virtCaps: (host.virt_caps ?? '').split(' ').filter(Boolean), role: host.role };
   const policy: PolicyResult = allowed(to, caps, verdict, facts.facts);
-  if (!policy.ok) return no(policy.rule, policy.reason);
+  // --force may override what inspection says about the kernel (a stale or unknown verdict: the
+  // verified boot and the automatic rollback still guard the guest), never the host's policy.
+  const overridable = !policy.ok && opts.force === true && OVERRIDABLE.has(policy.rule);
+  if (!policy.ok && !overridable) return no(policy.rule, policy.reason);
   const rw = ctx.rewrite(current, guest.config_path, to);
   if (!rw.ok) return no('rewrite', `The server's settings cannot be converted: ${rw.reason}`);
+  if (!policy.ok) rw.changes.unshift(`--force overrides the inspection verdict (${policy.rule})`);
   let dom;
   try {
     dom = await retry(() => driver.domain(domainName(guest.name)));
   } catch (err) {
     return no('host-unreachable', `The server's host could not be asked (${customerReason(errText(err))}).`);
   }
-  if (dom === null || dom.state === 'crashed') return no('not-running', 'The server is not running; start it first.');
-  const from = runningType(dom);
+  // A crashed domain is kept (on_crash = "preserve") for someone to look at: not ours to replace.
+  if (dom !== null && dom.state === 'crashed') return no('crashed', 'The server has crashed; it needs to be looked at before its mode is changed.');
+  // A stopped guest is switched too (its config rewritten and booted, then verified): that is how
+  // a guest whose PV config this host can no longer boot (32-bit PV) is brought back as PVH.
+  const from = dom !== null ? runningType(dom) : facts.facts.type;
   if (from === to) return no('same-type', `The server already runs in ${modeName(to)} mode.`);
   const dec = new TextDecoder();
   const diff = lineDiff(dec.decode(current), dec.decode(rw.content), guest.config_path);
-  return { ok: true, guest, host, from, to, current, next: rw.content, changes: rw.changes, diff };
+  return { ok: true, guest, host, from, to, wasRunning: dom !== null, current, next: rw.content, changes: rw.changes, diff };
 }
 
 /** The result of asking for a switch. */
@@ -168,14 +178,14 @@ export async function runSwitch(ctx: FleetContext, opId: number): Promise<Operat
   const to = op.to_type;
 
   await journal(ctx, op, guest.name, 'pre-check', 'begin');
-  const pre = await precheck(ctx, guest, to);
+  const pre = await precheck(ctx, guest, to, { force: op.force === 1 });
   if (!pre.ok) {
     await journal(ctx, op, guest.name, 'pre-check', 'failed', pre.rule);
     return finish(ctx, op, guest, 'refused', { reason: pre.reason, detail: `pre-check: ${pre.rule}` });
   }
-  if (pre.from !== op.from_type) await ctx.store.updateOperation(op.id, { from_type: pre.from });
+  await ctx.store.updateOperation(op.id, { from_type: pre.from, was_running: pre.wasRunning ? 1 : 0 });
   const from = pre.from;
-  await journal(ctx, op, guest.name, 'pre-check', 'done', pre.changes.join('; '));
+  await journal(ctx, op, guest.name, 'pre-check', 'done', `${pre.wasRunning ? '' : 'not running; '}${pre.changes.join('; ')}`);
 
   await journal(ctx, op, guest.name, 'keep-config', 'begin');
   await ctx.store.tx(async (t) => {
@@ -188,7 +198,7 @@ export async function runSwitch(ctx: FleetContext, opId: number): Promise<Operat
   const fail = (why: string, detail: string) => rollback(ctx, op.id, why, detail);
   try {
     await journal(ctx, op, guest.name, 'shutdown', 'begin');
-    const stopped = await retry(() => driver.shutdown(name, ctx.shutdownTimeoutMs));
+    const stopped = pre.wasRunning ? await retry(() => driver.shutdown(name, ctx.shutdownTimeoutMs)) : 'stopped';
     if (stopped === 'timeout') {
       if (op.force !== 1) {
         await journal(ctx, op, guest.name, 'shutdown', 'failed', 'timeout');
@@ -273,15 +283,22 @@ export async function rollback(ctx: FleetContext, opId: number, why: string, det
     }
     await journal(ctx, op, guest.name, 'rollback-restore', 'done');
 
-    await journal(ctx, op, guest.name, 'rollback-create', 'begin');
+    // A guest that was stopped before the switch is left stopped, as it was.
+    const boot = (await ctx.store.getOperation(op.id))!.was_running === 1;
+    await journal(ctx, op, guest.name, 'rollback-create', 'begin', boot ? null : 'was not running: left stopped');
     const consoleBefore = await retry(() => driver.consoleTail(name, 16384));
-    if ((await retry(() => driver.domain(name))) === null) await retry(() => driver.create(path));
+    if (boot && (await retry(() => driver.domain(name))) === null) await retry(() => driver.create(path));
     await journal(ctx, op, guest.name, 'rollback-create', 'done');
 
     await journal(ctx, op, guest.name, 'rollback-verify', 'begin');
-    const v = await verifyBoot(driver, guest.name, from, { ...ctx.verify, consoleBefore });
-    if (!v.ok) throw new Error(`${v.reason} (${v.detail})`);
-    await journal(ctx, op, guest.name, 'rollback-verify', 'done', `domid ${v.domid}`);
+    if (boot) {
+      const v = await verifyBoot(driver, guest.name, from, { ...ctx.verify, consoleBefore });
+      if (!v.ok) throw new Error(`${v.reason} (${v.detail})`);
+      await journal(ctx, op, guest.name, 'rollback-verify', 'done', `domid ${v.domid}`);
+    } else {
+      if ((await retry(() => driver.domain(name))) !== null) throw new Error('the domain is still there');
+      await journal(ctx, op, guest.name, 'rollback-verify', 'done', 'stopped, as before');
+    }
   } catch (err) {
     const msg = errText(err);
     return finish(ctx, op, guest, 'needs-attention', {
@@ -290,7 +307,11 @@ export async function rollback(ctx: FleetContext, opId: number, why: string, det
       attention: attentionMessage(from, customerReason(msg)),
     });
   }
-  const reason = op.kind === 'rollback' ? `The server was put back in ${modeName(from)} mode with its earlier settings.` : rolledBackMessage(from, op.to_type, why);
+  const wasRunning = (await ctx.store.getOperation(op.id))!.was_running === 1;
+  const reason =
+    op.kind === 'rollback'
+      ? `The server was put back in ${modeName(from)} mode with its earlier settings.`
+      : rolledBackMessage(from, op.to_type, why, wasRunning);
   return finish(ctx, op, guest, 'rolled-back', { reason, detail, type: from });
 }
 
@@ -334,7 +355,8 @@ export async function startRollback(ctx: FleetContext, guest: Guest, actor: stri
   if (busy.length > 0) return { kind: 'refused', rule: 'busy', reason: 'Another change to this server is in progress.', operation: null };
   const op = await ctx.store.tx(async (t) => {
     const o = await ctx.store.createOperation({ guest_id: guest.id, kind: 'rollback', from_type: last.from_type, to_type: last.to_type, force: 1, requested_by: actor }, t);
-    await ctx.store.updateOperation(o.id, { kept_version_id: last.kept_version_id }, t);
+    // Undoing puts the guest back up in its old type, whatever its state before the switch.
+    await ctx.store.updateOperation(o.id, { kept_version_id: last.kept_version_id, was_running: 1 }, t);
     await ctx.store.updateGuest(guest.id, { health: 'switching' }, t);
     await ctx.store.audit(actor, 'rollback', guest.name, `undo operation ${last.id}`, t);
     return o;

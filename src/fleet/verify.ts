@@ -68,12 +68,18 @@ export async function verifyBoot(driver: HostDriver, name: string, expected: Gue
   const n = domainName(name);
   const deadline = Date.now() + opts.bootTimeoutMs;
   let last = 'the server did not start';
-  let detail = 'no domain';
+  let detail = '';
   for (;;) {
     const d = await driver.domain(n);
     if (d === null) {
-      last = 'the server stopped right after starting';
-      detail = 'domain not found after xl create';
+      // xl create returned with the domain built: gone now means it died (on_crash = "destroy").
+      const tail = sinceBoot(await driver.consoleTail(n, 16384), opts.consoleBefore);
+      const panic = PANIC.exec(tail);
+      return {
+        ok: false,
+        reason: panic ? "the server's kernel stopped with an error while starting" : 'the server stopped right after starting',
+        detail: `domain gone after xl create; console: ${tail.split('\n').filter((l) => l.trim() !== '').slice(-2).join(' | ').slice(-400)}`,
+      };
     } else if (d.state === 'crashed') {
       const tail = sinceBoot(await driver.consoleTail(n, 16384), opts.consoleBefore);
       return { ok: false, reason: 'the server crashed while starting', detail: `domain crashed; console: ${tail.split('\n').filter((l) => l !== '').slice(-2).join(' | ')}` };

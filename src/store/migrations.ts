@@ -116,6 +116,16 @@ export const migrations: Record<string, Migration> = {
       await db.schema.dropTable('tokens').execute();
     },
   },
+  '0003_stopped_guests_and_host_keys': {
+    async up(db: Kysely<any>) {
+      await db.schema.alterTable('operations').addColumn('was_running', 'integer', (c) => c.notNull().defaultTo(1)).execute();
+      await db.schema.alterTable('hosts').addColumn('host_key', 'text').execute();
+    },
+    async down(db: Kysely<any>) {
+      await db.schema.alterTable('operations').dropColumn('was_running').execute();
+      await db.schema.alterTable('hosts').dropColumn('host_key').execute();
+    },
+  },
   // The Xen Shell's customer keys (src/store/customer-keys.ts), numbered apart from the fleet's.
   '0900_customer_keys': customerKeysMigration,
 };

@@ -3,7 +3,7 @@
  * so the same schema runs on SQLite and PostgreSQL; config texts are bytes (BLOB / bytea) so a
  * kept version is byte-identical whatever its encoding.
  */
-import type { Generated, Insertable, Selectable, Updateable } from 'kysely';
+import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
 
 /** How pvhctl reaches a host: `xl` on this machine, `xl` over SSH, or the simulator. */
 export type Transport = 'local' | 'ssh' | 'sim';
@@ -44,6 +44,8 @@ export type HostsTable = {
   role: HostRole;
   /** How many guests of this host may switch at once. */
   max_parallel: number;
+  /** The SSH host key accepted (`ssh-ed25519 BASE64`); null trusts the first key seen. */
+  host_key: ColumnType<string | null, string | null | undefined, string | null>;
   /** For the simulator: the fleet seed and shape, JSON. */
   sim_spec: string | null;
   last_seen: string | null;
@@ -89,6 +91,8 @@ export type OperationsTable = {
   /** The last journaled step (src/fleet/steps.ts). */
   step: string;
   force: number;
+  /** 1 when the guest was running before the switch (a rollback boots it again), 0 when stopped. */
+  was_running: ColumnType<number, number | undefined, number>;
   /** The config version kept before the switch: what a rollback restores. */
   kept_version_id: number | null;
   new_version_id: number | null;

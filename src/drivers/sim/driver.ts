@@ -3,19 +3,22 @@
  * messages, so the switch logic and its rollback can be tested on thousands of guests.
  */
 import { DriverError, type Domain, type DomainName, type DomainType, type HostDriver, type HostPath, KEPT_SUFFIX } from '../driver.ts';
+import { effectiveSettings, parseXlConfig } from '../../xlcfg/parser.ts';
 import { bytesOf, frontendState, putBytes, saveSim, type SimDomain, type SimHost } from './world.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
- * The sim's own reading of an xl config: only the keys that decide how the simulated domain boots.
- * Quoted strings and numbers, last assignment wins, as libxlu does.
+ * How the simulated xl reads a config: with the real lossless parser (src/xlcfg/), only the keys
+ * that decide how the simulated domain boots; a config xl would refuse gives null.
  */
-export function simReadConfig(text: string): { name: string | null; type: DomainType; pvshim: boolean; kernel: string | null } {
-  const get = (key: string): string | null => {
-    let v: string | null = null;
-    for (const m of text.matchAll(new RegExp(`^\\s*${key}\\s*=\\s*(?:"([^"\\n]*)"|'([^'\\n]*)'|([0-9][0-9a-fx]*))`, 'gm'))) v = m[1] ?? m[2] ?? m[3] ?? null;
-    return v;
+export function simReadConfig(text: string): { name: string | null; type: DomainType; pvshim: boolean; kernel: string | null } | null {
+  const r = parseXlConfig(text, 'sim');
+  if (!r.ok) return null;
+  const s = effectiveSettings(r.config);
+  const get = (k: string) => {
+    const v = s.get(k)?.value;
+    return typeof v === 'string' ? v : null;
   };
   const t = get('type') ?? (get('builder') === 'hvm' ? 'hvm' : 'pv');
   // xl prefix-matches type in the order hvm, pv, pvh (xen-facts.md).
@@ -62,7 +65,8 @@ function bootFromConfig(h: SimHost, path: string, now: number): string | null {
   const s = h.state;
   const bytes = bytesOf(h, path);
   if (bytes === undefined) return `Failed to read config file: ${path}: No such file or directory`;
-  const cfg = simReadConfig(Buffer.from(bytes).toString('utf8'));
+  const cfg = simReadConfig(Buffer.from(bytes).toString('latin1'));
+  if (cfg === null) return `${path}: config parsing error`;
   if (cfg.name === null) return `${path}: domain name must be specified`;
   if (s.domains[cfg.name]) return `domain ${cfg.name} already exists`;
   const g = s.guests[cfg.name];

@@ -28,8 +28,10 @@ export type SshOptions = {
   endpoint: SshEndpoint;
   /** The private key file. */
   keyPath: string;
-  /** Accepted host key fingerprint (sha256 base64); when unset the first key seen is trusted. */
-  hostKeySha256?: string;
+  /** The host key to accept, as in known_hosts (`ssh-ed25519 AAAA...`); no other key is accepted. */
+  hostKey?: string | null;
+  /** Called with the key seen when `hostKey` is unset (trust on first use: the caller records it). */
+  onFirstHostKey?: (key: string) => void;
   readyTimeoutMs?: number;
 };
 
@@ -56,11 +58,14 @@ export function sshRunner(opts: SshOptions): Runner {
         readyTimeout: opts.readyTimeoutMs ?? 20_000,
         keepaliveInterval: 10_000,
       };
-      if (opts.hostKeySha256 !== undefined) {
-        const want = opts.hostKeySha256;
-        config.hostHash = 'sha256';
-        config.hostVerifier = (hash: string) => hash === want;
-      }
+      const pinned = opts.hostKey ? Buffer.from(opts.hostKey.trim().split(/\s+/)[1] ?? '', 'base64') : null;
+      config.hostVerifier = (key: Buffer) => {
+        if (pinned !== null) return pinned.equals(key);
+        // The key blob starts with its type as an SSH string (RFC 4253 6.6).
+        const type = key.subarray(4, 4 + key.readUInt32BE(0)).toString('latin1');
+        opts.onFirstHostKey?.(`${type} ${key.toString('base64')}`);
+        return true;
+      };
       c.on('ready', () => {
         client = c;
         connecting = null;

@@ -16,6 +16,8 @@ const fleet = await openFleet({
   afterJournal: async (_op, seq) => {
     if (seq === crashAt) {
       process.stdout.write(`AT ${seq}\n`);
+      // Stay alive (a pending promise alone would let the event loop end) until the SIGKILL.
+      setInterval(() => {}, 1000);
       await new Promise(() => {});
     }
   },
