@@ -25,6 +25,8 @@ export type ShellServerOptions = {
   maxConnections?: number;
   /** Print one line per login/refusal (operators' log). */
   log?: (line: string) => void;
+  /** A connection with no input for this long is closed (default 30 minutes). */
+  idleTimeoutMs?: number;
 };
 
 export type ShellServer = { port: number; hostKeyPublic: string; close(): Promise<void> };
@@ -79,6 +81,13 @@ export async function startShellServer(opts: ShellServerOptions): Promise<ShellS
     open++;
     clients.add(client);
     const from = `${info.ip}:${info.port}`;
+    // Idle connections are closed: a forgotten session must not hold a console open for ever.
+    let idle: NodeJS.Timeout | undefined;
+    const touch = () => {
+      clearTimeout(idle);
+      idle = setTimeout(() => client.end(), opts.idleTimeoutMs ?? 30 * 60_000);
+    };
+    touch();
     let tries = 0;
     let who: { customer: string; guest: string | null; fingerprint: string } | null = null;
 
@@ -155,7 +164,10 @@ export async function startShellServer(opts: ShellServerOptions): Promise<ShellS
           const stream = accept();
           const s = attach(stream, pty);
           const decoder = new TextDecoder('utf-8');
-          stream.on('data', (d: Buffer) => s.input(decoder.decode(d, { stream: true })));
+          stream.on('data', (d: Buffer) => {
+            touch();
+            s.input(decoder.decode(d, { stream: true }));
+          });
         });
         session.on('exec', (accept, reject, info) => {
           if (started) return reject?.();
@@ -171,6 +183,7 @@ export async function startShellServer(opts: ShellServerOptions): Promise<ShellS
 
     client.on('error', () => {});
     client.on('close', () => {
+      clearTimeout(idle);
       open--;
       clients.delete(client);
     });

@@ -230,6 +230,7 @@ function runningCard(running) {
 
 /** @param {URLSearchParams} q */
 async function guestsPage(q) {
+  replace(main, h('h1', {}, 'Guests'), h('p', { class: 'muted' }, 'Loading the guest list…'));
   const guests = await api('/v1/guests?limit=10000');
   const filter = /** @type {HTMLInputElement} */ (h('input', { type: 'search', placeholder: 'Filter by guest, host or owner', value: q.get('q') ?? '', 'aria-label': 'filter' }));
   const type = /** @type {HTMLSelectElement} */ (h('select', { 'aria-label': 'type' }, h('option', { value: '' }, 'any type'), ['pv', 'pvh', 'pvh-shim', 'hvm'].map((t) => h('option', { value: t, selected: q.get('type') === t }, modeName(t)))));
@@ -239,7 +240,7 @@ async function guestsPage(q) {
   const draw = () => {
     const f = filter.value.toLowerCase();
     const rows = guests.filter((/** @type {any} */ g) => (!f || `${g.name} ${g.host} ${g.owner}`.toLowerCase().includes(f)) && (!type.value || g.type === type.value) && (!health.value || g.health === health.value));
-    replace(count, `${rows.length.toLocaleString('en')} of ${guests.length.toLocaleString('en')}`);
+    replace(count, `${rows.length.toLocaleString('en')} of ${guests.length.toLocaleString('en')}${rows.length > 500 ? ' (the first 500 shown; filter to narrow)' : ''}`);
     replace(
       body,
       rows.slice(0, 500).map((/** @type {any} */ g) =>
