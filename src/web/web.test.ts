@@ -160,6 +160,8 @@ test('operator: the fleet at a glance, hosts, guests, and a guest page with the 
   await page.click('nav a[href="#/hosts"]');
   await page.waitForSelector('table.hosts');
   assert.match((await page.textContent('table.hosts')) ?? '', /xen-3\.0-x86_32p/);
+  await page.click('[data-scan=xen-old-03]');
+  await page.waitForSelector('text=12 guests, 0 new');
   await shot(page, '2-operator-hosts');
 
   await page.click('nav a[href="#/guests"]');

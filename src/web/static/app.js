@@ -267,7 +267,7 @@ async function hostsPage() {
       h(
         'table',
         { class: 'list hosts' },
-        h('thead', {}, h('tr', {}, ['Host', 'Reached by', 'Role', 'Xen', 'xen_caps', 'virt_caps', 'PVH', '32-bit PV', 'Parallel', 'Guests'].map((x) => h('th', {}, x)))),
+        h('thead', {}, h('tr', {}, ['Host', 'Reached by', 'Role', 'Xen', 'xen_caps', 'virt_caps', 'PVH', '32-bit PV', 'Parallel', 'Guests', ''].map((x) => h('th', {}, x)))),
         h(
           'tbody',
           {},
@@ -286,12 +286,31 @@ async function hostsPage() {
               h('td', {}, p?.pv32 ? h('span', { class: 'yes' }, 'yes') : h('span', { class: 'no' }, 'off')),
               h('td', { class: 'num' }, String(x.max_parallel)),
               h('td', { class: 'barcell' }, p ? stackedBar(typeSegments(p.byType), max) : null, p ? h('span', { class: 'small muted' }, ` ${p.total}`) : null),
+              h('td', {}, scanButton(x.name)),
             );
           }),
         ),
       ),
     ),
   );
+}
+
+/** Re-reads a host's capabilities, domains and configs, and re-inspects its guests. */
+function scanButton(/** @type {string} */ name) {
+  const out = h('span', { class: 'small muted' });
+  const button = /** @type {HTMLButtonElement} */ (h('button', { 'data-scan': name }, 'Scan'));
+  button.addEventListener('click', async () => {
+    button.disabled = true;
+    replace(out, ' scanning…');
+    try {
+      const r = await api(`/v1/hosts/${encodeURIComponent(name)}/scan`, { method: 'POST' });
+      replace(out, ` ${r.guests} guests, ${r.added} new${r.errors.length ? `, ${r.errors.length} errors` : ''}`);
+    } catch (err) {
+      replace(out, ` ${err instanceof Error ? err.message : String(err)}`);
+    }
+    button.disabled = false;
+  });
+  return h('span', { class: 'nowrap' }, button, out);
 }
 
 // ---------------------------------------------------------------- customer home
