@@ -37,8 +37,11 @@ export type Result<T> = { ok: true; value: T } | { ok: false; error: string };
 
 export type Progress = (line: string) => void;
 
-/** A console being watched; `stop()` detaches. */
-export type ConsoleWatch = { stop(): void };
+/**
+ * An attached console; `stop()` detaches. Interactive when the driver can run `xl console` (keys
+ * go to the guest through `write`), else read-only, following the console log.
+ */
+export type ConsoleWatch = { interactive: boolean; write: ((text: string) => void) | null; stop(): void };
 
 export type ShellBackend = {
   guests(customer: string): Promise<GuestSummary[]>;
@@ -48,8 +51,8 @@ export type ShellBackend = {
   mode(customer: string, ref: string, to: ShellMode, dryRun: boolean, progress: Progress): Promise<Result<string>>;
   undo(customer: string, ref: string, progress: Progress): Promise<Result<string>>;
   power(customer: string, ref: string, action: 'boot' | 'shutdown' | 'reboot', progress: Progress): Promise<Result<string>>;
-  /** Streams the console's new output to `onData` until stopped. */
-  console(customer: string, ref: string, onData: (text: string) => void): Promise<Result<ConsoleWatch>>;
+  /** Streams the console's output to `onData` until stopped; `onEnd` when the console goes away. */
+  console(customer: string, ref: string, onData: (text: string) => void, onEnd: () => void): Promise<Result<ConsoleWatch>>;
   history(customer: string, ref: string): Promise<Result<HistoryEntry[]>>;
   /** Appends to the audit log (actor `customer:NAME`). */
   audit(customer: string, action: string, target: string, detail: string | null): Promise<void>;
@@ -238,7 +241,7 @@ export function fleetBackend(fleet: Fleet, hub: EventHub, opts: FleetBackendOpti
       return { ok: true, value: done[action] };
     },
 
-    async console(customer, ref, onData) {
+    async console(customer, ref, onData, onEnd) {
       const a = await authorize(customer, ref, 'console');
       if (!a.ok) return a;
       const { guest, host } = a.value;
@@ -251,6 +254,35 @@ export function fleetBackend(fleet: Fleet, hub: EventHub, opts: FleetBackendOpti
         return { ok: false, error: `The console could not be read: ${customerReason(errText(err))}.` };
       }
       if (last !== '') onData(last.slice(-CONSOLE_BACKLOG));
+      if (driver.console !== undefined) {
+        // `xl console` on a terminal in dom0: what the guest writes from now on, keys to the guest.
+        try {
+          const channel = await driver.console(name);
+          const decoder = new TextDecoder('utf-8');
+          let stopped = false;
+          channel.onData((b) => {
+            if (!stopped) onData(decoder.decode(b, { stream: true }));
+          });
+          channel.onClose(() => {
+            if (!stopped) onEnd();
+            stopped = true;
+          });
+          const encoder = new TextEncoder();
+          return {
+            ok: true,
+            value: {
+              interactive: true,
+              write: (text) => channel.write(encoder.encode(text)),
+              stop() {
+                stopped = true;
+                channel.close();
+              },
+            },
+          };
+        } catch {
+          // No terminal on the host (or xl console refused): follow the console log instead.
+        }
+      }
       let stopped = false;
       let timer: NodeJS.Timeout | undefined;
       const poll = async () => {
@@ -271,6 +303,8 @@ export function fleetBackend(fleet: Fleet, hub: EventHub, opts: FleetBackendOpti
       return {
         ok: true,
         value: {
+          interactive: false,
+          write: null,
           stop() {
             stopped = true;
             clearTimeout(timer);

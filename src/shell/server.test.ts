@@ -274,19 +274,29 @@ test('interactive: prompt, tab completion, history, console with Ctrl-] to detac
     await screenShows(/unknown command "bogus"/);
     tmux('send-keys', '-t', 'xs', 'console', 'Enter');
     await screenShows(/Press Ctrl-\] to detach/);
-    await sleep(300);
-    const boots = (screen: string) => screen.match(/Linux version/g)?.length ?? 0;
-    const seen = boots(tmux('capture-pane', '-p', '-t', 'xs'));
-    // the simulator writes a boot log to the console when the guest starts: reboot it from a second session
-    const rb = await ssh(key('alice'), `alice+${alice.name}`, 'reboot');
-    assert.equal(rb.code, 0, rb.out);
-    for (let i = 0; i < 100 && boots(tmux('capture-pane', '-p', '-t', 'xs')) <= seen; i++) await sleep(100);
-    assert.ok(boots(tmux('capture-pane', '-p', '-t', 'xs')) > seen, 'the new boot appears on the attached console');
-    // typing while attached does not reach the shell
-    tmux('send-keys', '-t', 'xs', 'status', 'Enter');
+    // keys reach the guest: the simulated getty answers Enter with a login prompt and echoes
+    tmux('send-keys', '-t', 'xs', 'Enter');
+    await screenShows(new RegExp(`${alice.name} login:\\s*$`), true);
+    tmux('send-keys', '-t', 'xs', 'status');
+    await screenShows(new RegExp(`${alice.name} login: status$`), true);
     tmux('send-keys', '-t', 'xs', 'C-]');
     const detached = await screenShows(/Detached from the console\./);
-    assert.doesNotMatch(detached.split('Press Ctrl-]')[1] ?? '', /mode: +PV/);
+    assert.doesNotMatch(detached.split('Press Ctrl-]').at(-1) ?? '', /mode: +PV/, 'what was typed went to the guest, not the shell');
+    await screenShows(new RegExp(`^xen-shell alice:${alice.name}>\\s*$`), true);
+    // the console ends when the domain goes (a reboot from a second session), and says so
+    tmux('send-keys', '-t', 'xs', 'console', 'Enter');
+    await sleep(500);
+    const boots = (screen: string) => screen.match(/Linux version/g)?.length ?? 0;
+    const rb = await ssh(key('alice'), `alice+${alice.name}`, 'reboot');
+    assert.equal(rb.code, 0, rb.out);
+    await screenShows(/The console closed \(the server stopped or the host went away\)\./);
+    await screenShows(new RegExp(`^xen-shell alice:${alice.name}>\\s*$`), true);
+    const before = boots(tmux('capture-pane', '-p', '-t', 'xs', '-S', '-300'));
+    tmux('send-keys', '-t', 'xs', 'console', 'Enter');
+    for (let i = 0; i < 100 && boots(tmux('capture-pane', '-p', '-t', 'xs', '-S', '-300')) <= before; i++) await sleep(100);
+    assert.ok(boots(tmux('capture-pane', '-p', '-t', 'xs', '-S', '-300')) > before, 'the new boot is in the backlog');
+    tmux('send-keys', '-t', 'xs', 'C-]');
+    await screenShows(/Detached from the console\./);
     tmux('send-keys', '-t', 'xs', 'exit', 'Enter');
     await screenShows(/Bye\./);
   } finally {

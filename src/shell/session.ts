@@ -6,7 +6,7 @@
  */
 import { printable } from '../util/escape.ts';
 import { modeName } from '../fleet/messages.ts';
-import type { CheckReport, GuestStatus, GuestSummary, HistoryEntry, Result, ShellBackend } from './backend.ts';
+import type { CheckReport, ConsoleWatch, GuestStatus, GuestSummary, HistoryEntry, Result, ShellBackend } from './backend.ts';
 import { complete, helpText, parseLine, type ShellCommand } from './commands.ts';
 import { filterConsole, newFilter } from './console-filter.ts';
 import { feed, newEditor, render, type EditorState } from './editor.ts';
@@ -83,7 +83,7 @@ export function startSession(backend: ShellBackend, opts: SessionOptions, io: Se
   let busy = false;
   let closed = false;
   const queue: string[] = [];
-  let consoleOn: { stop(): void } | null = null;
+  let consoleOn: ConsoleWatch | null = null;
   let consoleFilter = newFilter();
   /** True while the console's backlog is being written, before `consoleOn` is set. */
   let attaching = false;
@@ -163,14 +163,25 @@ export function startSession(backend: ShellBackend, opts: SessionOptions, io: Se
       case 'console': {
         if (!interactive) return { text: 'console needs a terminal: connect with "ssh -t"', code: 2 };
         attaching = true;
-        const r = await backend.console(customer, guest, (text) => {
-          const f = filterConsole(consoleFilter, text);
-          consoleFilter = f.state;
-          if (consoleOn !== null || attaching) out(f.out);
-        });
+        const r = await backend.console(
+          customer,
+          guest,
+          (text) => {
+            const f = filterConsole(consoleFilter, text);
+            consoleFilter = f.state;
+            if (consoleOn !== null || attaching) out(f.out);
+          },
+          () => {
+            if (consoleOn === null) return;
+            out('\r\n');
+            println('The console closed (the server stopped or the host went away).');
+            detach(false);
+          },
+        );
         attaching = false;
         if (!r.ok) return { text: show(r.error), code: 1 };
         consoleOn = r.value;
+        if (!r.value.interactive) println('(read-only: the console log, as the guest writes it)');
         return { text: '', code: 0 };
       }
     }
@@ -235,11 +246,13 @@ export function startSession(backend: ShellBackend, opts: SessionOptions, io: Se
     }
   }
 
-  function detach() {
+  function detach(byKey = true) {
     consoleOn?.stop();
     consoleOn = null;
-    out('\r\n');
-    println('Detached from the console.');
+    if (byKey) {
+      out('\r\n');
+      println('Detached from the console.');
+    }
     void backend.audit(customer, 'shell.console-detach', current ?? '-', null).catch(() => {});
     if (queue.length > 0) void drain();
     else showPrompt();
@@ -248,8 +261,11 @@ export function startSession(backend: ShellBackend, opts: SessionOptions, io: Se
   function handleInput(data: string) {
     if (closed) return;
     if (consoleOn !== null) {
-      // The console is read-only here: only the detach key means anything.
-      if (data.includes(DETACH)) detach();
+      // Keys go to the guest (when the console is interactive) up to the detach key, never past it.
+      const at = data.indexOf(DETACH);
+      const keys = at < 0 ? data : data.slice(0, at);
+      if (keys !== '') consoleOn.write?.(keys);
+      if (at >= 0) detach();
       return;
     }
     if (busy) {
