@@ -9,6 +9,7 @@ type Command = { summary: string; load: () => Promise<{ run(args: string[]): Pro
 
 const commands: Record<string, Command> = {
   // One line per subcommand; keep them alphabetical so that parallel work merges cleanly.
+  config: { summary: 'check xl domain configs, and convert them between PV, PVH and PVH with the PV shim', load: () => import('./config.ts') },
   demo: { summary: "run pvhctl's main job on an embedded default (what `npm start` runs)", load: () => import('./demo.ts') },
   guest: { summary: 'list and show guests: type, what they can become, history', load: () => import('./guest.ts') },
   host: { summary: 'add, list and show Xen hosts (ssh, local or simulated)', load: () => import('./host.ts') },
