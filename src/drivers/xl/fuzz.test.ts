@@ -42,7 +42,7 @@ test('xl output parsers and the config rewrite survive mutated input', () => {
       continue;
     }
     for (const to of ['pvh', 'pvh-shim'] as const) {
-      const rw = rewriteConfig(cfg, 'web.cfg', to);
+      const rw = rewriteConfig(cfg, 'web.cfg', to, { verdict: null, xenCaps: [] });
       if (!rw.ok) continue;
       const again = readConfigFacts(rw.content, 'web.cfg');
       assert.ok(again.ok && again.facts.type === to, `seed ${seed}: rewrite to ${to} gave ${again.ok ? again.facts.type : again.error}`);
