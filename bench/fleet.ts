@@ -44,7 +44,7 @@ async function floor(): Promise<number> {
         limiter.run(h, LIMIT, async () => {
           const to = g.kernel.pvh ? 'pvh' : 'pvh-shim';
           const cur = await d.readFile(hostPath(g.configPath), 1 << 20);
-          const rw = rewriteConfig(cur, g.configPath, to);
+          const rw = rewriteConfig(cur, g.configPath, to, { verdict: null, xenCaps: [] });
           if (!rw.ok) throw new Error(rw.reason);
           await d.shutdown(domainName(g.name), 5000);
           await d.writeConfig(hostPath(g.configPath), rw.content);

@@ -47,8 +47,11 @@ mkdir -p "$d"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,run,tmp,root/.ssh,etc/lab,
 libpath=$(find "$d" -name '*.so*' -printf '%h\n' | sort -u | paste -sd:)
 bins=$(find "$d/usr/lib/xen-4.17/bin" "$d/usr/sbin" "$d/usr/bin" "$d/sbin" "$d/bin" -type f -perm -u+x 2>/dev/null)
 for b in $bins; do
-  LD_LIBRARY_PATH=$libpath ldd "$b" 2>/dev/null | awk '/=> \// { print $3 } /^\t\/lib/ { print $1 }' || true
-done | sort -u > "$work/libs"
+  LD_LIBRARY_PATH=$libpath ldd "$b" 2>/dev/null | sed "s|^|$b: |" || true
+done > "$work/ldd"
+# A library neither unpacked nor on the host would make that tool fail in dom0: stop here instead.
+if grep 'not found' "$work/ldd"; then echo "build.sh: shared libraries missing (add their packages to DOM0_PACKAGES)" >&2; exit 1; fi
+awk '$3 == "=>" && $4 ~ /^\// { print $4 } $2 ~ /^\/lib/ { print $2 }' "$work/ldd" | sort -u > "$work/libs"
 echo /lib/x86_64-linux-gnu/libgcc_s.so.1 >> "$work/libs"  # xl's pthread_cancel needs it (dlopen)
 while read -r lib; do
   case $lib in "$d"/*) continue ;; esac

@@ -22,7 +22,8 @@ export const DOM0_PACKAGES = [
   'libxenmisc4.17', 'libxencall1', 'libxendevicemodel1', 'libxenevtchn1', 'libxenforeignmemory1',
   'libxengnttab1', 'libxenhypfs1', 'libxenstore4', 'libxentoolcore1', 'libxentoollog1', 'libyajl2',
   'grub-xen-host', 'grub-xen-bin', 'busybox-static', 'dropbear-bin', 'libtomcrypt1', 'libtommath1',
-  'lvm2', 'libdevmapper1.02.1', 'libaio1', 'util-linux', 'bash',
+  'lvm2', 'libdevmapper1.02.1', 'libdevmapper-event1.02.1', 'libaio1', 'libedit2', 'libbsd0', 'libmd0',
+  'libncurses6', 'util-linux', 'bash',
 ] as const;
 
 /** The files of a built lab; all paths absolute, inside the cache. */

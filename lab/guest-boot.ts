@@ -29,14 +29,16 @@ export function bootScript(name: string, cfgPath: string, waitS: number): string
   if (!NAME_RE.test(name)) throw new Error(`bad guest name '${name}'`);
   const log = `/var/log/xen/console/guest-${name}.log`;
   return [
-    `xl destroy ${name} >/dev/null 2>&1; rm -f ${log}`,
-    `xl create ${sq(cfgPath)} 2>&1; rc=$?; echo "@@RC $rc"`,
-    `end=timeout; i=0`,
-    `if [ $rc = 0 ]; then while [ $i -lt ${waitS * 4} ]; do`,
+    // Every xl call is bounded: a wedged toolstack must not hold the test past its own limit.
+    `timeout -s KILL 60 xl destroy ${name} >/dev/null 2>&1; rm -f ${log}`,
+    `timeout -s KILL 120 xl create ${sq(cfgPath)} 2>&1; rc=$?; echo "@@RC $rc"`,
+    // A wall-clock deadline: under TCG one loop turn takes far longer than its sleep.
+    `end=timeout; deadline=$(( $(date +%s) + ${waitS} ))`,
+    `if [ $rc = 0 ]; then while [ $(date +%s) -lt $deadline ]; do`,
     `  if grep -q 'PVHCTL-LAB-MARKER ' ${log} 2>/dev/null; then end=marker; break; fi`,
     `  if grep -q '${HANG_MARKER} ' ${log} 2>/dev/null; then sleep 5; end=hang; break; fi`,
     `  xl domid ${name} >/dev/null 2>&1 || { end=died; break; }`,
-    `  sleep 0.25; i=$((i + 1)); done; fi`,
+    `  sleep 0.25; done; fi`,
     `state=$(xenstore-read /local/domain/$(xl domid ${name} 2>/dev/null)/device/vbd/51712/state 2>/dev/null)`,
     `echo "@@END $end vbd=\${state:-none}"`,
     `echo "@@CONSOLE"; tail -c 16384 ${log} 2>/dev/null; true`,
@@ -74,12 +76,13 @@ export function parseBoot(out: string, ms: number): GuestBootResult {
  */
 export async function bootGuest(lab: LabEndpoint, name: string, cfgPath: string, waitS = 90): Promise<GuestBootResult> {
   const t0 = Date.now();
-  const r = await labExec(lab, bootScript(name, cfgPath, waitS), (waitS + 60) * 1000);
+  // The remote steps are each bounded (60 s destroy, 120 s create, waitS, 5 s); add slack for SSH.
+  const r = await labExec(lab, bootScript(name, cfgPath, waitS), (waitS + 215) * 1000);
   return parseBoot(r.stdout + r.stderr, Date.now() - t0);
 }
 
 /** Destroys a guest (no error when it is not running). */
 export async function destroyGuest(lab: LabEndpoint, name: string): Promise<void> {
   if (!NAME_RE.test(name)) throw new Error(`bad guest name '${name}'`);
-  await labExec(lab, `xl destroy ${name} >/dev/null 2>&1; true`, 60_000);
+  await labExec(lab, `timeout -s KILL 60 xl destroy ${name} >/dev/null 2>&1; true`, 90_000);
 }

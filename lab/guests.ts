@@ -53,7 +53,16 @@ export type LabGuest = {
   pvshim: boolean;
   /** What the shipped config does, and what the hand-edited PVH config does (null: not tried). */
   expect: { shipped: BootExpectation; asPvh: BootExpectation | null };
+  /** Why the PVH boot cannot succeed under QEMU's emulation though it does on hardware, if so. */
+  emulatorLimit?: string;
 };
+
+/**
+ * QEMU 7.2's TCG emulation of nested SVM with nested paging loses a 32-bit PAE guest at its first
+ * VM exit after it turns paging on (triple fault on the `cpuid` after `mov %eax,%cr0` in
+ * head_32.S), whether GRUB or Xen's PHYS32_ENTRY started it. 64-bit guests are unaffected.
+ */
+export const PAE_NESTED_LIMIT = 'QEMU 7.2 TCG nested SVM+NPT triple-faults 32-bit PAE guests after paging is enabled';
 
 /** Xen's message when a PV image needs an ABI the hypervisor lacks (tools/libs/guest/xg_dom_core.c). */
 export const MSG_NO_ABI = 'guest type xen-3.0-x86_32p not supported by xen kernel';
@@ -83,6 +92,7 @@ export const GUESTS: readonly LabGuest[] = [
     summary: "32-bit Debian 686-pae kernel (PVH entry, no PV entry) configured as PV through grub-i386-xen.bin",
     arch: 'x86_32', kernel: '686-pae', init: 'marker', boot: { kind: 'grub', image: 'pv32' }, type: 'pv', pvshim: false,
     expect: { shipped: { kind: 'fails', message: MSG_NO_ABI }, asPvh: { kind: 'marker', guestType: 'PVH' } },
+    emulatorLimit: PAE_NESTED_LIMIT,
   },
   {
     name: 'nopvh',
@@ -200,19 +210,6 @@ export function grubConfig(g: LabGuest, r: Releases): string {
     '}',
     '',
   ].join('\n');
-}
-
-/**
- * The config after the hand edit the tests make to boot a guest as PVH: `type = "pvh"`, and a PV
- * GRUB image replaced by the PVH GRUB image (xen-facts.md, "Converting PV to PVH").
- * @example
- * asPvh('type = "pv"\nkernel = "/usr/lib/grub-xen/grub-x86_64-xen.bin"\n')
- * // => 'type = "pvh"\nkernel = "/usr/lib/grub-xen/grub-i386-xen_pvh.bin"\n'
- */
-export function asPvh(cfg: string): string {
-  return cfg
-    .replace(/^type = "pv"$/m, 'type = "pvh"')
-    .replace(new RegExp(`^kernel = "(${GRUB.pv64}|${GRUB.pv32})"$`, 'm'), `kernel = "${GRUB.pvh}"`);
 }
 
 /** A marker line as the guest init prints it, parsed; null when the line is not one. */

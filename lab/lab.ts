@@ -72,7 +72,7 @@ export function checkQemuVersion(versionLine: string): string | null {
  * The QEMU command line for a lab build (lab-notes.md explains each choice).
  * @example
  * qemuArgs(build, { port: 2222, overlay: '/r/data.qcow2', serialLog: '/r/serial.log', pidFile: '/r/qemu.pid', memoryMiB: 3072 })
- * // => ['-accel', 'tcg', '-M', 'q35', '-cpu', 'qemu64,+svm,+npt', ...]
+ * // => ['-accel', 'tcg,thread=multi', '-M', 'q35', '-cpu', 'qemu64,+svm,+npt', ...]
  */
 export function qemuArgs(
   b: Pick<LabBuild, 'xen' | 'vmlinuz' | 'initrd'>,
@@ -81,11 +81,11 @@ export function qemuArgs(
   for (const p of [b.vmlinuz, b.initrd]) if (p.includes(',')) throw new Error(`${p}: a multiboot module path cannot hold a comma`);
   const xenCmdline = 'console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all console_timestamps=boot dom0_mem=1024M,max:1024M';
   return [
-    '-accel', 'tcg', '-M', 'q35', '-cpu', 'qemu64,+svm,+npt', '-m', String(o.memoryMiB), '-smp', '2',
+    '-accel', 'tcg,thread=multi', '-M', 'q35', '-cpu', 'qemu64,+svm,+npt', '-m', String(o.memoryMiB), '-smp', '2',
     '-display', 'none', '-monitor', 'none', '-serial', `file:${o.serialLog}`, '-no-reboot', '-pidfile', o.pidFile,
     '-drive', `file=${o.overlay},if=virtio,format=qcow2,cache=unsafe`,
     // Only the loopback address: dom0's SSH is never reachable from outside this machine.
-    '-netdev', `user,id=n0,net=10.0.2.0/24,hostfwd=tcp:127.0.0.1:${o.port}-10.0.2.15:22`, '-device', 'virtio-net-pci,netdev=n0',
+    '-netdev', `user,id=n0,net=10.0.2.0/24,hostfwd=tcp:127.0.0.1:${o.port}-10.0.2.15:22`, '-device', 'virtio-net-pci,netdev=n0,romfile=',
     '-kernel', b.xen, '-append', xenCmdline,
     '-initrd', `${b.vmlinuz} console=hvc0 earlyprintk=xen rdinit=/init,${b.initrd}`,
   ];

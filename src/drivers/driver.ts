@@ -86,8 +86,19 @@ export function hostPath(s: string): HostPath {
   return s as HostPath;
 }
 
-/** The suffix of the previous config a driver keeps beside the one it replaces. */
-export const KEPT_SUFFIX = '.pvhctl-prev';
+/**
+ * The name under which a replaced config is kept beside the new one: `PATH.pvhctl-YYYYMMDDTHHMMSSZ`,
+ * as src/util/atomic.ts names it (a `.N` is added when that name is taken).
+ * @example
+ * keptName('/etc/xen/web.cfg', new Date('2026-11-24T20:15:00.123Z')) // => '/etc/xen/web.cfg.pvhctl-20261124T201500Z'
+ */
+export function keptName(path: string, now: Date, n = 0): string {
+  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  return `${path}.pvhctl-${stamp}${n === 0 ? '' : `.${n}`}`;
+}
+
+/** Files pvhctl leaves beside configs (kept versions, temp files): never guest configs themselves. */
+export const PVHCTL_FILE = /\.pvhctl-[^/]*$|\/\.[^/]*\.pvhctl-[^/]*\.tmp$/;
 
 /**
  * An attached guest console (`xl console NAME` on a terminal): the guest's output as it comes,
@@ -119,8 +130,12 @@ export type HostDriver = {
    * where pvhctl runs; refuses disks larger than `maxBytes`. Returns the bytes copied.
    */
   copyDisk(path: HostPath, to: string, maxBytes: number): Promise<number>;
-  /** Replaces a config atomically (temp file, fsync, rename), keeping the old one as PATH.pvhctl-prev. */
-  writeConfig(path: HostPath, content: Uint8Array): Promise<void>;
+  /**
+   * Replaces a config atomically (temp file, fsync, rename), keeping the old one beside it
+   * (`keptName`). With `expect`, refuses when the file no longer holds those bytes (edited since
+   * it was read).
+   */
+  writeConfig(path: HostPath, content: Uint8Array, expect?: Uint8Array): Promise<void>;
   /** `xl shutdown -w` with a time limit: 'stopped' once the domain is gone, 'timeout' if not. */
   shutdown(name: DomainName, timeoutMs: number): Promise<'stopped' | 'timeout'>;
   /** `xl destroy`: the domain is gone afterwards (no error if it already was). */

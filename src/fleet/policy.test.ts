@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import { allowed, type HostCaps } from './policy.ts';
 import type { ConfigFacts, GuestVerdict } from './seams.ts';
 import { resumeFrom } from './steps.ts';
-import { lineDiff } from './diff.ts';
 import { sinceBoot } from './verify.ts';
 import { customerReason } from './messages.ts';
 
@@ -47,11 +46,6 @@ test('resume decisions from the journal', () => {
   assert.deepEqual(resumeFrom(j('pre-check:begin', 'pre-check:done', 'keep-config:begin', 'keep-config:done', 'shutdown:begin', 'shutdown:done', 'write-config:begin'), false), { kind: 'rollback' });
   assert.deepEqual(resumeFrom(j('shutdown:done', 'write-config:begin'), true), { kind: 'resume-create' });
   assert.deepEqual(resumeFrom(j('verify:begin', 'rollback-stop:begin'), true), { kind: 'continue-rollback' });
-});
-
-test('line diff shows changed lines with context and escapes guest text', () => {
-  assert.equal(lineDiff('a\ntype = "pv"\nb\n', 'a\ntype = "pvh"\nb\n', 'g.cfg'), '--- a/g.cfg\n+++ b/g.cfg\n a\n-type = "pv"\n+type = "pvh"\n b\n');
-  assert.equal(lineDiff('x\n', 'x\n\x1b[2J\n', 'g'), '--- a/g\n+++ b/g\n x\n+\\x1b[2J\n');
 });
 
 test('console since boot, and customer words for xl errors', () => {

@@ -4,7 +4,7 @@
  * its config as a version when it changed, and store its inspection verdict.
  */
 import { createHash } from 'node:crypto';
-import { domainName, hostPath, KEPT_SUFFIX } from '../drivers/driver.ts';
+import { domainName, hostPath, PVHCTL_FILE } from '../drivers/driver.ts';
 import type { Host } from '../store/schema.ts';
 import type { FleetContext } from './switch.ts';
 import { MAX_CONFIG } from './switch.ts';
@@ -14,7 +14,7 @@ import { runningType } from './verify.ts';
 export type ScanResult = { host: string; guests: number; added: number; inspected: number; errors: string[] };
 
 /** Files in a config directory that are not guest configs. */
-const NOT_A_GUEST = new RegExp(`(${KEPT_SUFFIX.replace('.', '\\.')}|\\.pvhctl-tmp|\\.(sh|orig|bak|dpkg-[a-z]+|swp)|~)$|/(xl\\.conf|xl\\.cfg|cpupool|README[^/]*)$`);
+const NOT_A_GUEST = /\.(sh|orig|bak|dpkg-[a-z]+|swp)$|~$|\/\.[^/]*$|\/(xl\.conf|xl\.cfg|cpupool|README[^/]*)$/;
 
 /**
  * Scans a host. `owners` supplies an owner for guests seen for the first time (the simulator's).
@@ -39,7 +39,7 @@ export async function scanHost(
   const domains = new Map((await driver.listDomains()).map((d) => [d.name, d]));
   const existing = new Map((await ctx.store.listGuests({ hostId: host.id })).map((g) => [g.name, g]));
   for (const path of await driver.listConfigs(hostPath(host.config_dir))) {
-    if (NOT_A_GUEST.test(path)) continue;
+    if (NOT_A_GUEST.test(path) || PVHCTL_FILE.test(path)) continue;
     try {
       const content = await driver.readFile(path, MAX_CONFIG);
       const read = ctx.readFacts(content, path);

@@ -27,7 +27,10 @@ export type ReadConfigFacts = (content: Uint8Array, file: string) => { ok: true;
 /** A rewritten config, or why it cannot be rewritten (in an operator's words). */
 export type RewriteResult = { ok: true; content: Uint8Array; changes: string[] } | { ok: false; reason: string };
 
-export type RewriteConfig = (content: Uint8Array, file: string, to: TargetType) => RewriteResult;
+/** What the rewrite may use: the guest's inspection verdict and the host's xen_caps. */
+export type RewriteContext = { verdict: GuestVerdict | null; xenCaps: string[] };
+
+export type RewriteConfig = (content: Uint8Array, file: string, to: TargetType, ctx: RewriteContext) => RewriteResult;
 
 /**
  * What inspection decided a guest's kernel can boot as. `unknown` when it could not be read (the

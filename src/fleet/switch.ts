@@ -12,7 +12,8 @@ import { attentionMessage, customerReason, modeName, rolledBackMessage } from '.
 import { allowed, type PolicyResult } from './policy.ts';
 import type { GuestVerdict, ReadConfigFacts, RewriteConfig, TargetType } from './seams.ts';
 import { resumeFrom, type Step } from './steps.ts';
-import { lineDiff } from './diff.ts';
+import { unifiedDiff } from '../util/diff.ts';
+import { printable } from '../util/escape.ts';
 import { DEFAULT_VERIFY, runningType, verifyBoot, type VerifyOptions } from './verify.ts';
 
 /** Largest config pvhctl reads (real ones are a few KB). */
@@ -88,7 +89,8 @@ export async function precheck(ctx: FleetContext, guest: Guest, to: TargetType, 
   // verified boot and the automatic rollback still guard the guest), never the host's policy.
   const overridable = !policy.ok && opts.force === true && OVERRIDABLE.has(policy.rule);
   if (!policy.ok && !overridable) return no(policy.rule, policy.reason);
-  const rw = ctx.rewrite(current, guest.config_path, to);
+  // An overridden verdict is not handed to the rewrite either (it would refuse on it).
+  const rw = ctx.rewrite(current, guest.config_path, to, { verdict: overridable ? null : verdict, xenCaps: caps.xenCaps });
   if (!rw.ok) return no('rewrite', `The server's settings cannot be converted: ${rw.reason}`);
   if (!policy.ok) rw.changes.unshift(`--force overrides the inspection verdict (${policy.rule})`);
   let dom;
@@ -103,8 +105,10 @@ export async function precheck(ctx: FleetContext, guest: Guest, to: TargetType, 
   // a guest whose PV config this host can no longer boot (32-bit PV) is brought back as PVH.
   const from = dom !== null ? runningType(dom) : facts.facts.type;
   if (from === to) return no('same-type', `The server already runs in ${modeName(to)} mode.`);
-  const dec = new TextDecoder();
-  const diff = lineDiff(dec.decode(current), dec.decode(rw.content), guest.config_path);
+  const dec = new TextDecoder('latin1');
+  // Guest-controlled text: each line escaped before it reaches a terminal or a web page.
+  const raw = unifiedDiff(dec.decode(current), dec.decode(rw.content), guest.config_path, `${guest.config_path} (${to})`);
+  const diff = raw.split('\n').map(printable).join('\n');
   return { ok: true, guest, host, from, to, wasRunning: dom !== null, current, next: rw.content, changes: rw.changes, diff };
 }
 
@@ -209,7 +213,7 @@ export async function runSwitch(ctx: FleetContext, opId: number): Promise<Operat
     await journal(ctx, op, guest.name, 'shutdown', 'done', stopped);
 
     await journal(ctx, op, guest.name, 'write-config', 'begin');
-    await retry(() => driver.writeConfig(path, pre.next));
+    await retry(() => driver.writeConfig(path, pre.next, pre.current));
     await journal(ctx, op, guest.name, 'write-config', 'done');
   } catch (err) {
     return fail(customerReason(errText(err)), errText(err));

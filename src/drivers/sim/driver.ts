@@ -2,7 +2,7 @@
  * HostDriver over a simulated host (world.ts). It answers as xl would, with xl's own error
  * messages, so the switch logic and its rollback can be tested on thousands of guests.
  */
-import { DriverError, type ConsoleChannel, type Domain, type DomainName, type DomainType, type HostDriver, type HostPath, KEPT_SUFFIX } from '../driver.ts';
+import { DriverError, type ConsoleChannel, type Domain, type DomainName, type DomainType, type HostDriver, type HostPath, keptName } from '../driver.ts';
 import { effectiveSettings, parseXlConfig } from '../../xlcfg/parser.ts';
 import { bytesOf, frontendState, putBytes, saveSim, type SimDomain, type SimHost } from './world.ts';
 
@@ -193,10 +193,17 @@ export function simDriver(h: SimHost, opts: { pollMs?: number } = {}): HostDrive
     copyDisk: async (path: HostPath) => {
       throw new DriverError('invalid', `${path}: simulated guests have no disk bytes (the simulator knows their kernels)`);
     },
-    writeConfig: async (path: HostPath, content: Uint8Array) =>
+    writeConfig: async (path: HostPath, content: Uint8Array, expect?: Uint8Array) =>
       call(() => {
         const old = bytesOf(h, path);
-        if (old !== undefined) putBytes(h, `${path}${KEPT_SUFFIX}`, old);
+        if (expect !== undefined && (old === undefined || !Buffer.from(old).equals(Buffer.from(expect)))) {
+          throw new DriverError('failed', `${path}: changed since it was read; not replaced`);
+        }
+        if (old !== undefined) {
+          let n = 0;
+          while (h.state.files[keptName(path, new Date(), n)] !== undefined) n++;
+          putBytes(h, keptName(path, new Date(), n), old);
+        }
         putBytes(h, path, content);
       }),
     async shutdown(n: DomainName, limitMs: number) {

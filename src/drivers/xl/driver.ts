@@ -2,7 +2,7 @@
  * The `xl` host driver: HostDriver over a Runner (local or SSH). Every command line is an array of
  * validated values; configs travel as file content through the runner.
  */
-import { DriverError, KEPT_SUFFIX, type Domain, type DomainName, type HostDriver, type HostPath } from '../driver.ts';
+import { DriverError, type Domain, type DomainName, type HostDriver, type HostPath } from '../driver.ts';
 import { checkExit, type Runner } from './runner.ts';
 import { mergeLists, parseFrontends, parseXlInfo, parseXlList, parseXlListLong } from './parse.ts';
 
@@ -55,7 +55,7 @@ export function xlDriver(name: string, runner: Runner, opts: XlOptions = {}): Ho
     listConfigs: (dir: HostPath) => runner.listFiles(dir),
     readFile: (path: HostPath, maxBytes: number) => runner.readFile(path, maxBytes),
     copyDisk: (path: HostPath, to: string, maxBytes: number) => runner.copyTo(path, to, maxBytes),
-    writeConfig: (path: HostPath, content: Uint8Array) => runner.writeFileAtomic(path, content, KEPT_SUFFIX),
+    writeConfig: (path: HostPath, content: Uint8Array, expect?: Uint8Array) => runner.writeFileAtomic(path, content, expect),
     async shutdown(n: DomainName, limitMs: number) {
       const r = await runner.exec(['xl', 'shutdown', n], { timeoutMs });
       if (r.code !== 0 && (await domain(n)) !== null) checkExit(['xl', 'shutdown', n], r);

@@ -5,8 +5,9 @@
 import { spawn } from 'node:child_process';
 import { createReadStream, createWriteStream } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { copyFileSync, fsyncSync, openSync, closeSync, writeSync, renameSync, readdirSync, statSync, existsSync, readSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { openSync, closeSync, readdirSync, statSync, readSync } from 'node:fs';
+import { join } from 'node:path';
+import { replaceFileAtomically } from '../../util/atomic.ts';
 import { DriverError, hostPath, type HostPath } from '../driver.ts';
 import type { ExecResult, Runner } from './runner.ts';
 import { MAX_OUTPUT } from './parse.ts';
@@ -36,31 +37,6 @@ export function execArgv(argv: string[], opts: { stdin?: Uint8Array; timeoutMs?:
     child.stdin.on('error', () => {});
     child.stdin.end(opts.stdin ?? undefined);
   });
-}
-
-/**
- * Replaces `path` with `content`: write PATH.pvhctl-tmp, fsync it, copy the old file to
- * PATH+keepSuffix, rename over PATH, fsync the directory. A crash leaves the old or the new file.
- * @example
- * writeFileAtomicLocal('/etc/xen/web.cfg', bytes, '.pvhctl-prev')
- */
-export function writeFileAtomicLocal(path: string, content: Uint8Array, keepSuffix: string): void {
-  const tmp = `${path}.pvhctl-tmp`;
-  const fd = openSync(tmp, 'w', 0o600);
-  try {
-    for (let off = 0; off < content.length; ) off += writeSync(fd, content, off, content.length - off);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  if (existsSync(path)) copyFileSync(path, `${path}${keepSuffix}`);
-  renameSync(tmp, path);
-  const dfd = openSync(dirname(path), 'r');
-  try {
-    fsyncSync(dfd);
-  } finally {
-    closeSync(dfd);
-  }
 }
 
 function readBounded(path: string, maxBytes: number): Uint8Array {
@@ -97,7 +73,13 @@ export function localRunner(): Runner {
     name: 'local',
     exec: execArgv,
     readFile: async (path, maxBytes) => readBounded(path, maxBytes),
-    writeFileAtomic: async (path, content, keepSuffix) => writeFileAtomicLocal(path, content, keepSuffix),
+    async writeFileAtomic(path, content, expect) {
+      try {
+        await replaceFileAtomically(path, content, expect === undefined ? {} : { expect });
+      } catch (err) {
+        throw new DriverError('failed', err instanceof Error ? err.message : String(err));
+      }
+    },
     async listFiles(dir) {
       let names: string[];
       try {

@@ -11,8 +11,8 @@ export type Runner = {
   readonly name: string;
   exec(argv: string[], opts?: { stdin?: Uint8Array; timeoutMs?: number }): Promise<ExecResult>;
   readFile(path: HostPath, maxBytes: number): Promise<Uint8Array>;
-  /** Writes PATH.pvhctl-tmp, syncs it, copies the old PATH to PATH`keepSuffix`, renames over PATH. */
-  writeFileAtomic(path: HostPath, content: Uint8Array, keepSuffix: string): Promise<void>;
+  /** Replaces PATH atomically, keeping the old one as `keptName(PATH)`; `expect` as in HostDriver.writeConfig. */
+  writeFileAtomic(path: HostPath, content: Uint8Array, expect?: Uint8Array): Promise<void>;
   listFiles(dir: HostPath): Promise<HostPath[]>;
   /** Streams a host file or block device into a local file, at most `maxBytes`; returns the size. */
   copyTo(path: HostPath, localFile: string, maxBytes: number): Promise<number>;

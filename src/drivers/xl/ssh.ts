@@ -5,7 +5,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { Client, type ConnectConfig } from 'ssh2';
-import { DriverError, hostPath, type ConsoleChannel, type HostPath } from '../driver.ts';
+import { randomBytes } from 'node:crypto';
+import { DriverError, hostPath, keptName, type ConsoleChannel, type HostPath } from '../driver.ts';
 import { checkExit, shellJoin, type ExecResult, type Runner } from './runner.ts';
 import { MAX_OUTPUT } from './parse.ts';
 import { copyBounded } from './local.ts';
@@ -114,28 +115,43 @@ export function sshRunner(opts: SshOptions): Runner {
     });
   };
 
+  const readFile = async (path: HostPath, maxBytes: number): Promise<Uint8Array> => {
+    // head -c max+1 tells "too large" from "exactly max" without a second round trip.
+    const argv = ['head', '-c', String(maxBytes + 1), path];
+    const r = await exec(argv);
+    if (r.code !== 0) {
+      if (/No such file/i.test(r.stderr)) throw new DriverError('not-found', `${path}: no such file`);
+      checkExit(argv, r);
+    }
+    if (r.stdout.length > maxBytes) throw new DriverError('invalid', `${path}: over the ${maxBytes}-byte limit`);
+    return new Uint8Array(r.stdout);
+  };
+
   return {
     name,
     exec,
-    async readFile(path: HostPath, maxBytes: number) {
-      // head -c max+1 tells "too large" from "exactly max" without a second round trip.
-      const argv = ['head', '-c', String(maxBytes + 1), path];
-      const r = await exec(argv);
-      if (r.code !== 0) {
-        if (/No such file/i.test(r.stderr)) throw new DriverError('not-found', `${path}: no such file`);
-        checkExit(argv, r);
-      }
-      if (r.stdout.length > maxBytes) throw new DriverError('invalid', `${path}: over the ${maxBytes}-byte limit`);
-      return new Uint8Array(r.stdout);
-    },
-    async writeFileAtomic(path: HostPath, content: Uint8Array, keepSuffix: string) {
-      const tmp = hostPath(`${path}.pvhctl-tmp`);
-      const keep = hostPath(`${path}${keepSuffix}`);
-      // Three fixed programs, each with validated paths: the content itself goes on stdin.
+    readFile,
+    async writeFileAtomic(path: HostPath, content: Uint8Array, expect?: Uint8Array) {
+      const tmp = hostPath(`${path}.pvhctl-${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
+      // Fixed programs with validated paths only; the content itself goes on stdin.
       checkExit(['dd'], await exec(['dd', `of=${tmp}`, 'conv=fsync'], { stdin: content }));
-      const probe = await exec(['test', '-f', path]);
-      if (probe.code === 0) checkExit(['cp'], await exec(['cp', '-p', path, keep]));
-      checkExit(['mv'], await exec(['mv', '-f', tmp, path]));
+      try {
+        const exists = (await exec(['test', '-f', path])).code === 0;
+        if (expect !== undefined) {
+          // A longer file is over the bound: changed, like any other difference.
+          const now = exists ? await readFile(path, expect.length).catch(() => null) : null;
+          if (now === null || !Buffer.from(now).equals(Buffer.from(expect))) throw new DriverError('failed', `${path}: changed since it was read; not replaced`);
+        }
+        if (exists) {
+          let n = 0;
+          while (n < 100 && (await exec(['test', '-e', keptName(path, new Date(), n)])).code === 0) n++;
+          checkExit(['cp'], await exec(['cp', '-p', path, hostPath(keptName(path, new Date(), n))]));
+        }
+        checkExit(['mv'], await exec(['mv', '-f', tmp, path]));
+      } catch (err) {
+        await exec(['rm', '-f', tmp]).catch(() => {});
+        throw err;
+      }
       await exec(['sync']);
     },
     async listFiles(dir: HostPath) {
