@@ -4,7 +4,7 @@
  * the CLI use. Every call names the customer; the guest is looked up among that customer's guests
  * (src/shell/authz.ts), so no call can reach another customer's guest.
  */
-import { domainName, hostPath, type DomainName } from '../drivers/driver.ts';
+import { domainName, hostPath, type ConsoleChannel, type DomainName } from '../drivers/driver.ts';
 import type { Fleet } from '../fleet/fleet.ts';
 import { customerReason, modeName } from '../fleet/messages.ts';
 import type { GuestVerdict } from '../fleet/seams.ts';
@@ -76,6 +76,31 @@ const actorOf = (customer: string) => `customer:${customer}`;
 /** The console a customer sees on attach: the end of the log so far, then what follows. */
 const CONSOLE_BACKLOG = 2048;
 const CONSOLE_TAIL = 64 * 1024;
+/** How long `xl console` must stay up to count as attached (it fails within a second when it cannot). */
+const XL_CONSOLE_GRACE_MS = 1500;
+
+/**
+ * Waits `ms`; resolves with a channel equal to `channel` when it is still open then (its output
+ * meanwhile held and handed to the first onData listener), or null when it closed.
+ */
+async function settled(channel: ConsoleChannel, ms: number): Promise<ConsoleChannel | null> {
+  const held: Uint8Array[] = [];
+  let closed = false;
+  let listener: ((b: Uint8Array) => void) | null = null;
+  channel.onData((b) => (listener !== null ? listener(b) : held.push(b)));
+  channel.onClose(() => (closed = true));
+  await new Promise((r) => setTimeout(r, ms));
+  if (closed) return null;
+  return {
+    onData(fn) {
+      listener = fn;
+      for (const b of held.splice(0)) fn(b);
+    },
+    onClose: (fn) => channel.onClose(fn),
+    write: (bytes) => channel.write(bytes),
+    close: () => channel.close(),
+  };
+}
 
 /**
  * The shell backend on a real fleet. `hub` must be the fleet's onEvent fan-out.
@@ -176,7 +201,8 @@ export function fleetBackend(fleet: Fleet, hub: EventHub, opts: FleetBackendOpti
           continue;
         }
         const pre = await precheck(fleet.ctx, guest, mode);
-        options.push(pre.ok ? { mode, ok: true, reason: `can switch (${pre.changes.join('; ') || 'settings rewritten'})` } : { mode, ok: false, reason: pre.reason });
+        // The settings changes are in `mode X --dry-run`; here only whether and why not.
+        options.push(pre.ok ? { mode, ok: true, reason: `can switch ("mode ${mode} --dry-run" shows what would change)` } : { mode, ok: false, reason: pre.reason });
       }
       return { ok: true, value: { label, mode: guest.current_type, kernel: verdict?.kernelVersion ?? null, arch: guest.arch, verdictAt: guest.verdict_at, options } };
     },
@@ -256,8 +282,9 @@ export function fleetBackend(fleet: Fleet, hub: EventHub, opts: FleetBackendOpti
       if (last !== '') onData(last.slice(-CONSOLE_BACKLOG));
       if (driver.console !== undefined) {
         // `xl console` on a terminal in dom0: what the guest writes from now on, keys to the guest.
-        try {
-          const channel = await driver.console(name);
+        const attached = await driver.console(name).catch(() => null);
+        const channel = attached === null ? null : await settled(attached, XL_CONSOLE_GRACE_MS);
+        if (channel !== null) {
           const decoder = new TextDecoder('utf-8');
           let stopped = false;
           channel.onData((b) => {
@@ -279,9 +306,8 @@ export function fleetBackend(fleet: Fleet, hub: EventHub, opts: FleetBackendOpti
               },
             },
           };
-        } catch {
-          // No terminal on the host (or xl console refused): follow the console log instead.
         }
+        // xl console could not start (no terminal, a dom0 without /var/lock, ...): follow the log.
       }
       let stopped = false;
       let timer: NodeJS.Timeout | undefined;

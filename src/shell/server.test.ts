@@ -285,7 +285,12 @@ test('interactive: prompt, tab completion, history, console with Ctrl-] to detac
     await screenShows(new RegExp(`^xen-shell alice:${alice.name}>\\s*$`), true);
     // the console ends when the domain goes (a reboot from a second session), and says so
     tmux('send-keys', '-t', 'xs', 'console', 'Enter');
-    await sleep(500);
+    // attached once the guest's getty answers a key (typed during the attach, delivered after it)
+    const logins = () => tmux('capture-pane', '-p', '-t', 'xs', '-S', '-300').match(/login:/g)?.length ?? 0;
+    const loginsBefore = logins();
+    tmux('send-keys', '-t', 'xs', 'Enter');
+    for (let i = 0; i < 100 && logins() <= loginsBefore + 1; i++) await sleep(100);
+    assert.ok(logins() > loginsBefore + 1, 'the getty answered through the re-attached console');
     const boots = (screen: string) => screen.match(/Linux version/g)?.length ?? 0;
     const rb = await ssh(key('alice'), `alice+${alice.name}`, 'reboot');
     assert.equal(rb.code, 0, rb.out);
@@ -295,8 +300,11 @@ test('interactive: prompt, tab completion, history, console with Ctrl-] to detac
     tmux('send-keys', '-t', 'xs', 'console', 'Enter');
     for (let i = 0; i < 100 && boots(tmux('capture-pane', '-p', '-t', 'xs', '-S', '-300')) <= before; i++) await sleep(100);
     assert.ok(boots(tmux('capture-pane', '-p', '-t', 'xs', '-S', '-300')) > before, 'the new boot is in the backlog');
+    const detaches = () => tmux('capture-pane', '-p', '-t', 'xs', '-S', '-300').match(/Detached from the console\./g)?.length ?? 0;
+    const d0 = detaches();
     tmux('send-keys', '-t', 'xs', 'C-]');
-    await screenShows(/Detached from the console\./);
+    for (let i = 0; i < 100 && detaches() <= d0; i++) await sleep(100);
+    assert.equal(detaches(), d0 + 1);
     tmux('send-keys', '-t', 'xs', 'exit', 'Enter');
     await screenShows(/Bye\./);
   } finally {

@@ -237,13 +237,12 @@ export function startSession(backend: ShellBackend, opts: SessionOptions, io: Se
     } finally {
       busy = false;
     }
-    if (!closed && consoleOn === null) {
-      if (pendingInput !== '') {
-        const p = pendingInput;
-        pendingInput = '';
-        handleInput(p);
-      } else showPrompt();
-    }
+    if (closed) return;
+    // Keys typed while a command ran: to the line editor, or to the console it attached.
+    const typed = pendingInput;
+    pendingInput = '';
+    if (typed !== '') handleInput(typed);
+    else if (consoleOn === null) showPrompt();
   }
 
   function detach(byKey = true) {
@@ -265,7 +264,11 @@ export function startSession(backend: ShellBackend, opts: SessionOptions, io: Se
       const at = data.indexOf(DETACH);
       const keys = at < 0 ? data : data.slice(0, at);
       if (keys !== '') consoleOn.write?.(keys);
-      if (at >= 0) detach();
+      if (at >= 0) {
+        detach();
+        const rest = data.slice(at + 1); // typed after the detach key: for the shell
+        if (rest !== '') handleInput(rest);
+      }
       return;
     }
     if (busy) {

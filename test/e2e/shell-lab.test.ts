@@ -11,7 +11,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { startLab, stopLab, waitForToolstack, type LabEndpoint } from '../../lab/lab.ts';
+import { labExec, startLab, stopLab, waitForToolstack, type LabEndpoint } from '../../lab/lab.ts';
 import { bootGuest } from '../../lab/guest-boot.ts';
 import { eventBus } from '../../src/api/server.ts';
 import { openFleet, type Fleet } from '../../src/fleet/fleet.ts';
@@ -94,6 +94,9 @@ test('mode pvh: switched on real Xen, verified, the guest itself says PVH', asyn
 });
 
 test("console shows the guest's own output; Ctrl-] detaches", async () => {
+  // xenconsole locks /var/lock/xenconsole.DOMID; Debian's dom0 has /var/lock (-> /run/lock), the
+  // lab's initramfs dom0 does not yet.
+  await labExec(lab, 'mkdir -p /run/lock && { [ -e /var/lock ] || ln -s /run/lock /var/lock; }');
   const tmux = (...a: string[]) => spawnSync('tmux', ['-L', `pvhctl-shell-lab-${process.pid}`, ...a]).stdout?.toString() ?? '';
   const cmd = ['ssh', '-tt', ...sshArgs()].map((a) => `'${a}'`).join(' ');
   tmux('new-session', '-d', '-s', 'c', '-x', '160', '-y', '50', cmd);
