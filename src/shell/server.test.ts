@@ -311,3 +311,21 @@ test('interactive: prompt, tab completion, history, console with Ctrl-] to detac
     tmux('kill-server');
   }
 });
+
+test('the console of a stopped server falls back to its log, read-only, and says so', async () => {
+  const g = `alice+${alicePvOnly.name}`;
+  assert.equal((await ssh(key('alice'), g, 'shutdown')).code, 0);
+  const cmd = ['ssh', '-tt', ...sshArgs(key('alice'), g)].map((a) => `'${a}'`).join(' ');
+  tmux('new-session', '-d', '-s', 'xs', '-x', '120', '-y', '40', cmd);
+  try {
+    await screenShows(new RegExp(`^xen-shell alice:${alicePvOnly.name}>\\s*$`), true);
+    tmux('send-keys', '-t', 'xs', 'console', 'Enter');
+    await screenShows(/\(read-only: the console log, as the guest writes it\)/);
+    await screenShows(/Linux version/); // its last boot, from the log
+    tmux('send-keys', '-t', 'xs', 'C-]');
+    await screenShows(/Detached from the console\./);
+  } finally {
+    tmux('kill-server');
+    assert.equal((await ssh(key('alice'), g, 'boot')).code, 0);
+  }
+});
