@@ -156,7 +156,7 @@ export function fleetBackend(fleet: Fleet, hub: EventHub, opts: FleetBackendOpti
     async guests(customer) {
       const mine = await own(customer);
       const rows = mine.map((m) => ({ name: m.guest.name, host: m.host.name }));
-      return mine.map((m) => ({ label: guestLabel(rows[mine.indexOf(m)]!, rows), name: m.guest.name, host: m.host.name, mode: m.guest.current_type, health: m.guest.health }));
+      return mine.map((m, i) => ({ label: guestLabel(rows[i]!, rows), name: m.guest.name, host: m.host.name, mode: m.guest.current_type, health: m.guest.health }));
     },
 
     async status(customer, ref) {

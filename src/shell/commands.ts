@@ -62,7 +62,12 @@ export const GUEST_REF = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}(@[A-Za-z0-9][A-Za-z0-
 
 const isCommand = (w: string): w is CommandName => Object.hasOwn(COMMANDS, w);
 
-/** Resolves a typed word to a command name (exact name or alias), or null. */
+/**
+ * Resolves a typed word to a command name (exact name or alias), or null.
+ * @example
+ * commandOf('QUIT') // => 'exit'
+ * commandOf('ls') // => null
+ */
 export function commandOf(word: string): CommandName | null {
   const w = word.toLowerCase();
   if (isCommand(w)) return w;

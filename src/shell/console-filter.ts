@@ -18,6 +18,11 @@ const MAX_CSI = 32;
 const SAFE_FINAL = /^[ABCDEFGHJKLMPXdfhlmr@]$/;
 const CSI_PARAMS = /^[0-9;?]*$/;
 
+/**
+ * The filter's state before any output.
+ * @example
+ * newFilter() // => { pending: '' }
+ */
 export const newFilter = (): FilterState => ({ pending: '' });
 
 /**

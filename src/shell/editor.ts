@@ -30,7 +30,11 @@ export const MAX_HISTORY = 100;
 /** Longer than any key's escape sequence; a longer one is garbage and dropped. */
 const MAX_ESCAPE = 16;
 
-/** A new, empty editor. */
+/**
+ * A new, empty editor, optionally with earlier lines to recall.
+ * @example
+ * newEditor(['status']).history // => ['status']
+ */
 export function newEditor(history: string[] = []): EditorState {
   return { buf: '', cursor: 0, history: history.slice(-MAX_HISTORY), browsing: null, draft: '', pending: '', afterCR: false };
 }
