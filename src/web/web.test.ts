@@ -27,7 +27,8 @@ let base: string;
 let browser: BrowserContext;
 const tokens: Record<'operator' | 'alice' | 'bob', string> = { operator: '', alice: '', bob: '' };
 let aliceGuest: Guest; // PVH-capable, switched by alice in the browser
-let alicePvOnly: Guest;
+let alicePvOnly: Guest; // its verdict says PVH, its kernel cannot: the switch rolls back
+let aliceOld: Guest; // on a host without hvm: PVH refused
 let bobGuest: Guest;
 const sims: SimHost[] = [];
 
@@ -59,6 +60,13 @@ before(async () => {
   bobGuest = guests.find((g) => g.host_id === lon1.id && capable(g) && g.id !== aliceGuest.id)!;
   await fleet.store.updateGuest(aliceGuest.id, { owner: 'alice' });
   await fleet.store.updateGuest(alicePvOnly.id, { owner: 'alice' });
+  const old3 = (await fleet.store.getHost('xen-old-03'))!;
+  aliceOld = guests.find((g) => g.host_id === old3.id)!;
+  await fleet.store.updateGuest(aliceOld.id, { owner: 'alice' });
+  // A verdict gone stale (the kernel was swapped since the scan): only the boot can tell.
+  const swapped = JSON.parse(alicePvOnly.verdict!);
+  swapped.pvh = { capable: true, reason: 'stale verdict' };
+  await fleet.store.updateGuest(alicePvOnly.id, { verdict: JSON.stringify(swapped) });
   await fleet.store.updateGuest(bobGuest.id, { owner: 'bob' });
   // History: most of xen-lon-02 moved to PVH; one stale verdict rolled back; one needs attention.
   const lon2Guests = guests.filter((g) => g.host_id === lon2.id);
@@ -184,15 +192,16 @@ test('customer: sees only their servers, switches one to PVH and watches it fini
   const page = await signIn('alice');
   await page.waitForSelector('text=My servers');
   const names = await page.locator('.server h2').allTextContents();
-  assert.deepEqual(names.sort(), [aliceGuest.name, alicePvOnly.name].sort());
+  assert.deepEqual(names.sort(), [aliceGuest.name, alicePvOnly.name, aliceOld.name].sort());
   assert.equal(await page.locator('nav a[href="#/hosts"]').count(), 0, 'no operator pages');
   await shot(page, '5-customer-home');
 
-  // the PV-only server: PVH is refused, in plain words, and nothing changes
-  await page.click(`.server[data-guest="${alicePvOnly.name}"]`);
+  // a host without hvm: PVH is refused before anything happens, in plain words
+  await page.click(`.server[data-guest="${aliceOld.name}"]`);
   await page.click('[data-action=check-pvh]');
   await page.waitForSelector('.refusal');
   assert.match((await page.textContent('.refusal')) ?? '', /not possible/);
+  assert.equal(simOf(aliceOld).state.domains[aliceOld.name]!.type, 'pv');
   await page.goBack();
 
   await page.click(`.server[data-guest="${aliceGuest.name}"]`);
@@ -212,6 +221,26 @@ test('customer: sees only their servers, switches one to PVH and watches it fini
   await shot(page, '6-customer-switched');
   assert.equal((await fleet.store.getGuestById(aliceGuest.id))!.current_type, 'pvh');
   assert.equal(simOf(aliceGuest).state.domains[aliceGuest.name]!.type, 'pvh');
+  await page.close();
+});
+
+test('customer: a switch that fails is rolled back, and the page says so in plain words', async () => {
+  const page = await signIn('alice');
+  const before = Buffer.from(simOf(alicePvOnly).state.files[alicePvOnly.config_path]!, 'base64');
+  await page.click(`.server[data-guest="${alicePvOnly.name}"]`);
+  await page.click('[data-action=check-pvh]');
+  await page.waitForSelector('[data-action=switch-pvh]');
+  await page.click('[data-action=switch-pvh]');
+  await page.waitForSelector('ol.steps li[data-step=rollback-restore]', { timeout: 60_000 });
+  await page.waitForSelector('.status[data-status=rolled-back]', { timeout: 60_000 });
+  const text = (await page.textContent('.status')) ?? '';
+  assert.match(text, /The switch to PVH did not work/);
+  assert.match(text, /restarted in PV mode with its settings unchanged/);
+  assert.doesNotMatch(text, /xl |ELF|PHYS32|domid/, 'no operator detail for customers');
+  await page.waitForSelector('td .st.s-rolled-back');
+  await shot(page, '8-customer-rolled-back');
+  assert.equal(simOf(alicePvOnly).state.domains[alicePvOnly.name]!.type, 'pv');
+  assert.deepEqual(Buffer.from(simOf(alicePvOnly).state.files[alicePvOnly.config_path]!, 'base64'), before, 'config byte-identical');
   await page.close();
 });
 
@@ -252,5 +281,5 @@ test("customer: another customer's server can be neither seen nor acted on, in t
 });
 
 test('screenshots were written', () => {
-  for (const n of ['0-sign-in', '1-operator-overview', '2-operator-hosts', '5-customer-home', '6-customer-switched']) assert.ok(existsSync(join(ARTIFACTS, `${n}.png`)), n);
+  for (const n of ['0-sign-in', '1-operator-overview', '2-operator-hosts', '3-operator-guests', '4-operator-guest-preview', '5-customer-home', '6-customer-switched', '7-customer-not-yours', '8-customer-rolled-back']) assert.ok(existsSync(join(ARTIFACTS, `${n}.png`)), n);
 });
