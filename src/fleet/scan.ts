@@ -14,7 +14,7 @@ import { runningType } from './verify.ts';
 export type ScanResult = { host: string; guests: number; added: number; inspected: number; errors: string[] };
 
 /** Files in a config directory that are not guest configs. */
-const NOT_A_GUEST = /\.(sh|orig|bak|dpkg-[a-z]+|swp)$|~$|\/\.[^/]*$|\/(xl\.conf|xl\.cfg|cpupool|README[^/]*)$/;
+const NOT_A_GUEST = /\.(conf|sh|orig|bak|dpkg-[a-z]+|swp)$|~$|\/\.[^/]*$|\/(xlexample\.[^/]*|cpupool|README[^/]*)$/;
 
 /**
  * Scans a host. `owners` supplies an owner for guests seen for the first time (the simulator's).

@@ -62,7 +62,7 @@ const OVERRIDABLE = new Set(['kernel-no-pvh', 'kernel-no-pv', 'not-inspected']);
 /** What the pre-check found: the plan, or why the switch may not happen. */
 export type Precheck =
   | { ok: true; guest: Guest; host: Host; from: GuestType; to: TargetType; wasRunning: boolean; current: Uint8Array; next: Uint8Array; changes: string[]; diff: string }
-  | { ok: false; guest: Guest; host: Host; rule: string; reason: string };
+  | { ok: false; guest: Guest; host: Host; rule: string; reason: string; detail?: string };
 
 /**
  * Reads the guest's config from its host and checks policy, inspection verdict and rewrite.
@@ -71,14 +71,14 @@ export type Precheck =
 export async function precheck(ctx: FleetContext, guest: Guest, to: TargetType, opts: { force?: boolean } = {}): Promise<Precheck> {
   const host = await ctx.store.getHostById(guest.host_id);
   if (host === undefined) throw new Error(`guest ${guest.name}: host ${guest.host_id} not found`);
-  const no = (rule: string, reason: string): Precheck => ({ ok: false, guest, host, rule, reason });
+  const no = (rule: string, reason: string, detail?: string): Precheck => ({ ok: false, guest, host, rule, reason, ...(detail ? { detail } : {}) });
   if (guest.current_type === to) return no('same-type', `The server already runs in ${modeName(to)} mode.`);
   const driver = ctx.driverFor(host);
   let current: Uint8Array;
   try {
     current = await retry(() => driver.readFile(hostPath(guest.config_path), MAX_CONFIG));
   } catch (err) {
-    return no('config-unreadable', `The server's settings could not be read (${customerReason(errText(err))}).`);
+    return no('config-unreadable', `The server's settings could not be read (${customerReason(errText(err))}).`, errText(err));
   }
   const facts = ctx.readFacts(current, guest.config_path);
   if (!facts.ok) return no('config-invalid', `The server's settings file has an error: ${facts.error}`);
@@ -97,7 +97,7 @@ export async function precheck(ctx: FleetContext, guest: Guest, to: TargetType, 
   try {
     dom = await retry(() => driver.domain(domainName(guest.name)));
   } catch (err) {
-    return no('host-unreachable', `The server's host could not be asked (${customerReason(errText(err))}).`);
+    return no('host-unreachable', `The server's host could not be asked (${customerReason(errText(err))}).`, errText(err));
   }
   // A crashed domain is kept (on_crash = "preserve") for someone to look at: not ours to replace.
   if (dom !== null && dom.state === 'crashed') return no('crashed', 'The server has crashed; it needs to be looked at before its mode is changed.');
@@ -185,7 +185,7 @@ export async function runSwitch(ctx: FleetContext, opId: number): Promise<Operat
   const pre = await precheck(ctx, guest, to, { force: op.force === 1 });
   if (!pre.ok) {
     await journal(ctx, op, guest.name, 'pre-check', 'failed', pre.rule);
-    return finish(ctx, op, guest, 'refused', { reason: pre.reason, detail: `pre-check: ${pre.rule}` });
+    return finish(ctx, op, guest, 'refused', { reason: pre.reason, detail: `pre-check: ${pre.rule}${pre.detail ? `: ${pre.detail}` : ''}` });
   }
   await ctx.store.updateOperation(op.id, { from_type: pre.from, was_running: pre.wasRunning ? 1 : 0 });
   const from = pre.from;
