@@ -48,6 +48,7 @@ export async function run(args: string[]): Promise<number> {
       }
       if (tty) process.stderr.write('\r');
       for (const e of result.errors) process.stderr.write(`pvhctl scan: ${printable(e)}\n`);
+      for (const w of result.warnings) process.stderr.write(`pvhctl scan: warning: ${printable(w)}\n`);
       if (result.errors.length > 0) failed = true;
       output(values.json, result, (r) => `${printable(r.host)}: ${r.guests} guests (${r.added} new), ${r.inspected} inspected, ${r.errors.length} errors\n`);
     }

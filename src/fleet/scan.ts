@@ -11,7 +11,8 @@ import { MAX_CONFIG } from './switch.ts';
 import type { InspectGuest } from './seams.ts';
 import { runningType } from './verify.ts';
 
-export type ScanResult = { host: string; guests: number; added: number; inspected: number; errors: string[] };
+/** `errors`: configs that could not be read; `warnings`: running domains with no config found. */
+export type ScanResult = { host: string; guests: number; added: number; inspected: number; errors: string[]; warnings: string[] };
 
 /** Files in a config directory that are not guest configs. */
 const NOT_A_GUEST = /\.(conf|sh|orig|bak|dpkg-[a-z]+|swp)$|~$|\/\.[^/]*$|\/(xlexample\.[^/]*|cpupool|README[^/]*)$/;
@@ -28,7 +29,8 @@ export async function scanHost(
   opts: { owners?: (guest: string) => string | null; onGuest?: (name: string) => void } = {},
 ): Promise<ScanResult> {
   const driver = ctx.driverFor(host);
-  const result: ScanResult = { host: host.name, guests: 0, added: 0, inspected: 0, errors: [] };
+  const result: ScanResult = { host: host.name, guests: 0, added: 0, inspected: 0, errors: [], warnings: [] };
+  const seen = new Set<string>();
   const info = await driver.info();
   await ctx.store.updateHost(host.id, {
     xen_version: info.xenVersion,
@@ -48,6 +50,7 @@ export async function scanHost(
       if (f.name === null) throw new Error(`${path}: no name`);
       const name = domainName(f.name);
       const d = domains.get(name);
+      seen.add(name);
       const before = existing.get(name);
       // A guest in the middle of a switch keeps the type the switch records.
       if (before?.health === 'switching') continue;
@@ -79,6 +82,10 @@ export async function scanHost(
     } catch (err) {
       result.errors.push(`${path}: ${err instanceof Error ? err.message : String(err)}`);
     }
+  }
+  for (const name of domains.keys()) {
+    // Started by hand or from another directory: pvhctl cannot switch what it has no config for.
+    if (!seen.has(name)) result.warnings.push(`domain ${name} runs but has no config in ${host.config_dir}`);
   }
   await ctx.store.audit('pvhctl', 'scan', host.name, `${result.guests} guests, ${result.errors.length} errors`);
   return result;
