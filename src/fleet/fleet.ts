@@ -15,6 +15,8 @@ import { DEFAULT_VERIFY } from './verify.ts';
 export type FleetOptions = {
   /** The data directory (SQLite file, simulated hosts), or ':memory:'. */
   dataDir: string;
+  /** Finish what a crash left unfinished before returning (default true; read-only commands skip it). */
+  recover?: boolean;
   /** Keep simulated hosts in memory only, even with a data directory (benchmarks). */
   simInMemory?: boolean;
 } & Partial<Pick<FleetContext, 'verify' | 'shutdownTimeoutMs' | 'onEvent' | 'afterJournal'>>;
@@ -73,6 +75,6 @@ export async function openFleet(opts: FleetOptions): Promise<Fleet> {
       await store.close();
     },
   };
-  await recover(ctx);
+  if (opts.recover !== false) await recover(ctx);
   return fleet;
 }

@@ -2,11 +2,12 @@
  * The switch state machine: pre-check → keep the current config → graceful shutdown → write the new
  * config atomically → create → verify → done; on any failure, roll back (destroy, restore the kept
  * config byte-identical, boot, verify). Every step is journaled before it acts; `recover()` finishes
- * or rolls back whatever a crash left unfinished.
+ * or rolls back whatever a crash left unfinished (operations whose owning process is gone).
  */
 import { DriverError, domainName, hostPath, type HostDriver } from '../drivers/driver.ts';
 import type { Guest, GuestType, Host, Operation } from '../store/schema.ts';
-import type { Store } from '../store/store.ts';
+import { hostname } from 'node:os';
+import { OWNER, type Store } from '../store/store.ts';
 import { makeLimiter, type Limiter } from './limiter.ts';
 import { attentionMessage, customerReason, modeName, rolledBackMessage } from './messages.ts';
 import { allowed, type PolicyResult } from './policy.ts';
@@ -319,6 +320,25 @@ export async function rollback(ctx: FleetContext, opId: number, why: string, det
   return finish(ctx, op, guest, 'rolled-back', { reason, detail, type: from });
 }
 
+/** Operations untouched this long are taken over even when their owner is on another machine. */
+export const STALE_MS = 30 * 60_000;
+
+/**
+ * Whether the process that runs `op` is still alive: on this machine, its pid answers signal 0;
+ * on another (a second pvhctl on the same PostgreSQL later), its last journal entry is recent.
+ */
+function ownerAlive(op: Operation): boolean {
+  if (op.owner === null || op.owner === OWNER) return false;
+  const [host, pid] = op.owner.split(':');
+  if (host !== hostname()) return Date.now() - Date.parse(op.updated_at) < STALE_MS;
+  try {
+    process.kill(Number(pid), 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /**
  * Finishes every operation a crash left pending or running: resumes a switch whose new config is
  * already on the host (create, verify), rolls back the others.
@@ -328,6 +348,8 @@ export async function rollback(ctx: FleetContext, opId: number, why: string, det
 export async function recover(ctx: FleetContext): Promise<Operation[]> {
   const out: Operation[] = [];
   for (const op of await ctx.store.unfinishedOperations()) {
+    if (ownerAlive(op)) continue;
+    await ctx.store.updateOperation(op.id, { owner: OWNER });
     const { guest, driver } = await load(ctx, op.id);
     const entries = await ctx.store.journalOf(op.id);
     let newOnHost = false;

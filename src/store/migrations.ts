@@ -125,4 +125,12 @@ export const migrations: Record<string, Migration> = {
       await db.schema.alterTable('hosts').dropColumn('host_key').execute();
     },
   },
+  '0004_operation_owner': {
+    async up(db: Kysely<any>) {
+      await db.schema.alterTable('operations').addColumn('owner', 'text').execute();
+    },
+    async down(db: Kysely<any>) {
+      await db.schema.alterTable('operations').dropColumn('owner').execute();
+    },
+  },
 };
