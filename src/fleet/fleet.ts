@@ -26,7 +26,7 @@ export type Fleet = {
   hosts: HostRegistry;
   ctx: FleetContext;
   inspectorFor(host: Host): InspectGuest;
-  scan(host: Host, onGuest?: (name: string) => void): Promise<ScanResult>;
+  scan(host: Host, onGuest?: (name: string) => void, dryRun?: boolean): Promise<ScanResult>;
   close(): Promise<void>;
 };
 
@@ -63,11 +63,12 @@ export async function openFleet(opts: FleetOptions): Promise<Fleet> {
     hosts,
     ctx,
     inspectorFor,
-    scan: (host, onGuest) => {
+    scan: (host, onGuest, dryRun) => {
       const sim = hosts.simFor(host);
       return scanHost(ctx, host, inspectorFor(host), {
         owners: (name) => sim?.state.guests[name]?.owner ?? null,
         ...(onGuest ? { onGuest } : {}),
+        ...(dryRun ? { dryRun } : {}),
       });
     },
     async close() {

@@ -26,13 +26,13 @@ export async function scanHost(
   ctx: FleetContext,
   host: Host,
   inspect: InspectGuest,
-  opts: { owners?: (guest: string) => string | null; onGuest?: (name: string) => void } = {},
+  opts: { owners?: (guest: string) => string | null; onGuest?: (name: string) => void; dryRun?: boolean } = {},
 ): Promise<ScanResult> {
   const driver = ctx.driverFor(host);
   const result: ScanResult = { host: host.name, guests: 0, added: 0, inspected: 0, errors: [], warnings: [] };
   const seen = new Set<string>();
   const info = await driver.info();
-  await ctx.store.updateHost(host.id, {
+  if (!opts.dryRun) await ctx.store.updateHost(host.id, {
     xen_version: info.xenVersion,
     xen_caps: info.xenCaps.join(' '),
     virt_caps: info.virtCaps.join(' '),
@@ -56,7 +56,7 @@ export async function scanHost(
       if (before?.health === 'switching') continue;
       const verdict = await inspect({ hostName: host.name, guestName: name, configPath: path, facts: f });
       const sha = createHash('sha256').update(content).digest('hex');
-      await ctx.store.tx(async (t) => {
+      if (!opts.dryRun) await ctx.store.tx(async (t) => {
         const g = await ctx.store.upsertGuest(
           {
             name,
@@ -87,6 +87,6 @@ export async function scanHost(
     // Started by hand or from another directory: pvhctl cannot switch what it has no config for.
     if (!seen.has(name)) result.warnings.push(`domain ${name} runs but has no config in ${host.config_dir}`);
   }
-  await ctx.store.audit('pvhctl', 'scan', host.name, `${result.guests} guests, ${result.errors.length} errors`);
+  if (!opts.dryRun) await ctx.store.audit('pvhctl', 'scan', host.name, `${result.guests} guests, ${result.errors.length} errors`);
   return result;
 }
