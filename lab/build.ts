@@ -5,13 +5,14 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { cacheDir, debianKernel, fetchDeb } from '../src/debian/apt.ts';
+import { cacheDir, debianKernel, fetchDeb, type DebianKernel } from '../src/debian/apt.ts';
 import { dataDiskBytes, diskLayout, extentOffset, grubConfig, GUESTS, VG, xlConfig, type Releases } from './guests.ts';
 import { noPvhKernel } from './nopvh.ts';
+import { withLock } from './proc.ts';
 
 const run = promisify(execFile);
 const LAB = dirname(fileURLToPath(import.meta.url));
@@ -25,6 +26,13 @@ export const DOM0_PACKAGES = [
   'lvm2', 'libdevmapper1.02.1', 'libdevmapper-event1.02.1', 'libaio1', 'libedit2', 'libbsd0', 'libmd0',
   'libncurses6', 'util-linux', 'bash',
 ] as const;
+
+/** Host packages whose shared libraries build.sh copies into dom0 (found by ldd). */
+const HOST_LIBS = [
+  'libc6', 'libgcc-s1', 'zlib1g', 'liblzma5', 'libzstd1', 'liblz4-1', 'libudev1', 'libsystemd0', 'libselinux1',
+  'libblkid1', 'libuuid1', 'libmount1', 'libsmartcols1', 'libcap2', 'libcap-ng0', 'libaudit1', 'libpam0g',
+  'libcrypt1', 'libgcrypt20', 'libgpg-error0', 'libpcre2-8-0', 'libtinfo6', 'libgmp10',
+];
 
 /** The files of a built lab; all paths absolute, inside the cache. */
 export type LabBuild = {
@@ -78,13 +86,30 @@ export async function buildLab(log: (line: string) => void = () => {}): Promise<
   const bb32 = await fetchDeb('^busybox-static$', 'i386');
   const k64 = await debianKernel('amd64');
   const k32 = await debianKernel('686-pae');
-  const releases: Releases = { amd64: k64.release, '686-pae': k32.release };
-  const all = [...debs, bb32, k64.deb, k32.deb];
+  const inputs: Inputs = { debs, bb32, k64, k32, releases: { amd64: k64.release, '686-pae': k32.release } };
+  const all = [...debs, bb32, k64.deb, k32.deb].map((d) => basename(d));
   const sources = SOURCES.map((f) => `${f}\n${readFileSync(join(LAB, f), 'utf8')}`).join('\n');
-  const key = buildKey(all.map((d) => basename(d)), sources);
+  // dom0 also gets the host's copies of base libraries (libc and friends): their versions count.
+  const { stdout: hostLibs } = await run('dpkg-query', ['-W', '-f', '${Package}=${Version}\n', ...HOST_LIBS]).catch((e: { stdout?: string }) => ({ stdout: e.stdout ?? '' }));
+  const key = buildKey(all, sources + hostLibs);
   const builds = cacheDir('lab', 'builds');
   const dir = join(builds, key);
-  if (existsSync(join(dir, '.done'))) return files(dir, releases, all.map((d) => basename(d)));
+  if (!existsSync(join(dir, '.done'))) {
+    await withLock(join(cacheDir('lab'), 'build.lock'), async () => {
+      // Another process may have built it while we waited for the lock.
+      if (!existsSync(join(dir, '.done'))) await build(dir, inputs, all, log);
+    });
+  }
+  return files(dir, inputs.releases, all);
+}
+
+/** The fetched packages a build assembles. */
+type Inputs = { debs: string[]; bb32: string; k64: DebianKernel; k32: DebianKernel; releases: Releases };
+
+/** Runs the build into `dir` (named by its key) and removes older builds. */
+async function build(dir: string, { debs, bb32, k64, k32, releases }: Inputs, all: string[], log: (line: string) => void): Promise<void> {
+  const key = basename(dir);
+  const builds = dirname(dir);
 
   log(`building lab ${key} in ${dir}`);
   const tmp = `${dir}.tmp-${process.pid}`;
@@ -119,12 +144,13 @@ export async function buildLab(log: (line: string) => void = () => {}): Promise<
   }).catch((err: Error & { stderr?: string }) => {
     throw new Error(`lab/build.sh failed: ${(err.stderr ?? err.message).trim().split('\n').slice(-5).join(' | ')}`);
   });
-  writeFileSync(join(out, 'manifest.json'), JSON.stringify({ key, packages: all.map((d) => basename(d)), releases }, null, 2) + '\n');
+  writeFileSync(join(out, 'manifest.json'), JSON.stringify({ key, packages: all, releases }, null, 2) + '\n');
   writeFileSync(join(out, '.done'), '');
   rmSync(dir, { recursive: true, force: true });
   renameSync(out, dir);
   rmSync(tmp, { recursive: true, force: true });
-  // Older builds are dead weight (a running lab keeps its open files even when they are removed).
-  for (const old of readdirSync(builds)) if (old !== key) rmSync(join(builds, old), { recursive: true, force: true });
-  return files(dir, releases, all.map((d) => basename(d)));
+  // Keep this build and the one before (a lab started from it may still run); older ones go.
+  const older = readdirSync(builds).filter((b) => b !== key && !b.includes('.tmp-'))
+    .map((b) => ({ b, t: statSync(join(builds, b)).mtimeMs })).sort((x, y) => y.t - x.t).slice(1);
+  for (const { b } of older) rmSync(join(builds, b), { recursive: true, force: true });
 }

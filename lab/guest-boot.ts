@@ -32,14 +32,15 @@ export function bootScript(name: string, cfgPath: string, waitS: number): string
     // Every xl call is bounded: a wedged toolstack must not hold the test past its own limit.
     `timeout -s KILL 60 xl destroy ${name} >/dev/null 2>&1; rm -f ${log}`,
     `timeout -s KILL 120 xl create ${sq(cfgPath)} 2>&1; rc=$?; echo "@@RC $rc"`,
-    // A wall-clock deadline: under TCG one loop turn takes far longer than its sleep.
-    `end=timeout; deadline=$(( $(date +%s) + ${waitS} ))`,
-    `if [ $rc = 0 ]; then while [ $(date +%s) -lt $deadline ]; do`,
+    // A wall-clock deadline: under TCG one loop turn takes far longer than its sleep. Each turn
+    // is cheap (grep, xenstore-exists): running `xl` every turn kept dom0's vCPUs busy.
+    `end=timeout; deadline=$(( $(date +%s) + ${waitS} )); domid=$(xl domid ${name} 2>/dev/null)`,
+    `if [ $rc = 0 ] && [ -n "$domid" ]; then while [ $(date +%s) -lt $deadline ]; do`,
     `  if grep -q 'PVHCTL-LAB-MARKER ' ${log} 2>/dev/null; then end=marker; break; fi`,
     `  if grep -q '${HANG_MARKER} ' ${log} 2>/dev/null; then sleep 5; end=hang; break; fi`,
-    `  xl domid ${name} >/dev/null 2>&1 || { end=died; break; }`,
-    `  sleep 0.25; done; fi`,
-    `state=$(xenstore-read /local/domain/$(xl domid ${name} 2>/dev/null)/device/vbd/51712/state 2>/dev/null)`,
+    `  xenstore-exists /local/domain/$domid || { end=died; break; }`,
+    `  sleep 1; done; elif [ $rc = 0 ]; then end=died; fi`,
+    `state=$(xenstore-read /local/domain/$domid/device/vbd/51712/state 2>/dev/null)`,
     `echo "@@END $end vbd=\${state:-none}"`,
     `echo "@@CONSOLE"; tail -c 16384 ${log} 2>/dev/null; true`,
   ].join('\n');

@@ -37,7 +37,7 @@ function describeBoot(r: GuestBootResult): string {
 }
 
 /** Boots and, for a PVH boot that died, tries once more and records that it did. */
-async function boot(t: TestContext, g: LabGuest, cfg: string, pvh: boolean, waitS = 120): Promise<GuestBootResult> {
+async function boot(t: TestContext, g: LabGuest, cfg: string, pvh: boolean, waitS = 240): Promise<GuestBootResult> {
   const r = await bootGuest(lab, g.name, cfg, waitS);
   timings.push(`${g.name} ${pvh ? 'PVH' : 'as shipped'}: ${r.kind} in ${r.ms} ms`);
   if (!pvh || r.kind !== 'died' || g.emulatorLimit !== undefined) return r;
@@ -121,7 +121,7 @@ describe('guests boot as their configs say', { concurrency: 2 }, () => {
       assert.match(edit.stdout, /^type = "pvh"$/m);
       if (g.boot.kind === 'grub') assert.ok(edit.stdout.includes(`kernel = "${GRUB.pvh}"`));
       // Where the emulator is known to lose the guest, do not wait long for it (it spins a vCPU).
-      const r = await boot(t, g, `/etc/xen/${g.name}-pvh.cfg`, true, g.emulatorLimit === undefined ? 120 : 45);
+      const r = await boot(t, g, `/etc/xen/${g.name}-pvh.cfg`, true, g.emulatorLimit === undefined ? 240 : 45);
       try {
         // Xen took it as PVH (xl created the domain) even where the emulator then loses it.
         if (asPvh.kind === 'marker') assert.notEqual(r.kind, 'refused', describeBoot(r));

@@ -14,7 +14,14 @@ test('pvhctl host/scan/guest/switch/rollback on a simulated host: output, --json
     return { code: r.status, out: r.stdout, err: r.stderr };
   };
   try {
+    const dryAdd = run('host', 'add', 'sim1', '--sim', '6:3', '--dry-run', '--json');
+    assert.equal(dryAdd.code, 0);
+    assert.equal(JSON.parse(dryAdd.out).name, 'sim1');
+    assert.equal(JSON.parse(run('host', 'list', '--json').out).length, 0);
     assert.equal(run('host', 'add', 'sim1', '--sim', '6:3').code, 0);
+    const dryScan = run('scan', '--dry-run', '--json');
+    assert.equal(JSON.parse(dryScan.out).guests, 6);
+    assert.equal(JSON.parse(run('guest', 'list', '--json').out).length, 0);
     assert.equal(run('host', 'add', 'sim1', '--sim', '6:3').code, 1);
     assert.equal(run('host', 'add', 'x;y', '--sim', '6').code, 1);
     assert.equal(run('host', 'add', 'sim2').code, 2);

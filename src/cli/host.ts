@@ -9,7 +9,7 @@ import { parse, UsageError } from './args.ts';
 import { COMMON, needOne, open, output, table } from './fleet-common.ts';
 
 export const help = `usage: pvhctl host add NAME (--ssh USER@ADDRESS[:PORT] --key FILE [--host-key 'TYPE BASE64'] | --local | --sim GUESTS[:SEED])
-                      [--role pv-pvh|hvm-dedicated] [--max-parallel N] [--config-dir DIR]
+                      [--role pv-pvh|hvm-dedicated] [--max-parallel N] [--config-dir DIR] [--dry-run]
        pvhctl host list [--json]
        pvhctl host show NAME [--json]
 
@@ -46,13 +46,14 @@ export async function run(args: string[]): Promise<number> {
     'max-parallel': { type: 'string' },
     'config-dir': { type: 'string' },
     'host-key': { type: 'string' },
+    'dry-run': { type: 'boolean' },
   });
   if (values.help || sub === undefined) {
     process.stdout.write(help);
     return values.help ? 0 : 2;
   }
   if (sub !== 'add' && sub !== 'list' && sub !== 'show') throw new UsageError(`unknown subcommand '${sub}'`);
-  const fleet = await open(values['data-dir']);
+  const fleet = await open(values['data-dir'], { recover: false });
   try {
     if (sub === 'list') {
       const hosts = (await fleet.store.listHosts()).map(describe);
@@ -90,7 +91,7 @@ export async function run(args: string[]): Promise<number> {
       simSpec = JSON.stringify({ guests: Number(m[1]), seed: Number(m[2] ?? 1) });
     }
     if (await fleet.store.getHost(name)) throw new Error(`host ${JSON.stringify(name)} already exists`);
-    const h = await fleet.store.addHost({
+    const row = {
       name,
       transport: values.ssh !== undefined ? 'ssh' : values.local ? 'local' : 'sim',
       endpoint: values.ssh !== undefined ? (parseEndpoint(values.ssh), values.ssh) : null,
@@ -104,7 +105,12 @@ export async function run(args: string[]): Promise<number> {
       xen_caps: null,
       virt_caps: null,
       last_seen: null,
-    });
+    } as const;
+    if (values['dry-run']) {
+      output(values.json, row, (r) => `would add host ${printable(r.name)} (${r.transport}${r.endpoint ? ` ${printable(r.endpoint)}` : ''}, ${r.role}, ${r.max_parallel} at a time)\n`);
+      return 0;
+    }
+    const h = await fleet.store.addHost(row);
     await fleet.store.audit('cli', 'host-add', name, h.transport);
     output(values.json, describe(h), (v) => `added host ${printable(v.name)} (${v.transport}); run 'pvhctl scan ${printable(v.name)}' to import its guests\n`);
     return 0;

@@ -6,18 +6,18 @@ import { parse } from './args.ts';
 import { COMMON, open, output } from './fleet-common.ts';
 import type { ScanResult } from '../fleet/scan.ts';
 
-export const help = `usage: pvhctl scan [HOST...] [--json]
+export const help = `usage: pvhctl scan [HOST...] [--dry-run] [--json]
 
 Reads each host's xl info, running domains and the configs in its config directory; records each
 guest, keeps its config as a version when it changed, and inspects its kernel (direct kernels are
 read from dom0; GRUB-booted guests need their disk inspected). A progress line is shown on a
-terminal. With --json, one object per host.
+terminal. With --json, one object per host. --dry-run reads and inspects but records nothing.
 
 exit status: 0 every host was scanned; 1 some host or config could not be (one line each); 2 usage
 `;
 
 export async function run(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, COMMON);
+  const { values, positionals } = parse(args, { ...COMMON, 'dry-run': { type: 'boolean' } });
   if (values.help) {
     process.stdout.write(help);
     return 0;
@@ -37,10 +37,14 @@ export async function run(args: string[]): Promise<number> {
       let n = 0;
       let result: ScanResult;
       try {
-        result = await fleet.scan(h, () => {
-          n++;
-          if (tty && n % 10 === 0) process.stderr.write(`\r${printable(h.name)}: ${n} guests`);
-        });
+        result = await fleet.scan(
+          h,
+          () => {
+            n++;
+            if (tty && n % 10 === 0) process.stderr.write(`\r${printable(h.name)}: ${n} guests`);
+          },
+          values['dry-run'] === true,
+        );
       } catch (err) {
         process.stderr.write(`${tty ? '\r' : ''}pvhctl scan: ${printable(h.name)}: ${err instanceof Error ? err.message : String(err)}\n`);
         failed = true;
@@ -48,6 +52,7 @@ export async function run(args: string[]): Promise<number> {
       }
       if (tty) process.stderr.write('\r');
       for (const e of result.errors) process.stderr.write(`pvhctl scan: ${printable(e)}\n`);
+      for (const w of result.warnings) process.stderr.write(`pvhctl scan: warning: ${printable(w)}\n`);
       if (result.errors.length > 0) failed = true;
       output(values.json, result, (r) => `${printable(r.host)}: ${r.guests} guests (${r.added} new), ${r.inspected} inspected, ${r.errors.length} errors\n`);
     }

@@ -22,7 +22,7 @@ export async function run(args: string[]): Promise<number> {
   }
   if (sub !== 'add') throw new UsageError(`unknown subcommand '${sub}'`);
   if ((values.operator === true) === (values.customer !== undefined)) throw new UsageError('give one of --operator, --customer OWNER');
-  const fleet = await open(values['data-dir']);
+  const fleet = await open(values['data-dir'], { recover: false });
   try {
     const role = values.operator ? 'operator' : 'customer';
     const token = await fleet.store.addToken(role, values.customer ?? null);

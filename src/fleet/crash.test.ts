@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openFleet } from './fleet.ts';
 import { loadSim } from '../drivers/sim/world.ts';
@@ -110,3 +110,26 @@ for (const which of ['capable', 'incapable'] as const) {
     assert.ok(outcomes.length >= (which === 'capable' ? 12 : 16), outcomes.join(' '));
   });
 }
+
+test("recovery leaves a live process's operation alone and takes over a dead one's", async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pvhctl-owner-'));
+  try {
+    const names = await prepare(dir);
+    const fleet = await openFleet({ dataDir: dir, verify: { bootTimeoutMs: 400, pollMs: 2 }, shutdownTimeoutMs: 300 });
+    const [g] = await fleet.store.getGuest(names.capable);
+    const live = await fleet.store.createOperation({ guest_id: g!.id, kind: 'switch', from_type: 'pv', to_type: 'pvh', force: 0, requested_by: 't' });
+    // Owned by this (live) test process's parent shell: a second pvhctl beside it must not touch it.
+    await fleet.store.updateOperation(live.id, { owner: `${hostname()}:${process.ppid}`, status: 'running' });
+    await fleet.close();
+    const second = await openFleet({ dataDir: dir });
+    assert.equal((await second.store.getOperation(live.id))!.status, 'running');
+    // The same operation, owned by a pid that does not exist: taken over and finished.
+    await second.store.updateOperation(live.id, { owner: `${hostname()}:${2 ** 22 + 7}` });
+    await second.close();
+    const third = await openFleet({ dataDir: dir, verify: { bootTimeoutMs: 400, pollMs: 2 }, shutdownTimeoutMs: 300 });
+    assert.equal((await third.store.getOperation(live.id))!.status, 'rolled-back');
+    await third.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

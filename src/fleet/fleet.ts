@@ -15,6 +15,8 @@ import { DEFAULT_VERIFY } from './verify.ts';
 export type FleetOptions = {
   /** The data directory (SQLite file, simulated hosts), or ':memory:'. */
   dataDir: string;
+  /** Finish what a crash left unfinished before returning (default true; read-only commands skip it). */
+  recover?: boolean;
   /** Keep simulated hosts in memory only, even with a data directory (benchmarks). */
   simInMemory?: boolean;
 } & Partial<Pick<FleetContext, 'verify' | 'shutdownTimeoutMs' | 'onEvent' | 'afterJournal'>>;
@@ -24,7 +26,7 @@ export type Fleet = {
   hosts: HostRegistry;
   ctx: FleetContext;
   inspectorFor(host: Host): InspectGuest;
-  scan(host: Host, onGuest?: (name: string) => void): Promise<ScanResult>;
+  scan(host: Host, onGuest?: (name: string) => void, dryRun?: boolean): Promise<ScanResult>;
   close(): Promise<void>;
 };
 
@@ -61,11 +63,12 @@ export async function openFleet(opts: FleetOptions): Promise<Fleet> {
     hosts,
     ctx,
     inspectorFor,
-    scan: (host, onGuest) => {
+    scan: (host, onGuest, dryRun) => {
       const sim = hosts.simFor(host);
       return scanHost(ctx, host, inspectorFor(host), {
         owners: (name) => sim?.state.guests[name]?.owner ?? null,
         ...(onGuest ? { onGuest } : {}),
+        ...(dryRun ? { dryRun } : {}),
       });
     },
     async close() {
@@ -73,6 +76,6 @@ export async function openFleet(opts: FleetOptions): Promise<Fleet> {
       await store.close();
     },
   };
-  await recover(ctx);
+  if (opts.recover !== false) await recover(ctx);
   return fleet;
 }

@@ -63,6 +63,20 @@ test('GRUB-booted guests: their disks are copied through the runner and inspecte
   const only686 = await inspect({ hostName: 'h', guestName: 'only-686', configPath: '/etc/xen/x.cfg', facts: facts({ kernel: grub, disks: [{ path: await guestImage(guests['only-686']), vdev: 'xvda' }] }) });
   assert.equal(only686.source, 'disk');
   assert.ok(!only686.pvh.capable && !only686.pv.capable);
+  // A minimal guest disk as the lab's: no /etc/fstab or os-release, just /boot with GRUB's config.
+  const minimal = await guestImage({
+    name: 'minimal',
+    layout: 'bare',
+    rootUuid: '3b0c5f5e-8d7e-4e43-9b1a-2c3d4e5f6a7b',
+    root: {
+      'etc/lab-disk': 'minimal\n',
+      [`boot/vmlinuz-${rel.amd64}`]: { kernel: 'amd64' },
+      'boot/grub/grub.cfg': `set timeout=0\nset default=0\nmenuentry 'Debian' {\n\tlinux /boot/vmlinuz-${rel.amd64} root=/dev/xvda ro console=hvc0\n}\n`,
+    },
+  });
+  const min = await inspect({ hostName: 'h', guestName: 'minimal', configPath: '/etc/xen/m.cfg', facts: facts({ kernel: grub, disks: [{ path: minimal, vdev: 'xvda' }] }) });
+  assert.equal(min.source, 'disk');
+  assert.ok(min.pvh.capable, min.pvh.reason);
   const gone = await inspect({ hostName: 'h', guestName: 'x', configPath: '/etc/xen/x.cfg', facts: facts({ kernel: grub, disks: [{ path: '/dev/vg0/no-such-disk', vdev: 'xvda' }] }) });
   assert.equal(gone.source, 'unknown');
   assert.match(gone.pvh.reason, /no-such-disk/);

@@ -23,6 +23,7 @@ export function customerReason(message: string): string {
   if (/passthrough not yet supported/.test(message)) return 'PVH mode does not support the passed-through PCI device yet';
   if (/connection lost|connection refused|unreachable|ECONNREFUSED|ETIMEDOUT|Timed out while waiting for handshake/i.test(message)) return 'the host could not be reached';
   if (/already exists/.test(message)) return 'the server was already running';
+  if (/changed since it was read/.test(message)) return "the server's settings were changed by someone else meanwhile";
   return 'the host refused to start the server';
 }
 

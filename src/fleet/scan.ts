@@ -11,10 +11,11 @@ import { MAX_CONFIG } from './switch.ts';
 import type { InspectGuest } from './seams.ts';
 import { runningType } from './verify.ts';
 
-export type ScanResult = { host: string; guests: number; added: number; inspected: number; errors: string[] };
+/** `errors`: configs that could not be read; `warnings`: running domains with no config found. */
+export type ScanResult = { host: string; guests: number; added: number; inspected: number; errors: string[]; warnings: string[] };
 
 /** Files in a config directory that are not guest configs. */
-const NOT_A_GUEST = /\.(sh|orig|bak|dpkg-[a-z]+|swp)$|~$|\/\.[^/]*$|\/(xl\.conf|xl\.cfg|cpupool|README[^/]*)$/;
+const NOT_A_GUEST = /\.(conf|sh|orig|bak|dpkg-[a-z]+|swp)$|~$|\/\.[^/]*$|\/(xlexample\.[^/]*|cpupool|README[^/]*)$/;
 
 /**
  * Scans a host. `owners` supplies an owner for guests seen for the first time (the simulator's).
@@ -25,12 +26,13 @@ export async function scanHost(
   ctx: FleetContext,
   host: Host,
   inspect: InspectGuest,
-  opts: { owners?: (guest: string) => string | null; onGuest?: (name: string) => void } = {},
+  opts: { owners?: (guest: string) => string | null; onGuest?: (name: string) => void; dryRun?: boolean } = {},
 ): Promise<ScanResult> {
   const driver = ctx.driverFor(host);
-  const result: ScanResult = { host: host.name, guests: 0, added: 0, inspected: 0, errors: [] };
+  const result: ScanResult = { host: host.name, guests: 0, added: 0, inspected: 0, errors: [], warnings: [] };
+  const seen = new Set<string>();
   const info = await driver.info();
-  await ctx.store.updateHost(host.id, {
+  if (!opts.dryRun) await ctx.store.updateHost(host.id, {
     xen_version: info.xenVersion,
     xen_caps: info.xenCaps.join(' '),
     virt_caps: info.virtCaps.join(' '),
@@ -48,12 +50,13 @@ export async function scanHost(
       if (f.name === null) throw new Error(`${path}: no name`);
       const name = domainName(f.name);
       const d = domains.get(name);
+      seen.add(name);
       const before = existing.get(name);
       // A guest in the middle of a switch keeps the type the switch records.
       if (before?.health === 'switching') continue;
       const verdict = await inspect({ hostName: host.name, guestName: name, configPath: path, facts: f });
       const sha = createHash('sha256').update(content).digest('hex');
-      await ctx.store.tx(async (t) => {
+      if (!opts.dryRun) await ctx.store.tx(async (t) => {
         const g = await ctx.store.upsertGuest(
           {
             name,
@@ -80,6 +83,10 @@ export async function scanHost(
       result.errors.push(`${path}: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
-  await ctx.store.audit('pvhctl', 'scan', host.name, `${result.guests} guests, ${result.errors.length} errors`);
+  for (const name of domains.keys()) {
+    // Started by hand or from another directory: pvhctl cannot switch what it has no config for.
+    if (!seen.has(name)) result.warnings.push(`domain ${name} runs but has no config in ${host.config_dir}`);
+  }
+  if (!opts.dryRun) await ctx.store.audit('pvhctl', 'scan', host.name, `${result.guests} guests, ${result.errors.length} errors`);
   return result;
 }

@@ -222,3 +222,15 @@ test('--force overrides a kernel verdict (the boot fails and rolls back) but nev
   assert.equal(h.status, 'refused');
   await fleet.close();
 });
+
+test('scan warns about a running domain with no config, and skips pvhctl\'s own kept versions', async () => {
+  const { fleet, sim } = await setup();
+  sim.state.domains['handmade'] = { name: 'handmade', domid: 999, type: 'pv', pvshim: false, state: 'running', readyAt: 0, hung: false, shutdownAt: null, vbd: 1, vif: 1 };
+  sim.state.files['/etc/xen/sim1-g0000.cfg.pvhctl-20261124T201500Z'] = sim.state.files['/etc/xen/sim1-g0000.cfg']!;
+  sim.state.files['/etc/xen/xl.conf'] = Buffer.from('autoballoon="off"\n').toString('base64');
+  const r = await fleet.scan((await fleet.store.getHost('sim1'))!);
+  assert.deepEqual(r.errors, []);
+  assert.deepEqual(r.warnings, ['domain handmade runs but has no config in /etc/xen']);
+  assert.equal(r.guests, 30);
+  await fleet.close();
+});

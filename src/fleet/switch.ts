@@ -2,11 +2,12 @@
  * The switch state machine: pre-check → keep the current config → graceful shutdown → write the new
  * config atomically → create → verify → done; on any failure, roll back (destroy, restore the kept
  * config byte-identical, boot, verify). Every step is journaled before it acts; `recover()` finishes
- * or rolls back whatever a crash left unfinished.
+ * or rolls back whatever a crash left unfinished (operations whose owning process is gone).
  */
 import { DriverError, domainName, hostPath, type HostDriver } from '../drivers/driver.ts';
 import type { Guest, GuestType, Host, Operation } from '../store/schema.ts';
-import type { Store } from '../store/store.ts';
+import { hostname } from 'node:os';
+import { OWNER, type Store } from '../store/store.ts';
 import { makeLimiter, type Limiter } from './limiter.ts';
 import { attentionMessage, customerReason, modeName, rolledBackMessage } from './messages.ts';
 import { allowed, type PolicyResult } from './policy.ts';
@@ -62,7 +63,7 @@ const OVERRIDABLE = new Set(['kernel-no-pvh', 'kernel-no-pv', 'not-inspected']);
 /** What the pre-check found: the plan, or why the switch may not happen. */
 export type Precheck =
   | { ok: true; guest: Guest; host: Host; from: GuestType; to: TargetType; wasRunning: boolean; current: Uint8Array; next: Uint8Array; changes: string[]; diff: string }
-  | { ok: false; guest: Guest; host: Host; rule: string; reason: string };
+  | { ok: false; guest: Guest; host: Host; rule: string; reason: string; detail?: string };
 
 /**
  * Reads the guest's config from its host and checks policy, inspection verdict and rewrite.
@@ -71,14 +72,14 @@ export type Precheck =
 export async function precheck(ctx: FleetContext, guest: Guest, to: TargetType, opts: { force?: boolean } = {}): Promise<Precheck> {
   const host = await ctx.store.getHostById(guest.host_id);
   if (host === undefined) throw new Error(`guest ${guest.name}: host ${guest.host_id} not found`);
-  const no = (rule: string, reason: string): Precheck => ({ ok: false, guest, host, rule, reason });
+  const no = (rule: string, reason: string, detail?: string): Precheck => ({ ok: false, guest, host, rule, reason, ...(detail ? { detail } : {}) });
   if (guest.current_type === to) return no('same-type', `The server already runs in ${modeName(to)} mode.`);
   const driver = ctx.driverFor(host);
   let current: Uint8Array;
   try {
     current = await retry(() => driver.readFile(hostPath(guest.config_path), MAX_CONFIG));
   } catch (err) {
-    return no('config-unreadable', `The server's settings could not be read (${customerReason(errText(err))}).`);
+    return no('config-unreadable', `The server's settings could not be read (${customerReason(errText(err))}).`, errText(err));
   }
   const facts = ctx.readFacts(current, guest.config_path);
   if (!facts.ok) return no('config-invalid', `The server's settings file has an error: ${facts.error}`);
@@ -97,7 +98,7 @@ export async function precheck(ctx: FleetContext, guest: Guest, to: TargetType, 
   try {
     dom = await retry(() => driver.domain(domainName(guest.name)));
   } catch (err) {
-    return no('host-unreachable', `The server's host could not be asked (${customerReason(errText(err))}).`);
+    return no('host-unreachable', `The server's host could not be asked (${customerReason(errText(err))}).`, errText(err));
   }
   // A crashed domain is kept (on_crash = "preserve") for someone to look at: not ours to replace.
   if (dom !== null && dom.state === 'crashed') return no('crashed', 'The server has crashed; it needs to be looked at before its mode is changed.');
@@ -185,7 +186,7 @@ export async function runSwitch(ctx: FleetContext, opId: number): Promise<Operat
   const pre = await precheck(ctx, guest, to, { force: op.force === 1 });
   if (!pre.ok) {
     await journal(ctx, op, guest.name, 'pre-check', 'failed', pre.rule);
-    return finish(ctx, op, guest, 'refused', { reason: pre.reason, detail: `pre-check: ${pre.rule}` });
+    return finish(ctx, op, guest, 'refused', { reason: pre.reason, detail: `pre-check: ${pre.rule}${pre.detail ? `: ${pre.detail}` : ''}` });
   }
   await ctx.store.updateOperation(op.id, { from_type: pre.from, was_running: pre.wasRunning ? 1 : 0 });
   const from = pre.from;
@@ -319,6 +320,25 @@ export async function rollback(ctx: FleetContext, opId: number, why: string, det
   return finish(ctx, op, guest, 'rolled-back', { reason, detail, type: from });
 }
 
+/** Operations untouched this long are taken over even when their owner is on another machine. */
+export const STALE_MS = 30 * 60_000;
+
+/**
+ * Whether the process that runs `op` is still alive: on this machine, its pid answers signal 0;
+ * on another (a second pvhctl on the same PostgreSQL later), its last journal entry is recent.
+ */
+function ownerAlive(op: Operation): boolean {
+  if (op.owner === null || op.owner === OWNER) return false;
+  const [host, pid] = op.owner.split(':');
+  if (host !== hostname()) return Date.now() - Date.parse(op.updated_at) < STALE_MS;
+  try {
+    process.kill(Number(pid), 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /**
  * Finishes every operation a crash left pending or running: resumes a switch whose new config is
  * already on the host (create, verify), rolls back the others.
@@ -328,6 +348,8 @@ export async function rollback(ctx: FleetContext, opId: number, why: string, det
 export async function recover(ctx: FleetContext): Promise<Operation[]> {
   const out: Operation[] = [];
   for (const op of await ctx.store.unfinishedOperations()) {
+    if (ownerAlive(op)) continue;
+    await ctx.store.updateOperation(op.id, { owner: OWNER });
     const { guest, driver } = await load(ctx, op.id);
     const entries = await ctx.store.journalOf(op.id);
     let newOnHost = false;

@@ -126,6 +126,14 @@ export const migrations: Record<string, Migration> = {
       await db.schema.alterTable('hosts').dropColumn('host_key').execute();
     },
   },
+  '0004_operation_owner': {
+    async up(db: Kysely<any>) {
+      await db.schema.alterTable('operations').addColumn('owner', 'text').execute();
+    },
+    async down(db: Kysely<any>) {
+      await db.schema.alterTable('operations').dropColumn('owner').execute();
+    },
+  },
   // The Xen Shell's customer keys (src/store/customer-keys.ts), numbered apart from the fleet's.
   '0900_customer_keys': customerKeysMigration,
 };

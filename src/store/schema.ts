@@ -93,6 +93,8 @@ export type OperationsTable = {
   force: number;
   /** 1 when the guest was running before the switch (a rollback boots it again), 0 when stopped. */
   was_running: ColumnType<number, number | undefined, number>;
+  /** The process running the operation (`HOST:PID`): recovery leaves a live owner's operations alone. */
+  owner: ColumnType<string | null, string | null | undefined, string | null>;
   /** The config version kept before the switch: what a rollback restores. */
   kept_version_id: number | null;
   new_version_id: number | null;

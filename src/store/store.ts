@@ -5,6 +5,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { Kysely, type Transaction } from 'kysely';
@@ -28,6 +29,9 @@ import type {
 } from './schema.ts';
 
 export type Db = Kysely<Tables> | Transaction<Tables>;
+
+/** This process, as recorded in operations.owner. */
+export const OWNER = `${hostname()}:${process.pid}`;
 
 const now = (): string => new Date().toISOString();
 
@@ -163,7 +167,7 @@ export function makeStore(db: Kysely<Tables>, path: string) {
     ): Promise<Operation> =>
       t
         .insertInto('operations')
-        .values({ ...o, status: 'pending', step: 'created', created_at: now(), updated_at: now() })
+        .values({ ...o, status: 'pending', step: 'created', owner: OWNER, created_at: now(), updated_at: now() })
         .returningAll()
         .executeTakeFirstOrThrow(),
     updateOperation: async (id: number, u: Partial<Omit<Operation, 'id'>>, t: Db = db): Promise<void> => {

@@ -47,7 +47,21 @@ after(async () => {
 const guest = async (name: string) => (await fleet.store.getGuest(name))[0]!;
 const verdict = async (name: string) => JSON.parse((await guest(name)).verdict!) as GuestVerdict;
 const configInDom0 = async (name: string) => (await labExec(lab, `cat /etc/xen/${name}.cfg`)).stdout;
-const markerOf = async (name: string) => findMarker((await labExec(lab, `tail -c 16384 /var/log/xen/console/guest-${name}.log`)).stdout);
+const consoleOf = async (name: string) => (await labExec(lab, `cat /var/log/xen/console/guest-${name}.log 2>/dev/null; true`)).stdout;
+
+/**
+ * The marker the guest printed in its console log after `before` (the log as it was before the
+ * switch): verification passes once the disk frontend connects, a little before init prints it.
+ */
+async function markerAfter(name: string, before: string, waitMs = 120_000) {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const now = await consoleOf(name);
+    const m = findMarker(now.startsWith(before) ? now.slice(before.length) : now);
+    if (m !== null || Date.now() > deadline) return m;
+    await new Promise((r) => setTimeout(r, 3000));
+  }
+}
 
 /** Switches, retrying once when a PVH boot died (QEMU's nested-SVM flake, lab-notes.md). */
 async function switchTo(t: TestContext, name: string, to: 'pvh' | 'pvh-shim', force: boolean): Promise<Operation> {
@@ -84,9 +98,10 @@ test('discover and scan the lab host over SSH: capabilities, guests, verdicts fr
 
 for (const name of ['pvgrub64', 'direct64']) {
   test(`${name}: PV → PVH, verified, and the guest itself reports PVH`, async (t) => {
+    const log = await consoleOf(name);
     const op = await switchTo(t, name, 'pvh', true);
     assert.equal(op.status, 'done', `${op.reason} (${op.detail})`);
-    assert.equal((await markerOf(name))?.guestType, 'PVH');
+    assert.equal((await markerAfter(name, log))?.guestType, 'PVH');
     assert.match(await configInDom0(name), /^type = "pvh"$/m);
     assert.equal((await guest(name)).current_type, 'pvh');
   });
@@ -94,6 +109,7 @@ for (const name of ['pvgrub64', 'direct64']) {
 
 test('nopvh: refused by the pre-check; forced, its PVH boot fails and it rolls back to PV, config byte-identical', async (t) => {
   const before = await configInDom0('nopvh');
+  const log = await consoleOf('nopvh');
   const refused = await startSwitch(fleet.ctx, await guest('nopvh'), 'pvh', { force: false, actor: 'e2e' });
   assert.equal(refused.kind, 'started');
   const r0 = await (refused as { finished: Promise<Operation> }).finished;
@@ -102,15 +118,16 @@ test('nopvh: refused by the pre-check; forced, its PVH boot fails and it rolls b
   assert.equal(op.status, 'rolled-back', `${op.reason} (${op.detail})`);
   assert.match(op.reason!, /kernel has no PVH support/);
   assert.equal(await configInDom0('nopvh'), before);
-  assert.equal((await markerOf('nopvh'))?.guestType, 'PV');
+  assert.equal((await markerAfter('nopvh', log))?.guestType, 'PV');
   assert.equal((await guest('nopvh')).current_type, 'pv');
 });
 
 test('pae32: a 32-bit guest this Xen cannot run as PV (no xen-3.0-x86_32p) is switched to PVH', async (t) => {
   const before = await configInDom0('pae32');
+  const log = await consoleOf('pae32');
   const op = await switchTo(t, 'pae32', 'pvh', false);
   if (op.status === 'done') {
-    assert.equal((await markerOf('pae32'))?.guestType, 'PVH');
+    assert.equal((await markerAfter('pae32', log))?.guestType, 'PVH');
   } else {
     // QEMU 7.2's TCG nested SVM+NPT triple-faults 32-bit PAE guests once paging is on (lab
     // guests.ts PAE_NESTED_LIMIT); on hardware this boot succeeds. The rollback must still hold.

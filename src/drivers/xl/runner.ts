@@ -42,6 +42,9 @@ export function shellJoin(argv: string[]): string {
 /** Turns a failed command into a one-line DriverError naming the command. */
 export function checkExit(argv: string[], r: ExecResult): ExecResult {
   if (r.code === 0) return r;
-  const why = r.stderr.trim().split('\n').filter((l) => l.trim() !== '').slice(-1)[0] ?? `exit code ${r.code}`;
-  throw new DriverError('failed', `${argv.join(' ')}: ${why.slice(0, 300)}`);
+  // xl explains itself over several libxl lines (the cause first, then "cannot (re-)build domain"):
+  // keep them all, on one line, so that the cause can be recognised.
+  const lines = r.stderr.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('Parsing config from'));
+  const why = lines.length === 0 ? `exit code ${r.code}` : lines.join(' | ');
+  throw new DriverError('failed', `${argv.join(' ')}: ${why.length > 800 ? `…${why.slice(-800)}` : why}`);
 }
