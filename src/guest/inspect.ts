@@ -12,7 +12,6 @@ import { parseGrubenv } from '../boot/grubenv.ts';
 import { type BootMenu, BootConfigError, MAX_CONFIG_BYTES } from '../boot/types.ts';
 import { type GuestTree, isDataError, readPath, resolve } from '../fs/path.ts';
 import type { Filesystem } from '../fs/types.ts';
-import { inspectKernelBytes, inspectKernelFile } from '../kernel/inspect.ts';
 import type { KernelResult } from '../kernel/types.ts';
 import { cachedKernel, storeKernel } from './cache.ts';
 import {
@@ -367,6 +366,8 @@ async function judge(bytes: Uint8Array, label: string, dataDir: string | null): 
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   const hit = dataDir === null ? null : cachedKernel(dataDir, sha256);
   if (hit !== null) return { result: { ...hit, file: label }, cached: true };
+  // Loaded on a cache miss only: most guests of a fleet share kernels already judged.
+  const { inspectKernelBytes } = await import('../kernel/inspect.ts');
   const result = await inspectKernelBytes(bytes, label);
   if (result.error === null && dataDir !== null) storeKernel(dataDir, result);
   return { result, cached: false };
@@ -391,6 +392,7 @@ async function checkGuestKernel(tree: GuestTree, path: string, dataDir: string |
 }
 
 async function checkDirect(path: string, dataDir: string | null): Promise<KernelCheck> {
+  const { inspectKernelFile } = await import('../kernel/inspect.ts');
   const r = await inspectKernelFile(path);
   if (r.error === null && dataDir !== null && cachedKernel(dataDir, r.sha256) === null) storeKernel(dataDir, r);
   return { path, result: r, cached: false, config: null };
