@@ -1,0 +1,115 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { debianKernel } from '../debian/apt.ts';
+import { inspectKernelFile } from '../kernel/inspect.ts';
+import { parseXlConfig } from './parser.ts';
+import { convertConfig, DEBIAN_BOOT_PATHS, kernelCheckFrom, type KernelCheck, type Rewrite } from './rewrite.ts';
+import { validateConfig } from './validate.ts';
+import type { XlConfig } from './types.ts';
+
+function parse(text: string): XlConfig {
+  const r = parseXlConfig(text, 'guest.cfg');
+  assert.ok(r.ok);
+  return r.config;
+}
+
+function ok(r: Rewrite): Extract<Rewrite, { ok: true }> {
+  assert.ok(r.ok, r.ok ? '' : r.refusal);
+  return r;
+}
+
+const PV_DIRECT = `# web1
+name = "web1"
+builder = "generic"
+kernel = "/srv/xen/web1/vmlinuz"
+ramdisk = "/srv/xen/web1/initrd.img"
+root = "/dev/xvda1 ro"
+memory = 1024
+disk = [ 'phy:/dev/vg0/web1,xvda,w' ]
+vif = [ 'bridge=xenbr0' ]
+vnc = 1
+vnclisten = "0.0.0.0"
+e820_host = 1
+`;
+
+// Unit tests use a stand-in verdict; the real-kernel test below uses the kernel readiness check.
+const pvhCapable: KernelCheck = { readable: true, pv: true, pvh: true, abi: 'xen-3.0-x86_64', reason: 'PHYS32_ENTRY note present' };
+
+test('PV → PVH, direct kernel: type set where builder was, builder dropped, vnc → vfb, e820_host dropped', () => {
+  const r = ok(convertConfig(parse(PV_DIRECT), 'pvh', { kernelCheck: () => pvhCapable }));
+  assert.equal(r.text, `# web1
+name = "web1"
+type = "pvh"
+kernel = "/srv/xen/web1/vmlinuz"
+ramdisk = "/srv/xen/web1/initrd.img"
+root = "/dev/xvda1 ro"
+memory = 1024
+disk = [ 'phy:/dev/vg0/web1,xvda,w' ]
+vif = [ 'bridge=xenbr0' ]
+vfb = [ "vnc=1,vnclisten=0.0.0.0" ]
+`);
+  assert.ok(r.reasons.some((x) => /PHYS32_ENTRY/.test(x)));
+  assert.deepEqual(validateConfig(r.config).findings.filter((f) => f.severity !== 'warning'), []);
+});
+
+test('PV → PVH refuses a kernel without the PVH entry, and says when the kernel could not be read', () => {
+  const no = convertConfig(parse(PV_DIRECT), 'pvh', { kernelCheck: () => ({ readable: true, pv: true, pvh: false, abi: 'xen-3.0-x86_64', reason: 'no PHYS32_ENTRY note' }) });
+  assert.ok(!no.ok && /cannot boot as PVH: no PHYS32_ENTRY/.test(no.refusal));
+  const unread = ok(convertConfig(parse(PV_DIRECT), 'pvh', { kernelCheck: () => ({ readable: false, reason: 'ENOENT' }) }));
+  assert.ok(unread.warnings.some((w) => /could not be read here \(ENOENT\)/.test(w)));
+});
+
+test('PV → PVH: PV GRUB (kernel or firmware) becomes the PVH GRUB image; pygrub is kept', () => {
+  const grub = ok(convertConfig(parse('name = "a"\nkernel = "/usr/lib/grub-xen/grub-x86_64-xen.bin"\ndisk = [ "/dev/vg/a,,xvda" ]\n'), 'pvh'));
+  assert.equal(grub.text, `name = "a"\ntype = "pvh"\nkernel = "${DEBIAN_BOOT_PATHS.pvhGrub}"\ndisk = [ "/dev/vg/a,,xvda" ]\n`);
+  const fw = ok(convertConfig(parse('name = "a"\nfirmware = "pvgrub32"\n'), 'pvh', { paths: { pvhGrub: '/opt/grub-pvh.bin' } }));
+  assert.equal(fw.text, 'name = "a"\ntype = "pvh"\nkernel = "/opt/grub-pvh.bin"\n');
+  const pygrub = ok(convertConfig(parse('name = "a"\nbootloader = "pygrub"\n'), 'pvh'));
+  assert.equal(pygrub.text, 'name = "a"\ntype = "pvh"\nbootloader = "pygrub"\n');
+});
+
+test('PV → PVH refuses pci passthrough, an HVM or PVH guest, and a config xl would refuse', () => {
+  const pci = convertConfig(parse('name = "a"\nbootloader = "pygrub"\npci = [ "01:00.0" ]\n'), 'pvh');
+  assert.ok(!pci.ok && /passthrough/.test(pci.refusal));
+  const hvm = convertConfig(parse('name = "a"\ntype = "hvm"\n'), 'pvh');
+  assert.ok(!hvm.ok && /HVM, not PV/.test(hvm.refusal));
+  const bad = convertConfig(parse('name = "a"\nbuilder = "linux"\nkernel = "/k"\n'), 'pvh');
+  assert.ok(!bad.ok && /Invalid domain type linux/.test(bad.refusal));
+});
+
+test('PV → PVH with the shim keeps the PV kernel and sets pvshim = 1', () => {
+  const r = ok(convertConfig(parse(PV_DIRECT), 'pvh-shim'));
+  assert.match(r.text, /type = "pvh"\npvshim = 1\nkernel = "\/srv\/xen\/web1\/vmlinuz"/);
+  const fw = ok(convertConfig(parse('name = "a"\nfirmware = "pvgrub64"\n'), 'pvh-shim', { paths: { shim: '/opt/xen-shim' } }));
+  assert.equal(fw.text, `name = "a"\ntype = "pvh"\npvshim = 1\npvshim_path = "/opt/xen-shim"\nkernel = "${DEBIAN_BOOT_PATHS.pvGrub64}"\n`);
+});
+
+test('PVH → PV: the PVH GRUB becomes the PV GRUB of the guest width; 32-bit refused without host support', () => {
+  const cfg = parse(`name = "a"\ntype = "pvh"\nkernel = "${DEBIAN_BOOT_PATHS.pvhGrub}"\n`);
+  const r64 = ok(convertConfig(cfg, 'pv', { guestArch: 'x86_64' }));
+  assert.equal(r64.text, `name = "a"\ntype = "pv"\nkernel = "${DEBIAN_BOOT_PATHS.pvGrub64}"\n`);
+  const r32 = convertConfig(cfg, 'pv', { guestArch: 'x86_32p', host32bitPv: false });
+  assert.ok(!r32.ok && /lacks 32-bit PV/.test(r32.refusal));
+  assert.ok(ok(convertConfig(cfg, 'pv', { guestArch: 'x86_32p', host32bitPv: true })).text.includes(DEBIAN_BOOT_PATHS.pvGrub32));
+  const unknown = convertConfig(cfg, 'pv');
+  assert.ok(!unknown.ok && /architecture is unknown/.test(unknown.refusal));
+  const shim = ok(convertConfig(parse('name = "a"\ntype = "pvh"\npvshim = 1\nkernel = "/k"\n'), 'pv', { kernelCheck: () => pvhCapable }));
+  assert.equal(shim.text, 'name = "a"\ntype = "pv"\nkernel = "/k"\n');
+  const k32 = convertConfig(parse('name = "a"\ntype = "pvh"\nkernel = "/k"\n'), 'pv', { kernelCheck: () => ({ readable: true, pv: true, pvh: true, abi: 'xen-3.0-x86_32p', reason: '' }) });
+  assert.ok(!k32.ok && /32-bit PV/.test(k32.refusal));
+});
+
+test('real Debian kernels: amd64 converts to PVH after the PHYS32_ENTRY check; 686 (no Xen notes) is refused', async () => {
+  const amd64 = await debianKernel('amd64');
+  const i686 = await debianKernel('686');
+  const checks = new Map<string, KernelCheck>();
+  for (const k of [amd64.vmlinuz, i686.vmlinuz, '/nonexistent/vmlinuz']) checks.set(k, kernelCheckFrom(await inspectKernelFile(k)));
+  const cfg = (k: string) => parse(`name = "a"\nkernel = "${k}"\nroot = "/dev/xvda1"\n`);
+  const good = ok(convertConfig(cfg(amd64.vmlinuz), 'pvh', { kernelCheck: (p) => checks.get(p)! }));
+  assert.match(good.text, /type = "pvh"/);
+  assert.ok(good.reasons.some((x) => x.includes('PHYS32_ENTRY')));
+  const bad = convertConfig(cfg(i686.vmlinuz), 'pvh', { kernelCheck: (p) => checks.get(p)! });
+  assert.ok(!bad.ok && /cannot boot as PVH/.test(bad.refusal), bad.ok ? '' : bad.refusal);
+  const missing = ok(convertConfig(cfg('/nonexistent/vmlinuz'), 'pvh', { kernelCheck: (p) => checks.get(p)! }));
+  assert.ok(missing.warnings.some((w) => w.includes('could not be read here')));
+});

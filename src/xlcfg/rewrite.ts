@@ -1,0 +1,242 @@
+/**
+ * The config rewrites pvhctl performs: PV → PVH, PV → PVH with the PV shim, and PVH → PV
+ * (rollback when no saved original exists). Each is a pure function of the parsed config and
+ * what the caller knows (kernel readiness verdicts, the host's 32-bit PV support, the paths of
+ * the GRUB images and the shim); it returns the new text and the reasons for each change, or a
+ * refusal with its reason. Edits touch only the statements they change (printer.ts).
+ */
+import { isFailure, type KernelResult, type PvAbi } from '../kernel/types.ts';
+import { modelOf, type GuestType, type XlModel } from './model.ts';
+import { printXlConfig, removeSetting, setSetting, type XlNewValue } from './printer.ts';
+import type { XlConfig } from './types.ts';
+import { PV_FIRMWARE, validateModel } from './validate.ts';
+
+/** Where the boot images live on the host (settings; defaults are Debian 12's). */
+export type BootPaths = { pvhGrub: string; pvGrub64: string; pvGrub32: string; shim: string };
+
+export const DEBIAN_BOOT_PATHS: BootPaths = {
+  pvhGrub: '/usr/lib/grub-xen/grub-i386-xen_pvh.bin',
+  pvGrub64: '/usr/lib/grub-xen/grub-x86_64-xen.bin',
+  pvGrub32: '/usr/lib/grub-xen/grub-i386-xen.bin',
+  shim: '/usr/lib/xen-4.17/boot/xen-shim',
+};
+
+/** What the kernel readiness check says of a `kernel` path, or that the file cannot be read from here. */
+export type KernelCheck =
+  | { readable: false; reason: string }
+  | { readable: true; pv: boolean; pvh: boolean; abi: PvAbi | null; reason: string };
+
+export type RewriteContext = {
+  paths?: Partial<BootPaths>;
+  /** The readiness verdict for a kernel path (the shell inspects the file; the core stays pure). */
+  kernelCheck?: (path: string) => KernelCheck;
+  /** Whether the target host runs 32-bit PV guests (`xen-3.0-x86_32p` in xen_caps). */
+  host32bitPv?: boolean;
+  /** The guest's kernel width when known otherwise (needed to pick a PV GRUB on rollback). */
+  guestArch?: 'x86_64' | 'x86_32p';
+};
+
+export type Target = 'pvh' | 'pvh-shim' | 'pv';
+
+export type Rewrite =
+  | { ok: true; target: Target; text: string; config: XlConfig; reasons: string[]; warnings: string[] }
+  | { ok: false; target: Target; refusal: string; reasons: string[] };
+
+/**
+ * Adapts a kernel readiness result (src/kernel) to what the rewrites need.
+ * @example
+ * kernelCheckFrom({ file: '/boot/vmlinuz', error: 'ENOENT: no such file' })
+ * // => { readable: false, reason: 'ENOENT: no such file' }
+ */
+export function kernelCheckFrom(r: KernelResult): KernelCheck {
+  if (isFailure(r)) return { readable: false, reason: r.error };
+  return { readable: true, pv: r.pv.capable, pvh: r.pvh.capable, abi: r.pv.abi, reason: r.pvh.capable ? r.pvh.reason : r.pvh.reason };
+}
+
+/**
+ * Rewrites a config for the chosen target.
+ * @example
+ * convertConfig(parse('name = "w"\nbuilder = "generic"\nbootloader = "pygrub"\n'), 'pvh', {})
+ * // => { ok: true, text: 'name = "w"\ntype = "pvh"\nbootloader = "pygrub"\n', reasons: [...] }
+ */
+export function convertConfig(config: XlConfig, target: Target, ctx: RewriteContext = {}): Rewrite {
+  const paths = { ...DEBIAN_BOOT_PATHS, ...ctx.paths };
+  const model = modelOf(config);
+  const ed = new Editor(config, target);
+  if (!model.type.ok) return ed.refuse(`the config's type cannot be read: ${model.type.error}`);
+  const errors = validateModel(model).findings.filter((f) => f.severity === 'error');
+  if (errors.length > 0) return ed.refuse(`the config has errors xl would refuse: ${errors.map((f) => f.message).join('; ')}`);
+  if (target === 'pv') return toPv(model, ed, paths, ctx);
+  if (model.type.type !== 'pv') return ed.refuse(`the guest is ${label(model.type.type)}, not PV`);
+  if (model.pci.length > 0) return ed.refuse('pci passthrough is set: passthrough is not supported for x86 PVH guests');
+  return target === 'pvh' ? toPvh(model, ed, paths, ctx) : toShim(model, ed, paths);
+}
+
+const label = (t: GuestType) => t.toUpperCase();
+const basename = (p: string) => p.slice(p.lastIndexOf('/') + 1);
+const isImage = (kernel: string, image: string) => kernel === image || basename(kernel) === basename(image);
+
+function toPvh(m: XlModel, ed: Editor, paths: BootPaths, ctx: RewriteContext): Rewrite {
+  if (m.firmware !== null && PV_FIRMWARE.includes(m.firmware)) {
+    ed.remove('firmware', `firmware = "${m.firmware}" is a PV GRUB image, which cannot boot as PVH`);
+    ed.set('kernel', paths.pvhGrub, `the PVH GRUB image (${paths.pvhGrub}) boots the guest's own grub.cfg, 32- or 64-bit`, ['type', 'builder', 'name']);
+  } else if (m.kernel !== null && (isImage(m.kernel, paths.pvGrub64) || isImage(m.kernel, paths.pvGrub32))) {
+    ed.set('kernel', paths.pvhGrub, `kernel ${m.kernel} is a PV GRUB image; the PVH GRUB image (${paths.pvhGrub}) replaces it`);
+  } else if (m.kernel !== null && !isImage(m.kernel, paths.pvhGrub)) {
+    const check = ctx.kernelCheck?.(m.kernel) ?? { readable: false as const, reason: 'no kernel check was run' };
+    if (!check.readable) {
+      ed.warn(`kernel ${m.kernel} could not be read here (${check.reason}): its PHYS32_ENTRY note was not checked; check it before booting as PVH`);
+    } else if (!check.pvh) {
+      return ed.refuse(`kernel ${m.kernel} cannot boot as PVH: ${check.reason}`);
+    } else {
+      ed.reason(`kernel ${m.kernel} has the PVH entry (PHYS32_ENTRY): ${check.reason}`);
+    }
+  } else if (m.bootloader !== null) {
+    ed.reason(`bootloader = "${m.bootloader}" is kept: pygrub is allowed with type = "pvh" since Xen 4.10`);
+  } else if (m.kernel === null) {
+    return ed.refuse('nothing to boot: no kernel, bootloader or firmware');
+  }
+  commonPvhEdits(m, ed);
+  return ed.finish('pvh');
+}
+
+function toShim(m: XlModel, ed: Editor, paths: BootPaths): Rewrite {
+  if (m.firmware !== null && PV_FIRMWARE.includes(m.firmware)) {
+    const image = m.firmware === 'pvgrub32' ? paths.pvGrub32 : paths.pvGrub64;
+    ed.remove('firmware', `firmware = "${m.firmware}" is given to the shim as its PV kernel instead`);
+    ed.set('kernel', image, `the PV GRUB image ${image} runs unchanged inside the shim`, ['type', 'builder', 'name']);
+  } else if (m.kernel !== null) {
+    ed.reason(`kernel ${m.kernel} is kept: the PV shim loads the PV kernel unchanged (32- or 64-bit)`);
+  } else if (m.bootloader !== null) {
+    ed.reason(`bootloader = "${m.bootloader}" is kept: the kernel it picks runs under the shim`);
+  } else {
+    return ed.refuse('nothing to boot: no kernel, bootloader or firmware');
+  }
+  commonPvhEdits(m, ed);
+  ed.set('pvshim', { number: '1' }, 'pvshim = 1 runs the PV kernel inside a PVH container under the PV shim (Xen >= 4.10.1)', ['type']);
+  if (paths.shim !== DEBIAN_BOOT_PATHS.shim) ed.set('pvshim_path', paths.shim, `the shim is at ${paths.shim} on this host`, ['pvshim']);
+  return ed.finish('pvh-shim');
+}
+
+/** What PV → PVH and PV → shim share: the type, builder, top-level vnc keys, e820_host, PoD. */
+function commonPvhEdits(m: XlModel, ed: Editor): void {
+  ed.set('type', 'pvh', m.type.ok && m.type.from === 'type' ? 'type becomes "pvh"' : `type = "pvh" (the config had no type: ${m.builder !== null ? 'its builder made it' : 'xl defaults to'} PV)`, ['builder', 'name']);
+  if (m.builder !== null) ed.remove('builder', `builder = "${m.builder}" is deprecated and would contradict type = "pvh"`);
+  vncToVfb(m, ed);
+  if (m.e820Host !== null) ed.remove('e820_host', 'e820_host applies to PV guests only (ignored under PVH)');
+  if (m.memory !== null && m.maxmem !== null && m.memory.ok && m.maxmem.ok && m.memory.value < m.maxmem.value) {
+    ed.warn(`memory (${m.memory.value}) < maxmem (${m.maxmem.value}): under PVH this turns on populate-on-demand`);
+  }
+}
+
+/** Top-level vnc/sdl keys do nothing under PVH: fold them into one vfb entry (xl.cfg(5) "vfb"). */
+function vncToVfb(m: XlModel, ed: Editor): void {
+  if (m.vncKeys.length === 0) return;
+  const opts: string[] = [];
+  for (const key of m.vncKeys) {
+    const e = m.settings.get(key)!;
+    if (typeof e.value !== 'string') continue;
+    opts.push(`${key}=${e.value}`);
+  }
+  const enabled = (k: string) => {
+    const v = m.settings.get(k)?.value;
+    return typeof v === 'string' && v !== '' && v !== '0';
+  };
+  for (const key of m.vncKeys) ed.remove(key, `top-level ${key} does nothing under PVH`);
+  if (m.vfbs.length > 0) {
+    ed.reason('vfb is already set: the top-level framebuffer keys were ignored by xl and are dropped');
+  } else if (enabled('vnc') || enabled('sdl')) {
+    ed.set('vfb', [opts.join(',')] as XlNewValue, `the framebuffer moves to vfb = [ "${opts.join(',')}" ]`, ['vif', 'disk', 'name']);
+  } else {
+    ed.reason('the top-level framebuffer keys enabled nothing and are dropped');
+  }
+}
+
+function toPv(m: XlModel, ed: Editor, paths: BootPaths, ctx: RewriteContext): Rewrite {
+  if (!m.type.ok || m.type.type !== 'pvh') return ed.refuse(`the guest is ${m.type.ok ? label(m.type.type) : 'of no readable type'}, not PVH`);
+  const shim = m.pvshim !== null && m.pvshim.ok && m.pvshim.value !== 0;
+  const host32 = ctx.host32bitPv ?? false;
+  if (m.kernel !== null && isImage(m.kernel, paths.pvhGrub)) {
+    if (ctx.guestArch === undefined) return ed.refuse('the PVH GRUB image boots any width, but a PV GRUB must match the guest kernel: the guest architecture is unknown');
+    if (ctx.guestArch === 'x86_32p' && !host32) return ed.refuse('the guest is 32-bit and the target host lacks 32-bit PV (no xen-3.0-x86_32p in xen_caps)');
+    const image = ctx.guestArch === 'x86_64' ? paths.pvGrub64 : paths.pvGrub32;
+    ed.set('kernel', image, `the PVH GRUB image becomes the ${ctx.guestArch === 'x86_64' ? '64' : '32'}-bit PV GRUB image ${image}`);
+  } else if (m.kernel !== null && (isImage(m.kernel, paths.pvGrub32) || isImage(m.kernel, paths.pvGrub64))) {
+    if (isImage(m.kernel, paths.pvGrub32) && !host32) return ed.refuse('the guest boots the 32-bit PV GRUB and the target host lacks 32-bit PV (no xen-3.0-x86_32p in xen_caps)');
+    ed.reason(`kernel ${m.kernel} (a PV GRUB image${shim ? ', run under the shim' : ''}) boots as PV directly`);
+  } else if (m.kernel !== null) {
+    const check = ctx.kernelCheck?.(m.kernel) ?? { readable: false as const, reason: 'no kernel check was run' };
+    if (!check.readable) {
+      ed.warn(`kernel ${m.kernel} could not be read here (${check.reason}): its PV entry was not checked`);
+    } else if (!check.pv) {
+      return ed.refuse(`kernel ${m.kernel} cannot boot as PV: ${check.reason}`);
+    } else if (check.abi === 'xen-3.0-x86_32p' && !host32) {
+      return ed.refuse(`kernel ${m.kernel} is 32-bit PV (xen-3.0-x86_32p) and the target host lacks 32-bit PV`);
+    } else {
+      ed.reason(`kernel ${m.kernel} has the PV entry (${check.abi ?? 'unknown ABI'})`);
+    }
+  } else if (m.bootloader !== null) {
+    ed.reason(`bootloader = "${m.bootloader}" is kept`);
+    if (ctx.guestArch === 'x86_32p' && !host32) return ed.refuse('the guest is 32-bit and the target host lacks 32-bit PV');
+  } else if (m.firmware === null) {
+    return ed.refuse('nothing to boot: no kernel, bootloader or firmware');
+  }
+  ed.set('type', 'pv', 'type becomes "pv"');
+  for (const key of ['pvshim', 'pvshim_path', 'pvshim_cmdline', 'pvshim_extra', 'nestedhvm', 'hap', 'oos', 'shadow_memory', 'timer_mode']) {
+    if (m.settings.has(key)) ed.remove(key, `${key} is valid only for PVH`);
+  }
+  return ed.finish('pv');
+}
+
+/** Applies edits in order, collecting reasons; the first edit that fails refuses the rewrite. */
+class Editor {
+  private config: XlConfig;
+  private readonly target: Target;
+  private readonly reasons: string[] = [];
+  private readonly warnings: string[] = [];
+  private failed: string | null = null;
+
+  constructor(config: XlConfig, target: Target) {
+    this.config = config;
+    this.target = target;
+  }
+
+  reason(text: string): void {
+    this.reasons.push(text);
+  }
+
+  warn(text: string): void {
+    this.warnings.push(text);
+  }
+
+  set(key: string, value: XlNewValue, why: string, after: string[] = []): void {
+    if (this.failed !== null) return;
+    const r = setSetting(this.config, key, value, { after });
+    if (!r.ok) this.failed = r.error;
+    else this.config = r.config;
+    this.reasons.push(why);
+  }
+
+  remove(key: string, why: string): void {
+    if (this.failed !== null) return;
+    const r = removeSetting(this.config, key);
+    if (!r.ok) this.failed = r.error;
+    else this.config = r.config;
+    this.reasons.push(`removed ${key}: ${why}`);
+  }
+
+  refuse(refusal: string): Rewrite {
+    return { ok: false, target: this.target, refusal, reasons: this.reasons };
+  }
+
+  finish(target: Target): Rewrite {
+    if (this.failed !== null) return this.refuse(this.failed);
+    // The result must be a config xl accepts for the new type.
+    const want: GuestType = target === 'pv' ? 'pv' : 'pvh';
+    const v = validateModel(modelOf(this.config));
+    if (v.type !== want) return this.refuse(`internal check: the rewritten config is ${v.type ?? 'untyped'}, not ${want}`);
+    const errors = v.findings.filter((f) => f.severity === 'error');
+    if (errors.length > 0) return this.refuse(`the rewritten config would not start: ${errors.map((f) => f.message).join('; ')}`);
+    return { ok: true, target, text: printXlConfig(this.config), config: this.config, reasons: this.reasons, warnings: this.warnings };
+  }
+}
