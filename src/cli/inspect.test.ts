@@ -85,3 +85,33 @@ test('child limits: time and output limits end an inspection with a one-line err
   // Too small a heap kills the child; the caller gets a one-line error, not a crash.
   assert.ok('error' in small && /^inspection failed: /.test(small.error), JSON.stringify(small).slice(0, 200));
 });
+
+test('inspect --config: xl disks with partition vdevs, PCI passthrough, a direct kernel, a bad config', async () => {
+  const rel = { amd64: '', 'cloud-amd64': '', '686-pae': '', '686': '' } as Record<KernelFlavour, string>;
+  for (const f of Object.keys(rel) as KernelFlavour[]) rel[f] = (await debianKernel(f)).release;
+  const g = fixtureGuests(rel);
+  const root = await guestImage(g['split-root']);
+  const boot = await guestImage(g['split-boot']);
+  const disks = `disk = [ 'phy:${root},xvda2,w',\n  'format=raw, vdev=xvda1, access=rw, target=${boot}' ]\n`;
+  const cfg = (name: string, body: string) => {
+    const f = join(dir, `${name}.cfg`);
+    writeFileSync(f, `name = "${name}"\nmemory = 1024\n${body}`);
+    return f;
+  };
+  const web1 = cfg('web1', `bootloader = "pygrub"\n${disks}`);
+  const pci = cfg('pci1', `bootloader = "pygrub"\n${disks}pci = [ '0000:01:00.0' ]\n`);
+  const direct = cfg('direct1', `kernel = "${(await debianKernel('686')).vmlinuz}"\n${disks}`);
+  const bad = cfg('bad1', 'bootloader = pygrub(\n');
+  const r = await pvhctl(['inspect', '--json', '--config', web1, '--config', pci, '--config', direct, '--config', bad]);
+  assert.equal(r.code, 1);
+  const out = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  assert.deepEqual(out.map((o) => o.guest), ['web1', 'pci1', 'direct1', bad]);
+  assert.equal(out[0].verdict.verdict, 'ready', JSON.stringify(out[0].verdict));
+  assert.deepEqual(out[0].mounts.map((m: { mountpoint: string }) => m.mountpoint), ['/boot']);
+  assert.equal(out[0].hostBoot, 'bootloader = "pygrub"');
+  assert.equal(out[1].verdict.verdict, 'blocked');
+  assert.equal(out[2].verdict.verdict, 'needs-kernel');
+  assert.match(out[2].verdict.reasons.join(' '), /kernel= in the xl config/);
+  assert.match(out[3].error, /bad1\.cfg:1:\d+: config parsing error near/);
+  assert.equal(r.stderr.trim().split('\n').length, 1);
+});

@@ -80,6 +80,17 @@ test('saved_entry into a submenu picks the 686-pae kernel (pygrub would boot the
   assert.ok(k.result.error === null && k.result.arch === 'x86_32p' && !k.result.pv.capable);
 });
 
+test('only the default kernel is read when it boots PVH, unless every kernel is asked for', async () => {
+  const img = await guestImage(guests['saved-entry']);
+  const quick = await inspectGuest([{ path: img, vdev: null }], { dataDir: null });
+  assert.deepEqual(quick.kernelsNotRead, [`/boot/vmlinuz-${rel['686']}`]);
+  assert.equal(quick.kernels.length, 1);
+  const all = await inspectGuest([{ path: img, vdev: null }], { dataDir: null, allKernels: true });
+  assert.deepEqual(all.kernelsNotRead, []);
+  assert.equal(all.kernels.length, 2);
+  assert.equal(all.verdict.verdict, 'ready');
+});
+
 test('default kernel without PVH while an installed one has it → ready-after-reboot naming the entry', async () => {
   const r = await inspect('default-not-pvh');
   assert.equal(defaultKernel(r), `/boot/vmlinuz-${rel['686']}`);

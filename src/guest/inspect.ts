@@ -46,6 +46,12 @@ export type InspectOptions = {
   pci?: boolean;
   /** A dom0 kernel file the xl config boots directly (`kernel = ...`), instead of the guest's menu. */
   directKernel?: string | null;
+  /** How the xl config boots the guest, for the report (null without a config). */
+  hostBoot?: string | null;
+  /** Notes from reading the xl config (disks not read, shape errors). */
+  notes?: string[];
+  /** Read every kernel even when the default one already boots PVH (slower on a cold cache). */
+  allKernels?: boolean;
 };
 
 export type KernelCheck = {
@@ -60,6 +66,8 @@ export type KernelCheck = {
 
 export type GuestReport = {
   guest: string;
+  /** How the xl config boots the guest (`bootloader = "pygrub"`, a direct kernel, ...), or null. */
+  hostBoot: string | null;
   disks: DiskReport[];
   volumes: { name: string; devices: string[]; fs: string | null; uuid: string | null; label: string | null; problem: string | null }[];
   root: string | null;
@@ -69,6 +77,8 @@ export type GuestReport = {
   userlandArch: 'x86_64' | 'i386' | null;
   boot: (Omit<BootMenu, 'entries'> & { entries: (BootMenu['entries'][number] & { kernelPath: string | null })[] }) | null;
   kernels: KernelCheck[];
+  /** Kernels in /boot or the menu not read because the default one already boots PVH (see allKernels). */
+  kernelsNotRead: string[];
   console: ConsoleFacts | null;
   rootDevice: { fstab: RootNaming | null; cmdline: RootNaming | null };
   verdict: Verdict;
@@ -93,7 +103,7 @@ export async function inspectGuest(disks: DiskSpec[], opts: InspectOptions): Pro
 }
 
 async function inspectOpened(disks: DiskSpec[], opened: ReturnType<typeof openVolumes>, opts: InspectOptions): Promise<GuestReport> {
-  const warnings: string[] = [];
+  const warnings: string[] = [...(opts.notes ?? [])];
   for (const d of opened.disks) {
     if (d.error !== null) warnings.push(`${d.path}: ${d.error}`);
     warnings.push(...d.warnings.map((w) => `${d.path}: ${w}`));
@@ -103,6 +113,7 @@ async function inspectOpened(disks: DiskSpec[], opened: ReturnType<typeof openVo
 
   const report: GuestReport = {
     guest: opts.name ?? disks[0]?.path ?? '?',
+    hostBoot: opts.hostBoot ?? null,
     disks: opened.disks,
     volumes: vols.map((v) => ({ name: v.name, devices: v.devices, fs: v.fs?.type ?? null, uuid: v.fs?.uuid ?? null, label: v.fs?.label ?? null, problem: v.problem })),
     root: null,
@@ -111,6 +122,7 @@ async function inspectOpened(disks: DiskSpec[], opened: ReturnType<typeof openVo
     userlandArch: null,
     boot: null,
     kernels: [],
+    kernelsNotRead: [],
     console: null,
     rootDevice: { fstab: null, cmdline: null },
     verdict: { verdict: 'unknown', reasons: ['not inspected'] },
@@ -194,36 +206,50 @@ async function inspectOpened(disks: DiskSpec[], opened: ReturnType<typeof openVo
     return p;
   };
   const entryKernels: (EntryKernel | null)[] = [];
+  let defaultReady = false;
   const withPaths: NonNullable<GuestReport['boot']>['entries'] = [];
   if (menu !== null) {
     const cfgDir = menu.file.slice(0, menu.file.lastIndexOf('/'));
-    // Resolve every entry first and start their kernel checks together (decompressors run in parallel).
-    const pending: (Promise<EntryKernel> | EntryKernel | null)[] = [];
+    // Resolve every entry's kernel path first.
+    const found: (string | null)[] = [];
+    const lookedAt: string[][] = [];
     for (const e of menu.entries) {
       if (e.type !== 'linux' || e.kernel === null || e.kernel === '') {
-        pending.push(null);
+        found.push(null);
+        lookedAt.push([]);
         withPaths.push({ ...e, kernelPath: null });
         continue;
       }
       const candidates = kernelCandidates(e.kernel, bootPrefix, cfgDir);
-      let found: string | null = null;
+      let at: string | null = null;
       for (const c of candidates) {
         const r = resolve(bootTree, c);
         if (r.ok) {
-          found = r.path;
+          at = r.path;
           break;
         }
         if (r.error === 'EIO') bootUnreadable ??= r.message;
         if (r.error === 'ELOOP') warnings.push(r.message);
       }
-      withPaths.push({ ...e, kernelPath: found });
-      if (found === null) {
-        pending.push({ path: null, missing: `does not exist in the guest (looked at ${candidates.join(', ')})` });
-        continue;
-      }
-      const at = found;
-      pending.push(kernelAt(at).then((c) => ('missing' in c ? { path: at, missing: c.missing } : { path: c.path, result: c.result })));
+      found.push(at);
+      lookedAt.push(candidates);
+      withPaths.push({ ...e, kernelPath: at });
     }
+    // Unless every kernel is wanted, read the default entry's first: when it boots PVH the
+    // others cannot change the verdict, and each cold kernel costs a decompression.
+    const d = menu.default;
+    const dPath = d.decided ? found[d.index] : null;
+    if (!opts.allKernels && dPath) {
+      const c = await kernelAt(dPath);
+      if (!('missing' in c) && c.result.error === null && c.result.pvh.capable) defaultReady = true;
+    }
+    const pending = menu.entries.map((e, i): Promise<EntryKernel> | EntryKernel | null => {
+      const at = found[i];
+      if (e.type !== 'linux' || e.kernel === null || e.kernel === '') return null;
+      if (at == null) return { path: null, missing: `does not exist in the guest (looked at ${lookedAt[i]!.join(', ')})` };
+      if (defaultReady && at !== dPath) return { path: at, skipped: true };
+      return kernelAt(at).then((c) => ('missing' in c ? { path: at, missing: c.missing } : { path: c.path, result: c.result }));
+    });
     entryKernels.push(...(await Promise.all(pending)));
     report.boot = { ...menu, entries: withPaths };
   }
@@ -239,8 +265,10 @@ async function inspectOpened(disks: DiskSpec[], opened: ReturnType<typeof openVo
         .filter((n) => /^(vmlinuz|vmlinux|kernel|bzImage)-/.test(n) && !n.endsWith('.old'))
         .sort()
         .slice(0, MAX_INSTALLED);
-      for (const n of names) {
-        const c = await kernelAt(`${bootPrefix}/${n}`);
+      const paths = names.map((n) => `${bootPrefix}/${n}`);
+      const wanted = defaultReady ? paths.filter((p) => checks.has(p)) : paths;
+      report.kernelsNotRead = [...new Set([...paths, ...entryKernels.flatMap((k) => (k && 'skipped' in k ? [k.path] : []))])].filter((p) => !checks.has(p));
+      for (const c of await Promise.all(wanted.map(kernelAt))) {
         if (!('missing' in c)) installed.push({ path: c.path, result: c.result });
       }
     } catch (err) {

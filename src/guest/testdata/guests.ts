@@ -151,6 +151,24 @@ export function fixtureGuests(rel: Record<KernelFlavour, string>) {
         'boot/grub/grub.cfg': `set default=0\nmenuentry 'Debian' {\n  linux /boot/vmlinuz root=/dev/xvda1 ro\n}\nmenuentry 'Debian ${amd}' {\n  linux /boot/vmlinuz-${amd} root=/dev/xvda1 ro\n}\n`,
       }),
     },
+    // Two whole-filesystem disks, as xl configs give PV guests: / as xvda2 and /boot as xvda1.
+    'split-root': {
+      name: 'split-root',
+      layout: 'bare',
+      rootUuid: ROOT,
+      root: debianRoot([], `UUID=${ROOT} / ext4 errors=remount-ro 0 1\n/dev/xvda1 /boot ext4 defaults 0 2\n`, {}, false),
+    },
+    'split-boot': {
+      name: 'split-boot',
+      layout: 'bare',
+      rootUuid: BOOT,
+      root: {
+        [`vmlinuz-${amd}`]: { kernel: 'amd64' },
+        [`config-${amd}`]: { config: 'amd64' },
+        [`initrd.img-${amd}`]: INITRD,
+        'grub/grub.cfg': grub([amd], { bootPrefix: '', bootUuid: BOOT, hint: null, cmdline: 'console=hvc0' }),
+      },
+    },
     // Superblock blocks-per-group zeroed: the filesystem cannot be read.
     'bad-superblock': {
       name: 'bad-superblock',
