@@ -112,6 +112,6 @@ test('inspect --config: xl disks with partition vdevs, PCI passthrough, a direct
   assert.equal(out[1].verdict.verdict, 'blocked');
   assert.equal(out[2].verdict.verdict, 'needs-kernel');
   assert.match(out[2].verdict.reasons.join(' '), /kernel= in the xl config/);
-  assert.match(out[3].error, /bad1\.cfg:1:\d+: config parsing error near/);
+  assert.match(out[3].error, /bad1\.cfg:3:\d+: config parsing error near `pygrub/);
   assert.equal(r.stderr.trim().split('\n').length, 1);
 });
