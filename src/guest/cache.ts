@@ -4,6 +4,7 @@
  * same bytes. Entries are written atomically (temporary file, then rename); only successful reads
  * are cached, since a failure may come from a limit rather than from the kernel itself.
  */
+import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -48,4 +49,38 @@ export function storeKernel(dir: string, report: KernelReport): void {
   } catch {
     // The cache is an optimisation; inspection goes on without it.
   }
+}
+
+/**
+ * The sha256 last seen for a kernel file identified by where it is (the dom0 disk and partition)
+ * and its filesystem fingerprint (inode, generation, size, change times), so that a rescan does
+ * not read and hash an unchanged kernel again. Keyed by the dom0 disk name too: a guest controls
+ * its own filesystem's fingerprints, never the path of another guest's disk.
+ * @example
+ * knownSha(dataDir(), '/dev/vg0/web1[2]', 'uuid:12:0:8245760:1700000000:…') // => 'e3b0…' | null
+ */
+export function knownSha(dir: string, disk: string, fingerprint: string): string | null {
+  try {
+    const sha = readFileSync(shaPath(dir, disk, fingerprint), 'utf8').trim();
+    return /^[0-9a-f]{64}$/.test(sha) ? sha : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Remembers the sha256 of a kernel file for knownSha (best effort). */
+export function rememberSha(dir: string, disk: string, fingerprint: string, sha256: string): void {
+  try {
+    mkdirSync(join(dir, 'kernel-files'), { recursive: true });
+    const path = shaPath(dir, disk, fingerprint);
+    const tmp = `${path}.${process.pid}.tmp`;
+    writeFileSync(tmp, sha256);
+    renameSync(tmp, path);
+  } catch {
+    // an optimisation only
+  }
+}
+
+function shaPath(dir: string, disk: string, fingerprint: string): string {
+  return join(dir, 'kernel-files', createHash('sha256').update(`${VERSION}\0${disk}\0${fingerprint}`).digest('hex'));
 }

@@ -5,6 +5,8 @@
  * group, which is killed as a whole when a limit is hit.
  */
 import { spawn } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { GuestReport, InspectOptions } from './inspect.ts';
 import type { DiskSpec } from './volumes.ts';
@@ -31,6 +33,8 @@ export function inspectInChild(disks: DiskSpec[], options: InspectOptions, limit
     const child = spawn(process.execPath, [`--max-old-space-size=${lim.heapMiB}`, '--disable-warning=ExperimentalWarning', WORKER], {
       stdio: ['pipe', 'pipe', 'pipe'],
       detached: true,
+      // The compile cache on from the first module (the worker included) halves a child's start-up.
+      env: { ...process.env, NODE_COMPILE_CACHE: process.env.NODE_COMPILE_CACHE ?? join(tmpdir(), 'pvhctl-compile-cache') },
     });
     const out: Buffer[] = [];
     let outBytes = 0;

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -148,5 +148,9 @@ test('the verdict cache: a second guest with the same kernel bytes reuses the ve
   const ka = a.kernels.find((k) => k.path.endsWith(rel.amd64))!;
   const kb = b.kernels.find((k) => k.path.endsWith(rel.amd64))!;
   assert.equal(kb.cached, true);
+  // A second look at the same disk does not even read the kernel: its fingerprint maps to the sha256.
+  const again = await inspect('bare');
+  assert.equal(again.kernels.find((k) => k.path.endsWith(rel.amd64))!.cached, true);
+  assert.ok(readdirSync(join(data, 'kernel-files')).length >= 2);
   assert.ok(ka.result.error === null && kb.result.error === null && ka.result.sha256 === kb.result.sha256);
 });

@@ -13,7 +13,7 @@ import { type BootMenu, BootConfigError, MAX_CONFIG_BYTES } from '../boot/types.
 import { type GuestTree, isDataError, readPath, resolve } from '../fs/path.ts';
 import type { Filesystem } from '../fs/types.ts';
 import type { KernelResult } from '../kernel/types.ts';
-import { cachedKernel, storeKernel } from './cache.ts';
+import { cachedKernel, knownSha, rememberSha, storeKernel } from './cache.ts';
 import {
   consoleFacts,
   type ConsoleFacts,
@@ -402,9 +402,27 @@ async function judge(bytes: Uint8Array, label: string, dataDir: string | null): 
 }
 
 async function checkGuestKernel(tree: GuestTree, path: string, dataDir: string | null): Promise<KernelCheck | { missing: string }> {
-  const r = readPath(tree, path, MAX_KERNEL_BYTES);
-  if (!r.ok) return { missing: r.error === 'ENOENT' ? 'does not exist in the guest' : `cannot be read: ${r.message}` };
-  const { result, cached } = await judge(r.data, r.path, dataDir);
+  const where = resolve(tree, path);
+  if (!where.ok) return { missing: where.error === 'ENOENT' ? 'does not exist in the guest' : `cannot be read: ${where.message}` };
+  // An unchanged kernel file seen before on this disk: its verdict without reading it again.
+  const fp = dataDir === null || where.node.kind !== 'file' ? null : where.fs.fingerprint(where.node);
+  const sha = fp === null ? null : knownSha(dataDir!, where.fs.name, fp);
+  const known = sha === null ? null : cachedKernel(dataDir!, sha);
+  let result: KernelResult;
+  let cached: boolean;
+  let resolvedPath: string;
+  if (known !== null) {
+    result = { ...known, file: where.path };
+    cached = true;
+    resolvedPath = where.path;
+  } else {
+    const r = readPath(tree, path, MAX_KERNEL_BYTES);
+    if (!r.ok) return { missing: r.error === 'ENOENT' ? 'does not exist in the guest' : `cannot be read: ${r.message}` };
+    ({ result, cached } = await judge(r.data, r.path, dataDir));
+    resolvedPath = r.path;
+    if (fp !== null && result.error === null) rememberSha(dataDir!, where.fs.name, fp, result.sha256);
+  }
+  const r = { path: resolvedPath };
   // /boot/config-VERSION beside /boot/vmlinuz-VERSION corroborates CONFIG_XEN_PVH.
   const m = /^(.*\/)(?:vmlinuz|vmlinux|kernel|bzImage)-([^/]+)$/.exec(r.path);
   let config: KernelCheck['config'] = null;

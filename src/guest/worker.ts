@@ -8,8 +8,9 @@ import type { InspectOptions } from './inspect.ts';
 import type { DiskSpec } from './volumes.ts';
 
 // Cache the type-stripped modules on disk before loading them: a child starts per guest, and
-// start-up is most of the time of a guest whose kernel verdict is cached.
-module.enableCompileCache?.();
+// start-up is most of the time of a guest whose kernel verdict is cached. (child.ts also sets
+// NODE_COMPILE_CACHE, which covers this file too.)
+if (process.env.NODE_COMPILE_CACHE === undefined) module.enableCompileCache?.();
 const { inspectGuest } = await import('./inspect.ts');
 
 async function main(): Promise<void> {

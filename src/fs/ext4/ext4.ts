@@ -347,6 +347,13 @@ export function openExt4(src: ByteSource): Filesystem & { sb: Superblock; inode(
     read(node, max) {
       return readInode(inode(node.id), max);
     },
+    fingerprint(node) {
+      const i = inode(node.id);
+      const dv = view(i.raw);
+      // i_ctime, i_mtime, i_generation, and the nanosecond extras when the inode is large enough.
+      const extra = sb.inodeSize > 128 && i.raw.length >= 0x8c ? `${dv.getUint32(0x84, true)}.${dv.getUint32(0x88, true)}` : '';
+      return `${sb.uuid}:${node.id}:${dv.getUint32(0x64, true)}:${i.size}:${dv.getUint32(0x0c, true)}:${dv.getUint32(0x10, true)}:${extra}`;
+    },
     readlink(node) {
       const i = inode(node.id);
       if ((i.mode & S_IFMT) !== S_IFLNK) throw new FsError(`${name}: inode ${node.id} is not a symlink`);
