@@ -391,8 +391,8 @@ function findMenu(tree: GuestTree, prefix: string, warnings: string[]): BootMenu
 }
 
 async function judge(bytes: Uint8Array, label: string, dataDir: string | null): Promise<{ result: KernelResult; cached: boolean }> {
-  const sha256 = createHash('sha256').update(bytes).digest('hex');
-  const hit = dataDir === null ? null : cachedKernel(dataDir, sha256);
+  // Without a cache there is nothing to look up: the kernel reader hashes the bytes itself.
+  const hit = dataDir === null ? null : cachedKernel(dataDir, createHash('sha256').update(bytes).digest('hex'));
   if (hit !== null) return { result: { ...hit, file: label }, cached: true };
   // Loaded on a cache miss only: most guests of a fleet share kernels already judged.
   const { inspectKernelBytes } = await import('../kernel/inspect.ts');
