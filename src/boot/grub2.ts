@@ -50,7 +50,11 @@ function expandText(text: string, env: Env): Value {
   return unknown ? UNKNOWN : out;
 }
 
-/** Expands a word where GRUB would (not inside single quotes). */
+/**
+ * Expands a word where GRUB would (not inside single quotes).
+ * @example
+ * expand(word('"${saved_entry}"'), new Map([['saved_entry', '1>2']])) // => '1>2'
+ */
 export function expand(w: Word, env: Env): Value {
   let s = '';
   for (const p of w) {

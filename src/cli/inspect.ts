@@ -39,12 +39,20 @@ exit status: 0 every guest was inspected; 1 some could not be; 2 usage error
 
 const isFailure = (r: GuestReport | GuestFailure): r is GuestFailure => 'error' in r && typeof (r as GuestFailure).error === 'string';
 
-/** JSON with every string escaped (guest text may hold terminal controls or bidi characters). */
+/**
+ * JSON with every string escaped (guest text may hold terminal controls or bidi characters).
+ * @example
+ * toJsonLine({ guest: 'web1', error: 'timed out' }) // => '{"guest":"web1","error":"timed out"}\n'
+ */
 export function toJsonLine(r: GuestReport | GuestFailure): string {
   return JSON.stringify(r, (_k, v: unknown) => (typeof v === 'string' ? printable(v) : v)) + '\n';
 }
 
-/** The human-readable report of one guest; every guest-derived string is escaped. */
+/**
+ * The human-readable report of one guest; every guest-derived string is escaped.
+ * @example
+ * formatGuest(report) // => '/srv/web1.img\n  verdict   ready\n  ...'
+ */
 export function formatGuest(r: GuestReport): string {
   const p = printable;
   const v = r.verdict;
@@ -96,6 +104,11 @@ function progress(done: number, total: number, name: string): string {
   return `\r\x1b[K[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} ${label}`;
 }
 
+/**
+ * Runs `pvhctl inspect` and returns its exit code.
+ * @example
+ * await run(['--json', '/srv/web1.img']) // => 0
+ */
 export async function run(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, {
     json: { type: 'boolean' },

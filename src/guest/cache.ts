@@ -10,7 +10,11 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { KernelReport } from '../kernel/types.ts';
 
-/** $PVHCTL_DATA, else ~/.local/share/pvhctl. */
+/**
+ * $PVHCTL_DATA, else ~/.local/share/pvhctl.
+ * @example
+ * dataDir() // => '/root/.local/share/pvhctl'
+ */
 export function dataDir(): string {
   return process.env.PVHCTL_DATA ?? join(homedir(), '.local', 'share', 'pvhctl');
 }
@@ -37,7 +41,11 @@ export function cachedKernel(dir: string, sha256: string): KernelReport | null {
   }
 }
 
-/** Stores a kernel report under its sha256 (best effort: a read-only data dir only loses speed). */
+/**
+ * Stores a kernel report under its sha256 (best effort: a read-only data dir only loses speed).
+ * @example
+ * storeKernel(dataDir(), report) // writes kernel-verdicts/v1-<sha256>.json
+ */
 export function storeKernel(dir: string, report: KernelReport): void {
   if (!/^[0-9a-f]{64}$/.test(report.sha256)) return;
   try {
@@ -68,7 +76,11 @@ export function knownSha(dir: string, disk: string, fingerprint: string): string
   }
 }
 
-/** Remembers the sha256 of a kernel file for knownSha (best effort). */
+/**
+ * Remembers the sha256 of a kernel file for knownSha (best effort).
+ * @example
+ * rememberSha(dataDir(), '/dev/vg0/web1[2]', fingerprint, report.sha256)
+ */
 export function rememberSha(dir: string, disk: string, fingerprint: string, sha256: string): void {
   try {
     mkdirSync(join(dir, 'kernel-files'), { recursive: true });

@@ -101,6 +101,11 @@ function probe(source: ByteSource, partition: Partition | null, devices: string[
   return { ...base, fs: null, problem: 'no filesystem pvhctl can read (it reads ext2/3/4)' };
 }
 
+/**
+ * The first line of an error's message, for one-line reports.
+ * @example
+ * oneLine(new Error('a\nb')) // => 'a'
+ */
 export function oneLine(err: unknown): string {
   const m = err instanceof Error ? err.message : String(err);
   return m.split('\n')[0] ?? m;

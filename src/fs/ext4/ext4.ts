@@ -48,7 +48,11 @@ export type Inode = {
 
 type Run = { logical: number; physical: number; length: number; zero: boolean };
 
-/** True when the source carries an ext2/3/4 superblock magic (no other checks). */
+/**
+ * True when the source carries an ext2/3/4 superblock magic (no other checks).
+ * @example
+ * isExt4(partitionSource(disk, part)) // => true for an ext2/3/4 superblock
+ */
 export function isExt4(src: ByteSource): boolean {
   if (src.size < SUPERBLOCK_OFFSET + 1024) return false;
   const b = src.read(SUPERBLOCK_OFFSET + 0x38, 2);
