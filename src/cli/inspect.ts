@@ -9,7 +9,6 @@ import type { GuestFailure } from '../guest/child.ts';
 import { inspectInChild } from '../guest/child.ts';
 import { dataDir } from '../guest/cache.ts';
 import type { GuestReport, InspectOptions } from '../guest/inspect.ts';
-import { xlGuest } from '../guest/xl.ts';
 import type { DiskSpec } from '../guest/volumes.ts';
 import { printable } from '../util/escape.ts';
 import { parse, UsageError } from './args.ts';
@@ -132,8 +131,10 @@ export async function run(args: string[]): Promise<number> {
 
   type Guest = { name: string; disks: DiskSpec[]; options?: Partial<InspectOptions>; error?: string };
   const guests: Guest[] = positionals.map((d) => ({ name: d, disks: [{ path: d, vdev: null }] }));
+  // xl's config parser is loaded only when a config is given (start-up matters for one guest).
+  const { xlGuest } = configs.length > 0 ? await import('../guest/xl.ts') : { xlGuest: null };
   for (const c of configs) {
-    const g = xlGuest(c);
+    const g = xlGuest!(c);
     if (typeof g === 'string') guests.push({ name: c, disks: [], error: g });
     else guests.push({ name: g.name, disks: g.disks, options: { pci: g.pci, directKernel: g.directKernel, hostBoot: g.boot, notes: g.notes } });
   }
