@@ -98,7 +98,35 @@ function probe(source: ByteSource, partition: Partition | null, devices: string[
       return { ...base, fs: null, problem: oneLine(err) };
     }
   }
-  return { ...base, fs: null, problem: 'no filesystem pvhctl can read (it reads ext2/3/4)' };
+  return { ...base, fs: null, problem: identify(source) };
+}
+
+/** Signatures of things found on guest disks that pvhctl does not read (yet), for a clear reason. */
+const KNOWN: { what: string; at: number; magic: string }[] = [
+  { what: 'an XFS filesystem (the RHEL family default), which pvhctl does not read yet', at: 0, magic: 'XFSB' },
+  { what: 'an LVM physical volume, whose logical volumes pvhctl does not read yet', at: 512 + 24, magic: 'LVM2 001' },
+  { what: 'a LUKS encrypted volume, which cannot be read from dom0', at: 0, magic: 'LUKS\xba\xbe' },
+  { what: 'swap space', at: 4096 - 10, magic: 'SWAPSPACE2' },
+  { what: 'a Btrfs filesystem, which pvhctl does not read yet', at: 65536 + 64, magic: '_BHRfS_M' },
+  { what: 'a Linux software RAID member, which pvhctl does not read yet', at: 4096, magic: '\xfc\x4e\x2b\xa9' },
+];
+
+/**
+ * Says what a volume with no readable filesystem holds, when its signature is a known one.
+ * @example
+ * identify(partitionSource(disk, lvmPartition)) // => 'an LVM physical volume, whose logical volumes pvhctl does not read yet'
+ */
+export function identify(source: ByteSource): string {
+  for (const k of KNOWN) {
+    const magic = Buffer.from(k.magic, 'latin1');
+    if (source.size < k.at + magic.length) continue;
+    try {
+      if (Buffer.from(source.read(k.at, magic.length)).equals(magic)) return k.what;
+    } catch (err) {
+      if (!isDataError(err)) throw err;
+    }
+  }
+  return 'no filesystem pvhctl can read (it reads ext2/3/4)';
 }
 
 /**
