@@ -84,6 +84,9 @@ test('child limits: time and output limits end an inspection with a one-line err
   const small = await inspectInChild([{ path: images.reboot!, vdev: null }], { dataDir: null, name: 'small' }, { heapMiB: 4 });
   // Too small a heap kills the child; the caller gets a one-line error, not a crash.
   assert.ok('error' in small && /^inspection failed: /.test(small.error), JSON.stringify(small).slice(0, 200));
+  // The address-space limit holds Buffers too: Node cannot even start in 1 GiB.
+  const tight = await inspectInChild([{ path: images.ready!, vdev: null }], { dataDir: null, name: 'tight' }, { addressSpaceMiB: 1024 });
+  assert.ok('error' in tight && /ran out of its memory limit/.test(tight.error), JSON.stringify(tight).slice(0, 200));
 });
 
 test('inspect --config: xl disks with partition vdevs, PCI passthrough, a direct kernel, a bad config', async () => {

@@ -5,15 +5,23 @@
  * group, which is killed as a whole when a limit is hit.
  */
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { GuestReport, InspectOptions } from './inspect.ts';
 import type { DiskSpec } from './volumes.ts';
 
-export type ChildLimits = { heapMiB: number; timeoutMs: number; maxOutputBytes: number };
+/**
+ * `heapMiB` caps V8's heap; `addressSpaceMiB` (RLIMIT_AS, set with util-linux's prlimit) caps all
+ * of the child's memory, Buffers included, and is inherited by the decompressors it starts. Node
+ * itself reserves about 1.2 GiB of address space before running anything, hence the 2 GiB default.
+ */
+export type ChildLimits = { heapMiB: number; addressSpaceMiB: number; timeoutMs: number; maxOutputBytes: number };
 
-export const DEFAULT_CHILD_LIMITS: ChildLimits = { heapMiB: 512, timeoutMs: 120_000, maxOutputBytes: 16 * 1024 * 1024 };
+export const DEFAULT_CHILD_LIMITS: ChildLimits = { heapMiB: 512, addressSpaceMiB: 2048, timeoutMs: 120_000, maxOutputBytes: 16 * 1024 * 1024 };
+
+const PRLIMIT = ['/usr/bin/prlimit', '/bin/prlimit'].find((p) => existsSync(p)) ?? null;
 
 /** An inspection that could not finish: the guest and a one-line cause. */
 export type GuestFailure = { guest: string; error: string };
@@ -30,7 +38,9 @@ export function inspectInChild(disks: DiskSpec[], options: InspectOptions, limit
   const lim = { ...DEFAULT_CHILD_LIMITS, ...limits };
   const guest = options.name ?? disks[0]?.path ?? '?';
   return new Promise((done) => {
-    const child = spawn(process.execPath, [`--max-old-space-size=${lim.heapMiB}`, '--disable-warning=ExperimentalWarning', WORKER], {
+    const node = [process.execPath, `--max-old-space-size=${lim.heapMiB}`, '--disable-warning=ExperimentalWarning', WORKER];
+    const argv = PRLIMIT === null ? node : [PRLIMIT, `--as=${lim.addressSpaceMiB * 1024 * 1024}`, '--', ...node];
+    const child = spawn(argv[0]!, argv.slice(1), {
       stdio: ['pipe', 'pipe', 'pipe'],
       detached: true,
       // The compile cache on from the first module (the worker included) halves a child's start-up.
@@ -62,7 +72,11 @@ export function inspectInChild(disks: DiskSpec[], options: InspectOptions, limit
       clearTimeout(timer);
       if (failure !== null) return done({ guest, error: failure });
       if (code !== 0) {
-        const why = signal !== null ? `killed by ${signal}` : /heap out of memory|Allocation failed/i.test(err) ? `ran out of its ${lim.heapMiB} MiB memory limit` : err.trim().split('\n').pop() || `exit status ${code}`;
+        const why = /out of memory|Allocation failed|Cannot allocate memory|Array buffer allocation failed/i.test(err)
+          ? `ran out of its memory limit (${lim.heapMiB} MiB heap, ${lim.addressSpaceMiB} MiB in all)`
+          : signal !== null
+            ? `killed by ${signal}`
+            : err.trim().split('\n').pop() || `exit status ${code}`;
         return done({ guest, error: `inspection failed: ${why}` });
       }
       try {
