@@ -118,3 +118,13 @@ test('inspect --config: xl disks with partition vdevs, PCI passthrough, a direct
   assert.match(out[3].error, /bad1\.cfg:3:\d+: config parsing error near `pygrub/);
   assert.equal(r.stderr.trim().split('\n').length, 1);
 });
+
+test('inspect on a terminal: a progress bar on stderr for many guests, results still one JSON line each', async () => {
+  const guests = [images.ready!, images.logical!, images.ready!, images.logical!];
+  // util-linux's script(1) gives the command a pseudo-terminal, as an operator's shell would.
+  const cmd = [process.execPath, bin, 'inspect', '--json', '--jobs', '1', ...guests].map((a) => `'${a}'`).join(' ');
+  const { stdout } = await run('script', ['-qec', cmd, '/dev/null'], { env, maxBuffer: 64 << 20 });
+  assert.match(stdout, /\[#{7,8}\.{22,23}\] 1\/4/);
+  const lines = stdout.replace(/\r?\x1b\[K(\[[#.]*\] \d+\/\d+ [^\r\n]*)?/g, '').split(/\r?\n/).filter((l) => l.startsWith('{'));
+  assert.deepEqual(lines.map((l) => JSON.parse(l).verdict.verdict), ['ready', 'ready', 'ready', 'ready']);
+});
