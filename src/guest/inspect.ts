@@ -367,7 +367,12 @@ function findMenu(tree: GuestTree, prefix: string, warnings: string[]): BootMenu
     const text = readText(tree, file);
     if (text === null) continue;
     const grubenv = env(dir);
-    return parseGrub2({ file, text, grubenv, bls: bls(grubenv) });
+    // Debian's 41_custom sources custom.cfg when it exists: whether it does decides some defaults.
+    const siblings = new Map<string, string | null>();
+    const custom = readPath(tree, `${dir}/custom.cfg`, MAX_CONFIG_BYTES);
+    if (custom.ok) siblings.set('custom.cfg', td.decode(custom.data));
+    else if (custom.error === 'ENOENT') siblings.set('custom.cfg', null);
+    return parseGrub2({ file, text, grubenv, bls: bls(grubenv), siblings });
   }
   for (const file of [`${prefix}/extlinux/extlinux.conf`, `${prefix}/extlinux.conf`, '/extlinux.conf']) {
     const text = readText(tree, file);
