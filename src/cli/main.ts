@@ -9,6 +9,7 @@ type Command = { summary: string; load: () => Promise<{ run(args: string[]): Pro
 
 const commands: Record<string, Command> = {
   // One line per subcommand; keep them alphabetical so that parallel work merges cleanly.
+  config: { summary: 'check xl domain configs, and convert them between PV, PVH and PVH with the PV shim', load: () => import('./config.ts') },
   demo: { summary: "run pvhctl's main job on an embedded default (what `npm start` runs)", load: () => import('./demo.ts') },
   inspect: { summary: 'read guest disks offline and say whether each guest can boot as PVH', load: () => import('./inspect.ts') },
   kernel: { summary: 'tell whether Xen can boot kernel images as PV, PVH, both or neither', load: () => import('./kernel.ts') },

@@ -239,7 +239,15 @@ async function readXenInfo(src: ByteSource, lim: InspectLimits, decompressed: bo
   const xen = (notes: ElfNote[]) => notes.filter((n) => n.name === 'Xen').map((n) => decodeXenNote(n, h.littleEndian));
 
   let noteArea = false;
-  let xenNotes: ElfInfo['xenNotes'] = [];
+  const xenNotes: ElfInfo['xenNotes'] = [];
+  const result = (notesFrom: ElfInfo['notesFrom'], guestInfo: ElfInfo['guestInfo'] = null): ElfInfo => ({
+    elfClass: h.elfClass,
+    machine: h.machine,
+    xenNotes,
+    notesFrom,
+    noteArea,
+    guestInfo,
+  });
   if (h.phnum > 0) {
     const [ph] = await src.readRanges([{ offset: h.phoff, length: h.phnum * h.phentsize, what: 'program header table' }]);
     // Some binutils leave p_offset 0 on note segments; Xen skips those, and so do we.
@@ -249,10 +257,10 @@ async function readXenInfo(src: ByteSource, lim: InspectLimits, decompressed: bo
     const areas = await src.readRanges(ranges);
     for (const a of areas) xenNotes.push(...xen(parseNotes(a, h.littleEndian, counter, lim.maxNotes)));
   }
-  if (xenNotes.length > 0) return { elfClass: h.elfClass, machine: h.machine, xenNotes, notesFrom: 'PT_NOTE', noteArea, guestInfo: null };
+  if (xenNotes.length > 0) return result('PT_NOTE');
 
   // Fallback: SHT_NOTE sections, then the legacy __xen_guest section (read only when there are section headers).
-  if (h.shnum === 0 || h.shoff === 0) return { elfClass: h.elfClass, machine: h.machine, xenNotes, notesFrom: null, noteArea, guestInfo: null };
+  if (h.shnum === 0 || h.shoff === 0) return result(null);
   const [sh] = await src.readRanges([{ offset: h.shoff, length: h.shnum * h.shentsize, what: 'section header table' }]);
   const sections = parseSectionHeaders(sh!, h);
   const noteSecs = sections.slice(1).filter((s) => s.type === SHT_NOTE && s.size > 0);
@@ -262,13 +270,13 @@ async function readXenInfo(src: ByteSource, lim: InspectLimits, decompressed: bo
   const got = await src.readRanges(strRange === null ? want : [...want, strRange]);
   if (noteSecs.length > 0) noteArea = true;
   for (const a of got.slice(0, want.length)) xenNotes.push(...xen(parseNotes(a, h.littleEndian, counter, lim.maxNotes)));
-  if (xenNotes.length > 0) return { elfClass: h.elfClass, machine: h.machine, xenNotes, notesFrom: 'SHT_NOTE', noteArea, guestInfo: null };
+  if (xenNotes.length > 0) return result('SHT_NOTE');
 
   const names = strRange === null ? null : got[want.length]!;
   const guest = names === null ? undefined : sections.find((s) => stringAt(names, s.nameOffset) === '__xen_guest');
-  if (guest === undefined || guest.size === 0) return { elfClass: h.elfClass, machine: h.machine, xenNotes, notesFrom: null, noteArea, guestInfo: null };
+  if (guest === undefined || guest.size === 0) return result(null);
   const [gi] = await src.readRanges([{ offset: guest.offset, length: Math.min(guest.size, 4096), what: '__xen_guest section' }]);
-  return { elfClass: h.elfClass, machine: h.machine, xenNotes, notesFrom: '__xen_guest', noteArea, guestInfo: parseGuestInfo(gi!) };
+  return result('__xen_guest', parseGuestInfo(gi!));
 }
 
 /** Caps each range and their total at `max` bytes. */

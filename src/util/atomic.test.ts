@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, chmodSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { replaceFileAtomically } from './atomic.ts';
@@ -61,6 +61,25 @@ test('creates a missing file (nothing to keep) and refuses a directory', async (
     assert.equal(r.kept, null);
     assert.equal(readFileSync(f, 'utf8'), 'x = 1\n');
     await assert.rejects(replaceFileAtomically(dir, 'x'), /not a regular file/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('replaces the target of a symlink, and refuses when the file changed since it was read', async () => {
+  const dir = scratch();
+  try {
+    const real = join(dir, 'web1.cfg');
+    const link = join(dir, 'auto-web1.cfg');
+    writeFileSync(real, 'v1\n');
+    symlinkSync('web1.cfg', link);
+    const r = await replaceFileAtomically(link, 'v2\n', { expect: 'v1\n' });
+    assert.equal(r.file, real);
+    assert.ok(lstatSync(link).isSymbolicLink());
+    assert.equal(readFileSync(link, 'utf8'), 'v2\n');
+    await assert.rejects(replaceFileAtomically(real, 'v3\n', { expect: 'v1\n' }), /changed since it was read/);
+    assert.equal(readFileSync(real, 'utf8'), 'v2\n');
+    assert.deepEqual(readdirSync(dir).filter((n) => n.endsWith('.tmp')), []);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { copyFile, link, open, rename, stat, unlink } from 'node:fs/promises';
+import { copyFile, link, open, readFile, realpath, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 export type ReplaceOptions = {
@@ -14,6 +14,11 @@ export type ReplaceOptions = {
   keepPrevious?: boolean;
   /** Clock for the kept version's name (tests). */
   now?: () => Date;
+  /**
+   * The content the caller read and based its change on: if the file no longer holds it (someone
+   * edited it meanwhile), nothing is replaced and an error says so.
+   */
+  expect?: string | Uint8Array;
   /** Called after the new content is durable and before the rename: a test seam for failures. */
   beforeRename?: () => void | Promise<void>;
 };
@@ -28,24 +33,37 @@ export type ReplaceResult = { file: string; kept: string | null };
  * await replaceFileAtomically('/etc/xen/web1.cfg', newText)
  * // => { file: '/etc/xen/web1.cfg', kept: '/etc/xen/web1.cfg.pvhctl-20261124T201500Z' }
  */
-export async function replaceFileAtomically(file: string, content: string | Uint8Array, opts: ReplaceOptions = {}): Promise<ReplaceResult> {
+export async function replaceFileAtomically(path: string, content: string | Uint8Array, opts: ReplaceOptions = {}): Promise<ReplaceResult> {
+  // Replace the file a symlink points at, not the link (/etc/xen/auto/NAME.cfg -> ../NAME.cfg).
+  const file = await realpath(path).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return path;
+    throw err;
+  });
   const dir = dirname(file);
   const old = await stat(file).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') return null;
     throw err;
   });
   if (old !== null && !old.isFile()) throw new Error(`${file}: not a regular file`);
+  const unchanged = async () => {
+    if (opts.expect === undefined) return;
+    const now = old === null ? null : await readFile(file);
+    if (now === null || !now.equals(Buffer.from(opts.expect))) throw new Error(`${file}: changed since it was read; not replaced`);
+  };
   const tmp = join(dir, `.${basename(file)}.pvhctl-${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
   let kept: string | null = null;
   try {
     const fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, old === null ? 0o644 : old.mode & 0o7777);
     try {
       await fh.writeFile(content);
+      // Keep the owner too when we can (as root); otherwise the file becomes ours.
+      if (old !== null) await fh.chown(old.uid, old.gid).catch(() => {});
       await fh.sync();
     } finally {
       await fh.close();
     }
     if (old !== null && (opts.keepPrevious ?? true)) kept = await keepPrevious(file, (opts.now ?? (() => new Date()))());
+    await unchanged();
     await opts.beforeRename?.();
     await rename(tmp, file);
   } catch (err) {

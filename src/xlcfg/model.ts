@@ -34,8 +34,8 @@ export type XlModel = {
   pvshimCmdline: string | null;
   pvshimExtra: string | null;
   disks: { spec: string; result: DiskResult }[];
-  vifs: string[];
-  vfbs: string[];
+  vifs: DeviceSpec[];
+  vfbs: DeviceSpec[];
   /** Top-level framebuffer keys (vnc, vnclisten, vncdisplay, vncpasswd, vncunused, sdl, keymap, ...) present. */
   vncKeys: string[];
   pci: string[];
@@ -47,6 +47,28 @@ export type XlModel = {
   /** Every effective setting, for checks on keys not modelled above. */
   settings: Map<string, XlEffective>;
 };
+
+/**
+ * A `vif` or `vfb` entry: comma-separated `key=value` options (xl_parse.c splits on ',' and skips
+ * blanks before each option; an option without '=' is kept with an empty value).
+ */
+export type DeviceSpec = { spec: string; options: Map<string, string> };
+
+/**
+ * Splits a vif/vfb spec into its options; a later option of the same name wins, as in xl.
+ * @example
+ * parseDeviceSpec('bridge=xenbr0, mac=00:16:3e:00:00:01').options.get('mac') // => '00:16:3e:00:00:01'
+ */
+export function parseDeviceSpec(spec: string): DeviceSpec {
+  const options = new Map<string, string>();
+  for (const raw of spec.split(',')) {
+    const opt = raw.replace(/^ +/, '');
+    if (opt === '') continue;
+    const eq = opt.indexOf('=');
+    options.set(eq < 0 ? opt : opt.slice(0, eq), eq < 0 ? '' : opt.slice(eq + 1));
+  }
+  return { spec, options };
+}
 
 /** Top-level keys that give a PV guest a framebuffer (xl_parse.c parse_top_level_vnc_options, sdl). */
 export const TOP_LEVEL_VFB_KEYS = ['vnc', 'vnclisten', 'vncdisplay', 'vncpasswd', 'vncunused', 'sdl', 'opengl', 'display', 'xauthority', 'keymap'];
@@ -151,8 +173,8 @@ export function modelOf(config: XlConfig): XlModel {
     pvshimCmdline: str('pvshim_cmdline'),
     pvshimExtra: str('pvshim_extra'),
     disks,
-    vifs: list('vif'),
-    vfbs: list('vfb'),
+    vifs: list('vif').map(parseDeviceSpec),
+    vfbs: list('vfb').map(parseDeviceSpec),
     vncKeys: TOP_LEVEL_VFB_KEYS.filter((k) => settings.has(k)),
     pci: list('pci'),
     memory: num('memory'),

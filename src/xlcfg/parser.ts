@@ -53,7 +53,7 @@ const TOKEN_NAMES: Record<TokenKind, string> = {
 export function parseXlConfig(text: string, file: string, limits: Partial<ParseLimits> = {}): XlParseResult {
   const lim = { ...DEFAULT_PARSE_LIMITS, ...limits };
   if (text.length > lim.maxChars) {
-    return fail(file, { line: 1, col: 1, near: '', message: `config is ${text.length} characters, more than the ${lim.maxChars} accepted`, likelyPython: false });
+    return fail(file, { line: 1, col: 1, near: '<whole file>', message: `config is ${text.length} characters, more than the ${lim.maxChars} accepted`, likelyPython: false });
   }
   const lexed = lex(text);
   try {

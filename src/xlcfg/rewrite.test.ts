@@ -1,7 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { debianKernel } from '../debian/apt.ts';
+import { join } from 'node:path';
+import { debianKernel, fetchDeb, unpackDeb } from '../debian/apt.ts';
 import { inspectKernelFile } from '../kernel/inspect.ts';
+import { isFailure } from '../kernel/types.ts';
+import { modelOf } from './model.ts';
 import { parseXlConfig } from './parser.ts';
 import { convertConfig, DEBIAN_BOOT_PATHS, kernelCheckFrom, type KernelCheck, type Rewrite } from './rewrite.ts';
 import { validateConfig } from './validate.ts';
@@ -112,4 +115,18 @@ test('real Debian kernels: amd64 converts to PVH after the PHYS32_ENTRY check; 6
   assert.ok(!bad.ok && /cannot boot as PVH/.test(bad.refusal), bad.ok ? '' : bad.refusal);
   const missing = ok(convertConfig(cfg('/nonexistent/vmlinuz'), 'pvh', { kernelCheck: (p) => checks.get(p)! }));
   assert.ok(missing.warnings.some((w) => w.includes('could not be read here')));
+});
+
+test('real GRUB images (grub-xen-host): PV GRUB → PVH GRUB gives a kernel Xen boots as PVH; rollback gives one it boots as PV', async () => {
+  const dir = await unpackDeb(await fetchDeb('^grub-xen-host$'), ['./usr/lib/grub-xen']);
+  const at = (f: string) => join(dir, 'usr/lib/grub-xen', f);
+  const paths = { pvhGrub: at('grub-i386-xen_pvh.bin'), pvGrub64: at('grub-x86_64-xen.bin'), pvGrub32: at('grub-i386-xen.bin') };
+  const pvh = ok(convertConfig(parse(`name = "a"\nkernel = "${paths.pvGrub64}"\n`), 'pvh', { paths }));
+  const newKernel = modelOf(pvh.config).kernel!;
+  assert.equal(newKernel, paths.pvhGrub);
+  const verdict = await inspectKernelFile(newKernel);
+  assert.ok(!isFailure(verdict) && verdict.pvh.capable, 'the PVH GRUB image carries PHYS32_ENTRY');
+  const back = ok(convertConfig(pvh.config, 'pv', { paths, guestArch: 'x86_64' }));
+  const pvVerdict = await inspectKernelFile(modelOf(back.config).kernel!);
+  assert.ok(!isFailure(pvVerdict) && pvVerdict.pv.capable && pvVerdict.pv.abi === 'xen-3.0-x86_64', 'the 64-bit PV GRUB boots as 64-bit PV');
 });

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseXlConfig } from './parser.ts';
-import { guestType, readXlNumber } from './model.ts';
+import { guestType, modelOf, readXlNumber } from './model.ts';
 import { validateConfig, type Finding } from './validate.ts';
 
 function findings(text: string): Finding[] {
@@ -51,4 +51,14 @@ test('PVH: pci is an error, e820_host and top-level vnc are ignored, memory < ma
 test('bad disk specs and type errors are errors', () => {
   assert.ok(findings('name = "a"\nkernel = "/k"\ndisk = [ "/dev/vg/a,xvda,w" ]\n').some((x) => x.key === 'disk' && /unknown value for format/.test(x.message)));
   assert.ok(findings('name = "a"\ntype = "PVH"\n').some((x) => x.key === 'type'));
+});
+
+test('vif and vfb entries are split into their options', () => {
+  const r = parseXlConfig('name = "a"\nvif = [ "bridge=xenbr0, mac=00:16:3e:00:00:01,ip=10.0.0.2 10.0.0.3", "" ]\nvfb = [ "vnc=1,vnclisten=0.0.0.0" ]\n', 'g.cfg');
+  assert.ok(r.ok);
+  const m = modelOf(r.config);
+  assert.equal(m.vifs[0]!.options.get('mac'), '00:16:3e:00:00:01');
+  assert.equal(m.vifs[0]!.options.get('ip'), '10.0.0.2 10.0.0.3');
+  assert.equal(m.vifs[1]!.options.size, 0);
+  assert.equal(m.vfbs[0]!.options.get('vnclisten'), '0.0.0.0');
 });

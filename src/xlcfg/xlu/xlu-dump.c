@@ -10,6 +10,9 @@
  *   CRASH <signal>         libxlutil itself crashed on the input (e.g. NUL bytes in a string)
  * Each record is parsed in a forked child so that a crash in libxlutil is reported, not fatal.
  *
+ * `xlu-dump --bench N` instead parses the first record N times in-process and prints the elapsed
+ * nanoseconds (bench/xlcfg.ts compares pvhctl's parser against this).
+ *
  * The setting list is walked through libxlutil's internal layout (libxlu_internal.h, "transparent"
  * XLU_ConfigSetting), declared again below: the public API has no way to list the keys.
  */
@@ -18,6 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <libxlutil.h>
 
 typedef struct Setting {
@@ -80,7 +84,28 @@ static void parse_one(const char *data, int len, FILE *out) {
     fputc('\n', out);
 }
 
-int main(void) {
+static int bench(long rounds) {
+    char header[32];
+    if (!fgets(header, sizeof header, stdin)) return 2;
+    long len = strtol(header, NULL, 10);
+    if (len < 0 || len > (64L << 20)) return 2;
+    char *data = malloc(len + 1);
+    if (!data || fread(data, 1, len, stdin) != (size_t)len) return 2;
+    FILE *devnull = fopen("/dev/null", "w");
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    for (long i = 0; i < rounds; i++) {
+        XLU_Config *cfg = xlu_cfg_init(devnull, "CONFIG");
+        if (xlu_cfg_readdata(cfg, data, (int)len)) return 3;
+        xlu_cfg_destroy(cfg);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    printf("%lld\n", (long long)(b.tv_sec - a.tv_sec) * 1000000000LL + (b.tv_nsec - a.tv_nsec));
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc == 3 && !strcmp(argv[1], "--bench")) return bench(strtol(argv[2], NULL, 10));
     char header[32];
     while (fgets(header, sizeof header, stdin)) {
         long len = strtol(header, NULL, 10);
