@@ -6,7 +6,7 @@
  */
 import { availableParallelism } from 'node:os';
 import type { GuestFailure } from '../guest/child.ts';
-import { inspectInChild } from '../guest/child.ts';
+import { startChild, type StartedChild } from '../guest/child.ts';
 import { dataDir } from '../guest/cache.ts';
 import type { GuestReport, InspectOptions } from '../guest/inspect.ts';
 import type { DiskSpec } from '../guest/volumes.ts';
@@ -163,18 +163,24 @@ export async function run(args: string[]): Promise<number> {
       printed++;
     }
   };
+  const limits = { timeoutMs: timeout * 1000 };
   const worker = async () => {
+    // Each slot keeps one child started ahead, so its start-up overlaps the current guest's work.
+    let spare: StartedChild | null = null;
     while (next < guests.length) {
       const i = next++;
       const g = guests[i]!;
+      const child: StartedChild | null = g.error !== undefined ? null : (spare ?? startChild(limits));
+      if (child !== null) spare = next < guests.length ? startChild(limits) : null;
       const r: GuestReport | GuestFailure =
-        g.error !== undefined ? { guest: g.name, error: g.error } : await inspectInChild(g.disks, { ...g.options, name: g.name, dataDir: data, allKernels: values['all-kernels'] === true }, { timeoutMs: timeout * 1000 });
+        child === null ? { guest: g.name, error: g.error! } : await child.run(g.disks, { ...g.options, name: g.name, dataDir: data, allKernels: values['all-kernels'] === true });
       // A guest none of whose disks could be opened is an input that failed.
       results[i] = !isFailure(r) && r.disks.length > 0 && r.disks.every((d) => d.error !== null) ? { guest: g.name, error: r.disks.map((d) => d.error).join('; ') } : r;
       finished++;
       flush();
       if (tty && finished < guests.length) process.stderr.write(progress(finished, guests.length, g.name));
     }
+    spare?.discard();
   };
   if (tty) process.stderr.write(progress(0, guests.length, ''));
   await Promise.all(Array.from({ length: Math.min(jobs, guests.length) }, worker));
