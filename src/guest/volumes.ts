@@ -70,9 +70,12 @@ export function openVolumes(disks: DiskSpec[]): { disks: DiskReport[]; volumes: 
       const m = /^(sd|hd)([a-z]+)([0-9]*)$/.exec(dev);
       return m ? [`/dev/${dev}`, `/dev/xvd${m[2]}${m[3]}`] : [`/dev/${dev}`];
     };
+    // Without an xl config the vdev is not known: a whole-disk filesystem of a PV guest is
+    // usually given as xvda1 (or xvda), so both names match its fstab.
+    const wholeNames = d.vdev === null ? [...twins(vdev), ...twins(`${vdev}1`)] : twins(vdev);
     const targets: { part: Partition | null; source: ByteSource; devices: string[] }[] =
       table.partitions.length === 0
-        ? [{ part: null, source: src, devices: twins(vdev) }]
+        ? [{ part: null, source: src, devices: wholeNames }]
         : table.partitions
             .filter((p) => !CONTAINER_TYPES.has(p.type))
             .map((p) => ({ part: p, source: partitionSource(src, p), devices: twins(`${vdev}${p.number}`) }));
