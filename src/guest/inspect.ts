@@ -397,11 +397,12 @@ function findMenu(tree: GuestTree, prefix: string, warnings: string[]): BootMenu
 
 async function judge(bytes: Uint8Array, label: string, dataDir: string | null): Promise<{ result: KernelResult; cached: boolean }> {
   // Without a cache there is nothing to look up: the kernel reader hashes the bytes itself.
-  const hit = dataDir === null ? null : cachedKernel(dataDir, createHash('sha256').update(bytes).digest('hex'));
+  const sha256 = dataDir === null ? undefined : createHash('sha256').update(bytes).digest('hex');
+  const hit = sha256 === undefined ? null : cachedKernel(dataDir!, sha256);
   if (hit !== null) return { result: { ...hit, file: label }, cached: true };
   // Loaded on a cache miss only: most guests of a fleet share kernels already judged.
   const { inspectKernelBytes } = await import('../kernel/inspect.ts');
-  const result = await inspectKernelBytes(bytes, label);
+  const result = await inspectKernelBytes(bytes, label, { sha256 });
   if (result.error === null && dataDir !== null) storeKernel(dataDir, result);
   return { result, cached: false };
 }
