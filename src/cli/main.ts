@@ -13,6 +13,7 @@ const commands: Record<string, Command> = {
   demo: { summary: "run pvhctl's main job on an embedded default (what `npm start` runs)", load: () => import('./demo.ts') },
   inspect: { summary: 'read guest disks offline and say whether each guest can boot as PVH', load: () => import('./inspect.ts') },
   kernel: { summary: 'tell whether Xen can boot kernel images as PV, PVH, both or neither', load: () => import('./kernel.ts') },
+  lab: { summary: 'the Xen 4.17 lab under QEMU: lab up|down|status', load: () => import('./lab.ts') },
 };
 
 export function usage(): string {

@@ -1,0 +1,156 @@
+/**
+ * Builds the Xen lab from Debian packages: fetches them (`apt-get download`, cached), derives a
+ * key from their exact versions and the lab's build sources, and runs lab/build.sh into
+ * ~/.cache/pvhctl/lab/KEY unless that directory is already complete. Nothing lands in the tree.
+ */
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { cacheDir, debianKernel, fetchDeb, type DebianKernel } from '../src/debian/apt.ts';
+import { dataDiskBytes, diskLayout, extentOffset, grubConfig, GUESTS, VG, xlConfig, type Releases } from './guests.ts';
+import { noPvhKernel } from './nopvh.ts';
+import { withLock } from './proc.ts';
+
+const run = promisify(execFile);
+const LAB = dirname(fileURLToPath(import.meta.url));
+
+/** dom0's packages (amd64 or all): Xen, its tools and libraries, GRUB for Xen, and the userland. */
+export const DOM0_PACKAGES = [
+  'xen-hypervisor-4.17-amd64', 'xen-utils-4.17', 'xen-utils-common', 'xenstore-utils',
+  'libxenmisc4.17', 'libxencall1', 'libxendevicemodel1', 'libxenevtchn1', 'libxenforeignmemory1',
+  'libxengnttab1', 'libxenhypfs1', 'libxenstore4', 'libxentoolcore1', 'libxentoollog1', 'libyajl2',
+  'grub-xen-host', 'grub-xen-bin', 'busybox-static', 'dropbear-bin', 'libtomcrypt1', 'libtommath1',
+  'lvm2', 'libdevmapper1.02.1', 'libdevmapper-event1.02.1', 'libaio1', 'libedit2', 'libbsd0', 'libmd0',
+  'libncurses6', 'util-linux', 'bash',
+] as const;
+
+/** Host packages whose shared libraries build.sh copies into dom0 (found by ldd). */
+const HOST_LIBS = [
+  'libc6', 'libgcc-s1', 'zlib1g', 'liblzma5', 'libzstd1', 'liblz4-1', 'libudev1', 'libsystemd0', 'libselinux1',
+  'libblkid1', 'libuuid1', 'libmount1', 'libsmartcols1', 'libcap2', 'libcap-ng0', 'libaudit1', 'libpam0g',
+  'libcrypt1', 'libgcrypt20', 'libgpg-error0', 'libpcre2-8-0', 'libtinfo6', 'libgmp10',
+];
+
+/** The files of a built lab; all paths absolute, inside the cache. */
+export type LabBuild = {
+  dir: string;
+  key: string;
+  xen: string;
+  vmlinuz: string;
+  initrd: string;
+  dataDisk: string;
+  keyPath: string;
+  hostKey: string;
+  releases: Releases;
+  packages: string[];
+};
+
+/** Files whose content is part of the build key (the build's own sources). */
+const SOURCES = ['build.sh', 'build.ts', 'guests.ts', 'nopvh.ts', 'rootfs/dom0-init', 'rootfs/guest-init'];
+
+/**
+ * The build key: a hash of the exact package files (name_version_arch) and the build sources.
+ * @example
+ * buildKey(['bash_5.2.15-2+b13_amd64.deb'], 'echo') // => '3f1c...' (16 hex digits)
+ */
+export function buildKey(debNames: readonly string[], sources: string): string {
+  const h = createHash('sha256');
+  for (const n of [...debNames].sort()) h.update(n + '\n');
+  h.update(sources);
+  return h.digest('hex').slice(0, 16);
+}
+
+function escapeRe(s: string): string {
+  return s.replace(/[.+]/g, (c) => '\\' + c);
+}
+
+function files(dir: string, r: Releases, debs: string[]): LabBuild {
+  return {
+    dir, key: basename(dir), xen: join(dir, 'xen'), vmlinuz: join(dir, 'vmlinuz'), initrd: join(dir, 'dom0.cpio.gz'),
+    dataDisk: join(dir, 'data.img'), keyPath: join(dir, 'id_ed25519'), hostKey: readFileSync(join(dir, 'host_key.pub'), 'utf8').trim(),
+    releases: r, packages: debs,
+  };
+}
+
+/**
+ * Builds the lab (or finds it built) and returns its files. `log` gets one line per step.
+ * @example
+ * const b = await buildLab(); // => { dir: '~/.cache/pvhctl/lab/3f1c...', xen: '.../xen', ... }
+ */
+export async function buildLab(log: (line: string) => void = () => {}): Promise<LabBuild> {
+  const debs: string[] = [];
+  for (const p of DOM0_PACKAGES) debs.push(await fetchDeb(`^${escapeRe(p)}$`));
+  const bb32 = await fetchDeb('^busybox-static$', 'i386');
+  const k64 = await debianKernel('amd64');
+  const k32 = await debianKernel('686-pae');
+  const inputs: Inputs = { debs, bb32, k64, k32, releases: { amd64: k64.release, '686-pae': k32.release } };
+  const all = [...debs, bb32, k64.deb, k32.deb].map((d) => basename(d));
+  const sources = SOURCES.map((f) => `${f}\n${readFileSync(join(LAB, f), 'utf8')}`).join('\n');
+  // dom0 also gets the host's copies of base libraries (libc and friends): their versions count.
+  const { stdout: hostLibs } = await run('dpkg-query', ['-W', '-f', '${Package}=${Version}\n', ...HOST_LIBS]).catch((e: { stdout?: string }) => ({ stdout: e.stdout ?? '' }));
+  const key = buildKey(all, sources + hostLibs);
+  const builds = cacheDir('lab', 'builds');
+  const dir = join(builds, key);
+  if (!existsSync(join(dir, '.done'))) {
+    await withLock(join(cacheDir('lab'), 'build.lock'), async () => {
+      // Another process may have built it while we waited for the lock.
+      if (!existsSync(join(dir, '.done'))) await build(dir, inputs, all, log);
+    });
+  }
+  return files(dir, inputs.releases, all);
+}
+
+/** The fetched packages a build assembles. */
+type Inputs = { debs: string[]; bb32: string; k64: DebianKernel; k32: DebianKernel; releases: Releases };
+
+/** Runs the build into `dir` (named by its key) and removes older builds. */
+async function build(dir: string, { debs, bb32, k64, k32, releases }: Inputs, all: string[], log: (line: string) => void): Promise<void> {
+  const key = basename(dir);
+  const builds = dirname(dir);
+
+  log(`building lab ${key} in ${dir}`);
+  const tmp = `${dir}.tmp-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  const guests = join(tmp, 'guests');
+  mkdirSync(guests, { recursive: true });
+  const layout = diskLayout(GUESTS);
+  writeFileSync(join(guests, 'vg'), VG + '\n');
+  writeFileSync(join(guests, 'layout'), layout.map((l) => `${l.name} ${l.start} ${l.count}`).join('\n') + '\n');
+  writeFileSync(join(guests, 'disk-bytes'), String(dataDiskBytes(layout)));
+  for (const g of GUESTS) {
+    const gd = join(guests, g.name);
+    mkdirSync(gd);
+    writeFileSync(join(gd, 'xl.cfg'), xlConfig(g, releases));
+    writeFileSync(join(gd, 'grub.cfg'), grubConfig(g, releases));
+    const start = layout.find((l) => l.name === g.name)!.start;
+    writeFileSync(join(gd, 'guest.env'), `arch=${g.arch}\nmode=${g.init}\nkernel=${g.kernel}\noffset=${extentOffset(start)}\n`);
+    if (g.boot.kind === 'direct') writeFileSync(join(gd, 'direct'), '');
+  }
+  const nopvh = join(tmp, 'vmlinuz-nopvh');
+  writeFileSync(nopvh, await noPvhKernel(readFileSync(k64.vmlinuz)));
+
+  const out = join(tmp, 'out');
+  mkdirSync(out);
+  await run('bash', [join(LAB, 'build.sh')], {
+    env: {
+      ...process.env, OUT: out, DEBS64: debs.join('\n'), K64: k64.deb, K32: k32.deb, BB32: bb32,
+      NOPVH: nopvh, GUESTS: guests, LAB, LC_ALL: 'C',
+    },
+    maxBuffer: 64 << 20,
+    timeout: 20 * 60_000,
+  }).catch((err: Error & { stderr?: string }) => {
+    throw new Error(`lab/build.sh failed: ${(err.stderr ?? err.message).trim().split('\n').slice(-5).join(' | ')}`);
+  });
+  writeFileSync(join(out, 'manifest.json'), JSON.stringify({ key, packages: all, releases }, null, 2) + '\n');
+  writeFileSync(join(out, '.done'), '');
+  rmSync(dir, { recursive: true, force: true });
+  renameSync(out, dir);
+  rmSync(tmp, { recursive: true, force: true });
+  // Keep this build and the one before (a lab started from it may still run); older ones go.
+  const older = readdirSync(builds).filter((b) => b !== key && !b.includes('.tmp-'))
+    .map((b) => ({ b, t: statSync(join(builds, b)).mtimeMs })).sort((x, y) => y.t - x.t).slice(1);
+  for (const { b } of older) rmSync(join(builds, b), { recursive: true, force: true });
+}

@@ -1,0 +1,237 @@
+/**
+ * The lab's guests: what each one is, how its disk is laid out in dom0's volume group, and the
+ * files that describe it (its xl config in dom0's /etc/xen, the grub.cfg on its disk). Pure data
+ * and text; lab/build.ts writes these files and lab/lab.test.ts checks the boots they promise.
+ */
+
+/** The volume group on the lab's data disk, as a production dom0 has one for guest disks. */
+export const VG = 'vg0';
+
+/** LVM extent size in MiB (`vgcreate -s 4m`); the data area starts 1 MiB into the disk. */
+export const EXTENT_MIB = 4;
+export const PE_START_MIB = 1;
+
+/** Size of every guest disk (one ext4 filesystem, no partition table) in MiB. */
+export const DISK_MIB = 32;
+
+/** Where direct-boot kernels and initramfs images live in dom0, as on many production hosts. */
+export const IMAGES_DIR = '/var/lib/xen/images';
+
+/** The PV and PVH GRUB images from Debian's grub-xen-host, at their path in dom0. */
+export const GRUB = {
+  pv64: '/usr/lib/grub-xen/grub-x86_64-xen.bin',
+  pv32: '/usr/lib/grub-xen/grub-i386-xen.bin',
+  pvh: '/usr/lib/grub-xen/grub-i386-xen_pvh.bin',
+} as const;
+
+/** Which kernel a guest's disk carries. `amd64-nopvh` is amd64 with its PHYS32_ENTRY note renamed. */
+export type GuestKernel = 'amd64' | '686-pae' | 'amd64-nopvh' | 'none';
+
+/** How a guest's init behaves: print the marker, or hang before its disk when it finds itself PVH. */
+export type GuestInit = 'marker' | 'hang-on-pvh';
+
+/** How the guest is booted by its configuration as shipped in dom0's /etc/xen. */
+export type GuestBoot =
+  | { kind: 'direct' }
+  | { kind: 'grub'; image: keyof typeof GRUB };
+
+/** What a boot of one guest in one mode must show; `fails` carries the text Xen's tools print. */
+export type BootExpectation =
+  | { kind: 'marker'; guestType: 'PV' | 'PVH' }
+  | { kind: 'grub-marker' }
+  | { kind: 'fails'; message: string }
+  | { kind: 'hangs' };
+
+export type LabGuest = {
+  name: string;
+  summary: string;
+  arch: 'x86_64' | 'x86_32';
+  kernel: GuestKernel;
+  init: GuestInit;
+  boot: GuestBoot;
+  type: 'pv' | 'pvh';
+  pvshim: boolean;
+  /** What the shipped config does, and what the hand-edited PVH config does (null: not tried). */
+  expect: { shipped: BootExpectation; asPvh: BootExpectation | null };
+  /** Why the PVH boot cannot succeed under QEMU's emulation though it does on hardware, if so. */
+  emulatorLimit?: string;
+};
+
+/**
+ * QEMU 7.2's TCG emulation of nested SVM with nested paging loses a 32-bit PAE guest at its first
+ * VM exit after it turns paging on (triple fault on the `cpuid` after `mov %eax,%cr0` in
+ * head_32.S), whether GRUB or Xen's PHYS32_ENTRY started it. 64-bit guests are unaffected.
+ */
+export const PAE_NESTED_LIMIT = 'QEMU 7.2 TCG nested SVM+NPT triple-faults 32-bit PAE guests after paging is enabled';
+
+/** Xen's message when a PV image needs an ABI the hypervisor lacks (tools/libs/guest/xg_dom_core.c). */
+export const MSG_NO_ABI = 'guest type xen-3.0-x86_32p not supported by xen kernel';
+/** Xen's message for a PVH boot of a kernel without PHYS32_ENTRY (tools/libs/guest/xg_dom_elfloader.c). */
+export const MSG_NO_PVH = 'image not capable of booting inside a HVM container';
+
+/** The line a lab guest's init prints to hvc0 once its disk is mounted. */
+export const MARKER = 'PVHCTL-LAB-MARKER';
+/** The line the hang guest prints before it stops short of its disk. */
+export const HANG_MARKER = 'PVHCTL-LAB-HANG';
+
+export const GUESTS: readonly LabGuest[] = [
+  {
+    name: 'pvgrub64',
+    summary: '64-bit Debian kernel booted by PV GRUB reading the guest grub.cfg',
+    arch: 'x86_64', kernel: 'amd64', init: 'marker', boot: { kind: 'grub', image: 'pv64' }, type: 'pv', pvshim: false,
+    expect: { shipped: { kind: 'marker', guestType: 'PV' }, asPvh: { kind: 'marker', guestType: 'PVH' } },
+  },
+  {
+    name: 'direct64',
+    summary: '64-bit Debian kernel booted directly from dom0',
+    arch: 'x86_64', kernel: 'amd64', init: 'marker', boot: { kind: 'direct' }, type: 'pv', pvshim: false,
+    expect: { shipped: { kind: 'marker', guestType: 'PV' }, asPvh: { kind: 'marker', guestType: 'PVH' } },
+  },
+  {
+    name: 'pae32',
+    summary: "32-bit Debian 686-pae kernel (PVH entry, no PV entry) configured as PV through grub-i386-xen.bin",
+    arch: 'x86_32', kernel: '686-pae', init: 'marker', boot: { kind: 'grub', image: 'pv32' }, type: 'pv', pvshim: false,
+    expect: { shipped: { kind: 'fails', message: MSG_NO_ABI }, asPvh: { kind: 'marker', guestType: 'PVH' } },
+    emulatorLimit: PAE_NESTED_LIMIT,
+  },
+  {
+    name: 'nopvh',
+    summary: '64-bit kernel whose PHYS32_ENTRY note was renamed, booted directly: PV only',
+    arch: 'x86_64', kernel: 'amd64-nopvh', init: 'marker', boot: { kind: 'direct' }, type: 'pv', pvshim: false,
+    expect: { shipped: { kind: 'marker', guestType: 'PV' }, asPvh: { kind: 'fails', message: MSG_NO_PVH } },
+  },
+  {
+    name: 'hang',
+    summary: 'guest whose init never brings its disk up when it runs as PVH',
+    arch: 'x86_64', kernel: 'amd64', init: 'hang-on-pvh', boot: { kind: 'direct' }, type: 'pv', pvshim: false,
+    expect: { shipped: { kind: 'marker', guestType: 'PV' }, asPvh: { kind: 'hangs' } },
+  },
+  {
+    name: 'shim32',
+    summary: '32-bit PV GRUB under the PV shim (type pvh, pvshim = 1)',
+    arch: 'x86_32', kernel: 'none', init: 'marker', boot: { kind: 'grub', image: 'pv32' }, type: 'pvh', pvshim: true,
+    expect: { shipped: { kind: 'grub-marker' }, asPvh: null },
+  },
+];
+
+/** A guest's logical volume: its first extent and extent count on the data disk. */
+export type Extents = { name: string; start: number; count: number };
+
+/**
+ * Places the guest disks one after another in the volume group, in extents.
+ * @example
+ * diskLayout([{ name: 'a' }, { name: 'b' }]) // => [{ name: 'a', start: 0, count: 8 }, { name: 'b', start: 8, count: 8 }]
+ */
+export function diskLayout(guests: readonly { name: string }[]): Extents[] {
+  const count = DISK_MIB / EXTENT_MIB;
+  return guests.map((g, i) => ({ name: g.name, start: i * count, count }));
+}
+
+/**
+ * Byte offset on the data disk of a volume's first extent.
+ * @example
+ * extentOffset(8) // => 34603008 (1 MiB + 8 * 4 MiB)
+ */
+export function extentOffset(extent: number): number {
+  return (PE_START_MIB + extent * EXTENT_MIB) * 1024 * 1024;
+}
+
+/** Total data disk size in bytes for a layout. */
+export function dataDiskBytes(layout: readonly Extents[]): number {
+  const end = Math.max(0, ...layout.map((l) => l.start + l.count));
+  return extentOffset(end);
+}
+
+/** The kernel release each kernel kind has; filled in from the Debian packages at build time. */
+export type Releases = { amd64: string; '686-pae': string };
+
+function releaseOf(g: LabGuest, r: Releases): string | null {
+  if (g.kernel === 'none') return null;
+  return g.kernel === '686-pae' ? r['686-pae'] : r.amd64;
+}
+
+/** The kernel command line the guest is booted with (by grub.cfg or by xl's `extra`). */
+export function guestCmdline(): string {
+  return 'root=/dev/xvda ro console=hvc0 quiet';
+}
+
+/**
+ * The xl domain config for a guest, as a production dom0 would have it in /etc/xen/NAME.cfg.
+ * @example
+ * xlConfig(GUESTS[1]!, { amd64: '6.1.0-56-amd64', '686-pae': '6.1.0-50-686-pae' })
+ * // => 'name = "direct64"\ntype = "pv"\nkernel = "/var/lib/xen/images/direct64/vmlinuz-6.1.0-56-amd64"\n...'
+ */
+export function xlConfig(g: LabGuest, r: Releases): string {
+  const lines = [`# pvhctl lab guest: ${g.summary}`, `name = "${g.name}"`, `type = "${g.type}"`];
+  if (g.pvshim) {
+    lines.push('pvshim = 1');
+    // Lab only: QEMU's qemu64 CPU is family 15 (K8), for which the shim writes HWCR without a
+    // fault handler and the outer Xen refuses the write (#GP, shim panic in init_amd). Any later
+    // family takes the other path; real hosts never report K8 with SVM and NPT.
+    lines.push('cpuid = "host,family=0x10"');
+  }
+  const rel = releaseOf(g, r);
+  if (g.boot.kind === 'grub') {
+    lines.push(`kernel = "${GRUB[g.boot.image]}"`);
+  } else {
+    if (rel === null) throw new Error(`${g.name}: direct boot needs a kernel`);
+    lines.push(`kernel = "${IMAGES_DIR}/${g.name}/vmlinuz-${rel}"`);
+    lines.push(`ramdisk = "${IMAGES_DIR}/${g.name}/initrd.img-${rel}"`);
+    lines.push('root = "/dev/xvda ro"');
+    lines.push('extra = "console=hvc0 quiet"');
+  }
+  lines.push(
+    'memory = 192',
+    'vcpus = 1',
+    `disk = [ 'phy:/dev/${VG}/${g.name},xvda,w' ]`,
+    // A guest that reboots or crashes stays down, so that a failed boot is seen and never loops.
+    'on_reboot = "destroy"',
+    'on_crash = "destroy"',
+  );
+  return lines.join('\n') + '\n';
+}
+
+/**
+ * The /boot/grub/grub.cfg on a guest's disk (read by PV GRUB, PVH GRUB, or GRUB under the shim).
+ * The shim guest has no 32-bit PV kernel to boot (Debian 12 has none), so its GRUB prints the
+ * marker itself and waits at its prompt.
+ */
+export function grubConfig(g: LabGuest, r: Releases): string {
+  const rel = releaseOf(g, r);
+  if (rel === null) {
+    return `echo "${MARKER} name=${g.name} loader=grub"\nset timeout=-1\n`;
+  }
+  return [
+    'set timeout=0',
+    'set default=0',
+    `menuentry 'Debian GNU/Linux, with Linux ${rel}' {`,
+    `\tlinux /boot/vmlinuz-${rel} ${guestCmdline()}`,
+    `\tinitrd /boot/initrd.img-${rel}`,
+    '}',
+    '',
+  ].join('\n');
+}
+
+/** A marker line as the guest init prints it, parsed; null when the line is not one. */
+export type Marker = { name: string; guestType: string | null; disk: string | null; loader: string | null };
+
+/**
+ * Finds the last marker line in a console log (guest-controlled text: bounded, never evaluated).
+ * @example
+ * findMarker('x\nPVHCTL-LAB-MARKER name=a guest_type=PVH disk=a\n') // => { name: 'a', guestType: 'PVH', disk: 'a', loader: null }
+ */
+export function findMarker(log: string): Marker | null {
+  // GRUB paints the screen with escape sequences, so the marker may sit mid-line.
+  const lines = log.slice(-65536).split(/\r?\n/).filter((l) => l.includes(MARKER + ' '));
+  const last = lines.at(-1);
+  if (last === undefined) return null;
+  const fields = new Map<string, string>();
+  const at = last.lastIndexOf(MARKER + ' ') + MARKER.length + 1;
+  for (const part of last.slice(at, at + 512).split(' ')) {
+    const eq = part.indexOf('=');
+    if (eq > 0) fields.set(part.slice(0, eq), part.slice(eq + 1));
+  }
+  const name = fields.get('name');
+  if (name === undefined) return null;
+  return { name, guestType: fields.get('guest_type') ?? null, disk: fields.get('disk') ?? null, loader: fields.get('loader') ?? null };
+}
