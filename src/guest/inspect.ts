@@ -178,7 +178,8 @@ async function inspectOpened(disks: DiskSpec[], opened: ReturnType<typeof openVo
   }
   // A boot-only filesystem seen alone: its top level is /boot.
   const bootTree: GuestTree = rootVol === null ? { root: rootFs, mounts: [] } : tree;
-  const bootPrefix = rootVol === null ? '' : '/boot';
+  // (A root filesystem without /etc/fstab or os-release, as a minimal guest has, keeps its /boot.)
+  const bootPrefix = rootVol === null && !has(rootFs, '/boot/grub') ? '' : '/boot';
 
   report.os = readOs(tree, warnings);
   report.userlandArch = elfArch(tree, '/bin/sh');
