@@ -13,6 +13,7 @@ import { precheck, startRollback, startSwitch, type OperationEvent } from '../fl
 import type { TargetType } from '../fleet/seams.ts';
 import type { Guest, Operation, Token } from '../store/schema.ts';
 import { describeGuest } from '../cli/guest.ts';
+import { isPublicWebPath, registerWeb } from '../web/routes.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -56,6 +57,7 @@ const guestSchema = {
     id: { type: 'integer' }, name: { type: 'string' }, host: { type: ['string', 'null'] }, owner: { type: ['string', 'null'] },
     type: { type: 'string', enum: ['pv', 'pvh', 'pvh-shim', 'hvm'] }, arch: { type: ['string', 'null'] },
     canBecome: { type: 'string' }, health: { type: 'string' }, attention: { type: ['string', 'null'] },
+    verdictAt: { type: ['string', 'null'] },
     verdict: { type: ['object', 'null'], additionalProperties: true },
   },
 } as const;
@@ -123,7 +125,7 @@ export async function buildServer(fleet: Fleet, opts: ServerOptions): Promise<Fa
   app.decorateRequest('principal', null);
   app.addHook('onRequest', async (req, reply) => {
     const path = req.url.split('?')[0];
-    if (path === '/openapi.json' || path === '/metrics' || path === '/healthz') return;
+    if (path === '/openapi.json' || path === '/metrics' || path === '/healthz' || isPublicWebPath(path ?? '')) return;
     const m = /^Bearer (\S{8,200})$/.exec(req.headers.authorization ?? '');
     const tok = m ? await store.tokenFor(m[1]!) : undefined;
     if (tok === undefined) return reply.code(401).send({ error: 'a valid bearer token is required' });
@@ -288,5 +290,6 @@ export async function buildServer(fleet: Fleet, opts: ServerOptions): Promise<Fa
       off();
     });
   });
+  await registerWeb(app, fleet); // the web UI (src/web/)
   return app;
 }

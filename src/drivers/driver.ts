@@ -100,6 +100,18 @@ export function keptName(path: string, now: Date, n = 0): string {
 /** Files pvhctl leaves beside configs (kept versions, temp files): never guest configs themselves. */
 export const PVHCTL_FILE = /\.pvhctl-[^/]*$|\/\.[^/]*\.pvhctl-[^/]*\.tmp$/;
 
+/**
+ * An attached guest console (`xl console NAME` on a terminal): the guest's output as it comes,
+ * keystrokes to the guest. Closing it detaches; the guest runs on.
+ */
+export type ConsoleChannel = {
+  onData(fn: (chunk: Uint8Array) => void): void;
+  /** Called once when the console goes away (detached, domain gone, connection lost). */
+  onClose(fn: () => void): void;
+  write(bytes: Uint8Array): void;
+  close(): void;
+};
+
 /** The operations a host driver provides. All may throw DriverError. */
 export type HostDriver = {
   readonly name: string;
@@ -134,6 +146,11 @@ export type HostDriver = {
   frontends(domid: number): Promise<Frontends>;
   /** The last `maxBytes` of the guest's console log (xenconsoled --log=guest), '' when none. */
   consoleTail(name: DomainName, maxBytes: number): Promise<string>;
+  /**
+   * Attaches to the guest's console, interactively (`xl console`). Optional: a driver without it
+   * offers only consoleTail, and the Xen Shell then shows the console read-only.
+   */
+  console?(name: DomainName): Promise<ConsoleChannel>;
   /** Checks that the host answers (a cheap round trip); throws 'unreachable' when not. */
   probe(): Promise<void>;
   close(): Promise<void>;

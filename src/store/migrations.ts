@@ -4,6 +4,7 @@
  */
 import type { Kysely } from 'kysely';
 import type { Migration } from 'kysely/migration';
+import { customerKeysMigration } from './customer-keys.ts';
 
 export const migrations: Record<string, Migration> = {
   '0001_initial': {
@@ -133,4 +134,7 @@ export const migrations: Record<string, Migration> = {
       await db.schema.alterTable('operations').dropColumn('owner').execute();
     },
   },
+
+  // The Xen Shell's customer keys (src/store/customer-keys.ts), numbered apart from the fleet's.
+  '0900_customer_keys': customerKeysMigration,
 };

@@ -2,7 +2,7 @@
  * HostDriver over a simulated host (world.ts). It answers as xl would, with xl's own error
  * messages, so the switch logic and its rollback can be tested on thousands of guests.
  */
-import { DriverError, type Domain, type DomainName, type DomainType, type HostDriver, type HostPath, keptName } from '../driver.ts';
+import { DriverError, type ConsoleChannel, type Domain, type DomainName, type DomainType, type HostDriver, type HostPath, keptName } from '../driver.ts';
 import { effectiveSettings, parseXlConfig } from '../../xlcfg/parser.ts';
 import { bytesOf, frontendState, putBytes, saveSim, type SimDomain, type SimHost } from './world.ts';
 
@@ -53,6 +53,45 @@ function tick(h: SimHost): void {
     saveSim(h);
     throw new DriverError('unreachable', `${s.name}: connection refused (host rebooting)`);
   }
+}
+
+/**
+ * The simulated `xl console`: what the guest writes to its console from now on, and a getty that
+ * echoes what is typed and answers Enter with a login prompt.
+ */
+function simConsole(h: SimHost, name: string, pollMs: number): ConsoleChannel {
+  if (h.state.domains[name] === undefined) throw new DriverError('failed', `xl console ${name}: ${name} is an invalid domain identifier`);
+  let seen = (h.state.consoles[name] ?? '').length;
+  const domid = h.state.domains[name].domid;
+  let closed = false;
+  const data: ((b: Uint8Array) => void)[] = [];
+  const closers: (() => void)[] = [];
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    clearInterval(timer);
+    for (const fn of closers.splice(0)) fn();
+  };
+  const timer = setInterval(() => {
+    const log = h.state.consoles[name] ?? '';
+    if (log.length < seen) seen = 0; // the log was trimmed from the front: resend what is there
+    if (log.length > seen) {
+      const chunk = new TextEncoder().encode(log.slice(seen));
+      seen = log.length;
+      for (const fn of data) fn(chunk);
+    }
+    if (h.state.domains[name]?.domid !== domid) close(); // xl console ends with its domain
+  }, Math.max(5, Math.min(pollMs, 100)));
+  return {
+    onData: (fn) => data.push(fn),
+    onClose: (fn) => (closed ? fn() : closers.push(fn)),
+    write: (bytes) => {
+      if (closed) return;
+      const text = new TextDecoder().decode(bytes).replace(/[^\x20-\x7e\r]/g, '');
+      consoleAppend(h, name, text.replace(/\r/g, `\r\n${name} login: `));
+    },
+    close,
+  };
 }
 
 function consoleAppend(h: SimHost, name: string, text: string): void {
@@ -207,6 +246,7 @@ export function simDriver(h: SimHost, opts: { pollMs?: number } = {}): HostDrive
         return { vbd: Array(d.vbd).fill(st), vif: Array(d.vif).fill(st) };
       }),
     consoleTail: async (n: DomainName, maxBytes: number) => call(() => (s().consoles[n] ?? '').slice(-maxBytes)),
+    console: async (n: DomainName) => call(() => simConsole(h, n, pollMs)),
     probe: async () => call(() => undefined),
     close: async () => {},
   };

@@ -85,6 +85,8 @@ export function xlDriver(name: string, runner: Runner, opts: XlOptions = {}): Ho
       const r = await runner.exec(argv, { timeoutMs });
       return r.code === 0 ? r.stdout.toString('utf8') : '';
     },
+    // `xl console` needs a terminal on the host: the SSH runner gives one; the local runner does not.
+    ...(runner.interactive ? { console: (n: DomainName) => runner.interactive!(['xl', 'console', n]) } : {}),
     async probe() {
       const r = await runner.exec(['xl', 'info'], { timeoutMs: Math.min(timeoutMs, 30_000) }).catch((err: unknown) => {
         throw err instanceof DriverError ? err : new DriverError('unreachable', String(err));

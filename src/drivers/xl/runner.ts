@@ -3,7 +3,7 @@
  * a file atomically, list a directory. local.ts does it on this machine (no shell involved);
  * ssh.ts does it over SSH, where the remote shell sees only arguments that passed `safeArg`.
  */
-import { DriverError, type HostPath } from '../driver.ts';
+import { DriverError, type ConsoleChannel, type HostPath } from '../driver.ts';
 
 export type ExecResult = { code: number; stdout: Buffer; stderr: string };
 
@@ -16,6 +16,8 @@ export type Runner = {
   listFiles(dir: HostPath): Promise<HostPath[]>;
   /** Streams a host file or block device into a local file, at most `maxBytes`; returns the size. */
   copyTo(path: HostPath, localFile: string, maxBytes: number): Promise<number>;
+  /** Runs a program on a terminal, interactively (for `xl console`); optional. */
+  interactive?(argv: string[]): Promise<ConsoleChannel>;
   close(): Promise<void>;
 };
 

@@ -100,3 +100,17 @@ test('the xl driver over SSH: a missing console log reads as empty; a wrong host
   await assert.rejects(other.exec(['true']), (err: Error) => /unreachable|verification|Handshake/i.test(`${(err as { kind?: string }).kind} ${err.message}`));
   await other.close();
 });
+
+test('interactive over SSH (what xl console runs on): a terminal on the host, keys in, output back, close ends it', async () => {
+  const ch = await runner.interactive!(['cat']);
+  let out = '';
+  ch.onData((b) => (out += Buffer.from(b).toString('utf8')));
+  const closed = new Promise<void>((resolve) => ch.onClose(resolve));
+  ch.write(new TextEncoder().encode('hello console\r'));
+  for (let i = 0; i < 200 && !/hello console[\s\S]*hello console/.test(out); i++) await new Promise((r) => setTimeout(r, 25));
+  // once echoed by the terminal, once written back by cat: a real pty on the far side
+  assert.match(out, /hello console[\s\S]*hello console/);
+  ch.close();
+  await closed;
+  await assert.rejects(runner.interactive!(['xl', 'console', '$(id)']), /refusing/);
+});

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { Client, type ConnectConfig } from 'ssh2';
 import { randomBytes } from 'node:crypto';
-import { DriverError, hostPath, keptName, type HostPath } from '../driver.ts';
+import { DriverError, hostPath, keptName, type ConsoleChannel, type HostPath } from '../driver.ts';
 import { checkExit, shellJoin, type ExecResult, type Runner } from './runner.ts';
 import { MAX_OUTPUT } from './parse.ts';
 import { copyBounded } from './local.ts';
@@ -180,6 +180,37 @@ export function sshRunner(opts: SshOptions): Runner {
             (n) => (code === 0 || code === null ? resolve(n) : reject(new DriverError('failed', `cat ${path}: ${stderr.trim() || `exit ${code}`}`))),
             reject,
           );
+        });
+      });
+    },
+    async interactive(argv: string[]): Promise<ConsoleChannel> {
+      const command = shellJoin(argv);
+      const c = await connect();
+      return new Promise((resolve, reject) => {
+        // A terminal on the host: xl console needs one, and it passes the guest's bytes through raw.
+        c.exec(command, { pty: { term: 'vt100', rows: 24, cols: 80 } }, (err, stream) => {
+          if (err) return reject(new DriverError('unreachable', `${name}: ${err.message}`));
+          let closed = false;
+          const closers: (() => void)[] = [];
+          const finish = () => {
+            closed = true;
+            for (const fn of closers.splice(0)) fn();
+          };
+          stream.on('close', finish);
+          resolve({
+            onData: (fn) => stream.on('data', (b: Buffer) => fn(new Uint8Array(b))),
+            onClose: (fn) => (closed ? fn() : closers.push(fn)),
+            write: (bytes) => {
+              if (!closed) stream.write(Buffer.from(bytes));
+            },
+            close: () => {
+              if (closed) return;
+              // Hang up the terminal (as closing an xl console window does) and do not wait for the far side.
+              stream.signal('HUP');
+              stream.close();
+              finish();
+            },
+          });
         });
       });
     },
