@@ -134,7 +134,6 @@ export const migrations: Record<string, Migration> = {
       await db.schema.alterTable('operations').dropColumn('owner').execute();
     },
   },
-
   // The Xen Shell's customer keys (src/store/customer-keys.ts), numbered apart from the fleet's.
   '0900_customer_keys': customerKeysMigration,
 };
