@@ -129,7 +129,11 @@ export function tokenize(text: string, file: string): Token[] {
   return out;
 }
 
-/** The word's text with no expansion (for keywords and command names). */
+/**
+ * The word's text with no expansion (for keywords and command names).
+ * @example
+ * raw([{ text: 'set', literal: false }]) // => 'set'
+ */
 export function raw(w: Word): string {
   return w.map((p) => p.text).join('');
 }

@@ -65,6 +65,20 @@ test('GRUB_DEFAULT=saved with no grubenv, or an unknown saved_entry, boots entry
   assert.equal(m.default.decided, false, 'a name not found may be in custom.cfg, which 41_custom sources');
 });
 
+test('custom.cfg beside grub.cfg: absent, a name not found is entry 0; present, its entries are read in place', () => {
+  const text = debianGrubCfg({ kernels, rootUuid: UUID, grubDefault: 'saved' });
+  const env = parseGrubenv(grubenv({ saved_entry: 'My kernel' })) as Map<string, string>;
+  const absent = parseGrub2({ file: 'g', text, grubenv: env, siblings: new Map([['custom.cfg', null]]) });
+  assert.ok(absent.default.decided && absent.default.index === 0);
+  const custom = "menuentry 'My kernel' {\n  linux /boot/vmlinuz-custom root=/dev/xvda1\n}\n";
+  const present = parseGrub2({ file: 'g', text, grubenv: env, siblings: new Map([['custom.cfg', custom]]) });
+  assert.ok(present.default.decided);
+  assert.equal(present.entries[present.default.index]!.kernel, '/boot/vmlinuz-custom');
+  // A custom.cfg that sources itself ends (depth cap) instead of looping.
+  const loop = parseGrub2({ file: 'g', text, grubenv: env, siblings: new Map([['custom.cfg', 'source $prefix/custom.cfg\n' + custom]]) });
+  assert.ok(loop.entries.length < 40);
+});
+
 test('numeric and submenu defaults; a submenu alone boots its first entry', () => {
   assert.equal(chosen(menu('1>3', {})).title, 'Debian GNU/Linux, with Linux 6.1.0-50-amd64 (recovery mode)');
   assert.equal(chosen(menu('1', {})).title, 'Debian GNU/Linux, with Linux 6.1.0-56-amd64');

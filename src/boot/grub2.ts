@@ -20,7 +20,15 @@ export type Grub2Input = {
   grubenv: Map<string, string> | null;
   /** BLS entries to insert where grub.cfg runs `blscfg` (Fedora/RHEL), already in GRUB's order. */
   bls?: BootEntry[];
+  /**
+   * Other files beside grub.cfg, by name (`custom.cfg`, which Debian's 41_custom sources): their
+   * text, or null when the guest has none. Files not listed are unknown.
+   */
+  siblings?: Map<string, string | null>;
 };
+
+/** `source` nesting followed at most (GRUB itself has no limit; a loop must end). */
+const MAX_SOURCE_DEPTH = 4;
 
 /** Variables GRUB itself sets (grub-core/normal/main.c features), known for any GRUB >= 2.00. */
 const BUILTIN: [string, string][] = [
@@ -50,7 +58,11 @@ function expandText(text: string, env: Env): Value {
   return unknown ? UNKNOWN : out;
 }
 
-/** Expands a word where GRUB would (not inside single quotes). */
+/**
+ * Expands a word where GRUB would (not inside single quotes).
+ * @example
+ * expand(word('"${saved_entry}"'), new Map([['saved_entry', '1>2']])) // => '1>2'
+ */
 export function expand(w: Word, env: Env): Value {
   let s = '';
   for (const p of w) {
@@ -64,7 +76,7 @@ export function expand(w: Word, env: Env): Value {
 type Cond = boolean | typeof UNKNOWN;
 
 /** Evaluates a `[ … ]` / `test …` condition when every operand is known; otherwise UNKNOWN. */
-function evalTest(words: Value[], grubenvPresent: boolean): Cond {
+function evalTest(words: Value[], grubenvPresent: boolean, siblings: Map<string, string | null>): Cond {
   let args = words;
   if (args[0] === '[') {
     if (args[args.length - 1] !== ']') return UNKNOWN;
@@ -83,7 +95,12 @@ function evalTest(words: Value[], grubenvPresent: boolean): Cond {
   } else if (args.length === 2 && (args[0] === '-s' || args[0] === '-f' || args[0] === '-e')) {
     // Only grubenv's presence is known to us; other files depend on the boot device.
     const p = args[1];
-    r = typeof p === 'string' && p.endsWith('/grubenv') ? grubenvPresent : UNKNOWN;
+    const base = typeof p === 'string' ? p.slice(p.lastIndexOf('/') + 1) : null;
+    if (base === 'grubenv') r = grubenvPresent;
+    else if (base !== null && siblings.has(base)) {
+      const t = siblings.get(base)!;
+      r = t !== null && (args[0] !== '-s' || t.length > 0);
+    }
   } else if (args.length === 3 && (args[1] === '=' || args[1] === '==' || args[1] === '!=')) {
     if (args[0] === UNKNOWN || args[2] === UNKNOWN) r = UNKNOWN;
     else r = (args[0] === args[2]) === (args[1] !== '!=');
@@ -117,6 +134,8 @@ export function parseGrub2(input: Grub2Input): BootMenu {
   let env: Env = new Map<string, Value>([...BUILTIN, ['grub_platform', UNKNOWN], ['grub_cpu', UNKNOWN]]);
   let count = 0;
   let sourced = false;
+  let sourceDepth = 0;
+  const siblings = input.siblings ?? new Map<string, string | null>();
 
   const entryFrom = (title: string, id: string | null, submenu: string[], body: Stmt[], envHere: Env, conditional: boolean): BootEntry => {
     const e: BootEntry = { title, id, submenu, type: 'other', kernel: null, initrd: [], args: null, conditional };
@@ -199,7 +218,7 @@ export function parseGrub2(input: Grub2Input): BootMenu {
         let maybeEarlier = false;
         const arms: { cond: Cond; body: Stmt[] }[] = s.branches.map((b) => {
           const only = b.cond.length === 1 ? b.cond[0] : undefined;
-          const c: Cond = only?.kind === 'cmd' ? evalTest(only.words.map((w) => expand(w, before)), input.grubenv !== null) : UNKNOWN;
+          const c: Cond = only?.kind === 'cmd' ? evalTest(only.words.map((w) => expand(w, before)), input.grubenv !== null, siblings) : UNKNOWN;
           return { cond: c, body: b.body };
         });
         arms.push({ cond: true, body: s.otherwise ?? [] });
@@ -247,6 +266,19 @@ export function parseGrub2(input: Grub2Input): BootMenu {
           nodes.push({ entry, title: e.title, id: e.id, children: null, conditional });
         }
         if ((input.bls ?? []).length === 0) warnings.push(`${input.file}:${s.line}: blscfg found no BLS entries`);
+      } else if (cmd === 'source' && args.length === 1) {
+        // A file beside grub.cfg that we were given is read in place (custom.cfg); others are not.
+        const target = expand(args[0]!, env);
+        const base = typeof target === 'string' ? target.slice(target.lastIndexOf('/') + 1) : null;
+        if (base === null || !siblings.has(base) || sourceDepth >= MAX_SOURCE_DEPTH) sourced = true;
+        else {
+          const text = siblings.get(base)!;
+          if (text !== null) {
+            sourceDepth++;
+            run(parseScript(text, base), nodes, path, conditional, depth + 1);
+            sourceDepth--;
+          }
+        }
       } else if (cmd === 'source' || cmd === 'configfile' || cmd === 'extract_entries_source') {
         sourced = true;
       }
@@ -335,7 +367,8 @@ function chooseDefault(top: Node[], index: Map<Node, number>, dflt: Value | unde
     const c = comps[k]!;
     // Entries hidden behind an unknown condition make an index or a fallback to 0 uncertain.
     let i: number;
-    if (/^[0-9]+$/.test(c)) i = Number(c);
+    const numeric = /^[0-9]+$/.test(c);
+    if (numeric) i = Number(c);
     else i = menu.findIndex((n) => n.title === c || (n.id !== null && n.id === c));
     if (i < 0 && sourced && c !== '') {
       return { decided: false, reason: `${how}: "${c}" matches no entry here and may name one in a file the config sources` };
@@ -344,8 +377,10 @@ function chooseDefault(top: Node[], index: Map<Node, number>, dflt: Value | unde
       trail.push(c === '' ? 'entry 0' : `"${c}" matches no entry, so entry 0`);
       i = 0;
     }
-    if (menu.slice(0, i + 1).some((n) => n.conditional)) {
-      return { decided: false, reason: `${how}: an entry before it appears only under a condition known at boot time` };
+    // An index shifts when an entry before it may be missing; a name match only depends on the
+    // entry it matched (no earlier entry has that name).
+    if (numeric ? menu.slice(0, i + 1).some((n) => n.conditional) : menu[i]!.conditional) {
+      return { decided: false, reason: `${how}: ${numeric ? 'an entry before it' : 'the entry'} appears only under a condition known at boot time` };
     }
     const n = menu[i]!;
     if (n.children === null) {

@@ -84,4 +84,47 @@ test('child limits: time and output limits end an inspection with a one-line err
   const small = await inspectInChild([{ path: images.reboot!, vdev: null }], { dataDir: null, name: 'small' }, { heapMiB: 4 });
   // Too small a heap kills the child; the caller gets a one-line error, not a crash.
   assert.ok('error' in small && /^inspection failed: /.test(small.error), JSON.stringify(small).slice(0, 200));
+  // The address-space limit holds Buffers too: Node cannot even start in 1 GiB.
+  const tight = await inspectInChild([{ path: images.ready!, vdev: null }], { dataDir: null, name: 'tight' }, { addressSpaceMiB: 1024 });
+  assert.ok('error' in tight && /ran out of its memory limit/.test(tight.error), JSON.stringify(tight).slice(0, 200));
+});
+
+test('inspect --config: xl disks with partition vdevs, PCI passthrough, a direct kernel, a bad config', async () => {
+  const rel = { amd64: '', 'cloud-amd64': '', '686-pae': '', '686': '' } as Record<KernelFlavour, string>;
+  for (const f of Object.keys(rel) as KernelFlavour[]) rel[f] = (await debianKernel(f)).release;
+  const g = fixtureGuests(rel);
+  const root = await guestImage(g['split-root']);
+  const boot = await guestImage(g['split-boot']);
+  const disks = `disk = [ 'phy:${root},xvda2,w',\n  'format=raw, vdev=xvda1, access=rw, target=${boot}' ]\n`;
+  const cfg = (name: string, body: string) => {
+    const f = join(dir, `${name}.cfg`);
+    writeFileSync(f, `name = "${name}"\nmemory = 1024\n${body}`);
+    return f;
+  };
+  const web1 = cfg('web1', `bootloader = "pygrub"\n${disks}`);
+  const pci = cfg('pci1', `bootloader = "pygrub"\n${disks}pci = [ '0000:01:00.0' ]\n`);
+  const direct = cfg('direct1', `kernel = "${(await debianKernel('686')).vmlinuz}"\n${disks}`);
+  const bad = cfg('bad1', 'bootloader = pygrub(\n');
+  const r = await pvhctl(['inspect', '--json', '--config', web1, '--config', pci, '--config', direct, '--config', bad]);
+  assert.equal(r.code, 1);
+  const out = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  assert.deepEqual(out.map((o) => o.guest), ['web1', 'pci1', 'direct1', bad]);
+  assert.equal(out[0].verdict.verdict, 'ready', JSON.stringify(out[0].verdict));
+  assert.deepEqual(out[0].mounts.map((m: { mountpoint: string }) => m.mountpoint), ['/boot']);
+  assert.equal(out[0].hostBoot, 'bootloader = "pygrub"');
+  assert.equal(out[1].verdict.verdict, 'blocked');
+  assert.equal(out[2].verdict.verdict, 'needs-kernel');
+  assert.match(out[2].verdict.reasons.join(' '), /kernel= in the xl config/);
+  assert.match(out[3].error, /bad1\.cfg:3:\d+: config parsing error near `pygrub/);
+  assert.equal(r.stderr.trim().split('\n').length, 1);
+});
+
+test('inspect on a terminal: a progress bar on stderr for many guests, results still one JSON line each', async () => {
+  const guests = [images.ready!, images.logical!, images.ready!, images.logical!];
+  // util-linux's script(1) gives the command a pseudo-terminal, as an operator's shell would.
+  const cmd = [process.execPath, bin, 'inspect', '--json', '--jobs', '1', ...guests].map((a) => `'${a}'`).join(' ');
+  const { stdout } = await run('script', ['-qec', cmd, '/dev/null'], { env, maxBuffer: 64 << 20 });
+  assert.match(stdout, /\[#{7,8}\.{22,23}\] 1\/4/);
+  const lines = stdout.replace(/\r?\x1b\[K(\[[#.]*\] \d+\/\d+ [^\r\n]*)?/g, '').split(/\r?\n/).filter((l) => l.startsWith('{'));
+  assert.deepEqual(lines.map((l) => JSON.parse(l).verdict.verdict), ['ready', 'ready', 'ready', 'ready']);
 });

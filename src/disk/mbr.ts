@@ -28,7 +28,11 @@ function hasSignature(sector: Uint8Array): boolean {
   return sector[510] === 0x55 && sector[511] === 0xaa;
 }
 
-/** Sector 0's four entries, or null when sector 0 is not an MBR (no 55 AA, or status bytes that no MBR has). */
+/**
+ * Sector 0's four entries, or null when sector 0 is not an MBR (no 55 AA, or status bytes that no MBR has).
+ * @example
+ * mbrEntries(disk.read(0, 512)) // => [{ status: 0x80, type: 0x83, lba: 2048, sectors: 98304 }, ...] or null
+ */
 export function mbrEntries(sector0: Uint8Array): Entry[] | null {
   if (sector0.length < SECTOR || !hasSignature(sector0)) return null;
   const es = entries(sector0);

@@ -122,12 +122,20 @@ export function sliceSource(parent: ByteSource, offset: number, length: number, 
   };
 }
 
-/** Little-endian readers over a byte array, bounds-checked by the typed array itself. */
+/**
+ * Little-endian readers over a byte array, bounds-checked by the typed array itself.
+ * @example
+ * view(bytes).getUint16(0x38, true) // => 0xef53
+ */
 export function view(b: Uint8Array): DataView {
   return new DataView(b.buffer, b.byteOffset, b.byteLength);
 }
 
-/** A 64-bit little-endian value as a Number; beyond 2^53 (no real disk) becomes Infinity so bounds checks fail. */
+/**
+ * A 64-bit little-endian value as a Number; beyond 2^53 (no real disk) becomes Infinity so bounds checks fail.
+ * @example
+ * u64(view(header), 72) // => 2 (the GPT entry array LBA)
+ */
 export function u64(dv: DataView, at: number): number {
   const v = dv.getBigUint64(at, true);
   return v > BigInt(Number.MAX_SAFE_INTEGER) ? Infinity : Number(v);

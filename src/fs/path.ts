@@ -7,7 +7,11 @@
 import { OutOfBounds } from '../disk/source.ts';
 import { type Filesystem, FsError, type FsNode } from './types.ts';
 
-/** Errors that hostile filesystem bytes can raise: reported as EIO, never thrown further. */
+/**
+ * Errors that hostile filesystem bytes can raise: reported as EIO, never thrown further.
+ * @example
+ * isDataError(new FsError('x: bad extent header magic')) // => true
+ */
 export function isDataError(err: unknown): err is Error {
   return err instanceof FsError || err instanceof OutOfBounds || err instanceof RangeError;
 }

@@ -29,6 +29,11 @@ export type Filesystem = {
   /** The whole content of a regular file (or symlink), refused when larger than `max` bytes. */
   read(node: FsNode, max: number): Uint8Array;
   readlink(node: FsNode): string;
+  /**
+   * What identifies this version of a file on this filesystem (inode number, generation, size,
+   * change times), for caches that would otherwise read and hash the file; null if unknown.
+   */
+  fingerprint(node: FsNode): string | null;
 };
 
 /** A problem in the filesystem's own structures; the message names the filesystem and the place. */

@@ -112,7 +112,11 @@ export function rootNaming(spec: string): RootNaming {
   return { spec, kind: 'other', survives: null, note: `pvhctl does not know how ${spec} is named under PVH` };
 }
 
-/** Splits a kernel command line into words (no quoting rules beyond double quotes, as Linux). */
+/**
+ * Splits a kernel command line into words (no quoting rules beyond double quotes, as Linux).
+ * @example
+ * cmdlineWords('root=/dev/xvda1 ro console="hvc0"') // => ['root=/dev/xvda1', 'ro', 'console=hvc0']
+ */
 export function cmdlineWords(args: string): string[] {
   return (args.match(/"[^"]*"|\S+/g) ?? []).map((w) => w.replace(/"/g, ''));
 }

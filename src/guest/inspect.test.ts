@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -80,6 +80,17 @@ test('saved_entry into a submenu picks the 686-pae kernel (pygrub would boot the
   assert.ok(k.result.error === null && k.result.arch === 'x86_32p' && !k.result.pv.capable);
 });
 
+test('only the default kernel is read when it boots PVH, unless every kernel is asked for', async () => {
+  const img = await guestImage(guests['saved-entry']);
+  const quick = await inspectGuest([{ path: img, vdev: null }], { dataDir: null });
+  assert.deepEqual(quick.kernelsNotRead, [`/boot/vmlinuz-${rel['686']}`]);
+  assert.equal(quick.kernels.length, 1);
+  const all = await inspectGuest([{ path: img, vdev: null }], { dataDir: null, allKernels: true });
+  assert.deepEqual(all.kernelsNotRead, []);
+  assert.equal(all.kernels.length, 2);
+  assert.equal(all.verdict.verdict, 'ready');
+});
+
 test('default kernel without PVH while an installed one has it → ready-after-reboot naming the entry', async () => {
   const r = await inspect('default-not-pvh');
   assert.equal(defaultKernel(r), `/boot/vmlinuz-${rel['686']}`);
@@ -137,5 +148,9 @@ test('the verdict cache: a second guest with the same kernel bytes reuses the ve
   const ka = a.kernels.find((k) => k.path.endsWith(rel.amd64))!;
   const kb = b.kernels.find((k) => k.path.endsWith(rel.amd64))!;
   assert.equal(kb.cached, true);
+  // A second look at the same disk does not even read the kernel: its fingerprint maps to the sha256.
+  const again = await inspect('bare');
+  assert.equal(again.kernels.find((k) => k.path.endsWith(rel.amd64))!.cached, true);
+  assert.ok(readdirSync(join(data, 'kernel-files')).length >= 2);
   assert.ok(ka.result.error === null && kb.result.error === null && ka.result.sha256 === kb.result.sha256);
 });

@@ -12,9 +12,8 @@ import { parseGrubenv } from '../boot/grubenv.ts';
 import { type BootMenu, BootConfigError, MAX_CONFIG_BYTES } from '../boot/types.ts';
 import { type GuestTree, isDataError, readPath, resolve } from '../fs/path.ts';
 import type { Filesystem } from '../fs/types.ts';
-import { inspectKernelBytes, inspectKernelFile } from '../kernel/inspect.ts';
 import type { KernelResult } from '../kernel/types.ts';
-import { cachedKernel, storeKernel } from './cache.ts';
+import { cachedKernel, knownSha, rememberSha, storeKernel } from './cache.ts';
 import {
   consoleFacts,
   type ConsoleFacts,
@@ -47,6 +46,12 @@ export type InspectOptions = {
   pci?: boolean;
   /** A dom0 kernel file the xl config boots directly (`kernel = ...`), instead of the guest's menu. */
   directKernel?: string | null;
+  /** How the xl config boots the guest, for the report (null without a config). */
+  hostBoot?: string | null;
+  /** Notes from reading the xl config (disks not read, shape errors). */
+  notes?: string[];
+  /** Read every kernel even when the default one already boots PVH (slower on a cold cache). */
+  allKernels?: boolean;
 };
 
 export type KernelCheck = {
@@ -61,6 +66,8 @@ export type KernelCheck = {
 
 export type GuestReport = {
   guest: string;
+  /** How the xl config boots the guest (`bootloader = "pygrub"`, a direct kernel, ...), or null. */
+  hostBoot: string | null;
   disks: DiskReport[];
   volumes: { name: string; devices: string[]; fs: string | null; uuid: string | null; label: string | null; problem: string | null }[];
   root: string | null;
@@ -70,6 +77,8 @@ export type GuestReport = {
   userlandArch: 'x86_64' | 'i386' | null;
   boot: (Omit<BootMenu, 'entries'> & { entries: (BootMenu['entries'][number] & { kernelPath: string | null })[] }) | null;
   kernels: KernelCheck[];
+  /** Kernels in /boot or the menu not read because the default one already boots PVH (see allKernels). */
+  kernelsNotRead: string[];
   console: ConsoleFacts | null;
   rootDevice: { fstab: RootNaming | null; cmdline: RootNaming | null };
   verdict: Verdict;
@@ -94,7 +103,7 @@ export async function inspectGuest(disks: DiskSpec[], opts: InspectOptions): Pro
 }
 
 async function inspectOpened(disks: DiskSpec[], opened: ReturnType<typeof openVolumes>, opts: InspectOptions): Promise<GuestReport> {
-  const warnings: string[] = [];
+  const warnings: string[] = [...(opts.notes ?? [])];
   for (const d of opened.disks) {
     if (d.error !== null) warnings.push(`${d.path}: ${d.error}`);
     warnings.push(...d.warnings.map((w) => `${d.path}: ${w}`));
@@ -104,6 +113,7 @@ async function inspectOpened(disks: DiskSpec[], opened: ReturnType<typeof openVo
 
   const report: GuestReport = {
     guest: opts.name ?? disks[0]?.path ?? '?',
+    hostBoot: opts.hostBoot ?? null,
     disks: opened.disks,
     volumes: vols.map((v) => ({ name: v.name, devices: v.devices, fs: v.fs?.type ?? null, uuid: v.fs?.uuid ?? null, label: v.fs?.label ?? null, problem: v.problem })),
     root: null,
@@ -112,6 +122,7 @@ async function inspectOpened(disks: DiskSpec[], opened: ReturnType<typeof openVo
     userlandArch: null,
     boot: null,
     kernels: [],
+    kernelsNotRead: [],
     console: null,
     rootDevice: { fstab: null, cmdline: null },
     verdict: { verdict: 'unknown', reasons: ['not inspected'] },
@@ -196,36 +207,50 @@ async function inspectOpened(disks: DiskSpec[], opened: ReturnType<typeof openVo
     return p;
   };
   const entryKernels: (EntryKernel | null)[] = [];
+  let defaultReady = false;
   const withPaths: NonNullable<GuestReport['boot']>['entries'] = [];
   if (menu !== null) {
     const cfgDir = menu.file.slice(0, menu.file.lastIndexOf('/'));
-    // Resolve every entry first and start their kernel checks together (decompressors run in parallel).
-    const pending: (Promise<EntryKernel> | EntryKernel | null)[] = [];
+    // Resolve every entry's kernel path first.
+    const found: (string | null)[] = [];
+    const lookedAt: string[][] = [];
     for (const e of menu.entries) {
       if (e.type !== 'linux' || e.kernel === null || e.kernel === '') {
-        pending.push(null);
+        found.push(null);
+        lookedAt.push([]);
         withPaths.push({ ...e, kernelPath: null });
         continue;
       }
       const candidates = kernelCandidates(e.kernel, bootPrefix, cfgDir);
-      let found: string | null = null;
+      let at: string | null = null;
       for (const c of candidates) {
         const r = resolve(bootTree, c);
         if (r.ok) {
-          found = r.path;
+          at = r.path;
           break;
         }
         if (r.error === 'EIO') bootUnreadable ??= r.message;
         if (r.error === 'ELOOP') warnings.push(r.message);
       }
-      withPaths.push({ ...e, kernelPath: found });
-      if (found === null) {
-        pending.push({ path: null, missing: `does not exist in the guest (looked at ${candidates.join(', ')})` });
-        continue;
-      }
-      const at = found;
-      pending.push(kernelAt(at).then((c) => ('missing' in c ? { path: at, missing: c.missing } : { path: c.path, result: c.result })));
+      found.push(at);
+      lookedAt.push(candidates);
+      withPaths.push({ ...e, kernelPath: at });
     }
+    // Unless every kernel is wanted, read the default entry's first: when it boots PVH the
+    // others cannot change the verdict, and each cold kernel costs a decompression.
+    const d = menu.default;
+    const dPath = d.decided ? found[d.index] : null;
+    if (!opts.allKernels && dPath) {
+      const c = await kernelAt(dPath);
+      if (!('missing' in c) && c.result.error === null && c.result.pvh.capable) defaultReady = true;
+    }
+    const pending = menu.entries.map((e, i): Promise<EntryKernel> | EntryKernel | null => {
+      const at = found[i];
+      if (e.type !== 'linux' || e.kernel === null || e.kernel === '') return null;
+      if (at == null) return { path: null, missing: `does not exist in the guest (looked at ${lookedAt[i]!.join(', ')})` };
+      if (defaultReady && at !== dPath) return { path: at, skipped: true };
+      return kernelAt(at).then((c) => ('missing' in c ? { path: at, missing: c.missing } : { path: c.path, result: c.result }));
+    });
     entryKernels.push(...(await Promise.all(pending)));
     report.boot = { ...menu, entries: withPaths };
   }
@@ -241,8 +266,10 @@ async function inspectOpened(disks: DiskSpec[], opened: ReturnType<typeof openVo
         .filter((n) => /^(vmlinuz|vmlinux|kernel|bzImage)-/.test(n) && !n.endsWith('.old'))
         .sort()
         .slice(0, MAX_INSTALLED);
-      for (const n of names) {
-        const c = await kernelAt(`${bootPrefix}/${n}`);
+      const paths = names.map((n) => `${bootPrefix}/${n}`);
+      const wanted = defaultReady ? paths.filter((p) => checks.has(p)) : paths;
+      report.kernelsNotRead = [...new Set([...paths, ...entryKernels.flatMap((k) => (k && 'skipped' in k ? [k.path] : []))])].filter((p) => !checks.has(p));
+      for (const c of await Promise.all(wanted.map(kernelAt))) {
         if (!('missing' in c)) installed.push({ path: c.path, result: c.result });
       }
     } catch (err) {
@@ -341,7 +368,12 @@ function findMenu(tree: GuestTree, prefix: string, warnings: string[]): BootMenu
     const text = readText(tree, file);
     if (text === null) continue;
     const grubenv = env(dir);
-    return parseGrub2({ file, text, grubenv, bls: bls(grubenv) });
+    // Debian's 41_custom sources custom.cfg when it exists: whether it does decides some defaults.
+    const siblings = new Map<string, string | null>();
+    const custom = readPath(tree, `${dir}/custom.cfg`, MAX_CONFIG_BYTES);
+    if (custom.ok) siblings.set('custom.cfg', td.decode(custom.data));
+    else if (custom.error === 'ENOENT') siblings.set('custom.cfg', null);
+    return parseGrub2({ file, text, grubenv, bls: bls(grubenv), siblings });
   }
   for (const file of [`${prefix}/extlinux/extlinux.conf`, `${prefix}/extlinux.conf`, '/extlinux.conf']) {
     const text = readText(tree, file);
@@ -365,18 +397,39 @@ function findMenu(tree: GuestTree, prefix: string, warnings: string[]): BootMenu
 }
 
 async function judge(bytes: Uint8Array, label: string, dataDir: string | null): Promise<{ result: KernelResult; cached: boolean }> {
-  const sha256 = createHash('sha256').update(bytes).digest('hex');
-  const hit = dataDir === null ? null : cachedKernel(dataDir, sha256);
+  // Without a cache there is nothing to look up: the kernel reader hashes the bytes itself.
+  const sha256 = dataDir === null ? undefined : createHash('sha256').update(bytes).digest('hex');
+  const hit = sha256 === undefined ? null : cachedKernel(dataDir!, sha256);
   if (hit !== null) return { result: { ...hit, file: label }, cached: true };
-  const result = await inspectKernelBytes(bytes, label);
+  // Loaded on a cache miss only: most guests of a fleet share kernels already judged.
+  const { inspectKernelBytes } = await import('../kernel/inspect.ts');
+  const result = await inspectKernelBytes(bytes, label, { sha256 });
   if (result.error === null && dataDir !== null) storeKernel(dataDir, result);
   return { result, cached: false };
 }
 
 async function checkGuestKernel(tree: GuestTree, path: string, dataDir: string | null): Promise<KernelCheck | { missing: string }> {
-  const r = readPath(tree, path, MAX_KERNEL_BYTES);
-  if (!r.ok) return { missing: r.error === 'ENOENT' ? 'does not exist in the guest' : `cannot be read: ${r.message}` };
-  const { result, cached } = await judge(r.data, r.path, dataDir);
+  const where = resolve(tree, path);
+  if (!where.ok) return { missing: where.error === 'ENOENT' ? 'does not exist in the guest' : `cannot be read: ${where.message}` };
+  // An unchanged kernel file seen before on this disk: its verdict without reading it again.
+  const fp = dataDir === null || where.node.kind !== 'file' ? null : where.fs.fingerprint(where.node);
+  const sha = fp === null ? null : knownSha(dataDir!, where.fs.name, fp);
+  const known = sha === null ? null : cachedKernel(dataDir!, sha);
+  let result: KernelResult;
+  let cached: boolean;
+  let resolvedPath: string;
+  if (known !== null) {
+    result = { ...known, file: where.path };
+    cached = true;
+    resolvedPath = where.path;
+  } else {
+    const r = readPath(tree, path, MAX_KERNEL_BYTES);
+    if (!r.ok) return { missing: r.error === 'ENOENT' ? 'does not exist in the guest' : `cannot be read: ${r.message}` };
+    ({ result, cached } = await judge(r.data, r.path, dataDir));
+    resolvedPath = r.path;
+    if (fp !== null && result.error === null) rememberSha(dataDir!, where.fs.name, fp, result.sha256);
+  }
+  const r = { path: resolvedPath };
   // /boot/config-VERSION beside /boot/vmlinuz-VERSION corroborates CONFIG_XEN_PVH.
   const m = /^(.*\/)(?:vmlinuz|vmlinux|kernel|bzImage)-([^/]+)$/.exec(r.path);
   let config: KernelCheck['config'] = null;
@@ -392,6 +445,7 @@ async function checkGuestKernel(tree: GuestTree, path: string, dataDir: string |
 }
 
 async function checkDirect(path: string, dataDir: string | null): Promise<KernelCheck> {
+  const { inspectKernelFile } = await import('../kernel/inspect.ts');
   const r = await inspectKernelFile(path);
   if (r.error === null && dataDir !== null && cachedKernel(dataDir, r.sha256) === null) storeKernel(dataDir, r);
   return { path, result: r, cached: false, config: null };

@@ -16,7 +16,11 @@ export type Verdict =
   | { verdict: 'unknown'; reasons: string[] };
 
 /** A boot entry's kernel as found in the guest: its guest path and the kernel verdict, or why not. */
-export type EntryKernel = { path: string; result: KernelResult } | { path: string | null; missing: string };
+export type EntryKernel =
+  | { path: string; result: KernelResult }
+  | { path: string | null; missing: string }
+  /** Not read: the default entry's kernel already boots PVH. */
+  | { path: string; skipped: true };
 
 export type VerdictInput = {
   /** The xl config passes PCI devices through (`pci = [...]`). */
@@ -51,7 +55,11 @@ export function guestVerdict(v: VerdictInput): Verdict {
   if (v.directKernel !== null) {
     const { path, result } = v.directKernel;
     if (pvhOk(result)) return { verdict: 'ready', kernel: path, reasons: [`the host boots the guest with ${path}, which has the PVH entry point`] };
-    return fallback(v, path, result, `the host boots the guest with ${path}, which cannot boot as PVH: ${why(result)}`);
+    // The guest's own kernels do not matter here: the host's kernel= line does.
+    const hostOnly = { ...v, menu: null, entryKernels: [], installed: [] };
+    const f = fallback(hostOnly, path, result, `the host boots the guest with ${path}, which cannot boot as PVH: ${why(result)}`);
+    if (f.verdict === 'needs-kernel') f.reasons.push('or point kernel= in the xl config at a kernel with the PVH entry point');
+    return f;
   }
   if (v.unreadable !== null) return { verdict: 'unknown', reasons: [v.unreadable] };
   if (v.bootUnreadable !== null) return { verdict: 'blocked', reasons: [`/boot cannot be read: ${v.bootUnreadable}`] };
@@ -83,6 +91,7 @@ export function guestVerdict(v: VerdictInput): Verdict {
   if ('missing' in k) {
     return { verdict: 'blocked', reasons: [`the default entry ${title} names ${entry.kernel ?? 'no kernel'}, which ${k.missing}`] };
   }
+  if ('skipped' in k) return { verdict: 'unknown', reasons: [`the default entry ${title}'s kernel ${k.path} was not read`] };
   if (pvhOk(k.result)) {
     return { verdict: 'ready', kernel: k.path, reasons: [`the default entry ${title} boots ${k.path}, which has the PVH entry point`] };
   }

@@ -70,9 +70,12 @@ export function openVolumes(disks: DiskSpec[]): { disks: DiskReport[]; volumes: 
       const m = /^(sd|hd)([a-z]+)([0-9]*)$/.exec(dev);
       return m ? [`/dev/${dev}`, `/dev/xvd${m[2]}${m[3]}`] : [`/dev/${dev}`];
     };
+    // Without an xl config the vdev is not known: a whole-disk filesystem of a PV guest is
+    // usually given as xvda1 (or xvda), so both names match its fstab.
+    const wholeNames = d.vdev === null ? [...twins(vdev), ...twins(`${vdev}1`)] : twins(vdev);
     const targets: { part: Partition | null; source: ByteSource; devices: string[] }[] =
       table.partitions.length === 0
-        ? [{ part: null, source: src, devices: twins(vdev) }]
+        ? [{ part: null, source: src, devices: wholeNames }]
         : table.partitions
             .filter((p) => !CONTAINER_TYPES.has(p.type))
             .map((p) => ({ part: p, source: partitionSource(src, p), devices: twins(`${vdev}${p.number}`) }));
@@ -98,9 +101,42 @@ function probe(source: ByteSource, partition: Partition | null, devices: string[
       return { ...base, fs: null, problem: oneLine(err) };
     }
   }
-  return { ...base, fs: null, problem: 'no filesystem pvhctl can read (it reads ext2/3/4)' };
+  return { ...base, fs: null, problem: identify(source) };
 }
 
+/** Signatures of things found on guest disks that pvhctl does not read (yet), for a clear reason. */
+const KNOWN: { what: string; at: number; magic: string }[] = [
+  { what: 'an XFS filesystem (the RHEL family default), which pvhctl does not read yet', at: 0, magic: 'XFSB' },
+  { what: 'an LVM physical volume, whose logical volumes pvhctl does not read yet', at: 512 + 24, magic: 'LVM2 001' },
+  { what: 'a LUKS encrypted volume, which cannot be read from dom0', at: 0, magic: 'LUKS\xba\xbe' },
+  { what: 'swap space', at: 4096 - 10, magic: 'SWAPSPACE2' },
+  { what: 'a Btrfs filesystem, which pvhctl does not read yet', at: 65536 + 64, magic: '_BHRfS_M' },
+  { what: 'a Linux software RAID member, which pvhctl does not read yet', at: 4096, magic: '\xfc\x4e\x2b\xa9' },
+];
+
+/**
+ * Says what a volume with no readable filesystem holds, when its signature is a known one.
+ * @example
+ * identify(partitionSource(disk, lvmPartition)) // => 'an LVM physical volume, whose logical volumes pvhctl does not read yet'
+ */
+export function identify(source: ByteSource): string {
+  for (const k of KNOWN) {
+    const magic = Buffer.from(k.magic, 'latin1');
+    if (source.size < k.at + magic.length) continue;
+    try {
+      if (Buffer.from(source.read(k.at, magic.length)).equals(magic)) return k.what;
+    } catch (err) {
+      if (!isDataError(err)) throw err;
+    }
+  }
+  return 'no filesystem pvhctl can read (it reads ext2/3/4)';
+}
+
+/**
+ * The first line of an error's message, for one-line reports.
+ * @example
+ * oneLine(new Error('a\nb')) // => 'a'
+ */
 export function oneLine(err: unknown): string {
   const m = err instanceof Error ? err.message : String(err);
   return m.split('\n')[0] ?? m;

@@ -4,10 +4,14 @@
  * output limit set by child.ts, so a hostile disk can at worst kill its own inspection.
  */
 import module from 'node:module';
-import { inspectGuest, type InspectOptions } from './inspect.ts';
+import type { InspectOptions } from './inspect.ts';
 import type { DiskSpec } from './volumes.ts';
 
-module.enableCompileCache?.();
+// Cache the type-stripped modules on disk before loading them: a child starts per guest, and
+// start-up is most of the time of a guest whose kernel verdict is cached. (child.ts also sets
+// NODE_COMPILE_CACHE, which covers this file too.)
+if (process.env.NODE_COMPILE_CACHE === undefined) module.enableCompileCache?.();
+const { inspectGuest } = await import('./inspect.ts');
 
 async function main(): Promise<void> {
   const chunks: Buffer[] = [];

@@ -7,8 +7,9 @@
  * the index blocks look like one empty dirent, so every leaf entry is seen.
  * Reference: Linux fs/ext4/ext4.h, ext4_extents.h, Documentation/filesystems/ext4/.
  */
-import { type ByteSource, view } from '../../disk/source.ts';
+import { type ByteSource, OutOfBounds, view } from '../../disk/source.ts';
 import { type DirEntry, type Filesystem, FsError, type FsNode, type NodeKind } from '../types.ts';
+import { type Overlay, replayJournal, unescapeBlock } from './journal.ts';
 import {
   COMPAT_HAS_JOURNAL,
   INCOMPAT,
@@ -48,7 +49,11 @@ export type Inode = {
 
 type Run = { logical: number; physical: number; length: number; zero: boolean };
 
-/** True when the source carries an ext2/3/4 superblock magic (no other checks). */
+/**
+ * True when the source carries an ext2/3/4 superblock magic (no other checks).
+ * @example
+ * isExt4(partitionSource(disk, part)) // => true for an ext2/3/4 superblock
+ */
 export function isExt4(src: ByteSource): boolean {
   if (src.size < SUPERBLOCK_OFFSET + 1024) return false;
   const b = src.read(SUPERBLOCK_OFFSET + 0x38, 2);
@@ -68,20 +73,39 @@ export function openExt4(src: ByteSource): Filesystem & { sb: Superblock; inode(
   const warnings: string[] = [];
   const unsupported = sb.featureIncompat & ~INCOMPAT_SUPPORTED;
   if (unsupported !== 0) throw new FsError(`${name}: ext4 incompatible features 0x${unsupported.toString(16)} are not supported`);
-  if (sb.featureIncompat & INCOMPAT.RECOVER) {
-    warnings.push(`${name}: the journal needs recovery (not shut down cleanly); files changed just before may read as they were`);
-  }
   const is64 = (sb.featureIncompat & INCOMPAT.BIT64) !== 0;
   const fileType = (sb.featureIncompat & INCOMPAT.FILETYPE) !== 0;
   const type = sb.featureIncompat & (INCOMPAT.EXTENTS | INCOMPAT.BIT64 | INCOMPAT.FLEX_BG | INCOMPAT.INLINE_DATA)
     ? 'ext4'
     : sb.featureCompat & COMPAT_HAS_JOURNAL ? 'ext3' : 'ext2';
 
+  // Blocks whose newest copy is in the journal (filled below when the journal needs recovery).
+  let overlay: Overlay = new Map();
+  let journalBlockAt: (n: number) => Uint8Array = () => new Uint8Array(0);
+  /** Reads bytes of the filesystem as they are after a journal replay (never writing anything). */
+  const readBytes = (offset: number, length: number): Uint8Array => {
+    if (overlay.size === 0) return src.read(offset, length);
+    const firstBlock = Math.floor(offset / bs);
+    const lastBlock = Math.floor((offset + length - 1) / bs);
+    let hit = false;
+    for (let b = firstBlock; b <= lastBlock && !hit; b++) hit = overlay.has(b);
+    if (!hit) return src.read(offset, length);
+    const out = new Uint8Array(length);
+    for (let b = firstBlock; b <= lastBlock; b++) {
+      const o = overlay.get(b);
+      let data = o === undefined ? src.read(b * bs, bs) : journalBlockAt(o.journalBlock);
+      if (o?.escape) data = unescapeBlock(data);
+      const from = Math.max(offset, b * bs);
+      const to = Math.min(offset + length, (b + 1) * bs);
+      out.set(data.subarray(from - b * bs, to - b * bs), from - offset);
+    }
+    return out;
+  };
   const readBlocks = (block: number, count: number): Uint8Array => {
     if (!Number.isSafeInteger(block) || block < 0 || block + count > sb.blocksCount) {
       throw new FsError(`${name}: block ${block} is outside the filesystem (${sb.blocksCount} blocks)`);
     }
-    return src.read(block * bs, count * bs);
+    return readBytes(block * bs, count * bs);
   };
 
   const descPerBlock = bs / sb.descSize;
@@ -129,7 +153,7 @@ export function openExt4(src: ByteSource): Filesystem & { sb: Superblock; inode(
     if (table + Math.ceil(((index + 1) * sb.inodeSize) / bs) > sb.blocksCount) {
       throw new FsError(`${name}: inode table of group ${group} is outside the filesystem`);
     }
-    const raw = src.read(byte, sb.inodeSize);
+    const raw = readBytes(byte, sb.inodeSize);
     const dv = view(raw);
     const mode = dv.getUint16(0, true);
     const flags = dv.getUint32(0x20, true);
@@ -329,6 +353,35 @@ export function openExt4(src: ByteSource): Filesystem & { sb: Superblock; inode(
     return out;
   };
 
+  if (sb.featureIncompat & INCOMPAT.RECOVER) {
+    try {
+      const j = view(src.read(SUPERBLOCK_OFFSET + 0xe0, 8));
+      const journalInum = j.getUint32(0, true);
+      if (j.getUint32(4, true) !== 0 || journalInum === 0) throw new FsError('the journal is on another device');
+      const ji = inode(journalInum);
+      const nblocks = Math.ceil(ji.size / bs);
+      const runs = mapBlocks(ji, nblocks);
+      journalBlockAt = (n: number) => {
+        const r = runs.find((x) => n >= x.logical && n < x.logical + x.length);
+        if (r === undefined || r.zero) throw new FsError(`${name}: journal block ${n} is not mapped`);
+        const phys = r.physical + (n - r.logical);
+        if (phys >= sb.blocksCount) throw new FsError(`${name}: journal block ${n} is outside the filesystem`);
+        return src.read(phys * bs, bs);
+      };
+      const replay = replayJournal(journalBlockAt, nblocks);
+      overlay = replay.overlay;
+      cache.clear();
+      descBlocks.clear();
+      warnings.push(
+        `${name}: the journal needed recovery (not shut down cleanly); ${overlay.size} block(s) read from it, as the kernel would replay them`,
+        ...replay.warnings.map((w) => `${name}: ${w}`),
+      );
+    } catch (err) {
+      if (!(err instanceof FsError || err instanceof RangeError || err instanceof OutOfBounds)) throw err;
+      warnings.push(`${name}: the journal could not be replayed (${err.message}); files changed just before may read as they were`);
+    }
+  }
+
   const fs: Filesystem & { sb: Superblock; inode(ino: number): Inode } = {
     type,
     name,
@@ -346,6 +399,13 @@ export function openExt4(src: ByteSource): Filesystem & { sb: Superblock; inode(
     },
     read(node, max) {
       return readInode(inode(node.id), max);
+    },
+    fingerprint(node) {
+      const i = inode(node.id);
+      const dv = view(i.raw);
+      // i_ctime, i_mtime, i_generation, and the nanosecond extras when the inode is large enough.
+      const extra = sb.inodeSize > 128 && i.raw.length >= 0x8c ? `${dv.getUint32(0x84, true)}.${dv.getUint32(0x88, true)}` : '';
+      return `${sb.uuid}:${node.id}:${dv.getUint32(0x64, true)}:${i.size}:${dv.getUint32(0x0c, true)}:${dv.getUint32(0x10, true)}:${extra}`;
     },
     readlink(node) {
       const i = inode(node.id);

@@ -7,6 +7,8 @@ import type { KernelFlavour } from '../../debian/apt.ts';
 import type { FixtureFile, GuestRecipe } from './images.ts';
 
 const DEBIAN12 = 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nNAME="Debian GNU/Linux"\nVERSION_ID="12"\nVERSION="12 (bookworm)"\nID=debian\n';
+/** A stand-in initramfs: an empty newc cpio archive (just its trailer), as `cpio -o -H newc` writes for no files. */
+const INITRD = `070701${['0', '0', '0', '0', '1', '0', '0', '0', '0', '0', '0', 'b', '0'].map((f) => f.padStart(8, '0')).join('')}TRAILER!!!\0\0\0\0`;
 const ROOT = '0b5e0c1a-1111-4a4a-8b8b-000000000001';
 const BOOT = '0b5e0c1a-2222-4a4a-8b8b-000000000002';
 
@@ -18,6 +20,8 @@ function debianRoot(kernels: [KernelFlavour, string][], fstab: string, extra: Re
     'etc/os-release': { symlink: '../usr/lib/os-release' },
     'etc/fstab': fstab,
     'etc/debian_version': '12.8\n',
+    // An empty package database: virt-inspector (the benchmark's peer) gives up without one.
+    'var/lib/dpkg/status': '',
     // A minimal ELF header: /bin/sh's width is read from e_machine.
     'usr/bin/dash': { bytes: [0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 0, 62, 0] },
     'bin': { symlink: 'usr/bin' },
@@ -27,6 +31,8 @@ function debianRoot(kernels: [KernelFlavour, string][], fstab: string, extra: Re
     for (const [flavour, release] of kernels) {
       files[`boot/vmlinuz-${release}`] = { kernel: flavour };
       files[`boot/config-${release}`] = { config: flavour };
+      // pygrub refuses an entry whose initrd is missing; the content is never looked at.
+      files[`boot/initrd.img-${release}`] = INITRD;
     }
   }
   return { ...files, ...extra };
@@ -60,6 +66,7 @@ export function fixtureGuests(rel: Record<KernelFlavour, string>) {
       boot: {
         [`vmlinuz-${rel['cloud-amd64']}`]: { kernel: 'cloud-amd64' },
         [`config-${rel['cloud-amd64']}`]: { config: 'cloud-amd64' },
+        [`initrd.img-${rel['cloud-amd64']}`]: INITRD,
         'grub/grub.cfg': grub([rel['cloud-amd64']], { bootPrefix: '', bootUuid: BOOT, cmdline: 'console=tty0 console=ttyS0' }),
       },
     },
@@ -143,6 +150,24 @@ export function fixtureGuests(rel: Record<KernelFlavour, string>) {
         'boot/vmlinuz': { symlink: 'vmlinuz-6.1.0-0-gone-amd64' },
         'boot/grub/grub.cfg': `set default=0\nmenuentry 'Debian' {\n  linux /boot/vmlinuz root=/dev/xvda1 ro\n}\nmenuentry 'Debian ${amd}' {\n  linux /boot/vmlinuz-${amd} root=/dev/xvda1 ro\n}\n`,
       }),
+    },
+    // Two whole-filesystem disks, as xl configs give PV guests: / as xvda2 and /boot as xvda1.
+    'split-root': {
+      name: 'split-root',
+      layout: 'bare',
+      rootUuid: ROOT,
+      root: debianRoot([], `UUID=${ROOT} / ext4 errors=remount-ro 0 1\n/dev/xvda1 /boot ext4 defaults 0 2\n`, {}, false),
+    },
+    'split-boot': {
+      name: 'split-boot',
+      layout: 'bare',
+      rootUuid: BOOT,
+      root: {
+        [`vmlinuz-${amd}`]: { kernel: 'amd64' },
+        [`config-${amd}`]: { config: 'amd64' },
+        [`initrd.img-${amd}`]: INITRD,
+        'grub/grub.cfg': grub([amd], { bootPrefix: '', bootUuid: BOOT, hint: null, cmdline: 'console=hvc0' }),
+      },
     },
     // Superblock blocks-per-group zeroed: the filesystem cannot be read.
     'bad-superblock': {

@@ -6,13 +6,13 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { cacheDir, debianKernel, type DebianKernel, type KernelFlavour } from '../../debian/apt.ts';
 
 /** A file in a fixture tree: text, a real Debian kernel (or its config), or a symlink. */
-export type FixtureFile = string | { kernel: KernelFlavour } | { config: KernelFlavour } | { symlink: string } | { bytes: number[] };
+export type FixtureFile = string | { kernel: KernelFlavour; append?: string } | { config: KernelFlavour } | { symlink: string } | { bytes: number[] };
 
 export type Layout =
   /** One ext4 filesystem on the whole disk (the usual PV guest with vdev xvda1 or xvda). */
@@ -57,7 +57,11 @@ function populate(dir: string, files: Record<string, FixtureFile>, ks: Map<Kerne
     const at = join(dir, p);
     mkdirSync(dirname(at), { recursive: true });
     if (typeof f === 'string') writeFileSync(at, f);
-    else if ('kernel' in f) copyFileSync(ks.get(f.kernel)!.vmlinuz, at);
+    else if ('kernel' in f) {
+      copyFileSync(ks.get(f.kernel)!.vmlinuz, at);
+      // Bytes after the image (like an appended signature) make a distinct file that boots the same.
+      if (f.append !== undefined) appendFileSync(at, f.append);
+    }
     else if ('config' in f) copyFileSync(ks.get(f.config)!.config, at);
     else if ('symlink' in f) symlinkSync(f.symlink, at);
     else writeFileSync(at, Buffer.from(f.bytes));
