@@ -21,6 +21,8 @@ import type { SimHost } from '../drivers/sim/world.ts';
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = join(import.meta.dirname, '..', '..', 'artifacts', 'web');
 const dir = mkdtempSync(join(tmpdir(), 'pvhctl-web-'));
+/** A fresh Chromium profile (user-data-dir) for this run. */
+const profile = mkdtempSync(join(tmpdir(), 'pvhctl-chromium-'));
 let fleet: Fleet;
 let app: FastifyInstance;
 let base: string;
@@ -99,7 +101,7 @@ before(async () => {
   base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
 
   mkdirSync(ARTIFACTS, { recursive: true });
-  browser = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'pvhctl-chromium-')), {
+  browser = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
@@ -112,6 +114,7 @@ after(async () => {
   await app?.close();
   await fleet?.close();
   rmSync(dir, { recursive: true, force: true });
+  rmSync(profile, { recursive: true, force: true });
 });
 
 async function signIn(who: keyof typeof tokens): Promise<Page> {
