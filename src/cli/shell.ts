@@ -10,8 +10,7 @@ import { readFileSync } from 'node:fs';
 import { openFleet } from '../fleet/fleet.ts';
 import { customerKeys, CUSTOMER, parsePublicKey } from '../store/customer-keys.ts';
 import { eventBus } from '../api/server.ts';
-import { fleetBackend } from '../shell/backend.ts';
-import { startShellServer } from '../shell/server.ts';
+import { startFleetShell } from '../shell/server.ts';
 import { printable } from '../util/escape.ts';
 import { parse, UsageError } from './args.ts';
 import { dataDir } from './fleet-common.ts';
@@ -100,10 +99,7 @@ export async function run(args: string[]): Promise<number> {
 
   const hub = eventBus();
   const fleet = await openFleet({ dataDir: dir, onEvent: hub.emit });
-  const keys = customerKeys(fleet.store);
-  const server = await startShellServer({
-    backend: fleetBackend(fleet, hub),
-    findKey: (customer, blob) => keys.find(customer, blob),
+  const server = await startFleetShell(fleet, hub, {
     dataDir: dir,
     port,
     address: values.listen ?? '127.0.0.1',

@@ -8,8 +8,9 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSy
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import ssh2 from 'ssh2';
-import { CUSTOMER, fingerprint } from '../store/customer-keys.ts';
-import type { ShellBackend } from './backend.ts';
+import type { Fleet } from '../fleet/fleet.ts';
+import { CUSTOMER, customerKeys, fingerprint } from '../store/customer-keys.ts';
+import { fleetBackend, type EventHub, type ShellBackend } from './backend.ts';
 import { startSession } from './session.ts';
 
 export type KeyLookup = (customer: string, blob: Uint8Array) => Promise<{ algo: string; key: string; fingerprint: string } | undefined>;
@@ -203,4 +204,16 @@ export async function startShellServer(opts: ShellServerOptions): Promise<ShellS
         server.close(() => resolve());
       }),
   };
+}
+
+/**
+ * The Xen Shell on an open fleet: its customer keys, its backend, its SSH server. `hub` is the
+ * event bus the fleet reports progress to (`pvhctl serve` shares its own).
+ * @example
+ * const bus = eventBus(); const fleet = await openFleet({ dataDir, onEvent: bus.emit });
+ * const shell = await startFleetShell(fleet, bus, { dataDir, port: 2222 });
+ */
+export function startFleetShell(fleet: Fleet, hub: EventHub, opts: Omit<ShellServerOptions, 'backend' | 'findKey'>): Promise<ShellServer> {
+  const keys = customerKeys(fleet.store);
+  return startShellServer({ ...opts, backend: fleetBackend(fleet, hub), findKey: (customer, blob) => keys.find(customer, blob) });
 }
