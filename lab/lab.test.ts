@@ -123,7 +123,7 @@ describe('guests boot as their configs say', { concurrency: 1 }, () => {
       assert.match(edit.stdout, /^type = "pvh"$/m);
       if (g.boot.kind === 'grub') assert.ok(edit.stdout.includes(`kernel = "${GRUB.pvh}"`));
       // Where the emulator is known to lose the guest, do not wait long for it (it spins a vCPU).
-      const r = await boot(t, g, `/etc/xen/${g.name}-pvh.cfg`, true, g.emulatorLimit === undefined ? 300 : 45);
+      const r = await boot(t, g, `/etc/xen/${g.name}-pvh.cfg`, true, g.emulatorLimit === undefined ? 300 : 30);
       try {
         // Xen took it as PVH (xl created the domain) even where the emulator then loses it.
         if (asPvh.kind === 'marker') assert.notEqual(r.kind, 'refused', describeBoot(r));

@@ -11,8 +11,17 @@ const commands: Record<string, Command> = {
   // One line per subcommand; keep them alphabetical so that parallel work merges cleanly.
   config: { summary: 'check xl domain configs, and convert them between PV, PVH and PVH with the PV shim', load: () => import('./config.ts') },
   demo: { summary: "run pvhctl's main job on an embedded default (what `npm start` runs)", load: () => import('./demo.ts') },
+  guest: { summary: 'list and show guests: type, what they can become, history', load: () => import('./guest.ts') },
+  host: { summary: 'add, list and show Xen hosts (ssh, local or simulated)', load: () => import('./host.ts') },
+  inspect: { summary: 'read guest disks offline and say whether each guest can boot as PVH', load: () => import('./inspect.ts') },
   kernel: { summary: 'tell whether Xen can boot kernel images as PV, PVH, both or neither', load: () => import('./kernel.ts') },
   lab: { summary: 'the Xen 4.17 lab under QEMU: lab up|down|status', load: () => import('./lab.ts') },
+  rollback: { summary: "put a guest back to the config it had before its last switch", load: () => import('./rollback.ts') },
+  scan: { summary: "import hosts' guests and inspect what each can become", load: () => import('./scan.ts') },
+  serve: { summary: 'run the REST API (OpenAPI, SSE progress, /metrics) on the data directory', load: () => import('./serve.ts') },
+  shell: { summary: "serve the customers' Xen Shell over SSH; manage their keys", load: () => import('./shell.ts') },
+  switch: { summary: 'switch a guest to pvh, pvh-shim or pv, verified, with automatic rollback', load: () => import('./switch.ts') },
+  token: { summary: 'create API tokens for operators and customers', load: () => import('./token.ts') },
 };
 
 export function usage(): string {

@@ -57,11 +57,14 @@ export async function inspectKernelFile(file: string, limits: Partial<InspectLim
   return inspectKernelBytes(bytes, file, lim);
 }
 
-/** As inspectKernelFile, for an image already in memory (for example read from a guest's disk). */
-export async function inspectKernelBytes(bytes: Uint8Array, file: string, limits: Partial<InspectLimits> = {}): Promise<KernelResult> {
+/**
+ * As inspectKernelFile, for an image already in memory (for example read from a guest's disk).
+ * `sha256` may carry the bytes' hash when the caller has it already (a verdict cache lookup).
+ */
+export async function inspectKernelBytes(bytes: Uint8Array, file: string, limits: Partial<InspectLimits> & { sha256?: string } = {}): Promise<KernelResult> {
   const lim = { ...DEFAULT_LIMITS, ...limits };
   try {
-    return await analyse(bytes, file, lim);
+    return await analyse(bytes, file, lim, limits.sha256);
   } catch (err) {
     const msg = err instanceof Error ? err.message : String(err);
     return { file, error: msg.split('\n')[0] ?? msg };
@@ -132,8 +135,8 @@ function fsMessage(err: unknown): string {
 
 const hex4 = (b: Uint8Array) => Buffer.from(b.subarray(0, 6)).toString('hex').replace(/(..)/g, '$1 ').trim();
 
-async function analyse(bytes: Uint8Array, file: string, lim: InspectLimits): Promise<KernelReport> {
-  const sha256 = createHash('sha256').update(bytes).digest('hex');
+async function analyse(bytes: Uint8Array, file: string, lim: InspectLimits, knownSha256?: string): Promise<KernelReport> {
+  const sha256 = knownSha256 ?? createHash('sha256').update(bytes).digest('hex');
   let format: KernelFormat;
   let compression: Compression;
   let version: string | null = null;

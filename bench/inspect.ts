@@ -1,0 +1,192 @@
+/**
+ * Benchmark: `pvhctl inspect` against the classic dom0 pipeline on the same real guest images, in
+ * one run: pygrub (Debian's xen-utils-4.17) extracts the kernel the guest's menu boots, the
+ * payload is inflated with the system decompressor (scripts/extract-vmlinux's way), and Xen's
+ * readnotes prints the notes. Also: a scan of 100 guests sharing 10 kernels, and virt-inspector
+ * (libguestfs-tools) when it is installed.
+ *
+ *   node bench/inspect.ts      (PVHCTL_BENCH_RUNS=N rounds per guest, median reported; default 5)
+ *
+ * Prints per-guest medians, the ratios, and where pygrub picks another kernel than the guest boots.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cacheDir, debianKernel, fetchDeb, type KernelFlavour, unpackDeb } from '../src/debian/apt.ts';
+import type { GuestReport } from '../src/guest/inspect.ts';
+import { guestImage } from '../src/guest/testdata/images.ts';
+import { fixtureGuests } from '../src/guest/testdata/guests.ts';
+
+const RUNS = Number(process.env.PVHCTL_BENCH_RUNS ?? '5');
+const bin = new URL('../bin/pvhctl.js', import.meta.url).pathname;
+const tmp = mkdtempSync(join(tmpdir(), 'pvhctl-bench-inspect-'));
+
+/** Debian's xen-utils-4.17 and libxenmisc4.17 unpacked (pygrub, its xenfsimage plugins, readnotes). */
+async function xenTools(): Promise<{ env: NodeJS.ProcessEnv; pygrub: string; readnotes: string }> {
+  const dir = cacheDir('bench-xen-utils');
+  if (!existsSync(join(dir, '.done'))) {
+    for (const p of ['^xen-utils-4\\.17$', '^libxenmisc4\\.17$']) execFileSync('dpkg-deb', ['-x', await fetchDeb(p), dir]);
+    execFileSync('touch', [join(dir, '.done')]);
+  }
+  const x = join(dir, 'usr/lib/xen-4.17');
+  return {
+    env: { ...process.env, LD_LIBRARY_PATH: join(x, 'lib/x86_64-linux-gnu'), XEN_FSIMAGE_FSDIR: join(x, 'lib/x86_64-linux-gnu/xenfsimage') },
+    pygrub: join(x, 'bin/pygrub'),
+    readnotes: join(x, 'bin/readnotes'),
+  };
+}
+
+/** The classic pipeline for one guest, as one shell command: pygrub, extract the payload, inflate, readnotes. */
+function classicCommand(tools: { pygrub: string; readnotes: string }, img: string, out: string): string {
+  // The bzImage payload is at (setup_sects+1)*512 + payload_offset, payload_length long; xz and lz4
+  // must not see the 4-byte size trailer (extract-vmlinux finds the same bytes by their magic).
+  const extract = `import sys
+b = open(sys.argv[1], 'rb').read()
+setup = (b[0x1f1] or 4) + 1
+off = setup * 512 + int.from_bytes(b[0x248:0x24c], 'little')
+n = int.from_bytes(b[0x24c:0x250], 'little')
+p = b[off:off + n]
+sys.stdout.write('xz -dc' if p[:6] == b'\\xfd7zXZ\\x00' else 'lz4 -dc' if p[:4] == b'\\x02\\x21\\x4c\\x18' else 'gzip -dc' if p[:2] == b'\\x1f\\x8b' else 'zstd -dcq')
+open(sys.argv[2], 'wb').write(p if p[:2] == b'\\x1f\\x8b' else p[:-4])`;
+  return [
+    'set -e',
+    `k=$(/usr/bin/python3 '${tools.pygrub}' -q --output-format=simple --output-directory='${out}' '${img}' | sed -n 's/^kernel //p')`,
+    `d=$(/usr/bin/python3 -c "$EXTRACT" "$k" '${out}/payload')`,
+    `$d < '${out}/payload' > '${out}/vmlinux' 2>/dev/null || true`,
+    `'${tools.readnotes}' '${out}/vmlinux' > '${out}/notes'`,
+    `sha256sum "$k" | cut -d' ' -f1`,
+    `rm -f "$k" '${out}'/boot_ramdisk.* '${out}/payload' '${out}/vmlinux'`,
+  ]
+    .join('\n')
+    .replace('$EXTRACT', extract.replace(/"/g, '\\"').replace(/\$/g, '\\$'));
+}
+
+function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv): { ms: number; status: number | null; stdout: string; stderr: string } {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(cmd, args, { env, encoding: 'utf8', maxBuffer: 256 << 20 });
+  return { ms: Number(process.hrtime.bigint() - t0) / 1e6, status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const fmt = (ms: number) => `${(ms / 1000).toFixed(3)} s`;
+
+/** libguestfs needs a kernel and modules for its appliance; this container has none in /boot. */
+async function virtInspectorEnv(): Promise<NodeJS.ProcessEnv> {
+  const k = await debianKernel('amd64');
+  const dir = await unpackDeb(k.deb);
+  const modules = join(dir, 'lib/modules', k.release);
+  if (!existsSync(join(modules, 'modules.dep'))) execFileSync('depmod', ['-b', dir, k.release]);
+  // supermin lstat()s /lib/modules even when SUPERMIN_MODULES points elsewhere.
+  mkdirSync('/lib/modules', { recursive: true });
+  return {
+    ...process.env,
+    SUPERMIN_KERNEL: join(dir, 'boot', `vmlinuz-${k.release}`),
+    SUPERMIN_MODULES: modules,
+    SUPERMIN_KERNEL_VERSION: k.release,
+    LIBGUESTFS_BACKEND: 'direct',
+    LIBGUESTFS_BACKEND_SETTINGS: 'force_tcg',
+  };
+}
+
+async function main(): Promise<void> {
+  const rel = { amd64: '', 'cloud-amd64': '', '686-pae': '', '686': '' } as Record<KernelFlavour, string>;
+  for (const f of Object.keys(rel) as KernelFlavour[]) rel[f] = (await debianKernel(f)).release;
+  const g = fixtureGuests(rel);
+  const tools = await xenTools();
+  const names = ['bare', 'mbr-boot', 'gpt', 'logical', 'saved-entry', 'default-not-pvh', 'grub-legacy', 'bls'] as const;
+  const images = Object.fromEntries(await Promise.all(names.map(async (n) => [n, await guestImage(g[n])] as const))) as Record<(typeof names)[number], string>;
+  const env = { ...process.env, PVHCTL_DATA: join(tmp, 'data') };
+
+  console.log(`One cold guest: median of ${RUNS} runs each, interleaved (pvhctl with --no-cache: the kernel is read every time)\n`);
+  console.log('guest            pygrub+extract+readnotes   pvhctl inspect   ratio   pygrub boots what the guest boots?');
+  const ratios: number[] = [];
+  for (const n of names) {
+    const out = join(tmp, `pg-${n}`);
+    execFileSync('mkdir', ['-p', out]);
+    const classicMs: number[] = [];
+    const oursMs: number[] = [];
+    let pygrubKernel: string | null = null;
+    let pygrubError: string | null = null;
+    let report: GuestReport | null = null;
+    for (let i = 0; i < RUNS; i++) {
+      const c = timed('bash', ['-c', classicCommand(tools, images[n], out)], tools.env);
+      if (c.status === 0) {
+        classicMs.push(c.ms);
+        pygrubKernel = c.stdout.trim();
+      } else pygrubError = c.stderr.trim().split('\n').pop() ?? `exit ${c.status}`;
+      const o = timed(process.execPath, [bin, 'inspect', '--no-cache', '--json', images[n]], env);
+      if (o.status !== 0) throw new Error(`pvhctl inspect failed on ${n}: ${o.stderr}`);
+      oursMs.push(o.ms);
+      report = JSON.parse(o.stdout) as GuestReport;
+    }
+    const d = report!.boot?.default;
+    const ourKernel = d?.decided ? report!.kernels.find((k) => k.path === report!.boot!.entries[d.index]!.kernelPath) : undefined;
+    const ourSha = ourKernel && ourKernel.result.error === null ? ourKernel.result.sha256 : null;
+    const ours = median(oursMs);
+    let verdict: string;
+    if (pygrubError !== null && classicMs.length === 0) verdict = `pygrub fails: ${pygrubError.slice(0, 60)}`;
+    else verdict = pygrubKernel === ourSha ? 'yes' : `NO: pygrub extracts another kernel than ${ourKernel?.path ?? '?'}`;
+    const classic = classicMs.length > 0 ? median(classicMs) : null;
+    if (classic !== null) ratios.push(classic / ours);
+    console.log(
+      `${n.padEnd(16)} ${(classic === null ? '-' : fmt(classic)).padEnd(26)} ${fmt(ours).padEnd(16)} ${classic === null ? '-'.padEnd(7) : `${(classic / ours).toFixed(2)}x`.padEnd(7)} ${verdict}  [pvhctl: ${report!.verdict.verdict}]`,
+    );
+  }
+  console.log(`\nmedian speed-up on one cold guest: ${median(ratios).toFixed(2)}x\n`);
+
+  // A scan: 100 guests sharing 10 distinct kernels (10 images, each inspected 10 times).
+  const scanImages: string[] = [];
+  for (let k = 0; k < 10; k++) {
+    const flavour: KernelFlavour = k % 2 === 0 ? 'amd64' : 'cloud-amd64';
+    const r = g.bare;
+    const release = rel[flavour];
+    scanImages.push(
+      await guestImage({
+        ...r,
+        name: `scan-${k}`,
+        root: {
+          ...Object.fromEntries(Object.entries(r.root).filter(([p]) => !p.startsWith('boot/'))),
+          [`boot/vmlinuz-${release}`]: { kernel: flavour, append: `scan-${k}` },
+          [`boot/initrd.img-${release}`]: r.root[`boot/initrd.img-${rel.amd64}`]!,
+          'boot/grub/grub.cfg': (r.root['boot/grub/grub.cfg'] as string).replaceAll(rel.amd64, release),
+        },
+      }),
+    );
+  }
+  const guests = Array.from({ length: 100 }, (_, i) => scanImages[i % 10]!);
+  const scanOut = join(tmp, 'scan');
+  execFileSync('mkdir', ['-p', scanOut]);
+  // Classic: the per-guest pipeline, two at a time (the machine has 2 cores).
+  const scripts = guests.map((img, i) => {
+    const dir = join(scanOut, String(i));
+    execFileSync('mkdir', ['-p', dir]);
+    writeFileSync(`${dir}.sh`, classicCommand(tools, img, dir) + '\n');
+    return `${dir}.sh`;
+  });
+  const classicScan = timed('bash', ['-c', `printf '%s\\n' "$@" | xargs -P 2 -n 1 bash > /dev/null`, 'scan', ...scripts], tools.env);
+  rmSync(join(tmp, 'data'), { recursive: true, force: true });
+  const oursScan = timed(process.execPath, [bin, 'inspect', '--jobs', '2', '--json', ...guests], env);
+  if (oursScan.status !== 0) throw new Error(`pvhctl scan failed: ${oursScan.stderr}`);
+  const verdicts = oursScan.stdout.trim().split('\n').map((l) => (JSON.parse(l) as GuestReport).verdict.verdict);
+  console.log(`Scan of 100 guests sharing 10 kernels (2 at a time; pvhctl's verdict cache starts empty):`);
+  console.log(`  classic ${fmt(classicScan.ms)} (exit ${classicScan.status}), pvhctl ${fmt(oursScan.ms)}: ${(classicScan.ms / oursScan.ms).toFixed(2)}x; pvhctl verdicts: ${[...new Set(verdicts)].join(', ')}\n`);
+
+  // virt-inspector, when installed: it boots a libguestfs appliance under QEMU, TCG here (this
+  // machine's /dev/kvm cannot run it), with a real Debian kernel for the appliance.
+  const vi = spawnSync('sh', ['-c', 'command -v virt-inspector'], { encoding: 'utf8' });
+  if (vi.status !== 0) {
+    console.log('virt-inspector: not installed (apt-get install libguestfs-tools); skipped');
+  } else {
+    const viEnv = await virtInspectorEnv();
+    for (const n of ['gpt', 'mbr-boot', 'bare'] as const) {
+      const one = timed('virt-inspector', ['--format=raw', '-a', images[n]], viEnv);
+      const ours = timed(process.execPath, [bin, 'inspect', '--no-cache', '--json', images[n]], env);
+      const what = one.status === 0 ? `its report ${/vmlinuz/.test(one.stdout) ? 'names' : 'does not name'} the kernel` : `it failed: ${one.stderr.trim().split('\n')[0]}`;
+      console.log(`virt-inspector on '${n}': ${fmt(one.ms)} vs pvhctl ${fmt(ours.ms)}: ${(one.ms / ours.ms).toFixed(0)}x; ${what}`);
+    }
+  }
+  rmSync(tmp, { recursive: true, force: true });
+}
+
+await main();

@@ -1,0 +1,57 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const BIN = join(import.meta.dirname, '..', '..', 'bin', 'pvhctl.js');
+
+test('pvhctl host/scan/guest/switch/rollback on a simulated host: output, --json and exit codes', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pvhctl-cli-'));
+  const run = (...args: string[]) => {
+    const r = spawnSync(process.execPath, [BIN, ...args, '--data-dir', dir], { encoding: 'utf8' });
+    return { code: r.status, out: r.stdout, err: r.stderr };
+  };
+  try {
+    const dryAdd = run('host', 'add', 'sim1', '--sim', '6:3', '--dry-run', '--json');
+    assert.equal(dryAdd.code, 0);
+    assert.equal(JSON.parse(dryAdd.out).name, 'sim1');
+    assert.equal(JSON.parse(run('host', 'list', '--json').out).length, 0);
+    assert.equal(run('host', 'add', 'sim1', '--sim', '6:3').code, 0);
+    const dryScan = run('scan', '--dry-run', '--json');
+    assert.equal(JSON.parse(dryScan.out).guests, 6);
+    assert.equal(JSON.parse(run('guest', 'list', '--json').out).length, 0);
+    assert.equal(run('host', 'add', 'sim1', '--sim', '6:3').code, 1);
+    assert.equal(run('host', 'add', 'x;y', '--sim', '6').code, 1);
+    assert.equal(run('host', 'add', 'sim2').code, 2);
+    const scan = run('scan', '--json');
+    assert.equal(scan.code, 0, scan.err);
+    assert.equal(JSON.parse(scan.out).guests, 6);
+    const list = JSON.parse(run('guest', 'list', '--json').out) as { name: string; canBecome: string; type: string }[];
+    assert.equal(list.length, 6);
+    const g = list.find((x) => x.canBecome === 'pvh')!;
+    const shimOnly = list.find((x) => x.canBecome === 'pvh-shim');
+    const dry = run('switch', g.name, '--to', 'pvh', '--dry-run', '--json');
+    assert.equal(dry.code, 0);
+    assert.equal(JSON.parse(dry.out).allowed, true);
+    assert.equal(run('switch', g.name).code, 2);
+    assert.equal(run('switch', 'no-such-guest', '--to', 'pvh').code, 1);
+    const sw = run('switch', g.name, '--to', 'pvh', '--json');
+    assert.equal(sw.code, 0, sw.err);
+    assert.equal(JSON.parse(sw.out).status, 'done');
+    if (shimOnly) {
+      const refused = run('switch', shimOnly.name, '--to', 'pvh');
+      assert.equal(refused.code, 1);
+      assert.match(refused.err, /cannot start in PVH mode/);
+    }
+    const rb = run('rollback', g.name, '--json');
+    assert.equal(rb.code, 0, rb.err);
+    assert.equal(JSON.parse(rb.out).status, 'rolled-back');
+    const show = JSON.parse(run('guest', 'show', `sim1/${g.name}`, '--json').out);
+    assert.equal(show.type, 'pv');
+    assert.equal(show.operations.length, 2);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,99 @@
+/**
+ * `pvhctl guest list|show`: the guests pvhctl knows, their type, verdict and switch history.
+ */
+import type { GuestVerdict } from '../fleet/seams.ts';
+import type { Fleet } from '../fleet/fleet.ts';
+import type { Guest } from '../store/schema.ts';
+import { printable } from '../util/escape.ts';
+import { parse, UsageError } from './args.ts';
+import { COMMON, findGuest, needOne, open, output, table } from './fleet-common.ts';
+
+export const help = `usage: pvhctl guest list [--host HOST] [--owner OWNER] [--attention] [--json]
+       pvhctl guest show GUEST [--json]
+
+GUEST is NAME, or HOST/NAME when several hosts have a guest of that name. 'list' shows each
+guest's type, what it can become (the last scan's verdict) and whether it needs attention;
+'show' adds its config versions and switch operations with their journal.
+
+exit status: 0 done; 1 failed (one line on stderr); 2 usage error
+`;
+
+/** What a guest can become, from its verdict: the short word the list shows. */
+export function canBecome(v: GuestVerdict | null): string {
+  if (v === null || v.source === 'unknown') return 'unknown';
+  if (v.pvh.capable) return 'pvh';
+  if (v.pv.capable) return 'pvh-shim';
+  return 'none';
+}
+
+export async function describeGuest(fleet: Fleet, g: Guest) {
+  const host = await fleet.store.getHostById(g.host_id);
+  const verdict = g.verdict === null ? null : (JSON.parse(g.verdict) as GuestVerdict);
+  return {
+    id: g.id,
+    name: g.name,
+    host: host?.name ?? null,
+    owner: g.owner,
+    configPath: g.config_path,
+    type: g.current_type,
+    arch: g.arch,
+    canBecome: canBecome(verdict),
+    health: g.health,
+    attention: g.attention,
+    verdict,
+    verdictAt: g.verdict_at,
+  };
+}
+
+export async function run(args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  const { values, positionals } = parse(rest, { ...COMMON, host: { type: 'string' }, owner: { type: 'string' }, attention: { type: 'boolean' } });
+  if (values.help || sub === undefined) {
+    process.stdout.write(help);
+    return values.help ? 0 : 2;
+  }
+  if (sub !== 'list' && sub !== 'show') throw new UsageError(`unknown subcommand '${sub}'`);
+  const fleet = await open(values['data-dir'], { recover: false });
+  try {
+    if (sub === 'list') {
+      let hostId: number | undefined;
+      if (values.host !== undefined) {
+        const h = await fleet.store.getHost(values.host);
+        if (h === undefined) throw new Error(`no host named ${JSON.stringify(values.host)}`);
+        hostId = h.id;
+      }
+      const guests = await fleet.store.listGuests({
+        ...(hostId !== undefined ? { hostId } : {}),
+        ...(values.owner !== undefined ? { owner: values.owner } : {}),
+        ...(values.attention ? { health: 'needs-attention' as const } : {}),
+      });
+      const rows = await Promise.all(guests.map((g) => describeGuest(fleet, g)));
+      output(values.json, rows, (rs) =>
+        table(['GUEST', 'HOST', 'OWNER', 'TYPE', 'CAN BECOME', 'HEALTH'], rs.map((r) => [printable(r.name), printable(r.host ?? '-'), printable(r.owner ?? '-'), r.type, r.canBecome, r.health])) +
+        rs.filter((r) => r.attention).map((r) => `! ${printable(r.name)}: ${printable(r.attention!)}\n`).join(''),
+      );
+      return 0;
+    }
+    const g = await findGuest(fleet, needOne(positionals, 'guest'));
+    const base = await describeGuest(fleet, g);
+    const versions = await fleet.store.listConfigVersions(g.id);
+    const ops = await fleet.store.listOperations({ guestId: g.id, limit: 20 });
+    const operations = await Promise.all(ops.map(async (o) => ({ ...o, journal: await fleet.store.journalOf(o.id) })));
+    const value = { ...base, configVersions: versions, operations };
+    output(values.json, value, (v) => {
+      const p = printable;
+      const lines = [
+        `${p(v.host ?? '?')}/${p(v.name)}  owner ${p(v.owner ?? '-')}  ${v.type}  ${v.health}`,
+        `  config    ${p(v.configPath)}`,
+        `  verdict   PV ${v.verdict?.pv.capable ? 'yes' : 'no'} (${p(v.verdict?.pv.reason ?? '-')}); PVH ${v.verdict?.pvh.capable ? 'yes' : 'no'} (${p(v.verdict?.pvh.reason ?? '-')})`,
+        ...(v.attention ? [`  ATTENTION ${p(v.attention)}`] : []),
+        `  versions  ${v.configVersions.map((c) => `#${c.id} ${c.reason} ${c.sha256.slice(0, 12)}`).join(', ') || '-'}`,
+        ...v.operations.map((o) => `  op ${o.id}  ${o.kind} ${o.from_type} → ${o.to_type}  ${o.status}  ${p(o.reason ?? '')}`),
+      ];
+      return lines.join('\n') + '\n';
+    });
+    return 0;
+  } finally {
+    await fleet.close();
+  }
+}

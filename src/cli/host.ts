@@ -1,0 +1,120 @@
+/**
+ * `pvhctl host add|list|show`: the hosts pvhctl manages and how it reaches them.
+ */
+import { domainName, hostPath } from '../drivers/driver.ts';
+import { parseEndpoint } from '../drivers/xl/ssh.ts';
+import type { Host, HostRole } from '../store/schema.ts';
+import { printable } from '../util/escape.ts';
+import { parse, UsageError } from './args.ts';
+import { COMMON, needOne, open, output, table } from './fleet-common.ts';
+
+export const help = `usage: pvhctl host add NAME (--ssh USER@ADDRESS[:PORT] --key FILE [--host-key 'TYPE BASE64'] | --local | --sim GUESTS[:SEED])
+                      [--role pv-pvh|hvm-dedicated] [--max-parallel N] [--config-dir DIR] [--dry-run]
+       pvhctl host list [--json]
+       pvhctl host show NAME [--json]
+
+Adds a host reached over SSH (xl in its dom0), this machine's own xl (--local), or a simulated
+host with GUESTS guests (--sim). --max-parallel bounds how many of its guests switch at once
+(default 2). --host-key pins dom0's SSH host key (as in known_hosts); without it the first key
+seen is recorded and pinned. All take --data-dir DIR (default $PVHCTL_DATA_DIR or /var/lib/pvhctl).
+
+exit status: 0 done; 1 failed (one line on stderr); 2 usage error
+`;
+
+const describe = (h: Host) => ({
+  name: h.name,
+  transport: h.transport,
+  endpoint: h.endpoint,
+  role: h.role,
+  maxParallel: h.max_parallel,
+  configDir: h.config_dir,
+  xenVersion: h.xen_version,
+  xenCaps: h.xen_caps?.split(' ') ?? null,
+  virtCaps: h.virt_caps?.split(' ') ?? null,
+  lastSeen: h.last_seen,
+});
+
+export async function run(args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  const { values, positionals } = parse(rest, {
+    ...COMMON,
+    ssh: { type: 'string' },
+    key: { type: 'string' },
+    local: { type: 'boolean' },
+    sim: { type: 'string' },
+    role: { type: 'string' },
+    'max-parallel': { type: 'string' },
+    'config-dir': { type: 'string' },
+    'host-key': { type: 'string' },
+    'dry-run': { type: 'boolean' },
+  });
+  if (values.help || sub === undefined) {
+    process.stdout.write(help);
+    return values.help ? 0 : 2;
+  }
+  if (sub !== 'add' && sub !== 'list' && sub !== 'show') throw new UsageError(`unknown subcommand '${sub}'`);
+  const fleet = await open(values['data-dir'], { recover: false });
+  try {
+    if (sub === 'list') {
+      const hosts = (await fleet.store.listHosts()).map(describe);
+      output(values.json, hosts, (hs) =>
+        table(['HOST', 'TRANSPORT', 'ROLE', 'XEN', 'PVH', '32-BIT PV', 'PARALLEL'], hs.map((h) => [
+          printable(h.name), h.transport, h.role, h.xenVersion ?? '-',
+          h.virtCaps === null ? '?' : h.virtCaps.includes('hvm') ? 'yes' : 'no',
+          h.xenCaps === null ? '?' : h.xenCaps.includes('xen-3.0-x86_32p') ? 'yes' : 'no',
+          String(h.maxParallel),
+        ])),
+      );
+      return 0;
+    }
+    const name = needOne(positionals, 'host name');
+    if (sub === 'show') {
+      const h = await fleet.store.getHost(name);
+      if (h === undefined) throw new Error(`no host named ${JSON.stringify(name)}`);
+      const guests = await fleet.store.listGuests({ hostId: h.id });
+      const value = { ...describe(h), guests: guests.length };
+      output(values.json, value, (v) => Object.entries(v).map(([k, x]) => `${k.padEnd(11)} ${Array.isArray(x) ? x.join(' ') : printable(String(x ?? '-'))}`).join('\n') + '\n');
+      return 0;
+    }
+    domainName(name); // host names follow the same safe pattern
+    const ways = [values.ssh !== undefined, values.local === true, values.sim !== undefined].filter(Boolean).length;
+    if (ways !== 1) throw new UsageError('give exactly one of --ssh, --local, --sim');
+    if (values.ssh !== undefined && values.key === undefined) throw new UsageError('--ssh needs --key FILE');
+    const role = (values.role ?? 'pv-pvh') as HostRole;
+    if (role !== 'pv-pvh' && role !== 'hvm-dedicated') throw new UsageError('--role is pv-pvh or hvm-dedicated');
+    const maxParallel = Number(values['max-parallel'] ?? 2);
+    if (!Number.isInteger(maxParallel) || maxParallel < 1 || maxParallel > 256) throw new UsageError('--max-parallel is 1..256');
+    let simSpec: string | null = null;
+    if (values.sim !== undefined) {
+      const m = /^(\d{1,5})(?::(\d{1,9}))?$/.exec(values.sim);
+      if (!m) throw new UsageError('--sim GUESTS[:SEED]');
+      simSpec = JSON.stringify({ guests: Number(m[1]), seed: Number(m[2] ?? 1) });
+    }
+    if (await fleet.store.getHost(name)) throw new Error(`host ${JSON.stringify(name)} already exists`);
+    const row = {
+      name,
+      transport: values.ssh !== undefined ? 'ssh' : values.local ? 'local' : 'sim',
+      endpoint: values.ssh !== undefined ? (parseEndpoint(values.ssh), values.ssh) : null,
+      key_path: values.key ?? null,
+      host_key: values['host-key'] ?? null,
+      config_dir: hostPath(values['config-dir'] ?? '/etc/xen'),
+      role,
+      max_parallel: maxParallel,
+      sim_spec: simSpec,
+      xen_version: null,
+      xen_caps: null,
+      virt_caps: null,
+      last_seen: null,
+    } as const;
+    if (values['dry-run']) {
+      output(values.json, row, (r) => `would add host ${printable(r.name)} (${r.transport}${r.endpoint ? ` ${printable(r.endpoint)}` : ''}, ${r.role}, ${r.max_parallel} at a time)\n`);
+      return 0;
+    }
+    const h = await fleet.store.addHost(row);
+    await fleet.store.audit('cli', 'host-add', name, h.transport);
+    output(values.json, describe(h), (v) => `added host ${printable(v.name)} (${v.transport}); run 'pvhctl scan ${printable(v.name)}' to import its guests\n`);
+    return 0;
+  } finally {
+    await fleet.close();
+  }
+}

@@ -1,0 +1,117 @@
+/**
+ * `pvhctl shell`: the customers' Xen Shell over SSH, and the keys they log in with.
+ *
+ *   pvhctl shell [--port N] [--listen ADDR] [--data-dir DIR]      serve until stopped
+ *   pvhctl shell key add CUSTOMER FILE|-                          register a public key
+ *   pvhctl shell key list [CUSTOMER] [--json]
+ *   pvhctl shell key remove CUSTOMER FINGERPRINT
+ */
+import { readFileSync } from 'node:fs';
+import { openFleet } from '../fleet/fleet.ts';
+import { customerKeys, CUSTOMER, parsePublicKey } from '../store/customer-keys.ts';
+import { eventBus } from '../api/server.ts';
+import { startFleetShell } from '../shell/server.ts';
+import { printable } from '../util/escape.ts';
+import { parse, UsageError } from './args.ts';
+import { dataDir } from './fleet-common.ts';
+
+const HELP = `usage: pvhctl shell [--port N] [--listen ADDR] [--data-dir DIR]
+       pvhctl shell key add CUSTOMER FILE|-
+       pvhctl shell key list [CUSTOMER] [--json]
+       pvhctl shell key remove CUSTOMER FINGERPRINT
+
+Serves the customers' Xen Shell over SSH (default 127.0.0.1:2222). Customers log in as
+CUSTOMER (or CUSTOMER+SERVER) with a key registered by 'pvhctl shell key add'.
+The host key is made on first start in DATA_DIR/shell/.
+`;
+
+const MAX_KEY_FILE = 64 * 1024;
+
+async function keyCommand(args: string[], dir: string, json: boolean): Promise<number> {
+  const [verb, ...rest] = args;
+  const fleet = await openFleet({ dataDir: dir });
+  try {
+    const keys = customerKeys(fleet.store);
+    if (verb === 'add') {
+      if (rest.length !== 2) throw new UsageError('key add: expected CUSTOMER and a public key FILE (or - for standard input)');
+      const [customer, file] = rest as [string, string];
+      if (!CUSTOMER.test(customer)) throw new UsageError(`invalid customer name ${JSON.stringify(printable(customer.slice(0, 80)))}`);
+      const text = file === '-' ? readFileSync(0, 'utf8') : readFileSync(file, 'utf8');
+      if (text.length > MAX_KEY_FILE) throw new Error(`${file}: too large for a public key file`);
+      const lines = text.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('#'));
+      let failed = 0;
+      for (const [i, line] of lines.entries()) {
+        const k = parsePublicKey(line);
+        if (!k.ok) {
+          process.stderr.write(`pvhctl shell: ${file}:${i + 1}: ${k.error}\n`);
+          failed++;
+          continue;
+        }
+        const row = await keys.add(customer, k.key);
+        await fleet.store.audit('operator', 'shell.key-add', customer, row.fingerprint);
+        process.stdout.write(json ? `${JSON.stringify(row)}\n` : `${customer} ${row.fingerprint} ${printable(row.comment ?? '')}\n`);
+      }
+      if (lines.length === 0) {
+        process.stderr.write(`pvhctl shell: ${file}: no key found\n`);
+        return 1;
+      }
+      return failed > 0 ? 1 : 0;
+    }
+    if (verb === 'list') {
+      if (rest.length > 1) throw new UsageError('key list: at most one CUSTOMER');
+      const rows = await keys.list(rest[0]);
+      for (const r of rows) process.stdout.write(json ? `${JSON.stringify(r)}\n` : `${r.owner} ${r.algo} ${r.fingerprint} ${printable(r.comment ?? '')}\n`);
+      return 0;
+    }
+    if (verb === 'remove') {
+      if (rest.length !== 2) throw new UsageError('key remove: expected CUSTOMER and FINGERPRINT');
+      const n = await keys.remove(rest[0]!, rest[1]!);
+      if (n === 0) {
+        process.stderr.write(`pvhctl shell: ${printable(rest[0]!)} has no key ${printable(rest[1]!)}\n`);
+        return 1;
+      }
+      await fleet.store.audit('operator', 'shell.key-remove', rest[0]!, rest[1]!);
+      return 0;
+    }
+    throw new UsageError('key: expected add, list or remove');
+  } finally {
+    await fleet.close();
+  }
+}
+
+export async function run(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {
+    port: { type: 'string' },
+    listen: { type: 'string' },
+    'data-dir': { type: 'string' },
+    json: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const dir = dataDir(values['data-dir']);
+  if (positionals[0] === 'key') return keyCommand(positionals.slice(1), dir, values.json === true);
+  if (positionals.length > 0) throw new UsageError(`unexpected ${JSON.stringify(positionals[0])}; see 'pvhctl shell --help'`);
+  const port = values.port === undefined ? 2222 : Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port: not a port number: ${values.port}`);
+
+  const hub = eventBus();
+  const fleet = await openFleet({ dataDir: dir, onEvent: hub.emit });
+  const server = await startFleetShell(fleet, hub, {
+    dataDir: dir,
+    port,
+    address: values.listen ?? '127.0.0.1',
+    log: (line) => process.stderr.write(`${line}\n`),
+  });
+  process.stdout.write(`pvhctl shell: listening on ${values.listen ?? '127.0.0.1'}:${server.port} (host key ${server.hostKeyPublic})\n`);
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  await server.close();
+  await fleet.close();
+  return 0;
+}

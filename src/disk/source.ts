@@ -1,0 +1,142 @@
+/**
+ * Byte sources: a guest disk (image file or block device) opened read-only, read with positional
+ * reads that are checked against the source's size. Everything above (partition tables,
+ * filesystems) reads through this one interface, so a bad offset in guest metadata becomes a
+ * clear error here instead of a short read, a wrap-around or a read of another guest's bytes.
+ */
+import { closeSync, fstatSync, openSync, readFileSync, readSync, constants } from 'node:fs';
+
+/** The most one read may ask for: metadata reads are small; a kernel file is read in pieces. */
+export const MAX_READ = 64 * 1024 * 1024;
+
+/** Random-access, read-only bytes with a known size. */
+export type ByteSource = {
+  /** A name for error messages (the file, or `file[partition 5]`). */
+  readonly name: string;
+  readonly size: number;
+  /** Returns exactly `length` bytes at `offset`, or throws a one-line error naming the source. */
+  read(offset: number, length: number): Uint8Array;
+  close(): void;
+};
+
+/** Thrown when guest metadata points outside its source. */
+export class OutOfBounds extends Error {}
+
+function check(name: string, size: number, offset: number, length: number): void {
+  if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) {
+    throw new OutOfBounds(`${name}: bad read of ${length} bytes at ${offset}`);
+  }
+  if (length > MAX_READ) throw new OutOfBounds(`${name}: read of ${length} bytes exceeds the ${MAX_READ}-byte cap`);
+  if (offset + length > size) throw new OutOfBounds(`${name}: read of ${length} bytes at ${offset} is past the end (${size} bytes)`);
+}
+
+/**
+ * Wraps bytes already in memory (tests, fuzzing, a file read from a filesystem).
+ * @example
+ * memorySource(new Uint8Array([1, 2, 3]), 'x').read(1, 2) // => Uint8Array [2, 3]
+ */
+export function memorySource(bytes: Uint8Array, name = 'memory'): ByteSource {
+  return {
+    name,
+    size: bytes.length,
+    read(offset, length) {
+      check(name, bytes.length, offset, length);
+      return bytes.subarray(offset, offset + length);
+    },
+    close() {},
+  };
+}
+
+/** Size of a block device from sysfs (fstat reports 0 for block devices; no ioctl from Node). */
+function blockDeviceSize(rdev: number, name: string): number {
+  // Linux dev_t: major in bits 8..19 and 32..43, minor in bits 0..7 and 20..31 (new_encode_dev).
+  const major = ((rdev >>> 8) & 0xfff) | (Math.floor(rdev / 2 ** 32) & ~0xfff);
+  const minor = (rdev & 0xff) | ((rdev >>> 12) & ~0xff);
+  try {
+    const sectors = Number(readFileSync(`/sys/dev/block/${major}:${minor}/size`, 'utf8').trim());
+    if (Number.isSafeInteger(sectors) && sectors >= 0) return sectors * 512;
+  } catch {
+    // fall through to the error below
+  }
+  throw new Error(`${name}: cannot tell the size of block device ${major}:${minor}`);
+}
+
+/**
+ * Opens an image file or a block device read-only (O_RDONLY, never O_RDWR; never mounted).
+ * @example
+ * const src = openSource('/var/lib/xen/images/guest.img'); src.read(510, 2) // => Uint8Array [0x55, 0xaa]
+ */
+export function openSource(path: string): ByteSource {
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    const st = fstatSync(fd);
+    let size: number;
+    if (st.isFile()) size = st.size;
+    else if (st.isBlockDevice()) size = blockDeviceSize(st.rdev, path);
+    else throw new Error(`${path}: not a regular file or block device`);
+    let closed = false;
+    return {
+      name: path,
+      size,
+      read(offset, length) {
+        check(path, size, offset, length);
+        const buf = new Uint8Array(length);
+        let done = 0;
+        while (done < length) {
+          const n = readSync(fd, buf, done, length - done, offset + done);
+          if (n === 0) throw new OutOfBounds(`${path}: unexpected end of data at ${offset + done}`);
+          done += n;
+        }
+        return buf;
+      },
+      close() {
+        if (!closed) closeSync(fd);
+        closed = true;
+      },
+    };
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  }
+}
+
+/**
+ * A window `[offset, offset+length)` of another source, for a partition. The window is clipped
+ * to the parent so that a partition table claiming more than the disk holds cannot read past it.
+ * @example
+ * sliceSource(disk, 1048576, 512 * 2048, 'disk.img[1]').read(0, 512) // the partition's first sector
+ */
+export function sliceSource(parent: ByteSource, offset: number, length: number, name: string): ByteSource {
+  if (!Number.isSafeInteger(offset) || offset < 0 || offset > parent.size) {
+    throw new OutOfBounds(`${name}: starts at ${offset}, past the end of ${parent.name} (${parent.size} bytes)`);
+  }
+  const size = Math.max(0, Math.min(length, parent.size - offset));
+  return {
+    name,
+    size,
+    read(off, len) {
+      check(name, size, off, len);
+      return parent.read(offset + off, len);
+    },
+    close() {},
+  };
+}
+
+/**
+ * Little-endian readers over a byte array, bounds-checked by the typed array itself.
+ * @example
+ * view(bytes).getUint16(0x38, true) // => 0xef53
+ */
+export function view(b: Uint8Array): DataView {
+  return new DataView(b.buffer, b.byteOffset, b.byteLength);
+}
+
+/**
+ * A 64-bit little-endian value as a Number; beyond 2^53 (no real disk) becomes Infinity so bounds checks fail.
+ * @example
+ * u64(view(header), 72) // => 2 (the GPT entry array LBA)
+ */
+export function u64(dv: DataView, at: number): number {
+  const v = dv.getBigUint64(at, true);
+  return v > BigInt(Number.MAX_SAFE_INTEGER) ? Infinity : Number(v);
+}

@@ -1,0 +1,157 @@
+/**
+ * The HostDriver interface: the dozen operations pvhctl needs from a Xen host, after libvirt's
+ * driver table (src/driver-hypervisor.h). The switch state machine talks only to this interface;
+ * `xl` locally, `xl` over SSH and the simulator each fill it in (src/drivers/xl/, src/drivers/sim/).
+ *
+ * Every name and path that reaches a driver has been through `domainName()` / `hostPath()`, so a
+ * driver can put them on a command line without quoting guest-controlled text.
+ */
+
+/** A guest type as Xen runs it (`xl list -l` b_info.type); the PV shim shows as `pvh`. */
+export type DomainType = 'pv' | 'pvh' | 'hvm';
+
+/** `xl list` state flags, as one word; `absent` when the domain does not exist. */
+export type DomainState = 'running' | 'blocked' | 'paused' | 'shutdown' | 'crashed' | 'dying';
+
+/** What `xl info` says about the host. */
+export type HostInfo = {
+  host: string;
+  xenVersion: string;
+  /** `xen_caps`: the guest ABIs the hypervisor runs (`xen-3.0-x86_64`, `hvm-3.0-x86_32p`, ...). */
+  xenCaps: string[];
+  /** `virt_caps`: `pv`, `hvm`, `hap`, `shadow`, ... */
+  virtCaps: string[];
+};
+
+/** One running domain from `xl list -l`. */
+export type Domain = {
+  name: string;
+  domid: number;
+  type: DomainType;
+  /** PVH with the PV shim (b_info.type.pvh.pvshim). */
+  pvshim: boolean;
+  state: DomainState;
+};
+
+/**
+ * xenbus states (xen/include/public/io/xenbus.h): 1 Initialising, 2 InitWait, 3 Initialised,
+ * 4 Connected, 5 Closing, 6 Closed. A frontend at 4 means the guest kernel brought its driver up.
+ */
+export type XenbusState = 0 | 1 | 2 | 3 | 4 | 5 | 6;
+
+/** The guest's PV frontends as xenstore shows them under /local/domain/DOMID/device/. */
+export type Frontends = { vbd: XenbusState[]; vif: XenbusState[] };
+
+/** Why a driver call failed: the host could not be reached, the thing is missing, or xl said no. */
+export type DriverErrorKind = 'unreachable' | 'not-found' | 'failed' | 'invalid';
+
+export class DriverError extends Error {
+  readonly kind: DriverErrorKind;
+  constructor(kind: DriverErrorKind, message: string) {
+    super(message);
+    this.kind = kind;
+  }
+}
+
+/** A validated domain name (see `domainName`). */
+export type DomainName = string & { readonly __domainName: unique symbol };
+/** A validated absolute path on the host (see `hostPath`). */
+export type HostPath = string & { readonly __hostPath: unique symbol };
+
+// xl accepts more, but every name pvhctl acts on must be safe on a command line and in a path.
+const DOMAIN_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+const PATH_PART = /^[A-Za-z0-9_.][A-Za-z0-9_.+@,=-]{0,254}$/;
+
+/**
+ * Parses a domain name: 1–64 of `A-Z a-z 0-9 _ . -`, not starting with a punctuation mark.
+ * @example
+ * domainName('web-01') // => 'web-01'
+ * domainName('x; rm -rf /') // throws DriverError 'invalid'
+ */
+export function domainName(s: string): DomainName {
+  if (!DOMAIN_NAME.test(s)) throw new DriverError('invalid', `invalid domain name ${JSON.stringify(s.slice(0, 80))}`);
+  return s as DomainName;
+}
+
+/**
+ * Parses an absolute host path whose parts are plain names (no `..`, no shell characters).
+ * @example
+ * hostPath('/etc/xen/web-01.cfg') // => '/etc/xen/web-01.cfg'
+ * hostPath('/etc/xen/../shadow') // throws DriverError 'invalid'
+ */
+export function hostPath(s: string): HostPath {
+  const parts = s.split('/');
+  const ok = s.length <= 4096 && s.startsWith('/') && parts.slice(1).every((p) => PATH_PART.test(p) && p !== '..' && p !== '.');
+  if (!ok) throw new DriverError('invalid', `invalid host path ${JSON.stringify(s.slice(0, 120))}`);
+  return s as HostPath;
+}
+
+/**
+ * The name under which a replaced config is kept beside the new one: `PATH.pvhctl-YYYYMMDDTHHMMSSZ`,
+ * as src/util/atomic.ts names it (a `.N` is added when that name is taken).
+ * @example
+ * keptName('/etc/xen/web.cfg', new Date('2026-11-24T20:15:00.123Z')) // => '/etc/xen/web.cfg.pvhctl-20261124T201500Z'
+ */
+export function keptName(path: string, now: Date, n = 0): string {
+  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  return `${path}.pvhctl-${stamp}${n === 0 ? '' : `.${n}`}`;
+}
+
+/** Files pvhctl leaves beside configs (kept versions, temp files): never guest configs themselves. */
+export const PVHCTL_FILE = /\.pvhctl-[^/]*$|\/\.[^/]*\.pvhctl-[^/]*\.tmp$/;
+
+/**
+ * An attached guest console (`xl console NAME` on a terminal): the guest's output as it comes,
+ * keystrokes to the guest. Closing it detaches; the guest runs on.
+ */
+export type ConsoleChannel = {
+  onData(fn: (chunk: Uint8Array) => void): void;
+  /** Called once when the console goes away (detached, domain gone, connection lost). */
+  onClose(fn: () => void): void;
+  write(bytes: Uint8Array): void;
+  close(): void;
+};
+
+/** The operations a host driver provides. All may throw DriverError. */
+export type HostDriver = {
+  readonly name: string;
+  /** `xl info`: version and capabilities. */
+  info(): Promise<HostInfo>;
+  /** `xl list -l`: the domains that exist now (Domain-0 left out). */
+  listDomains(): Promise<Domain[]>;
+  /** One domain, or null when it does not exist. */
+  domain(name: DomainName): Promise<Domain | null>;
+  /** The regular files directly in a config directory. */
+  listConfigs(dir: HostPath): Promise<HostPath[]>;
+  /** A file's bytes; refuses files larger than `maxBytes`. */
+  readFile(path: HostPath, maxBytes: number): Promise<Uint8Array>;
+  /**
+   * Copies a guest disk (image file or block device) to a file on this machine, for inspection
+   * where pvhctl runs; refuses disks larger than `maxBytes`. Returns the bytes copied.
+   */
+  copyDisk(path: HostPath, to: string, maxBytes: number): Promise<number>;
+  /**
+   * Replaces a config atomically (temp file, fsync, rename), keeping the old one beside it
+   * (`keptName`). With `expect`, refuses when the file no longer holds those bytes (edited since
+   * it was read).
+   */
+  writeConfig(path: HostPath, content: Uint8Array, expect?: Uint8Array): Promise<void>;
+  /** `xl shutdown -w` with a time limit: 'stopped' once the domain is gone, 'timeout' if not. */
+  shutdown(name: DomainName, timeoutMs: number): Promise<'stopped' | 'timeout'>;
+  /** `xl destroy`: the domain is gone afterwards (no error if it already was). */
+  destroy(name: DomainName): Promise<void>;
+  /** `xl create PATH`: starts the domain from its config file. */
+  create(path: HostPath): Promise<void>;
+  /** The XenbusState of the domain's vbd and vif frontends (xenstore-read). */
+  frontends(domid: number): Promise<Frontends>;
+  /** The last `maxBytes` of the guest's console log (xenconsoled --log=guest), '' when none. */
+  consoleTail(name: DomainName, maxBytes: number): Promise<string>;
+  /**
+   * Attaches to the guest's console, interactively (`xl console`). Optional: a driver without it
+   * offers only consoleTail, and the Xen Shell then shows the console read-only.
+   */
+  console?(name: DomainName): Promise<ConsoleChannel>;
+  /** Checks that the host answers (a cheap round trip); throws 'unreachable' when not. */
+  probe(): Promise<void>;
+  close(): Promise<void>;
+};

@@ -1,0 +1,95 @@
+/**
+ * The simulated Xen host, after libvirt's test:///default: a whole host in memory (files in dom0,
+ * domains, xenstore frontends, console logs) that behaves as `xl` does, with faults that can be
+ * injected: a kernel panic on boot, a hang, a slow shutdown, a lost connection, a host reboot.
+ * State can live in a JSON file so that a killed pvhctl process finds the host as it left it.
+ */
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import type { DomainType, XenbusState } from '../driver.ts';
+
+/** What the guest's kernel can boot as (the sim's stand-in for the kernel verdict). */
+export type SimKernel = { pv: boolean; pvh: boolean; arch: 'x86_64' | 'x86_32p' };
+
+/** An injected fault. `count` boots (or calls) it applies to; it is used up as it fires. */
+export type SimFault =
+  | { kind: 'panic'; onType?: DomainType; count: number }
+  | { kind: 'hang'; onType?: DomainType; count: number }
+  | { kind: 'slow-shutdown'; ms: number; count: number };
+
+export type SimHostFault = { kind: 'lost-connection'; calls: number } | { kind: 'host-reboot'; afterCalls: number; downCalls: number };
+
+export type SimGuest = {
+  name: string;
+  owner: string | null;
+  configPath: string;
+  kernel: SimKernel;
+  /** Booted by a PV GRUB image from its own disk, else by a kernel in dom0. */
+  boot: 'direct' | 'pvgrub';
+  faults: SimFault[];
+};
+
+export type SimDomain = {
+  name: string;
+  domid: number;
+  type: DomainType;
+  pvshim: boolean;
+  state: 'running' | 'blocked' | 'crashed';
+  /** Epoch ms when the frontends reach Connected (the guest finished booting). */
+  readyAt: number;
+  /** Set by a hang: the frontends never connect. */
+  hung: boolean;
+  /** Epoch ms when a requested shutdown completes (null: none requested). */
+  shutdownAt: number | null;
+  vbd: number;
+  vif: number;
+};
+
+export type SimHostState = {
+  name: string;
+  xenVersion: string;
+  xenCaps: string[];
+  virtCaps: string[];
+  /** dom0 files, base64. */
+  files: Record<string, string>;
+  guests: Record<string, SimGuest>;
+  domains: Record<string, SimDomain>;
+  consoles: Record<string, string>;
+  nextDomid: number;
+  faults: SimHostFault[];
+  /** Calls left during which the host does not answer. */
+  downCalls: number;
+  calls: number;
+  /** How long a boot and a clean shutdown take, in ms. */
+  bootMs: number;
+  shutdownMs: number;
+};
+
+/** A host state plus where it is saved (null: memory only). */
+export type SimHost = { state: SimHostState; file: string | null };
+
+/** Saves the host state atomically (temp file + rename), so a kill never leaves half a file. */
+export function saveSim(h: SimHost): void {
+  if (h.file === null) return;
+  writeFileSync(`${h.file}.tmp`, JSON.stringify(h.state));
+  renameSync(`${h.file}.tmp`, h.file);
+}
+
+/** Loads a host saved by saveSim. */
+export function loadSim(file: string): SimHost {
+  return { state: JSON.parse(readFileSync(file, 'utf8')) as SimHostState, file };
+}
+
+export const bytesOf = (h: SimHost, path: string): Uint8Array | undefined => {
+  const b = h.state.files[path];
+  return b === undefined ? undefined : new Uint8Array(Buffer.from(b, 'base64'));
+};
+export const putBytes = (h: SimHost, path: string, content: Uint8Array): void => {
+  h.state.files[path] = Buffer.from(content).toString('base64');
+};
+
+/** The Xenbus state a frontend shows at time `now`. */
+export function frontendState(d: SimDomain, now: number): XenbusState {
+  if (d.state === 'crashed') return 6;
+  if (d.hung) return 1;
+  return now >= d.readyAt ? 4 : 1;
+}

@@ -1,0 +1,136 @@
+/**
+ * The local Runner: pvhctl runs in dom0 and calls xl directly (spawn with an argument array, no
+ * shell), and reads and writes configs with node:fs.
+ */
+import { spawn } from 'node:child_process';
+import { createReadStream, createWriteStream } from 'node:fs';
+import type { Readable } from 'node:stream';
+import { openSync, closeSync, readdirSync, statSync, readSync } from 'node:fs';
+import { join } from 'node:path';
+import { replaceFileAtomically } from '../../util/atomic.ts';
+import { DriverError, hostPath, type HostPath } from '../driver.ts';
+import type { ExecResult, Runner } from './runner.ts';
+import { MAX_OUTPUT } from './parse.ts';
+
+/** Runs argv[0] with the rest as arguments; stdout capped at MAX_OUTPUT, killed after timeoutMs. */
+export function execArgv(argv: string[], opts: { stdin?: Uint8Array; timeoutMs?: number } = {}): Promise<ExecResult> {
+  return new Promise((resolve, reject) => {
+    const [cmd, ...args] = argv;
+    if (cmd === undefined) return reject(new DriverError('invalid', 'empty command'));
+    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], timeout: opts.timeoutMs ?? 120_000 });
+    const out: Buffer[] = [];
+    let outLen = 0;
+    let err = '';
+    child.stdout.on('data', (b: Buffer) => {
+      outLen += b.length;
+      if (outLen > MAX_OUTPUT) child.kill('SIGKILL');
+      else out.push(b);
+    });
+    child.stderr.on('data', (b: Buffer) => {
+      if (err.length < 65536) err += b.toString('utf8');
+    });
+    child.on('error', (e) => reject(new DriverError('failed', `${cmd}: ${e.message}`)));
+    child.on('close', (code, signal) => {
+      if (outLen > MAX_OUTPUT) return reject(new DriverError('failed', `${cmd}: output over ${MAX_OUTPUT} bytes`));
+      resolve({ code: code ?? (signal ? 128 : 1), stdout: Buffer.concat(out), stderr: signal ? `${err}\nkilled by ${signal}` : err });
+    });
+    child.stdin.on('error', () => {});
+    child.stdin.end(opts.stdin ?? undefined);
+  });
+}
+
+function readBounded(path: string, maxBytes: number): Uint8Array {
+  let st;
+  try {
+    st = statSync(path);
+  } catch {
+    throw new DriverError('not-found', `${path}: no such file`);
+  }
+  if (!st.isFile()) throw new DriverError('invalid', `${path}: not a regular file`);
+  if (st.size > maxBytes) throw new DriverError('invalid', `${path}: ${st.size} bytes, over the ${maxBytes}-byte limit`);
+  const buf = Buffer.alloc(st.size);
+  const fd = openSync(path, 'r');
+  try {
+    let off = 0;
+    while (off < st.size) {
+      const n = readSync(fd, buf, off, st.size - off, off);
+      if (n === 0) break;
+      off += n;
+    }
+    return buf.subarray(0, off);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * The Runner for pvhctl running on the host itself.
+ * @example
+ * xlDriver('localhost', localRunner())
+ */
+export function localRunner(): Runner {
+  return {
+    name: 'local',
+    exec: execArgv,
+    readFile: async (path, maxBytes) => readBounded(path, maxBytes),
+    async writeFileAtomic(path, content, expect) {
+      try {
+        await replaceFileAtomically(path, content, expect === undefined ? {} : { expect });
+      } catch (err) {
+        throw new DriverError('failed', err instanceof Error ? err.message : String(err));
+      }
+    },
+    async listFiles(dir) {
+      let names: string[];
+      try {
+        names = readdirSync(dir);
+      } catch {
+        throw new DriverError('not-found', `${dir}: cannot list`);
+      }
+      const out: HostPath[] = [];
+      for (const n of names.sort()) {
+        try {
+          const p = hostPath(join(dir, n));
+          if (statSync(p).isFile()) out.push(p);
+        } catch {
+          // a name that is not a plain path part cannot be acted on safely: skip it
+        }
+      }
+      return out;
+    },
+    async copyTo(path, localFile, maxBytes) {
+      return copyBounded(createReadStream(path), localFile, maxBytes, path);
+    },
+    close: async () => {},
+  };
+}
+
+/**
+ * Pipes `from` into a new local file (mode 0600), failing once more than `maxBytes` arrive.
+ * @example
+ * await copyBounded(createReadStream('/dev/vg0/web1'), '/tmp/x/disk0', 2 ** 32, '/dev/vg0/web1') // => 34359738368
+ */
+export function copyBounded(from: Readable, localFile: string, maxBytes: number, name: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const out = createWriteStream(localFile, { mode: 0o600 });
+    let n = 0;
+    let failed = false;
+    const fail = (err: Error) => {
+      if (failed) return;
+      failed = true;
+      from.destroy();
+      out.destroy();
+      reject(err);
+    };
+    from.on('data', (b: Buffer) => {
+      n += b.length;
+      if (n > maxBytes) fail(new DriverError('invalid', `${name}: larger than ${maxBytes} bytes`));
+    });
+    from.on('error', (e) => fail(new DriverError('failed', `${name}: ${e.message}`)));
+    out.on('error', (e) => fail(new DriverError('failed', `${localFile}: ${e.message}`)));
+    out.on('finish', () => {
+      if (!failed) resolve(n);
+    });
+    from.pipe(out);
+  });
+}

@@ -1,0 +1,135 @@
+/**
+ * kill -9 at every journal step: a child process switches a guest and is killed right after the
+ * Nth journal entry; a restarted pvhctl (openFleet runs recovery) must leave the guest running in
+ * the old or the new type, with a config on the host that is byte-identical to the old or the new
+ * version and matches the type it runs in.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openFleet } from './fleet.ts';
+import { loadSim } from '../drivers/sim/world.ts';
+import { rewriteConfig } from './xlconfig.ts';
+import { runningType } from './verify.ts';
+
+const CHILD = join(import.meta.dirname, 'testdata', 'crash-child.ts');
+
+/** Runs the child until it prints `AT n` (then SIGKILLs it) or ends by itself. */
+function runChild(dataDir: string, guest: string, crashAt: number): Promise<'killed' | 'ended'> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CHILD, dataDir, guest, 'pvh', String(crashAt)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    let killed = false;
+    child.stdout.on('data', (b: Buffer) => {
+      out += b.toString();
+      if (!killed && out.includes('AT ')) {
+        killed = true;
+        child.kill('SIGKILL');
+      }
+    });
+    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+    child.on('close', (code, signal) => {
+      if (killed && signal === 'SIGKILL') resolve('killed');
+      else if (code === 0) resolve('ended');
+      else reject(new Error(`child exited ${code} ${signal}: ${err.slice(-2000)}`));
+    });
+  });
+}
+
+async function prepare(dir: string): Promise<{ capable: string; incapable: string }> {
+  const fleet = await openFleet({ dataDir: dir });
+  const host = await fleet.store.addHost({
+    name: 'crash', transport: 'sim', endpoint: null, key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 1,
+    xen_version: null, xen_caps: null, virt_caps: null, last_seen: null,
+    sim_spec: JSON.stringify({ guests: 8, seed: 11, pvOnly: 0.4, bootMs: 2, shutdownMs: 2 }),
+  });
+  await fleet.scan(host);
+  const sim = fleet.hosts.simFor(host)!;
+  const names = Object.values(sim.state.guests);
+  const capable = names.find((g) => g.kernel.pvh)!.name;
+  const incapable = names.find((g) => !g.kernel.pvh)!.name;
+  // The incapable guest's verdict is stale (says PVH), so its switch reaches create and rolls back.
+  const [g] = await fleet.store.getGuest(incapable);
+  const v = JSON.parse(g!.verdict!);
+  v.pvh = { capable: true, reason: 'stale verdict' };
+  await fleet.store.updateGuest(g!.id, { verdict: JSON.stringify(v) });
+  await fleet.close();
+  return { capable, incapable };
+}
+
+async function check(dir: string, guestName: string, original: Buffer) {
+  const fleet = await openFleet({ dataDir: dir, verify: { bootTimeoutMs: 400, pollMs: 2 }, shutdownTimeoutMs: 300 });
+  try {
+    assert.deepEqual(await fleet.store.unfinishedOperations(), [], 'recovery left an operation unfinished');
+    const [g] = await fleet.store.getGuest(guestName);
+    const sim = loadSim(join(dir, 'sim', 'crash.json'));
+    const d = sim.state.domains[guestName];
+    assert.ok(d !== undefined, `${guestName} is not running after recovery`);
+    assert.equal(d.state, 'running');
+    const type = runningType(d);
+    const onHost = Buffer.from(sim.state.files[g!.config_path]!, 'base64');
+    const next = rewriteConfig(original, g!.config_path, 'pvh', { verdict: null, xenCaps: [] });
+    assert.ok(next.ok);
+    if (type === 'pv') assert.ok(onHost.equals(original), 'runs PV but the config is not the original bytes');
+    else if (type === 'pvh') assert.ok(onHost.equals(Buffer.from(next.content)), 'runs PVH but the config is not the new version');
+    else assert.fail(`runs as ${type}`);
+    assert.equal(g!.current_type, type);
+    assert.equal(g!.health, 'ok');
+    return type;
+  } finally {
+    await fleet.close();
+  }
+}
+
+for (const which of ['capable', 'incapable'] as const) {
+  test(`kill -9 after every journal entry of a switch (${which === 'capable' ? 'succeeds' : 'rolls back'}) leaves the guest running, config intact`, async () => {
+    const outcomes: string[] = [];
+    for (let n = 1; n < 40; n++) {
+      const dir = mkdtempSync(join(tmpdir(), 'pvhctl-crash-'));
+      try {
+        const names = await prepare(dir);
+        const guest = names[which];
+        const sim0 = loadSim(join(dir, 'sim', 'crash.json'));
+        const original = Buffer.from(sim0.state.files[`/etc/xen/${guest}.cfg`]!, 'base64');
+        const r = await runChild(dir, guest, n);
+        const type = await check(dir, guest, original);
+        outcomes.push(`${n}:${type}`);
+        if (which === 'incapable') assert.equal(type, 'pv');
+        if (r === 'ended') break;
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }
+    // Killed before the new config was written: back to PV; after: resumed to PVH.
+    if (which === 'capable') assert.ok(outcomes.some((o) => o.endsWith(':pv')) && outcomes.at(-1)!.endsWith(':pvh'), outcomes.join(' '));
+    // The walk reached the end of the journal (the last child ran to completion).
+    assert.ok(outcomes.length >= (which === 'capable' ? 12 : 16), outcomes.join(' '));
+  });
+}
+
+test("recovery leaves a live process's operation alone and takes over a dead one's", async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pvhctl-owner-'));
+  try {
+    const names = await prepare(dir);
+    const fleet = await openFleet({ dataDir: dir, verify: { bootTimeoutMs: 400, pollMs: 2 }, shutdownTimeoutMs: 300 });
+    const [g] = await fleet.store.getGuest(names.capable);
+    const live = await fleet.store.createOperation({ guest_id: g!.id, kind: 'switch', from_type: 'pv', to_type: 'pvh', force: 0, requested_by: 't' });
+    // Owned by this (live) test process's parent shell: a second pvhctl beside it must not touch it.
+    await fleet.store.updateOperation(live.id, { owner: `${hostname()}:${process.ppid}`, status: 'running' });
+    await fleet.close();
+    const second = await openFleet({ dataDir: dir });
+    assert.equal((await second.store.getOperation(live.id))!.status, 'running');
+    // The same operation, owned by a pid that does not exist: taken over and finished.
+    await second.store.updateOperation(live.id, { owner: `${hostname()}:${2 ** 22 + 7}` });
+    await second.close();
+    const third = await openFleet({ dataDir: dir, verify: { bootTimeoutMs: 400, pollMs: 2 }, shutdownTimeoutMs: 300 });
+    assert.equal((await third.store.getOperation(live.id))!.status, 'rolled-back');
+    await third.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,119 @@
+/**
+ * Inspection verdicts for the fleet. A guest booted from a kernel in dom0 is judged by reading that
+ * kernel from the host and running the kernel reader (src/kernel/) on its bytes; a guest booted
+ * through GRUB from its own disk needs the disk inspection (src/guest/); a simulated guest's kernel
+ * is known to the simulator.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { hostPath, type HostDriver } from '../drivers/driver.ts';
+import { inspectInChild, type GuestFailure } from '../guest/child.ts';
+import type { GuestReport } from '../guest/inspect.ts';
+import type { DiskSpec } from '../guest/volumes.ts';
+import type { SimHost } from '../drivers/sim/world.ts';
+import { inspectKernelBytes } from '../kernel/inspect.ts';
+import { isFailure, type KernelResult } from '../kernel/types.ts';
+import { UNKNOWN_VERDICT, type GuestVerdict, type InspectGuest } from './seams.ts';
+
+/** Largest kernel image read from a host (a bzImage is 5–15 MB). */
+export const MAX_KERNEL = 128 * 1024 * 1024;
+
+/** Kernel images that are GRUB built as a Xen guest: the real kernel is on the guest's disk. */
+export const GRUB_IMAGE = /\/grub-[a-z0-9_]+-xen(_pvh)?\.bin$|^pvgrub(32|64)$/;
+
+/**
+ * Turns a kernel report into a guest verdict.
+ * @example
+ * verdictOfKernel(report).pvh // => { capable: true, reason: 'has a PHYS32_ENTRY note' }
+ */
+export function verdictOfKernel(r: KernelResult): GuestVerdict {
+  if (isFailure(r)) return UNKNOWN_VERDICT(`the kernel could not be read: ${r.error}`);
+  return {
+    pv: { capable: r.pv.capable, abi: r.pv.abi, reason: r.pv.reason },
+    pvh: { capable: r.pvh.capable, reason: r.pvh.reason },
+    arch: r.arch,
+    source: 'kernel',
+    kernelVersion: r.release ?? r.version,
+  };
+}
+
+/**
+ * Turns a guest disk inspection (src/guest/) into a guest verdict: PVH only when the kernel the
+ * guest boots by default has the PVH entry; PV capability from that same kernel.
+ * @example
+ * verdictOfDisk(await inspectInChild(disks, { dataDir: null })).pvh.capable // => true
+ */
+export function verdictOfDisk(r: GuestReport | GuestFailure): GuestVerdict {
+  if ('error' in r) return UNKNOWN_VERDICT(`the guest's disk could not be inspected: ${r.error}`);
+  const v = r.verdict;
+  const d = r.boot?.default;
+  const current = d?.decided ? r.boot?.entries[d.index]?.kernelPath : undefined;
+  const chosen = v.verdict === 'ready' || v.verdict === 'shim' ? v.kernel : current;
+  const k = r.kernels.find((x) => x.path === chosen)?.result;
+  const reason = v.reasons.join('; ');
+  if (v.verdict === 'unknown') return UNKNOWN_VERDICT(reason);
+  const ok = k !== undefined && !isFailure(k) ? k : null;
+  return {
+    pv: ok ? { capable: ok.pv.capable, abi: ok.pv.abi, reason: ok.pv.reason } : { capable: false, abi: null, reason: 'the kernel the guest boots could not be judged' },
+    pvh: { capable: v.verdict === 'ready', reason },
+    arch: ok?.arch ?? null,
+    source: 'disk',
+    kernelVersion: ok ? (ok.release ?? ok.version) : null,
+  };
+}
+
+/** Largest guest disk copied from a remote host for inspection. */
+export const MAX_REMOTE_DISK = 4 * 1024 * 1024 * 1024;
+
+/**
+ * The inspector for xl hosts. A direct kernel is read from dom0 and judged; a guest booted by GRUB
+ * from its own disk has its disks inspected in a contained child process: in place on a local
+ * host, from a copy fetched over SSH (`copyDisk`) on a remote one.
+ */
+export function xlInspector(driver: HostDriver, opts: { local: boolean; dataDir: string | null }): InspectGuest {
+  return async ({ guestName, facts }) => {
+    if (facts.kernel !== null && !GRUB_IMAGE.test(facts.kernel)) {
+      let bytes: Uint8Array;
+      try {
+        bytes = await driver.readFile(hostPath(facts.kernel), MAX_KERNEL);
+      } catch (err) {
+        return UNKNOWN_VERDICT(`the kernel ${facts.kernel} could not be read: ${err instanceof Error ? err.message : String(err)}`);
+      }
+      return verdictOfKernel(await inspectKernelBytes(bytes, facts.kernel));
+    }
+    if (facts.disks.length === 0) return UNKNOWN_VERDICT('the config names no disk to inspect');
+    if (opts.local) return verdictOfDisk(await inspectInChild(facts.disks, { name: guestName, dataDir: opts.dataDir, pci: facts.pci }));
+    const dir = mkdtempSync(join(tmpdir(), 'pvhctl-disk-'));
+    try {
+      const local: DiskSpec[] = [];
+      for (const [i, d] of facts.disks.entries()) {
+        const to = join(dir, `disk${i}`);
+        await driver.copyDisk(hostPath(d.path), to, MAX_REMOTE_DISK);
+        local.push({ path: to, vdev: d.vdev });
+      }
+      return verdictOfDisk(await inspectInChild(local, { name: guestName, dataDir: opts.dataDir, pci: facts.pci }));
+    } catch (err) {
+      return UNKNOWN_VERDICT(`the guest's disk could not be fetched: ${err instanceof Error ? err.message : String(err)}`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+}
+
+/** The simulator's inspector: the simulated guest's kernel capabilities. */
+export function simInspector(sim: SimHost): InspectGuest {
+  return async ({ guestName }) => {
+    const g = sim.state.guests[guestName];
+    if (g === undefined) return UNKNOWN_VERDICT('not a simulated guest');
+    const k = g.kernel;
+    const abi = k.arch === 'x86_64' ? 'xen-3.0-x86_64' : 'xen-3.0-x86_32p';
+    return {
+      pv: { capable: k.pv, abi, reason: k.pv ? 'has a PV entry point (ENTRY note)' : 'no PV entry point' },
+      pvh: { capable: k.pvh, reason: k.pvh ? 'has a PHYS32_ENTRY note' : 'no PHYS32_ENTRY note (kernel built without CONFIG_XEN_PVH)' },
+      arch: k.arch,
+      source: 'sim',
+      kernelVersion: k.pvh ? '6.1.0-26-amd64' : '4.9.0-19-amd64',
+    };
+  };
+}

@@ -1,0 +1,56 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { allowed, type HostCaps } from './policy.ts';
+import type { ConfigFacts, GuestVerdict } from './seams.ts';
+import { resumeFrom } from './steps.ts';
+import { sinceBoot } from './verify.ts';
+import { customerReason } from './messages.ts';
+
+// Debian 12's Xen 4.17 as the lab shows it: no 32-bit PV.
+const debian: HostCaps = { xenCaps: ['xen-3.0-x86_64', 'hvm-3.0-x86_32', 'hvm-3.0-x86_32p', 'hvm-3.0-x86_64'], virtCaps: ['pv', 'hvm', 'hap'], role: 'pv-pvh' };
+const facts: ConfigFacts = { name: 'g', type: 'pv', kernel: '/boot/vmlinuz', ramdisk: null, bootloader: null, pci: false, disks: [] };
+const v = (pv: boolean, pvh: boolean, abi = 'xen-3.0-x86_64'): GuestVerdict => ({
+  pv: { capable: pv, abi, reason: pv ? 'ENTRY note' : 'no ENTRY note' },
+  pvh: { capable: pvh, reason: pvh ? 'PHYS32_ENTRY' : 'no PHYS32_ENTRY note' },
+  arch: abi === 'xen-3.0-x86_64' ? 'x86_64' : 'x86_32p',
+  source: 'kernel',
+  kernelVersion: '6.1.0',
+});
+
+test('PVH needs hvm on the host and PHYS32_ENTRY in the kernel', () => {
+  assert.deepEqual(allowed('pvh', debian, v(true, true), facts), { ok: true });
+  assert.equal(allowed('pvh', { ...debian, virtCaps: ['pv'], xenCaps: ['xen-3.0-x86_64'] }, v(true, true), facts).ok, false);
+  const r = allowed('pvh', debian, v(true, false), facts);
+  assert.ok(!r.ok && r.rule === 'kernel-no-pvh' && /no PHYS32_ENTRY note/.test(r.reason));
+  assert.ok(!allowed('pvh', debian, v(true, true), { ...facts, pci: true }).ok);
+});
+
+test('a 32-bit PV target needs xen-3.0-x86_32p in xen_caps; the shim needs a PV kernel', () => {
+  const r = allowed('pv', debian, v(true, false, 'xen-3.0-x86_32p'), facts);
+  assert.ok(!r.ok && r.rule === 'host-no-abi' && /no longer runs 32-bit PV/.test(r.reason));
+  assert.deepEqual(allowed('pv', { ...debian, xenCaps: [...debian.xenCaps, 'xen-3.0-x86_32p'] }, v(true, false, 'xen-3.0-x86_32p'), facts), { ok: true });
+  assert.deepEqual(allowed('pvh-shim', debian, v(true, false, 'xen-3.0-x86_32p'), facts), { ok: true });
+  assert.equal(allowed('pvh-shim', debian, v(false, true, 'xen-3.0-x86_32p'), facts).ok, false);
+});
+
+test('HVM only on hvm-dedicated hosts; an uninspected guest is refused', () => {
+  assert.equal(allowed('hvm', debian, v(true, true), facts).ok, false);
+  assert.deepEqual(allowed('hvm', { ...debian, role: 'hvm-dedicated' }, v(true, true), facts), { ok: true });
+  const r = allowed('pvh', debian, null, facts);
+  assert.ok(!r.ok && r.rule === 'not-inspected');
+});
+
+test('resume decisions from the journal', () => {
+  const j = (...s: string[]) => s.map((x) => ({ step: x.split(':')[0]!, phase: x.split(':')[1]! }));
+  assert.deepEqual(resumeFrom(j('pre-check:begin'), false), { kind: 'rollback' });
+  assert.deepEqual(resumeFrom(j('pre-check:begin', 'pre-check:done', 'keep-config:begin', 'keep-config:done', 'shutdown:begin', 'shutdown:done', 'write-config:begin'), false), { kind: 'rollback' });
+  assert.deepEqual(resumeFrom(j('shutdown:done', 'write-config:begin'), true), { kind: 'resume-create' });
+  assert.deepEqual(resumeFrom(j('verify:begin', 'rollback-stop:begin'), true), { kind: 'continue-rollback' });
+});
+
+test('console since boot, and customer words for xl errors', () => {
+  assert.equal(sinceBoot('Kernel panic\nbooting again\n', 'Kernel panic\n'), 'booting again\n');
+  assert.equal(sinceBoot('fresh\n', 'rotated away\n'), 'fresh\n');
+  assert.equal(customerReason('xc_dom_guest_type: image not capable of booting inside a HVM container'), "the server's kernel has no PVH support");
+  assert.equal(customerReason('something odd'), 'the host refused to start the server');
+});

@@ -1,0 +1,43 @@
+/**
+ * Host policy: may this guest become `to` on this host? A pure function over the host's
+ * capabilities (xl info), its role and the guest's inspection verdict.
+ */
+import type { HostRole } from '../store/schema.ts';
+import type { ConfigFacts, GuestVerdict, TargetType } from './seams.ts';
+
+export type HostCaps = { xenCaps: string[]; virtCaps: string[]; role: HostRole };
+
+/** `reason` is for the customer; `rule` names the check for operators and tests. */
+export type PolicyResult = { ok: true } | { ok: false; rule: string; reason: string };
+
+const hasHvm = (h: HostCaps) => h.virtCaps.includes('hvm') || h.xenCaps.some((c) => c.startsWith('hvm-'));
+
+/**
+ * Decides whether a guest may switch to `to` on a host.
+ * @example
+ * allowed('pvh', { xenCaps: ['xen-3.0-x86_64'], virtCaps: ['pv'], role: 'pv-pvh' }, verdict, facts)
+ * // => { ok: false, rule: 'host-no-hvm', reason: 'This host has no hardware virtualisation (VT-x/AMD-V), which PVH needs.' }
+ */
+export function allowed(to: TargetType, host: HostCaps, verdict: GuestVerdict | null, facts: ConfigFacts | null): PolicyResult {
+  const no = (rule: string, reason: string): PolicyResult => ({ ok: false, rule, reason });
+  if (to === 'hvm') {
+    return host.role === 'hvm-dedicated' ? { ok: true } : no('host-not-hvm-dedicated', 'HVM guests run only on hosts set aside for HVM.');
+  }
+  if (to === 'pvh' || to === 'pvh-shim') {
+    if (!hasHvm(host)) return no('host-no-hvm', 'This host has no hardware virtualisation (VT-x/AMD-V), which PVH needs.');
+    if (facts?.pci) return no('pci-passthrough', 'The server uses a passed-through PCI device, which PVH mode does not support yet.');
+  }
+  if (verdict === null || verdict.source === 'unknown') {
+    return no('not-inspected', `The server's kernel has not been checked yet${verdict ? `: ${verdict.pvh.reason}` : ''}.`);
+  }
+  if (to === 'pvh' && !verdict.pvh.capable) return no('kernel-no-pvh', `The server's kernel cannot start in PVH mode: ${verdict.pvh.reason}.`);
+  if (to === 'pvh-shim' && !verdict.pv.capable) return no('kernel-no-pv', `The server's kernel cannot run under the PV shim: ${verdict.pv.reason}.`);
+  if (to === 'pv') {
+    if (!verdict.pv.capable) return no('kernel-no-pv', `The server's kernel cannot start in PV mode: ${verdict.pv.reason}.`);
+    const abi = verdict.pv.abi;
+    if (abi !== null && !host.xenCaps.includes(abi)) {
+      return no('host-no-abi', abi === 'xen-3.0-x86_32p' ? 'This host no longer runs 32-bit PV guests.' : `This host does not run ${abi} guests.`);
+    }
+  }
+  return { ok: true };
+}

@@ -1,0 +1,58 @@
+/**
+ * The small function types the fleet needs from the other parts of pvhctl: reading and rewriting
+ * an xl config (src/xlcfg/) and inspecting a guest (src/guest/, src/kernel/). The switch logic takes
+ * them as arguments, so it never depends on how they are built.
+ */
+import type { GuestType } from '../store/schema.ts';
+
+/** The guest types a switch can go to. HVM is possible only on hvm-dedicated hosts. */
+export type TargetType = GuestType;
+
+/** What the fleet must know from an xl config. */
+export type ConfigFacts = {
+  name: string | null;
+  type: GuestType;
+  /** `kernel =`: a direct kernel in dom0, or a PV/PVH GRUB image. */
+  kernel: string | null;
+  ramdisk: string | null;
+  bootloader: string | null;
+  /** PCI passthrough is set (PVH refuses it at create time). */
+  pci: boolean;
+  /** The guest's disks: the dom0 path (`target`) and the guest's device name (`vdev`). */
+  disks: { path: string; vdev: string | null }[];
+};
+
+export type ReadConfigFacts = (content: Uint8Array, file: string) => { ok: true; facts: ConfigFacts } | { ok: false; error: string };
+
+/** A rewritten config, or why it cannot be rewritten (in an operator's words). */
+export type RewriteResult = { ok: true; content: Uint8Array; changes: string[] } | { ok: false; reason: string };
+
+/** What the rewrite may use: the guest's inspection verdict and the host's xen_caps. */
+export type RewriteContext = { verdict: GuestVerdict | null; xenCaps: string[] };
+
+export type RewriteConfig = (content: Uint8Array, file: string, to: TargetType, ctx: RewriteContext) => RewriteResult;
+
+/**
+ * What inspection decided a guest's kernel can boot as. `unknown` when it could not be read (the
+ * reason says why); a switch then needs --force.
+ */
+export type GuestVerdict = {
+  pv: { capable: boolean; abi: string | null; reason: string };
+  pvh: { capable: boolean; reason: string };
+  arch: 'x86_64' | 'x86_32p' | 'x86_32' | null;
+  /** Where the verdict came from: the kernel file in dom0, the guest's disk, or the simulator. */
+  source: 'kernel' | 'disk' | 'sim' | 'unknown';
+  kernelVersion: string | null;
+};
+
+export type InspectInput = { hostName: string; guestName: string; configPath: string; facts: ConfigFacts };
+
+export type InspectGuest = (input: InspectInput) => Promise<GuestVerdict>;
+
+export const UNKNOWN_VERDICT = (reason: string): GuestVerdict => ({
+  pv: { capable: false, abi: null, reason },
+  pvh: { capable: false, reason },
+  arch: null,
+  source: 'unknown',
+  kernelVersion: null,
+});

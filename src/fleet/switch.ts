@@ -1,0 +1,395 @@
+/**
+ * The switch state machine: pre-check → keep the current config → graceful shutdown → write the new
+ * config atomically → create → verify → done; on any failure, roll back (destroy, restore the kept
+ * config byte-identical, boot, verify). Every step is journaled before it acts; `recover()` finishes
+ * or rolls back whatever a crash left unfinished (operations whose owning process is gone).
+ */
+import { DriverError, domainName, hostPath, type HostDriver } from '../drivers/driver.ts';
+import type { Guest, GuestType, Host, Operation } from '../store/schema.ts';
+import { hostname } from 'node:os';
+import { OWNER, type Store } from '../store/store.ts';
+import { makeLimiter, type Limiter } from './limiter.ts';
+import { attentionMessage, customerReason, modeName, rolledBackMessage } from './messages.ts';
+import { allowed, type PolicyResult } from './policy.ts';
+import type { GuestVerdict, ReadConfigFacts, RewriteConfig, TargetType } from './seams.ts';
+import { resumeFrom, type Step } from './steps.ts';
+import { unifiedDiff } from '../util/diff.ts';
+import { printable } from '../util/escape.ts';
+import { DEFAULT_VERIFY, runningType, verifyBoot, type VerifyOptions } from './verify.ts';
+
+/** Largest config pvhctl reads (real ones are a few KB). */
+export const MAX_CONFIG = 256 * 1024;
+
+/** Progress of one operation, for SSE streams and progress bars. */
+export type OperationEvent = { operationId: number; guest: string; step: string; phase: 'begin' | 'done' | 'failed'; status?: Operation['status']; message?: string };
+
+export type FleetContext = {
+  store: Store;
+  driverFor: (host: Host) => HostDriver;
+  readFacts: ReadConfigFacts;
+  rewrite: RewriteConfig;
+  limiter: Limiter;
+  verify: VerifyOptions;
+  shutdownTimeoutMs: number;
+  onEvent?: (e: OperationEvent) => void;
+  /** Called after each journal entry is committed (tests stop the process here). */
+  afterJournal?: (operationId: number, seq: number, step: string, phase: string) => Promise<void> | void;
+};
+
+export function makeContext(c: Pick<FleetContext, 'store' | 'driverFor' | 'readFacts' | 'rewrite'> & Partial<FleetContext>): FleetContext {
+  return { limiter: makeLimiter(), verify: DEFAULT_VERIFY, shutdownTimeoutMs: 60_000, ...c };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Retries a driver call that failed because the host was unreachable (a dropped SSH session). */
+async function retry<T>(fn: () => Promise<T>, tries = 4): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!(err instanceof DriverError && err.kind === 'unreachable') || i >= tries) throw err;
+      await sleep(50 * 2 ** i);
+    }
+  }
+}
+
+const sameBytes = (a: Uint8Array, b: Uint8Array) => a.length === b.length && Buffer.from(a).equals(Buffer.from(b));
+const errText = (err: unknown) => (err instanceof Error ? err.message : String(err));
+
+/** Policy rules that --force may override: they come from inspection, not from the host. */
+const OVERRIDABLE = new Set(['kernel-no-pvh', 'kernel-no-pv', 'not-inspected']);
+
+/** What the pre-check found: the plan, or why the switch may not happen. */
+export type Precheck =
+  | { ok: true; guest: Guest; host: Host; from: GuestType; to: TargetType; wasRunning: boolean; current: Uint8Array; next: Uint8Array; changes: string[]; diff: string }
+  | { ok: false; guest: Guest; host: Host; rule: string; reason: string; detail?: string };
+
+/**
+ * Reads the guest's config from its host and checks policy, inspection verdict and rewrite.
+ * Changes nothing (this is also `--dry-run`).
+ */
+export async function precheck(ctx: FleetContext, guest: Guest, to: TargetType, opts: { force?: boolean } = {}): Promise<Precheck> {
+  const host = await ctx.store.getHostById(guest.host_id);
+  if (host === undefined) throw new Error(`guest ${guest.name}: host ${guest.host_id} not found`);
+  const no = (rule: string, reason: string, detail?: string): Precheck => ({ ok: false, guest, host, rule, reason, ...(detail ? { detail } : {}) });
+  if (guest.current_type === to) return no('same-type', `The server already runs in ${modeName(to)} mode.`);
+  const driver = ctx.driverFor(host);
+  let current: Uint8Array;
+  try {
+    current = await retry(() => driver.readFile(hostPath(guest.config_path), MAX_CONFIG));
+  } catch (err) {
+    return no('config-unreadable', `The server's settings could not be read (${customerReason(errText(err))}).`, errText(err));
+  }
+  const facts = ctx.readFacts(current, guest.config_path);
+  if (!facts.ok) return no('config-invalid', `The server's settings file has an error: ${facts.error}`);
+  const verdict = guest.verdict === null ? null : (JSON.parse(guest.verdict) as GuestVerdict);
+  const caps = { xenCaps: (host.xen_caps ?? '').split(' ').filter(Boolean), virtCaps: (host.virt_caps ?? '').split(' ').filter(Boolean), role: host.role };
+  const policy: PolicyResult = allowed(to, caps, verdict, facts.facts);
+  // --force may override what inspection says about the kernel (a stale or unknown verdict: the
+  // verified boot and the automatic rollback still guard the guest), never the host's policy.
+  const overridable = !policy.ok && opts.force === true && OVERRIDABLE.has(policy.rule);
+  if (!policy.ok && !overridable) return no(policy.rule, policy.reason);
+  // An overridden verdict is not handed to the rewrite either (it would refuse on it).
+  const rw = ctx.rewrite(current, guest.config_path, to, { verdict: overridable ? null : verdict, xenCaps: caps.xenCaps });
+  if (!rw.ok) return no('rewrite', `The server's settings cannot be converted: ${rw.reason}`);
+  if (!policy.ok) rw.changes.unshift(`--force overrides the inspection verdict (${policy.rule})`);
+  let dom;
+  try {
+    dom = await retry(() => driver.domain(domainName(guest.name)));
+  } catch (err) {
+    return no('host-unreachable', `The server's host could not be asked (${customerReason(errText(err))}).`, errText(err));
+  }
+  // A crashed domain is kept (on_crash = "preserve") for someone to look at: not ours to replace.
+  if (dom !== null && dom.state === 'crashed') return no('crashed', 'The server has crashed; it needs to be looked at before its mode is changed.');
+  // A stopped guest is switched too (its config rewritten and booted, then verified): that is how
+  // a guest whose PV config this host can no longer boot (32-bit PV) is brought back as PVH.
+  const from = dom !== null ? runningType(dom) : facts.facts.type;
+  if (from === to) return no('same-type', `The server already runs in ${modeName(to)} mode.`);
+  const dec = new TextDecoder('latin1');
+  // Guest-controlled text: each line escaped before it reaches a terminal or a web page.
+  const raw = unifiedDiff(dec.decode(current), dec.decode(rw.content), guest.config_path, `${guest.config_path} (${to})`);
+  const diff = raw.split('\n').map(printable).join('\n');
+  return { ok: true, guest, host, from, to, wasRunning: dom !== null, current, next: rw.content, changes: rw.changes, diff };
+}
+
+/** The result of asking for a switch. */
+export type SwitchRequest =
+  | { kind: 'refused'; reason: string; rule: string; operation: Operation | null }
+  | { kind: 'started'; operation: Operation; finished: Promise<Operation> };
+
+/**
+ * Starts a switch: creates the operation (refusing a second one on the same guest), then runs the
+ * state machine under the host's concurrency limit. `finished` resolves with the final operation.
+ */
+export async function startSwitch(ctx: FleetContext, guest: Guest, to: TargetType, opts: { force: boolean; actor: string }): Promise<SwitchRequest> {
+  const busy = await ctx.store.listOperations({ guestId: guest.id, status: ['pending', 'running'] });
+  if (busy.length > 0) return { kind: 'refused', rule: 'busy', reason: 'Another change to this server is in progress.', operation: null };
+  const op = await ctx.store.tx(async (t) => {
+    const o = await ctx.store.createOperation({ guest_id: guest.id, kind: 'switch', from_type: guest.current_type, to_type: to, force: opts.force ? 1 : 0, requested_by: opts.actor }, t);
+    await ctx.store.updateGuest(guest.id, { health: 'switching' }, t);
+    await ctx.store.audit(opts.actor, 'switch', guest.name, `to ${to}${opts.force ? ' (force)' : ''}`, t);
+    return o;
+  });
+  const host = await ctx.store.getHostById(guest.host_id);
+  const finished = ctx.limiter.run(guest.host_id, host?.max_parallel ?? 1, () => runSwitch(ctx, op.id));
+  return { kind: 'started', operation: op, finished };
+}
+
+/** Journals one step (before it acts) and reports it. */
+async function journal(ctx: FleetContext, op: Operation, guest: string, step: Step, phase: 'begin' | 'done' | 'failed', detail: string | null = null) {
+  const e = await ctx.store.tx(async (t) => {
+    const entry = await ctx.store.journal(op.id, step, phase, detail, t);
+    await ctx.store.updateOperation(op.id, { step, status: 'running' }, t);
+    return entry;
+  });
+  ctx.onEvent?.({ operationId: op.id, guest, step, phase, message: detail ?? undefined });
+  await ctx.afterJournal?.(op.id, e.seq, step, phase);
+}
+
+async function finish(ctx: FleetContext, op: Operation, guest: Guest, status: Operation['status'], fields: { reason: string | null; detail: string | null; type?: GuestType; attention?: string | null }) {
+  await ctx.store.tx(async (t) => {
+    await ctx.store.updateOperation(op.id, { status, reason: fields.reason, detail: fields.detail }, t);
+    await ctx.store.updateGuest(
+      guest.id,
+      {
+        health: status === 'needs-attention' ? 'needs-attention' : 'ok',
+        attention: status === 'needs-attention' ? (fields.attention ?? fields.reason) : null,
+        ...(fields.type ? { current_type: fields.type } : {}),
+      },
+      t,
+    );
+    await ctx.store.audit('pvhctl', `operation-${status}`, guest.name, fields.detail, t);
+  });
+  ctx.onEvent?.({ operationId: op.id, guest: guest.name, step: status, phase: 'done', status, message: fields.reason ?? undefined });
+  return (await ctx.store.getOperation(op.id))!;
+}
+
+async function load(ctx: FleetContext, opId: number) {
+  const op = await ctx.store.getOperation(opId);
+  if (op === undefined) throw new Error(`operation ${opId} not found`);
+  const guest = await ctx.store.getGuestById(op.guest_id);
+  if (guest === undefined) throw new Error(`operation ${opId}: guest ${op.guest_id} not found`);
+  const host = await ctx.store.getHostById(guest.host_id);
+  if (host === undefined) throw new Error(`operation ${opId}: host not found`);
+  return { op, guest, host, driver: ctx.driverFor(host) };
+}
+
+/** Runs a switch from its first step. */
+export async function runSwitch(ctx: FleetContext, opId: number): Promise<Operation> {
+  const { op, guest, host, driver } = await load(ctx, opId);
+  const name = domainName(guest.name);
+  const path = hostPath(guest.config_path);
+  const to = op.to_type;
+
+  await journal(ctx, op, guest.name, 'pre-check', 'begin');
+  const pre = await precheck(ctx, guest, to, { force: op.force === 1 });
+  if (!pre.ok) {
+    await journal(ctx, op, guest.name, 'pre-check', 'failed', pre.rule);
+    return finish(ctx, op, guest, 'refused', { reason: pre.reason, detail: `pre-check: ${pre.rule}${pre.detail ? `: ${pre.detail}` : ''}` });
+  }
+  await ctx.store.updateOperation(op.id, { from_type: pre.from, was_running: pre.wasRunning ? 1 : 0 });
+  const from = pre.from;
+  await journal(ctx, op, guest.name, 'pre-check', 'done', `${pre.wasRunning ? '' : 'not running; '}${pre.changes.join('; ')}`);
+
+  await journal(ctx, op, guest.name, 'keep-config', 'begin');
+  await ctx.store.tx(async (t) => {
+    const kept = await ctx.store.keepConfig(guest.id, pre.current, 'before-switch', op.id, t);
+    const next = await ctx.store.keepConfig(guest.id, pre.next, `switch-to-${to}`, op.id, t);
+    await ctx.store.updateOperation(op.id, { kept_version_id: kept.id, new_version_id: next.id }, t);
+  });
+  await journal(ctx, op, guest.name, 'keep-config', 'done');
+
+  const fail = (why: string, detail: string) => rollback(ctx, op.id, why, detail);
+  try {
+    await journal(ctx, op, guest.name, 'shutdown', 'begin');
+    const stopped = pre.wasRunning ? await retry(() => driver.shutdown(name, ctx.shutdownTimeoutMs)) : 'stopped';
+    if (stopped === 'timeout') {
+      if (op.force !== 1) {
+        await journal(ctx, op, guest.name, 'shutdown', 'failed', 'timeout');
+        return fail(`the server did not shut down within ${Math.round(ctx.shutdownTimeoutMs / 1000)} s`, 'shutdown timed out; no --force, so no destroy');
+      }
+      await retry(() => driver.destroy(name));
+    }
+    await journal(ctx, op, guest.name, 'shutdown', 'done', stopped);
+
+    await journal(ctx, op, guest.name, 'write-config', 'begin');
+    await retry(() => driver.writeConfig(path, pre.next, pre.current));
+    await journal(ctx, op, guest.name, 'write-config', 'done');
+  } catch (err) {
+    return fail(customerReason(errText(err)), errText(err));
+  }
+  return createAndVerify(ctx, opId, from, to);
+}
+
+/** The end of a switch: create the domain from the new config if it is not there, verify, done. */
+async function createAndVerify(ctx: FleetContext, opId: number, from: GuestType, to: GuestType): Promise<Operation> {
+  const { op, guest, driver } = await load(ctx, opId);
+  const name = domainName(guest.name);
+  let consoleBefore = '';
+  try {
+    await journal(ctx, op, guest.name, 'create', 'begin');
+    consoleBefore = await retry(() => driver.consoleTail(name, 16384));
+    if ((await retry(() => driver.domain(name))) === null) await retry(() => driver.create(hostPath(guest.config_path)));
+    await journal(ctx, op, guest.name, 'create', 'done');
+  } catch (err) {
+    await journal(ctx, op, guest.name, 'create', 'failed', errText(err));
+    return rollback(ctx, opId, customerReason(errText(err)), errText(err));
+  }
+  await journal(ctx, op, guest.name, 'verify', 'begin');
+  const v = await verifyBoot(driver, guest.name, to, { ...ctx.verify, consoleBefore }).catch((err: unknown) => ({ ok: false as const, reason: customerReason(errText(err)), detail: errText(err) }));
+  if (!v.ok) {
+    await journal(ctx, op, guest.name, 'verify', 'failed', v.detail);
+    return rollback(ctx, opId, v.reason, v.detail);
+  }
+  await journal(ctx, op, guest.name, 'verify', 'done', `domid ${v.domid}`);
+  return finish(ctx, op, guest, 'done', { reason: `The server now runs in ${modeName(to)} mode.`, detail: `switched ${from} → ${to}`, type: to });
+}
+
+/**
+ * Puts the guest back as it was: destroy a failed new-type domain, restore the kept config if the
+ * file differs from it, boot it if it is not running, verify. Every step is idempotent, so a crash
+ * in the middle of a rollback is finished by running it again.
+ */
+export async function rollback(ctx: FleetContext, opId: number, why: string, detail: string): Promise<Operation> {
+  const { op, guest, driver } = await load(ctx, opId);
+  const name = domainName(guest.name);
+  const path = hostPath(guest.config_path);
+  const from = op.from_type;
+  await ctx.store.updateOperation(op.id, { reason: why, detail });
+  try {
+    await journal(ctx, op, guest.name, 'rollback-stop', 'begin', detail);
+    const d = await retry(() => driver.domain(name));
+    const wrongType = d !== null && runningType(d) !== from;
+    if (d !== null && (d.state === 'crashed' || (wrongType && op.kind === 'switch'))) {
+      // A crashed domain, or the failed boot of the new type: nothing in it to shut down cleanly.
+      await retry(() => driver.destroy(name));
+    } else if (d !== null) {
+      const entries = await ctx.store.journalOf(op.id);
+      // Undoing a finished switch: stop the guest cleanly. Or a graceful shutdown was already asked
+      // for: the guest OS is powering off; let it finish, then boot it again below, so it is not
+      // left to go down later with nobody watching.
+      if (wrongType || entries.some((e) => e.step === 'shutdown')) {
+        const r = await retry(() => driver.shutdown(name, ctx.shutdownTimeoutMs));
+        if (r === 'timeout' && (wrongType || op.force === 1)) await retry(() => driver.destroy(name));
+      }
+    }
+    await journal(ctx, op, guest.name, 'rollback-stop', 'done');
+
+    await journal(ctx, op, guest.name, 'rollback-restore', 'begin');
+    if (op.kept_version_id !== null) {
+      const kept = await ctx.store.getConfigVersion(op.kept_version_id);
+      if (kept === undefined) throw new Error(`kept config version ${op.kept_version_id} missing`);
+      const onHost = await retry(() => driver.readFile(path, MAX_CONFIG)).catch(() => null);
+      if (onHost === null || !sameBytes(onHost, kept.content)) {
+        await retry(() => driver.writeConfig(path, kept.content));
+        await ctx.store.keepConfig(guest.id, kept.content, 'restored', op.id);
+      }
+    }
+    await journal(ctx, op, guest.name, 'rollback-restore', 'done');
+
+    // A guest that was stopped before the switch is left stopped, as it was.
+    const boot = (await ctx.store.getOperation(op.id))!.was_running === 1;
+    await journal(ctx, op, guest.name, 'rollback-create', 'begin', boot ? null : 'was not running: left stopped');
+    const consoleBefore = await retry(() => driver.consoleTail(name, 16384));
+    if (boot && (await retry(() => driver.domain(name))) === null) await retry(() => driver.create(path));
+    await journal(ctx, op, guest.name, 'rollback-create', 'done');
+
+    await journal(ctx, op, guest.name, 'rollback-verify', 'begin');
+    if (boot) {
+      const v = await verifyBoot(driver, guest.name, from, { ...ctx.verify, consoleBefore });
+      if (!v.ok) throw new Error(`${v.reason} (${v.detail})`);
+      await journal(ctx, op, guest.name, 'rollback-verify', 'done', `domid ${v.domid}`);
+    } else {
+      if ((await retry(() => driver.domain(name))) !== null) throw new Error('the domain is still there');
+      await journal(ctx, op, guest.name, 'rollback-verify', 'done', 'stopped, as before');
+    }
+  } catch (err) {
+    const msg = errText(err);
+    return finish(ctx, op, guest, 'needs-attention', {
+      reason: attentionMessage(from, customerReason(msg)),
+      detail: `${detail}; rollback failed: ${msg}`,
+      attention: attentionMessage(from, customerReason(msg)),
+    });
+  }
+  const wasRunning = (await ctx.store.getOperation(op.id))!.was_running === 1;
+  const reason =
+    op.kind === 'rollback'
+      ? `The server was put back in ${modeName(from)} mode with its earlier settings.`
+      : rolledBackMessage(from, op.to_type, why, wasRunning);
+  return finish(ctx, op, guest, 'rolled-back', { reason, detail, type: from });
+}
+
+/** Operations untouched this long are taken over even when their owner is on another machine. */
+export const STALE_MS = 30 * 60_000;
+
+/**
+ * Whether the process that runs `op` is still alive: on this machine, its pid answers signal 0;
+ * on another (a second pvhctl on the same PostgreSQL later), its last journal entry is recent.
+ */
+function ownerAlive(op: Operation): boolean {
+  if (op.owner === null || op.owner === OWNER) return false;
+  const [host, pid] = op.owner.split(':');
+  if (host !== hostname()) return Date.now() - Date.parse(op.updated_at) < STALE_MS;
+  try {
+    process.kill(Number(pid), 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Finishes every operation a crash left pending or running: resumes a switch whose new config is
+ * already on the host (create, verify), rolls back the others.
+ * @example
+ * await recover(ctx) // => [{ id: 12, status: 'rolled-back', ... }]
+ */
+export async function recover(ctx: FleetContext): Promise<Operation[]> {
+  const out: Operation[] = [];
+  for (const op of await ctx.store.unfinishedOperations()) {
+    if (ownerAlive(op)) continue;
+    await ctx.store.updateOperation(op.id, { owner: OWNER });
+    const { guest, driver } = await load(ctx, op.id);
+    const entries = await ctx.store.journalOf(op.id);
+    let newOnHost = false;
+    if (op.new_version_id !== null) {
+      const next = await ctx.store.getConfigVersion(op.new_version_id);
+      const onHost = await retry(() => driver.readFile(hostPath(guest.config_path), MAX_CONFIG)).catch(() => null);
+      newOnHost = next !== undefined && onHost !== null && sameBytes(onHost, next.content);
+    }
+    const r = resumeFrom(entries, newOnHost);
+    await ctx.store.audit('pvhctl', 'recover', guest.name, `operation ${op.id}: ${r.kind}`);
+    const why = op.reason ?? 'the change was interrupted';
+    out.push(
+      r.kind === 'resume-create'
+        ? await createAndVerify(ctx, op.id, op.from_type, op.to_type)
+        : await rollback(ctx, op.id, why, op.detail ?? 'pvhctl restarted during the operation'),
+    );
+  }
+  return out;
+}
+
+/**
+ * `pvhctl rollback GUEST`: puts a guest back to the config it had before its last switch (after a
+ * `done` switch, or to retry one that needs attention).
+ */
+export async function startRollback(ctx: FleetContext, guest: Guest, actor: string): Promise<SwitchRequest> {
+  const last = (await ctx.store.listOperations({ guestId: guest.id, limit: 20 })).find((o) => o.kind === 'switch' && o.kept_version_id !== null);
+  if (last === undefined) return { kind: 'refused', rule: 'no-switch', reason: 'This server has no earlier switch to undo.', operation: null };
+  const busy = await ctx.store.listOperations({ guestId: guest.id, status: ['pending', 'running'] });
+  if (busy.length > 0) return { kind: 'refused', rule: 'busy', reason: 'Another change to this server is in progress.', operation: null };
+  const op = await ctx.store.tx(async (t) => {
+    const o = await ctx.store.createOperation({ guest_id: guest.id, kind: 'rollback', from_type: last.from_type, to_type: last.to_type, force: 1, requested_by: actor }, t);
+    // Undoing puts the guest back up in its old type, whatever its state before the switch.
+    await ctx.store.updateOperation(o.id, { kept_version_id: last.kept_version_id, was_running: 1 }, t);
+    await ctx.store.updateGuest(guest.id, { health: 'switching' }, t);
+    await ctx.store.audit(actor, 'rollback', guest.name, `undo operation ${last.id}`, t);
+    return o;
+  });
+  const host = await ctx.store.getHostById(guest.host_id);
+  const finished = ctx.limiter.run(guest.host_id, host?.max_parallel ?? 1, () =>
+    rollback(ctx, op.id, `a rollback was requested by ${actor}`, `undo of operation ${last.id}`),
+  );
+  return { kind: 'started', operation: op, finished };
+}

@@ -1,0 +1,72 @@
+/**
+ * The fleet's view of an xl config, through src/xlcfg/: the facts the switch needs (from xlcfg's
+ * model) and the rewrite for a target (xlcfg's convertConfig, fed with the guest's inspection
+ * verdict and the host's 32-bit PV support). Configs are read as latin1 so that any byte sequence
+ * round-trips exactly; the rewrite touches only the statements it changes.
+ */
+import { modelOf } from '../xlcfg/model.ts';
+import { formatParseError, parseXlConfig } from '../xlcfg/parser.ts';
+import { convertConfig, type KernelCheck } from '../xlcfg/rewrite.ts';
+import type { PvAbi } from '../kernel/types.ts';
+import type { ConfigFacts, GuestVerdict, ReadConfigFacts, RewriteConfig } from './seams.ts';
+
+const asText = (content: Uint8Array) => Buffer.from(content).toString('latin1');
+
+/**
+ * Reads what the fleet needs from an xl config.
+ * @example
+ * readConfigFacts(bytes('name = "web"\nkernel = "/usr/lib/grub-xen/grub-x86_64-xen.bin"\ndisk = [ "phy:/dev/vg0/web,xvda,w" ]\n'), 'web.cfg')
+ * // => { ok: true, facts: { name: 'web', type: 'pv', kernel: '/usr/lib/grub-xen/grub-x86_64-xen.bin', disks: [{ path: '/dev/vg0/web', vdev: 'xvda' }], ... } }
+ */
+export const readConfigFacts: ReadConfigFacts = (content, file) => {
+  const r = parseXlConfig(asText(content), file);
+  if (!r.ok) return { ok: false, error: formatParseError(r.error) };
+  const m = modelOf(r.config);
+  if (!m.type.ok) return { ok: false, error: `${file}: ${m.type.error}` };
+  const disks: ConfigFacts['disks'] = [];
+  for (const d of m.disks) {
+    if (!d.result.ok) return { ok: false, error: `${file}: disk ${JSON.stringify(d.spec)}: ${d.result.error}` };
+    if (d.result.disk.target !== null && !d.result.disk.cdrom) disks.push({ path: d.result.disk.target, vdev: d.result.disk.vdev });
+  }
+  const shim = m.type.type === 'pvh' && m.pvshim !== null && m.pvshim.ok && m.pvshim.value !== 0;
+  return {
+    ok: true,
+    facts: {
+      name: m.name,
+      type: shim ? 'pvh-shim' : m.type.type,
+      kernel: m.kernel ?? (m.firmware?.startsWith('pvgrub') ? m.firmware : null),
+      ramdisk: m.ramdisk,
+      bootloader: m.bootloader,
+      pci: m.pci.length > 0,
+      disks,
+    },
+  };
+};
+
+/** What inspection said of the guest's direct kernel, in the form xlcfg's rewrite asks for. */
+function kernelCheckOf(verdict: GuestVerdict | null): (path: string) => KernelCheck {
+  return () => {
+    if (verdict === null || (verdict.source !== 'kernel' && verdict.source !== 'sim')) return { readable: false, reason: 'the kernel has not been inspected' };
+    return { readable: true, pv: verdict.pv.capable, pvh: verdict.pvh.capable, abi: verdict.pv.abi as PvAbi | null, reason: verdict.pvh.reason };
+  };
+}
+
+/**
+ * Rewrites a config for `to` with xlcfg's convertConfig.
+ * @example
+ * rewriteConfig(bytes('name = "a"\nbuilder = "generic"\nkernel = "/usr/lib/grub-xen/grub-x86_64-xen.bin"\n'), 'a.cfg', 'pvh', { verdict: null, xenCaps: [] })
+ * // => { ok: true, content: bytes('name = "a"\ntype = "pvh"\nkernel = "/usr/lib/grub-xen/grub-i386-xen_pvh.bin"\n'), changes: [...] }
+ */
+export const rewriteConfig: RewriteConfig = (content, file, to, ctx) => {
+  if (to === 'hvm') return { ok: false, reason: 'conversion to HVM is not offered' };
+  const r = parseXlConfig(asText(content), file);
+  if (!r.ok) return { ok: false, reason: formatParseError(r.error) };
+  const arch = ctx.verdict?.arch;
+  const out = convertConfig(r.config, to, {
+    kernelCheck: kernelCheckOf(ctx.verdict),
+    host32bitPv: ctx.xenCaps.includes('xen-3.0-x86_32p'),
+    ...(arch === 'x86_64' || arch === 'x86_32p' ? { guestArch: arch } : {}),
+  });
+  if (!out.ok) return { ok: false, reason: out.refusal };
+  return { ok: true, content: new Uint8Array(Buffer.from(out.text, 'latin1')), changes: [...out.reasons, ...out.warnings.map((w) => `warning: ${w}`)] };
+};

@@ -1,0 +1,118 @@
+/**
+ * Runs each guest inspection in its own Node process with a heap cap (--max-old-space-size), a
+ * wall-clock limit and an output limit, as pygrub's CVE history says a parser of guest disks in
+ * dom0 must be contained. The child and anything it starts (decompressors) form one process
+ * group, which is killed as a whole when a limit is hit.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { GuestReport, InspectOptions } from './inspect.ts';
+import type { DiskSpec } from './volumes.ts';
+
+/**
+ * `heapMiB` caps V8's heap; `addressSpaceMiB` (RLIMIT_AS, set with util-linux's prlimit) caps all
+ * of the child's memory, Buffers included, and is inherited by the decompressors it starts. Node
+ * itself reserves about 1.2 GiB of address space before running anything, hence the 2 GiB default.
+ */
+export type ChildLimits = { heapMiB: number; addressSpaceMiB: number; timeoutMs: number; maxOutputBytes: number };
+
+export const DEFAULT_CHILD_LIMITS: ChildLimits = { heapMiB: 512, addressSpaceMiB: 2048, timeoutMs: 120_000, maxOutputBytes: 16 * 1024 * 1024 };
+
+const PRLIMIT = ['/usr/bin/prlimit', '/bin/prlimit'].find((p) => existsSync(p)) ?? null;
+
+/** An inspection that could not finish: the guest and a one-line cause. */
+export type GuestFailure = { guest: string; error: string };
+
+const WORKER = fileURLToPath(new URL('./worker.ts', import.meta.url));
+
+/** A child process started ahead of its guest (see startChild): it waits for its job on stdin. */
+export type StartedChild = {
+  /** Gives the child its guest and resolves with the report or a one-line failure. */
+  run(disks: DiskSpec[], options: InspectOptions): Promise<GuestReport | GuestFailure>;
+  /** Ends a child that was never given a guest. */
+  discard(): void;
+};
+
+/**
+ * Starts a contained child that will inspect one guest. Starting it before its guest is known
+ * lets Node's start-up overlap the previous guest's work when many guests are inspected.
+ * @example
+ * const c = startChild(); await c.run([{ path: 'guest.img', vdev: 'xvda' }], { dataDir: null }) // => { verdict: ... }
+ */
+export function startChild(limits: Partial<ChildLimits> = {}): StartedChild {
+  const lim = { ...DEFAULT_CHILD_LIMITS, ...limits };
+  const node = [process.execPath, `--max-old-space-size=${lim.heapMiB}`, '--disable-warning=ExperimentalWarning', WORKER];
+  const argv = PRLIMIT === null ? node : [PRLIMIT, `--as=${lim.addressSpaceMiB * 1024 * 1024}`, '--', ...node];
+  const child = spawn(argv[0]!, argv.slice(1), {
+    stdio: ['pipe', 'pipe', 'pipe'],
+    detached: true,
+    // The compile cache on from the first module (the worker included) halves a child's start-up.
+    env: { ...process.env, NODE_COMPILE_CACHE: process.env.NODE_COMPILE_CACHE ?? join(tmpdir(), 'pvhctl-compile-cache') },
+  });
+  const out: Buffer[] = [];
+  let outBytes = 0;
+  let err = '';
+  let failure: string | null = null;
+  const kill = (why: string) => {
+    failure ??= why;
+    try {
+      if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  };
+  const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.on('close', (code, signal) => resolve({ code, signal }));
+  });
+  child.stdout.on('data', (c: Buffer) => {
+    outBytes += c.length;
+    if (outBytes > lim.maxOutputBytes) kill(`inspection wrote more than ${lim.maxOutputBytes} bytes`);
+    else out.push(c);
+  });
+  child.stderr.on('data', (c: Buffer) => {
+    if (err.length < 4096) err += c.toString('utf8');
+  });
+  child.on('error', (e) => kill(`cannot start the inspection process: ${e.message}`));
+  child.stdin.on('error', () => undefined);
+  return {
+    discard() {
+      kill('not used');
+      child.stdin.destroy();
+    },
+    async run(disks, options) {
+      const guest = options.name ?? disks[0]?.path ?? '?';
+      // The time limit counts from when the child has its guest, not from its start.
+      const timer = setTimeout(() => kill(`inspection timed out after ${Math.round(lim.timeoutMs / 1000)} s`), lim.timeoutMs);
+      child.stdin.end(JSON.stringify({ disks, options }));
+      const { code, signal } = await closed;
+      clearTimeout(timer);
+      if (failure !== null) return { guest, error: failure };
+      if (code !== 0) {
+        const why = /out of memory|Allocation failed|Cannot allocate memory|Array buffer allocation failed/i.test(err)
+          ? `ran out of its memory limit (${lim.heapMiB} MiB heap, ${lim.addressSpaceMiB} MiB in all)`
+          : signal !== null
+            ? `killed by ${signal}`
+            : err.trim().split('\n').pop() || `exit status ${code}`;
+        return { guest, error: `inspection failed: ${why}` };
+      }
+      try {
+        return JSON.parse(Buffer.concat(out).toString('utf8')) as GuestReport;
+      } catch {
+        return { guest, error: 'inspection produced unreadable output' };
+      }
+    },
+  };
+}
+
+/**
+ * Inspects one guest in a contained child process. Never throws: failures come back as GuestFailure.
+ * @example
+ * await inspectInChild([{ path: 'guest.img', vdev: 'xvda' }], { dataDir: dataDir(), name: 'web1' })
+ * // => { guest: 'web1', verdict: { verdict: 'ready', ... }, ... }  or  { guest: 'web1', error: 'inspection timed out after 120 s' }
+ */
+export function inspectInChild(disks: DiskSpec[], options: InspectOptions, limits: Partial<ChildLimits> = {}): Promise<GuestReport | GuestFailure> {
+  return startChild(limits).run(disks, options);
+}

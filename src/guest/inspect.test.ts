@@ -1,0 +1,156 @@
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { debianKernel, type KernelFlavour } from '../debian/apt.ts';
+import { inspectGuest, type GuestReport } from './inspect.ts';
+import { guestImage } from './testdata/images.ts';
+import { fixtureGuests } from './testdata/guests.ts';
+
+const data = mkdtempSync(join(tmpdir(), 'pvhctl-guest-data-'));
+after(() => rmSync(data, { recursive: true, force: true }));
+
+let rel: Record<KernelFlavour, string>;
+let guests: ReturnType<typeof fixtureGuests>;
+before(async () => {
+  rel = { amd64: '', 'cloud-amd64': '', '686-pae': '', '686': '' };
+  for (const f of Object.keys(rel) as KernelFlavour[]) rel[f] = (await debianKernel(f)).release;
+  guests = fixtureGuests(rel);
+});
+
+async function inspect(name: keyof ReturnType<typeof fixtureGuests>): Promise<GuestReport> {
+  const img = await guestImage(guests[name]);
+  return inspectGuest([{ path: img, vdev: null }], { dataDir: data, name });
+}
+
+const defaultKernel = (r: GuestReport) => (r.boot?.default.decided ? r.boot.entries[r.boot.default.index]!.kernelPath : null);
+
+test('bare ext4 guest: Debian 12 amd64 → ready, hvc0, /dev/xvda1 survives, config corroborates', async () => {
+  const r = await inspect('bare');
+  assert.equal(r.disks[0]!.table, 'none');
+  assert.equal(r.os?.id, 'debian');
+  assert.equal(r.os?.source, '/etc/os-release');
+  assert.equal(r.userlandArch, 'x86_64');
+  assert.equal(r.boot?.loader, 'grub2');
+  assert.equal(defaultKernel(r), `/boot/vmlinuz-${rel.amd64}`);
+  assert.equal(r.verdict.verdict, 'ready', r.verdict.reasons.join('; '));
+  const k = r.kernels.find((x) => x.path === `/boot/vmlinuz-${rel.amd64}`)!;
+  assert.ok(k.result.error === null && k.result.pvh.capable && k.result.pv.capable);
+  assert.ok(k.config?.xenPvh && k.config.agrees);
+  assert.equal(r.console?.hvc0, true);
+  assert.equal(r.rootDevice.fstab?.kind, 'xen');
+  assert.equal(r.rootDevice.fstab?.survives, true);
+});
+
+test('MBR with /boot on partition 1: the kernel is found on the /boot filesystem; ttyS0 console flagged', async () => {
+  const r = await inspect('mbr-boot');
+  assert.equal(r.disks[0]!.table, 'mbr');
+  assert.deepEqual(r.mounts.map((m) => m.mountpoint), ['/boot']);
+  assert.match(r.mounts[0]!.volume, /\[1\]$/);
+  assert.equal(r.boot?.file, '/boot/grub/grub.cfg');
+  assert.equal(defaultKernel(r), `/boot/vmlinuz-${rel['cloud-amd64']}`);
+  assert.equal(r.verdict.verdict, 'ready');
+  assert.equal(r.console?.hvc0, false);
+  assert.match(r.console!.note, /no emulated serial port/);
+  assert.equal(r.rootDevice.fstab?.kind, 'uuid');
+});
+
+test('GPT guest → ready', async () => {
+  const r = await inspect('gpt');
+  assert.equal(r.disks[0]!.table, 'gpt');
+  assert.match(r.root!, /\[2\]$/);
+  assert.equal(r.verdict.verdict, 'ready');
+});
+
+test('root in a logical partition (where pygrub finds nothing) → ready; /dev/sda5 in fstab flagged', async () => {
+  const r = await inspect('logical');
+  assert.match(r.root!, /\[5\]$/);
+  assert.equal(r.verdict.verdict, 'ready');
+  assert.equal(r.rootDevice.fstab?.survives, false);
+  assert.match(r.rootDevice.fstab!.note, /xvd/);
+});
+
+test('saved_entry into a submenu picks the 686-pae kernel (pygrub would boot the 686 one) → ready', async () => {
+  const r = await inspect('saved-entry');
+  assert.equal(defaultKernel(r), `/boot/vmlinuz-${rel['686-pae']}`);
+  assert.match(r.boot!.default.decided ? r.boot!.default.reason : '', /saved_entry/);
+  assert.equal(r.verdict.verdict, 'ready');
+  const k = r.kernels.find((x) => x.path.endsWith(rel['686-pae']))!;
+  assert.ok(k.result.error === null && k.result.arch === 'x86_32p' && !k.result.pv.capable);
+});
+
+test('only the default kernel is read when it boots PVH, unless every kernel is asked for', async () => {
+  const img = await guestImage(guests['saved-entry']);
+  const quick = await inspectGuest([{ path: img, vdev: null }], { dataDir: null });
+  assert.deepEqual(quick.kernelsNotRead, [`/boot/vmlinuz-${rel['686']}`]);
+  assert.equal(quick.kernels.length, 1);
+  const all = await inspectGuest([{ path: img, vdev: null }], { dataDir: null, allKernels: true });
+  assert.deepEqual(all.kernelsNotRead, []);
+  assert.equal(all.kernels.length, 2);
+  assert.equal(all.verdict.verdict, 'ready');
+});
+
+test('default kernel without PVH while an installed one has it → ready-after-reboot naming the entry', async () => {
+  const r = await inspect('default-not-pvh');
+  assert.equal(defaultKernel(r), `/boot/vmlinuz-${rel['686']}`);
+  assert.equal(r.verdict.verdict, 'ready-after-reboot');
+  assert.ok(r.verdict.verdict === 'ready-after-reboot' && r.verdict.kernel === `/boot/vmlinuz-${rel['686-pae']}`);
+  assert.match(r.verdict.reasons.join(' '), /Advanced options for Debian GNU\/Linux > Debian GNU\/Linux, with Linux .*686-pae/);
+  const k686 = r.kernels.find((x) => x.path.endsWith(`-${rel['686']}`))!;
+  assert.equal(k686.config?.xenPvh, false, 'config-*-686 has no CONFIG_XEN_PVH');
+});
+
+test('only the 686 kernel → needs-kernel with the Debian package to install', async () => {
+  const r = await inspect('only-686');
+  assert.equal(r.verdict.verdict, 'needs-kernel');
+  assert.ok(r.verdict.verdict === 'needs-kernel' && /linux-image-686-pae/.test(r.verdict.install));
+});
+
+test('32-bit 686-pae guest → ready (PVH only, no PV entry)', async () => {
+  const r = await inspect('i386-pae');
+  assert.equal(r.verdict.verdict, 'ready');
+});
+
+test('GRUB legacy menu.lst with default saved → the amd64 entry → ready', async () => {
+  const r = await inspect('grub-legacy');
+  assert.equal(r.boot?.loader, 'grub-legacy');
+  assert.equal(defaultKernel(r), `/boot/vmlinuz-${rel.amd64}`);
+  assert.equal(r.verdict.verdict, 'ready');
+});
+
+test('BLS entries with saved_entry and $kernelopts → ready; RHEL-family install hint', async () => {
+  const r = await inspect('bls');
+  assert.equal(r.os?.id, 'rocky');
+  assert.equal(r.boot?.entries.length, 2);
+  assert.equal(defaultKernel(r), `/boot/vmlinuz-${rel.amd64}`);
+  assert.equal(r.console?.hvc0, true, '$kernelopts from grubenv carries console=hvc0');
+  assert.equal(r.verdict.verdict, 'ready');
+});
+
+test('dangling and looping symlinks: the default kernel is missing → blocked; os-release loop is no crash', async () => {
+  const r = await inspect('symlinks');
+  assert.equal(r.os?.source, '/etc/debian_version', 'os-release loops, so the older file is used');
+  assert.match(r.warnings.join(' '), /symbolic links/);
+  assert.equal(r.verdict.verdict, 'blocked');
+  assert.match(r.verdict.reasons.join(' '), /does not exist/);
+});
+
+test('a corrupted superblock → unknown, with the reason', async () => {
+  const r = await inspect('bad-superblock');
+  assert.equal(r.verdict.verdict, 'unknown');
+  assert.match(r.verdict.reasons.join(' '), /corrupt ext4 superblock: blocks per group 0/);
+});
+
+test('the verdict cache: a second guest with the same kernel bytes reuses the verdict', async () => {
+  const a = await inspect('gpt');
+  const b = await inspect('bare');
+  const ka = a.kernels.find((k) => k.path.endsWith(rel.amd64))!;
+  const kb = b.kernels.find((k) => k.path.endsWith(rel.amd64))!;
+  assert.equal(kb.cached, true);
+  // A second look at the same disk does not even read the kernel: its fingerprint maps to the sha256.
+  const again = await inspect('bare');
+  assert.equal(again.kernels.find((k) => k.path.endsWith(rel.amd64))!.cached, true);
+  assert.ok(readdirSync(join(data, 'kernel-files')).length >= 2);
+  assert.ok(ka.result.error === null && kb.result.error === null && ka.result.sha256 === kb.result.sha256);
+});

@@ -1,0 +1,75 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { BootEntry, BootMenu } from '../boot/types.ts';
+import type { KernelReport, KernelResult } from '../kernel/types.ts';
+import { guestVerdict, type VerdictInput } from './verdict.ts';
+
+// Unit tests of the pure verdict over hand-made kernel results; the real-kernel tests are in inspect.test.ts.
+function kernel(file: string, pvh: boolean, pv: KernelReport['pv']['abi'] | null, arch: KernelReport['arch'] = 'x86_64'): KernelResult {
+  return {
+    file,
+    format: 'bzImage',
+    compression: 'xz',
+    version: null,
+    release: null,
+    arch,
+    elfClass: 64,
+    machine: null,
+    bootProtocol: null,
+    notes: [],
+    notesFrom: null,
+    pv: pv ? { capable: true, abi: pv, reason: 'has ENTRY' } : { capable: false, abi: null, reason: 'no ENTRY', xenMessage: null },
+    pvh: pvh ? { capable: true, reason: 'PHYS32_ENTRY' } : { capable: false, reason: 'no PHYS32_ENTRY note', xenMessage: null },
+    bytesDecompressed: 0,
+    sha256: '0'.repeat(64),
+    error: null,
+  } as KernelResult;
+}
+const entry = (title: string, k: string): BootEntry => ({ title, id: null, submenu: [], type: 'linux', kernel: k, initrd: [], args: '', conditional: false });
+const menu = (entries: BootEntry[], d: BootMenu['default']): BootMenu => ({ loader: 'grub2', file: '/boot/grub/grub.cfg', entries, default: d, warnings: [] });
+const base = (over: Partial<VerdictInput>): VerdictInput => ({
+  pci: false,
+  unreadable: null,
+  bootUnreadable: null,
+  menu: null,
+  entryKernels: [],
+  installed: [],
+  os: { id: 'debian', idLike: [], versionId: '9', prettyName: 'Debian 9', source: '/etc/os-release' },
+  directKernel: null,
+  ...over,
+});
+
+test('PCI passthrough blocks, whatever the kernel', () => {
+  const v = guestVerdict(base({ pci: true, menu: menu([entry('a', '/a')], { decided: true, index: 0, reason: '' }), entryKernels: [{ path: '/a', result: kernel('/a', true, 'xen-3.0-x86_64') }] }));
+  assert.equal(v.verdict, 'blocked');
+  assert.match(v.reasons[0]!, /PCI passthrough/);
+});
+
+test('a 32-bit PV-only kernel → shim; a 64-bit PV-only kernel → needs-kernel with the shim as a stopgap', () => {
+  const m = menu([entry('old', '/old')], { decided: true, index: 0, reason: '' });
+  const shim = guestVerdict(base({ menu: m, entryKernels: [{ path: '/old', result: kernel('/old', false, 'xen-3.0-x86_32p', 'x86_32p') }] }));
+  assert.equal(shim.verdict, 'shim');
+  assert.match(shim.reasons.join(' '), /linux-image-686-pae/);
+  const nk = guestVerdict(base({ menu: m, entryKernels: [{ path: '/old', result: kernel('/old', false, 'xen-3.0-x86_64') }] }));
+  assert.ok(nk.verdict === 'needs-kernel' && /linux-image-amd64/.test(nk.install));
+  assert.match(nk.reasons.join(' '), /PV shim/);
+});
+
+test('undecided default: ready only when every menu kernel boots PVH, else unknown', () => {
+  const m = menu([entry('a', '/a'), entry('b', '/b')], { decided: false, reason: 'depends on a boot-time condition' });
+  const all = guestVerdict(base({ menu: m, entryKernels: [{ path: '/a', result: kernel('/a', true, null) }, { path: '/b', result: kernel('/b', true, null) }] }));
+  assert.equal(all.verdict, 'ready');
+  const some = guestVerdict(base({ menu: m, entryKernels: [{ path: '/a', result: kernel('/a', true, null) }, { path: '/b', result: kernel('/b', false, null) }] }));
+  assert.equal(some.verdict, 'unknown');
+  assert.match(some.reasons[0]!, /cannot be decided: depends on a boot-time condition/);
+});
+
+test('installed but not in the menu → ready-after-reboot telling to regenerate the menu; unreadable /boot → blocked; no menu → unknown', () => {
+  const m = menu([entry('a', '/a')], { decided: true, index: 0, reason: '' });
+  const v = guestVerdict(base({ menu: m, entryKernels: [{ path: '/a', result: kernel('/a', false, null) }], installed: [{ path: '/boot/vmlinuz-new', result: kernel('/n', true, null) }] }));
+  assert.ok(v.verdict === 'ready-after-reboot' && v.entry === null && /update-grub/.test(v.reasons.join(' ')));
+  assert.equal(guestVerdict(base({ bootUnreadable: 'EIO' })).verdict, 'blocked');
+  assert.equal(guestVerdict(base({})).verdict, 'unknown');
+  const direct = guestVerdict(base({ directKernel: { path: '/xen/vmlinuz', result: kernel('/xen/vmlinuz', true, null) } }));
+  assert.ok(direct.verdict === 'ready' && direct.kernel === '/xen/vmlinuz');
+});

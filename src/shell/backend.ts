@@ -1,0 +1,371 @@
+/**
+ * What the Xen Shell asks of the control plane, as one small interface, and its implementation on
+ * the fleet (src/fleet/): the same store, policy, pre-check and journaled switch the REST API and
+ * the CLI use. Every call names the customer; the guest is looked up among that customer's guests
+ * (src/shell/authz.ts), so no call can reach another customer's guest.
+ */
+import { domainName, hostPath, type ConsoleChannel, type DomainName } from '../drivers/driver.ts';
+import type { Fleet } from '../fleet/fleet.ts';
+import { customerReason, modeName } from '../fleet/messages.ts';
+import type { GuestVerdict } from '../fleet/seams.ts';
+import type { EventBus } from '../api/server.ts';
+import { precheck, startRollback, startSwitch } from '../fleet/switch.ts';
+import { runningType, sinceBoot } from '../fleet/verify.ts';
+import type { Guest, GuestType, Host, Operation } from '../store/schema.ts';
+import { guestLabel, mayAct, resolveGuest, type ShellAction } from './authz.ts';
+import { MODES, type ShellMode } from './commands.ts';
+import { stepWords } from './words.ts';
+
+export type GuestSummary = { label: string; name: string; host: string; mode: GuestType; health: Guest['health'] };
+
+export type GuestStatus = GuestSummary & {
+  attention: string | null;
+  arch: string | null;
+  /** The domain as `xl list -l` shows it now; null when it is not running (or the host is down). */
+  domain: { domid: number; state: string; runningAs: GuestType } | null;
+  /** Why `domain` is null when the host could not be asked. */
+  hostError: string | null;
+  operation: { id: number; kind: string; to: GuestType; step: string; status: string } | null;
+};
+
+export type ModeOption = { mode: ShellMode; ok: boolean; reason: string };
+export type CheckReport = { label: string; mode: GuestType; kernel: string | null; arch: string | null; verdictAt: string | null; options: ModeOption[] };
+export type HistoryEntry = { at: string; what: string; outcome: string };
+
+/** A result, or a one-line reason in a customer's words. */
+export type Result<T> = { ok: true; value: T } | { ok: false; error: string };
+
+export type Progress = (line: string) => void;
+
+/**
+ * An attached console; `stop()` detaches. Interactive when the driver can run `xl console` (keys
+ * go to the guest through `write`), else read-only, following the console log.
+ */
+export type ConsoleWatch = { interactive: boolean; write: ((text: string) => void) | null; stop(): void };
+
+export type ShellBackend = {
+  guests(customer: string): Promise<GuestSummary[]>;
+  status(customer: string, ref: string): Promise<Result<GuestStatus>>;
+  check(customer: string, ref: string): Promise<Result<CheckReport>>;
+  /** Switches (or with dryRun, shows the plan); resolves when the switch is over. */
+  mode(customer: string, ref: string, to: ShellMode, dryRun: boolean, progress: Progress): Promise<Result<string>>;
+  undo(customer: string, ref: string, progress: Progress): Promise<Result<string>>;
+  power(customer: string, ref: string, action: 'boot' | 'shutdown' | 'reboot', progress: Progress): Promise<Result<string>>;
+  /** Streams the console's output to `onData` until stopped; `onEnd` when the console goes away. */
+  console(customer: string, ref: string, onData: (text: string) => void, onEnd: () => void): Promise<Result<ConsoleWatch>>;
+  history(customer: string, ref: string): Promise<Result<HistoryEntry[]>>;
+  /** Appends to the audit log (actor `customer:NAME`). */
+  audit(customer: string, action: string, target: string, detail: string | null): Promise<void>;
+};
+
+/**
+ * The per-operation fan-out of the fleet's progress events: the API's event bus
+ * (src/api/server.ts `eventBus()`), passed to openFleet as onEvent.
+ */
+export type EventHub = Pick<EventBus, 'on'>;
+
+export type FleetBackendOptions = {
+  /** How long `shutdown` and `reboot` wait for the guest to stop. */
+  shutdownTimeoutMs?: number;
+  /** How often `console` polls the console log. */
+  consolePollMs?: number;
+};
+
+const errText = (err: unknown) => (err instanceof Error ? err.message : String(err));
+const actorOf = (customer: string) => `customer:${customer}`;
+/** The console a customer sees on attach: the end of the log so far, then what follows. */
+const CONSOLE_BACKLOG = 2048;
+const CONSOLE_TAIL = 64 * 1024;
+/** How long `xl console` must stay up to count as attached (it fails within a second when it cannot). */
+const XL_CONSOLE_GRACE_MS = 1500;
+
+/**
+ * Waits `ms`; resolves with a channel equal to `channel` when it is still open then (its output
+ * meanwhile held and handed to the first onData listener), or null when it closed.
+ */
+async function settled(channel: ConsoleChannel, ms: number): Promise<ConsoleChannel | null> {
+  const held: Uint8Array[] = [];
+  let closed = false;
+  let listener: ((b: Uint8Array) => void) | null = null;
+  channel.onData((b) => (listener !== null ? listener(b) : held.push(b)));
+  channel.onClose(() => (closed = true));
+  await new Promise((r) => setTimeout(r, ms));
+  if (closed) return null;
+  return {
+    onData(fn) {
+      listener = fn;
+      for (const b of held.splice(0)) fn(b);
+    },
+    onClose: (fn) => channel.onClose(fn),
+    write: (bytes) => channel.write(bytes),
+    close: () => channel.close(),
+  };
+}
+
+/**
+ * The shell backend on a real fleet. `hub` must be the fleet's onEvent fan-out.
+ * @example
+ * const hub = eventBus();
+ * const fleet = await openFleet({ dataDir, onEvent: hub.emit });
+ * const backend = fleetBackend(fleet, hub);
+ * await backend.guests('alice') // => [{ label: 'web1', name: 'web1', host: 'xen1', mode: 'pv', health: 'ok' }]
+ */
+export function fleetBackend(fleet: Fleet, hub: EventHub, opts: FleetBackendOptions = {}): ShellBackend {
+  const store = fleet.store;
+  const shutdownTimeoutMs = opts.shutdownTimeoutMs ?? 60_000;
+  const pollMs = opts.consolePollMs ?? 500;
+
+  async function own(customer: string): Promise<{ guest: Guest; host: Host }[]> {
+    const guests = await store.listGuests({ owner: customer });
+    const hosts = new Map((await store.listHosts()).map((h) => [h.id, h]));
+    return guests.flatMap((g) => {
+      const host = hosts.get(g.host_id);
+      return host === undefined ? [] : [{ guest: g, host }];
+    });
+  }
+
+  /** Finds the customer's guest named `ref` and checks they may take `action` on it now. */
+  async function authorize(customer: string, ref: string, action: ShellAction): Promise<Result<{ guest: Guest; host: Host; label: string }>> {
+    const mine = await own(customer);
+    const rows = mine.map((m) => ({ name: m.guest.name, host: m.host.name, owner: m.guest.owner, health: m.guest.health, m }));
+    const found = resolveGuest(rows, customer, ref);
+    if (!found.ok) return { ok: false, error: found.error };
+    const decision = mayAct(found.guest, customer, action);
+    if (!decision.ok) return { ok: false, error: decision.reason };
+    const label = guestLabel(found.guest, rows);
+    return { ok: true, value: { guest: found.guest.m.guest, host: found.guest.m.host, label } };
+  }
+
+  /** Reports an operation's steps in words until it finishes. */
+  async function follow(op: Operation, finished: Promise<Operation>, progress: Progress): Promise<Operation> {
+    const off = hub.on(op.id, (e) => {
+      if (e.phase === 'begin') progress(stepWords(e.step));
+      else if (e.phase === 'failed') progress(`  ${stepWords(e.step)}: did not succeed`);
+    });
+    try {
+      return await finished;
+    } finally {
+      off();
+    }
+  }
+
+  const outcome = (op: Operation): Result<string> =>
+    op.status === 'done' ? { ok: true, value: op.reason ?? 'Done.' } : { ok: false, error: op.reason ?? `The change ended as ${op.status}.` };
+
+  return {
+    async guests(customer) {
+      const mine = await own(customer);
+      const rows = mine.map((m) => ({ name: m.guest.name, host: m.host.name }));
+      return mine.map((m, i) => ({ label: guestLabel(rows[i]!, rows), name: m.guest.name, host: m.host.name, mode: m.guest.current_type, health: m.guest.health }));
+    },
+
+    async status(customer, ref) {
+      const a = await authorize(customer, ref, 'view');
+      if (!a.ok) return a;
+      const { guest, host, label } = a.value;
+      let domain: GuestStatus['domain'] = null;
+      let hostError: string | null = null;
+      try {
+        const d = await fleet.hosts.driverFor(host).domain(domainName(guest.name));
+        if (d !== null) domain = { domid: d.domid, state: d.state, runningAs: runningType(d) };
+      } catch (err) {
+        hostError = customerReason(errText(err));
+      }
+      const [op] = await store.listOperations({ guestId: guest.id, status: ['pending', 'running'], limit: 1 });
+      return {
+        ok: true,
+        value: {
+          label,
+          name: guest.name,
+          host: host.name,
+          mode: guest.current_type,
+          health: guest.health,
+          attention: guest.attention,
+          arch: guest.arch,
+          domain,
+          hostError,
+          operation: op === undefined ? null : { id: op.id, kind: op.kind, to: op.to_type, step: op.step, status: op.status },
+        },
+      };
+    },
+
+    async check(customer, ref) {
+      const a = await authorize(customer, ref, 'view');
+      if (!a.ok) return a;
+      const { guest, label } = a.value;
+      const verdict = guest.verdict === null ? null : (JSON.parse(guest.verdict) as GuestVerdict);
+      const options: ModeOption[] = [];
+      for (const mode of MODES) {
+        if (mode === guest.current_type) {
+          options.push({ mode, ok: true, reason: 'runs in this mode now' });
+          continue;
+        }
+        const pre = await precheck(fleet.ctx, guest, mode);
+        // The settings changes are in `mode X --dry-run`; here only whether and why not.
+        options.push(pre.ok ? { mode, ok: true, reason: `can switch ("mode ${mode} --dry-run" shows what would change)` } : { mode, ok: false, reason: pre.reason });
+      }
+      return { ok: true, value: { label, mode: guest.current_type, kernel: verdict?.kernelVersion ?? null, arch: guest.arch, verdictAt: guest.verdict_at, options } };
+    },
+
+    async mode(customer, ref, to, dryRun, progress) {
+      const a = await authorize(customer, ref, dryRun ? 'view' : 'mode');
+      if (!a.ok) return a;
+      const { guest } = a.value;
+      if (dryRun) {
+        const pre = await precheck(fleet.ctx, guest, to);
+        if (!pre.ok) return { ok: false, error: pre.reason };
+        return { ok: true, value: `The switch to ${modeName(to)} would change:\n${pre.changes.map((c) => `  - ${c}`).join('\n')}\n${pre.diff}` };
+      }
+      const req = await startSwitch(fleet.ctx, guest, to, { force: false, actor: actorOf(customer) });
+      if (req.kind === 'refused') return { ok: false, error: req.reason };
+      progress(`Switching ${guest.name} to ${modeName(to)} (operation ${req.operation.id}).`);
+      return outcome(await follow(req.operation, req.finished, progress));
+    },
+
+    async undo(customer, ref, progress) {
+      const a = await authorize(customer, ref, 'undo');
+      if (!a.ok) return a;
+      const req = await startRollback(fleet.ctx, a.value.guest, actorOf(customer));
+      if (req.kind === 'refused') return { ok: false, error: req.reason };
+      progress(`Putting back the settings from before the last switch (operation ${req.operation.id}).`);
+      const op = await follow(req.operation, req.finished, progress);
+      return op.status === 'rolled-back' ? { ok: true, value: `The server runs in ${modeName(op.from_type)} mode again with its earlier settings.` } : outcome(op);
+    },
+
+    async power(customer, ref, action, progress) {
+      const a = await authorize(customer, ref, action);
+      if (!a.ok) return a;
+      const { guest, host } = a.value;
+      const driver = fleet.hosts.driverFor(host);
+      const name: DomainName = domainName(guest.name);
+      const actor = actorOf(customer);
+      // Audited before it acts, like the fleet journals a step before it acts.
+      await store.audit(actor, action, guest.name, 'requested');
+      try {
+        const running = await driver.domain(name);
+        if (action === 'boot' && running !== null) return { ok: false, error: 'The server is already running.' };
+        if ((action === 'shutdown' || action === 'reboot') && running !== null) {
+          progress('Asking the server to shut down...');
+          const r = await driver.shutdown(name, shutdownTimeoutMs);
+          if (r === 'timeout') {
+            await store.audit(actor, action, guest.name, 'shutdown timed out');
+            return { ok: false, error: `The server did not shut down within ${Math.round(shutdownTimeoutMs / 1000)} s; it is still running. Shut it down from its console, or contact support.` };
+          }
+        } else if (action === 'shutdown') {
+          return { ok: false, error: 'The server is not running.' };
+        }
+        if (action === 'boot' || action === 'reboot') {
+          progress('Starting the server...');
+          await driver.create(hostPath(guest.config_path));
+        }
+      } catch (err) {
+        await store.audit(actor, action, guest.name, `failed: ${errText(err)}`);
+        return { ok: false, error: `That did not work: ${customerReason(errText(err))}.` };
+      }
+      await store.audit(actor, action, guest.name, 'done');
+      const done = { boot: 'The server was started.', shutdown: 'The server has shut down.', reboot: 'The server was restarted.' };
+      return { ok: true, value: done[action] };
+    },
+
+    async console(customer, ref, onData, onEnd) {
+      const a = await authorize(customer, ref, 'console');
+      if (!a.ok) return a;
+      const { guest, host } = a.value;
+      const driver = fleet.hosts.driverFor(host);
+      const name = domainName(guest.name);
+      let last: string;
+      try {
+        last = await driver.consoleTail(name, CONSOLE_TAIL);
+      } catch (err) {
+        return { ok: false, error: `The console could not be read: ${customerReason(errText(err))}.` };
+      }
+      if (last !== '') onData(last.slice(-CONSOLE_BACKLOG));
+      if (driver.console !== undefined) {
+        // `xl console` on a terminal in dom0: what the guest writes from now on, keys to the guest.
+        const attached = await driver.console(name).catch(() => null);
+        const channel = attached === null ? null : await settled(attached, XL_CONSOLE_GRACE_MS);
+        if (channel !== null) {
+          const decoder = new TextDecoder('utf-8');
+          let stopped = false;
+          channel.onData((b) => {
+            if (!stopped) onData(decoder.decode(b, { stream: true }));
+          });
+          channel.onClose(() => {
+            if (!stopped) onEnd();
+            stopped = true;
+          });
+          const encoder = new TextEncoder();
+          return {
+            ok: true,
+            value: {
+              interactive: true,
+              write: (text) => channel.write(encoder.encode(text)),
+              stop() {
+                stopped = true;
+                channel.close();
+              },
+            },
+          };
+        }
+        // xl console could not start (no terminal, a dom0 without /var/lock, ...): follow the log.
+      }
+      let stopped = false;
+      let timer: NodeJS.Timeout | undefined;
+      const poll = async () => {
+        if (stopped) return;
+        try {
+          const now = await driver.consoleTail(name, CONSOLE_TAIL);
+          if (now !== last) {
+            const fresh = sinceBoot(now, last);
+            last = now;
+            if (fresh !== '' && !stopped) onData(fresh);
+          }
+        } catch {
+          // A dropped connection to the host: keep watching; the customer detaches when they like.
+        }
+        if (!stopped) timer = setTimeout(poll, pollMs);
+      };
+      timer = setTimeout(poll, pollMs);
+      return {
+        ok: true,
+        value: {
+          interactive: false,
+          write: null,
+          stop() {
+            stopped = true;
+            clearTimeout(timer);
+          },
+        },
+      };
+    },
+
+    async history(customer, ref) {
+      const a = await authorize(customer, ref, 'view');
+      if (!a.ok) return a;
+      const { guest } = a.value;
+      const ops = await store.listOperations({ guestId: guest.id, limit: 20 });
+      const entries: HistoryEntry[] = ops.map((o) => ({
+        at: o.created_at,
+        what: o.kind === 'switch' ? `switch ${modeName(o.from_type)} → ${modeName(o.to_type)}` : `undo (back to ${modeName(o.from_type)})`,
+        outcome: o.reason ?? o.status,
+      }));
+      const audit = await store.db
+        .selectFrom('audit')
+        .selectAll()
+        .where('target', '=', guest.name)
+        .where('actor', '=', actorOf(customer))
+        .where('action', 'in', ['boot', 'shutdown', 'reboot', 'console'])
+        .where('detail', '!=', 'requested')
+        .orderBy('id', 'desc')
+        .limit(20)
+        .execute();
+      for (const e of audit) entries.push({ at: e.at, what: e.action, outcome: e.detail ?? '' });
+      entries.sort((x, y) => (x.at < y.at ? 1 : x.at > y.at ? -1 : 0));
+      return { ok: true, value: entries.slice(0, 20) };
+    },
+
+    async audit(customer, action, target, detail) {
+      await store.audit(actorOf(customer), action, target, detail);
+    },
+  };
+}

@@ -1,0 +1,139 @@
+/**
+ * Versioned schema migrations, written with Kysely's schema builder so they run unchanged on
+ * SQLite and PostgreSQL. Append a new entry for every change; never edit a released one.
+ */
+import type { Kysely } from 'kysely';
+import type { Migration } from 'kysely/migration';
+import { customerKeysMigration } from './customer-keys.ts';
+
+export const migrations: Record<string, Migration> = {
+  '0001_initial': {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('hosts')
+        .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+        .addColumn('name', 'text', (c) => c.notNull().unique())
+        .addColumn('transport', 'text', (c) => c.notNull())
+        .addColumn('endpoint', 'text')
+        .addColumn('key_path', 'text')
+        .addColumn('config_dir', 'text', (c) => c.notNull())
+        .addColumn('xen_version', 'text')
+        .addColumn('xen_caps', 'text')
+        .addColumn('virt_caps', 'text')
+        .addColumn('role', 'text', (c) => c.notNull().defaultTo('pv-pvh'))
+        .addColumn('max_parallel', 'integer', (c) => c.notNull().defaultTo(2))
+        .addColumn('sim_spec', 'text')
+        .addColumn('last_seen', 'text')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('guests')
+        .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('host_id', 'integer', (c) => c.notNull().references('hosts.id').onDelete('cascade'))
+        .addColumn('owner', 'text')
+        .addColumn('config_path', 'text', (c) => c.notNull())
+        .addColumn('current_type', 'text', (c) => c.notNull())
+        .addColumn('arch', 'text')
+        .addColumn('verdict', 'text')
+        .addColumn('verdict_at', 'text')
+        .addColumn('health', 'text', (c) => c.notNull().defaultTo('ok'))
+        .addColumn('attention', 'text')
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .addUniqueConstraint('guests_host_name', ['host_id', 'name'])
+        .execute();
+      await db.schema.createIndex('guests_owner').on('guests').column('owner').execute();
+      await db.schema
+        .createTable('config_versions')
+        .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+        .addColumn('guest_id', 'integer', (c) => c.notNull().references('guests.id').onDelete('cascade'))
+        .addColumn('reason', 'text', (c) => c.notNull())
+        .addColumn('content', 'blob', (c) => c.notNull())
+        .addColumn('sha256', 'text', (c) => c.notNull())
+        .addColumn('operation_id', 'integer')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('config_versions_guest').on('config_versions').column('guest_id').execute();
+      await db.schema
+        .createTable('operations')
+        .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+        .addColumn('guest_id', 'integer', (c) => c.notNull().references('guests.id').onDelete('cascade'))
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('from_type', 'text', (c) => c.notNull())
+        .addColumn('to_type', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('step', 'text', (c) => c.notNull())
+        .addColumn('force', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('kept_version_id', 'integer')
+        .addColumn('new_version_id', 'integer')
+        .addColumn('reason', 'text')
+        .addColumn('detail', 'text')
+        .addColumn('requested_by', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('operations_status').on('operations').column('status').execute();
+      await db.schema.createIndex('operations_guest').on('operations').column('guest_id').execute();
+      await db.schema
+        .createTable('journal')
+        .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+        .addColumn('operation_id', 'integer', (c) => c.notNull().references('operations.id').onDelete('cascade'))
+        .addColumn('seq', 'integer', (c) => c.notNull())
+        .addColumn('step', 'text', (c) => c.notNull())
+        .addColumn('phase', 'text', (c) => c.notNull())
+        .addColumn('detail', 'text')
+        .addColumn('at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('journal_operation').on('journal').columns(['operation_id', 'seq']).execute();
+      await db.schema
+        .createTable('audit')
+        .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+        .addColumn('at', 'text', (c) => c.notNull())
+        .addColumn('actor', 'text', (c) => c.notNull())
+        .addColumn('action', 'text', (c) => c.notNull())
+        .addColumn('target', 'text', (c) => c.notNull())
+        .addColumn('detail', 'text')
+        .execute();
+    },
+    async down(db: Kysely<any>) {
+      for (const t of ['audit', 'journal', 'operations', 'config_versions', 'guests', 'hosts']) {
+        await db.schema.dropTable(t).execute();
+      }
+    },
+  },
+  '0002_tokens': {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('tokens')
+        .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+        .addColumn('sha256', 'text', (c) => c.notNull().unique())
+        .addColumn('role', 'text', (c) => c.notNull())
+        .addColumn('owner', 'text')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .execute();
+    },
+    async down(db: Kysely<any>) {
+      await db.schema.dropTable('tokens').execute();
+    },
+  },
+  '0003_stopped_guests_and_host_keys': {
+    async up(db: Kysely<any>) {
+      await db.schema.alterTable('operations').addColumn('was_running', 'integer', (c) => c.notNull().defaultTo(1)).execute();
+      await db.schema.alterTable('hosts').addColumn('host_key', 'text').execute();
+    },
+    async down(db: Kysely<any>) {
+      await db.schema.alterTable('operations').dropColumn('was_running').execute();
+      await db.schema.alterTable('hosts').dropColumn('host_key').execute();
+    },
+  },
+  '0004_operation_owner': {
+    async up(db: Kysely<any>) {
+      await db.schema.alterTable('operations').addColumn('owner', 'text').execute();
+    },
+    async down(db: Kysely<any>) {
+      await db.schema.alterTable('operations').dropColumn('owner').execute();
+    },
+  },
+  // The Xen Shell's customer keys (src/store/customer-keys.ts), numbered apart from the fleet's.
+  '0900_customer_keys': customerKeysMigration,
+};

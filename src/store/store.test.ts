@@ -1,0 +1,71 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { openStore, SQLITE_FILE } from './store.ts';
+
+test('a data directory gets one WAL-mode SQLite file, migrated once, reopened intact', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pvhctl-store-'));
+  try {
+    const s = await openStore(dir);
+    const h = await s.addHost({ name: 'xen1', transport: 'sim', endpoint: null, key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 2, xen_version: null, xen_caps: null, virt_caps: null, sim_spec: null, last_seen: null });
+    await s.upsertGuest({ name: 'web1', host_id: h.id, owner: 'alice', config_path: '/etc/xen/web1.cfg', current_type: 'pv', arch: 'x86_64', verdict: null, verdict_at: null, attention: null });
+    await s.close();
+    assert.ok(existsSync(join(dir, SQLITE_FILE)));
+    const raw = new DatabaseSync(join(dir, SQLITE_FILE));
+    assert.equal((raw.prepare('PRAGMA journal_mode').get() as { journal_mode: string }).journal_mode, 'wal');
+    raw.close();
+    const again = await openStore(dir);
+    const guests = await again.listGuests({ owner: 'alice' });
+    assert.equal(guests.length, 1);
+    assert.equal(guests[0]?.name, 'web1');
+    assert.deepEqual(await again.listGuests({ owner: 'bob' }), []);
+    await again.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('config versions come back byte-identical, whatever the bytes', async () => {
+  const s = await openStore(':memory:');
+  const h = await s.addHost({ name: 'h', transport: 'sim', endpoint: null, key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 1, xen_version: null, xen_caps: null, virt_caps: null, sim_spec: null, last_seen: null });
+  const g = await s.upsertGuest({ name: 'g', host_id: h.id, owner: null, config_path: '/etc/xen/g.cfg', current_type: 'pv', arch: null, verdict: null, verdict_at: null, attention: null });
+  const bytes = new Uint8Array([0, 0xff, 0xfe, 0x0d, 0x0a, 0x80, ...new TextEncoder().encode('kernel = "/boot/vmlinuz"\n')]);
+  const v = await s.keepConfig(g.id, bytes, 'before-switch', null);
+  const back = await s.getConfigVersion(v.id);
+  assert.deepEqual(new Uint8Array(back!.content), bytes);
+  assert.equal(back!.sha256.length, 64);
+  await s.close();
+});
+
+test('journal entries are numbered per operation and concurrent transactions do not interleave', async () => {
+  const s = await openStore(':memory:');
+  const h = await s.addHost({ name: 'h', transport: 'sim', endpoint: null, key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 1, xen_version: null, xen_caps: null, virt_caps: null, sim_spec: null, last_seen: null });
+  const g = await s.upsertGuest({ name: 'g', host_id: h.id, owner: null, config_path: '/etc/xen/g.cfg', current_type: 'pv', arch: null, verdict: null, verdict_at: null, attention: null });
+  const ops = await Promise.all([1, 2, 3].map(() => s.createOperation({ guest_id: g.id, kind: 'switch', from_type: 'pv', to_type: 'pvh', force: 0, requested_by: 'test' })));
+  await Promise.all(
+    ops.flatMap((op) => ['pre-check', 'keep-config', 'shutdown'].map((step) => s.tx((t) => s.journal(op.id, step, 'begin', null, t)))),
+  );
+  for (const op of ops) {
+    assert.deepEqual((await s.journalOf(op.id)).map((j) => j.seq), [1, 2, 3]);
+  }
+  assert.equal((await s.unfinishedOperations()).length, 3);
+  await s.updateOperation(ops[0]!.id, { status: 'done' });
+  assert.equal((await s.unfinishedOperations()).length, 2);
+  await s.close();
+});
+
+test('a failed transaction leaves nothing behind', async () => {
+  const s = await openStore(':memory:');
+  await assert.rejects(
+    s.tx(async (t) => {
+      await t.insertInto('audit').values({ at: 'x', actor: 'a', action: 'b', target: 'c', detail: null }).execute();
+      throw new Error('boom');
+    }),
+    /boom/,
+  );
+  assert.deepEqual(await s.listAudit(), []);
+  await s.close();
+});

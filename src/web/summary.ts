@@ -1,0 +1,145 @@
+/**
+ * The operators' fleet at a glance, as one pure function over the store's rows: guests by type ×
+ * architecture × what they can become, progress per host, the 32-bit guests and the path each
+ * can take, and what needs attention. The web UI draws it; `GET /v1/summary` serves it.
+ */
+import { canBecome } from '../cli/guest.ts';
+import type { GuestVerdict } from '../fleet/seams.ts';
+import type { Guest, GuestType, Host, Operation } from '../store/schema.ts';
+
+export type HostProgress = {
+  name: string;
+  role: Host['role'];
+  transport: Host['transport'];
+  /** `hvm` in virt_caps: PVH (and the shim) possible. */
+  hvm: boolean;
+  /** `xen-3.0-x86_32p` in xen_caps: 32-bit PV guests still run. */
+  pv32: boolean;
+  xenVersion: string | null;
+  total: number;
+  byType: Record<GuestType, number>;
+  attention: number;
+  switching: number;
+};
+
+/** The way a 32-bit guest can leave 32-bit PV, in an operator's words. */
+export type Path32 = 'done' | 'pvh' | 'pvh-shim' | 'blocked' | 'unknown';
+
+export type Guest32 = { id: number; name: string; host: string; arch: string; type: GuestType; path: Path32; why: string };
+
+export type Summary = {
+  totals: { guests: number; hosts: number; byType: Record<GuestType, number>; attention: number; switching: number };
+  /** One cell per (type, arch, can-become) that has guests. */
+  matrix: { type: GuestType; arch: string; verdict: string; n: number }[];
+  hosts: HostProgress[];
+  guests32: Guest32[];
+  attention: { id: number; name: string; host: string; reason: string; since: string }[];
+  /** Recent switches that did not end in the new mode. */
+  failures: { operationId: number; guestId: number; guest: string; host: string; to: GuestType; status: Operation['status']; reason: string; at: string }[];
+  running: { operationId: number; guestId: number; guest: string; host: string; to: GuestType; step: string }[];
+};
+
+/** At most this many 32-bit guests and failures are listed (the counts stay exact). */
+export const LIST_LIMIT = 200;
+
+const zero = (): Record<GuestType, number> => ({ pv: 0, pvh: 0, 'pvh-shim': 0, hvm: 0 });
+const caps = (s: string | null) => (s ?? '').split(/\s+/).filter(Boolean);
+const is32 = (arch: string | null) => arch === 'x86_32p' || arch === 'x86_32';
+
+function parseVerdict(text: string | null): GuestVerdict | null {
+  if (text === null) return null;
+  try {
+    return JSON.parse(text) as GuestVerdict;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The path a 32-bit guest can take on its host: PVH when its kernel has a PVH entry, the PV shim
+ * when it is PV-only (the shim runs it inside a PVH container; that needs hvm on the host).
+ * @example
+ * path32('pv', { pvh: { capable: false }, pv: { capable: true } }, true) // => { path: 'pvh-shim', why: 'PV-only kernel: runs under the PV shim' }
+ */
+export function path32(type: GuestType, v: Pick<GuestVerdict, 'pv' | 'pvh'> | null, hostHvm: boolean): { path: Path32; why: string } {
+  if (type !== 'pv') return { path: 'done', why: `already ${type}` };
+  if (v === null) return { path: 'unknown', why: 'not inspected yet' };
+  if (!hostHvm && (v.pvh.capable || v.pv.capable)) return { path: 'blocked', why: 'the host has no hvm in virt_caps: PVH and the shim are impossible there' };
+  if (v.pvh.capable) return { path: 'pvh', why: 'the kernel has a PVH entry (XEN_ELFNOTE_PHYS32_ENTRY)' };
+  if (v.pv.capable) return { path: 'pvh-shim', why: 'PV-only kernel: runs under the PV shim' };
+  return { path: 'blocked', why: v.pvh.reason || 'the kernel boots neither PV nor PVH' };
+}
+
+/**
+ * Summarizes the fleet.
+ * @example
+ * summarize(await store.listGuests(), await store.listHosts(), await store.listOperations({ limit: 500 })).totals
+ * // => { guests: 30, hosts: 1, byType: { pv: 28, pvh: 2, 'pvh-shim': 0, hvm: 0 }, attention: 0, switching: 0 }
+ */
+export function summarize(guests: readonly Guest[], hosts: readonly Host[], operations: readonly Operation[]): Summary {
+  const hostById = new Map(hosts.map((h) => [h.id, h]));
+  const guestById = new Map(guests.map((g) => [g.id, g]));
+  const progress = new Map<number, HostProgress>(
+    hosts.map((h) => [
+      h.id,
+      {
+        name: h.name,
+        role: h.role,
+        transport: h.transport,
+        hvm: caps(h.virt_caps).includes('hvm'),
+        pv32: caps(h.xen_caps).includes('xen-3.0-x86_32p'),
+        xenVersion: h.xen_version,
+        total: 0,
+        byType: zero(),
+        attention: 0,
+        switching: 0,
+      },
+    ]),
+  );
+  const totals = { guests: guests.length, hosts: hosts.length, byType: zero(), attention: 0, switching: 0 };
+  const cells = new Map<string, { type: GuestType; arch: string; verdict: string; n: number }>();
+  const guests32: Guest32[] = [];
+  const attention: Summary['attention'] = [];
+  for (const g of guests) {
+    const v = parseVerdict(g.verdict);
+    const arch = g.arch ?? 'unknown';
+    const verdict = canBecome(v);
+    const key = `${g.current_type}|${arch}|${verdict}`;
+    const cell = cells.get(key) ?? { type: g.current_type, arch, verdict, n: 0 };
+    cell.n++;
+    cells.set(key, cell);
+    totals.byType[g.current_type]++;
+    const hp = progress.get(g.host_id);
+    if (hp) {
+      hp.total++;
+      hp.byType[g.current_type]++;
+    }
+    if (g.health === 'needs-attention') {
+      totals.attention++;
+      if (hp) hp.attention++;
+      attention.push({ id: g.id, name: g.name, host: hp?.name ?? '?', reason: g.attention ?? 'a change did not finish', since: g.updated_at });
+    }
+    if (g.health === 'switching') {
+      totals.switching++;
+      if (hp) hp.switching++;
+    }
+    if (is32(g.arch) && guests32.length < LIST_LIMIT) {
+      const p = path32(g.current_type, v, hp?.hvm ?? false);
+      guests32.push({ id: g.id, name: g.name, host: hp?.name ?? '?', arch, type: g.current_type, ...p });
+    }
+  }
+  const where = (guestId: number) => {
+    const g = guestById.get(guestId);
+    return { guest: g?.name ?? '?', host: (g && hostById.get(g.host_id)?.name) ?? '?' };
+  };
+  const failures = operations
+    .filter((o) => o.kind === 'switch' && (o.status === 'rolled-back' || o.status === 'needs-attention'))
+    .slice(0, LIST_LIMIT)
+    .map((o) => ({ operationId: o.id, guestId: o.guest_id, ...where(o.guest_id), to: o.to_type, status: o.status, reason: o.reason ?? o.status, at: o.updated_at }));
+  const running = operations
+    .filter((o) => o.status === 'running' || o.status === 'pending')
+    .map((o) => ({ operationId: o.id, guestId: o.guest_id, ...where(o.guest_id), to: o.to_type, step: o.step }));
+  const order: Record<GuestType, number> = { pv: 0, 'pvh-shim': 1, pvh: 2, hvm: 3 };
+  const matrix = [...cells.values()].sort((a, b) => order[a.type] - order[b.type] || a.arch.localeCompare(b.arch) || a.verdict.localeCompare(b.verdict));
+  return { totals, matrix, hosts: [...progress.values()], guests32, attention, failures, running };
+}
