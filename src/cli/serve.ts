@@ -10,14 +10,17 @@ import { buildServer, eventBus } from '../api/server.ts';
 import { startFleetShell, type ShellServer } from '../shell/server.ts';
 import { parse, UsageError } from './args.ts';
 import { COMMON, dataDir, open } from './fleet-common.ts';
+import { setUpDemo } from './serve-demo.ts';
 
-export const help = `usage: pvhctl serve [--listen ADDRESS] [--port PORT] [--data-dir DIR] [--sim GUESTS] [--shell-port PORT]
+export const help = `usage: pvhctl serve [--listen ADDRESS] [--port PORT] [--data-dir DIR] [--sim GUESTS] [--demo] [--shell-port PORT]
 
 Serves the API (default 127.0.0.1:8080): /v1/hosts, /v1/guests, /v1/guests/{id}/check|switch|rollback,
 /v1/operations/{id} and /v1/operations/{id}/events (server-sent events), /openapi.json, /metrics.
 Logs are JSON lines (pino) on stdout. On first start an operator token is written to
 DATA_DIR/operator-token (mode 0600); 'pvhctl token add' makes more. --sim GUESTS adds and scans a
-simulated host with that many guests when the store has no host yet (a first look without Xen).
+simulated host with that many guests (a first look without Xen). --demo boots the Xen lab (lab/,
+where QEMU is installed), starts its PV guests, adds it as host 'lab' and scans it, then serves;
+without QEMU it falls back to --sim 50. The lab stops with the server.
 The web UI is at / . --shell-port also serves the customers' Xen Shell over SSH on that port, on
 the same fleet (one event bus, one per-host limit); see 'pvhctl shell --help'.
 
@@ -25,7 +28,14 @@ exit status: 0 stopped by SIGINT/SIGTERM; 1 could not start; 2 usage error
 `;
 
 export async function run(args: string[]): Promise<number> {
-  const { values } = parse(args, { ...COMMON, listen: { type: 'string' }, port: { type: 'string' }, sim: { type: 'string' }, 'shell-port': { type: 'string' } });
+  const { values } = parse(args, {
+    ...COMMON,
+    listen: { type: 'string' },
+    port: { type: 'string' },
+    sim: { type: 'string' },
+    demo: { type: 'boolean' },
+    'shell-port': { type: 'string' },
+  });
   if (values.help) {
     process.stdout.write(help);
     return 0;
@@ -43,20 +53,16 @@ export async function run(args: string[]): Promise<number> {
     writeFileSync(tokenFile, `${await fleet.store.addToken('operator', null)}\n`, { mode: 0o600 });
     logger.info({ tokenFile }, 'created an operator token');
   }
-  if (values.sim !== undefined && (await fleet.store.listHosts()).length === 0) {
-    // A first look without a Xen host: a simulated one, scanned, so the API has guests to show.
-    const n = Number(values.sim);
+  let stopDemo = async () => {};
+  if (values.demo || values.sim !== undefined) {
+    const n = Number(values.sim ?? 50);
     if (!Number.isInteger(n) || n < 1 || n > 10000) throw new UsageError('--sim 1..10000');
-    const host = await fleet.store.addHost({
-      name: 'sim', transport: 'sim', endpoint: null, key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 2,
-      sim_spec: JSON.stringify({ guests: n, seed: 1, bootMs: 2000, shutdownMs: 1000 }), xen_version: null, xen_caps: null, virt_caps: null, last_seen: null,
-    });
-    const scan = await fleet.scan(host);
-    logger.info({ host: 'sim', guests: scan.guests }, 'added and scanned a simulated host');
+    stopDemo = await setUpDemo(fleet, logger, { sim: n, lab: values.demo === true });
   }
   const app = await buildServer(fleet, { logger, bus });
   const address = await app.listen({ host: values.listen ?? '127.0.0.1', port });
   logger.info({ address, dataDir: dir, store: fleet.store.path }, 'pvhctl serving');
+  logger.info(`try: curl -H "Authorization: Bearer $(cat ${tokenFile})" ${address}/v1/guests  (API: ${address}/openapi.json)`);
   let shell: ShellServer | null = null;
   if (shellPort !== null) {
     shell = await startFleetShell(fleet, bus, { dataDir: dir, port: shellPort, address: values.listen ?? '127.0.0.1', log: (line) => logger.info(line) });
@@ -69,5 +75,6 @@ export async function run(args: string[]): Promise<number> {
   await shell?.close();
   await app.close();
   await fleet.close();
+  await stopDemo();
   return 0;
 }
