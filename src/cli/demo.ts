@@ -1,60 +1,37 @@
 /**
- * `pvhctl demo`: pvhctl's main job on an embedded default, what `npm start` runs. It brings up
- * the Xen lab (real Xen 4.17 under QEMU) as a host reached over SSH, or a simulated host where the
- * lab cannot run, imports and inspects its guests into the SQLite store, switches one real guest
- * from PV to PVH (verified, with automatic rollback), and serves the API, the web UI and the
- * numbers an operator needs, until Ctrl-C.
+ * `pvhctl demo`: pvhctl's main job on an embedded default, what `npm start` runs. It starts
+ * `pvhctl serve --demo` (the Xen lab as an SSH host with its PV guests running, or a simulated
+ * host where QEMU is missing), then does what a newcomer would do through the API: gives the
+ * guests owners, switches one real PV guest to PVH and follows its progress live, and prints
+ * where the web UI and the tokens are. Ctrl-C stops the server, and the lab with it.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { printable } from '../util/escape.ts';
 import { parse, UsageError } from './args.ts';
 import { open } from './fleet-common.ts';
 
 export const help = `usage: pvhctl demo [--sim] [--data-dir DIR] [--port PORT] [--no-switch] [--kernels]
 
-Brings up the Xen lab (pvhctl lab up) as host 'lab', or with --sim (or when the lab cannot
-start) a simulated host 'sim' with 200 guests; scans its guests; switches one PV guest to PVH
-(the lab's PV-GRUB guest 'pvgrub64'), verified; makes a customer token; then runs
-'pvhctl serve' until Ctrl-C. The store lives in DIR (default: data/demo in the checkout).
---kernels instead reports on four real Debian 12 kernels (pvhctl kernel).
+Runs 'pvhctl serve --demo' (the Xen lab, real Xen 4.17 under QEMU, as host 'lab' with its PV
+guests running; a simulated host where QEMU is missing or with --sim), gives the guests two
+customers, switches the PV-GRUB guest to PVH through the API and follows it live, then keeps
+serving the API and web UI until Ctrl-C. The store lives in DIR (default: data/demo in the
+checkout). --kernels instead reports on four real Debian 12 kernels (pvhctl kernel).
 
 exit status: 0 stopped by Ctrl-C; 1 a step failed; 2 usage error
 `;
 
 const bin = fileURLToPath(new URL('../../bin/pvhctl.js', import.meta.url));
 const repo = fileURLToPath(new URL('../..', import.meta.url));
+/** Fastify's per-request log lines: the API's own traffic, not news for a person watching. */
+const QUIET = new Set(['incoming request', 'request completed']);
+const say = (s: string) => process.stderr.write(`pvhctl demo: ${s}\n`);
 
-/** Runs `pvhctl ARGS` as a child with the terminal shared; resolves with its exit code and stdout. */
-function pvhctl(args: string[], capture = false): Promise<{ code: number; stdout: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [bin, ...args], { stdio: ['inherit', capture ? 'pipe' : 'inherit', 'inherit'] });
-    let stdout = '';
-    child.stdout?.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-    const stop = () => child.kill('SIGINT');
-    process.once('SIGINT', stop);
-    child.on('close', (code) => {
-      process.off('SIGINT', stop);
-      resolve({ code: code ?? 1, stdout });
-    });
-  });
-}
-
-const say = (s: string) => process.stderr.write(`\npvhctl demo: ${s}\n`);
-
-type LabEndpoint = { host: string; port: number; user: string; keyPath: string; hostKey: string };
-
-async function labUp(): Promise<LabEndpoint | null> {
-  say('bringing up the Xen lab (real Xen 4.17 under QEMU; the first build takes a few minutes, then it is cached)...');
-  const r = await pvhctl(['lab', 'up', '--json'], true);
-  if (r.code !== 0) return null;
-  try {
-    return JSON.parse(r.stdout.trim().split('\n').pop()!) as LabEndpoint;
-  } catch {
-    return null;
-  }
-}
+type GuestView = { id: number; name: string; host: string; type: string; owner: string | null };
 
 export async function run(args: string[]): Promise<number> {
   const { values } = parse(args, {
@@ -70,84 +47,112 @@ export async function run(args: string[]): Promise<number> {
     return 0;
   }
   if (values.kernels) return kernels();
-  const port = values.port ?? '8080';
-  if (!/^\d{1,5}$/.test(port)) throw new UsageError('--port takes a port number');
+  const port = Number(values.port ?? '8080');
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError('--port takes a port number');
   const dir = values['data-dir'] ?? join(repo, 'data', 'demo');
   mkdirSync(dir, { recursive: true });
-  const common = ['--data-dir', dir];
+  const base = `http://127.0.0.1:${port}`;
 
-  const lab = values.sim ? null : await labUp();
-  if (!values.sim && lab === null) say('the lab could not start (see above): using a simulated host instead');
+  say(values.sim ? 'starting the server on a simulated host...' : 'starting the server on the Xen lab (real Xen 4.17 under QEMU; the first build takes a few minutes, then it is cached)...');
+  const serveArgs = ['serve', values.sim ? '--sim=200' : '--demo', '--port', String(port), '--data-dir', dir];
+  const server = spawn(process.execPath, [bin, ...serveArgs], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // The server logs JSON lines (pino); show their messages, one line each.
+  server.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    for (const line of chunk.split('\n').filter(Boolean)) {
+      try {
+        const o = JSON.parse(line) as { msg?: string };
+        if (o.msg && !QUIET.has(o.msg)) process.stderr.write(`  server: ${printable(o.msg)}\n`);
+      } catch {
+        process.stderr.write(`  server: ${printable(line)}\n`);
+      }
+    }
+  });
+  const exited = new Promise<number>((resolve) => server.on('close', (code) => resolve(code ?? 1)));
+  process.once('SIGINT', () => server.kill('SIGINT'));
 
-  // Register the host (or refresh the lab's endpoint: its SSH port changes at every boot) and scan.
-  const fleet = await open(dir);
-  let hostName: string;
-  let guest: string;
+  const tokenFile = join(dir, 'operator-token');
+  const up = await waitUntilUp(base, tokenFile, exited);
+  if (!up) return 1;
+  const token = readFileSync(tokenFile, 'utf8').trim();
+  const api = async (path: string, init: RequestInit = {}) => {
+    const r = await fetch(base + path, { ...init, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...init.headers } });
+    if (!r.ok) throw new Error(`${init.method ?? 'GET'} ${path}: ${r.status} ${await r.text()}`);
+    return r;
+  };
+
+  const guests = (await (await api('/v1/guests')).json()) as GuestView[];
+  const customer = await assignOwners(dir, guests);
+  const target = guests.find((g) => g.name === 'pvgrub64') ?? guests.find((g) => g.type === 'pv');
+  if (!values['no-switch'] && target !== undefined) {
+    say(`switching ${target.host}/${target.name} to PVH through the API: shut down, rewrite its config (the old one kept), boot, verify, roll back if anything fails`);
+    const op = (await (await api(`/v1/guests/${target.id}/switch`, { method: 'POST', body: JSON.stringify({ to: 'pvh' }) })).json()) as { id: number };
+    await follow(api, op.id);
+  }
+  const fleet = await open(dir, { recover: false });
+  const customerToken = await fleet.store.addToken('customer', customer).finally(() => fleet.close());
+  say(
+    [
+      `serving: web UI and API on ${base}/ (OpenAPI at ${base}/openapi.json, metrics at ${base}/metrics)`,
+      `  operator token: ${token}   (also in ${tokenFile})`,
+      `  customer '${customer}' token: ${customerToken}   (sees only ${customer}'s guests)`,
+      `  CLI on the same store: pvhctl guest list --data-dir ${dir}`,
+      `  Ctrl-C stops the server${values.sim ? '' : ' and the lab'}.`,
+    ].join('\n'),
+  );
+  const code = await exited;
+  return code === 0 || code === 130 ? 0 : code;
+}
+
+/** Polls the API until it answers with the operator token, or the server exits (bounded: 30 minutes for a first lab build). */
+async function waitUntilUp(base: string, tokenFile: string, exited: Promise<number>): Promise<boolean> {
+  let gone = false;
+  void exited.then(() => (gone = true));
+  for (let i = 0; i < 1800 && !gone; i++) {
+    if (existsSync(tokenFile)) {
+      const ok = await fetch(`${base}/healthz`).then((r) => r.ok, () => false);
+      if (ok) return true;
+    }
+    await sleep(1000);
+  }
+  say(gone ? 'the server stopped before it was up (see above)' : 'the server did not come up within 30 minutes');
+  return false;
+}
+
+/** Gives unowned guests one of two customers (alice, bob), so that the customer views show something; returns alice. */
+async function assignOwners(dir: string, guests: GuestView[]): Promise<string> {
+  const fleet = await open(dir, { recover: false });
   try {
-    if (lab !== null) {
-      hostName = 'lab';
-      const endpoint = `${lab.user}@${lab.host}:${lab.port}`;
-      const row = { endpoint, key_path: lab.keyPath, host_key: lab.hostKey };
-      const h = await fleet.store.getHost(hostName);
-      if (h === undefined) {
-        await fleet.store.addHost({
-          name: hostName, transport: 'ssh', ...row, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 2,
-          sim_spec: null, xen_version: null, xen_caps: null, virt_caps: null, last_seen: null,
-        });
-      } else {
-        await fleet.store.updateHost(h.id, row);
-      }
-      guest = 'pvgrub64';
-    } else {
-      hostName = 'sim';
-      if ((await fleet.store.getHost(hostName)) === undefined) {
-        await fleet.store.addHost({
-          name: hostName, transport: 'sim', endpoint: null, key_path: null, host_key: null, config_dir: '/etc/xen', role: 'pv-pvh',
-          max_parallel: 2, sim_spec: JSON.stringify({ guests: 200, seed: 1, bootMs: 1500, shutdownMs: 800 }),
-          xen_version: null, xen_caps: null, virt_caps: null, last_seen: null,
-        });
-      }
-      guest = '';
-    }
-    say(`scanning host '${hostName}': reading every guest's config and disk...`);
-    const host = (await fleet.store.getHost(hostName))!;
-    const scan = await fleet.scan(host);
-    say(`scan done: ${JSON.stringify(scan).slice(0, 300)}`);
-    const guests = await fleet.store.listGuests({ hostId: host.id });
-    if (lab !== null) {
-      // The lab's guests get two customers, so that the customer views have something to show.
-      for (const g of guests) if (g.owner === null) await fleet.store.updateGuest(g.id, { owner: ['pvgrub64', 'direct64', 'pae32'].includes(g.name) ? 'alice' : 'bob' });
-    } else {
-      guest = guests.find((g) => g.current_type === 'pv')?.name ?? guests[0]?.name ?? '';
-    }
+    let i = 0;
+    for (const g of guests) if (g.owner === null) await fleet.store.updateGuest(g.id, { owner: i++ % 2 === 0 ? 'alice' : 'bob' });
+    const first = (await fleet.store.getGuestById(guests[0]?.id ?? -1))?.owner;
+    return first ?? 'alice';
   } finally {
     await fleet.close();
   }
+}
 
-  if (lab !== null) await pvhctl(['guest', 'list', ...common]);
-  else say(`the simulated host's guests: pvhctl guest list --data-dir ${dir}`);
-  if (!values['no-switch'] && guest !== '') {
-    say(`switching ${guest} to PVH: shut down, rewrite its config (the old one kept), boot, verify; rollback if it fails...`);
-    await pvhctl(['switch', `${hostName}/${guest}`, '--to', 'pvh', ...common]);
-  }
-  const owner = lab !== null ? 'alice' : ((await open(dir).then(async (f) => {
-    try {
-      return (await f.store.listGuests({ hostId: (await f.store.getHost(hostName))!.id })).find((g) => g.owner !== null)?.owner ?? null;
-    } finally {
-      await f.close();
+/** Prints an operation's steps from its server-sent events until it ends. */
+async function follow(api: (p: string, i?: RequestInit) => Promise<Response>, id: number): Promise<void> {
+  const r = await api(`/v1/operations/${id}/events`);
+  const reader = r.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let buf = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buf += value;
+    let at: number;
+    while ((at = buf.indexOf('\n\n')) >= 0) {
+      const frame = buf.slice(0, at);
+      buf = buf.slice(at + 2);
+      const event = /^event: (.*)$/m.exec(frame)?.[1];
+      const data = JSON.parse(/^data: (.*)$/m.exec(frame)?.[1] ?? 'null') as Record<string, string | null>;
+      if (event === 'step') process.stderr.write(`  ${String(data.step).padEnd(14)} ${String(data.phase).padEnd(6)} ${printable(data.detail ?? '')}\n`);
+      if (event === 'end') {
+        process.stderr.write(`  => ${data.status}${data.reason ? `: ${printable(data.reason)}` : ''}\n`);
+        return;
+      }
     }
-  })) ?? 'customer');
-  const token = await pvhctl(['token', 'add', '--customer', owner, ...common], true);
-  say(
-    [
-      `serving on http://127.0.0.1:${port}/ (Ctrl-C stops it; the lab keeps running: 'pvhctl lab down' stops it)`,
-      `  operator token: in ${join(dir, 'operator-token')} (created on first start)`,
-      `  customer '${owner}' token: ${token.stdout.trim()}`,
-      `  CLI: pvhctl guest list --data-dir ${dir}`,
-    ].join('\n'),
-  );
-  const served = await pvhctl(['serve', '--port', port, ...common]);
-  return served.code === 0 || served.code === 130 ? 0 : served.code;
+  }
 }
 
 /** The first demo: four real Debian 12 kernels, one of each kind (PV+PVH, PVH only, neither). */
