@@ -3,18 +3,9 @@
  * mostly valid (every construct of the grammar, odd corners included) and a mutator that breaks
  * them a few characters at a time. Deterministic for a seed, so a failure can be replayed.
  */
+import { rng } from '../util/rng.ts';
 
-/** mulberry32: small, fast, good enough to spread test cases. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { rng };
 
 const pick = <T>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
 

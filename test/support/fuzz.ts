@@ -3,18 +3,9 @@
  * from PVHCTL_FUZZ_CASES (a multiplier, default 1) and PVHCTL_FUZZ_SEED, so CI runs a bounded
  * number and a failure can be replayed.
  */
+import { rng } from '../../src/util/rng.ts';
 
-/** mulberry32: a tiny seeded PRNG, returns floats in [0, 1). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { rng };
 
 export function fuzzSeed(): number {
   const env = process.env.PVHCTL_FUZZ_SEED;

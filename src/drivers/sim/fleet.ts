@@ -3,6 +3,7 @@
  * 64-bit kernel that boots PV and PVH (direct from dom0 or through PV GRUB), some an old PV-only
  * kernel (their switch must roll back or use the shim), a few 32-bit PAE kernels.
  */
+import { rng } from '../../util/rng.ts';
 import { existsSync } from 'node:fs';
 import { loadSim, putBytes, saveSim, type SimGuest, type SimHost, type SimHostState, type SimKernel } from './world.ts';
 
@@ -19,18 +20,6 @@ export type SimSpec = {
   /** Share of PV-only kernels, 0..1 (default 0.1). */
   pvOnly?: number;
 };
-
-/** mulberry32: a small deterministic PRNG, so a seed always gives the same fleet. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export const PVGRUB64 = '/usr/lib/grub-xen/grub-x86_64-xen.bin';
 export const PVGRUB32 = '/usr/lib/grub-xen/grub-i386-xen.bin';
