@@ -284,13 +284,21 @@ test('interactive: prompt, tab completion, history, console with Ctrl-] to detac
     assert.doesNotMatch(detached.split('Press Ctrl-]').at(-1) ?? '', /mode: +PV/, 'what was typed went to the guest, not the shell');
     await screenShows(new RegExp(`^xen-shell alice:${alice.name}>\\s*$`), true);
     // the console ends when the domain goes (a reboot from a second session), and says so
+    const scrollback = () => tmux('capture-pane', '-p', '-t', 'xs', '-S', '-300');
+    const attaches = () => scrollback().match(/Press Ctrl-\] to detach/g)?.length ?? 0;
+    const attachesBefore = attaches();
     tmux('send-keys', '-t', 'xs', 'console', 'Enter');
-    // attached once the guest's getty answers a key (typed during the attach, delivered after it)
-    const logins = () => tmux('capture-pane', '-p', '-t', 'xs', '-S', '-300').match(/login:/g)?.length ?? 0;
+    for (let i = 0; i < 300 && attaches() <= attachesBefore; i++) await sleep(100);
+    // attached once the guest's getty answers a key; under load a key typed while the console
+    // attaches can arrive before it, so Enter is sent again every few seconds (bounded)
+    await sleep(1000); // the console's replay of the log tail has landed
+    const logins = () => scrollback().match(/login:/g)?.length ?? 0;
     const loginsBefore = logins();
-    tmux('send-keys', '-t', 'xs', 'Enter');
-    for (let i = 0; i < 100 && logins() <= loginsBefore + 1; i++) await sleep(100);
-    assert.ok(logins() > loginsBefore + 1, 'the getty answered through the re-attached console');
+    for (let i = 0; i < 600 && logins() <= loginsBefore; i++) {
+      if (i % 50 === 0) tmux('send-keys', '-t', 'xs', 'Enter');
+      await sleep(100);
+    }
+    assert.ok(logins() > loginsBefore, 'the getty answered through the re-attached console');
     const boots = (screen: string) => screen.match(/Linux version/g)?.length ?? 0;
     const rb = await ssh(key('alice'), `alice+${alice.name}`, 'reboot');
     assert.equal(rb.code, 0, rb.out);
