@@ -48,6 +48,8 @@ export function bufferSource(buf: Uint8Array): ByteSource {
 }
 
 const HEAD = 64 << 10;
+/** First-pass bytes kept for reads behind the stream (a 686 vmlinux is 16 MB, an amd64 one 66 MB). */
+const RETAIN = 96 << 20;
 
 /**
  * A forward-only stream (made anew by `open` for each pass) seen as a ByteSource, with the total
@@ -58,7 +60,7 @@ const HEAD = 64 << 10;
  */
 export function streamSource(
   open: () => AsyncGenerator<Buffer>,
-  limits: { maxBytes: number; maxPasses: number },
+  limits: { maxBytes: number; maxPasses: number; retainBytes?: number },
   watch?: { needle: Uint8Array; after: number },
 ): ByteSource {
   let it: AsyncGenerator<Buffer> | null = null;
@@ -68,6 +70,11 @@ export function streamSource(
   let head = Buffer.alloc(0);
   let eof = false;
   let produced = 0;
+  // The first pass's chunks are kept (up to RETAIN bytes) so that a read behind the stream's
+  // position, Xen's SHT_NOTE fallback for a kernel without Xen notes, needs no second pass.
+  // Chunks are fresh buffers, so keeping them costs references, not copies.
+  let retained: Buffer[] | null = [];
+  let retainedBytes = 0;
   // While the first pass streams by, remember the first occurrence of `watch.needle`, so that a
   // later find() for it needs no second pass (Linux's banner sits before the notes).
   let watched: { offset: number; bytes: Buffer } | null = null;
@@ -101,6 +108,7 @@ export function streamSource(
     void it?.return(undefined);
     it = open();
     passes++;
+    if (passes > 1) retained = null; // kept chunks belong to the first pass only
     pos = 0;
     last = Buffer.alloc(0);
     eof = false;
@@ -120,6 +128,11 @@ export function streamSource(
     if (pos === head.length && head.length < HEAD) head = Buffer.concat([head, last.subarray(0, HEAD - pos)]);
     pos += last.length;
     produced += last.length;
+    if (retained !== null && passes === 1) {
+      retained.push(last);
+      retainedBytes += last.length;
+      if (retainedBytes > (limits.retainBytes ?? RETAIN)) retained = null;
+    }
     if (pos > limits.maxBytes) throw new SourceError(`decompressed output passes ${limits.maxBytes} bytes (Xen's limit is 1 GiB): a decompression bomb or not a kernel`);
     watchChunk();
     return true;
@@ -131,9 +144,27 @@ export function streamSource(
     const out: Array<Uint8Array | null> = ranges.map((r) => (r.offset + r.length <= head.length ? head.subarray(r.offset, r.offset + r.length) : null));
     const todo = ranges.map((r, i) => ({ ...r, i })).filter((r) => out[r.i] === null).sort((a, b) => a.offset - b.offset);
     if (todo.length === 0) return out as Uint8Array[];
-    if (it === null || todo[0]!.offset < lastStart()) restart();
+    const fromRetained = retained !== null && passes === 1;
+    if (it === null || (todo[0]!.offset < lastStart() && !fromRetained)) restart();
     const bufs = todo.map((r) => ({ r, buf: Buffer.alloc(r.length), filled: 0 }));
     let pending = bufs.length;
+    if (fromRetained && todo[0]!.offset < lastStart()) {
+      // bytes already streamed by: copy them from the kept chunks (they cover 0..pos)
+      let at = 0;
+      for (const chunk of retained!) {
+        const end = at + chunk.length;
+        for (const b of bufs) {
+          const from = b.r.offset + b.filled;
+          const to = Math.min(b.r.offset + b.r.length, end);
+          if (b.filled < b.r.length && from >= at && from < to) {
+            chunk.copy(b.buf, b.filled, from - at, to - at);
+            b.filled += to - from;
+            if (b.filled === b.r.length) pending--;
+          }
+        }
+        at = end;
+      }
+    }
     const copy = () => {
       const s = lastStart();
       for (const b of bufs) {
