@@ -6,7 +6,7 @@
  */
 import { availableParallelism } from 'node:os';
 import type { GuestFailure } from '../guest/child.ts';
-import { startChild, type StartedChild } from '../guest/child.ts';
+import { startChild, type StartedChild, takeEarlyChild } from '../guest/child.ts';
 import { dataDir } from '../guest/cache.ts';
 import type { GuestReport, InspectOptions } from '../guest/inspect.ts';
 import type { DiskSpec } from '../guest/volumes.ts';
@@ -109,6 +109,20 @@ function progress(done: number, total: number, name: string): string {
  * await run(['--json', '/srv/web1.img']) // => 0
  */
 export async function run(args: string[]): Promise<number> {
+  // The child bin/pvhctl.js started ahead (if any) serves the first guest, or is discarded.
+  let early = takeEarlyChild();
+  try {
+    return await inspect(args, () => {
+      const c = early;
+      early = null;
+      return c;
+    });
+  } finally {
+    early?.discard();
+  }
+}
+
+async function inspect(args: string[], takeEarly: () => StartedChild | null): Promise<number> {
   const { values, positionals } = parse(args, {
     json: { type: 'boolean' },
     jobs: { type: 'string' },
@@ -163,17 +177,20 @@ export async function run(args: string[]): Promise<number> {
       printed++;
     }
   };
-  const limits = { timeoutMs: timeout * 1000 };
+  const timeoutMs = timeout * 1000;
+  const slots = Math.min(jobs, guests.length);
+  // Cores no other guest will use read a guest's other kernels while its default one is read.
+  const speculate = Math.min(3, Math.max(0, Math.floor(availableParallelism() / slots) - 1));
   const worker = async () => {
     // Each slot keeps one child started ahead, so its start-up overlaps the current guest's work.
     let spare: StartedChild | null = null;
     while (next < guests.length) {
       const i = next++;
       const g = guests[i]!;
-      const child: StartedChild | null = g.error !== undefined ? null : (spare ?? startChild(limits));
-      if (child !== null) spare = next < guests.length ? startChild(limits) : null;
-      const r: GuestReport | GuestFailure =
-        child === null ? { guest: g.name, error: g.error! } : await child.run(g.disks, { ...g.options, name: g.name, dataDir: data, allKernels: values['all-kernels'] === true });
+      const child: StartedChild | null = g.error !== undefined ? null : (spare ?? takeEarly() ?? startChild());
+      if (child !== null) spare = next < guests.length ? startChild() : null;
+      const options: InspectOptions = { ...g.options, name: g.name, dataDir: data, allKernels: values['all-kernels'] === true, speculate };
+      const r: GuestReport | GuestFailure = child === null ? { guest: g.name, error: g.error! } : await child.run(g.disks, options, timeoutMs);
       // A guest none of whose disks could be opened is an input that failed.
       results[i] = !isFailure(r) && r.disks.length > 0 && r.disks.every((d) => d.error !== null) ? { guest: g.name, error: r.disks.map((d) => d.error).join('; ') } : r;
       finished++;
@@ -183,7 +200,7 @@ export async function run(args: string[]): Promise<number> {
     spare?.discard();
   };
   if (tty) process.stderr.write(progress(0, guests.length, ''));
-  await Promise.all(Array.from({ length: Math.min(jobs, guests.length) }, worker));
+  await Promise.all(Array.from({ length: slots }, worker));
   if (tty) process.stderr.write('\r\x1b[K');
   return failed > 0 ? 1 : 0;
 }

@@ -31,7 +31,7 @@ const WORKER = fileURLToPath(new URL('./worker.ts', import.meta.url));
 /** A child process started ahead of its guest (see startChild): it waits for its job on stdin. */
 export type StartedChild = {
   /** Gives the child its guest and resolves with the report or a one-line failure. */
-  run(disks: DiskSpec[], options: InspectOptions): Promise<GuestReport | GuestFailure>;
+  run(disks: DiskSpec[], options: InspectOptions, timeoutMs?: number): Promise<GuestReport | GuestFailure>;
   /** Ends a child that was never given a guest. */
   discard(): void;
 };
@@ -82,10 +82,10 @@ export function startChild(limits: Partial<ChildLimits> = {}): StartedChild {
       kill('not used');
       child.stdin.destroy();
     },
-    async run(disks, options) {
+    async run(disks, options, timeoutMs = lim.timeoutMs) {
       const guest = options.name ?? disks[0]?.path ?? '?';
       // The time limit counts from when the child has its guest, not from its start.
-      const timer = setTimeout(() => kill(`inspection timed out after ${Math.round(lim.timeoutMs / 1000)} s`), lim.timeoutMs);
+      const timer = setTimeout(() => kill(`inspection timed out after ${Math.round(timeoutMs / 1000)} s`), timeoutMs);
       child.stdin.end(JSON.stringify({ disks, options }));
       const { code, signal } = await closed;
       clearTimeout(timer);
@@ -105,6 +105,30 @@ export function startChild(limits: Partial<ChildLimits> = {}): StartedChild {
       }
     },
   };
+}
+
+let early: StartedChild | null = null;
+
+/**
+ * Starts the first child with the default limits before the command line is even parsed (called
+ * by bin/pvhctl.js for `inspect`), so that its start-up overlaps the command's own. Whoever
+ * runs the command must take it (takeEarlyChild) and discard it if unused.
+ * @example
+ * startEarlyChild(); ...; const c = takeEarlyChild() ?? startChild();
+ */
+export function startEarlyChild(): void {
+  early ??= startChild();
+}
+
+/**
+ * The child started by startEarlyChild, once; null if none was started or it was taken.
+ * @example
+ * takeEarlyChild() // => StartedChild | null
+ */
+export function takeEarlyChild(): StartedChild | null {
+  const c = early;
+  early = null;
+  return c;
 }
 
 /**

@@ -101,6 +101,27 @@ test('default kernel without PVH while an installed one has it → ready-after-r
   assert.equal(k686.config?.xenPvh, false, 'config-*-686 has no CONFIG_XEN_PVH');
 });
 
+test('speculative reads (a spare core reads the next kernel meanwhile) change nothing in the report', async () => {
+  // default-not-pvh: config-*-686 says no PVH, so the 686-pae kernel is read alongside and used.
+  const img = await guestImage(guests['default-not-pvh']);
+  const strip = (r: GuestReport) => ({ ...r, kernels: r.kernels.map((k) => ({ ...k, result: { ...k.result, file: '', bytesDecompressed: 0 } })).sort((a, b) => a.path.localeCompare(b.path)) });
+  const one = await inspectGuest([{ path: img, vdev: null }], { dataDir: null });
+  const two = await inspectGuest([{ path: img, vdev: null }], { dataDir: null, speculate: 1 });
+  assert.deepEqual(strip(two), strip(one));
+  assert.equal(two.verdict.verdict, 'ready-after-reboot');
+  // Without config files nothing says whether the default boots PVH: the 686 kernel is read
+  // alongside, then abandoned when the default (686-pae) proves PVH-capable, unless it finished
+  // first. Either way no abandoned read shows up as a kernel error.
+  const noConfig = guests['saved-entry'];
+  const bare = await guestImage({ ...noConfig, name: 'saved-entry-no-config', root: Object.fromEntries(Object.entries(noConfig.root).filter(([p]) => !p.startsWith('boot/config-'))) });
+  const r = await inspectGuest([{ path: bare, vdev: null }], { dataDir: null, speculate: 1 });
+  assert.equal(r.verdict.verdict, 'ready');
+  assert.equal(defaultKernel(r), `/boot/vmlinuz-${rel['686-pae']}`);
+  for (const k of r.kernels) assert.equal(k.result.error, null, `${k.path}: ${k.result.error}`);
+  const k686 = `/boot/vmlinuz-${rel['686']}`;
+  assert.ok(r.kernelsNotRead.includes(k686) !== r.kernels.some((k) => k.path === k686), 'the 686 kernel is either read or listed as not read');
+});
+
 test('only the 686 kernel → needs-kernel with the Debian package to install', async () => {
   const r = await inspect('only-686');
   assert.equal(r.verdict.verdict, 'needs-kernel');

@@ -52,6 +52,12 @@ export type InspectOptions = {
   notes?: string[];
   /** Read every kernel even when the default one already boots PVH (slower on a cold cache). */
   allKernels?: boolean;
+  /**
+   * How many other kernels to start reading while the default one is read, on cores that would
+   * otherwise idle (one guest inspected on a multi-core dom0). They are abandoned, and listed as
+   * not read, if the default kernel boots PVH; otherwise the verdict needs them anyway. Default 0.
+   */
+  speculate?: number;
 };
 
 export type KernelCheck = {
@@ -198,14 +204,31 @@ async function inspectOpened(disks: DiskSpec[], opened: ReturnType<typeof openVo
 
   // The kernel each entry boots, resolved where GRUB would look: the filesystem holding the config first.
   const checks = new Map<string, Promise<KernelCheck | { missing: string }>>();
-  const kernelAt = (guestPath: string): Promise<KernelCheck | { missing: string }> => {
+  const kernelAt = (guestPath: string, signal?: AbortSignal): Promise<KernelCheck | { missing: string }> => {
     let p = checks.get(guestPath);
     if (p === undefined) {
-      p = checkGuestKernel(bootTree, guestPath, opts.dataDir);
+      p = checkGuestKernel(bootTree, guestPath, opts.dataDir, signal);
       checks.set(guestPath, p);
     }
     return p;
   };
+  // The installed kernels in /boot, for "ready after reboot" when the default one is not PVH-capable.
+  let installedPaths: string[] = [];
+  const bootDir = resolve(bootTree, bootPrefix === '' ? '/' : '/boot');
+  if (bootDir.ok && bootDir.node.kind === 'dir') {
+    try {
+      installedPaths = bootDir.fs
+        .list(bootDir.node)
+        .map((e) => e.name)
+        .filter((n) => /^(vmlinuz|vmlinux|kernel|bzImage)-/.test(n) && !n.endsWith('.old'))
+        .sort()
+        .slice(0, MAX_INSTALLED)
+        .map((n) => `${bootPrefix}/${n}`);
+    } catch (err) {
+      if (!isDataError(err)) throw err;
+      bootUnreadable ??= oneLine(err);
+    }
+  }
   const entryKernels: (EntryKernel | null)[] = [];
   let defaultReady = false;
   const withPaths: NonNullable<GuestReport['boot']>['entries'] = [];
@@ -241,8 +264,25 @@ async function inspectOpened(disks: DiskSpec[], opened: ReturnType<typeof openVo
     const d = menu.default;
     const dPath = d.decided ? found[d.index] : null;
     if (!opts.allKernels && dPath) {
-      const c = await kernelAt(dPath);
-      if (!('missing' in c) && c.result.error === null && c.result.pvh.capable) defaultReady = true;
+      // Meanwhile, the next kernels the verdict would need if the default one is not PVH-capable.
+      const spare = new AbortController();
+      const others = [...found, ...installedPaths].filter((p): p is string => p != null && p !== dPath);
+      // Only when /boot/config-VERSION does not promise CONFIG_XEN_PVH: most defaults boot PVH,
+      // and a needless read slows the one that matters.
+      const hint = kernelConfig(bootTree, dPath);
+      const speculative = hint?.xenPvh ? [] : [...new Set(others)].slice(0, Math.max(0, opts.speculate ?? 0));
+      const c = kernelAt(dPath);
+      for (const p of speculative) void kernelAt(p, spare.signal);
+      const dc = await c;
+      if (!('missing' in dc) && dc.result.error === null && dc.result.pvh.capable) {
+        defaultReady = true;
+        // Not needed after all: stop them, and report the ones not finished as not read.
+        spare.abort();
+        for (const p of speculative) {
+          const s = await checks.get(p)!;
+          if (!('missing' in s) && s.result.error !== null && spare.signal.aborted && !s.cached) checks.delete(p);
+        }
+      }
     }
     const pending = menu.entries.map((e, i): Promise<EntryKernel> | EntryKernel | null => {
       const at = found[i];
@@ -255,27 +295,11 @@ async function inspectOpened(disks: DiskSpec[], opened: ReturnType<typeof openVo
     report.boot = { ...menu, entries: withPaths };
   }
 
-  // Installed kernels in /boot, for "ready after reboot" when the default one is not PVH-capable.
   const installed: { path: string; result: KernelResult }[] = [];
-  const bootDir = resolve(bootTree, bootPrefix === '' ? '/' : '/boot');
-  if (bootDir.ok && bootDir.node.kind === 'dir') {
-    try {
-      const names = bootDir.fs
-        .list(bootDir.node)
-        .map((e) => e.name)
-        .filter((n) => /^(vmlinuz|vmlinux|kernel|bzImage)-/.test(n) && !n.endsWith('.old'))
-        .sort()
-        .slice(0, MAX_INSTALLED);
-      const paths = names.map((n) => `${bootPrefix}/${n}`);
-      const wanted = defaultReady ? paths.filter((p) => checks.has(p)) : paths;
-      report.kernelsNotRead = [...new Set([...paths, ...entryKernels.flatMap((k) => (k && 'skipped' in k ? [k.path] : []))])].filter((p) => !checks.has(p));
-      for (const c of await Promise.all(wanted.map(kernelAt))) {
-        if (!('missing' in c)) installed.push({ path: c.path, result: c.result });
-      }
-    } catch (err) {
-      if (!isDataError(err)) throw err;
-      bootUnreadable ??= oneLine(err);
-    }
+  const wanted = defaultReady ? installedPaths.filter((p) => checks.has(p)) : installedPaths;
+  report.kernelsNotRead = [...new Set([...installedPaths, ...entryKernels.flatMap((k) => (k && 'skipped' in k ? [k.path] : []))])].filter((p) => !checks.has(p));
+  for (const c of await Promise.all(wanted.map((p) => kernelAt(p)))) {
+    if (!('missing' in c)) installed.push({ path: c.path, result: c.result });
   }
 
   const seen = new Set<string>();
@@ -396,19 +420,19 @@ function findMenu(tree: GuestTree, prefix: string, warnings: string[]): BootMenu
   return null;
 }
 
-async function judge(bytes: Uint8Array, label: string, dataDir: string | null): Promise<{ result: KernelResult; cached: boolean }> {
+async function judge(bytes: Uint8Array, label: string, dataDir: string | null, signal?: AbortSignal): Promise<{ result: KernelResult; cached: boolean }> {
   // Without a cache there is nothing to look up: the kernel reader hashes the bytes itself.
   const sha256 = dataDir === null ? undefined : createHash('sha256').update(bytes).digest('hex');
   const hit = sha256 === undefined ? null : cachedKernel(dataDir!, sha256);
   if (hit !== null) return { result: { ...hit, file: label }, cached: true };
   // Loaded on a cache miss only: most guests of a fleet share kernels already judged.
   const { inspectKernelBytes } = await import('../kernel/inspect.ts');
-  const result = await inspectKernelBytes(bytes, label, { sha256 });
+  const result = await inspectKernelBytes(bytes, label, { sha256, signal });
   if (result.error === null && dataDir !== null) storeKernel(dataDir, result);
   return { result, cached: false };
 }
 
-async function checkGuestKernel(tree: GuestTree, path: string, dataDir: string | null): Promise<KernelCheck | { missing: string }> {
+async function checkGuestKernel(tree: GuestTree, path: string, dataDir: string | null, signal?: AbortSignal): Promise<KernelCheck | { missing: string }> {
   const where = resolve(tree, path);
   if (!where.ok) return { missing: where.error === 'ENOENT' ? 'does not exist in the guest' : `cannot be read: ${where.message}` };
   // An unchanged kernel file seen before on this disk: its verdict without reading it again.
@@ -425,23 +449,22 @@ async function checkGuestKernel(tree: GuestTree, path: string, dataDir: string |
   } else {
     const r = readPath(tree, path, MAX_KERNEL_BYTES);
     if (!r.ok) return { missing: r.error === 'ENOENT' ? 'does not exist in the guest' : `cannot be read: ${r.message}` };
-    ({ result, cached } = await judge(r.data, r.path, dataDir));
+    ({ result, cached } = await judge(r.data, r.path, dataDir, signal));
     resolvedPath = r.path;
     if (fp !== null && result.error === null) rememberSha(dataDir!, where.fs.name, fp, result.sha256);
   }
-  const r = { path: resolvedPath };
-  // /boot/config-VERSION beside /boot/vmlinuz-VERSION corroborates CONFIG_XEN_PVH.
-  const m = /^(.*\/)(?:vmlinuz|vmlinux|kernel|bzImage)-([^/]+)$/.exec(r.path);
-  let config: KernelCheck['config'] = null;
-  if (m) {
-    const file = `${m[1]}config-${m[2]}`;
-    const t = readText(tree, file, 4 * 1024 * 1024);
-    if (t !== null) {
-      const facts = kernelConfigFacts(t, file);
-      config = { ...facts, agrees: result.error !== null || facts.xenPvh === result.pvh.capable };
-    }
-  }
-  return { path: r.path, result, cached, config };
+  const facts = kernelConfig(tree, resolvedPath);
+  const config = facts === null ? null : { ...facts, agrees: result.error !== null || facts.xenPvh === result.pvh.capable };
+  return { path: resolvedPath, result, cached, config };
+}
+
+/** /boot/config-VERSION beside /boot/vmlinuz-VERSION, which corroborates CONFIG_XEN_PVH; null when absent. */
+function kernelConfig(tree: GuestTree, kernelPath: string): KernelConfigFacts | null {
+  const m = /^(.*\/)(?:vmlinuz|vmlinux|kernel|bzImage)-([^/]+)$/.exec(kernelPath);
+  if (!m) return null;
+  const file = `${m[1]}config-${m[2]}`;
+  const t = readText(tree, file, 4 * 1024 * 1024);
+  return t === null ? null : kernelConfigFacts(t, file);
 }
 
 async function checkDirect(path: string, dataDir: string | null): Promise<KernelCheck> {

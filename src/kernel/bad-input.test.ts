@@ -153,3 +153,14 @@ test('a directory, a missing file, a FIFO, an empty file, an unreadable file', a
     assert.equal(failure(await inspectKernelFile(join(dir, 'secret'))), 'permission denied');
   }
 });
+
+test('an abandoned read (AbortSignal) ends with a one-line error, before or during decompression', async () => {
+  const bytes = readFileSync((await kernel('amd64')).vmlinuz);
+  const before = new AbortController();
+  before.abort();
+  assert.match(failure(await inspectKernelBytes(bytes, 'k', { signal: before.signal })), /abandoned|aborted/);
+  const during = new AbortController();
+  const pending = inspectKernelBytes(bytes, 'k', { signal: during.signal });
+  setImmediate(() => during.abort());
+  assert.match(failure(await pending), /abandoned|aborted/);
+});

@@ -35,7 +35,7 @@ export class DecompressError extends Error {}
 export async function* decompress(
   payload: Uint8Array,
   compression: Exclude<Compression, 'none'>,
-  opts: { timeoutMs: number; trailerSize?: number },
+  opts: { timeoutMs: number; trailerSize?: number; signal?: AbortSignal },
 ): AsyncGenerator<Buffer> {
   // A bare payload may end with Linux's 4-byte size trailer, which strict decoders reject as
   // trailing garbage: an error once exactly that many bytes came out is the end of the stream.
@@ -46,17 +46,22 @@ export async function* decompress(
       yield chunk;
     }
   } catch (err) {
+    if (opts.signal?.aborted) throw new DecompressError('kernel read abandoned');
     if (opts.trailerSize === undefined || produced % 2 ** 32 !== opts.trailerSize || produced === 0) throw err;
   }
 }
 
-async function* raw(payload: Uint8Array, compression: Exclude<Compression, 'none'>, opts: { timeoutMs: number }): AsyncGenerator<Buffer> {
+async function* raw(payload: Uint8Array, compression: Exclude<Compression, 'none'>, opts: { timeoutMs: number; signal?: AbortSignal }): AsyncGenerator<Buffer> {
+  opts.signal?.throwIfAborted();
   if (compression === 'gzip') {
-    yield* gunzip(payload);
+    for await (const chunk of gunzip(payload)) {
+      opts.signal?.throwIfAborted();
+      yield chunk;
+    }
     return;
   }
   const tool = TOOLS[compression];
-  const child = spawn(tool.cmd, tool.args, { stdio: ['pipe', 'pipe', 'pipe'], timeout: opts.timeoutMs, killSignal: 'SIGKILL' });
+  const child = spawn(tool.cmd, tool.args, { stdio: ['pipe', 'pipe', 'pipe'], timeout: opts.timeoutMs, killSignal: 'SIGKILL', signal: opts.signal });
   let stderr = '';
   child.stderr.setEncoding('latin1');
   child.stderr.on('data', (s: string) => {

@@ -59,13 +59,19 @@ export async function inspectKernelFile(file: string, limits: Partial<InspectLim
 
 /**
  * As inspectKernelFile, for an image already in memory (for example read from a guest's disk).
- * `sha256` may carry the bytes' hash when the caller has it already (a verdict cache lookup).
+ * `sha256` may carry the bytes' hash when the caller has it already (a verdict cache lookup);
+ * `signal` abandons the read (its decompressor is killed) and gives `{ file, error }`.
  */
-export async function inspectKernelBytes(bytes: Uint8Array, file: string, limits: Partial<InspectLimits> & { sha256?: string } = {}): Promise<KernelResult> {
+export async function inspectKernelBytes(
+  bytes: Uint8Array,
+  file: string,
+  limits: Partial<InspectLimits> & { sha256?: string; signal?: AbortSignal } = {},
+): Promise<KernelResult> {
   const lim = { ...DEFAULT_LIMITS, ...limits };
   try {
-    return await analyse(bytes, file, lim, limits.sha256);
+    return await analyse(bytes, file, lim, limits.sha256, limits.signal);
   } catch (err) {
+    if (limits.signal?.aborted) return { file, error: 'kernel read abandoned' };
     const msg = err instanceof Error ? err.message : String(err);
     return { file, error: msg.split('\n')[0] ?? msg };
   }
@@ -135,7 +141,7 @@ function fsMessage(err: unknown): string {
 
 const hex4 = (b: Uint8Array) => Buffer.from(b.subarray(0, 6)).toString('hex').replace(/(..)/g, '$1 ').trim();
 
-async function analyse(bytes: Uint8Array, file: string, lim: InspectLimits, knownSha256?: string): Promise<KernelReport> {
+async function analyse(bytes: Uint8Array, file: string, lim: InspectLimits, knownSha256?: string, signal?: AbortSignal): Promise<KernelReport> {
   const sha256 = knownSha256 ?? createHash('sha256').update(bytes).digest('hex');
   let format: KernelFormat;
   let compression: Compression;
@@ -178,7 +184,7 @@ async function analyse(bytes: Uint8Array, file: string, lim: InspectLimits, know
   const source: ByteSource =
     compression === 'none'
       ? bufferSource(payload)
-      : streamSource(() => decompress(payload, compression as Exclude<Compression, 'none'>, { timeoutMs: lim.timeoutMs, trailerSize }), {
+      : streamSource(() => decompress(payload, compression as Exclude<Compression, 'none'>, { timeoutMs: lim.timeoutMs, trailerSize, signal }), {
           maxBytes: lim.maxOutputBytes,
           maxPasses: 3,
         }, version === null ? { needle: BANNER, after: 256 } : undefined);
