@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, lstatSync, rmSync, symlinkSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { memorySource, openSource } from '../../disk/source.ts';
 import { openExt4, isExt4 } from './ext4.ts';
 import { readPath, resolve } from '../path.ts';
-import type { Filesystem, FsNode } from '../types.ts';
+import { compareTree } from '../testdata/compare.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'pvhctl-ext4-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -59,32 +59,6 @@ function mkfs(name: string, args: string[], sizeMiB = 48, htree = false): string
   return img;
 }
 
-/** Walks the source tree and checks every file, symlink and listing against the reader. */
-function compareTree(fs: Filesystem, src: string, node: FsNode, rel: string): number {
-  let checked = 0;
-  const names = readdirSync(src).sort();
-  const listed = fs.list(node).map((e) => e.name).filter((n) => n !== 'lost+found').sort();
-  assert.deepEqual(listed, names, `listing of /${rel}`);
-  for (const n of names) {
-    const p = join(src, n);
-    const child = fs.lookup(node, n);
-    assert.ok(child, `${rel}/${n} found`);
-    const st = lstatSync(p);
-    if (st.isSymbolicLink()) {
-      assert.equal(child.kind, 'symlink');
-      assert.equal(fs.readlink(child), readlinkSync(p), `${rel}/${n} target`);
-    } else if (st.isDirectory()) {
-      assert.equal(child.kind, 'dir');
-      checked += compareTree(fs, p, child, `${rel}/${n}`);
-    } else {
-      assert.equal(child.kind, 'file');
-      assert.ok(Buffer.from(fs.read(child, 64 << 20)).equals(readFileSync(p)), `${rel}/${n} content`);
-    }
-    checked++;
-  }
-  return checked;
-}
-
 const variants: [string, string[], boolean?][] = [
   ['ext4 default (extents, 64bit, metadata_csum, flex_bg)', ['-t', 'ext4']],
   ['ext4 with htree directories', ['-t', 'ext4'], true],
@@ -101,7 +75,7 @@ for (const [label, args, htree] of variants) {
     const src = openSource(img);
     assert.ok(isExt4(src));
     const fs = openExt4(src);
-    const checked = compareTree(fs, tree, fs.root(), '');
+    const checked = compareTree(fs, tree, fs.root(), { extraNames: ['lost+found'] });
     assert.ok(checked > 600);
     const expectType = args[1];
     assert.equal(fs.type, expectType);

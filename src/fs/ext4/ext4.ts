@@ -8,7 +8,8 @@
  * Reference: Linux fs/ext4/ext4.h, ext4_extents.h, Documentation/filesystems/ext4/.
  */
 import { type ByteSource, OutOfBounds, view } from '../../disk/source.ts';
-import { type DirEntry, type Filesystem, FsError, type FsNode, type NodeKind } from '../types.ts';
+import { nodeKind } from '../mode.ts';
+import { type DirEntry, type Filesystem, FsError, type FsNode } from '../types.ts';
 import { type Overlay, replayJournal, unescapeBlock } from './journal.ts';
 import {
   COMPAT_HAS_JOURNAL,
@@ -19,7 +20,6 @@ import {
   S_IFDIR,
   S_IFLNK,
   S_IFMT,
-  S_IFREG,
   SUPERBLOCK_OFFSET,
   type Superblock,
   parseSuperblock,
@@ -164,22 +164,10 @@ export function openExt4(src: ByteSource): Filesystem & { sb: Superblock; inode(
     return node;
   };
 
-  const kindOf = (i: Inode): NodeKind => {
-    switch (i.mode & S_IFMT) {
-      case S_IFREG:
-        return 'file';
-      case S_IFDIR:
-        return 'dir';
-      case S_IFLNK:
-        return 'symlink';
-      default:
-        return 'other';
-    }
-  };
   const stat = (ino: number): FsNode => {
     const i = inode(ino);
     if (i.mode === 0) throw new FsError(`${name}: inode ${ino} is not in use`);
-    return { id: ino, kind: kindOf(i), size: i.size };
+    return { id: ino, kind: nodeKind(i.mode), size: i.size };
   };
 
   /** The runs of blocks holding logical blocks [0, nblocks) of the inode. */

@@ -3,6 +3,7 @@
  * Only what a read-only path walk needs; offsets are from the start of each structure.
  */
 import { view } from '../../disk/source.ts';
+import { uuidText } from '../mode.ts';
 import { FsError } from '../types.ts';
 
 export const EXT4_SUPER_MAGIC = 0xef53;
@@ -39,10 +40,7 @@ export const RO_COMPAT_GDT_CSUM = 0x10;
 
 export const INODE_FLAGS = { INDEX: 0x1000, EXTENTS: 0x80000, INLINE_DATA: 0x10000000, ENCRYPT: 0x800, EA_INODE: 0x200000 } as const;
 
-export const S_IFMT = 0o170000;
-export const S_IFREG = 0o100000;
-export const S_IFDIR = 0o040000;
-export const S_IFLNK = 0o120000;
+export { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../mode.ts';
 
 export const ROOT_INO = 2;
 
@@ -64,10 +62,6 @@ export type Superblock = {
   label: string;
 };
 
-function uuidText(b: Uint8Array): string {
-  const h = [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
-}
 
 /**
  * Parses and sanity-checks the 1024-byte superblock; throws FsError naming the bad field.
