@@ -175,3 +175,32 @@ test('the verdict cache: a second guest with the same kernel bytes reuses the ve
   assert.ok(readdirSync(join(data, 'kernel-files')).length >= 2);
   assert.ok(ka.result.error === null && kb.result.error === null && ka.result.sha256 === kb.result.sha256);
 });
+
+test('a RHEL-family guest on XFS (/boot and / both XFS, MBR): the same BLS menu, default and verdict as on ext4', async () => {
+  const ext4 = await inspect('bls');
+  const r = await inspect('bls-xfs');
+  assert.equal(r.disks[0]!.table, 'mbr');
+  assert.deepEqual(r.mounts.map((m) => m.mountpoint), ['/boot']);
+  assert.match(r.mounts[0]!.volume, /\[1\]$/);
+  assert.match(r.root!, /\[2\]$/);
+  assert.deepEqual(r.warnings, []);
+  assert.equal(r.os?.id, 'rocky');
+  assert.equal(r.boot?.loader, ext4.boot?.loader);
+  assert.equal(r.boot?.file, '/boot/grub2/grub.cfg');
+  const entries = (g: GuestReport) => g.boot!.entries.map((e) => ({ title: e.title, kernelPath: e.kernelPath }));
+  assert.deepEqual(entries(r), entries(ext4));
+  assert.equal(r.boot?.entries.length, 2);
+  assert.deepEqual(r.boot?.default, ext4.boot?.default);
+  assert.equal(defaultKernel(r), `/boot/vmlinuz-${rel.amd64}`);
+  assert.equal(r.console?.hvc0, true, '$kernelopts from the XFS /boot grubenv carries console=hvc0');
+  assert.equal(r.rootDevice.fstab?.kind, 'uuid');
+  assert.equal(r.verdict.verdict, 'ready', r.verdict.reasons.join('; '));
+  assert.equal(r.verdict.verdict, ext4.verdict.verdict);
+  // The kernel was read from XFS byte for byte: the same sha256 as the ext4 guest's copy.
+  const sha = (g: GuestReport) => {
+    const k = g.kernels.find((x) => x.path === `/boot/vmlinuz-${rel.amd64}`)!.result;
+    return k.error === null ? k.sha256 : null;
+  };
+  assert.match(sha(r) ?? "", /^[0-9a-f]{64}$/);
+  assert.equal(sha(r), sha(ext4));
+});

@@ -16,11 +16,11 @@ function file(name: string, mib: number): string {
   return f;
 }
 
-test('volumes: ext4 read, XFS and swap named (not read), vdev names and fstab specs matched', () => {
+test('volumes: ext4 and XFS read, swap named (not read), vdev names and fstab specs matched', () => {
   const disk = file('disk.img', 2 + 300 + 64 + 1);
   execFileSync('sfdisk', ['--no-reread', '--no-tell-kernel', '-q', disk], { input: 'label: dos\nlabel-id: 0x0a0b0c0d\nstart=2048, size=300M, type=83\nsize=64M, type=83\nsize=1M, type=82\n' });
   const xfs = file('xfs.img', 300);
-  execFileSync('mkfs.xfs', ['-q', '-f', xfs]);
+  execFileSync('mkfs.xfs', ['-q', '-f', '-L', 'rhelroot', '-m', 'uuid=66666666-7777-8888-9999-000000000000', xfs]);
   const ext = file('ext.img', 64);
   execFileSync('mke2fs', ['-q', '-F', '-t', 'ext4', '-L', 'bootfs', '-U', '11111111-2222-3333-4444-555555555555', ext]);
   const swap = file('swap.img', 1);
@@ -31,7 +31,11 @@ test('volumes: ext4 read, XFS and swap named (not read), vdev names and fstab sp
   const g = openVolumes([{ path: disk, vdev: 'xvdb' }]);
   try {
     assert.deepEqual(g.volumes.map((v) => v.devices[0]), ['/dev/xvdb1', '/dev/xvdb2', '/dev/xvdb3']);
-    assert.match(g.volumes[0]!.problem!, /XFS/);
+    assert.equal(g.volumes[0]!.fs?.type, 'xfs', g.volumes[0]!.problem ?? '');
+    assert.equal(g.volumes[0]!.problem, null);
+    assert.deepEqual(g.volumes[0]!.fs?.warnings, []);
+    assert.equal(findVolume(g.volumes, 'UUID=66666666-7777-8888-9999-000000000000'), g.volumes[0]);
+    assert.equal(findVolume(g.volumes, 'LABEL=rhelroot'), g.volumes[0]);
     assert.equal(g.volumes[1]!.fs?.type, 'ext4');
     assert.match(g.volumes[2]!.problem!, /swap/);
     for (const spec of ['UUID=11111111-2222-3333-4444-555555555555', 'LABEL=bootfs', 'PARTUUID=0a0b0c0d-02', '/dev/xvdb2', '/dev/disk/by-uuid/11111111-2222-3333-4444-555555555555']) {

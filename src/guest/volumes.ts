@@ -2,18 +2,20 @@
  * A guest's disks → its filesystems: each disk's partition table, each partition (or the whole
  * disk) probed for a filesystem reader, with the names Linux inside the guest would give it
  * (`/dev/xvda2` from the vdev, PARTUUID=, UUID=, LABEL=) so fstab and `root=` can be matched.
- * New filesystems (XFS next) are one more row in FILESYSTEMS.
+ * Each filesystem reader (ext2/3/4, XFS) is one row in FILESYSTEMS.
  */
 import { partitionSource, readPartitionTable } from '../disk/partitions.ts';
 import { type ByteSource, openSource } from '../disk/source.ts';
 import type { Partition, PartitionTable } from '../disk/types.ts';
 import { isExt4, openExt4 } from '../fs/ext4/ext4.ts';
+import { isXfs, openXfs } from '../fs/xfs/xfs.ts';
 import { isDataError } from '../fs/path.ts';
 import type { Filesystem } from '../fs/types.ts';
 
 /** Filesystem readers, tried in order: a cheap magic check, then the reader. */
 const FILESYSTEMS: { type: string; probe: (s: ByteSource) => boolean; open: (s: ByteSource) => Filesystem }[] = [
   { type: 'ext2/3/4', probe: isExt4, open: openExt4 },
+  { type: 'xfs', probe: isXfs, open: openXfs },
 ];
 
 /** MBR extended-partition containers hold no filesystem. */
@@ -106,7 +108,6 @@ function probe(source: ByteSource, partition: Partition | null, devices: string[
 
 /** Signatures of things found on guest disks that pvhctl does not read (yet), for a clear reason. */
 const KNOWN: { what: string; at: number; magic: string }[] = [
-  { what: 'an XFS filesystem (the RHEL family default), which pvhctl does not read yet', at: 0, magic: 'XFSB' },
   { what: 'an LVM physical volume, whose logical volumes pvhctl does not read yet', at: 512 + 24, magic: 'LVM2 001' },
   { what: 'a LUKS encrypted volume, which cannot be read from dom0', at: 0, magic: 'LUKS\xba\xbe' },
   { what: 'swap space', at: 4096 - 10, magic: 'SWAPSPACE2' },
@@ -129,7 +130,7 @@ export function identify(source: ByteSource): string {
       if (!isDataError(err)) throw err;
     }
   }
-  return 'no filesystem pvhctl can read (it reads ext2/3/4)';
+  return 'no filesystem pvhctl can read (it reads ext2/3/4 and XFS)';
 }
 
 /**

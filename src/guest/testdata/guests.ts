@@ -138,6 +138,28 @@ export function fixtureGuests(rel: Record<KernelFlavour, string>) {
         [`boot/loader/entries/abc-${rel['686']}.conf`]: `title Rocky Linux (${rel['686']})\nversion 9.0.0\nlinux /boot/vmlinuz-${rel['686']}\noptions $kernelopts\n`,
       },
     },
+    // The same BLS setup as a RHEL 8/9 installer lays it out: MBR, /boot (XFS) on partition 1 with
+    // grub2 and the BLS entries, / (XFS) on partition 2, both mounted by UUID from fstab.
+    'bls-xfs': {
+      name: 'bls-xfs',
+      layout: 'mbr-boot',
+      fs: 'xfs',
+      rootUuid: ROOT,
+      bootUuid: BOOT,
+      root: {
+        'etc/os-release': 'NAME="Rocky Linux"\nVERSION_ID="8.9"\nID="rocky"\nID_LIKE="rhel centos fedora"\nPRETTY_NAME="Rocky Linux 8.9 (Green Obsidian)"\n',
+        'etc/fstab': `UUID=${ROOT} / xfs defaults 0 0\nUUID=${BOOT} /boot xfs defaults 0 0\n`,
+        'boot/.keep': '',
+      },
+      boot: {
+        [`vmlinuz-${rel['686']}`]: { kernel: '686' },
+        [`vmlinuz-${amd}`]: { kernel: 'amd64' },
+        'grub2/grub.cfg': 'if [ -s $prefix/grubenv ]; then\n  load_env\nfi\nset default="${saved_entry}"\ninsmod blscfg\nblscfg\n',
+        'grub2/grubenv': grubenv({ saved_entry: `abc-${amd}`, kernelopts: `root=UUID=${ROOT} ro console=hvc0` }),
+        [`loader/entries/abc-${amd}.conf`]: `title Rocky Linux (${amd})\nversion 4.0.0\nlinux /vmlinuz-${amd}\noptions $kernelopts\n`,
+        [`loader/entries/abc-${rel['686']}.conf`]: `title Rocky Linux (${rel['686']})\nversion 9.0.0\nlinux /vmlinuz-${rel['686']}\noptions $kernelopts\n`,
+      },
+    },
     // The default entry's kernel is a dangling symlink; os-release is a symlink loop.
     symlinks: {
       name: 'symlinks',

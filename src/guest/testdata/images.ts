@@ -1,6 +1,6 @@
 /**
  * Real guest disk images for tests and benchmarks, built from real Debian kernels with real tools:
- * `mke2fs -d` from a directory tree, `sfdisk` for MBR/GPT, filesystems placed at their partition
+ * `mke2fs -d` (or `mkfs.xfs -p`, for the RHEL family) from a directory tree, `sfdisk` for MBR/GPT, filesystems placed at their partition
  * offsets with dd (no loop devices, nothing mounted). Images are cached by a hash of their
  * recipe (including the kernel packages) in the pvhctl cache, never in the tree.
  */
@@ -10,6 +10,7 @@ import { appendFileSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, renam
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { cacheDir, debianKernel, type DebianKernel, type KernelFlavour } from '../../debian/apt.ts';
+import { mkfsXfs } from '../../fs/xfs/testdata/proto.ts';
 
 /** A file in a fixture tree: text, a real Debian kernel (or its config), or a symlink. */
 export type FixtureFile = string | { kernel: KernelFlavour; append?: string } | { config: KernelFlavour } | { symlink: string } | { bytes: number[] };
@@ -34,6 +35,8 @@ export type GuestRecipe = {
   rootUuid: string;
   bootUuid?: string;
   mkfsArgs?: string[];
+  /** The filesystem of / and /boot: ext4 (/boot ext2) by default, or XFS for both, as RHEL 8/9 install. */
+  fs?: 'ext4' | 'xfs';
   /** Damage applied after building: overwrite bytes at an offset into the root filesystem. */
   corrupt?: { offset: number; bytes: number[] };
 };
@@ -69,6 +72,10 @@ function populate(dir: string, files: Record<string, FixtureFile>, ks: Map<Kerne
 }
 
 function mkfs(img: string, dir: string, type: string, uuid: string, sizeMiB: number, extra: string[]): void {
+  if (type === 'xfs') {
+    mkfsXfs(img, dir, sizeMiB, ['-m', `uuid=${uuid}`, ...extra]);
+    return;
+  }
   execFileSync('mke2fs', ['-q', '-F', '-t', type, '-U', uuid, ...extra, '-d', dir, img, `${sizeMiB}M`], {
     env: { ...process.env, E2FSPROGS_FAKE_TIME: '1700000000' },
   });
@@ -103,7 +110,7 @@ export async function guestImage(r: GuestRecipe): Promise<string> {
     populate(rootDir, r.root, ks);
     const rootImg = join(work, 'root.img');
     const disk = join(work, 'disk.img');
-    mkfs(rootImg, rootDir, 'ext4', r.rootUuid, 96, r.mkfsArgs ?? []);
+    mkfs(rootImg, rootDir, r.fs ?? 'ext4', r.rootUuid, 96, r.mkfsArgs ?? []);
     if (r.corrupt) {
       const fd = Buffer.from(r.corrupt.bytes);
       execFileSync('dd', [`of=${rootImg}`, 'bs=1', `seek=${r.corrupt.offset}`, 'conv=notrunc', 'status=none'], { input: fd });
@@ -116,7 +123,7 @@ export async function guestImage(r: GuestRecipe): Promise<string> {
         const bootDir = join(work, 'boot');
         populate(bootDir, r.boot ?? {}, ks);
         const bootImg = join(work, 'boot.img');
-        mkfs(bootImg, bootDir, 'ext2', r.bootUuid ?? r.rootUuid, 48, []);
+        mkfs(bootImg, bootDir, r.fs === 'xfs' ? 'xfs' : 'ext2', r.bootUuid ?? r.rootUuid, 48, []);
         writeFileSync(disk, '');
         truncateSync(disk, (1 + 48 + 96 + 1) * 1024 * 1024);
         sfdisk(disk, 'label: dos\nlabel-id: 0x5eed0001\nstart=2048, size=48M, type=83, bootable\nsize=96M, type=83\n');
