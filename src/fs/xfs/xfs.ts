@@ -128,8 +128,7 @@ export function openXfs(src: ByteSource): Filesystem & { sb: Superblock; inode(i
     const forkoff = dv.getUint8(82);
     const forkSize = forkoff === 0 ? sb.inodeSize - literal : forkoff * 8;
     if (literal + forkSize > sb.inodeSize) throw new FsError(`${name}: inode ${ino}: attribute fork offset ${forkoff} is past the inode`);
-    const flags2 = version === 3 ? be64(dv, 120) : 0;
-    const nrext64 = (flags2 === Infinity ? 0 : Number(BigInt(flags2) & BigInt(DIFLAG2_NREXT64))) !== 0;
+    const nrext64 = version === 3 && (dv.getBigUint64(120, false) & BigInt(DIFLAG2_NREXT64)) !== 0n;
     const size = be64(dv, 56);
     if (size > 2 ** 53 - 1 || size === Infinity) throw new FsError(`${name}: inode ${ino}: size out of range`);
     const node: Inode = {
@@ -336,7 +335,9 @@ export function openXfs(src: ByteSource): Filesystem & { sb: Superblock; inode(i
       for (let k = 0; k < count; k++) {
         const fileBlock = e.offset + k;
         const dirBlock = Math.floor(fileBlock / perDirBlock);
-        if (pending === null || pending.dirBlock !== dirBlock) {
+        // A directory block is assembled only from consecutive file blocks starting at its first.
+        if (pending === null || pending.dirBlock !== dirBlock || fileBlock !== dirBlock * perDirBlock + pending.parts.length) {
+          pending = null;
           if (fileBlock % perDirBlock !== 0) continue; // the start of this directory block is missing
           pending = { dirBlock, parts: [] };
         }
