@@ -1,5 +1,5 @@
 /**
- * The read-only filesystem interface every filesystem reader (ext4 today, XFS next) fills in, so
+ * The read-only filesystem interface every filesystem reader (src/fs/ext4/, src/fs/xfs/) fills in, so
  * path resolution, mounts and the guest inspector never know which one they read. Readers work on a
  * ByteSource and bound every count and size; they throw FsError with a one-line cause.
  */
@@ -12,7 +12,7 @@ export type FsNode = { id: number; kind: NodeKind; size: number };
 export type DirEntry = { name: string; id: number };
 
 export type Filesystem = {
-  /** `ext2`, `ext3` or `ext4` (by features), later `xfs`. */
+  /** `ext2`, `ext3` or `ext4` (by features), or `xfs`. */
   readonly type: string;
   /** For messages: the source name, e.g. `disk.img[2]`. */
   readonly name: string;
