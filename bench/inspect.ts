@@ -10,10 +10,11 @@
  * Prints per-guest medians, the ratios, and where pygrub picks another kernel than the guest boots.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cacheDir, debianKernel, fetchDeb, type KernelFlavour, unpackDeb } from '../src/debian/apt.ts';
+import { cacheDir, debianKernel, fetchDeb, type KernelFlavour } from '../src/debian/apt.ts';
+import { libguestfsEnv } from '../src/debian/libguestfs.ts';
 import type { GuestReport } from '../src/guest/inspect.ts';
 import { guestImage } from '../src/guest/testdata/images.ts';
 import { fixtureGuests } from '../src/guest/testdata/guests.ts';
@@ -90,24 +91,6 @@ open(sys.argv[2], 'wb').write(b[off:off + n - 4])`;
   return median(runs);
 }
 const fmt = (ms: number) => `${(ms / 1000).toFixed(3)} s`;
-
-/** libguestfs needs a kernel and modules for its appliance; this container has none in /boot. */
-async function virtInspectorEnv(): Promise<NodeJS.ProcessEnv> {
-  const k = await debianKernel('amd64');
-  const dir = await unpackDeb(k.deb);
-  const modules = join(dir, 'lib/modules', k.release);
-  if (!existsSync(join(modules, 'modules.dep'))) execFileSync('depmod', ['-b', dir, k.release]);
-  // supermin lstat()s /lib/modules even when SUPERMIN_MODULES points elsewhere.
-  mkdirSync('/lib/modules', { recursive: true });
-  return {
-    ...process.env,
-    SUPERMIN_KERNEL: join(dir, 'boot', `vmlinuz-${k.release}`),
-    SUPERMIN_MODULES: modules,
-    SUPERMIN_KERNEL_VERSION: k.release,
-    LIBGUESTFS_BACKEND: 'direct',
-    LIBGUESTFS_BACKEND_SETTINGS: 'force_tcg',
-  };
-}
 
 async function main(): Promise<void> {
   const rel = { amd64: '', 'cloud-amd64': '', '686-pae': '', '686': '' } as Record<KernelFlavour, string>;
@@ -221,7 +204,7 @@ async function main(): Promise<void> {
   if (vi.status !== 0) {
     console.log('virt-inspector: not installed (apt-get install libguestfs-tools); skipped');
   } else {
-    const viEnv = await virtInspectorEnv();
+    const viEnv = await libguestfsEnv();
     for (const n of ['gpt', 'mbr-boot', 'bare'] as const) {
       const one = timed('virt-inspector', ['--format=raw', '-a', images[n]], viEnv);
       const ours = timed(process.execPath, [bin, 'inspect', '--no-cache', '--json', images[n]], env);

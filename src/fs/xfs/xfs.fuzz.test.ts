@@ -1,5 +1,6 @@
 /**
- * Bounded mutation fuzzing of the XFS reader on real mkfs.xfs images (v5 and v4): the bytes the
+ * Bounded mutation fuzzing of the XFS reader on real images (mkfs.xfs v5 and v4, and one written
+ * by Linux's XFS driver when guestfish is installed): the bytes the
  * reader reads as metadata on a clean walk (superblock, inodes, directory and bmbt blocks, remote
  * symlinks, the log head) are mutated, and every case must end in a result or a data error
  * (FsError, OutOfBounds, RangeError), never another exception, a crash or a hang.
@@ -10,10 +11,12 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fuzzCases, fuzzSeed, mutate, rng } from '../../../test/support/fuzz.ts';
+import { hasGuestfish } from '../../debian/libguestfs.ts';
 import { type ByteSource, memorySource } from '../../disk/source.ts';
 import { isDataError, readPath, resolve } from '../path.ts';
 import type { Filesystem, FsNode } from '../types.ts';
 import { FORMAT } from './layout.ts';
+import { linuxXfsImages } from './testdata/linux.ts';
 import { mkfsXfs } from './testdata/proto.ts';
 import { openXfs } from './xfs.ts';
 
@@ -79,12 +82,15 @@ function patched(base: Uint8Array, patches: Patch[], size: number, name: string)
   };
 }
 
-for (const [label, args] of [
-  ['v5', []],
-  ['v4', ['-m', 'crc=0']],
+const linuxSkip = hasGuestfish() ? false : 'guestfish (libguestfs-tools) is not installed: no Linux-written XFS image';
+for (const [label, make, skip] of [
+  ['mkfs.xfs v5', async () => image([]), false],
+  ['mkfs.xfs v4', async () => image(['-m', 'crc=0']), false],
+  // Linux-written: a bmbt file, unwritten extents, a remote symlink with its header (testdata/linux.ts).
+  ['Linux-written v5', async () => new Uint8Array(readFileSync((await linuxXfsImages()).clean)), linuxSkip],
 ] as const) {
-  test(`fuzz: mutated real XFS ${label} metadata gives data errors only, in bounded time (seed ${seed})`, () => {
-    const base = image([...args]);
+  test(`fuzz: mutated real XFS metadata (${label}) gives data errors only, in bounded time (seed ${seed})`, { skip }, async () => {
+    const base = await make();
     // The metadata regions: every read of up to 64 KiB on a clean walk that reads no file data.
     const regions = new Map<number, number>();
     const mem = memorySource(base, 'clean');
@@ -97,12 +103,12 @@ for (const [label, args] of [
     };
     const clean = openXfs(recorder);
     walk(clean, clean.root(), 0, { n: 1000 }, false);
-    for (const p of ['/boot/vmlinuz', '/many']) {
-      const found = resolve({ root: clean, mounts: [] }, p);
-      assert.ok(found.ok, p);
-      clean.extents(clean.inode(found.node.id)); // the bmbt blocks
-      if (p === '/many') assert.equal(clean.inode(found.node.id).format, FORMAT.BTREE, 'the bmbt is among the fuzzed blocks');
-    }
+    // The bmbt blocks: /many's in the mkfs images, /sparse's in the Linux-written one.
+    const bmbt = label.startsWith('Linux') ? '/sparse' : '/many';
+    const found = resolve({ root: clean, mounts: [] }, bmbt);
+    assert.ok(found.ok, bmbt);
+    clean.extents(clean.inode(found.node.id));
+    assert.equal(clean.inode(found.node.id).format, FORMAT.BTREE, 'a bmbt is among the fuzzed blocks');
     const spots = [...regions.entries()];
     assert.ok(spots.length > 30, `metadata regions recorded (${spots.length})`);
 
@@ -125,7 +131,7 @@ for (const [label, args] of [
         for (const w of fs.warnings) assert.ok(!w.includes('\n'), `${what}: one-line warning`);
         walk(fs, fs.root(), 0, { n: 300 }, true);
         const t = { root: fs, mounts: [] };
-        for (const p of ['/boot/grub2/grub.cfg', '/boot/grub2/grubenv', '/vmlinuz', '/long', '/etc/os-release', '/many/file-with-a-rather-long-name-7']) {
+        for (const p of ['/boot/grub2/grub.cfg', '/boot/grub2/grubenv', '/vmlinuz', '/long', '/longlink', '/prealloc', '/etc/os-release', '/many/file-with-a-rather-long-name-7']) {
           resolve(t, p);
           readPath(t, p, 1 << 20);
         }

@@ -370,7 +370,7 @@ export function openXfs(src: ByteSource): Filesystem & { sb: Superblock; inode(i
         if (dv.getUint32(0, false) !== SYMLINK_MAGIC) throw new FsError(`${name}: symlink inode ${i.ino}: remote block has bad magic`);
         const offset = dv.getUint32(4, false);
         const n = dv.getUint32(8, false);
-        if (offset !== have || n === 0 || n > bs - 56 || have + n > i.size || be64(dv, 16) !== i.ino) {
+        if (offset !== have || n === 0 || n > bs - 56 || have + n > i.size || be64(dv, 32) !== i.ino) {
           throw new FsError(`${name}: symlink inode ${i.ino}: remote block header is inconsistent`);
         }
         parts.push(b.subarray(56, 56 + n));
