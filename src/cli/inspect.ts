@@ -17,8 +17,9 @@ export const help = `usage: pvhctl inspect [--json] [--jobs N] [--timeout S] [--
 
 Reads each guest disk (a raw image or a block device such as an LVM volume) read-only, never
 mounting it, or the disks an xl config gives a guest (--config, repeatable; its vdevs, PCI
-passthrough and a directly booted kernel are taken into account): partitions (MBR, GPT), ext2/3/4, the boot menu (GRUB 2 with grubenv, BLS, GRUB
-legacy, extlinux), the kernel each entry boots, and gives one verdict per guest:
+passthrough and a directly booted kernel are taken into account): partitions (MBR, GPT), ext2/3/4
+and XFS, the boot menu (GRUB 2 with grubenv, BLS, GRUB legacy, extlinux), the kernel each entry
+boots, and gives one verdict per guest:
 
   ready               the default kernel boots as PVH
   ready-after-reboot  an installed kernel does, once it is made the default
