@@ -12,7 +12,7 @@ import type { Fleet } from '../fleet/fleet.ts';
 import { precheck, startRollback, startSwitch, type OperationEvent } from '../fleet/switch.ts';
 import type { TargetType } from '../fleet/seams.ts';
 import type { Guest, Operation, Token } from '../store/schema.ts';
-import { describeGuest } from '../cli/guest.ts';
+import { describeGuest, describeGuests } from '../cli/guest.ts';
 import { isPublicWebPath, registerWeb } from '../web/routes.ts';
 
 declare module 'fastify' {
@@ -175,7 +175,7 @@ export async function buildServer(fleet: Fleet, opts: ServerOptions): Promise<Fa
       const q = req.query as { limit: number; offset: number };
       const owner = req.principal!.role === 'customer' ? (req.principal!.owner ?? '\u0000') : undefined;
       const guests = await store.listGuests({ ...(owner !== undefined ? { owner } : {}), limit: q.limit, offset: q.offset });
-      return Promise.all(guests.map((g) => describeGuest(fleet, g)));
+      return describeGuests(fleet, guests);
     },
   );
   app.get('/v1/guests/:id', { schema: { summary: 'One guest', security, params: idParams, response: { 200: guestSchema, 404: errorSchema } } }, async (req, reply) => {

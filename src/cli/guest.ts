@@ -28,11 +28,25 @@ export function canBecome(v: GuestVerdict | null): string {
 
 export async function describeGuest(fleet: Fleet, g: Guest) {
   const host = await fleet.store.getHostById(g.host_id);
+  return describeWith(g, host?.name ?? null);
+}
+
+/**
+ * Many guests at once, as describeGuest gives each: the hosts are read once, not once a guest.
+ * @example
+ * await describeGuests(fleet, await fleet.store.listGuests()) // => [{ id: 1, name: 'web1', host: 'xen1', ... }, ...]
+ */
+export async function describeGuests(fleet: Fleet, guests: Guest[]) {
+  const names = new Map((await fleet.store.listHosts()).map((h) => [h.id, h.name]));
+  return guests.map((g) => describeWith(g, names.get(g.host_id) ?? null));
+}
+
+function describeWith(g: Guest, hostName: string | null) {
   const verdict = g.verdict === null ? null : (JSON.parse(g.verdict) as GuestVerdict);
   return {
     id: g.id,
     name: g.name,
-    host: host?.name ?? null,
+    host: hostName,
     owner: g.owner,
     configPath: g.config_path,
     type: g.current_type,
@@ -67,7 +81,7 @@ export async function run(args: string[]): Promise<number> {
         ...(values.owner !== undefined ? { owner: values.owner } : {}),
         ...(values.attention ? { health: 'needs-attention' as const } : {}),
       });
-      const rows = await Promise.all(guests.map((g) => describeGuest(fleet, g)));
+      const rows = await describeGuests(fleet, guests);
       output(values.json, rows, (rs) =>
         table(['GUEST', 'HOST', 'OWNER', 'TYPE', 'CAN BECOME', 'HEALTH'], rs.map((r) => [printable(r.name), printable(r.host ?? '-'), printable(r.owner ?? '-'), r.type, r.canBecome, r.health])) +
         rs.filter((r) => r.attention).map((r) => `! ${printable(r.name)}: ${printable(r.attention!)}\n`).join(''),

@@ -128,3 +128,24 @@ test('inspect on a terminal: a progress bar on stderr for many guests, results s
   const lines = stdout.replace(/\r?\x1b\[K(\[[#.]*\] \d+\/\d+ [^\r\n]*)?/g, '').split(/\r?\n/).filter((l) => l.startsWith('{'));
   assert.deepEqual(lines.map((l) => JSON.parse(l).verdict.verdict), ['ready', 'ready', 'ready', 'ready']);
 });
+
+test('a served disk (on a remote host, read block by block through the parent) gives the same report as the disk read in place', async () => {
+  const { localRunner } = await import('../drivers/xl/local.ts');
+  const runner = localRunner();
+  for (const img of [images.ready!, images.logical!]) {
+    const direct = await inspectInChild([{ path: img, vdev: 'xvda' }], { dataDir: null, name: 'g' });
+    const reader = await runner.openBlocks(img as never);
+    let requests = 0;
+    const counting = { size: reader.size, close: () => reader.close(), read: (o: number, n: number) => (requests++, reader.read(o, n)) };
+    try {
+      const served = await inspectInChild([{ path: img, vdev: 'xvda', served: { size: reader.size } }], { dataDir: null, name: 'g' }, {}, [counting]);
+      assert.deepEqual(served, direct);
+      assert.ok(requests > 0, 'the child read through its parent');
+    } finally {
+      reader.close();
+    }
+  }
+  // A served disk the parent has no reader for is a disk error, not a crash or a hang.
+  const orphan = await inspectInChild([{ path: 'nowhere', vdev: 'xvda', served: { size: 1 << 20 } }], { dataDir: null, name: 'g' });
+  assert.ok('error' in orphan && typeof orphan.error === 'string' && /no such served disk/.test(orphan.error), JSON.stringify(orphan).slice(0, 300));
+});

@@ -63,7 +63,7 @@ export async function setUpDemo(fleet: Fleet, logger: Logger, opts: { sim: numbe
       await fleet.store.updateHost(host.id, endpoint);
       host = (await fleet.store.getHost('lab'))!;
     }
-    logger.info('scanning the lab host (copies each PV-GRUB guest disk over SSH to inspect it)');
+    logger.info('scanning the lab host (reads each PV-GRUB guest disk block by block over SSH to inspect it)');
     const scan = await fleet.scan(host);
     logger.info({ host: 'lab', guests: scan.guests, errors: scan.errors.length }, 'scanned the Xen lab');
   } catch (err) {

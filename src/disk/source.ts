@@ -4,7 +4,7 @@
  * filesystems) reads through this one interface, so a bad offset in guest metadata becomes a
  * clear error here instead of a short read, a wrap-around or a read of another guest's bytes.
  */
-import { closeSync, fstatSync, openSync, readFileSync, readSync, constants } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readSync, writeSync, constants } from 'node:fs';
 
 /** The most one read may ask for: metadata reads are small; a kernel file is read in pieces. */
 export const MAX_READ = 64 * 1024 * 1024;
@@ -98,6 +98,44 @@ export function openSource(path: string): ByteSource {
     closeSync(fd);
     throw err;
   }
+}
+
+/** The file descriptors a contained inspection child reads a served disk through (child.ts). */
+export const SERVED_REQUEST_FD = 3;
+export const SERVED_ANSWER_FD = 4;
+
+/**
+ * A disk this process cannot open itself (it is on a remote host), served by its parent: each read
+ * is a request line `DISK OFFSET LENGTH` on one descriptor, answered on the other with a status
+ * byte (`D` data, `E` error), a 32-bit little-endian length and that many bytes (data or message).
+ * Reads block, as the filesystem readers above are synchronous.
+ * @example
+ * servedSource(0, 'xen1:/dev/vg0/web1', 21474836480).read(510, 2) // => Uint8Array [0x55, 0xaa]
+ */
+export function servedSource(disk: number, name: string, size: number): ByteSource {
+  const exact = (n: number): Uint8Array => {
+    const b = new Uint8Array(n);
+    for (let got = 0; got < n; ) {
+      const k = readSync(SERVED_ANSWER_FD, b, got, n - got, null);
+      if (k === 0) throw new Error(`${name}: the disk server went away`);
+      got += k;
+    }
+    return b;
+  };
+  return {
+    name,
+    size,
+    read(offset, length) {
+      check(name, size, offset, length);
+      writeSync(SERVED_REQUEST_FD, `${disk} ${offset} ${length}\n`);
+      const head = exact(5);
+      const n = Buffer.from(head.buffer, head.byteOffset, 5).readUInt32LE(1);
+      if (head[0] === 0x44 && n === length) return exact(n);
+      if (head[0] === 0x45 && n <= 4096) throw new Error(`${name}: ${Buffer.from(exact(n)).toString('utf8')}`);
+      throw new Error(`${name}: garbled answer from the disk server`);
+    },
+    close() {},
+  };
 }
 
 /**

@@ -112,6 +112,13 @@ export type ConsoleChannel = {
   close(): void;
 };
 
+/** Read-only random access to a disk on a host. `read` may throw DriverError. */
+export type BlockReader = {
+  readonly size: number;
+  read(offset: number, length: number): Promise<Uint8Array>;
+  close(): void;
+};
+
 /** The operations a host driver provides. All may throw DriverError. */
 export type HostDriver = {
   readonly name: string;
@@ -126,10 +133,10 @@ export type HostDriver = {
   /** A file's bytes; refuses files larger than `maxBytes`. */
   readFile(path: HostPath, maxBytes: number): Promise<Uint8Array>;
   /**
-   * Copies a guest disk (image file or block device) to a file on this machine, for inspection
-   * where pvhctl runs; refuses disks larger than `maxBytes`. Returns the bytes copied.
+   * Opens a guest disk (image file or block device) on the host for random-access reads, so
+   * that pvhctl can inspect it where pvhctl runs while moving only the blocks it reads.
    */
-  copyDisk(path: HostPath, to: string, maxBytes: number): Promise<number>;
+  openDisk(path: HostPath): Promise<BlockReader>;
   /**
    * Replaces a config atomically (temp file, fsync, rename), keeping the old one beside it
    * (`keptName`). With `expect`, refuses when the file no longer holds those bytes (edited since

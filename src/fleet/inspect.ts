@@ -4,10 +4,7 @@
  * through GRUB from its own disk needs the disk inspection (src/guest/); a simulated guest's kernel
  * is known to the simulator.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { hostPath, type HostDriver } from '../drivers/driver.ts';
+import { hostPath, type BlockReader, type HostDriver } from '../drivers/driver.ts';
 import { inspectInChild, type GuestFailure } from '../guest/child.ts';
 import type { GuestReport } from '../guest/inspect.ts';
 import type { DiskSpec } from '../guest/volumes.ts';
@@ -63,13 +60,11 @@ export function verdictOfDisk(r: GuestReport | GuestFailure): GuestVerdict {
   };
 }
 
-/** Largest guest disk copied from a remote host for inspection. */
-export const MAX_REMOTE_DISK = 4 * 1024 * 1024 * 1024;
-
 /**
  * The inspector for xl hosts. A direct kernel is read from dom0 and judged; a guest booted by GRUB
  * from its own disk has its disks inspected in a contained child process: in place on a local
- * host, from a copy fetched over SSH (`copyDisk`) on a remote one.
+ * host; on a remote one through block reads served over SSH (`openDisk`), so that only the blocks
+ * the inspector reads cross the network, whatever the disk's size.
  */
 export function xlInspector(driver: HostDriver, opts: { local: boolean; dataDir: string | null }): InspectGuest {
   return async ({ guestName, facts }) => {
@@ -84,19 +79,19 @@ export function xlInspector(driver: HostDriver, opts: { local: boolean; dataDir:
     }
     if (facts.disks.length === 0) return UNKNOWN_VERDICT('the config names no disk to inspect');
     if (opts.local) return verdictOfDisk(await inspectInChild(facts.disks, { name: guestName, dataDir: opts.dataDir, pci: facts.pci }));
-    const dir = mkdtempSync(join(tmpdir(), 'pvhctl-disk-'));
+    const readers: BlockReader[] = [];
     try {
-      const local: DiskSpec[] = [];
-      for (const [i, d] of facts.disks.entries()) {
-        const to = join(dir, `disk${i}`);
-        await driver.copyDisk(hostPath(d.path), to, MAX_REMOTE_DISK);
-        local.push({ path: to, vdev: d.vdev });
+      const served: DiskSpec[] = [];
+      for (const d of facts.disks) {
+        const r = await driver.openDisk(hostPath(d.path));
+        readers.push(r);
+        served.push({ path: d.path, vdev: d.vdev, served: { size: r.size } });
       }
-      return verdictOfDisk(await inspectInChild(local, { name: guestName, dataDir: opts.dataDir, pci: facts.pci }));
+      return verdictOfDisk(await inspectInChild(served, { name: guestName, dataDir: opts.dataDir, pci: facts.pci }, {}, readers));
     } catch (err) {
-      return UNKNOWN_VERDICT(`the guest's disk could not be fetched: ${err instanceof Error ? err.message : String(err)}`);
+      return UNKNOWN_VERDICT(`the guest's disk could not be opened on the host: ${err instanceof Error ? err.message : String(err)}`);
     } finally {
-      rmSync(dir, { recursive: true, force: true });
+      for (const r of readers) r.close();
     }
   };
 }

@@ -9,6 +9,8 @@ import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Readable, Writable } from 'node:stream';
+import type { BlockReader } from '../drivers/driver.ts';
 import type { GuestReport, InspectOptions } from './inspect.ts';
 import type { DiskSpec } from './volumes.ts';
 
@@ -30,8 +32,11 @@ const WORKER = fileURLToPath(new URL('./worker.ts', import.meta.url));
 
 /** A child process started ahead of its guest (see startChild): it waits for its job on stdin. */
 export type StartedChild = {
-  /** Gives the child its guest and resolves with the report or a one-line failure. */
-  run(disks: DiskSpec[], options: InspectOptions, timeoutMs?: number): Promise<GuestReport | GuestFailure>;
+  /**
+   * Gives the child its guest and resolves with the report or a one-line failure. `served[i]`
+   * reads disk i for the child when that disk is `served` (on a remote host).
+   */
+  run(disks: DiskSpec[], options: InspectOptions, timeoutMs?: number, served?: (BlockReader | undefined)[]): Promise<GuestReport | GuestFailure>;
   /** Ends a child that was never given a guest. */
   discard(): void;
 };
@@ -47,7 +52,8 @@ export function startChild(limits: Partial<ChildLimits> = {}): StartedChild {
   const node = [process.execPath, `--max-old-space-size=${lim.heapMiB}`, '--disable-warning=ExperimentalWarning', WORKER];
   const argv = PRLIMIT === null ? node : [PRLIMIT, `--as=${lim.addressSpaceMiB * 1024 * 1024}`, '--', ...node];
   const child = spawn(argv[0]!, argv.slice(1), {
-    stdio: ['pipe', 'pipe', 'pipe'],
+    // fds 3 and 4: read requests for served disks, and their answers (servedSource).
+    stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe'],
     detached: true,
     // The compile cache on from the first module (the worker included) halves a child's start-up.
     env: { ...process.env, NODE_COMPILE_CACHE: process.env.NODE_COMPILE_CACHE ?? join(tmpdir(), 'pvhctl-compile-cache') },
@@ -82,8 +88,9 @@ export function startChild(limits: Partial<ChildLimits> = {}): StartedChild {
       kill('not used');
       child.stdin.destroy();
     },
-    async run(disks, options, timeoutMs = lim.timeoutMs) {
+    async run(disks, options, timeoutMs = lim.timeoutMs, served = []) {
       const guest = options.name ?? disks[0]?.path ?? '?';
+      serve(child.stdio[3] as Readable, child.stdio[4] as Writable, served);
       // The time limit counts from when the child has its guest, not from its start.
       const timer = setTimeout(() => kill(`inspection timed out after ${Math.round(timeoutMs / 1000)} s`), timeoutMs);
       child.stdin.end(JSON.stringify({ disks, options }));
@@ -105,6 +112,46 @@ export function startChild(limits: Partial<ChildLimits> = {}): StartedChild {
       }
     },
   };
+}
+
+/**
+ * Answers a child's read requests for served disks, one at a time, in order. Only the disks given
+ * to this child, only within their size (the reader checks): the child is guest-controlled.
+ */
+function serve(requests: Readable, answers: Writable, served: (BlockReader | undefined)[]): void {
+  answers.on('error', () => undefined);
+  requests.on('error', () => undefined);
+  let pending = '';
+  let chain = Promise.resolve();
+  const answer = (status: 'D' | 'E', body: Uint8Array) => {
+    const head = Buffer.alloc(5);
+    head[0] = status.charCodeAt(0);
+    head.writeUInt32LE(body.length, 1);
+    answers.write(head);
+    answers.write(body);
+  };
+  requests.setEncoding('latin1');
+  requests.on('data', (text: string) => {
+    pending += text;
+    if (pending.length > 4096 && !pending.includes('\n')) {
+      requests.destroy();
+      return;
+    }
+    const lines = pending.split('\n');
+    pending = lines.pop()!;
+    for (const l of lines) {
+      chain = chain.then(async () => {
+        const m = /^(\d{1,3}) (\d{1,16}) (\d{1,10})$/.exec(l);
+        const reader = m === null ? undefined : served[Number(m[1])];
+        if (m === null || reader === undefined) return answer('E', Buffer.from('no such served disk'));
+        try {
+          answer('D', await reader.read(Number(m[2]), Number(m[3])));
+        } catch (err) {
+          answer('E', Buffer.from((err instanceof Error ? err.message : String(err)).slice(0, 1000)));
+        }
+      });
+    }
+  });
 }
 
 let early: StartedChild | null = null;
@@ -137,6 +184,11 @@ export function takeEarlyChild(): StartedChild | null {
  * await inspectInChild([{ path: 'guest.img', vdev: 'xvda' }], { dataDir: dataDir(), name: 'web1' })
  * // => { guest: 'web1', verdict: { verdict: 'ready', ... }, ... }  or  { guest: 'web1', error: 'inspection timed out after 120 s' }
  */
-export function inspectInChild(disks: DiskSpec[], options: InspectOptions, limits: Partial<ChildLimits> = {}): Promise<GuestReport | GuestFailure> {
-  return startChild(limits).run(disks, options);
+export function inspectInChild(
+  disks: DiskSpec[],
+  options: InspectOptions,
+  limits: Partial<ChildLimits> = {},
+  served: (BlockReader | undefined)[] = [],
+): Promise<GuestReport | GuestFailure> {
+  return startChild(limits).run(disks, options, undefined, served);
 }

@@ -5,7 +5,7 @@
  * Each filesystem reader (ext2/3/4, XFS) is one row in FILESYSTEMS.
  */
 import { partitionSource, readPartitionTable } from '../disk/partitions.ts';
-import { type ByteSource, openSource } from '../disk/source.ts';
+import { type ByteSource, openSource, servedSource } from '../disk/source.ts';
 import type { Partition, PartitionTable } from '../disk/types.ts';
 import { isExt4, openExt4 } from '../fs/ext4/ext4.ts';
 import { isXfs, openXfs } from '../fs/xfs/xfs.ts';
@@ -21,8 +21,12 @@ const FILESYSTEMS: { type: string; probe: (s: ByteSource) => boolean; open: (s: 
 /** MBR extended-partition containers hold no filesystem. */
 const CONTAINER_TYPES = new Set(['0x05', '0x0f', '0x85']);
 
-/** One disk as the xl config (or the command line) gives it. `vdev` is what the guest sees, e.g. `xvda` or `xvda1`. */
-export type DiskSpec = { path: string; vdev: string | null };
+/**
+ * One disk as the xl config (or the command line) gives it. `vdev` is what the guest sees, e.g.
+ * `xvda` or `xvda1`. `served` marks a disk on a remote host that the inspection child reads through
+ * its parent (servedSource), with its size.
+ */
+export type DiskSpec = { path: string; vdev: string | null; served?: { size: number } };
 
 export type Volume = {
   /** `disk.img[2]` or `disk.img` for a whole-disk filesystem. */
@@ -51,7 +55,7 @@ export function openVolumes(disks: DiskSpec[]): { disks: DiskReport[]; volumes: 
     const vdev = d.vdev ?? `xvd${String.fromCharCode(97 + Math.min(i, 25))}`;
     let src: ByteSource;
     try {
-      src = openSource(d.path);
+      src = d.served === undefined ? openSource(d.path) : servedSource(i, d.path, d.served.size);
     } catch (err) {
       reports.push({ path: d.path, vdev: d.vdev, table: 'none', warnings: [], error: oneLine(err) });
       return;

@@ -190,7 +190,7 @@ export function simDriver(h: SimHost, opts: { pollMs?: number } = {}): HostDrive
         if (b.length > maxBytes) throw new DriverError('invalid', `${path}: over the ${maxBytes}-byte limit`);
         return b;
       }),
-    copyDisk: async (path: HostPath) => {
+    openDisk: async (path: HostPath) => {
       throw new DriverError('invalid', `${path}: simulated guests have no disk bytes (the simulator knows their kernels)`);
     },
     writeConfig: async (path: HostPath, content: Uint8Array, expect?: Uint8Array) =>

@@ -54,7 +54,7 @@ export function xlDriver(name: string, runner: Runner, opts: XlOptions = {}): Ho
     domain,
     listConfigs: (dir: HostPath) => runner.listFiles(dir),
     readFile: (path: HostPath, maxBytes: number) => runner.readFile(path, maxBytes),
-    copyDisk: (path: HostPath, to: string, maxBytes: number) => runner.copyTo(path, to, maxBytes),
+    openDisk: (path: HostPath) => runner.openBlocks(path),
     writeConfig: (path: HostPath, content: Uint8Array, expect?: Uint8Array) => runner.writeFileAtomic(path, content, expect),
     async shutdown(n: DomainName, limitMs: number) {
       const r = await runner.exec(['xl', 'shutdown', n], { timeoutMs });

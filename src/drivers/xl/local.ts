@@ -3,14 +3,13 @@
  * shell), and reads and writes configs with node:fs.
  */
 import { spawn } from 'node:child_process';
-import { createReadStream, createWriteStream } from 'node:fs';
-import type { Readable } from 'node:stream';
 import { openSync, closeSync, readdirSync, statSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { replaceFileAtomically } from '../../util/atomic.ts';
 import { DriverError, hostPath, type HostPath } from '../driver.ts';
 import type { ExecResult, Runner } from './runner.ts';
 import { MAX_OUTPUT } from './parse.ts';
+import { BLOCK_TIMEOUT_MS, blockReader, blockServerScript } from './blocks.ts';
 
 /** Runs argv[0] with the rest as arguments; stdout capped at MAX_OUTPUT, killed after timeoutMs. */
 export function execArgv(argv: string[], opts: { stdin?: Uint8Array; timeoutMs?: number } = {}): Promise<ExecResult> {
@@ -98,39 +97,11 @@ export function localRunner(): Runner {
       }
       return out;
     },
-    async copyTo(path, localFile, maxBytes) {
-      return copyBounded(createReadStream(path), localFile, maxBytes, path);
+    async openBlocks(path) {
+      // The same host-side program as over SSH (the local shell, the local dd), so both paths are one.
+      const child = spawn('sh', ['-c', blockServerScript(path)], { stdio: ['pipe', 'pipe', 'ignore'] });
+      return blockReader(path, { stdin: child.stdin, stdout: child.stdout, close: () => child.kill() }, BLOCK_TIMEOUT_MS);
     },
     close: async () => {},
   };
-}
-
-/**
- * Pipes `from` into a new local file (mode 0600), failing once more than `maxBytes` arrive.
- * @example
- * await copyBounded(createReadStream('/dev/vg0/web1'), '/tmp/x/disk0', 2 ** 32, '/dev/vg0/web1') // => 34359738368
- */
-export function copyBounded(from: Readable, localFile: string, maxBytes: number, name: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const out = createWriteStream(localFile, { mode: 0o600 });
-    let n = 0;
-    let failed = false;
-    const fail = (err: Error) => {
-      if (failed) return;
-      failed = true;
-      from.destroy();
-      out.destroy();
-      reject(err);
-    };
-    from.on('data', (b: Buffer) => {
-      n += b.length;
-      if (n > maxBytes) fail(new DriverError('invalid', `${name}: larger than ${maxBytes} bytes`));
-    });
-    from.on('error', (e) => fail(new DriverError('failed', `${name}: ${e.message}`)));
-    out.on('error', (e) => fail(new DriverError('failed', `${localFile}: ${e.message}`)));
-    out.on('finish', () => {
-      if (!failed) resolve(n);
-    });
-    from.pipe(out);
-  });
 }

@@ -3,6 +3,7 @@
  * lab's dom0 has it), run on a loopback port inside a private mount namespace whose /root/.ssh
  * holds this test's key, so nothing on the machine changes.
  */
+import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
@@ -87,10 +88,26 @@ test('configs go over stdin byte-exact, atomically, with the old one kept; reads
   await assert.rejects(runner.readFile(path, 255), /over the 255-byte limit/);
   await assert.rejects(runner.readFile(hostPath(join(dir, 'missing.cfg')), 100), /no such file/);
   assert.deepEqual(await runner.listFiles(hostPath(dir)), [join(dir, 'host'), join(dir, 'id'), join(dir, 'id.pub'), join(dir, 'pid'), path, join(dir, kept[0]!)].sort());
-  const copy = join(dir, 'copy');
-  assert.equal(await runner.copyTo(path, copy, 1000), 256);
-  assert.deepEqual(new Uint8Array(readFileSync(copy)), bytes);
-  await assert.rejects(runner.copyTo(path, join(dir, 'copy2'), 100), /larger than 100 bytes/);
+});
+
+test('a disk is read over SSH block by block, never copied whole', async () => {
+  const disk = hostPath(join(dir, 'disk.img'));
+  const bytes = randomBytes(3 * 1024 * 1024 + 123);
+  writeFileSync(disk, bytes);
+  const r = await runner.openBlocks(disk);
+  try {
+    assert.equal(r.size, bytes.length);
+    for (const [at, n] of [[0, 512], [262_100, 200], [1_000_000, 1_500_000], [bytes.length - 7, 7], [5, 0]] as const) {
+      assert.deepEqual(Buffer.from(await r.read(at, n)), bytes.subarray(at, at + n), `${n} bytes at ${at}`);
+    }
+    await assert.rejects(r.read(bytes.length - 1, 2), /outside the disk/);
+  } finally {
+    r.close();
+  }
+  await assert.rejects(runner.openBlocks(hostPath(join(dir, 'no-such-disk'))), /not a block device or regular file/);
+  // hostPath() already refuses such a path; the runner's shell quoting refuses it again.
+  assert.throws(() => hostPath(`${dir}/x'$(touch ${dir}/pwned)'`), /invalid host path/);
+  await assert.rejects(runner.openBlocks(`${dir}/x'$(touch ${dir}/pwned)'` as never), /refusing/);
 });
 
 test('the xl driver over SSH: a missing console log reads as empty; a wrong host key is refused', async () => {

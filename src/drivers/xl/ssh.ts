@@ -4,12 +4,12 @@
  * subsystem needed in a minimal dom0).
  */
 import { readFileSync } from 'node:fs';
-import { Client, type ConnectConfig } from 'ssh2';
+import { Client, type ClientChannel, type ConnectConfig } from 'ssh2';
 import { randomBytes } from 'node:crypto';
 import { DriverError, hostPath, keptName, type ConsoleChannel, type HostPath } from '../driver.ts';
 import { checkExit, shellJoin, type ExecResult, type Runner } from './runner.ts';
 import { MAX_OUTPUT } from './parse.ts';
-import { copyBounded } from './local.ts';
+import { BLOCK_TIMEOUT_MS, blockReader, blockServerScript } from './blocks.ts';
 
 export type SshEndpoint = { user: string; address: string; port: number };
 
@@ -167,21 +167,13 @@ export function sshRunner(opts: SshOptions): Runner {
       }
       return out;
     },
-    async copyTo(path: HostPath, localFile: string, maxBytes: number) {
+    async openBlocks(path: HostPath) {
       const c = await connect();
-      return new Promise<number>((resolve, reject) => {
-        c.exec(shellJoin(['cat', path]), (err, stream) => {
-          if (err) return reject(new DriverError('unreachable', `${name}: ${err.message}`));
-          let stderr = '';
-          let code: number | null = null;
-          stream.stderr.on('data', (b: Buffer) => (stderr += b.toString('utf8').slice(0, 1000)));
-          stream.on('exit', (c2: number | null) => (code = c2));
-          copyBounded(stream, localFile, maxBytes, path).then(
-            (n) => (code === 0 || code === null ? resolve(n) : reject(new DriverError('failed', `cat ${path}: ${stderr.trim() || `exit ${code}`}`))),
-            reject,
-          );
-        });
+      const stream = await new Promise<ClientChannel>((resolve, reject) => {
+        c.exec(blockServerScript(path), (err, ch) => (err ? reject(new DriverError('unreachable', `${name}: ${err.message}`)) : resolve(ch)));
       });
+      stream.stderr.resume();
+      return blockReader(`${name}:${path}`, { stdin: stream, stdout: stream, close: () => stream.close() }, BLOCK_TIMEOUT_MS);
     },
     async interactive(argv: string[]): Promise<ConsoleChannel> {
       const command = shellJoin(argv);
