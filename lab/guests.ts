@@ -58,11 +58,16 @@ export type LabGuest = {
 };
 
 /**
- * QEMU 7.2's TCG emulation of nested SVM with nested paging loses a 32-bit PAE guest at its first
- * VM exit after it turns paging on (triple fault on the `cpuid` after `mov %eax,%cr0` in
- * head_32.S), whether GRUB or Xen's PHYS32_ENTRY started it. 64-bit guests are unaffected.
+ * Why pae32 cannot finish a PVH boot in the lab (README "Known limits under QEMU" has the
+ * evidence). QEMU 7.2's TCG page walker sets the Accessed bit in a legacy-PAE PDPTE
+ * (excp_helper.c, `restart_3_nolma`), where the architecture has reserved bits and no Accessed
+ * bit; QEMU's TCG SVM has no NRIP save, so Xen must decode each intercepted instruction to learn
+ * its length (svm_get_insn_len), which walks the guest's page tables in software; Xen's PAE walker
+ * counts that bit as reserved (GUEST_L3_PAGETABLE_RSVD) and the decode fails. The first CPUID
+ * after the guest turns paging on is therefore never completed: the vCPU re-executes it until it
+ * triple-faults. 64-bit guests are unaffected (Accessed is a real bit in long-mode entries).
  */
-export const PAE_NESTED_LIMIT = 'QEMU 7.2 TCG nested SVM+NPT triple-faults 32-bit PAE guests after paging is enabled';
+export const PAE_NESTED_LIMIT = 'QEMU 7.2 TCG sets Accessed in PAE PDPTEs and lacks NRIP save: Xen cannot decode the guest CPUID after paging is on';
 
 /** Xen's message when a PV image needs an ABI the hypervisor lacks (tools/libs/guest/xg_dom_core.c). */
 export const MSG_NO_ABI = 'guest type xen-3.0-x86_32p not supported by xen kernel';

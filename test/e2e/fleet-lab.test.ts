@@ -129,8 +129,8 @@ test('pae32: a 32-bit guest this Xen cannot run as PV (no xen-3.0-x86_32p) is sw
   if (op.status === 'done') {
     assert.equal((await markerAfter('pae32', log))?.guestType, 'PVH');
   } else {
-    // QEMU 7.2's TCG nested SVM+NPT triple-faults 32-bit PAE guests once paging is on (lab
-    // guests.ts PAE_NESTED_LIMIT); on hardware this boot succeeds. The rollback must still hold.
+    // Under QEMU 7.2's TCG, Xen cannot complete a 32-bit PAE guest's first CPUID once paging is
+    // on (lab guests.ts PAE_NESTED_LIMIT); on hardware this boot succeeds. The rollback must hold.
     t.diagnostic(`pae32 did not boot as PVH under QEMU: ${op.reason} (${op.detail})`);
     assert.equal(op.status, 'rolled-back', `${op.reason} (${op.detail})`);
     assert.equal(await configInDom0('pae32'), before);
