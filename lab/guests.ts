@@ -53,21 +53,7 @@ export type LabGuest = {
   pvshim: boolean;
   /** What the shipped config does, and what the hand-edited PVH config does (null: not tried). */
   expect: { shipped: BootExpectation; asPvh: BootExpectation | null };
-  /** Why the PVH boot cannot succeed under QEMU's emulation though it does on hardware, if so. */
-  emulatorLimit?: string;
 };
-
-/**
- * Why pae32 cannot finish a PVH boot in the lab (README "Known limits under QEMU" has the
- * evidence). QEMU 7.2's TCG page walker sets the Accessed bit in a legacy-PAE PDPTE
- * (excp_helper.c, `restart_3_nolma`), where the architecture has reserved bits and no Accessed
- * bit; QEMU's TCG SVM has no NRIP save, so Xen must decode each intercepted instruction to learn
- * its length (svm_get_insn_len), which walks the guest's page tables in software; Xen's PAE walker
- * counts that bit as reserved (GUEST_L3_PAGETABLE_RSVD) and the decode fails. The first CPUID
- * after the guest turns paging on is therefore never completed: the vCPU re-executes it until it
- * triple-faults. 64-bit guests are unaffected (Accessed is a real bit in long-mode entries).
- */
-export const PAE_NESTED_LIMIT = 'QEMU 7.2 TCG sets Accessed in PAE PDPTEs and lacks NRIP save: Xen cannot decode the guest CPUID after paging is on';
 
 /** Xen's message when a PV image needs an ABI the hypervisor lacks (tools/libs/guest/xg_dom_core.c). */
 export const MSG_NO_ABI = 'guest type xen-3.0-x86_32p not supported by xen kernel';
@@ -97,7 +83,6 @@ export const GUESTS: readonly LabGuest[] = [
     summary: "32-bit Debian 686-pae kernel (PVH entry, no PV entry) configured as PV through grub-i386-xen.bin",
     arch: 'x86_32', kernel: '686-pae', init: 'marker', boot: { kind: 'grub', image: 'pv32' }, type: 'pv', pvshim: false,
     expect: { shipped: { kind: 'fails', message: MSG_NO_ABI }, asPvh: { kind: 'marker', guestType: 'PVH' } },
-    emulatorLimit: PAE_NESTED_LIMIT,
   },
   {
     name: 'nopvh',

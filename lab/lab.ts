@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import { Client } from 'ssh2';
 import { cacheDir } from '../src/debian/apt.ts';
 import { buildLab, type LabBuild } from './build.ts';
+import { FIRMWARE_DIRS, labQemu } from './qemu-build.ts';
 import { alive } from './proc.ts';
 
 export { alive };
@@ -44,7 +45,6 @@ export type StartOptions = {
 /** Result of one command run in dom0 over SSH. */
 export type ExecResult = { code: number; stdout: string; stderr: string };
 
-const QEMU = 'qemu-system-x86_64';
 const MAX_OUTPUT = 16 << 20;
 
 /** Where runs keep their overlay disk, serial log and QEMU log. */
@@ -140,8 +140,9 @@ function killGroup(pid: number, sig: NodeJS.Signals): void {
  */
 export async function startLab(opts: StartOptions = {}): Promise<LabEndpoint> {
   const log = opts.log ?? (() => {});
-  const { stdout: qv } = await run(QEMU, ['--version']).catch(() => {
-    throw new Error(`${QEMU} not found: apt-get install qemu-system-x86 qemu-utils (see scripts/apt-packages.txt)`);
+  const qemu = await labQemu(log);
+  const { stdout: qv } = await run(qemu, ['--version']).catch(() => {
+    throw new Error(`${qemu} does not run: remove it to have it built again`);
   });
   const bad = checkQemuVersion(qv.split('\n')[0] ?? '');
   if (bad !== null) throw new Error(bad);
@@ -157,10 +158,10 @@ export async function startLab(opts: StartOptions = {}): Promise<LabEndpoint> {
     const port = await freePort();
     const args = qemuArgs(build, { port, overlay, serialLog, pidFile, memoryMiB: opts.memoryMiB ?? 3072 });
     const out = openSync(join(runDir, 'qemu.log'), 'a');
-    const child = spawn(QEMU, args, { detached: true, stdio: ['ignore', out, out] });
+    const child = spawn(qemu, [...FIRMWARE_DIRS.flatMap((d) => ['-L', d]), ...args], { detached: true, stdio: ['ignore', out, out] });
     closeSync(out);
     const pid = child.pid;
-    if (pid === undefined) throw new Error(`${QEMU} could not be started`);
+    if (pid === undefined) throw new Error(`${qemu} could not be started`);
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     const cleanup = () => killGroup(pid, 'SIGKILL');
     if (!opts.detach) {
@@ -186,7 +187,7 @@ export async function startLab(opts: StartOptions = {}): Promise<LabEndpoint> {
     }
     const qlog = readFileSync(join(runDir, 'qemu.log'), 'utf8');
     if (attempt >= 2 || !/hostfwd|Could not set up host forwarding/i.test(qlog)) {
-      throw new Error(`${QEMU} exited with ${early}: ${qlog.trim().split('\n').slice(-3).join(' | ')}`);
+      throw new Error(`QEMU exited with ${early}: ${qlog.trim().split('\n').slice(-3).join(' | ')}`);
     }
   }
 }

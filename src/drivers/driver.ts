@@ -116,7 +116,8 @@ export type ConsoleChannel = {
 export type BlockReader = {
   readonly size: number;
   read(offset: number, length: number): Promise<Uint8Array>;
-  close(): void;
+  /** Ends the reader; resolves once the host side is gone. */
+  close(): Promise<void>;
 };
 
 /** The operations a host driver provides. All may throw DriverError. */

@@ -91,7 +91,7 @@ export function xlInspector(driver: HostDriver, opts: { local: boolean; dataDir:
     } catch (err) {
       return UNKNOWN_VERDICT(`the guest's disk could not be opened on the host: ${err instanceof Error ? err.message : String(err)}`);
     } finally {
-      for (const r of readers) r.close();
+      await Promise.all(readers.map((r) => r.close()));
     }
   };
 }

@@ -67,7 +67,11 @@ export async function blockReader(name: string, io: { stdin: Writable; stdout: R
     buf = buf.length === 0 ? b : Buffer.concat([buf, b]);
     wake?.();
   });
-  io.stdout.on('close', () => fail(new DriverError('failed', `${name}: the disk reader on the host ended`)));
+  let ended = false;
+  io.stdout.on('close', () => {
+    ended = true;
+    fail(new DriverError('failed', `${name}: the disk reader on the host ended`));
+  });
   io.stdout.on('error', (e) => fail(new DriverError('failed', `${name}: ${e.message}`)));
   io.stdin.on('error', (e) => fail(new DriverError('failed', `${name}: ${e.message}`)));
 
@@ -161,8 +165,22 @@ export async function blockReader(name: string, io: { stdin: Writable; stdout: R
     },
     close() {
       failed ??= new DriverError('failed', `${name}: closed`);
+      // End of requests: the host's loop ends and its shell exits, which closes the channel from
+      // its side. Resolves once it has (dropbear refuses a new channel while it still tears one
+      // down); forced after a few seconds.
       io.stdin.end();
-      io.close();
+      return new Promise<void>((resolve) => {
+        if (ended) return resolve();
+        const force = setTimeout(() => {
+          io.close();
+          resolve();
+        }, 5000);
+        force.unref();
+        io.stdout.once('close', () => {
+          clearTimeout(force);
+          resolve();
+        });
+      });
     },
   };
 }

@@ -85,33 +85,54 @@ export function sshRunner(opts: SshOptions): Runner {
     return connecting;
   };
 
+  /**
+   * Opens an exec channel. A server may refuse one while it tears another down (dropbear closes
+   * the new channel before starting anything: ssh2's "Unable to exec"); nothing ran, so try again.
+   */
+  const channel = async (command: string, o: { pty?: boolean } = {}): Promise<ClientChannel> => {
+    for (let attempt = 0; ; attempt++) {
+      const c = await connect();
+      try {
+        return await new Promise<ClientChannel>((resolve, reject) => {
+          const done = (err: Error | undefined, ch: ClientChannel) => (err ? reject(err) : resolve(ch));
+          if (o.pty) c.exec(command, { pty: { term: 'vt100', rows: 24, cols: 80 } }, done);
+          else c.exec(command, done);
+        });
+      } catch (err) {
+        const msg = err instanceof Error ? err.message : String(err);
+        if (attempt < 3 && /Unable to exec/.test(msg)) {
+          await new Promise((r) => setTimeout(r, 200 * (attempt + 1)));
+          continue;
+        }
+        throw new DriverError('unreachable', `${name}: ${msg}`);
+      }
+    }
+  };
+
   const exec = async (argv: string[], o: { stdin?: Uint8Array; timeoutMs?: number } = {}): Promise<ExecResult> => {
     const command = shellJoin(argv);
-    const c = await connect();
+    const stream = await channel(command);
     return new Promise((resolve, reject) => {
-      c.exec(command, (err, stream) => {
-        if (err) return reject(new DriverError('unreachable', `${name}: ${err.message}`));
-        const out: Buffer[] = [];
-        let outLen = 0;
-        let stderr = '';
-        const timer = setTimeout(() => {
-          stream.close();
-          reject(new DriverError('failed', `${argv[0]}: no answer from ${name} within ${o.timeoutMs ?? 120_000} ms`));
-        }, o.timeoutMs ?? 120_000);
-        stream.on('data', (b: Buffer) => {
-          outLen += b.length;
-          if (outLen <= MAX_OUTPUT) out.push(b);
-        });
-        stream.stderr.on('data', (b: Buffer) => {
-          if (stderr.length < 65536) stderr += b.toString('utf8');
-        });
-        stream.on('close', (code: number | null) => {
-          clearTimeout(timer);
-          if (outLen > MAX_OUTPUT) return reject(new DriverError('failed', `${argv[0]}: output over ${MAX_OUTPUT} bytes`));
-          resolve({ code: code ?? 255, stdout: Buffer.concat(out), stderr });
-        });
-        stream.end(o.stdin === undefined ? undefined : Buffer.from(o.stdin));
+      const out: Buffer[] = [];
+      let outLen = 0;
+      let stderr = '';
+      const timer = setTimeout(() => {
+        stream.close();
+        reject(new DriverError('failed', `${argv[0]}: no answer from ${name} within ${o.timeoutMs ?? 120_000} ms`));
+      }, o.timeoutMs ?? 120_000);
+      stream.on('data', (b: Buffer) => {
+        outLen += b.length;
+        if (outLen <= MAX_OUTPUT) out.push(b);
       });
+      stream.stderr.on('data', (b: Buffer) => {
+        if (stderr.length < 65536) stderr += b.toString('utf8');
+      });
+      stream.on('close', (code: number | null) => {
+        clearTimeout(timer);
+        if (outLen > MAX_OUTPUT) return reject(new DriverError('failed', `${argv[0]}: output over ${MAX_OUTPUT} bytes`));
+        resolve({ code: code ?? 255, stdout: Buffer.concat(out), stderr });
+      });
+      stream.end(o.stdin === undefined ? undefined : Buffer.from(o.stdin));
     });
   };
 
@@ -168,43 +189,34 @@ export function sshRunner(opts: SshOptions): Runner {
       return out;
     },
     async openBlocks(path: HostPath) {
-      const c = await connect();
-      const stream = await new Promise<ClientChannel>((resolve, reject) => {
-        c.exec(blockServerScript(path), (err, ch) => (err ? reject(new DriverError('unreachable', `${name}: ${err.message}`)) : resolve(ch)));
-      });
+      const stream = await channel(blockServerScript(path));
       stream.stderr.resume();
       return blockReader(`${name}:${path}`, { stdin: stream, stdout: stream, close: () => stream.close() }, BLOCK_TIMEOUT_MS);
     },
     async interactive(argv: string[]): Promise<ConsoleChannel> {
-      const command = shellJoin(argv);
-      const c = await connect();
-      return new Promise((resolve, reject) => {
-        // A terminal on the host: xl console needs one, and it passes the guest's bytes through raw.
-        c.exec(command, { pty: { term: 'vt100', rows: 24, cols: 80 } }, (err, stream) => {
-          if (err) return reject(new DriverError('unreachable', `${name}: ${err.message}`));
-          let closed = false;
-          const closers: (() => void)[] = [];
-          const finish = () => {
-            closed = true;
-            for (const fn of closers.splice(0)) fn();
-          };
-          stream.on('close', finish);
-          resolve({
-            onData: (fn) => stream.on('data', (b: Buffer) => fn(new Uint8Array(b))),
-            onClose: (fn) => (closed ? fn() : closers.push(fn)),
-            write: (bytes) => {
-              if (!closed) stream.write(Buffer.from(bytes));
-            },
-            close: () => {
-              if (closed) return;
-              // Hang up the terminal (as closing an xl console window does) and do not wait for the far side.
-              stream.signal('HUP');
-              stream.close();
-              finish();
-            },
-          });
-        });
-      });
+      // A terminal on the host: xl console needs one, and it passes the guest's bytes through raw.
+      const stream = await channel(shellJoin(argv), { pty: true });
+      let closed = false;
+      const closers: (() => void)[] = [];
+      const finish = () => {
+        closed = true;
+        for (const fn of closers.splice(0)) fn();
+      };
+      stream.on('close', finish);
+      return {
+        onData: (fn) => stream.on('data', (b: Buffer) => fn(new Uint8Array(b))),
+        onClose: (fn) => (closed ? fn() : closers.push(fn)),
+        write: (bytes) => {
+          if (!closed) stream.write(Buffer.from(bytes));
+        },
+        close: () => {
+          if (closed) return;
+          // Hang up the terminal (as closing an xl console window does) and do not wait for the far side.
+          stream.signal('HUP');
+          stream.close();
+          finish();
+        },
+      };
     },
     async close() {
       client?.end();
