@@ -18,7 +18,8 @@ export const help = `usage: pvhctl demo [--sim] [--data-dir DIR] [--port PORT] [
 
 Runs 'pvhctl serve --demo' (the Xen lab, real Xen 4.17 under QEMU, as host 'lab' with its PV
 guests running; a simulated host where QEMU is missing or with --sim), gives the guests two
-customers, switches the PV-GRUB guest to PVH through the API and follows it live, then keeps
+customers, switches the PV-GRUB guest (and on the lab the 32-bit one) to PVH through the API and
+follows it live, then keeps
 serving the API and web UI until Ctrl-C. The store lives in DIR (default: data/demo in the
 checkout). --kernels instead reports on four real Debian 12 kernels (pvhctl kernel).
 
@@ -83,10 +84,17 @@ export async function run(args: string[]): Promise<number> {
   const guests = (await (await api('/v1/guests')).json()) as GuestView[];
   const customer = await assignOwners(dir, guests);
   const target = guests.find((g) => g.name === 'pvgrub64') ?? guests.find((g) => g.type === 'pv');
+  // On the lab, also the 32-bit guest that this Xen cannot run as PV at all (no xen-3.0-x86_32p).
+  const pae32 = guests.find((g) => g.name === 'pae32');
   if (!values['no-switch'] && target !== undefined) {
     say(`switching ${target.host}/${target.name} to PVH through the API: shut down, rewrite its config (the old one kept), boot, verify, roll back if anything fails`);
     const op = (await (await api(`/v1/guests/${target.id}/switch`, { method: 'POST', body: JSON.stringify({ to: 'pvh' }) })).json()) as { id: number };
     await follow(api, op.id);
+    if (pae32 !== undefined) {
+      say(`switching ${pae32.host}/${pae32.name}, a 32-bit guest this Xen can no longer run as PV, to PVH`);
+      const op32 = (await (await api(`/v1/guests/${pae32.id}/switch`, { method: 'POST', body: JSON.stringify({ to: 'pvh' }) })).json()) as { id: number };
+      await follow(api, op32.id);
+    }
   }
   const fleet = await open(dir, { recover: false });
   const customerToken = await fleet.store.addToken('customer', customer).finally(() => fleet.close());
