@@ -85,7 +85,7 @@ export function xlDriver(name: string, runner: Runner, opts: XlOptions = {}): Ho
       const r = await runner.exec(argv, { timeoutMs });
       return r.code === 0 ? r.stdout.toString('utf8') : '';
     },
-    // `xl console` needs a terminal on the host: the SSH runner gives one; the local runner does not.
+    // `xl console` needs a terminal on the host: the SSH runner asks sshd for one, the local runner python3's pty.
     ...(runner.interactive ? { console: (n: DomainName) => runner.interactive!(['xl', 'console', n]) } : {}),
     async probe() {
       const r = await runner.exec(['xl', 'info'], { timeoutMs: Math.min(timeoutMs, 30_000) }).catch((err: unknown) => {

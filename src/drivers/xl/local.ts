@@ -11,6 +11,9 @@ import type { ExecResult, Runner } from './runner.ts';
 import { MAX_OUTPUT } from './parse.ts';
 import { BLOCK_TIMEOUT_MS, blockReader, blockServerScript } from './blocks.ts';
 
+/** Runs argv[1:] on a new pseudo-terminal and relays it to stdin/stdout; exits with its status. */
+const PTY_RELAY = 'import os, pty, sys\nsys.exit(os.waitstatus_to_exitcode(pty.spawn(sys.argv[1:])) & 255)';
+
 /** Runs argv[0] with the rest as arguments; stdout capped at MAX_OUTPUT, killed after timeoutMs. */
 export function execArgv(argv: string[], opts: { stdin?: Uint8Array; timeoutMs?: number } = {}): Promise<ExecResult> {
   return new Promise((resolve, reject) => {
@@ -96,6 +99,34 @@ export function localRunner(): Runner {
         }
       }
       return out;
+    },
+    async interactive(argv) {
+      // Node has no pty of its own; python3's pty module (a dom0 with xl has python3: pygrub needs
+      // it) gives the program a terminal, as xl console requires, and relays bytes both ways.
+      if (argv.length === 0 || argv[0] === '') throw new DriverError('invalid', 'empty command');
+      const child = spawn('python3', ['-c', PTY_RELAY, ...argv], { stdio: ['pipe', 'pipe', 'ignore'] });
+      await new Promise<void>((resolve, reject) => {
+        child.once('spawn', resolve);
+        child.once('error', (e) => reject(new DriverError('failed', `python3 (for a terminal): ${e.message}`)));
+      });
+      let closed = false;
+      const closers: (() => void)[] = [];
+      child.on('close', () => {
+        closed = true;
+        for (const fn of closers.splice(0)) fn();
+      });
+      child.stdin.on('error', () => {});
+      return {
+        onData: (fn) => child.stdout.on('data', (b: Buffer) => fn(new Uint8Array(b))),
+        onClose: (fn) => (closed ? fn() : closers.push(fn)),
+        write: (bytes) => {
+          if (!closed) child.stdin.write(Buffer.from(bytes));
+        },
+        // Hang up: the relay goes, the terminal's master side closes, and the program gets SIGHUP.
+        close: () => {
+          if (!closed) child.kill('SIGHUP');
+        },
+      };
     },
     async openBlocks(path) {
       // The same host-side program as over SSH (the local shell, the local dd), so both paths are one.
