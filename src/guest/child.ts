@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Readable, Writable } from 'node:stream';
+import { MAX_READ } from '../disk/source.ts';
 import type { BlockReader } from '../drivers/driver.ts';
 import type { GuestReport, InspectOptions } from './inspect.ts';
 import type { DiskSpec } from './volumes.ts';
@@ -90,7 +91,7 @@ export function startChild(limits: Partial<ChildLimits> = {}): StartedChild {
     },
     async run(disks, options, timeoutMs = lim.timeoutMs, served = []) {
       const guest = options.name ?? disks[0]?.path ?? '?';
-      serve(child.stdio[3] as Readable, child.stdio[4] as Writable, served);
+      serveReads(child.stdio[3] as Readable, child.stdio[4] as Writable, served, (why) => kill(`the inspection ${why}`));
       // The time limit counts from when the child has its guest, not from its start.
       const timer = setTimeout(() => kill(`inspection timed out after ${Math.round(timeoutMs / 1000)} s`), timeoutMs);
       child.stdin.end(JSON.stringify({ disks, options }));
@@ -114,14 +115,22 @@ export function startChild(limits: Partial<ChildLimits> = {}): StartedChild {
   };
 }
 
+/** Requests a child may have outstanding: it reads synchronously, so one at a time. */
+const MAX_OUTSTANDING = 4;
+
 /**
  * Answers a child's read requests for served disks, one at a time, in order. Only the disks given
- * to this child, only within their size (the reader checks): the child is guest-controlled.
+ * to this child, only within their size (the reader checks) and MAX_READ per request: the child
+ * parses guest data, so its requests are hostile input too. A child that floods requests or sends
+ * garbage is reported through `abuse` (child.ts then kills it).
+ * @example
+ * serveReads(child.stdio[3], child.stdio[4], [reader], (why) => kill(why))
  */
-function serve(requests: Readable, answers: Writable, served: (BlockReader | undefined)[]): void {
+export function serveReads(requests: Readable, answers: Writable, served: (BlockReader | undefined)[], abuse: (why: string) => void): void {
   answers.on('error', () => undefined);
   requests.on('error', () => undefined);
   let pending = '';
+  let outstanding = 0;
   let chain = Promise.resolve();
   const answer = (status: 'D' | 'E', body: Uint8Array) => {
     const head = Buffer.alloc(5);
@@ -130,24 +139,30 @@ function serve(requests: Readable, answers: Writable, served: (BlockReader | und
     answers.write(head);
     answers.write(body);
   };
+  const stop = (why: string) => {
+    requests.destroy();
+    abuse(why);
+  };
   requests.setEncoding('latin1');
   requests.on('data', (text: string) => {
     pending += text;
-    if (pending.length > 4096 && !pending.includes('\n')) {
-      requests.destroy();
-      return;
-    }
     const lines = pending.split('\n');
     pending = lines.pop()!;
+    if (pending.length > 64) return stop('sent a malformed disk read request');
     for (const l of lines) {
+      const m = /^(\d{1,3}) (\d{1,16}) (\d{1,10})$/.exec(l);
+      if (m === null) return stop('sent a malformed disk read request');
+      if (Number(m[3]) > MAX_READ) return stop(`asked to read more than ${MAX_READ} bytes at once`);
+      if (++outstanding > MAX_OUTSTANDING) return stop('sent disk read requests without waiting for the answers');
       chain = chain.then(async () => {
-        const m = /^(\d{1,3}) (\d{1,16}) (\d{1,10})$/.exec(l);
-        const reader = m === null ? undefined : served[Number(m[1])];
-        if (m === null || reader === undefined) return answer('E', Buffer.from('no such served disk'));
+        const reader = served[Number(m[1])];
         try {
-          answer('D', await reader.read(Number(m[2]), Number(m[3])));
+          if (reader === undefined) answer('E', Buffer.from('no such served disk'));
+          else answer('D', await reader.read(Number(m[2]), Number(m[3])));
         } catch (err) {
           answer('E', Buffer.from((err instanceof Error ? err.message : String(err)).slice(0, 1000)));
+        } finally {
+          outstanding--;
         }
       });
     }

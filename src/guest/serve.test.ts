@@ -1,0 +1,66 @@
+/**
+ * The parent's side of served disks (serveReads): the child that asks is guest-controlled, so
+ * what it sends is hostile input. Real reads answer; garbage, oversized reads and floods end it.
+ */
+import { PassThrough } from 'node:stream';
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { BlockReader } from '../drivers/driver.ts';
+import { MAX_READ } from '../disk/source.ts';
+import { serveReads } from './child.ts';
+
+const bytes = Buffer.from(Array.from({ length: 4096 }, (_, i) => i & 0xff));
+const reader: BlockReader = {
+  size: bytes.length,
+  read: async (o, n) => {
+    if (o + n > bytes.length) throw new Error(`read of ${n} bytes at ${o} is outside the disk`);
+    return new Uint8Array(bytes.subarray(o, o + n));
+  },
+  close: async () => {},
+};
+
+function serve(): { req: PassThrough; ans: Buffer[]; abused: string[]; settled: () => Promise<void> } {
+  const req = new PassThrough();
+  const res = new PassThrough();
+  const ans: Buffer[] = [];
+  const abused: string[] = [];
+  res.on('data', (b: Buffer) => ans.push(b));
+  serveReads(req, res, [reader], (why) => abused.push(why));
+  return { req, ans, abused, settled: () => new Promise((r) => setTimeout(r, 20)) };
+}
+
+test('served reads: data, a read outside the disk, an unknown disk', async () => {
+  const s = serve();
+  s.req.write('0 16 4\n');
+  await s.settled();
+  s.req.write('0 4095 2\n');
+  await s.settled();
+  s.req.write('7 0 1\n');
+  await s.settled();
+  const all = Buffer.concat(s.ans);
+  assert.equal(all[0], 0x44);
+  assert.equal(all.readUInt32LE(1), 4);
+  assert.deepEqual([...all.subarray(5, 9)], [16, 17, 18, 19]);
+  const e1 = all.subarray(9);
+  assert.equal(e1[0], 0x45);
+  assert.match(e1.subarray(5, 5 + e1.readUInt32LE(1)).toString(), /outside the disk/);
+  const e2 = e1.subarray(5 + e1.readUInt32LE(1));
+  assert.equal(e2[0], 0x45);
+  assert.match(e2.subarray(5).toString(), /no such served disk/);
+  assert.deepEqual(s.abused, []);
+});
+
+test('served reads: garbage, an oversized read and a flood of requests end the child', async () => {
+  for (const [input, why] of [
+    ['0 0 1; rm -rf /\n', /malformed/],
+    ['x'.repeat(100), /malformed/],
+    [`0 0 ${MAX_READ + 1}\n`, /more than/],
+    ['0 0 1\n'.repeat(10), /without waiting/],
+  ] as const) {
+    const s = serve();
+    s.req.write(input);
+    await s.settled();
+    assert.equal(s.abused.length, 1, JSON.stringify(input.slice(0, 30)));
+    assert.match(s.abused[0]!, why);
+  }
+});
