@@ -9,6 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { PassThrough } from 'node:stream';
+import { blockReader } from './blocks.ts';
 import { localRunner } from './local.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'pvhctl-blocks-'));
@@ -49,4 +51,21 @@ test('a disk that shrinks after it was opened: that read fails in one line, the 
 test('what the host cannot serve is a one-line error', async () => {
   await assert.rejects(localRunner().openBlocks(join(dir, 'missing') as never), /not a block device or regular file/);
   await assert.rejects(localRunner().openBlocks(dir as never), /not a block device or regular file/);
+});
+
+test('a host that breaks the protocol fails the reader in one line, never buffers without bound', async () => {
+  const host = (script: (req: string, out: PassThrough) => void) => {
+    const stdin = new PassThrough();
+    const stdout = new PassThrough();
+    stdin.on('data', (b: Buffer) => script(b.toString(), stdout));
+    return { stdin, stdout, close: () => stdout.destroy() };
+  };
+  const noNewline = host(() => {});
+  noNewline.stdout.write('S' + '9'.repeat(300));
+  await assert.rejects(blockReader('h', noNewline, 2000), /garbled answer/);
+  const tooMuch = host((_req, out) => out.write('D 999999999\n'));
+  tooMuch.stdout.write('S 1048576\n');
+  const r = await blockReader('h', tooMuch, 2000);
+  await assert.rejects(r.read(0, 512), /999999999 bytes sent for a read of/);
+  await assert.rejects(r.read(0, 512), /999999999 bytes sent/, 'the reader stays failed');
 });

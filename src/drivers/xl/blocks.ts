@@ -55,7 +55,28 @@ export function blockServerScript(path: string): string {
  * await r.read(0, 512) // => Uint8Array(512) [...]
  */
 export async function blockReader(name: string, io: { stdin: Writable; stdout: Readable; close(): void }, timeoutMs: number): Promise<BlockReader> {
-  let buf: Buffer = Buffer.alloc(0);
+  // What the host sent and no request has consumed yet, as it arrived (joined only when taken:
+  // an 8 MiB answer comes in many small SSH packets).
+  const parts: Buffer[] = [];
+  let buffered = 0;
+  const take = (n: number): Buffer => {
+    const all = parts.length === 1 ? parts[0]! : Buffer.concat(parts, buffered);
+    parts.length = 0;
+    buffered = all.length - n;
+    if (buffered > 0) parts.push(all.subarray(n));
+    return all.subarray(0, n);
+  };
+  /** Offset of the first newline within the first `limit` bytes, or -1. */
+  const newline = (limit: number): number => {
+    let seen = 0;
+    for (const p of parts) {
+      const i = p.subarray(0, limit - seen).indexOf(10);
+      if (i >= 0) return seen + i;
+      seen += p.length;
+      if (seen >= limit) break;
+    }
+    return -1;
+  };
   let failed: Error | null = null;
   let wake: (() => void) | null = null;
   const fail = (e: Error) => {
@@ -64,7 +85,8 @@ export async function blockReader(name: string, io: { stdin: Writable; stdout: R
     wake?.();
   };
   io.stdout.on('data', (b: Buffer) => {
-    buf = buf.length === 0 ? b : Buffer.concat([buf, b]);
+    parts.push(b);
+    buffered += b.length;
     wake?.();
   });
   let ended = false;
@@ -95,13 +117,15 @@ export async function blockReader(name: string, io: { stdin: Writable; stdout: R
       wake = null;
     }
   };
+  /** One status line (`S`, `D` or `E`); a host that sends 256 bytes without a newline is garbled. */
   const line = async (what: string): Promise<string> => {
-    await until(() => buf.indexOf(10) >= 0 || buf.length > 256, what);
-    const nl = buf.indexOf(10);
-    if (nl < 0) throw new DriverError('failed', `${name}: garbled answer from the host`);
-    const l = buf.subarray(0, nl).toString('latin1');
-    buf = buf.subarray(nl + 1);
-    return l;
+    await until(() => newline(256) >= 0 || buffered >= 256, what);
+    const nl = newline(256);
+    if (nl < 0) {
+      fail(new DriverError('failed', `${name}: garbled answer from the host`));
+      throw failed!;
+    }
+    return take(nl + 1).subarray(0, nl).toString('latin1');
   };
 
   const first = await line('the size request');
@@ -121,11 +145,15 @@ export async function blockReader(name: string, io: { stdin: Writable; stdout: R
       const m = /^D (\d{1,10})$/.exec(head);
       if (m === null) throw new DriverError('failed', `${name}: ${head.startsWith('E ') ? head.slice(2) : 'garbled answer from the host'}`);
       const n = Number(m[1]);
-      await until(() => buf.length >= n, `a read at ${offset}`);
-      const data = buf.subarray(0, n);
-      buf = buf.subarray(n);
+      if (n > length) {
+        fail(new DriverError('failed', `${name}: ${n} bytes sent for a read of ${length}`));
+        throw failed!;
+      }
+      await until(() => buffered >= n, `a read at ${offset}`);
+      const data = take(n);
+      // A short read (an I/O error, a disk shrunk meanwhile) fails this read; the framing holds.
       if (n !== length) throw new DriverError('failed', `${name}: ${n} bytes instead of ${length} at ${offset}`);
-      return new Uint8Array(data);
+      return new Uint8Array(data); // a copy: the cache must not keep the rest of the packet alive
     });
     queue = p.catch(() => undefined);
     return p;
