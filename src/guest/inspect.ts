@@ -12,7 +12,7 @@ import { parseGrubenv } from '../boot/grubenv.ts';
 import { type BootMenu, BootConfigError, MAX_CONFIG_BYTES } from '../boot/types.ts';
 import { type GuestTree, isDataError, readPath, resolve } from '../fs/path.ts';
 import type { Filesystem } from '../fs/types.ts';
-import type { KernelResult } from '../kernel/types.ts';
+import { ABANDONED, type KernelResult } from '../kernel/types.ts';
 import { cachedKernel, knownSha, rememberSha, storeKernel } from './cache.ts';
 import {
   consoleFacts,
@@ -280,7 +280,7 @@ async function inspectOpened(disks: DiskSpec[], opened: ReturnType<typeof openVo
         spare.abort();
         for (const p of speculative) {
           const s = await checks.get(p)!;
-          if (!('missing' in s) && s.result.error !== null && spare.signal.aborted && !s.cached) checks.delete(p);
+          if (!('missing' in s) && s.result.error === ABANDONED) checks.delete(p);
         }
       }
     }

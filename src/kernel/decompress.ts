@@ -46,7 +46,6 @@ export async function* decompress(
       yield chunk;
     }
   } catch (err) {
-    if (opts.signal?.aborted) throw new DecompressError('kernel read abandoned');
     if (opts.trailerSize === undefined || produced % 2 ** 32 !== opts.trailerSize || produced === 0) throw err;
   }
 }

@@ -13,7 +13,7 @@ import { EHDR_SIZE, EM_386, EM_X86_64, parseElfHeader, parseNotes, parseProgramH
 import { decodeXenNote } from './notes.ts';
 import { isElf, sniffCompression } from './sniff.ts';
 import { bufferSource, streamSource, type ByteSource, type Range } from './source.ts';
-import type { Compression, KernelFormat, KernelReport, KernelResult } from './types.ts';
+import { ABANDONED, type Compression, type KernelFormat, type KernelReport, type KernelResult } from './types.ts';
 import { archOf, pvhVerdict, pvVerdict } from './verdict.ts';
 
 export type InspectLimits = {
@@ -71,7 +71,7 @@ export async function inspectKernelBytes(
   try {
     return await analyse(bytes, file, lim, limits.sha256, limits.signal);
   } catch (err) {
-    if (limits.signal?.aborted) return { file, error: 'kernel read abandoned' };
+    if (limits.signal?.aborted) return { file, error: ABANDONED };
     const msg = err instanceof Error ? err.message : String(err);
     return { file, error: msg.split('\n')[0] ?? msg };
   }

@@ -59,6 +59,9 @@ export type KernelFailure = { file: string; error: string };
 
 export type KernelResult = KernelReport | KernelFailure;
 
+/** The error of a read given up through its AbortSignal (inspectKernelBytes). */
+export const ABANDONED = 'kernel read abandoned';
+
 export function isFailure(r: KernelResult): r is KernelFailure {
   return r.error !== null;
 }
