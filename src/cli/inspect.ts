@@ -110,20 +110,6 @@ function progress(done: number, total: number, name: string): string {
  * await run(['--json', '/srv/web1.img']) // => 0
  */
 export async function run(args: string[]): Promise<number> {
-  // The child bin/pvhctl.js started ahead (if any) serves the first guest, or is discarded.
-  let early = takeEarlyChild();
-  try {
-    return await inspect(args, () => {
-      const c = early;
-      early = null;
-      return c;
-    });
-  } finally {
-    early?.discard();
-  }
-}
-
-async function inspect(args: string[], takeEarly: () => StartedChild | null): Promise<number> {
   const { values, positionals } = parse(args, {
     json: { type: 'boolean' },
     jobs: { type: 'string' },
@@ -183,12 +169,13 @@ async function inspect(args: string[], takeEarly: () => StartedChild | null): Pr
   // Cores no other guest will use read a guest's other kernels while its default one is read.
   const speculate = Math.min(3, Math.max(0, Math.floor(availableParallelism() / slots) - 1));
   const worker = async () => {
-    // Each slot keeps one child started ahead, so its start-up overlaps the current guest's work.
+    // Each slot keeps one child started ahead, so its start-up overlaps the current guest's work;
+    // the first is the one bin/pvhctl.js started before loading the CLI (it discards it if unused).
     let spare: StartedChild | null = null;
     while (next < guests.length) {
       const i = next++;
       const g = guests[i]!;
-      const child: StartedChild | null = g.error !== undefined ? null : (spare ?? takeEarly() ?? startChild());
+      const child: StartedChild | null = g.error !== undefined ? null : (spare ?? takeEarlyChild() ?? startChild());
       if (child !== null) spare = next < guests.length ? startChild() : null;
       const options: InspectOptions = { ...g.options, name: g.name, dataDir: data, allKernels: values['all-kernels'] === true, speculate };
       const r: GuestReport | GuestFailure = child === null ? { guest: g.name, error: g.error! } : await child.run(g.disks, options, timeoutMs);
