@@ -38,11 +38,12 @@ async function xenTools(): Promise<{ env: NodeJS.ProcessEnv; pygrub: string; rea
   };
 }
 
-/** The classic pipeline for one guest, as one shell command: pygrub, extract the payload, inflate, readnotes. */
-function classicCommand(tools: { pygrub: string; readnotes: string }, img: string, out: string): string {
-  // The bzImage payload is at (setup_sects+1)*512 + payload_offset, payload_length long; xz and lz4
-  // must not see the 4-byte size trailer (extract-vmlinux finds the same bytes by their magic).
-  const extract = `import sys
+/**
+ * extract-vmlinux's way, in python: the bzImage payload is at (setup_sects+1)*512 +
+ * payload_offset, payload_length long; xz and lz4 must not see the 4-byte size trailer. Writes the
+ * payload to argv[2] and prints the command that inflates it.
+ */
+const EXTRACT_PY = `import sys
 b = open(sys.argv[1], 'rb').read()
 setup = (b[0x1f1] or 4) + 1
 off = setup * 512 + int.from_bytes(b[0x248:0x24c], 'little')
@@ -50,6 +51,9 @@ n = int.from_bytes(b[0x24c:0x250], 'little')
 p = b[off:off + n]
 sys.stdout.write('xz -dc' if p[:6] == b'\\xfd7zXZ\\x00' else 'lz4 -dc' if p[:4] == b'\\x02\\x21\\x4c\\x18' else 'gzip -dc' if p[:2] == b'\\x1f\\x8b' else 'zstd -dcq')
 open(sys.argv[2], 'wb').write(p if p[:2] == b'\\x1f\\x8b' else p[:-4])`;
+
+/** The classic pipeline for one guest, as one shell command: pygrub, extract the payload, inflate, readnotes. */
+function classicCommand(tools: { pygrub: string; readnotes: string }, img: string, out: string): string {
   return [
     'set -e',
     `k=$(/usr/bin/python3 '${tools.pygrub}' -q --output-format=simple --output-directory='${out}' '${img}' | sed -n 's/^kernel //p')`,
@@ -60,7 +64,7 @@ open(sys.argv[2], 'wb').write(p if p[:2] == b'\\x1f\\x8b' else p[:-4])`;
     `rm -f "$k" '${out}'/boot_ramdisk.* '${out}/payload' '${out}/vmlinux'`,
   ]
     .join('\n')
-    .replace('$EXTRACT', extract.replace(/"/g, '\\"').replace(/\$/g, '\\$'));
+    .replace('$EXTRACT', EXTRACT_PY.replace(/"/g, '\\"').replace(/\$/g, '\\$'));
 }
 
 function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv): { ms: number; status: number | null; stdout: string; stderr: string } {
@@ -76,17 +80,10 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
  * the bytes pvhctl needed (up to the end of the Xen notes, or the whole image when Xen must look
  * at its section headers), into a pipe. Classic time over this is the best ratio possible.
  */
-function decompressionFloor(kernelPath: string, bytes: number, compression: string): number {
-  const tool = compression === 'xz' ? 'xz -dc' : compression === 'lz4' ? 'lz4 -dc' : compression === 'gzip' ? 'gzip -dc' : compression === 'zstd' ? 'zstd -dcq' : null;
-  if (tool === null || bytes === 0) return 0;
-  const cut = `import sys
-b = open(sys.argv[1], 'rb').read()
-setup = (b[0x1f1] or 4) + 1
-off = setup * 512 + int.from_bytes(b[0x248:0x24c], 'little')
-n = int.from_bytes(b[0x24c:0x250], 'little')
-open(sys.argv[2], 'wb').write(b[off:off + n - 4])`;
+function decompressionFloor(kernelPath: string, bytes: number): number {
+  if (bytes === 0) return 0;
   const payload = join(tmp, 'floor-payload');
-  execFileSync('python3', ['-c', cut, kernelPath, payload]);
+  const tool = execFileSync('python3', ['-c', EXTRACT_PY, kernelPath, payload], { encoding: 'utf8' });
   const runs = Array.from({ length: RUNS }, () => timed('bash', ['-c', `${tool} < '${payload}' 2>/dev/null | head -c ${bytes} > /dev/null`], process.env).ms);
   return median(runs);
 }
@@ -138,7 +135,7 @@ async function main(): Promise<void> {
     for (const k of report!.kernels) {
       if (k.result.error !== null || k.cached) continue;
       const flavour = (Object.keys(rel) as KernelFlavour[]).find((f) => k.path.endsWith(`-${rel[f]}`))!;
-      floor = Math.max(floor, decompressionFloor((await debianKernel(flavour)).vmlinuz, k.result.bytesDecompressed, k.result.compression));
+      floor = Math.max(floor, decompressionFloor((await debianKernel(flavour)).vmlinuz, k.result.bytesDecompressed));
     }
     if (classic !== null && floor > 0) floors.push({ name: n, classic, ours, floor });
     console.log(
