@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { memorySource, openSource } from '../../disk/source.ts';
 import { openExt4 } from './ext4.ts';
 import { readPath } from '../path.ts';
+import { fuzzCases } from '../../../test/support/fuzz.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'pvhctl-journal-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -15,6 +16,19 @@ function debugfs(img: string, commands: string[], write = false): string {
   const f = join(dir, 'cmds');
   writeFileSync(f, commands.join('\n') + '\n');
   return execFileSync('debugfs', [...(write ? ['-w'] : []), '-f', f, img], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+}
+
+/** A 4 KiB-block image with /boot/grub/grub.cfg ("OLD ...") and /boot/grub/other ("KEEP..."), and their first blocks. */
+function grubImage(name: string, mkfsArgs: string[]): { img: string; cfgBlock: string; otherBlock: string } {
+  const tree = join(dir, `${name}-tree`);
+  rmSync(tree, { recursive: true, force: true });
+  mkdirSync(join(tree, 'boot/grub'), { recursive: true });
+  writeFileSync(join(tree, 'boot/grub/grub.cfg'), 'OLD '.repeat(1024));
+  writeFileSync(join(tree, 'boot/grub/other'), 'KEEP'.repeat(1024));
+  const img = join(dir, `${name}.img`);
+  execFileSync('mke2fs', ['-q', '-F', ...mkfsArgs, '-b', '4096', '-d', tree, img, '32M']);
+  const blk = (p: string) => execFileSync('debugfs', ['-R', `bmap ${p} 0`, img], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  return { img, cfgBlock: blk('/boot/grub/grub.cfg'), otherBlock: blk('/boot/grub/other') };
 }
 
 /**
@@ -27,16 +41,7 @@ for (const [label, mkfsArgs] of [
   ['ext3', ['-t', 'ext3']],
 ] as const) {
   test(`journal replay (${label}): committed blocks are read from the journal; e2fsprogs' own replay agrees`, () => {
-    const tree = join(dir, 'tree');
-    rmSync(tree, { recursive: true, force: true });
-    mkdirSync(join(tree, 'boot/grub'), { recursive: true });
-    writeFileSync(join(tree, 'boot/grub/grub.cfg'), 'OLD '.repeat(1024));
-    writeFileSync(join(tree, 'boot/grub/other'), 'KEEP'.repeat(1024));
-    const img = join(dir, 'j.img');
-    execFileSync('mke2fs', ['-q', '-F', ...mkfsArgs, '-b', '4096', '-d', tree, img, '32M']);
-    const blk = (p: string) => execFileSync('debugfs', ['-R', `bmap ${p} 0`, img], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    const cfgBlock = blk('/boot/grub/grub.cfg');
-    const otherBlock = blk('/boot/grub/other');
+    const { img, cfgBlock, otherBlock } = grubImage('j', [...mkfsArgs]);
     writeFileSync(join(dir, 'new.bin'), 'NEW '.repeat(1024));
     writeFileSync(join(dir, 'newer.bin'), 'NEWR'.repeat(1024));
     // Two committed transactions to grub.cfg's block (the later wins); one to `other`, then revoked.
@@ -71,6 +76,75 @@ for (const [label, mkfsArgs] of [
   });
 }
 
+/** Sets or clears bits of the journal superblock's s_feature_incompat (big-endian, at 0x28). */
+function setJournalIncompat(bytes: Uint8Array, journalBlock0: number, clear: number): void {
+  const dv = new DataView(bytes.buffer, bytes.byteOffset + journalBlock0 * 4096);
+  dv.setUint32(0x28, dv.getUint32(0x28) & ~clear);
+}
+
+test('journal replay: a revoke block without INCOMPAT_REVOKE is applied and replay goes on to the later transactions (as jbd2 and e2fsck do)', () => {
+  const { img, cfgBlock, otherBlock } = grubImage('r', ['-t', 'ext4']);
+  const run = (cmd: string, image = img) => execFileSync('debugfs', ['-R', cmd, image], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  writeFileSync(join(dir, 'new.bin'), 'NEW '.repeat(1024));
+  // Transaction 1 logs `other` and revokes it; transaction 2 logs grub.cfg's new content.
+  debugfs(img, ['jo', `jw -b ${otherBlock} ${join(dir, 'new.bin')}`, 'jc', 'jo', `jw -r ${otherBlock}`, 'jc', 'jo', `jw -b ${cfgBlock} ${join(dir, 'new.bin')}`, 'jc'], true);
+  assert.match(run('logdump'), /revoke table/);
+  const j0 = Number(run('bmap <8> 0').trim());
+  const bytes = new Uint8Array(readFileSync(img));
+  setJournalIncompat(bytes, j0, 0x1); // JBD2_FEATURE_INCOMPAT_REVOKE
+  writeFileSync(img, bytes);
+  assert.doesNotMatch(execFileSync('dumpe2fs', ['-h', img], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }), /journal_incompat_revoke/);
+
+  const fs = openExt4(openSource(img));
+  const t = { root: fs, mounts: [] };
+  const cfg = readPath(t, '/boot/grub/grub.cfg', 1 << 20);
+  const other = readPath(t, '/boot/grub/other', 1 << 20);
+  assert.ok(cfg.ok && other.ok);
+  assert.equal(Buffer.from(cfg.data).toString().slice(0, 8), 'NEW NEW ', 'the transaction after the revoke block is replayed');
+  assert.equal(Buffer.from(other.data).toString().slice(0, 8), 'KEEPKEEP', 'the revoke cancels the earlier copy');
+  assert.doesNotMatch(fs.warnings.join(), /stops|could not/);
+
+  // e2fsck's own replay of the same bytes agrees.
+  const fixed = join(dir, 'r-fsck.img');
+  copyFileSync(img, fixed);
+  try {
+    execFileSync('e2fsck', ['-fy', fixed], { stdio: 'ignore' });
+  } catch (err) {
+    if ((err as { status?: number }).status !== 1) throw err; // 1 = filesystem changed (the replay)
+  }
+  assert.equal(run('cat /boot/grub/grub.cfg', fixed), Buffer.from(cfg.data).toString());
+  assert.equal(run('cat /boot/grub/other', fixed), Buffer.from(other.data).toString());
+});
+
+test('journal replay: a log block of unknown type ends the replay there, with a warning saying so', () => {
+  const tree = join(dir, 'utree');
+  rmSync(tree, { recursive: true, force: true });
+  mkdirSync(tree, { recursive: true });
+  writeFileSync(join(tree, 'a'), 'OLDA'.repeat(1024));
+  writeFileSync(join(tree, 'b'), 'OLDB'.repeat(1024));
+  const img = join(dir, 'u.img');
+  execFileSync('mke2fs', ['-q', '-F', '-t', 'ext4', '-b', '4096', '-d', tree, img, '32M']);
+  const run = (cmd: string) => execFileSync('debugfs', ['-R', cmd, img], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  writeFileSync(join(dir, 'new.bin'), 'NEW '.repeat(1024));
+  debugfs(img, ['jo', `jw -b ${run('bmap /a 0').trim()} ${join(dir, 'new.bin')}`, 'jc', 'jo', `jw -b ${run('bmap /b 0').trim()} ${join(dir, 'new.bin')}`, 'jc'], true);
+  // The log: descriptor, data, commit (transaction 1), then descriptor, data, commit. Make the
+  // second descriptor a type no jbd2 knows.
+  const j0 = Number(run('bmap <8> 0').trim());
+  const bytes = new Uint8Array(readFileSync(img));
+  const start = new DataView(bytes.buffer).getUint32(j0 * 4096 + 0x1c);
+  const second = Number(run(`bmap <8> ${start + 3}`).trim());
+  const dv = new DataView(bytes.buffer, second * 4096);
+  assert.equal(dv.getUint32(4), 1, 'a descriptor block where expected');
+  dv.setUint32(4, 9);
+  const fs = openExt4(memorySource(bytes, 'u.img'));
+  const a = readPath({ root: fs, mounts: [] }, '/a', 1 << 20);
+  const b = readPath({ root: fs, mounts: [] }, '/b', 1 << 20);
+  assert.ok(a.ok && b.ok);
+  assert.equal(Buffer.from(a.data).toString().slice(0, 4), 'NEW ');
+  assert.equal(Buffer.from(b.data).toString().slice(0, 4), 'OLDB');
+  assert.match(fs.warnings.join(), /unknown type 9; replay stops there/);
+});
+
 test('fuzz: mutated journal logs never crash or hang the replay (bounded cases)', () => {
   const tree = join(dir, 'ftree');
   mkdirSync(join(tree, 'd'), { recursive: true });
@@ -88,8 +162,10 @@ test('fuzz: mutated journal logs never crash or hang the replay (bounded cases)'
   let seed = 4242;
   const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
   let replayed = 0;
-  for (let c = 0; c < 200; c++) {
+  for (let c = 0; c < fuzzCases(200); c++) {
     const bytes = base.slice();
+    // Half the cases without INCOMPAT_REVOKE: the revoke block is still read (as jbd2 does).
+    if (c % 2 === 1) setJournalIncompat(bytes, j0, 0x1);
     for (let k = 0; k < 1 + Math.floor(rnd() * 8); k++) {
       // The journal superblock and the first log blocks (descriptors, revokes, commits, data).
       const at = j0 * 4096 + Math.floor(rnd() * 8 * 4096);

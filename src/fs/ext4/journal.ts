@@ -16,7 +16,6 @@ const SUPERBLOCK_V1 = 3;
 const SUPERBLOCK_V2 = 4;
 const REVOKE = 5;
 
-const INCOMPAT_REVOKE = 0x1;
 const INCOMPAT_64BIT = 0x2;
 const INCOMPAT_CSUM_V2 = 0x8;
 const INCOMPAT_CSUM_V3 = 0x10;
@@ -94,8 +93,12 @@ export function replayJournal(readJournalBlock: (n: number) => Uint8Array, journ
       block = next(dataBlock);
       continue;
     }
-    if (btype === REVOKE && incompat & INCOMPAT_REVOKE) {
-      const count = Math.min(dv.getUint32(12), blockSize);
+    // A revoke block counts whatever the superblock's INCOMPAT_REVOKE says: jbd2's do_one_pass()
+    // and scan_revoke_records() never look at that flag.
+    if (btype === REVOKE) {
+      const count = dv.getUint32(12);
+      // scan_revoke_records(): a count past the block (less its checksum tail) fails the recovery.
+      if (count > blockSize - tail) throw new FsError(`journal revoke block ${block} claims ${count} bytes of records in a ${blockSize}-byte block`);
       const size = is64 ? 8 : 4;
       for (let at = 16; at + size <= count; at += size) {
         const b = is64 ? dv.getUint32(at) * 2 ** 32 + dv.getUint32(at + 4) : dv.getUint32(at);
@@ -114,6 +117,8 @@ export function replayJournal(readJournalBlock: (n: number) => Uint8Array, journ
       block = next(block);
       continue;
     }
+    // jbd2 ends the log at a block of a type it does not know ("Unrecognised magic"): so do we, aloud.
+    warnings.push(`journal block ${block} of transaction ${sequence} has unknown type ${btype}; replay stops there, as jbd2's does`);
     break;
   }
   if (pending.length > 0) warnings.push('the journal ends in an uncommitted transaction, which is ignored (as the kernel does)');
