@@ -48,6 +48,8 @@ for (const [label, args] of [
   ['ext4', ['-t', 'ext4', '-b', '1024']],
   ['ext4 inline_data', ['-t', 'ext4', '-O', 'inline_data', '-I', '256', '-b', '1024']],
   ['ext2', ['-t', 'ext2', '-b', '1024']],
+  // Clusters of 16 blocks: superblock checks and descriptor placement differ (block 2 with s_first_data_block 0).
+  ['ext4 bigalloc', ['-t', 'ext4', '-b', '1024', '-O', 'bigalloc', '-C', '16384']],
 ] as const) {
   test(`fuzz: mutated real ${label} images give data errors only, in bounded time (bounded cases)`, () => {
     const base = image([...args]);

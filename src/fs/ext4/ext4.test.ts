@@ -89,6 +89,40 @@ for (const [label, args, htree] of variants) {
   });
 }
 
+/**
+ * bigalloc: the bitmap counts clusters, so a group spans more blocks than the block size times 8;
+ * inode tables, descriptors and extents still count blocks. Read against debugfs's own view of
+ * the same image (rdump) as well as against the tree it was built from.
+ */
+for (const [label, args, sizeMiB] of [
+  ['4 KiB blocks, 64 KiB clusters', ['-t', 'ext4', '-b', '4096', '-O', 'bigalloc', '-C', '65536'], 160],
+  // 128 MiB groups and few inodes per group: inodes and directories in groups past the first.
+  ['1 KiB blocks, 16 KiB clusters, 4 groups', ['-t', 'ext4', '-b', '1024', '-O', 'bigalloc', '-C', '16384', '-N', '1024'], 480],
+  ['1 KiB blocks, 16 KiB clusters, meta_bg', ['-t', 'ext4', '-b', '1024', '-O', 'bigalloc,meta_bg,^resize_inode', '-C', '16384', '-N', '1024'], 481],
+] as const) {
+  test(`bigalloc (${label}): every file reads as debugfs reads it`, () => {
+    const img = mkfs(`bigalloc-${sizeMiB}.img`, [...args], sizeMiB);
+    const fs = openExt4(openSource(img));
+    const head = execFileSync('dumpe2fs', ['-h', img], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    assert.match(head, /bigalloc/);
+    const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(head)![1]);
+    assert.ok(fs.sb.blocksPerGroup > fs.sb.blockSize * 8, 'a group spans more blocks than one bitmap block counts');
+    assert.equal(fs.sb.blocksPerGroup, field('Blocks per group'));
+    assert.equal(fs.sb.clustersPerGroup, field('Clusters per group'));
+    assert.equal(fs.sb.clusterSize, field('Cluster size'));
+    const dumped = join(dir, `rdump-${sizeMiB}`);
+    rmSync(dumped, { recursive: true, force: true });
+    mkdirSync(dumped);
+    execFileSync('debugfs', ['-R', `rdump / ${dumped}`, img], { stdio: 'ignore' });
+    assert.ok(compareTree(fs, dumped, fs.root()) > 600, "debugfs's view");
+    compareTree(fs, tree, fs.root(), { extraNames: ['lost+found'] });
+    if (sizeMiB >= 480) {
+      const many = fs.list(fs.lookup(fs.root(), 'many')!);
+      assert.ok(many.some((e) => e.id > 2 * fs.sb.inodesPerGroup), 'inodes in the third group and beyond');
+    }
+  });
+}
+
 test('inline data is really used for small files and directories (so the inline path is tested)', () => {
   const img = mkfs('inline.img', ['-t', 'ext4', '-O', 'inline_data', '-I', '256']);
   const fs = openExt4(openSource(img));

@@ -1,7 +1,7 @@
 /**
  * A read-only ext2/3/4 reader: superblock, group descriptors (32- and 64-bit, meta_bg), inodes,
  * extent trees and classic block maps, linear and htree directories, fast and slow symlinks,
- * inline data. It never writes, replays no journal, and bounds every count it follows from the
+ * inline data, bigalloc (clusters of blocks). It never writes, replays no journal, and bounds every count it follows from the
  * guest: extent depth and node count, indirect-block fan-out, directory size and file size.
  * htree directories are read by walking their blocks linearly, as libext2fs's dir_iterate does:
  * the index blocks look like one empty dirent, so every leaf entry is seen.
@@ -121,11 +121,16 @@ export function openExt4(src: ByteSource): Filesystem & { sb: Superblock; inode(
     }
     return false;
   };
+  // The superblock's own block: 1 with 1 KiB blocks, else 0. Under bigalloc with 1 KiB blocks
+  // s_first_data_block is 0 yet the superblock is still in block 1, so it is not the same thing.
+  const superBlockNo = Math.floor(SUPERBLOCK_OFFSET / bs);
   const descBlockLocation = (i: number): number => {
-    // ext2fs_descriptor_block_loc2: with meta_bg, descriptor block i lives in its own meta group.
-    if (!(sb.featureIncompat & INCOMPAT.META_BG) || i < sb.firstMetaBg) return sb.firstDataBlock + 1 + i;
+    // Linux's descriptor_loc() (fs/ext4/super.c), libext2fs's ext2fs_descriptor_block_loc2():
+    // the descriptors follow the superblock; with meta_bg, block i lives in its own meta group.
+    if (!(sb.featureIncompat & INCOMPAT.META_BG) || i < sb.firstMetaBg) return superBlockNo + 1 + i;
     const g = i * descPerBlock;
-    return sb.firstDataBlock + g * sb.blocksPerGroup + (hasSuper(g) ? 1 : 0);
+    const groupStart = g === 0 ? superBlockNo : sb.firstDataBlock + g * sb.blocksPerGroup;
+    return groupStart + (hasSuper(g) ? 1 : 0);
   };
   const inodeTable = (group: number): number => {
     const i = Math.floor(group / descPerBlock);

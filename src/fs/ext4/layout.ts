@@ -37,6 +37,10 @@ export const INCOMPAT_SUPPORTED =
 export const COMPAT_HAS_JOURNAL = 0x4;
 export const RO_COMPAT_METADATA_CSUM = 0x400;
 export const RO_COMPAT_GDT_CSUM = 0x10;
+/** Allocation (and the block bitmap) counts clusters of 2^s_log_cluster_size blocks; extents still count blocks. */
+export const RO_COMPAT_BIGALLOC = 0x200;
+/** ext4.h's EXT4_MAX_CLUSTER_LOG_SIZE (30) less EXT4_MIN_BLOCK_LOG_SIZE (10): the largest s_log_cluster_size. */
+const MAX_LOG_CLUSTER = 20;
 
 export const INODE_FLAGS = { INDEX: 0x1000, EXTENTS: 0x80000, INLINE_DATA: 0x10000000, ENCRYPT: 0x800, EA_INODE: 0x200000 } as const;
 
@@ -49,7 +53,11 @@ export type Superblock = {
   blocksCount: number;
   firstDataBlock: number;
   blockSize: number;
+  /** Bytes per allocation cluster: the block size unless bigalloc. */
+  clusterSize: number;
+  /** Blocks per group: clusters per group times blocks per cluster. Group arithmetic is in blocks. */
   blocksPerGroup: number;
+  clustersPerGroup: number;
   inodesPerGroup: number;
   inodeSize: number;
   featureCompat: number;
@@ -88,7 +96,16 @@ export function parseSuperblock(b: Uint8Array, deviceSize: number, name: string)
   let descSize = is64 ? dv.getUint16(0xfe, true) : 32;
   if (is64 && (descSize < 32 || descSize > 1024 || (descSize & (descSize - 1)) !== 0)) throw bad(`descriptor size ${descSize}`);
   if (!is64) descSize = 32;
-  if (blocksPerGroup === 0 || blocksPerGroup > blockSize * 8) throw bad(`blocks per group ${blocksPerGroup}`);
+  // The block bitmap has one bit per cluster: under bigalloc a group spans clustersPerGroup
+  // clusters of several blocks, so blocksPerGroup exceeds blockSize * 8 by design. The checks are
+  // ext4_fill_super()'s (fs/ext4/super.c).
+  const bigalloc = (dv.getUint32(0x64, true) & RO_COMPAT_BIGALLOC) !== 0;
+  const logCluster = dv.getUint32(0x1c, true);
+  if (bigalloc && (logCluster < logBlock || logCluster > MAX_LOG_CLUSTER)) throw bad(`cluster size 1024<<${logCluster} with ${blockSize}-byte blocks`);
+  const clusterSize = bigalloc ? 1024 * 2 ** logCluster : blockSize;
+  const clustersPerGroup = bigalloc ? dv.getUint32(0x24, true) : blocksPerGroup;
+  if (clustersPerGroup === 0 || clustersPerGroup > blockSize * 8) throw bad(`${bigalloc ? 'clusters' : 'blocks'} per group ${clustersPerGroup}`);
+  if (blocksPerGroup !== clustersPerGroup * (clusterSize / blockSize)) throw bad(`blocks per group ${blocksPerGroup} is not ${clustersPerGroup} clusters of ${clusterSize / blockSize} blocks`);
   if (inodesPerGroup === 0 || inodesPerGroup > blockSize * 8) throw bad(`inodes per group ${inodesPerGroup}`);
   if (firstDataBlock >= blocksCount) throw bad(`first data block ${firstDataBlock}`);
   if (blocksCount * blockSize > deviceSize) throw bad(`${blocksCount} blocks of ${blockSize} bytes exceed the ${deviceSize}-byte device`);
@@ -100,7 +117,9 @@ export function parseSuperblock(b: Uint8Array, deviceSize: number, name: string)
     blocksCount,
     firstDataBlock,
     blockSize,
+    clusterSize,
     blocksPerGroup,
+    clustersPerGroup,
     inodesPerGroup,
     inodeSize,
     featureCompat: dv.getUint32(0x5c, true),
