@@ -6,6 +6,9 @@ import { parseGrubLegacy } from './grub-legacy.ts';
 import { parseExtlinux } from './extlinux.ts';
 import { parseGrubenv } from './grubenv.ts';
 import { grubenv } from './testdata/debian-grub.ts';
+import { alpineExtlinux } from './testdata/alpine-extlinux.ts';
+import { BootConfigError } from './types.ts';
+import { fuzzCases, fuzzSeed, rng } from '../../test/support/fuzz.ts';
 
 /** RHEL 8's grub.cfg around blscfg (grub2-mkconfig with GRUB_ENABLE_BLSCFG=true). */
 const rhel8 = `set pager=1
@@ -89,14 +92,105 @@ test('GRUB legacy: default saved reads /boot/grub/default; numbers; out of range
   assert.ok(far.default.decided && far.default.index === 0 && /past the last/.test(far.default.reason));
 });
 
+const kernelOf = (m: ReturnType<typeof parseExtlinux>) => (m.default.decided ? m.entries[m.default.index]!.kernel : null);
+
 test('extlinux: DEFAULT label, MENU DEFAULT under a UI, DEFAULT as a command line', () => {
-  const text = `UI menu.c32\nDEFAULT old\nLABEL old\n  MENU LABEL Old kernel\n  KERNEL /boot/vmlinuz-old\n  APPEND root=/dev/xvda1 initrd=/boot/initrd-old\nLABEL new\n  MENU LABEL New kernel\n  MENU DEFAULT\n  LINUX /boot/vmlinuz-new\n  INITRD /boot/initrd-new\n  APPEND root=/dev/xvda1 console=hvc0\n`;
+  const text = `UI menu.c32\nDEFAULT nolabel\nLABEL old\n  MENU LABEL Old kernel\n  KERNEL /boot/vmlinuz-old\n  APPEND root=/dev/xvda1 initrd=/boot/initrd-old\nLABEL new\n  MENU LABEL New kernel\n  MENU DEFAULT\n  LINUX /boot/vmlinuz-new\n  INITRD /boot/initrd-new\n  APPEND root=/dev/xvda1 console=hvc0\n`;
   const m = parseExtlinux({ file: 'e', text });
-  assert.ok(m.default.decided);
-  assert.equal(m.entries[m.default.index]!.kernel, '/boot/vmlinuz-new');
+  assert.equal(kernelOf(m), '/boot/vmlinuz-new');
   assert.deepEqual(m.entries[0]!.initrd, ['/boot/initrd-old']);
-  const plain = parseExtlinux({ file: 'e', text: text.replace('UI menu.c32\n', '') });
-  assert.ok(plain.default.decided && plain.entries[plain.default.index]!.kernel === '/boot/vmlinuz-old');
+  // syslinux 6's menu: with a UI line, a DEFAULT naming a label wins over MENU DEFAULT (has_ui && globaldefault).
+  assert.equal(kernelOf(parseExtlinux({ file: 'e', text: text.replace('DEFAULT nolabel', 'DEFAULT old') })), '/boot/vmlinuz-old');
+  const plain = parseExtlinux({ file: 'e', text: text.replace('UI menu.c32\n', '').replace('DEFAULT nolabel', 'DEFAULT old') });
+  assert.equal(kernelOf(plain), '/boot/vmlinuz-old');
   const cmd = parseExtlinux({ file: 'e', text: 'DEFAULT /vmlinuz root=/dev/xvda1\n' });
-  assert.ok(cmd.default.decided && cmd.entries[cmd.default.index]!.kernel === '/vmlinuz');
+  assert.ok(cmd.default.decided && cmd.entries[cmd.default.index]!.kernel === '/vmlinuz' && cmd.entries[cmd.default.index]!.type === 'linux');
+});
+
+test("extlinux: Alpine's update-extlinux config (DEFAULT menu.c32, no UI line) boots the MENU DEFAULT entry, not a kernel named menu.c32", () => {
+  const root = 'UUID=5a3c0e8e-0b7e-4c1e-9d52-7f3b2a1c0d9e';
+  const m = parseExtlinux({ file: '/boot/extlinux.conf', text: alpineExtlinux({ kernels: ['lts', 'virt'], default: 'virt', root }) });
+  assert.ok(m.default.decided, m.default.reason);
+  assert.equal(m.entries.length, 2, 'the MENU SEPARATOR is no entry');
+  const d = m.entries[m.default.index]!;
+  assert.equal(d.title, 'Linux virt');
+  assert.equal(d.kernel, 'vmlinuz-virt');
+  assert.deepEqual(d.initrd, ['initramfs-virt']);
+  assert.equal(d.args, `root=${root} modules=sd-mod,usb-storage,ext4 quiet rootfstype=ext4`);
+  assert.match(m.default.reason, /menu module.*MENU DEFAULT/);
+  // No MENU DEFAULT (update-extlinux.conf's default= names no kernel): the menu's first entry.
+  const none = parseExtlinux({ file: 'e', text: alpineExtlinux({ kernels: ['lts', 'virt'], default: '0', root }) });
+  assert.equal(kernelOf(none), 'vmlinuz-lts');
+  // vesamenu.c32 is the same menu module; keywords are case-insensitive (in ASCII only).
+  const vesa = parseExtlinux({ file: 'e', text: alpineExtlinux({ kernels: ['lts', 'virt'], default: 'virt', root }).replace('DEFAULT menu.c32', 'default vesamenu.c32') });
+  assert.equal(kernelOf(vesa), 'vmlinuz-virt');
+  // With Xen installed: mboot.c32 entries boot xen.gz as a multiboot kernel.
+  const xen = parseExtlinux({ file: 'e', text: alpineExtlinux({ kernels: ['lts'], default: 'xen-lts', root, xen: true }) });
+  assert.ok(xen.default.decided);
+  const x = xen.entries[xen.default.index]!;
+  assert.equal(x.type, 'multiboot');
+  assert.equal(x.kernel, 'xen.gz');
+  assert.match(x.args!, /^--- vmlinuz-lts root=/);
+  assert.equal(xen.entries[1]!.type, 'linux');
+});
+
+test('extlinux: other COM32 modules and boot sectors are not Linux kernels; an unknown UI module is undecided; hidden entries are not the menu default', () => {
+  const chain = parseExtlinux({ file: 'e', text: 'DEFAULT chain.c32 hd0 1\nLABEL a\n  LINUX /vmlinuz\n' });
+  assert.ok(chain.default.decided);
+  assert.equal(chain.entries[chain.default.index]!.type, 'other');
+  const bs = parseExtlinux({ file: 'e', text: 'DEFAULT win\nLABEL win\n  KERNEL /ntldr.bss\n' });
+  assert.ok(bs.default.decided && bs.entries[bs.default.index]!.type === 'chainloader');
+  const gfx = parseExtlinux({ file: 'e', text: 'UI gfxboot.c32 bootlogo\nLABEL a\n  LINUX /vmlinuz\n' });
+  assert.ok(!gfx.default.decided);
+  assert.match(gfx.default.reason, /gfxboot\.c32/);
+  const hidden = parseExtlinux({ file: 'e', text: 'UI menu.c32\nDEFAULT h\nLABEL h\n  MENU HIDE\n  LINUX /vmlinuz-h\nLABEL s\n  LINUX /vmlinuz-s\n' });
+  assert.equal(kernelOf(hidden), '/vmlinuz-s', "the menu's find_label skips the hidden menu");
+  const disabled = parseExtlinux({ file: 'e', text: 'DEFAULT menu.c32\nLABEL a\n  MENU DEFAULT\n  MENU DISABLE\n  LINUX /vmlinuz-a\nLABEL b\n  LINUX /vmlinuz-b\n' });
+  assert.ok(!disabled.default.decided, 'a disabled first entry with no runnable MENU DEFAULT');
+  // Other line separators inside a line, and a CR that ends it (as syslinux reads it): no crash.
+  const odd = parseExtlinux({ file: 'e', text: 'DEFAULT a\u2028b\nLABEL a\u2028b\n  LINUX /vmlinuz\r junk\n' });
+  assert.ok(odd.default.decided && odd.entries[odd.default.index]!.kernel === '/vmlinuz');
+  const kelvin = parseExtlinux({ file: 'e', text: 'LABEL a\n  LINUX /vmlinuz\n  \u212AERNEL /x.c32\n' });
+  assert.equal(kernelOf(kelvin), '/vmlinuz');
+});
+
+const seed = fuzzSeed();
+
+test(`fuzz: mutated syslinux configs (UI, DEFAULT menu.c32, MENU DEFAULT, COM32) give a consistent menu or a BootConfigError (seed ${seed})`, () => {
+  const root = 'UUID=5a3c0e8e-0b7e-4c1e-9d52-7f3b2a1c0d9e';
+  const corpus = [
+    alpineExtlinux({ kernels: ['lts', 'virt'], default: 'virt', root }),
+    alpineExtlinux({ kernels: ['lts', 'virt'], default: 'xen-virt', root, xen: true }),
+    'UI vesamenu.c32\nDEFAULT b\nLABEL a\n  MENU HIDE\n  KERNEL /vmlinuz-a\nLABEL b\n  MENU DEFAULT\n  LINUX /vmlinuz-b\n  APPEND initrd=/i root=/dev/xvda1\n',
+  ];
+  const words = ['\n', ' ', 'DEFAULT ', 'UI ', 'LABEL ', 'MENU DEFAULT\n', 'MENU HIDE\n', 'MENU SEPARATOR\n', 'MENU DISABLE\n', 'MENU LABEL ', 'COM32 ', 'KERNEL ', 'LINUX ', 'APPEND ', 'INITRD ', 'menu.c32', 'mboot.c32', '.c32', '.bss', 'initrd=', '---', '#'];
+  const r = rng(seed);
+  const pick = (n: number) => Math.floor(r() * n);
+  let decided = 0;
+  for (let c = 0; c < fuzzCases(3000); c++) {
+    let t = corpus[c % corpus.length]!;
+    for (let k = 0; k < 1 + pick(5); k++) {
+      const at = pick(t.length + 1);
+      const x = r();
+      if (x < 0.5) t = t.slice(0, at) + words[pick(words.length)] + t.slice(at);
+      else if (x < 0.85) t = t.slice(0, at) + t.slice(at + 1 + pick(30));
+      else t = t.slice(0, at) + String.fromCharCode(pick(256)) + t.slice(at + 1);
+    }
+    let m: ReturnType<typeof parseExtlinux>;
+    try {
+      m = parseExtlinux({ file: 'fuzz.conf', text: t });
+    } catch (err) {
+      if (!(err instanceof BootConfigError)) throw err;
+      continue;
+    }
+    assert.ok(m.default.reason.length > 0);
+    if (!m.default.decided) continue;
+    decided++;
+    assert.ok(Number.isInteger(m.default.index) && m.default.index >= 0 && m.default.index < m.entries.length, `case ${c}: index in range`);
+    for (const e of m.entries) {
+      // A .c32 file is a COM32 module, not a Linux kernel, unless a LINUX line says so.
+      if (e.type === 'linux' && /\.c32$/i.test(e.kernel ?? '')) assert.match(t, /^\s*linux\s/im, `case ${c}: ${e.kernel} is no Linux kernel`);
+    }
+  }
+  assert.ok(decided > fuzzCases(3000) / 2, `most mutated configs still decide (${decided})`);
 });
