@@ -157,6 +157,28 @@ test('dangling and looping symlinks: the default kernel is missing → blocked; 
   assert.match(r.verdict.reasons.join(' '), /does not exist/);
 });
 
+test("Alpine's extlinux.conf (DEFAULT menu.c32, MENU DEFAULT virt) → the virt entry's kernel → ready, not a kernel named menu.c32", async () => {
+  const r = await inspect('alpine');
+  assert.equal(r.os?.id, 'alpine');
+  assert.equal(r.boot?.loader, 'extlinux');
+  assert.equal(r.boot?.file, '/boot/extlinux.conf');
+  assert.equal(defaultKernel(r), '/boot/vmlinuz-virt');
+  assert.equal(r.verdict.verdict, 'ready', r.verdict.reasons.join('; '));
+  assert.equal(r.console?.hvc0, true);
+});
+
+test('a lone /boot filesystem holding only extlinux.conf or syslinux/syslinux.cfg is the boot filesystem (not "no root filesystem was found")', async () => {
+  const r = await inspect('alpine-boot');
+  assert.notEqual(r.root, null);
+  assert.equal(r.boot?.file, '/extlinux.conf');
+  assert.equal(defaultKernel(r), '/vmlinuz-virt');
+  assert.equal(r.verdict.verdict, 'ready', r.verdict.reasons.join('; '));
+  const s = await inspect('syslinux-boot');
+  assert.equal(s.boot?.file, '/syslinux/syslinux.cfg');
+  assert.equal(defaultKernel(s), `/vmlinuz-${rel.amd64}`);
+  assert.equal(s.verdict.verdict, 'ready', s.verdict.reasons.join('; '));
+});
+
 test('a corrupted superblock → unknown, with the reason', async () => {
   const r = await inspect('bad-superblock');
   assert.equal(r.verdict.verdict, 'unknown');

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { parseBlsEntry, orderBls } from '../boot/bls.ts';
-import { parseExtlinux } from '../boot/extlinux.ts';
+import { EXTLINUX_CONFIGS, parseExtlinux } from '../boot/extlinux.ts';
 import { parseGrubLegacy } from '../boot/grub-legacy.ts';
 import { parseGrub2 } from '../boot/grub2.ts';
 import { parseGrubenv } from '../boot/grubenv.ts';
@@ -147,7 +147,8 @@ async function inspectOpened(disks: DiskSpec[], opened: ReturnType<typeof openVo
     .sort((a, b) => b.score - a.score);
   const rootVol = scored[0]?.v ?? null;
   if (scored.length > 1) warnings.push(`several root filesystems found (${scored.map((s) => s.v.name).join(', ')}); using ${rootVol!.name}`);
-  const bootOnly = rootVol === null ? vols.find((v) => v.fs && (has(v.fs, '/grub') || has(v.fs, '/boot/grub'))) : undefined;
+  const holdsBoot = (fs: Filesystem, under: BootDir) => bootMarkers(under).some((p) => has(fs, p));
+  const bootOnly = rootVol === null ? vols.find((v) => v.fs && (holdsBoot(v.fs, '/') || holdsBoot(v.fs, '/boot'))) : undefined;
 
   if (rootVol === null && bootOnly === undefined) {
     const problems = vols.map((v) => `${v.name}: ${v.problem ?? 'no /etc/fstab or /etc/os-release'}`);
@@ -171,8 +172,8 @@ async function inspectOpened(disks: DiskSpec[], opened: ReturnType<typeof openVo
     if (bootVol === null) warnings.push(`fstab mounts ${bootEntry.spec} on /boot, but no disk given holds it`);
     else if (bootVol.fs === null) warnings.push(`/boot (${bootVol.name}) cannot be read: ${bootVol.problem}`);
   }
-  if (rootVol !== null && bootVol?.fs == null && !has(rootFs, '/boot/grub') && !has(rootFs, '/boot/grub2') && !has(rootFs, '/boot/loader') && !has(rootFs, '/boot/extlinux')) {
-    const guess = vols.find((v) => v !== rootVol && v.fs && (has(v.fs, '/grub') || has(v.fs, '/grub2') || has(v.fs, '/loader') || has(v.fs, '/extlinux')));
+  if (rootVol !== null && bootVol?.fs == null && !holdsBoot(rootFs, '/boot')) {
+    const guess = vols.find((v) => v !== rootVol && v.fs && holdsBoot(v.fs, '/'));
     if (guess) {
       bootVol = guess;
       if (!bootEntry) warnings.push(`/boot is not in fstab; using ${guess.name}, which holds a boot loader config`);
@@ -185,7 +186,7 @@ async function inspectOpened(disks: DiskSpec[], opened: ReturnType<typeof openVo
   // A boot-only filesystem seen alone: its top level is /boot.
   const bootTree: GuestTree = rootVol === null ? { root: rootFs, mounts: [] } : tree;
   // (A root filesystem without /etc/fstab or os-release, as a minimal guest has, keeps its /boot.)
-  const bootPrefix = rootVol === null && !has(rootFs, '/boot/grub') ? '' : '/boot';
+  const bootPrefix = rootVol === null && !holdsBoot(rootFs, '/boot') ? '' : '/boot';
 
   report.os = readOs(tree, warnings);
   report.userlandArch = elfArch(tree, '/bin/sh');
@@ -323,6 +324,19 @@ async function inspectOpened(disks: DiskSpec[], opened: ReturnType<typeof openVo
   return report;
 }
 
+/** Where the boot files are looked for: a /boot directory, or the top of a filesystem that is /boot. */
+type BootDir = '/' | '/boot';
+
+/**
+ * Paths whose presence marks a filesystem as holding the boot loader's config: GRUB's directories,
+ * BLS entries and syslinux's config files (EXTLINUX_CONFIGS), under /boot or at the top.
+ */
+function bootMarkers(under: BootDir): string[] {
+  const dirs = ['/grub', '/grub2', '/loader'];
+  if (under === '/') return [...dirs, ...EXTLINUX_CONFIGS.filter((p) => !p.startsWith('/boot/'))];
+  return [...dirs.map((d) => `/boot${d}`), ...EXTLINUX_CONFIGS.filter((p) => p.startsWith('/boot/'))];
+}
+
 /** Where a menu's kernel path may be: as written under the boot filesystem, then from the guest root. */
 function kernelCandidates(kernel: string, bootPrefix: string, cfgDir: string): string[] {
   const k = kernel.startsWith('/') ? kernel : `${cfgDir}/${kernel}`;
@@ -399,7 +413,7 @@ function findMenu(tree: GuestTree, prefix: string, warnings: string[]): BootMenu
     else if (custom.error === 'ENOENT') siblings.set('custom.cfg', null);
     return parseGrub2({ file, text, grubenv, bls: bls(grubenv), siblings });
   }
-  for (const file of [`${prefix}/extlinux/extlinux.conf`, `${prefix}/extlinux.conf`, '/extlinux.conf']) {
+  for (const file of EXTLINUX_CONFIGS) {
     const text = readText(tree, file);
     if (text !== null) return parseExtlinux({ file, text });
   }

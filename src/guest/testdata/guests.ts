@@ -2,6 +2,7 @@
  * The fixture guests: the layouts and boot setups a hosting fleet's PV guests really have, each
  * with real Debian 12 kernels. Used by the guest inspection tests, the CLI tests and the benchmark.
  */
+import { alpineExtlinux } from '../../boot/testdata/alpine-extlinux.ts';
 import { debianGrubCfg, grubenv } from '../../boot/testdata/debian-grub.ts';
 import type { KernelFlavour } from '../../debian/apt.ts';
 import type { FixtureFile, GuestRecipe } from './images.ts';
@@ -36,6 +37,23 @@ function debianRoot(kernels: [KernelFlavour, string][], fstab: string, extra: Re
     }
   }
   return { ...files, ...extra };
+}
+
+const ALPINE = 'NAME="Alpine Linux"\nID=alpine\nVERSION_ID=3.20.3\nPRETTY_NAME="Alpine Linux v3.20"\nHOME_URL="https://alpinelinux.org/"\n';
+/** Alpine's kernel flavours as fixture kernels: lts the 686 kernel (no Xen notes), virt the amd64 one. */
+const ALPINE_KERNELS: Record<string, KernelFlavour> = { lts: '686', virt: 'amd64' };
+
+/** Alpine's /boot (under `at`): vmlinuz-, config- and initramfs- per flavour, and update-extlinux's extlinux.conf. */
+function alpineBoot(at: '' | 'boot/', flavours: string[]): Record<string, FixtureFile> {
+  const files: Record<string, FixtureFile> = {
+    [`${at}extlinux.conf`]: alpineExtlinux({ kernels: flavours, default: 'virt', root: `UUID=${ROOT}`, opts: 'console=hvc0 quiet rootfstype=ext4' }),
+  };
+  for (const f of flavours) {
+    files[`${at}vmlinuz-${f}`] = { kernel: ALPINE_KERNELS[f]! };
+    files[`${at}config-${f}`] = { config: ALPINE_KERNELS[f]! };
+    files[`${at}initramfs-${f}`] = INITRD;
+  }
+  return files;
 }
 
 /**
@@ -189,6 +207,39 @@ export function fixtureGuests(rel: Record<KernelFlavour, string>) {
         [`config-${amd}`]: { config: 'amd64' },
         [`initrd.img-${amd}`]: INITRD,
         'grub/grub.cfg': grub([amd], { bootPrefix: '', bootUuid: BOOT, hint: null, cmdline: 'console=hvc0' }),
+      },
+    },
+    // Alpine as setup-disk lays out a guest: /boot/extlinux.conf from update-extlinux (DEFAULT
+    // menu.c32, MENU DEFAULT on update-extlinux.conf's default=virt), kernels named by flavour.
+    // Here lts is the 686 kernel (no Xen notes) and virt the PVH-capable amd64 one, so which entry
+    // is the default decides the verdict.
+    alpine: {
+      name: 'alpine',
+      layout: 'bare',
+      rootUuid: ROOT,
+      root: {
+        'etc/os-release': ALPINE,
+        'etc/fstab': `UUID=${ROOT} / ext4 rw,relatime 0 1\n`,
+        ...alpineBoot('boot/', ['lts', 'virt']),
+      },
+    },
+    // A lone Alpine /boot filesystem (the disk holding / not given): update-extlinux's config is
+    // /extlinux.conf at its top, and nothing else marks it as a boot filesystem.
+    'alpine-boot': {
+      name: 'alpine-boot',
+      layout: 'bare',
+      rootUuid: BOOT,
+      root: alpineBoot('', ['virt']),
+    },
+    // A lone /boot filesystem set up by hand for syslinux: /syslinux/syslinux.cfg, the kernel at the top.
+    'syslinux-boot': {
+      name: 'syslinux-boot',
+      layout: 'bare',
+      rootUuid: BOOT,
+      root: {
+        'syslinux/syslinux.cfg': `PROMPT 0\nTIMEOUT 30\nDEFAULT linux\n\nLABEL linux\n  KERNEL /vmlinuz-${amd}\n  APPEND root=UUID=${ROOT} ro console=hvc0 initrd=/initrd.img-${amd}\n`,
+        [`vmlinuz-${amd}`]: { kernel: 'amd64' },
+        [`initrd.img-${amd}`]: INITRD,
       },
     },
     // Superblock blocks-per-group zeroed: the filesystem cannot be read.
