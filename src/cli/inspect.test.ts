@@ -32,7 +32,13 @@ before(async () => {
   const rel = { amd64: '', 'cloud-amd64': '', '686-pae': '', '686': '' } as Record<KernelFlavour, string>;
   for (const f of Object.keys(rel) as KernelFlavour[]) rel[f] = (await debianKernel(f)).release;
   const g = fixtureGuests(rel);
-  images = { ready: await guestImage(g.gpt), reboot: await guestImage(g['default-not-pvh']), logical: await guestImage(g.logical) };
+  images = {
+    ready: await guestImage(g.gpt),
+    reboot: await guestImage(g['default-not-pvh']),
+    logical: await guestImage(g.logical),
+    alpine: await guestImage(g.alpine),
+    broken: await guestImage(g['bad-superblock']),
+  };
   // A guest whose menu title carries terminal escapes and bidi controls.
   const tree = join(dir, 'tree');
   mkdirSync(join(tree, 'boot/grub'), { recursive: true });
@@ -74,6 +80,17 @@ test('inspect: guest strings are escaped in text and JSON output', async () => {
   }
   const text = await pvhctl(['inspect', hostile]);
   assert.match(text.stdout, /verdict {3}blocked/, 'the default kernel does not exist');
+});
+
+test('inspect wording: a kernel not read because the default boots PVH is "not read (not needed)"; a missing one is "kernel missing"; a volume is named once', async () => {
+  const r = await pvhctl(['inspect', '--no-cache', images.alpine!, images.broken!, hostile]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /\/boot\/vmlinuz-lts {2}not read \(not needed\)/);
+  assert.match(r.stdout, /\/boot\/vmlinuz-x {2}kernel missing/);
+  assert.equal(r.stdout.match(/kernel missing/g)?.length, 1, 'only the kernel that does not exist');
+  const broken = r.stdout.split('\n').filter((l) => l.includes('corrupt ext4 superblock'));
+  assert.equal(broken.length, 2, 'the verdict reason and the volume line');
+  for (const l of broken) assert.equal(l.split(images.broken!).length - 1, 1, `the image is named once: ${l}`);
 });
 
 test('child limits: time and output limits end an inspection with a one-line error', async () => {

@@ -73,7 +73,7 @@ export function formatGuest(r: GuestReport): string {
     r.boot.entries.forEach((e, i) => {
       const mark = r.boot!.default.decided && r.boot!.default.index === i ? '*' : ' ';
       const k = r.kernels.find((x) => x.path === e.kernelPath);
-      const pvh = k === undefined ? (e.type === 'linux' ? 'kernel missing' : e.type) : k.result.error !== null ? 'unreadable' : k.result.pvh.capable ? 'PVH yes' : 'PVH no';
+      const pvh = k !== undefined ? (k.result.error !== null ? 'unreadable' : k.result.pvh.capable ? 'PVH yes' : 'PVH no') : notJudged(r, e);
       lines.push(`    ${mark}${String(i).padStart(2)} ${p([...e.submenu, e.title].join(' > '))}${e.conditional ? ' (conditional)' : ''}`);
       lines.push(`          ${p(e.kernelPath ?? e.kernel ?? '-')}  ${pvh}${e.args ? `  ${p(e.args)}` : ''}`);
     });
@@ -94,6 +94,15 @@ export function formatGuest(r: GuestReport): string {
   if (naming.length > 0) lines.push(`  root dev  ${naming.join('; ')}`);
   for (const w of r.warnings) lines.push(`  warning   ${p(w)}`);
   return lines.join('\n') + '\n';
+}
+
+/** Why a menu entry's kernel has no verdict: not a Linux entry, not found, not needed, or unreadable. */
+function notJudged(r: GuestReport, e: NonNullable<GuestReport['boot']>['entries'][number]): string {
+  if (e.type !== 'linux') return e.type;
+  if (e.kernelPath === null) return 'kernel missing';
+  // The default kernel boots PVH, so the others were not read (--all-kernels reads them).
+  if (r.kernelsNotRead.includes(e.kernelPath)) return 'not read (not needed)';
+  return 'kernel unreadable';
 }
 
 /** A one-line progress bar for a terminal: `[#####.....] 5/10 NAME`. */

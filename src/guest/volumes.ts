@@ -35,7 +35,7 @@ export type Volume = {
   devices: string[];
   partition: Partition | null;
   fs: Filesystem | null;
-  /** Why no filesystem could be read here (unknown type, corrupt superblock). */
+  /** Why no filesystem could be read here (unknown type, corrupt superblock), without the volume's name. */
   problem: string | null;
 };
 
@@ -104,10 +104,18 @@ function probe(source: ByteSource, partition: Partition | null, devices: string[
       return { ...base, fs: f.open(source), problem: null };
     } catch (err) {
       if (!isDataError(err)) throw err;
-      return { ...base, fs: null, problem: oneLine(err) };
+      return { ...base, fs: null, problem: withoutName(oneLine(err), source.name) };
     }
   }
   return { ...base, fs: null, problem: identify(source) };
+}
+
+/**
+ * A reader's message without the volume's name in front: readers name their source (FsError's
+ * rule), and every report of a volume's problem already starts with the volume's name.
+ */
+function withoutName(message: string, name: string): string {
+  return message.startsWith(`${name}: `) ? message.slice(name.length + 2) : message;
 }
 
 /** Signatures of things found on guest disks that pvhctl does not read (yet), for a clear reason. */
