@@ -6,6 +6,10 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { debianGrubCfg, grubenv } from '../boot/testdata/debian-grub.ts';
 import { inspectGuest } from './inspect.ts';
+import { alpineExtlinux } from '../boot/testdata/alpine-extlinux.ts';
+import { fuzzCases, fuzzSeed, mutate, rng } from '../../test/support/fuzz.ts';
+
+const seed = fuzzSeed();
 
 const dir = mkdtempSync(join(tmpdir(), 'pvhctl-guest-fuzz-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -61,4 +65,34 @@ test('fuzz: mutated real guest disks always give a report with one of the six ve
     seen.add(r.verdict.verdict);
   }
   assert.ok(seen.size >= 2, `mutations reach more than one verdict (${[...seen].join(', ')})`);
+});
+
+test(`fuzz: a mutated lone /boot filesystem with Alpine's extlinux.conf (DEFAULT menu.c32, MENU DEFAULT) always gives a report (seed ${seed})`, async () => {
+  const tree = join(dir, 'alpine-boot');
+  mkdirSync(tree, { recursive: true });
+  writeFileSync(join(tree, 'extlinux.conf'), alpineExtlinux({ kernels: ['lts', 'virt'], default: 'virt', root: 'UUID=0b5e0c1a-3333-4a4a-8b8b-000000000003' }));
+  // Not kernels: the kernel reader says so, which is all this test needs from them.
+  writeFileSync(join(tree, 'vmlinuz-lts'), Buffer.alloc(3000, 0x90));
+  writeFileSync(join(tree, 'vmlinuz-virt'), Buffer.alloc(5000, 0x90));
+  const fs = join(dir, 'alpine-boot.img');
+  execFileSync('mke2fs', ['-q', '-F', '-t', 'ext4', '-b', '1024', '-d', tree, fs, '2M']);
+  const base = new Uint8Array(readFileSync(fs));
+  const first = await inspectGuest([{ path: fs, vdev: 'xvda1' }], { dataDir: null });
+  assert.equal(first.boot?.file, '/extlinux.conf');
+  assert.ok(first.boot?.default.decided && first.boot.entries[first.boot.default.index]!.kernelPath === '/vmlinuz-virt');
+
+  const verdicts = new Set(['ready', 'ready-after-reboot', 'needs-kernel', 'shim', 'blocked', 'unknown']);
+  const r = rng(seed);
+  const img = join(dir, 'alpine-case.img');
+  let menus = 0;
+  for (let c = 0; c < fuzzCases(60); c++) {
+    // Metadata and the small files sit in the first ~300 KiB.
+    const bytes = mutate(base, r, 1024, 300 * 1024);
+    writeFileSync(img, bytes);
+    const rep = await inspectGuest([{ path: img, vdev: 'xvda1' }], { dataDir: null });
+    assert.ok(verdicts.has(rep.verdict.verdict));
+    assert.ok(rep.verdict.reasons.length > 0);
+    if (rep.boot?.loader === 'extlinux') menus++;
+  }
+  assert.ok(menus > 0, `some mutated filesystems still give the extlinux menu (${menus})`);
 });
