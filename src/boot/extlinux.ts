@@ -1,7 +1,7 @@
 /**
  * extlinux.conf / syslinux.cfg: `DEFAULT`, `UI`, `LABEL` starting each entry, the kernel keywords
  * (`KERNEL`, `LINUX`, `COM32`, ...), `APPEND`, `INITRD`, `MENU LABEL`, `MENU DEFAULT`,
- * `MENU HIDE`, `MENU SEPARATOR`, `MENU DISABLE`; keywords are case-insensitive.
+ * `MENU HIDE`, `MENU SEPARATOR`, `MENU DISABLE`, `MENU BEGIN`/`MENU END`; keywords are case-insensitive.
  *
  * Which entry boots without a key press (syslinux 6, com32/elflink/ldlinux/readconfig.c and the
  * menu module's com32/menu/readconfig.c; doc/syslinux.txt, doc/menu.txt):
@@ -46,6 +46,9 @@ const trim = (t: string) => t.replace(/^[\x00-\x20]+|[\x00-\x20]+$/g, '');
 /** looking_at() ignores case in ASCII only: U+212A (Kelvin) is not a `k`. */
 const asciiLower = (t: string) => t.replace(/[A-Z]/g, (c) => c.toLowerCase());
 
+/** MENU BEGIN nesting accepted (real menus nest one or two deep). */
+const MAX_SUBMENU_DEPTH = 16;
+
 /** The simple menu modules (com32/menu): the only UI modules whose default choice is known. */
 const MENU_MODULES = new Set(['menu.c32', 'vesamenu.c32']);
 
@@ -58,6 +61,8 @@ type Label = {
   hidden: boolean;
   /** `MENU DISABLE`: shown, never run from the menu. */
   disabled: boolean;
+  /** Inside a `MENU BEGIN` ... `MENU END` submenu: its MENU DEFAULT is that submenu's, not the top menu's. */
+  nested: boolean;
 };
 
 /** What a kernel keyword (or a KERNEL file's extension) makes of an entry: syslinux.txt's table. */
@@ -107,6 +112,9 @@ export function parseExtlinux(input: { file: string; text: string }): BootMenu {
   let dflt: string | null = null;
   let ui: string | null = null;
   let cur: Label | null = null;
+  // Titles of the open MENU BEGIN submenus, and whether the top menu's first item is a submenu.
+  const submenus: string[] = [];
+  let firstTopItem: 'label' | 'submenu' | null = null;
   for (const rawLine of input.text.split('\n')) {
     // syslinux ends a line at its first CR (readconfig.c's strchr(line, '\r')).
     const line = trim(rawLine.replace(/\r.*$/s, ''));
@@ -125,18 +133,28 @@ export function parseExtlinux(input: { file: string; text: string }): BootMenu {
     else if (key === 'include' || key === 'menu include') warnings.push(`INCLUDE ${rest} is not followed`);
     // A separator ends the label before it (the menu's record()); it is no entry to boot.
     else if (key === 'menu separator') cur = null;
-    else if (key === 'label') {
+    else if (key === 'menu begin') {
+      if (submenus.length === 0) firstTopItem ??= 'submenu';
+      if (submenus.length >= MAX_SUBMENU_DEPTH) throw new BootConfigError(`${input.file}: MENU BEGIN nested more than ${MAX_SUBMENU_DEPTH} deep`);
+      submenus.push(rest);
+      cur = null;
+    } else if (key === 'menu end') {
+      submenus.pop();
+      cur = null;
+    } else if (key === 'label') {
       if (labels.length >= MAX_ENTRIES) {
         warnings.push(`more than ${MAX_ENTRIES} labels; the rest ignored`);
         break;
       }
       // A LABEL alone runs the file of its own name (syslinux: ld.kernel = label, type KERNEL).
       cur = {
-        entry: { title: rest, id: rest, submenu: [], type: kernelType('kernel', rest), kernel: rest, initrd: [], args: null, conditional: false },
+        entry: { title: rest, id: rest, submenu: [...submenus], type: kernelType('kernel', rest), kernel: rest, initrd: [], args: null, conditional: false },
         menuDefault: false,
         hidden: false,
         disabled: false,
+        nested: submenus.length > 0,
       };
+      if (submenus.length === 0) firstTopItem ??= 'label';
       labels.push(cur);
     } else if (cur !== null) {
       if (KERNEL_KEYWORDS.has(key)) {
@@ -158,12 +176,12 @@ export function parseExtlinux(input: { file: string; text: string }): BootMenu {
   for (const l of labels) if (l.entry.type === 'multiboot') multibootFromAppend(l.entry);
 
   const entries = labels.map((l) => l.entry);
-  const choice = chooseDefault(labels, entries, dflt, ui);
+  const choice = chooseDefault(labels, entries, dflt, ui, firstTopItem === 'submenu');
   return { loader: 'extlinux', file: input.file, entries, default: choice, warnings };
 }
 
 /** The entry syslinux boots without a key press (the rules in this module's comment). */
-function chooseDefault(labels: Label[], entries: BootEntry[], dflt: string | null, ui: string | null): BootMenu['default'] {
+function chooseDefault(labels: Label[], entries: BootEntry[], dflt: string | null, ui: string | null, startsWithSubmenu: boolean): BootMenu['default'] {
   const byLabel = (name: string) => labels.findIndex((l) => l.entry.id === name);
   const menuChoice = (withDefault: boolean, how: string): BootMenu['default'] => {
     if (withDefault && dflt !== null) {
@@ -171,13 +189,14 @@ function chooseDefault(labels: Label[], entries: BootEntry[], dflt: string | nul
       const i = byLabel(dflt);
       if (i >= 0 && !labels[i]!.hidden && !labels[i]!.disabled) return { decided: true, index: i, reason: `${how}; DEFAULT ${dflt} picks the entry` };
     }
-    // record(): the last runnable MENU DEFAULT of the shown menu; otherwise the menu starts at its first entry.
+    // record(): the last runnable MENU DEFAULT of the top menu; otherwise the menu starts at its first entry.
     let marked = -1;
     labels.forEach((l, i) => {
-      if (l.menuDefault && !l.disabled && !l.hidden) marked = i;
+      if (l.menuDefault && !l.disabled && !l.hidden && !l.nested) marked = i;
     });
     if (marked >= 0) return { decided: true, index: marked, reason: `${how}; MENU DEFAULT marks "${entries[marked]!.title}"` };
-    const first = labels.findIndex((l) => !l.hidden);
+    if (startsWithSubmenu) return { decided: false, reason: `${how}, but its first entry opens a submenu and no MENU DEFAULT is set` };
+    const first = labels.findIndex((l) => !l.hidden && !l.nested);
     if (first < 0) return { decided: false, reason: `${how}, but the config has no menu entries` };
     if (labels[first]!.disabled) return { decided: false, reason: `${how}, but its first entry is disabled and no MENU DEFAULT is set` };
     return { decided: true, index: first, reason: `${how}; no MENU DEFAULT: the first entry "${entries[first]!.title}"` };

@@ -147,6 +147,14 @@ test('extlinux: other COM32 modules and boot sectors are not Linux kernels; an u
   assert.equal(kernelOf(hidden), '/vmlinuz-s', "the menu's find_label skips the hidden menu");
   const disabled = parseExtlinux({ file: 'e', text: 'DEFAULT menu.c32\nLABEL a\n  MENU DEFAULT\n  MENU DISABLE\n  LINUX /vmlinuz-a\nLABEL b\n  LINUX /vmlinuz-b\n' });
   assert.ok(!disabled.default.decided, 'a disabled first entry with no runnable MENU DEFAULT');
+  // A MENU DEFAULT inside a submenu is that submenu's; the top menu starts at its own first entry.
+  const sub = parseExtlinux({ file: 'e', text: 'DEFAULT menu.c32\nLABEL top\n  LINUX /vmlinuz-top\nMENU BEGIN Old\n  LABEL old\n    MENU DEFAULT\n    LINUX /vmlinuz-old\nMENU END\n' });
+  assert.equal(kernelOf(sub), '/vmlinuz-top');
+  assert.deepEqual(sub.entries[1]!.submenu, ['Old']);
+  const subFirst = parseExtlinux({ file: 'e', text: 'DEFAULT menu.c32\nMENU BEGIN Old\n  LABEL old\n    LINUX /vmlinuz-old\nMENU END\nLABEL top\n  LINUX /vmlinuz-top\n' });
+  assert.ok(!subFirst.default.decided, subFirst.default.reason);
+  // With UI, DEFAULT may name a label inside a submenu (the menu starts in that submenu).
+  assert.equal(kernelOf(parseExtlinux({ file: 'e', text: 'UI menu.c32\nDEFAULT old\nLABEL top\n  LINUX /vmlinuz-top\nMENU BEGIN\n  LABEL old\n    LINUX /vmlinuz-old\nMENU END\n' })), '/vmlinuz-old');
   // Other line separators inside a line, and a CR that ends it (as syslinux reads it): no crash.
   const odd = parseExtlinux({ file: 'e', text: 'DEFAULT a\u2028b\nLABEL a\u2028b\n  LINUX /vmlinuz\r junk\n' });
   assert.ok(odd.default.decided && odd.entries[odd.default.index]!.kernel === '/vmlinuz');
@@ -163,7 +171,7 @@ test(`fuzz: mutated syslinux configs (UI, DEFAULT menu.c32, MENU DEFAULT, COM32)
     alpineExtlinux({ kernels: ['lts', 'virt'], default: 'xen-virt', root, xen: true }),
     'UI vesamenu.c32\nDEFAULT b\nLABEL a\n  MENU HIDE\n  KERNEL /vmlinuz-a\nLABEL b\n  MENU DEFAULT\n  LINUX /vmlinuz-b\n  APPEND initrd=/i root=/dev/xvda1\n',
   ];
-  const words = ['\n', ' ', 'DEFAULT ', 'UI ', 'LABEL ', 'MENU DEFAULT\n', 'MENU HIDE\n', 'MENU SEPARATOR\n', 'MENU DISABLE\n', 'MENU LABEL ', 'COM32 ', 'KERNEL ', 'LINUX ', 'APPEND ', 'INITRD ', 'menu.c32', 'mboot.c32', '.c32', '.bss', 'initrd=', '---', '#'];
+  const words = ['\n', ' ', 'DEFAULT ', 'UI ', 'LABEL ', 'MENU DEFAULT\n', 'MENU HIDE\n', 'MENU SEPARATOR\n', 'MENU BEGIN ', 'MENU END\n', 'MENU DISABLE\n', 'MENU LABEL ', 'COM32 ', 'KERNEL ', 'LINUX ', 'APPEND ', 'INITRD ', 'menu.c32', 'mboot.c32', '.c32', '.bss', 'initrd=', '---', '#'];
   const r = rng(seed);
   const pick = (n: number) => Math.floor(r() * n);
   let decided = 0;
