@@ -127,9 +127,11 @@ function bootFromConfig(h: SimHost, path: string, now: number): string | null {
   }
   const fault = g.faults.find((f) => (f.kind === 'panic' || f.kind === 'hang') && f.count > 0 && (f.onType === undefined || f.onType === cfg.type));
   let hung = false;
+  let quiet = false;
   if (fault && (fault.kind === 'panic' || fault.kind === 'hang')) {
     fault.count--;
-    if (fault.kind === 'panic') crash = 'Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)\n';
+    if (fault.kind === 'panic' && fault.silent === true) hung = quiet = true;
+    else if (fault.kind === 'panic') crash = 'Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)\n';
     else hung = true;
   }
   const d: SimDomain = {
@@ -145,7 +147,7 @@ function bootFromConfig(h: SimHost, path: string, now: number): string | null {
     vif: 1,
   };
   s.domains[cfg.name] = d;
-  consoleAppend(h, cfg.name, `[    0.000000] Linux version 6.1.0 (booting as ${cfg.type}${cfg.pvshim ? ' under the PV shim' : ''})\n${crash ?? ''}`);
+  if (!quiet) consoleAppend(h, cfg.name, `[    0.000000] Linux version 6.1.0 (booting as ${cfg.type}${cfg.pvshim ? ' under the PV shim' : ''})\n${crash ?? ''}`);
   return null;
 }
 

@@ -12,7 +12,12 @@ export type SimKernel = { pv: boolean; pvh: boolean; arch: 'x86_64' | 'x86_32p' 
 
 /** An injected fault. `count` boots (or calls) it applies to; it is used up as it fires. */
 export type SimFault =
-  | { kind: 'panic'; onType?: DomainType; count: number }
+  /**
+   * The kernel panics while booting. `silent`: its messages do not reach the console (a PVH boot
+   * without console=hvc0), and with Linux's default panic=0 the domain stays, halted, its
+   * frontends never connecting.
+   */
+  | { kind: 'panic'; onType?: DomainType; count: number; silent?: boolean }
   | { kind: 'hang'; onType?: DomainType; count: number }
   | { kind: 'slow-shutdown'; ms: number; count: number };
 
