@@ -21,6 +21,14 @@ export type SimFault =
   | { kind: 'hang'; onType?: DomainType; count: number }
   | { kind: 'slow-shutdown'; ms: number; count: number };
 
+/** A disk in the simulated dom0: an LV (a snapshot when `origin` is set) or an image file. */
+export type SimVolume =
+  | { kind: 'lv'; vg: string; sizeBytes: number; origin: string | null; cowBytes: number }
+  | { kind: 'file'; sizeBytes: number; reflink: boolean; copyOf: string | null };
+
+/** A volume group: its extent size and how many extents are free. */
+export type SimVg = { extentBytes: number; freeExtents: number };
+
 export type SimHostFault = { kind: 'lost-connection'; calls: number } | { kind: 'host-reboot'; afterCalls: number; downCalls: number };
 
 export type SimGuest = {
@@ -47,6 +55,10 @@ export type SimDomain = {
   shutdownAt: number | null;
   vbd: number;
   vif: number;
+  /** MiB the domain holds (`memory`); absent in hosts saved before it was kept: 1024. */
+  memoryMb?: number;
+  /** The disk targets the domain has attached (absent in hosts saved before they were kept). */
+  disks?: string[];
 };
 
 export type SimHostState = {
@@ -64,6 +76,11 @@ export type SimHostState = {
   /** Calls left during which the host does not answer. */
   downCalls: number;
   calls: number;
+  /** dom0's disks by path, its volume groups and device-mapper targets, the host's RAM in MiB. */
+  volumes?: Record<string, SimVolume>;
+  vgs?: Record<string, SimVg>;
+  dmTargets?: string[];
+  totalMemoryMb?: number;
   /** How long a boot and a clean shutdown take, in ms. */
   bootMs: number;
   shutdownMs: number;
