@@ -125,8 +125,11 @@ export const REHEARSAL_PREFIX = 'pvhctl-rehearse-';
 
 /** How dom0 holds a guest disk, which decides how a rehearsal can copy it. */
 export type DiskBacking =
-  /** An LVM logical volume (`lvs`); `origin` is set when it is itself a snapshot. */
-  | { kind: 'lv'; path: HostPath; vg: string; lv: string; sizeBytes: number; extentBytes: number; vgFreeExtents: number; origin: string | null }
+  /**
+   * An LVM logical volume (`lvs`); `origin` is set when it is itself a snapshot, `invalid` when
+   * that snapshot's CoW area filled up and device-mapper dropped it (its origin is unaffected).
+   */
+  | { kind: 'lv'; path: HostPath; vg: string; lv: string; sizeBytes: number; extentBytes: number; vgFreeExtents: number; origin: string | null; invalid: boolean }
   /** A regular file (a raw image). */
   | { kind: 'file'; path: HostPath; sizeBytes: number }
   /** Anything else (a partition, a multipath or iSCSI device, a missing path): `what` says which. */

@@ -143,6 +143,16 @@ function bootFromConfig(h: SimHost, path: string, now: number): string | null {
   const fault = g.faults.find((f) => (f.kind === 'panic' || f.kind === 'hang') && f.count > 0 && (f.onType === undefined || f.onType === cfg.type));
   let hung = false;
   let quiet = false;
+  // Booted from a snapshot whose CoW area overflows: the snapshot goes invalid, the boot hangs on I/O errors.
+  const full = s.guests[cfg.name] === undefined ? g.faults.find((f) => f.kind === 'snapshot-full' && f.count > 0) : undefined;
+  if (full !== undefined) {
+    full.count--;
+    hung = true;
+    for (const disk of cfg.disks) {
+      const v = s.volumes?.[disk];
+      if (v?.kind === 'lv' && v.origin !== null) v.invalid = true;
+    }
+  }
   if (fault && (fault.kind === 'panic' || fault.kind === 'hang')) {
     fault.count--;
     if (fault.kind === 'panic' && fault.silent === true) hung = quiet = true;
@@ -194,7 +204,10 @@ function simBacking(h: SimHost, path: HostPath): DiskBacking {
   if (v === undefined) return { kind: 'other', path, what: `not found on the host (stat: cannot statx '${path}': No such file or directory)` };
   if (v.kind === 'file') return { kind: 'file', path, sizeBytes: v.sizeBytes };
   const vg = h.state.vgs?.[v.vg] ?? { extentBytes: 4 * 1024 * 1024, freeExtents: 0 };
-  return { kind: 'lv', path, vg: v.vg, lv: path.slice(path.lastIndexOf('/') + 1), sizeBytes: v.sizeBytes, extentBytes: vg.extentBytes, vgFreeExtents: vg.freeExtents, origin: v.origin };
+  return {
+    kind: 'lv', path, vg: v.vg, lv: path.slice(path.lastIndexOf('/') + 1), sizeBytes: v.sizeBytes, extentBytes: vg.extentBytes, vgFreeExtents: vg.freeExtents,
+    origin: v.origin, invalid: v.invalid === true,
+  };
 }
 
 /** `lvcreate --snapshot` or `cp --reflink=always`, with their own error messages. */

@@ -19,11 +19,13 @@ export type SimFault =
    */
   | { kind: 'panic'; onType?: DomainType; count: number; silent?: boolean }
   | { kind: 'hang'; onType?: DomainType; count: number }
-  | { kind: 'slow-shutdown'; ms: number; count: number };
+  | { kind: 'slow-shutdown'; ms: number; count: number }
+  /** A test boot writes more than its snapshot's CoW area holds: dm-snapshot drops the snapshot, I/O to it fails. */
+  | { kind: 'snapshot-full'; count: number };
 
 /** A disk in the simulated dom0: an LV (a snapshot when `origin` is set) or an image file. */
 export type SimVolume =
-  | { kind: 'lv'; vg: string; sizeBytes: number; origin: string | null; cowBytes: number }
+  | { kind: 'lv'; vg: string; sizeBytes: number; origin: string | null; cowBytes: number; invalid?: boolean }
   | { kind: 'file'; sizeBytes: number; reflink: boolean; copyOf: string | null };
 
 /** A volume group: its extent size and how many extents are free. */

@@ -13,10 +13,13 @@ import { localRunner } from './local.ts';
 const p = hostPath('/dev/vg0/web1');
 
 test('lvs, stat, dmsetup targets and free_memory as the tools print them', () => {
-  assert.deepEqual(parseLvs('  vg0:web1:10737418240:4194304:2560:\n', p), {
-    kind: 'lv', path: p, vg: 'vg0', lv: 'web1', sizeBytes: 10737418240, extentBytes: 4194304, vgFreeExtents: 2560, origin: null,
+  assert.deepEqual(parseLvs('  vg0:web1:10737418240:4194304:2560::-wi-ao----\n', p), {
+    kind: 'lv', path: p, vg: 'vg0', lv: 'web1', sizeBytes: 10737418240, extentBytes: 4194304, vgFreeExtents: 2560, origin: null, invalid: false,
   });
-  assert.equal((parseLvs('  vg0:snap:10737418240:4194304:0:web1\n', p) as { origin: string }).origin, 'web1');
+  const snap = parseLvs('  vg0:snap:10737418240:4194304:0:web1:swi-a-s---\n', p) as { origin: string; invalid: boolean };
+  assert.deepEqual([snap.origin, snap.invalid], ['web1', false]);
+  // A snapshot whose CoW area overflowed: lvs shows state I (invalid).
+  assert.equal((parseLvs('  vg0:snap:10737418240:4194304:0:web1:swi-I-s---\n', p) as { invalid: boolean }).invalid, true);
   assert.deepEqual(parseStat('regular file:2147483648\n', hostPath('/srv/a.img')), { kind: 'file', path: '/srv/a.img', sizeBytes: 2147483648 });
   assert.equal(parseStat('block special file:0\n', hostPath('/dev/sdb1')).kind, 'other');
   assert.match((parseStat('directory:4096\n', hostPath('/srv')) as { what: string }).what, /a directory/);
@@ -27,7 +30,8 @@ test('lvs, stat, dmsetup targets and free_memory as the tools print them', () =>
 });
 
 test('hostile storage-tool output is refused in one line, never trusted', () => {
-  const bad = ['', '  a:b\n', '  vg0:web1:1:2:3:\n  vg0:web2:1:2:3:\n', '  vg0:web1:-1:4194304:0:\n', '  vg0:web1:1e9:4194304:0:\n', '  vg;rm:web1:1:2:3:\n', '  vg0:web1:99999999999999999999:1:1:\n', 'x'.repeat(70_000)];
+  const a = ':-wi-ao----';
+  const bad = ['', '  a:b\n', `  vg0:web1:1:2:3:${a}\n  vg0:web2:1:2:3:${a}\n`, `  vg0:web1:-1:4194304:0:${a}\n`, `  vg0:web1:1e9:4194304:0:${a}\n`, `  vg;rm:web1:1:2:3:${a}\n`, `  vg0:web1:99999999999999999999:1:1:${a}\n`, '  vg0:web1:1:2:3::$(x)\n', '  vg0:web1:1:2:3:\n', 'x'.repeat(70_000)];
   for (const t of bad) assert.throws(() => parseLvs(t, p), DriverError, JSON.stringify(t.slice(0, 40)));
   assert.throws(() => parseStat('regular file:12\nextra', hostPath('/a')), DriverError);
   assert.throws(() => parseFreeMemory('free_memory : lots\n'), DriverError);

@@ -17,21 +17,22 @@ const num = (s: string | undefined, what: string): number => {
 };
 
 /** The argv whose output parseLvs reads. */
-export const LVS_FIELDS = 'vg_name,lv_name,lv_size,vg_extent_size,vg_free_count,origin';
+export const LVS_FIELDS = 'vg_name,lv_name,lv_size,vg_extent_size,vg_free_count,origin,lv_attr';
 
 /**
  * Parses `lvs --noheadings --nosuffix --units b --separator : -o LVS_FIELDS PATH`.
  * @example
- * parseLvs('  vg0:web1:10737418240:4194304:2560:\n', '/dev/vg0/web1')
- * // => { kind: 'lv', vg: 'vg0', lv: 'web1', sizeBytes: 10737418240, extentBytes: 4194304, vgFreeExtents: 2560, origin: null, ... }
+ * parseLvs('  vg0:web1:10737418240:4194304:2560::-wi-ao----\n', '/dev/vg0/web1')
+ * // => { kind: 'lv', vg: 'vg0', lv: 'web1', sizeBytes: 10737418240, extentBytes: 4194304, vgFreeExtents: 2560, origin: null, invalid: false, ... }
  */
 export function parseLvs(text: string, path: HostPath): DiskBacking {
   if (text.length > MAX_TEXT) throw new DriverError('failed', 'lvs: output too long');
   const lines = text.split('\n').map((l) => l.trim()).filter((l) => l !== '');
   if (lines.length !== 1) throw new DriverError('failed', `lvs ${path}: ${lines.length} lines, expected 1`);
   const f = lines[0]!.split(':');
-  if (f.length !== 6) throw new DriverError('failed', `lvs ${path}: ${f.length} fields, expected 6`);
-  const [vg, lv, size, extent, free, origin] = f as [string, string, string, string, string, string];
+  if (f.length !== 7) throw new DriverError('failed', `lvs ${path}: ${f.length} fields, expected 7`);
+  const [vg, lv, size, extent, free, origin, attr] = f as [string, string, string, string, string, string, string];
+  if (!/^[-a-zA-Z]{10}$/.test(attr)) throw new DriverError('failed', `lvs ${path}: lv_attr ${JSON.stringify(attr.slice(0, 20))}`);
   if (!LVM_NAME.test(vg) || !LVM_NAME.test(lv) || (origin !== '' && !LVM_NAME.test(origin))) throw new DriverError('failed', `lvs ${path}: not an LVM name`);
   return {
     kind: 'lv', path, vg, lv,
@@ -39,6 +40,8 @@ export function parseLvs(text: string, path: HostPath): DiskBacking {
     extentBytes: num(extent, 'vg_extent_size'),
     vgFreeExtents: num(free, 'vg_free_count'),
     origin: origin === '' ? null : origin,
+    // lv_attr's 5th character is the state; I or S: a snapshot whose CoW area overflowed (lvs(8)).
+    invalid: attr[4] === 'I' || attr[4] === 'S',
   };
 }
 
