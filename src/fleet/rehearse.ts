@@ -95,9 +95,8 @@ export async function runRehearsal(ctx: FleetContext, id: number, opts: Rehearsa
   await journal('plan', 'begin');
   const planned = await plan(ctx, guest, host, driver, r.to_type as RehearsalTarget, opts).catch((err: unknown) => ({ ok: false as const, rule: 'host' as const, reason: customerReason(errText(err)), detail: errText(err) }));
   if (!planned.ok) return cannot(planned.rule, planned.reason, 'detail' in planned ? planned.detail : null);
-  await R.update(id, { kernel: kernelOf(guest, planned.kernel) });
-  held.set(host.id, (held.get(host.id) ?? 0) + planned.memoryMb);
   try {
+    await R.update(id, { kernel: kernelOf(guest, planned.kernel) });
     await journal('plan', 'done', `${planned.snapshots.length} snapshot(s), ${planned.memoryMb} MiB`);
     const out = await boot(ctx, driver, journal, planned, r.to_type as RehearsalTarget);
     const clean = await cleanup(driver, journal, planned);
@@ -133,6 +132,9 @@ async function plan(ctx: FleetContext, guest: Guest, host: Host, driver: HostDri
   const free = await retry(() => driver.freeMemory());
   const mem = memoryCheck(cfg.memoryMb, free, opts.reserveMb, held.get(host.id) ?? 0);
   if (!mem.ok) return mem;
+  // Held from this check on, with no await in between, so that two plans cannot both count it free;
+  // runRehearsal gives it back when the rehearsal ends.
+  held.set(host.id, (held.get(host.id) ?? 0) + cfg.memoryMb);
   return { ok: true, name, configPath: rehearsalConfigPath(host.config_dir, guest.name), text: cfg.text, snapshots: snaps.snapshots, memoryMb: cfg.memoryMb, kernel: facts.facts.kernel };
 }
 
