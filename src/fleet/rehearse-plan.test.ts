@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { hostPath, type DiskBacking } from '../drivers/driver.ts';
-import { cowBytes, DEFAULT_REHEARSAL, memoryCheck, planSnapshots, strayOf } from './rehearse-plan.ts';
+import { cowBytes, customerMessage, DEFAULT_REHEARSAL, memoryCheck, planSnapshots, strayOf } from './rehearse-plan.ts';
 
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
@@ -56,4 +56,18 @@ test('strays from the journal: every begin names what it makes; hostile details 
   assert.deepEqual(s, { snapshots: [spec], configPath: '/etc/xen/.pvhctl-rehearse-web1.cfg', domain: 'pvhctl-rehearse-web1' });
   assert.throws(() => strayOf([{ step: 'snapshot', phase: 'begin', detail: JSON.stringify({ ...spec, path: '/dev/vg0/../../etc/passwd' }) }]), /invalid host path/);
   assert.throws(() => strayOf([{ step: 'create', phase: 'begin', detail: 'x; reboot' }]), /invalid domain name/);
+});
+
+test('customer words: came up, did not come up, could not be test-booted, interrupted; one full stop', () => {
+  const at = '2026-12-06T14:00:00.000Z';
+  assert.equal(customerMessage({ status: 'passed', reason: null, updated_at: at }), 'Your server was test-booted in PVH mode on a copy of its disk on 2026-12-06: it came up. Your server itself was not touched.');
+  assert.equal(
+    customerMessage({ status: 'failed', reason: 'the server crashed while starting', updated_at: at }),
+    'Your server was test-booted in PVH mode on a copy of its disk on 2026-12-06: it did not come up (the server crashed while starting). Your server itself was not touched.',
+  );
+  assert.equal(
+    customerMessage({ status: 'cannot-rehearse', reason: 'The server already runs in PVH mode.', updated_at: at }),
+    'Your server could not be test-booted in PVH mode on 2026-12-06: The server already runs in PVH mode. Your server itself was not touched.',
+  );
+  assert.match(customerMessage({ status: 'failed', rule: 'interrupted', reason: 'x', updated_at: at }), /was interrupted before it finished; its copy was removed/);
 });

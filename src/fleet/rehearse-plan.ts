@@ -162,10 +162,12 @@ function parseSnapshot(json: string): SnapshotSpec {
  */
 export function customerMessage(r: { status: string; reason: string | null; rule?: string | null; updated_at: string }): string {
   const date = r.updated_at.slice(0, 10);
+  // Reasons from the switch's pre-check are whole sentences: one full stop is enough.
+  const why = (r.reason ?? 'no reason was given').replace(/\.+$/, '');
   const untouched = 'Your server itself was not touched.';
   if (r.status === 'running') return 'Your server is being test-booted in PVH mode on a copy of its disk; it keeps running meanwhile.';
   if (r.status === 'passed') return `Your server was test-booted in PVH mode on a copy of its disk on ${date}: it came up. ${untouched}`;
-  if (r.status === 'cannot-rehearse') return `Your server could not be test-booted in PVH mode on ${date}: ${r.reason ?? 'no reason was given'}. ${untouched}`;
+  if (r.status === 'cannot-rehearse') return `Your server could not be test-booted in PVH mode on ${date}: ${why}. ${untouched}`;
   if (r.rule === 'interrupted') return `The test boot of your server in PVH mode on ${date} was interrupted before it finished; its copy was removed. ${untouched}`;
-  return `Your server was test-booted in PVH mode on a copy of its disk on ${date}: it did not come up (${r.reason ?? 'no reason was given'}). ${untouched}`;
+  return `Your server was test-booted in PVH mode on a copy of its disk on ${date}: it did not come up (${why}). ${untouched}`;
 }
