@@ -94,3 +94,40 @@ test('the local xl driver on real filesystems: a reflink copy on XFS, removed ag
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('the xl driver runs exactly the documented commands, each a plain argument list the SSH runner accepts', async () => {
+  const { shellJoin } = await import('./runner.ts');
+  const calls: string[][] = [];
+  const answers: Record<string, { code: number; out: string; err?: string }> = {
+    lvs: { code: 0, out: '  vg0:pvhctl-rehearse-web1-xvda:10737418240:4194304:100:web1:swi-a-s---\n' },
+    'xl info': { code: 0, out: 'host : xen1\nfree_memory            : 3071\n' },
+    'dmsetup targets': { code: 0, out: 'snapshot         v1.16.0\nlinear           v1.4.0\n' },
+  };
+  const runner = {
+    name: 'record',
+    exec: async (argv: string[]) => {
+      calls.push(argv);
+      shellJoin(argv);
+      const a = answers[argv[0] === 'lvs' ? 'lvs' : argv.slice(0, 2).join(' ')] ?? { code: 0, out: '' };
+      return { code: a.code, stdout: Buffer.from(a.out), stderr: a.err ?? '' };
+    },
+  } as unknown as Parameters<typeof xlDriver>[1];
+  const d = xlDriver('xen1', runner);
+  const snap = { method: 'lvm-snapshot' as const, origin: hostPath('/dev/vg0/web1'), vg: 'vg0', name: 'pvhctl-rehearse-web1-xvda', cowBytes: 1073741824, path: hostPath('/dev/vg0/pvhctl-rehearse-web1-xvda') };
+  assert.equal(await d.freeMemory(), 3071);
+  assert.deepEqual(await d.dmTargets(), ['snapshot', 'linear']);
+  await d.snapshotDisk(snap);
+  await d.removeSnapshot(snap);
+  await assert.rejects(d.snapshotDisk({ ...snap, name: 'web1', path: hostPath('/dev/vg0/web1') }), /not a rehearsal snapshot name/);
+  assert.deepEqual(calls, [
+    ['xl', 'info'],
+    ['dmsetup', 'targets'],
+    ['lvcreate', '--snapshot', '--name', 'pvhctl-rehearse-web1-xvda', '--size', '1073741824b', '/dev/vg0/web1'],
+    ['lvs', '--noheadings', '--nosuffix', '--units', 'b', '--separator', ':', '-o', 'vg_name,lv_name,lv_size,vg_extent_size,vg_free_count,origin,lv_attr', '/dev/vg0/pvhctl-rehearse-web1-xvda'],
+    ['lvremove', '-f', 'vg0/pvhctl-rehearse-web1-xvda'],
+  ]);
+  // An LV that is not a snapshot (no origin) is never removed, whatever its name.
+  answers.lvs = { code: 0, out: '  vg0:pvhctl-rehearse-web1-xvda:10737418240:4194304:100::-wi-ao----\n' };
+  await assert.rejects(d.removeSnapshot(snap), /not a snapshot LV; not removed/);
+  assert.equal(calls.at(-1)![0], 'lvs');
+});
