@@ -5,7 +5,7 @@
  * leaves nothing behind: recovery destroys the rehearsal domain and removes the snapshots and the
  * config file. Nothing here ever names the guest's own domain, config file or disks as a target.
  */
-import { DriverError, domainName, hostPath, type HostDriver, type SnapshotSpec } from '../drivers/driver.ts';
+import { DriverError, domainName, hostPath, type DomainName, type HostDriver, type HostPath, type SnapshotSpec } from '../drivers/driver.ts';
 import type { Guest, Host } from '../store/schema.ts';
 import { OWNER } from '../store/store.ts';
 import { rehearsals, type Rehearsal, type RehearsalStatus } from '../store/rehearsals.ts';
@@ -107,7 +107,7 @@ export async function runRehearsal(ctx: FleetContext, id: number, opts: Rehearsa
   }
 }
 
-type Plan = { ok: true; name: ReturnType<typeof rehearsalName>; configPath: ReturnType<typeof rehearsalConfigPath>; text: string; snapshots: SnapshotSpec[]; memoryMb: number; kernel: string | null };
+type Plan = { ok: true; name: DomainName; configPath: HostPath; text: string; snapshots: SnapshotSpec[]; memoryMb: number; kernel: string | null };
 
 /** Decides everything before anything is made: the switch's pre-check, names, copies, memory. */
 async function plan(ctx: FleetContext, guest: Guest, host: Host, driver: HostDriver, to: RehearsalTarget, opts: RehearsalOptions): Promise<Plan | { ok: false; rule: CannotRule; reason: string; detail?: string }> {
@@ -218,7 +218,7 @@ function snapshotCannot(msg: string, s: SnapshotSpec): { rule: CannotRule; reaso
 }
 
 /** Destroys the rehearsal domain and removes the snapshots and the config file; null, or why not. */
-async function cleanup(driver: HostDriver, journal: Journal, p: { name: ReturnType<typeof rehearsalName>; configPath: ReturnType<typeof rehearsalConfigPath>; snapshots: SnapshotSpec[] }): Promise<string | null> {
+async function cleanup(driver: HostDriver, journal: Journal, p: Pick<Plan, 'name' | 'configPath' | 'snapshots'>): Promise<string | null> {
   try {
     await journal('destroy', 'begin', p.name);
     await retry(() => driver.destroy(p.name));
