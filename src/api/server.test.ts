@@ -77,3 +77,27 @@ test('OpenAPI document and Prometheus metrics without per-guest labels', async (
   await app.close();
   await fleet.close();
 });
+
+test('a customer starts a rehearsal of their guest; GET /v1/guests/{id} shows its result in their words; others\' guests are 404', async () => {
+  const { fleet, app, customer, owner, guests, sim } = await setup();
+  const mine = (await fleet.store.listGuests({ owner })).find((g) => sim.state.guests[g.name]!.kernel.pvh)!;
+  const other = guests.find((g) => g.owner !== owner)!;
+  assert.equal((await app.inject({ method: 'POST', url: `/v1/guests/${other.id}/rehearse`, headers: auth(customer) })).statusCode, 404);
+  const domid = sim.state.domains[mine.name]!.domid;
+  const res = await app.inject({ method: 'POST', url: `/v1/guests/${mine.id}/rehearse`, headers: auth(customer), payload: {} });
+  assert.equal(res.statusCode, 202, res.body);
+  assert.equal(res.json().status, 'running');
+  let g;
+  for (let i = 0; i < 500; i++) {
+    g = (await app.inject({ method: 'GET', url: `/v1/guests/${mine.id}`, headers: auth(customer) })).json();
+    if (g.rehearsals[0]?.status !== 'running') break;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.equal(g.rehearsals[0].status, 'passed', JSON.stringify(g.rehearsals[0]));
+  assert.match(g.rehearsals[0].message, /^Your server was test-booted in PVH mode on a copy of its disk on \d{4}-\d\d-\d\d: it came up\./);
+  assert.equal(g.rehearsals[0].kernel, '6.1.0-26-amd64');
+  assert.equal(g.type, 'pv');
+  assert.equal(sim.state.domains[mine.name]!.domid, domid, 'the guest kept running');
+  await app.close();
+  await fleet.close();
+});

@@ -10,6 +10,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { Logger } from 'pino';
 import type { Fleet } from '../fleet/fleet.ts';
 import { precheck, startRollback, startSwitch, type OperationEvent } from '../fleet/switch.ts';
+import { rehearsalView, startRehearsal } from '../fleet/rehearse.ts';
 import type { TargetType } from '../fleet/seams.ts';
 import type { Guest, Operation, Token } from '../store/schema.ts';
 import { describeGuest, describeGuests } from '../cli/guest.ts';
@@ -51,6 +52,15 @@ const opSchema = {
     step: { type: 'string' }, reason: { type: ['string', 'null'] }, created_at: { type: 'string' }, updated_at: { type: 'string' },
   },
 } as const;
+/** A rehearsal (src/fleet/rehearse.ts RehearsalView): a test boot as PVH on snapshots of the guest's disks. */
+const rehearsalSchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'integer' }, status: { type: 'string', enum: ['running', 'passed', 'failed', 'cannot-rehearse'] }, kernel: { type: 'string' },
+    to: { type: 'string' }, step: { type: 'string' }, rule: { type: ['string', 'null'] }, reason: { type: ['string', 'null'] },
+    detail: { type: ['string', 'null'] }, consoleTail: { type: ['string', 'null'] }, at: { type: 'string' }, message: { type: 'string' },
+  },
+} as const;
 const guestSchema = {
   type: 'object',
   properties: {
@@ -59,6 +69,7 @@ const guestSchema = {
     canBecome: { type: 'string' }, health: { type: 'string' }, attention: { type: ['string', 'null'] },
     verdictAt: { type: ['string', 'null'] },
     verdict: { type: ['object', 'null'], additionalProperties: true },
+    rehearsals: { type: 'array', items: rehearsalSchema },
   },
 } as const;
 const hostSchema = {
@@ -188,6 +199,28 @@ export async function buildServer(fleet: Fleet, opts: ServerOptions): Promise<Fa
     if (g === null) return reply.code(404).send({ error: 'no such guest' });
     return store.listOperations({ guestId: g.id, limit: 50 });
   });
+
+  app.post(
+    '/v1/guests/:id/rehearse',
+    {
+      schema: {
+        summary: 'Start a rehearsal: test-boot the guest as PVH on snapshots of its disks while it keeps running; its result shows in GET /v1/guests/{id}',
+        security,
+        params: idParams,
+        body: { type: ['object', 'null'], properties: { to: { type: 'string', enum: ['pvh', 'pvh-shim'], default: 'pvh' } } },
+        response: { 202: rehearsalSchema, 404: errorSchema, 409: errorSchema },
+      },
+    },
+    async (req, reply) => {
+      const g = await visibleGuest(req, (req.params as { id: number }).id);
+      if (g === null) return reply.code(404).send({ error: 'no such guest' });
+      const to = (req.body as { to?: 'pvh' | 'pvh-shim' } | null)?.to ?? 'pvh';
+      const r = await startRehearsal(fleet.ctx, g, { actor: `token:${req.principal!.id}`, to });
+      if (r.kind === 'refused') return reply.code(409).send({ error: r.reason });
+      r.finished.catch((err: unknown) => req.log.error({ err, rehearsal: r.rehearsal.id }, 'rehearsal failed'));
+      return reply.code(202).send(rehearsalView(r.rehearsal));
+    },
+  );
 
   const toSchema = { type: 'string', enum: ['pvh', 'pvh-shim', 'pv'] } as const;
   app.post(

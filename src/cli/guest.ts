@@ -3,6 +3,7 @@
  */
 import type { GuestVerdict } from '../fleet/seams.ts';
 import type { Fleet } from '../fleet/fleet.ts';
+import { guestRehearsals } from '../fleet/rehearse.ts';
 import type { Guest } from '../store/schema.ts';
 import { printable } from '../util/escape.ts';
 import { parse, UsageError } from './args.ts';
@@ -13,7 +14,8 @@ export const help = `usage: pvhctl guest list [--host HOST] [--owner OWNER] [--a
 
 GUEST is NAME, or HOST/NAME when several hosts have a guest of that name. 'list' shows each
 guest's type, what it can become (the last scan's verdict) and whether it needs attention;
-'show' adds its config versions and switch operations with their journal.
+'show' adds its config versions, switch operations with their journal, and the newest
+rehearsal (test boot as PVH on snapshots) per kernel.
 
 exit status: 0 done; 1 failed (one line on stderr); 2 usage error
 `;
@@ -28,7 +30,8 @@ export function canBecome(v: GuestVerdict | null): string {
 
 export async function describeGuest(fleet: Fleet, g: Guest) {
   const host = await fleet.store.getHostById(g.host_id);
-  return describeWith(g, host?.name ?? null);
+  // The newest test boot per kernel (src/fleet/rehearse.ts): shown to the operator and the customer.
+  return { ...describeWith(g, host?.name ?? null), rehearsals: await guestRehearsals(fleet.ctx, g.id) };
 }
 
 /**
@@ -103,6 +106,7 @@ export async function run(args: string[]): Promise<number> {
         ...(v.attention ? [`  ATTENTION ${p(v.attention)}`] : []),
         `  versions  ${v.configVersions.map((c) => `#${c.id} ${c.reason} ${c.sha256.slice(0, 12)}`).join(', ') || '-'}`,
         ...v.operations.map((o) => `  op ${o.id}  ${o.kind} ${o.from_type} → ${o.to_type}  ${o.status}  ${p(o.reason ?? '')}`),
+        ...v.rehearsals.map((r) => `  rehearsal ${p(r.kernel)}  ${r.status}${r.status === 'failed' ? ` at ${r.step}` : ''}  ${p(r.message)}`),
       ];
       return lines.join('\n') + '\n';
     });

@@ -120,7 +120,7 @@ test('inspect --config: xl disks with partition vdevs, PCI passthrough, a direct
   };
   const web1 = cfg('web1', `bootloader = "pygrub"\n${disks}`);
   const pci = cfg('pci1', `bootloader = "pygrub"\n${disks}pci = [ '0000:01:00.0' ]\n`);
-  const direct = cfg('direct1', `kernel = "${(await debianKernel('686')).vmlinuz}"\n${disks}`);
+  const direct = cfg('direct1', `kernel = "${(await debianKernel('686')).vmlinuz}"\nroot = "/dev/xvda2 ro"\nextra = "quiet"\n${disks}`);
   const bad = cfg('bad1', 'bootloader = pygrub(\n');
   const r = await pvhctl(['inspect', '--json', '--config', web1, '--config', pci, '--config', direct, '--config', bad]);
   assert.equal(r.code, 1);
@@ -132,6 +132,10 @@ test('inspect --config: xl disks with partition vdevs, PCI passthrough, a direct
   assert.equal(out[1].verdict.verdict, 'blocked');
   assert.equal(out[2].verdict.verdict, 'needs-kernel');
   assert.match(out[2].verdict.reasons.join(' '), /kernel= in the xl config/);
+  // The direct kernel's command line is the xl config's (root= and extra=), not the guest menu's.
+  assert.deepEqual(out[2].console, { consoles: [], hvc0: false, source: 'xl-config', note: out[2].console.note });
+  assert.match(out[2].console.note, /the switch adds console=hvc0 to the xl config itself/);
+  assert.equal(out[2].rootDevice.cmdline.spec, '/dev/xvda2');
   assert.match(out[3].error, /bad1\.cfg:3:\d+: config parsing error near `pygrub/);
   assert.equal(r.stderr.trim().split('\n').length, 1);
 });

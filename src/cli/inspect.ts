@@ -146,7 +146,7 @@ export async function run(args: string[]): Promise<number> {
   for (const c of configs) {
     const g = xlGuest!(c);
     if (typeof g === 'string') guests.push({ name: c, disks: [], error: g });
-    else guests.push({ name: g.name, disks: g.disks, options: { pci: g.pci, directKernel: g.directKernel, hostBoot: g.boot, notes: g.notes } });
+    else guests.push({ name: g.name, disks: g.disks, options: { pci: g.pci, directKernel: g.directKernel, directCmdline: g.directCmdline, hostBoot: g.boot, notes: g.notes } });
   }
   const data = values['no-cache'] ? null : dataDir();
   const tty = process.stderr.isTTY === true && guests.length > 1;

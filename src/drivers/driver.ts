@@ -120,6 +120,35 @@ export type BlockReader = {
   close(): Promise<void>;
 };
 
+/** The start of every name pvhctl gives a rehearsal's domain, snapshots and config file. */
+export const REHEARSAL_PREFIX = 'pvhctl-rehearse-';
+
+/** How dom0 holds a guest disk, which decides how a rehearsal can copy it. */
+export type DiskBacking =
+  /**
+   * An LVM logical volume (`lvs`); `origin` is set when it is itself a snapshot, `invalid` when
+   * that snapshot's CoW area filled up and device-mapper dropped it (its origin is unaffected).
+   */
+  | { kind: 'lv'; path: HostPath; vg: string; lv: string; sizeBytes: number; extentBytes: number; vgFreeExtents: number; origin: string | null; invalid: boolean }
+  /** A regular file (a raw image). */
+  | { kind: 'file'; path: HostPath; sizeBytes: number }
+  /** Anything else (a partition, a multipath or iSCSI device, a missing path): `what` says which. */
+  | { kind: 'other'; path: HostPath; what: string };
+
+/**
+ * A copy-on-write copy of a guest disk made for a rehearsal: an LVM snapshot LV in the origin's
+ * volume group with a bounded CoW area, or a reflink copy of an image file (same filesystem).
+ * Its name always starts with REHEARSAL_PREFIX: drivers refuse to remove anything else.
+ */
+export type SnapshotSpec =
+  | { method: 'lvm-snapshot'; origin: HostPath; vg: string; name: string; cowBytes: number; path: HostPath }
+  | { method: 'reflink'; origin: HostPath; path: HostPath };
+
+/** Checks that a snapshot (or rehearsal file) is one pvhctl names, before anything removes it. */
+export function isRehearsalPath(path: string): boolean {
+  return path.slice(path.lastIndexOf('/') + 1).replace(/^\./, '').startsWith(REHEARSAL_PREFIX);
+}
+
 /** The operations a host driver provides. All may throw DriverError. */
 export type HostDriver = {
   readonly name: string;
@@ -159,6 +188,27 @@ export type HostDriver = {
    * offers only consoleTail, and the Xen Shell then shows the console read-only.
    */
   console?(name: DomainName): Promise<ConsoleChannel>;
+  /** `xl info` free_memory: MiB the hypervisor can still give to a new domain. */
+  freeMemory(): Promise<number>;
+  /** `dmsetup targets`: the device-mapper targets dom0's kernel has (an LVM snapshot needs `snapshot`). */
+  dmTargets(): Promise<string[]>;
+  /**
+   * How dom0 holds a disk: `lvs -o vg_name,lv_name,lv_size,vg_extent_size,vg_free_count,origin PATH`
+   * for an LV (with its volume group's free extents), `stat -L` for anything else.
+   */
+  diskBacking(path: HostPath): Promise<DiskBacking>;
+  /**
+   * Makes a rehearsal snapshot: `lvcreate --snapshot --name NAME --size COWb ORIGIN`, or
+   * `cp --reflink=always ORIGIN PATH` (fails, never copies, on a filesystem without reflinks).
+   */
+  snapshotDisk(s: SnapshotSpec): Promise<void>;
+  /**
+   * Removes a rehearsal snapshot: `lvremove -f VG/NAME` (only an LV that is a snapshot) or
+   * `rm -f PATH`. No error when it is already gone; refuses a name without REHEARSAL_PREFIX.
+   */
+  removeSnapshot(s: SnapshotSpec): Promise<void>;
+  /** `rm -f PATH` for a file pvhctl wrote beside configs (PVHCTL_FILE names only); no error when absent. */
+  removeFile(path: HostPath): Promise<void>;
   /** Checks that the host answers (a cheap round trip); throws 'unreachable' when not. */
   probe(): Promise<void>;
   close(): Promise<void>;

@@ -6,7 +6,6 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,31 +13,12 @@ import { openFleet } from './fleet.ts';
 import { loadSim } from '../drivers/sim/world.ts';
 import { rewriteConfig } from './xlconfig.ts';
 import { runningType } from './verify.ts';
+import { runUntilAt } from './testdata/kill-child.ts';
 
 const CHILD = join(import.meta.dirname, 'testdata', 'crash-child.ts');
 
 /** Runs the child until it prints `AT n` (then SIGKILLs it) or ends by itself. */
-function runChild(dataDir: string, guest: string, crashAt: number): Promise<'killed' | 'ended'> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CHILD, dataDir, guest, 'pvh', String(crashAt)], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    let killed = false;
-    child.stdout.on('data', (b: Buffer) => {
-      out += b.toString();
-      if (!killed && out.includes('AT ')) {
-        killed = true;
-        child.kill('SIGKILL');
-      }
-    });
-    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
-    child.on('close', (code, signal) => {
-      if (killed && signal === 'SIGKILL') resolve('killed');
-      else if (code === 0) resolve('ended');
-      else reject(new Error(`child exited ${code} ${signal}: ${err.slice(-2000)}`));
-    });
-  });
-}
+const runChild = (dataDir: string, guest: string, crashAt: number) => runUntilAt(CHILD, [dataDir, guest, 'pvh', String(crashAt)]);
 
 async function prepare(dir: string): Promise<{ capable: string; incapable: string }> {
   const fleet = await openFleet({ dataDir: dir });

@@ -11,6 +11,7 @@ import { scanHost, type ScanResult } from './scan.ts';
 import type { InspectGuest } from './seams.ts';
 import { makeContext, recover, type FleetContext } from './switch.ts';
 import { DEFAULT_VERIFY } from './verify.ts';
+import { recoverRehearsals } from './rehearse.ts';
 
 export type FleetOptions = {
   /** The data directory (SQLite file, simulated hosts), or ':memory:'. */
@@ -76,6 +77,9 @@ export async function openFleet(opts: FleetOptions): Promise<Fleet> {
       await store.close();
     },
   };
-  if (opts.recover !== false) await recover(ctx);
+  if (opts.recover !== false) {
+    await recover(ctx);
+    await recoverRehearsals(ctx);
+  }
   return fleet;
 }

@@ -43,7 +43,7 @@ export function makeContext(c: Pick<FleetContext, 'store' | 'driverFor' | 'readF
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Retries a driver call that failed because the host was unreachable (a dropped SSH session). */
-async function retry<T>(fn: () => Promise<T>, tries = 4): Promise<T> {
+export async function retry<T>(fn: () => Promise<T>, tries = 4): Promise<T> {
   for (let i = 1; ; i++) {
     try {
       return await fn();
@@ -327,7 +327,7 @@ export const STALE_MS = 30 * 60_000;
  * Whether the process that runs `op` is still alive: on this machine, its pid answers signal 0;
  * on another (a second pvhctl on the same PostgreSQL later), its last journal entry is recent.
  */
-function ownerAlive(op: Operation): boolean {
+export function ownerAlive(op: Pick<Operation, 'owner' | 'updated_at'>): boolean {
   if (op.owner === null || op.owner === OWNER) return false;
   const [host, pid] = op.owner.split(':');
   if (host !== hostname()) return Date.now() - Date.parse(op.updated_at) < STALE_MS;

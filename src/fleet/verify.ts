@@ -24,6 +24,17 @@ export type VerifyResult = { ok: true; domid: number } | { ok: false; reason: st
 /** Lines that mean the guest kernel died (Linux panic(), BUG, GRUB errors before the kernel). */
 const PANIC = /Kernel panic - not syncing|BUG: unable to handle|^error: .*(not a PVH kernel|not a Xen|invalid magic|no such device)/m;
 
+/**
+ * Why a console can be empty after a PVH boot: Linux makes hvc0 its preferred console only on the
+ * PV entry path (arch/x86/xen/enlighten_pv.c), so without `console=hvc0` on the command line a
+ * PVH kernel's messages, a panic included, never reach the xl console.
+ */
+export const SILENT_PVH_CONSOLE =
+  "its console stayed silent: under PVH the kernel writes to the xl console only with console=hvc0 on its command line, so an error while starting (a kernel panic) is not shown there";
+
+/** True when nothing but blanks was written to the console since the boot began. */
+const silent = (tail: string) => tail.trim() === '';
+
 /** The type as `xl list -l` reports it, with the shim counted as its own type. */
 export function runningType(d: Domain): GuestType {
   return d.type === 'pvh' && d.pvshim ? 'pvh-shim' : d.type;
@@ -75,9 +86,10 @@ export async function verifyBoot(driver: HostDriver, name: string, expected: Gue
       // xl create returned with the domain built: gone now means it died (on_crash = "destroy").
       const tail = sinceBoot(await driver.consoleTail(n, 16384), opts.consoleBefore);
       const panic = PANIC.exec(tail);
+      const why = panic ? "the server's kernel stopped with an error while starting" : 'the server stopped right after starting';
       return {
         ok: false,
-        reason: panic ? "the server's kernel stopped with an error while starting" : 'the server stopped right after starting',
+        reason: expected === 'pvh' && silent(tail) ? `${why}; ${SILENT_PVH_CONSOLE}` : why,
         detail: `domain gone after xl create; console: ${tail.split('\n').filter((l) => l.trim() !== '').slice(-2).join(' | ').slice(-400)}`,
       };
     } else if (d.state === 'crashed') {
@@ -102,7 +114,11 @@ export async function verifyBoot(driver: HostDriver, name: string, expected: Gue
         return { ok: true, domid: d.domid };
       }
     }
-    if (Date.now() >= deadline) return { ok: false, reason: `${last} within ${Math.round(opts.bootTimeoutMs / 1000)} s`, detail };
+    if (Date.now() >= deadline) {
+      // Verification never needs console text: the frontends decide. A silent console only explains.
+      const quiet = expected === 'pvh' && d !== null && silent(sinceBoot(await driver.consoleTail(n, 16384), opts.consoleBefore));
+      return { ok: false, reason: `${last} within ${Math.round(opts.bootTimeoutMs / 1000)} s${quiet ? `; ${SILENT_PVH_CONSOLE}` : ''}`, detail: `${detail}${quiet ? '; console empty since the boot' : ''}` };
+    }
     await sleep(Math.min(opts.pollMs, Math.max(1, deadline - Date.now())));
   }
 }

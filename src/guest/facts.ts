@@ -121,24 +121,59 @@ export function cmdlineWords(args: string): string[] {
   return (args.match(/"[^"]*"|\S+/g) ?? []).map((w) => w.replace(/"/g, ''));
 }
 
-export type ConsoleFacts = { consoles: string[]; hvc0: boolean; note: string };
+/**
+ * Where a guest's kernel command line comes from: its own boot menu (grub.cfg, extlinux.conf,
+ * menu.lst, BLS), or the xl config in dom0 (`kernel =` with `extra =` / `cmdline =`).
+ */
+export type CmdlineSource = 'guest-menu' | 'xl-config';
+
+export type ConsoleFacts = {
+  consoles: string[];
+  hvc0: boolean;
+  source: CmdlineSource;
+  /** What this means under PVH, and what to do, in words. */
+  note: string;
+};
 
 /**
- * What the kernel command line says about the console. Under PVH there is no emulated serial port
- * or VGA: the xl console is Xen's PV console, hvc0.
+ * How to put `console=hvc0` on the kernel command line for good, in the guest's distribution
+ * (os-release ID and ID_LIKE). Sources: GRUB manual "Simple configuration" (GRUB_CMDLINE_LINUX)
+ * and Debian's update-grub; grubby(8) (`--update-kernel=ALL --args`); Alpine's update-extlinux
+ * and its /etc/update-extlinux.conf (wiki.alpinelinux.org/wiki/Bootloaders).
  * @example
- * consoleFacts('root=/dev/xvda1 console=hvc0') // => { consoles: ['hvc0'], hvc0: true, note: 'console=hvc0: the xl console works under PVH' }
+ * consoleHint({ id: 'debian', idLike: [], ... }) // => 'add console=hvc0 to GRUB_CMDLINE_LINUX in /etc/default/grub, then run update-grub'
  */
-export function consoleFacts(args: string | null): ConsoleFacts {
+export function consoleHint(os: OsInfo | null): string {
+  const ids = [os?.id ?? '', ...(os?.idLike ?? [])];
+  if (ids.includes('debian') || ids.includes('ubuntu')) return 'add console=hvc0 to GRUB_CMDLINE_LINUX in /etc/default/grub, then run update-grub';
+  if (ids.some((i) => ['rhel', 'centos', 'fedora', 'rocky', 'almalinux', 'ol'].includes(i))) return 'run grubby --update-kernel=ALL --args=console=hvc0';
+  if (ids.includes('alpine')) return 'add console=hvc0 to default_kernel_opts in /etc/update-extlinux.conf, then run update-extlinux';
+  return "add console=hvc0 to the kernel command line in the guest's boot loader configuration";
+}
+
+/**
+ * What the kernel command line means for the console under PVH. There is no emulated serial port
+ * or VGA under PVH, and Linux makes hvc0 its preferred console only on the PV entry path
+ * (arch/x86/xen/enlighten_pv.c, `add_preferred_console("hvc", 0, NULL)`): a PVH guest without
+ * `console=hvc0` writes its kernel messages, panics included, nowhere the xl console sees.
+ * A command line from the xl config is fixed by the switch itself (xlcfg's rewrite adds it).
+ * @example
+ * consoleFacts('root=/dev/xvda1 console=hvc0', null, 'guest-menu').hvc0 // => true
+ * consoleFacts('root=/dev/xvda1 quiet', debian, 'guest-menu').note
+ * // => 'no console=hvc0 on the kernel command line: under PVH the kernel's messages reach the xl console only with console=hvc0 ...; add console=hvc0 to GRUB_CMDLINE_LINUX in /etc/default/grub, then run update-grub'
+ */
+export function consoleFacts(args: string | null, os: OsInfo | null, source: CmdlineSource): ConsoleFacts {
   const consoles = cmdlineWords(args ?? '')
     .filter((w) => w.startsWith('console='))
     .map((w) => w.slice('console='.length).split(',')[0]!);
   const hvc0 = consoles.includes('hvc0');
+  const why = "under PVH the kernel's messages (a kernel panic too) reach the xl console only with console=hvc0 on the kernel command line, because Linux picks hvc0 by itself only when it boots as PV";
+  const fix = source === 'xl-config' ? 'the switch adds console=hvc0 to the xl config itself' : consoleHint(os);
   let note: string;
-  if (hvc0) note = 'console=hvc0: the xl console works under PVH';
-  else if (consoles.length === 0) note = 'no console= on the kernel command line: Linux uses hvc0 on Xen by itself, but add console=hvc0 to be sure';
-  else note = `console=${consoles.join(',')} only: under PVH there is no emulated serial port or screen, so add console=hvc0 to keep the xl console`;
-  return { consoles, hvc0, note };
+  if (hvc0) note = "console=hvc0 is on the kernel command line: the kernel's messages reach the xl console under PVH";
+  else if (consoles.length === 0) note = `no console=hvc0 on the kernel command line: ${why}; ${fix}`;
+  else note = `console=${consoles.join(',')} only: there is no emulated serial port or screen under PVH, and ${why}; ${fix}`;
+  return { consoles, hvc0, source, note };
 }
 
 export type KernelConfigFacts = { file: string; xen: boolean; xenPv: boolean; xenPvh: boolean; hvcXen: boolean };

@@ -61,6 +61,10 @@ test('GPT guest → ready', async () => {
   assert.equal(r.disks[0]!.table, 'gpt');
   assert.match(r.root!, /\[2\]$/);
   assert.equal(r.verdict.verdict, 'ready');
+  // A stock Debian grub.cfg (update-grub's, `quiet` only): silent under PVH, and the verdict says how to fix it.
+  assert.equal(r.console?.hvc0, false);
+  assert.equal(r.console?.source, 'guest-menu');
+  assert.match(r.verdict.reasons.join(' '), /only with console=hvc0 on the kernel command line.*GRUB_CMDLINE_LINUX in \/etc\/default\/grub, then run update-grub/);
 });
 
 test('root in a logical partition (where pygrub finds nothing) → ready; /dev/sda5 in fstab flagged', async () => {

@@ -46,6 +46,8 @@ export type InspectOptions = {
   pci?: boolean;
   /** A dom0 kernel file the xl config boots directly (`kernel = ...`), instead of the guest's menu. */
   directKernel?: string | null;
+  /** The command line the xl config gives that kernel (`cmdline`, else `root=ROOT EXTRA`). */
+  directCmdline?: string | null;
   /** How the xl config boots the guest, for the report (null without a config). */
   hostBoot?: string | null;
   /** Notes from reading the xl config (disks not read, shape errors). */
@@ -153,7 +155,8 @@ async function inspectOpened(disks: DiskSpec[], opened: ReturnType<typeof openVo
   if (rootVol === null && bootOnly === undefined) {
     const problems = vols.map((v) => `${v.name}: ${v.problem ?? 'no /etc/fstab or /etc/os-release'}`);
     const unreadable = vols.length === 0 ? 'no disk could be opened' : `no root filesystem was found (${problems.join('; ')})`;
-    report.verdict = guestVerdict({ pci: opts.pci ?? false, unreadable, bootUnreadable: null, menu: null, entryKernels: [], installed: [], os: null, directKernel: direct });
+    if (direct) report.console = consoleFacts(opts.directCmdline ?? null, null, 'xl-config');
+    report.verdict = guestVerdict({ pci: opts.pci ?? false, unreadable, bootUnreadable: null, menu: null, entryKernels: [], installed: [], os: null, directKernel: direct, console: report.console });
     return report;
   }
   const rootFs = (rootVol ?? bootOnly)!.fs!;
@@ -315,12 +318,14 @@ async function inspectOpened(disks: DiskSpec[], opened: ReturnType<typeof openVo
   }
 
   const dflt = menu?.default.decided ? menu.entries[menu.default.index] : undefined;
-  if (dflt) {
-    report.console = consoleFacts(dflt.args);
-    const root = cmdlineWords(dflt.args ?? '').find((w) => w.startsWith('root='));
+  // A kernel booted from dom0 gets its command line from the xl config, not from the guest's menu.
+  const args = direct ? (opts.directCmdline ?? null) : (dflt?.args ?? null);
+  if (direct || dflt) {
+    report.console = consoleFacts(args, report.os, direct ? 'xl-config' : 'guest-menu');
+    const root = cmdlineWords(args ?? '').find((w) => w.startsWith('root='));
     report.rootDevice.cmdline = root ? rootNaming(root.slice('root='.length)) : null;
   }
-  report.verdict = guestVerdict({ pci: opts.pci ?? false, unreadable: null, bootUnreadable, menu, entryKernels, installed, os: report.os, directKernel: direct });
+  report.verdict = guestVerdict({ pci: opts.pci ?? false, unreadable: null, bootUnreadable, menu, entryKernels, installed, os: report.os, directKernel: direct, console: report.console });
   return report;
 }
 

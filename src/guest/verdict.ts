@@ -5,7 +5,7 @@
  */
 import type { BootMenu } from '../boot/types.ts';
 import type { KernelResult } from '../kernel/types.ts';
-import { installHint, type OsInfo } from './facts.ts';
+import { installHint, type ConsoleFacts, type OsInfo } from './facts.ts';
 
 export type Verdict =
   | { verdict: 'ready'; kernel: string; reasons: string[] }
@@ -37,6 +37,8 @@ export type VerdictInput = {
   os: OsInfo | null;
   /** A kernel given by the xl config (`kernel = "..."` in dom0), which overrides the guest's menu. */
   directKernel: { path: string; result: KernelResult } | null;
+  /** What the command line the guest boots with says about the console (null: not known). */
+  console?: ConsoleFacts | null;
 };
 
 const pvhOk = (r: KernelResult) => r.error === null && r.pvh.capable;
@@ -49,6 +51,16 @@ const why = (r: KernelResult) => (r.error === null ? r.pvh.reason : `it could no
  * // => { verdict: 'ready', kernel: '/boot/vmlinuz-6.1.0-56-amd64', reasons: ['the default entry "Debian GNU/Linux" boots /boot/vmlinuz-6.1.0-56-amd64, which has the PVH entry point'] }
  */
 export function guestVerdict(v: VerdictInput): Verdict {
+  const d = decide(v);
+  // A guest that will boot through the PVH entry without console=hvc0 has a silent console after
+  // the switch: say so, and how to fix it, beside the verdict (the shim boots the PV entry, which
+  // picks hvc0 itself; blocked and unknown guests are not switched).
+  const c = v.console ?? null;
+  if (c !== null && !c.hvc0 && (d.verdict === 'ready' || d.verdict === 'ready-after-reboot' || d.verdict === 'needs-kernel')) d.reasons.push(c.note);
+  return d;
+}
+
+function decide(v: VerdictInput): Verdict {
   if (v.pci) {
     return { verdict: 'blocked', reasons: ['the guest uses PCI passthrough, which Xen does not support for PVH guests yet'] };
   }

@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { modelOf } from '../xlcfg/model.ts';
+import { modelOf, type XlModel } from '../xlcfg/model.ts';
 import { formatParseError, parseXlConfig } from '../xlcfg/parser.ts';
 import type { DiskSpec } from './volumes.ts';
 
@@ -19,6 +19,8 @@ export type XlGuest = {
   pci: boolean;
   /** A dom0 kernel the host boots directly, or null when the guest's own menu decides (pygrub, PV GRUB). */
   directKernel: string | null;
+  /** The command line xl gives a direct kernel: `cmdline`, else `root=ROOT EXTRA` (xl_parse.c). */
+  directCmdline: string | null;
   /** What the config says about how the guest boots, for the report. */
   boot: string;
   /** Things in the config inspection cannot follow (qcow2 disks, cdroms, bad disk specs). */
@@ -70,5 +72,18 @@ export function xlGuest(file: string): XlGuest | string {
   else if (m.firmware !== null) boot = `firmware = "${m.firmware}"`;
   else if (m.bootloader !== null) boot = `bootloader = "${m.bootloader}"`;
   else boot = 'no kernel, bootloader or firmware set';
-  return { name: m.name ?? basename(file).replace(/\.cfg$/, ''), disks, pci: m.pci.length > 0, directKernel, boot, notes };
+  const directCmdline = directKernel === null ? null : xlCmdline(m);
+  return { name: m.name ?? basename(file).replace(/\.cfg$/, ''), disks, pci: m.pci.length > 0, directKernel, directCmdline, boot, notes };
+}
+
+/**
+ * The kernel command line xl builds (tools/xl/xl_parse.c): `cmdline` wins over `root` and `extra`
+ * (xl warns); otherwise `root=ROOT` then EXTRA, joined by a space; null when none is set.
+ * @example
+ * xlCmdline(modelOf(parse('root = "/dev/xvda1 ro"\nextra = "quiet"\n'))) // => 'root=/dev/xvda1 ro quiet'
+ */
+export function xlCmdline(m: Pick<XlModel, 'cmdline' | 'root' | 'extra'>): string | null {
+  if (m.cmdline !== null) return m.cmdline;
+  const parts = [m.root !== null ? `root=${m.root}` : null, m.extra].filter((x): x is string => x !== null);
+  return parts.length === 0 ? null : parts.join(' ');
 }

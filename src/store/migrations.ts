@@ -5,6 +5,7 @@
 import type { Kysely } from 'kysely';
 import type { Migration } from 'kysely/migration';
 import { customerKeysMigration } from './customer-keys.ts';
+import { rehearsalsMigration } from './rehearsals.ts';
 
 export const migrations: Record<string, Migration> = {
   '0001_initial': {
@@ -136,4 +137,6 @@ export const migrations: Record<string, Migration> = {
   },
   // The Xen Shell's customer keys (src/store/customer-keys.ts), numbered apart from the fleet's.
   '0900_customer_keys': customerKeysMigration,
+  // Rehearsals (src/store/rehearsals.ts), numbered apart from the fleet's and the shell's.
+  '0950_rehearsals': rehearsalsMigration,
 };

@@ -8,6 +8,8 @@ import { modelOf } from './model.ts';
 import { parseXlConfig } from './parser.ts';
 import { convertConfig, DEBIAN_BOOT_PATHS, kernelCheckFrom, type KernelCheck, type Rewrite } from './rewrite.ts';
 import { validateConfig } from './validate.ts';
+import { effectiveSettings } from './parser.ts';
+import { buildXluDump, runXlu } from './xlu/harness.ts';
 import type { XlConfig } from './types.ts';
 
 function parse(text: string): XlConfig {
@@ -46,6 +48,7 @@ type = "pvh"
 kernel = "/srv/xen/web1/vmlinuz"
 ramdisk = "/srv/xen/web1/initrd.img"
 root = "/dev/xvda1 ro"
+extra = "console=hvc0"
 memory = 1024
 disk = [ 'phy:/dev/vg0/web1,xvda,w' ]
 vif = [ 'bridge=xenbr0' ]
@@ -129,4 +132,67 @@ test('real GRUB images (grub-xen-host): PV GRUB → PVH GRUB gives a kernel Xen 
   const back = ok(convertConfig(pvh.config, 'pv', { paths, guestArch: 'x86_64' }));
   const pvVerdict = await inspectKernelFile(modelOf(back.config).kernel!);
   assert.ok(!isFailure(pvVerdict) && pvVerdict.pv.capable && pvVerdict.pv.abi === 'xen-3.0-x86_64', 'the 64-bit PV GRUB boots as 64-bit PV');
+});
+
+/** Direct-kernel PV configs as customers write them, and the command line xl must read after the switch. */
+const CONSOLE_CASES: { config: string; key: 'extra' | 'cmdline'; after: string }[] = [
+  // No extra at all: one is added after root.
+  { config: 'name = "a"\nkernel = "/k"\nroot = "/dev/xvda1 ro"\n', key: 'extra', after: 'console=hvc0' },
+  // The customer's words are kept, byte for byte, with odd spacing and quotes.
+  { config: "name = 'a'\nkernel = '/k'\nextra = '  quiet  splash=\"x y\"\tloglevel=3'  # mine\n", key: 'extra', after: '  quiet  splash="x y"\tloglevel=3 console=hvc0' },
+  // Another console stays (Linux writes kernel messages to every console= given).
+  { config: 'name = "a"\nkernel = "/k"\nextra = "console=ttyS0,115200n8"\n', key: 'extra', after: 'console=ttyS0,115200n8 console=hvc0' },
+  // cmdline overrides root and extra in xl: it is the one that gets the word.
+  { config: 'name = "a"\nkernel = "/k"\nextra = "quiet"\ncmdline = "root=/dev/xvda1 ro"\n', key: 'cmdline', after: 'root=/dev/xvda1 ro console=hvc0' },
+  // extra built with += (Xen >= 4.13): the last statement carries the whole effective value.
+  { config: 'name = "a"\nkernel = "/k"\nextra = "quiet"\nextra += " panic=10"\n', key: 'extra', after: 'quiet panic=10 console=hvc0' },
+  // Already there (with options, or trailing space): nothing changes.
+  { config: 'name = "a"\nkernel = "/k"\nextra = "console=hvc0,115200 quiet"\n', key: 'extra', after: 'console=hvc0,115200 quiet' },
+  { config: 'name = "a"\nkernel = "/k"\nextra = "quiet "\n', key: 'extra', after: 'quiet console=hvc0' },
+  // An empty extra.
+  { config: 'name = "a"\nkernel = "/k"\nextra = ""\n', key: 'extra', after: 'console=hvc0' },
+];
+
+test('PV → PVH, direct kernel: console=hvc0 goes on the command line xl reads, every other word and key kept (read back by libxlutil)', async () => {
+  const bin = buildXluDump();
+  const outs = CONSOLE_CASES.map((c) => ok(convertConfig(parse(c.config), 'pvh', { kernelCheck: () => pvhCapable })));
+  const before = await runXlu(bin, CONSOLE_CASES.map((c) => c.config));
+  const after = await runXlu(bin, outs.map((o) => o.text));
+  CONSOLE_CASES.forEach((c, i) => {
+    const a = after[i]!;
+    const b = before[i]!;
+    assert.ok(a.kind === 'ok' && b.kind === 'ok', c.config);
+    const value = (r: typeof a, k: string) => (r.kind === 'ok' ? r.settings.find((x) => x.key === k)?.value : undefined);
+    assert.equal(value(a, c.key), c.after, c.config);
+    // Nothing else xl reads changed, except type and builder.
+    for (const s of b.settings) if (!['type', 'builder', c.key].includes(s.key)) assert.deepEqual(value(a, s.key), s.value, `${c.config}: ${s.key}`);
+    // Idempotent: the added word is found again and not added twice.
+    const again = convertConfig(outs[i]!.config, 'pvh', { kernelCheck: () => pvhCapable });
+    assert.ok(!again.ok, 'a PVH config is not converted twice');
+    const unchanged = c.after.includes('console=hvc0') && !c.config.includes(c.after);
+    assert.equal(outs[i]!.reasons.some((r) => r.startsWith('console=hvc0 added')), unchanged, c.config);
+  });
+  // The comment after the edited statement survives.
+  assert.match(outs[1]!.text, /# mine\n$/);
+  // The same rule, run on the output with type reset to PV, adds nothing.
+  const reset = outs.map((o) => ok(convertConfig(parse(o.text.replace('type = "pvh"', 'type = "pv"')), 'pvh', { kernelCheck: () => pvhCapable })));
+  reset.forEach((r, i) => assert.equal(r.text.replace('type = "pvh"', ''), outs[i]!.text.replace('type = "pvh"', ''), 'console=hvc0 added twice'));
+});
+
+test('console=hvc0 is added only for a kernel booted from dom0 as PVH: not for PVH GRUB, pygrub or the shim; a list-shaped extra is reported', () => {
+  const grub = ok(convertConfig(parse('name = "a"\nkernel = "/usr/lib/grub-xen/grub-x86_64-xen.bin"\nextra = "quiet"\n'), 'pvh', {}));
+  assert.equal(effectiveSettings(grub.config).get('extra')!.value, 'quiet', "extra is PVH GRUB's own command line there, not Linux's");
+  const pygrub = ok(convertConfig(parse('name = "a"\nbootloader = "pygrub"\n'), 'pvh', {}));
+  assert.equal(effectiveSettings(pygrub.config).get('extra'), undefined);
+  const shim = ok(convertConfig(parse('name = "a"\nkernel = "/k"\nextra = "quiet"\n'), 'pvh-shim', {}));
+  assert.equal(effectiveSettings(shim.config).get('extra')!.value, 'quiet', 'under the shim the PV entry path picks hvc0 itself');
+  const list = ok(convertConfig(parse('name = "a"\nkernel = "/k"\nextra = [ "quiet" ]\n'), 'pvh', { kernelCheck: () => pvhCapable }));
+  assert.ok(list.warnings.some((w) => /extra is a list/.test(w)), list.warnings.join('; '));
+});
+
+test('real Debian amd64 kernel from dom0 with a stock command line: the PVH config adds console=hvc0 to extra', async () => {
+  const amd64 = await debianKernel('amd64');
+  const check = kernelCheckFrom(await inspectKernelFile(amd64.vmlinuz));
+  const r = ok(convertConfig(parse(`name = "a"\nkernel = "${amd64.vmlinuz}"\nroot = "/dev/xvda1 ro"\nextra = "quiet"\n`), 'pvh', { kernelCheck: () => check }));
+  assert.equal(effectiveSettings(r.config).get('extra')!.value, 'quiet console=hvc0');
 });

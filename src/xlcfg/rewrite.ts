@@ -91,6 +91,7 @@ function toPvh(m: XlModel, ed: Editor, paths: BootPaths, ctx: RewriteContext): R
     } else {
       ed.reason(`kernel ${m.kernel} has the PVH entry (PHYS32_ENTRY): ${check.reason}`);
     }
+    consoleOnHvc0(m, ed);
   } else if (m.bootloader !== null) {
     ed.reason(`bootloader = "${m.bootloader}" is kept: pygrub is allowed with type = "pvh" since Xen 4.10`);
   } else if (m.kernel === null) {
@@ -116,6 +117,29 @@ function toShim(m: XlModel, ed: Editor, paths: BootPaths): Rewrite {
   ed.set('pvshim', { number: '1' }, 'pvshim = 1 runs the PV kernel inside a PVH container under the PV shim (Xen >= 4.10.1)', ['type']);
   if (paths.shim !== DEBIAN_BOOT_PATHS.shim) ed.set('pvshim_path', paths.shim, `the shim is at ${paths.shim} on this host`, ['pvshim']);
   return ed.finish('pvh-shim');
+}
+
+/** `console=hvc0` as a word of a kernel command line, with or without options (`console=hvc0,115200`). */
+const HVC0 = /(^|[ \t])console=hvc0(,[^ \t]*)?([ \t]|$)/;
+
+/**
+ * A kernel booted from dom0 under PVH gets `console=hvc0` on its command line: Linux makes hvc0 its
+ * preferred console only on the PV entry path (arch/x86/xen/enlighten_pv.c), so without it the
+ * kernel's messages and panics never reach the xl console. The word goes at the end of `cmdline`
+ * when the config uses it (it overrides `root` and `extra` in xl_parse.c), else of `extra`; every
+ * other word is kept as it was, and a command line that already has it is left alone.
+ */
+function consoleOnHvc0(m: XlModel, ed: Editor): void {
+  const key = m.cmdline !== null ? 'cmdline' : 'extra';
+  const current = key === 'cmdline' ? m.cmdline : m.extra;
+  if (current === null && m.settings.has(key)) {
+    ed.warn(`${key} is a list, which xl ignores: console=hvc0 was not added, so the kernel's messages will not reach the xl console under PVH`);
+    return;
+  }
+  if (current !== null && HVC0.test(current)) return;
+  // The old text stays a prefix of the new one, byte for byte.
+  const next = current === null ? 'console=hvc0' : `${current}${current === '' || /[ \t]$/.test(current) ? '' : ' '}console=hvc0`;
+  ed.set(key, next, `console=hvc0 added to ${key}: under PVH the kernel's messages reach the xl console only with console=hvc0 (Linux picks hvc0 by itself only when it boots as PV)`, ['root', 'ramdisk', 'kernel']);
 }
 
 /** What PV → PVH and PV → shim share: the type, builder, top-level vnc keys, e820_host, PoD. */

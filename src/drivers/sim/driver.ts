@@ -2,9 +2,10 @@
  * HostDriver over a simulated host (world.ts). It answers as xl would, with xl's own error
  * messages, so the switch logic and its rollback can be tested on thousands of guests.
  */
-import { DriverError, type ConsoleChannel, type Domain, type DomainName, type DomainType, type HostDriver, type HostPath, keptName } from '../driver.ts';
+import { DriverError, isRehearsalPath, PVHCTL_FILE, type ConsoleChannel, type DiskBacking, type Domain, type DomainName, type DomainType, type HostDriver, type HostPath, keptName, type SnapshotSpec } from '../driver.ts';
+import { modelOf } from '../../xlcfg/model.ts';
 import { effectiveSettings, parseXlConfig } from '../../xlcfg/parser.ts';
-import { bytesOf, frontendState, putBytes, saveSim, type SimDomain, type SimHost } from './world.ts';
+import { bytesOf, frontendState, putBytes, saveSim, type SimDomain, type SimGuest, type SimHost } from './world.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -12,10 +13,15 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * How the simulated xl reads a config: with the real lossless parser (src/xlcfg/), only the keys
  * that decide how the simulated domain boots; a config xl would refuse gives null.
  */
-export function simReadConfig(text: string): { name: string | null; type: DomainType; pvshim: boolean; kernel: string | null } | null {
+export function simReadConfig(
+  text: string,
+): { name: string | null; type: DomainType; pvshim: boolean; kernel: string | null; memoryMb: number; disks: string[]; vifs: number } | null {
   const r = parseXlConfig(text, 'sim');
   if (!r.ok) return null;
   const s = effectiveSettings(r.config);
+  const m = modelOf(r.config);
+  const disks = m.disks.flatMap((d) => (d.result.ok && d.result.disk.target !== null ? [d.result.disk.target] : []));
+  const memoryMb = m.memory !== null && m.memory.ok ? m.memory.value : 128;
   const get = (k: string) => {
     const v = s.get(k)?.value;
     return typeof v === 'string' ? v : null;
@@ -23,7 +29,7 @@ export function simReadConfig(text: string): { name: string | null; type: Domain
   const t = get('type') ?? (get('builder') === 'hvm' ? 'hvm' : 'pv');
   // xl prefix-matches type in the order hvm, pv, pvh (xen-facts.md).
   const type: DomainType = 'hvm'.startsWith(t) ? 'hvm' : t === 'pvh' ? 'pvh' : 'pv';
-  return { name: get('name'), type, pvshim: type === 'pvh' && /^[1-9]/.test(get('pvshim') ?? '0'), kernel: get('kernel') };
+  return { name: get('name'), type, pvshim: type === 'pvh' && /^[1-9]/.test(get('pvshim') ?? '0'), kernel: get('kernel'), memoryMb, disks, vifs: m.vifs.length };
 }
 
 /** Applies host faults and time: finished shutdowns disappear; a rebooted host restarts its guests. */
@@ -108,8 +114,17 @@ function bootFromConfig(h: SimHost, path: string, now: number): string | null {
   if (cfg === null) return `${path}: config parsing error`;
   if (cfg.name === null) return `${path}: domain name must be specified`;
   if (s.domains[cfg.name]) return `domain ${cfg.name} already exists`;
-  const g = s.guests[cfg.name];
+  // A domain boots what is on its disks: a guest's own, or a snapshot or reflink copy of them.
+  const g = s.guests[cfg.name] ?? guestOfDisks(h, cfg.disks);
   if (g === undefined) return `${cfg.name}: disk not found`;
+  for (const disk of cfg.disks) {
+    if (s.volumes !== undefined && s.volumes[disk] === undefined && disk.startsWith('/dev/')) return `libxl: device ${disk} does not exist`;
+    const user = Object.values(s.domains).find((d) => d.disks?.includes(disk));
+    // blkback refuses a block device another domain has open for writing.
+    if (user !== undefined) return `libxl: disk ${disk} is already in use by domain ${user.domid} (${user.name})`;
+  }
+  const free = freeMemoryMb(h);
+  if (cfg.memoryMb > free) return `libxl: failed to allocate ${cfg.memoryMb} MiB: only ${free} MiB free`;
   const k = g.kernel;
   const boot = cfg.type === 'pvh' && cfg.pvshim ? 'pv' : cfg.type;
   if (cfg.type !== 'pv' && !s.virtCaps.includes('hvm')) return 'xc_dom_boot_xen_init: hvm not supported by this host';
@@ -127,9 +142,21 @@ function bootFromConfig(h: SimHost, path: string, now: number): string | null {
   }
   const fault = g.faults.find((f) => (f.kind === 'panic' || f.kind === 'hang') && f.count > 0 && (f.onType === undefined || f.onType === cfg.type));
   let hung = false;
+  let quiet = false;
+  // Booted from a snapshot whose CoW area overflows: the snapshot goes invalid, the boot hangs on I/O errors.
+  const full = s.guests[cfg.name] === undefined ? g.faults.find((f) => f.kind === 'snapshot-full' && f.count > 0) : undefined;
+  if (full !== undefined) {
+    full.count--;
+    hung = true;
+    for (const disk of cfg.disks) {
+      const v = s.volumes?.[disk];
+      if (v?.kind === 'lv' && v.origin !== null) v.invalid = true;
+    }
+  }
   if (fault && (fault.kind === 'panic' || fault.kind === 'hang')) {
     fault.count--;
-    if (fault.kind === 'panic') crash = 'Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)\n';
+    if (fault.kind === 'panic' && fault.silent === true) hung = quiet = true;
+    else if (fault.kind === 'panic') crash = 'Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)\n';
     else hung = true;
   }
   const d: SimDomain = {
@@ -141,12 +168,82 @@ function bootFromConfig(h: SimHost, path: string, now: number): string | null {
     readyAt: now + s.bootMs,
     hung,
     shutdownAt: null,
-    vbd: 1,
-    vif: 1,
+    vbd: Math.max(1, cfg.disks.length),
+    vif: cfg.vifs,
+    memoryMb: cfg.memoryMb,
+    disks: cfg.disks,
   };
   s.domains[cfg.name] = d;
-  consoleAppend(h, cfg.name, `[    0.000000] Linux version 6.1.0 (booting as ${cfg.type}${cfg.pvshim ? ' under the PV shim' : ''})\n${crash ?? ''}`);
+  if (!quiet) consoleAppend(h, cfg.name, `[    0.000000] Linux version 6.1.0 (booting as ${cfg.type}${cfg.pvshim ? ' under the PV shim' : ''})\n${crash ?? ''}`);
   return null;
+}
+
+/** The guest whose disk a snapshot or reflink copy was made from. */
+function guestOfDisks(h: SimHost, disks: string[]): SimGuest | undefined {
+  const vols = h.state.volumes ?? {};
+  for (const disk of disks) {
+    const v = vols[disk];
+    const origin = v === undefined ? null : v.kind === 'lv' ? (v.origin === null ? null : `/dev/${v.vg}/${v.origin}`) : v.copyOf;
+    if (origin === null) continue;
+    for (const g of Object.values(h.state.guests)) {
+      const cfg = simReadConfig(Buffer.from(bytesOf(h, g.configPath) ?? new Uint8Array()).toString('latin1'));
+      if (cfg?.disks.includes(origin)) return g;
+    }
+  }
+  return undefined;
+}
+
+/** RAM not held by a domain (dom0's share is outside totalMemoryMb). */
+function freeMemoryMb(h: SimHost): number {
+  const total = h.state.totalMemoryMb ?? 1024 * 1024;
+  return total - Object.values(h.state.domains).reduce((n, d) => n + (d.memoryMb ?? 1024), 0);
+}
+
+function simBacking(h: SimHost, path: HostPath): DiskBacking {
+  const v = h.state.volumes?.[path];
+  if (v === undefined) return { kind: 'other', path, what: `not found on the host (stat: cannot statx '${path}': No such file or directory)` };
+  if (v.kind === 'file') return { kind: 'file', path, sizeBytes: v.sizeBytes };
+  const vg = h.state.vgs?.[v.vg] ?? { extentBytes: 4 * 1024 * 1024, freeExtents: 0 };
+  return {
+    kind: 'lv', path, vg: v.vg, lv: path.slice(path.lastIndexOf('/') + 1), sizeBytes: v.sizeBytes, extentBytes: vg.extentBytes, vgFreeExtents: vg.freeExtents,
+    origin: v.origin, invalid: v.invalid === true,
+  };
+}
+
+/** `lvcreate --snapshot` or `cp --reflink=always`, with their own error messages. */
+function simSnapshot(h: SimHost, sp: SnapshotSpec): void {
+  const vols = (h.state.volumes ??= {});
+  const o = vols[sp.origin];
+  if (!isRehearsalPath(sp.path)) throw new DriverError('invalid', `${sp.path}: not a rehearsal snapshot name`);
+  if (sp.method === 'reflink') {
+    if (o === undefined || o.kind !== 'file') throw new DriverError('failed', `cp: cannot stat '${sp.origin}': No such file or directory`);
+    if (!o.reflink) throw new DriverError('failed', `cp --reflink=always ${sp.origin} ${sp.path}: cp: failed to clone '${sp.path}' from '${sp.origin}': Operation not supported`);
+    vols[sp.path] = { kind: 'file', sizeBytes: o.sizeBytes, reflink: true, copyOf: sp.origin };
+    return;
+  }
+  const argv = `lvcreate --snapshot --name ${sp.name} --size ${sp.cowBytes}b ${sp.origin}`;
+  if (o === undefined || o.kind !== 'lv') throw new DriverError('failed', `${argv}: Failed to find logical volume "${sp.origin}"`);
+  if (!(h.state.dmTargets ?? []).includes('snapshot')) throw new DriverError('failed', `${argv}: snapshot: Required device-mapper target(s) not detected in your kernel.`);
+  if (vols[sp.path] !== undefined) throw new DriverError('failed', `${argv}: Logical Volume "${sp.name}" already exists in volume group "${sp.vg}"`);
+  const vg = h.state.vgs?.[o.vg];
+  const need = Math.ceil(sp.cowBytes / (vg?.extentBytes ?? 4 * 1024 * 1024));
+  if (vg === undefined || vg.freeExtents < need) throw new DriverError('failed', `${argv}: Volume group "${o.vg}" has insufficient free space (${vg?.freeExtents ?? 0} extents): ${need} required.`);
+  vg.freeExtents -= need;
+  vols[sp.path] = { kind: 'lv', vg: o.vg, sizeBytes: o.sizeBytes, origin: sp.origin.slice(sp.origin.lastIndexOf('/') + 1), cowBytes: need * vg.extentBytes };
+}
+
+function simRemoveSnapshot(h: SimHost, sp: SnapshotSpec): void {
+  if (!isRehearsalPath(sp.path)) throw new DriverError('invalid', `${sp.path}: not a rehearsal snapshot name; not removed`);
+  const v = h.state.volumes?.[sp.path];
+  if (v === undefined) return;
+  const user = Object.values(h.state.domains).find((d) => d.disks?.includes(sp.path));
+  if (user !== undefined) throw new DriverError('failed', `lvremove ${sp.path}: Logical volume ${sp.path} in use.`);
+  if (v.kind === 'lv') {
+    if (v.origin === null) throw new DriverError('invalid', `${sp.path}: not a snapshot LV; not removed`);
+    const vg = h.state.vgs?.[v.vg];
+    if (vg !== undefined) vg.freeExtents += Math.ceil(v.cowBytes / vg.extentBytes);
+  }
+  delete h.state.volumes![sp.path];
 }
 
 const asDomain = (d: SimDomain): Domain => ({ name: d.name, domid: d.domid, type: d.type, pvshim: d.pvshim, state: d.state });
@@ -247,6 +344,16 @@ export function simDriver(h: SimHost, opts: { pollMs?: number } = {}): HostDrive
       }),
     consoleTail: async (n: DomainName, maxBytes: number) => call(() => (s().consoles[n] ?? '').slice(-maxBytes)),
     console: async (n: DomainName) => call(() => simConsole(h, n, pollMs)),
+    freeMemory: async () => call(() => freeMemoryMb(h)),
+    dmTargets: async () => call(() => [...(s().dmTargets ?? [])]),
+    diskBacking: async (path: HostPath) => call(() => simBacking(h, path)),
+    snapshotDisk: async (sp: SnapshotSpec) => call(() => simSnapshot(h, sp)),
+    removeSnapshot: async (sp: SnapshotSpec) => call(() => simRemoveSnapshot(h, sp)),
+    removeFile: async (path: HostPath) =>
+      call(() => {
+        if (!PVHCTL_FILE.test(path) || !isRehearsalPath(path)) throw new DriverError('invalid', `${path}: not a file pvhctl wrote for a rehearsal; not removed`);
+        delete s().files[path];
+      }),
     probe: async () => call(() => undefined),
     close: async () => {},
   };

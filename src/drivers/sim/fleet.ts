@@ -51,6 +51,11 @@ export function makeSimHost(spec: SimSpec, file: string | null = null): SimHost 
     domains: {},
     consoles: {},
     nextDomid: 1,
+    volumes: {},
+    // A production host's storage: room for snapshots in vg0, and the dm snapshot target.
+    vgs: { vg0: { extentBytes: 4 * 1024 * 1024, freeExtents: 25_600 } },
+    dmTargets: ['snapshot-merge', 'snapshot-origin', 'snapshot', 'striped', 'linear', 'error'],
+    totalMemoryMb: spec.guests * 1024 + 8192,
     faults: [],
     downCalls: 0,
     calls: 0,
@@ -70,6 +75,7 @@ export function makeSimHost(spec: SimSpec, file: string | null = null): SimHost 
     const configPath = `/etc/xen/${name}.cfg`;
     state.guests[name] = { name, owner: `customer${Math.floor(r() * 50)}`, configPath, kernel, boot, faults: [] };
     putBytes(h, configPath, new TextEncoder().encode(simConfig(name, kpath, boot)));
+    state.volumes![`/dev/vg0/${name}`] = { kind: 'lv', vg: 'vg0', sizeBytes: 10 * 1024 ** 3, origin: null, cowBytes: 0 };
     state.domains[name] = {
       name,
       domid: state.nextDomid++,
@@ -81,6 +87,8 @@ export function makeSimHost(spec: SimSpec, file: string | null = null): SimHost 
       shutdownAt: null,
       vbd: 1,
       vif: 1,
+      memoryMb: 1024,
+      disks: [`/dev/vg0/${name}`],
     };
   }
   saveSim(h);

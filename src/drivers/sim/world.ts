@@ -12,9 +12,24 @@ export type SimKernel = { pv: boolean; pvh: boolean; arch: 'x86_64' | 'x86_32p' 
 
 /** An injected fault. `count` boots (or calls) it applies to; it is used up as it fires. */
 export type SimFault =
-  | { kind: 'panic'; onType?: DomainType; count: number }
+  /**
+   * The kernel panics while booting. `silent`: its messages do not reach the console (a PVH boot
+   * without console=hvc0), and with Linux's default panic=0 the domain stays, halted, its
+   * frontends never connecting.
+   */
+  | { kind: 'panic'; onType?: DomainType; count: number; silent?: boolean }
   | { kind: 'hang'; onType?: DomainType; count: number }
-  | { kind: 'slow-shutdown'; ms: number; count: number };
+  | { kind: 'slow-shutdown'; ms: number; count: number }
+  /** A test boot writes more than its snapshot's CoW area holds: dm-snapshot drops the snapshot, I/O to it fails. */
+  | { kind: 'snapshot-full'; count: number };
+
+/** A disk in the simulated dom0: an LV (a snapshot when `origin` is set) or an image file. */
+export type SimVolume =
+  | { kind: 'lv'; vg: string; sizeBytes: number; origin: string | null; cowBytes: number; invalid?: boolean }
+  | { kind: 'file'; sizeBytes: number; reflink: boolean; copyOf: string | null };
+
+/** A volume group: its extent size and how many extents are free. */
+export type SimVg = { extentBytes: number; freeExtents: number };
 
 export type SimHostFault = { kind: 'lost-connection'; calls: number } | { kind: 'host-reboot'; afterCalls: number; downCalls: number };
 
@@ -42,6 +57,10 @@ export type SimDomain = {
   shutdownAt: number | null;
   vbd: number;
   vif: number;
+  /** MiB the domain holds (`memory`); absent in hosts saved before it was kept: 1024. */
+  memoryMb?: number;
+  /** The disk targets the domain has attached (absent in hosts saved before they were kept). */
+  disks?: string[];
 };
 
 export type SimHostState = {
@@ -59,6 +78,11 @@ export type SimHostState = {
   /** Calls left during which the host does not answer. */
   downCalls: number;
   calls: number;
+  /** dom0's disks by path, its volume groups and device-mapper targets, the host's RAM in MiB. */
+  volumes?: Record<string, SimVolume>;
+  vgs?: Record<string, SimVg>;
+  dmTargets?: string[];
+  totalMemoryMb?: number;
   /** How long a boot and a clean shutdown take, in ms. */
   bootMs: number;
   shutdownMs: number;

@@ -2,7 +2,8 @@
  * The `xl` host driver: HostDriver over a Runner (local or SSH). Every command line is an array of
  * validated values; configs travel as file content through the runner.
  */
-import { DriverError, type Domain, type DomainName, type HostDriver, type HostPath } from '../driver.ts';
+import { DriverError, isRehearsalPath, PVHCTL_FILE, type Domain, type DomainName, type HostDriver, type HostPath, type SnapshotSpec } from '../driver.ts';
+import { LVS_FIELDS, parseDmTargets, parseFreeMemory, parseLvs, parseStat } from './lvm.ts';
 import { checkExit, type Runner } from './runner.ts';
 import { mergeLists, parseFrontends, parseXlInfo, parseXlList, parseXlListLong } from './parse.ts';
 
@@ -87,6 +88,51 @@ export function xlDriver(name: string, runner: Runner, opts: XlOptions = {}): Ho
     },
     // `xl console` needs a terminal on the host: the SSH runner asks sshd for one, the local runner python3's pty.
     ...(runner.interactive ? { console: (n: DomainName) => runner.interactive!(['xl', 'console', n]) } : {}),
+    freeMemory: async () => parseFreeMemory(await text(['xl', 'info'])),
+    async dmTargets() {
+      const r = await runner.exec(['dmsetup', 'targets'], { timeoutMs });
+      // A kernel without device-mapper at all has no snapshot target either.
+      if (r.code !== 0 && /Failure to communicate with kernel device-mapper driver|\/dev\/mapper\/control: open failed/.test(r.stderr)) return [];
+      return parseDmTargets(checkExit(['dmsetup', 'targets'], r).stdout.toString('utf8'));
+    },
+    async diskBacking(path: HostPath) {
+      const lvs = await runner.exec(['lvs', '--noheadings', '--nosuffix', '--units', 'b', '--separator', ':', '-o', LVS_FIELDS, path], { timeoutMs });
+      if (lvs.code === 0) return parseLvs(lvs.stdout.toString('utf8'), path);
+      // Not an LV (or no LVM at all): what else is it?
+      const st = await runner.exec(['stat', '-L', '-c', '%F:%s', path], { timeoutMs });
+      if (st.code !== 0) return { kind: 'other', path, what: `not found on the host (${st.stderr.trim().split('\n')[0]?.slice(0, 200) ?? ''})` };
+      return parseStat(st.stdout.toString('utf8'), path);
+    },
+    async snapshotDisk(s: SnapshotSpec) {
+      if (!isRehearsalPath(s.path)) throw new DriverError('invalid', `${s.path}: not a rehearsal snapshot name`);
+      if (s.method === 'lvm-snapshot') {
+        if (!Number.isSafeInteger(s.cowBytes) || s.cowBytes <= 0) throw new DriverError('invalid', `invalid CoW size ${s.cowBytes}`);
+        await run(['lvcreate', '--snapshot', '--name', s.name, '--size', `${s.cowBytes}b`, s.origin]);
+      } else {
+        // GNU cp leaves an empty destination behind when the clone fails: remove it, then report.
+        await run(['cp', '--reflink=always', s.origin, s.path]).catch(async (err: unknown) => {
+          await runner.exec(['rm', '-f', s.path], { timeoutMs });
+          throw err;
+        });
+      }
+    },
+    async removeSnapshot(s: SnapshotSpec) {
+      if (!isRehearsalPath(s.path)) throw new DriverError('invalid', `${s.path}: not a rehearsal snapshot name; not removed`);
+      if (s.method === 'reflink') {
+        await run(['rm', '-f', s.path]);
+        return;
+      }
+      const lvs = await runner.exec(['lvs', '--noheadings', '--nosuffix', '--units', 'b', '--separator', ':', '-o', LVS_FIELDS, s.path], { timeoutMs });
+      if (lvs.code !== 0) return; // already gone
+      const lv = parseLvs(lvs.stdout.toString('utf8'), s.path);
+      // Only ever a snapshot: lvremove of an origin would take the guest's data with it.
+      if (lv.kind !== 'lv' || lv.origin === null) throw new DriverError('invalid', `${s.path}: not a snapshot LV; not removed`);
+      await run(['lvremove', '-f', `${lv.vg}/${lv.lv}`]);
+    },
+    async removeFile(path: HostPath) {
+      if (!PVHCTL_FILE.test(path) || !isRehearsalPath(path)) throw new DriverError('invalid', `${path}: not a file pvhctl wrote for a rehearsal; not removed`);
+      await run(['rm', '-f', path]);
+    },
     async probe() {
       const r = await runner.exec(['xl', 'info'], { timeoutMs: Math.min(timeoutMs, 30_000) }).catch((err: unknown) => {
         throw err instanceof DriverError ? err : new DriverError('unreachable', String(err));

@@ -1,0 +1,55 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const BIN = join(import.meta.dirname, '..', '..', 'bin', 'pvhctl.js');
+
+test('pvhctl rehearse on a simulated host: it came up (0), it did not (3, with the console), cannot (1); guest show keeps the result per kernel', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pvhctl-cli-rehearse-'));
+  const run = (...args: string[]) => {
+    const r = spawnSync(process.execPath, [BIN, ...args, '--data-dir', dir], { encoding: 'utf8' });
+    return { code: r.status, out: r.stdout, err: r.stderr };
+  };
+  try {
+    assert.equal(run('host', 'add', 'sim1', '--sim', '8:3').code, 0);
+    assert.equal(run('scan').code, 0);
+    const list = JSON.parse(run('guest', 'list', '--json').out) as { name: string; canBecome: string }[];
+    const [good, bad] = list.filter((x) => x.canBecome === 'pvh');
+    const ok = run('rehearse', good!.name, '--boot-timeout', '20');
+    assert.equal(ok.code, 0, ok.err);
+    assert.match(ok.out, /: passed: Your server was test-booted in PVH mode on a copy of its disk on \d{4}-\d\d-\d\d: it came up\./);
+    assert.match(ok.err, /snapshot +begin/);
+    const show = run('guest', 'show', good!.name);
+    assert.match(show.out, /rehearsal 6\.1\.0-26-amd64 +passed +Your server was test-booted/);
+    // A kernel panic as PVH on the copy: exit 3, the step and the console's last lines.
+    const simFile = join(dir, 'sim', 'sim1.json');
+    const state = JSON.parse(readFileSync(simFile, 'utf8'));
+    state.guests[bad!.name].faults.push({ kind: 'panic', onType: 'pvh', count: 1 });
+    writeFileSync(simFile, JSON.stringify(state));
+    const fail = run('rehearse', bad!.name, '--boot-timeout', '20');
+    assert.equal(fail.code, 3, fail.err);
+    assert.match(fail.out, /failed at verify: Your server was test-booted .*: it did not come up/);
+    assert.match(fail.out, /console \(last lines\):\n.*\n? *Kernel panic - not syncing/);
+    const json = JSON.parse(run('guest', 'show', bad!.name, '--json').out);
+    assert.equal(json.rehearsals[0].status, 'failed');
+    assert.equal(json.type, 'pv');
+    // No room for a CoW area: cannot rehearse, exit 1, nothing made.
+    state.guests[bad!.name].faults = [];
+    const now = JSON.parse(readFileSync(simFile, 'utf8'));
+    now.vgs.vg0.freeExtents = 3;
+    writeFileSync(simFile, JSON.stringify(now));
+    const cannot = run('rehearse', good!.name);
+    assert.equal(cannot.code, 1);
+    assert.match(cannot.out, /cannot-rehearse: Your server could not be test-booted in PVH mode on .*: volume group vg0 has 3 free extents/);
+    assert.equal(run('rehearse', good!.name, '--cow-percent', '0').code, 2);
+    assert.equal(run('rehearse').code, 2);
+    const after = JSON.parse(readFileSync(simFile, 'utf8'));
+    assert.deepEqual(Object.keys(after.domains).filter((n: string) => n.startsWith('pvhctl-rehearse-')), []);
+    assert.deepEqual(Object.keys(after.volumes).filter((n: string) => n.includes('pvhctl-rehearse-')), []);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
