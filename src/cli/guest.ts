@@ -67,7 +67,7 @@ export async function run(args: string[]): Promise<number> {
     return values.help ? 0 : 2;
   }
   if (sub !== 'list' && sub !== 'show') throw new UsageError(`unknown subcommand '${sub}'`);
-  const fleet = await open(values['data-dir'], { recover: false });
+  const fleet = await open(values['data-dir'], { recover: false }, 'needs-store');
   try {
     if (sub === 'list') {
       let hostId: number | undefined;
