@@ -12,6 +12,7 @@ import type { Fleet } from '../fleet/fleet.ts';
 import { precheck, startRollback, startSwitch, type OperationEvent } from '../fleet/switch.ts';
 import type { TargetType } from '../fleet/seams.ts';
 import type { Guest, Operation, Token } from '../store/schema.ts';
+import { refusal, tokenState } from '../store/tokens.ts';
 import { describeGuest, describeGuests } from '../cli/guest.ts';
 import { isPublicWebPath, registerWeb } from '../web/routes.ts';
 
@@ -129,6 +130,8 @@ export async function buildServer(fleet: Fleet, opts: ServerOptions): Promise<Fa
     const m = /^Bearer (\S{8,200})$/.exec(req.headers.authorization ?? '');
     const tok = m ? await store.tokenFor(m[1]!) : undefined;
     if (tok === undefined) return reply.code(401).send({ error: 'a valid bearer token is required' });
+    const state = tokenState(tok, new Date());
+    if (state.kind !== 'valid') return reply.code(401).send({ error: refusal(state) });
     req.principal = tok;
   });
   const operatorOnly = async (req: FastifyRequest, reply: FastifyReply) => {

@@ -22,7 +22,7 @@ const commands: Record<string, Command> = {
   serve: { summary: 'run the REST API (OpenAPI, SSE progress, /metrics) on the data directory', load: () => import('./serve.ts') },
   shell: { summary: "serve the customers' Xen Shell over SSH; manage their keys", load: () => import('./shell.ts') },
   switch: { summary: 'switch a guest to pvh, pvh-shim or pv, verified, with automatic rollback', load: () => import('./switch.ts') },
-  token: { summary: 'create API tokens for operators and customers', load: () => import('./token.ts') },
+  token: { summary: 'create, list, expire and revoke API tokens for operators and customers', load: () => import('./token.ts') },
 };
 
 export function usage(): string {

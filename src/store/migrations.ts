@@ -134,6 +134,16 @@ export const migrations: Record<string, Migration> = {
       await db.schema.alterTable('operations').dropColumn('owner').execute();
     },
   },
+  '0005_token_lifetime': {
+    async up(db: Kysely<any>) {
+      await db.schema.alterTable('tokens').addColumn('expires_at', 'text').execute();
+      await db.schema.alterTable('tokens').addColumn('revoked_at', 'text').execute();
+    },
+    async down(db: Kysely<any>) {
+      await db.schema.alterTable('tokens').dropColumn('expires_at').execute();
+      await db.schema.alterTable('tokens').dropColumn('revoked_at').execute();
+    },
+  },
   // The Xen Shell's customer keys (src/store/customer-keys.ts), numbered apart from the fleet's.
   '0900_customer_keys': customerKeysMigration,
 };

@@ -135,6 +135,10 @@ export type TokensTable = {
   /** The customer a customer token belongs to (guests.owner). */
   owner: string | null;
   created_at: string;
+  /** After this instant (ISO 8601) the token is refused; null: it does not expire. */
+  expires_at: string | null;
+  /** When `pvhctl token revoke` withdrew it; the row is kept for the audit trail. */
+  revoked_at: string | null;
 };
 
 export type Tables = {

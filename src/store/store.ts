@@ -201,11 +201,22 @@ export function makeStore(db: Kysely<Tables>, path: string) {
       db.selectFrom('journal').selectAll().where('operation_id', '=', operationId).orderBy('seq').execute(),
 
     // tokens
-    /** Creates a token and returns its secret (only its hash is stored). */
-    addToken: async (role: 'operator' | 'customer', owner: string | null): Promise<string> => {
+    /** Creates a token (expiring at `expiresAt`, ISO 8601, or never) and returns its secret (only its hash is stored). */
+    addToken: async (role: 'operator' | 'customer', owner: string | null, expiresAt: string | null = null): Promise<string> => {
       const secret = `pvh_${randomBytes(24).toString('base64url')}`;
-      await db.insertInto('tokens').values({ sha256: sha256(new TextEncoder().encode(secret)), role, owner, created_at: now() }).execute();
+      await db
+        .insertInto('tokens')
+        .values({ sha256: sha256(new TextEncoder().encode(secret)), role, owner, created_at: now(), expires_at: expiresAt, revoked_at: null })
+        .execute();
       return secret;
+    },
+    /** Every token, revoked and expired ones included (never the secret: it is not stored). */
+    listTokens: async (): Promise<Omit<Token, 'sha256'>[]> =>
+      db.selectFrom('tokens').select(['id', 'role', 'owner', 'created_at', 'expires_at', 'revoked_at']).orderBy('id').execute(),
+    /** Revokes token `id`; false when there is no such token or it was already revoked. */
+    revokeToken: async (id: number): Promise<boolean> => {
+      const r = await db.updateTable('tokens').set({ revoked_at: now() }).where('id', '=', id).where('revoked_at', 'is', null).executeTakeFirst();
+      return Number(r.numUpdatedRows) === 1;
     },
     tokenFor: async (secret: string): Promise<Token | undefined> =>
       db.selectFrom('tokens').selectAll().where('sha256', '=', sha256(new TextEncoder().encode(secret))).executeTakeFirst(),

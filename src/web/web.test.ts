@@ -149,6 +149,16 @@ test('a wrong token is refused at sign-in', async () => {
   await page.fill('#token', 'pvh_not-a-real-token');
   await page.click('button[type=submit]');
   await page.waitForSelector('text=That token was not accepted.');
+  // a revoked and an expired token: refused, and the page says which
+  const revoked = await fleet.store.addToken('customer', 'alice');
+  const id = (await fleet.store.listTokens()).at(-1)!.id;
+  assert.ok(await fleet.store.revokeToken(id));
+  const expired = await fleet.store.addToken('operator', null, new Date(Date.now() - 1000).toISOString());
+  for (const [t, why] of [[revoked, 'This token was revoked'], [expired, 'This token expired']] as const) {
+    await page.fill('#token', t);
+    await page.click('button[type=submit]');
+    await page.waitForSelector(`text=${why}`);
+  }
   await page.close();
 });
 

@@ -37,7 +37,8 @@ async function route() {
       me = await api('/v1/me');
     } catch (err) {
       token.clear();
-      return loginPage(err instanceof ApiError && err.status === 401 ? 'That token was not accepted.' : String(err));
+      // The API says why (no such token, expired, revoked): show it after the plain refusal.
+      return loginPage(err instanceof ApiError && err.status === 401 ? `That token was not accepted. ${err.message.charAt(0).toUpperCase()}${err.message.slice(1)}.` : String(err));
     }
   }
   renderChrome();
