@@ -77,3 +77,21 @@ test('OpenAPI document and Prometheus metrics without per-guest labels', async (
   await app.close();
   await fleet.close();
 });
+
+test('a switch that rolls back counts: the guest no longer shows the target it could not boot as', async () => {
+  const { fleet, app, operator, sim } = await setup();
+  const shimOnly = (await fleet.store.listGuests()).find((g) => !sim.state.guests[g.name]!.kernel.pvh && JSON.parse(g.verdict!).pv.capable)!;
+  const get = async () => (await app.inject({ method: 'GET', url: `/v1/guests/${shimOnly.id}`, headers: auth(operator) })).json();
+  assert.equal((await get()).canBecome, 'pvh-shim');
+  sim.state.guests[shimOnly.name]!.faults.push({ kind: 'panic', onType: 'pvh', count: 1 });
+  const op = (await app.inject({ method: 'POST', url: `/v1/guests/${shimOnly.id}/switch`, headers: auth(operator), payload: { to: 'pvh-shim' } })).json();
+  await app.inject({ method: 'GET', url: `/v1/operations/${op.id}/events`, headers: auth(operator) });
+  assert.equal((await fleet.store.getOperation(op.id))!.status, 'rolled-back');
+  const after = await get();
+  assert.equal(after.canBecome, 'did-not-boot');
+  assert.deepEqual(after.didNotBoot, ['pvh-shim']);
+  const listed = (await app.inject({ method: 'GET', url: '/v1/guests', headers: auth(operator) })).json() as { id: number; canBecome: string }[];
+  assert.equal(listed.find((g) => g.id === shimOnly.id)!.canBecome, 'did-not-boot');
+  await app.close();
+  await fleet.close();
+});

@@ -3,6 +3,7 @@
  */
 import type { GuestVerdict } from '../fleet/seams.ts';
 import type { Fleet } from '../fleet/fleet.ts';
+import { refutedTargets } from '../fleet/policy.ts';
 import type { Guest } from '../store/schema.ts';
 import { printable } from '../util/escape.ts';
 import { parse, UsageError } from './args.ts';
@@ -18,17 +19,23 @@ guest's type, what it can become (the last scan's verdict) and whether it needs 
 exit status: 0 done; 1 failed (one line on stderr); 2 usage error
 `;
 
-/** What a guest can become, from its verdict: the short word the list shows. */
-export function canBecome(v: GuestVerdict | null): string {
+/**
+ * What a guest can become: its verdict, less what a rolled-back switch showed it cannot boot as
+ * (`refuted`, from refutedTargets). `did-not-boot` when the verdict allowed a target but every
+ * such target was tried and rolled back.
+ * @example
+ * canBecome(verdictPvOnly, new Set(['pvh-shim'])) // => 'did-not-boot'
+ */
+export function canBecome(v: GuestVerdict | null, refuted: ReadonlySet<string> = new Set()): string {
   if (v === null || v.source === 'unknown') return 'unknown';
-  if (v.pvh.capable) return 'pvh';
-  if (v.pv.capable) return 'pvh-shim';
-  return 'none';
+  if (v.pvh.capable && !refuted.has('pvh')) return 'pvh';
+  if (v.pv.capable && !refuted.has('pvh-shim')) return 'pvh-shim';
+  return v.pvh.capable || v.pv.capable ? 'did-not-boot' : 'none';
 }
 
 export async function describeGuest(fleet: Fleet, g: Guest) {
   const host = await fleet.store.getHostById(g.host_id);
-  return describeWith(g, host?.name ?? null);
+  return describeWith(g, host?.name ?? null, refutedTargets(await fleet.store.switchOutcomes([g.id])).get(g.id));
 }
 
 /**
@@ -38,10 +45,11 @@ export async function describeGuest(fleet: Fleet, g: Guest) {
  */
 export async function describeGuests(fleet: Fleet, guests: Guest[]) {
   const names = new Map((await fleet.store.listHosts()).map((h) => [h.id, h.name]));
-  return guests.map((g) => describeWith(g, names.get(g.host_id) ?? null));
+  const refuted = refutedTargets(await fleet.store.switchOutcomes(guests.length <= 500 ? guests.map((g) => g.id) : undefined));
+  return guests.map((g) => describeWith(g, names.get(g.host_id) ?? null, refuted.get(g.id)));
 }
 
-function describeWith(g: Guest, hostName: string | null) {
+function describeWith(g: Guest, hostName: string | null, refuted: ReadonlySet<string> = new Set()) {
   const verdict = g.verdict === null ? null : (JSON.parse(g.verdict) as GuestVerdict);
   return {
     id: g.id,
@@ -51,7 +59,9 @@ function describeWith(g: Guest, hostName: string | null) {
     configPath: g.config_path,
     type: g.current_type,
     arch: g.arch,
-    canBecome: canBecome(verdict),
+    canBecome: canBecome(verdict, refuted),
+    /** Targets a rolled-back switch showed this guest cannot boot as (the verdict said it could). */
+    didNotBoot: [...refuted],
     health: g.health,
     attention: g.attention,
     verdict,

@@ -41,3 +41,21 @@ export function allowed(to: TargetType, host: HostCaps, verdict: GuestVerdict | 
   }
   return { ok: true };
 }
+
+/**
+ * The targets each guest's switches showed it cannot boot as: a switch to T that was rolled back
+ * counts against T until a later switch to T is done. The inspection verdict says what the kernel
+ * carries; this says what booting it on the host showed, which wins.
+ * @example
+ * refutedTargets([{ guest_id: 1, to_type: 'pvh-shim', status: 'rolled-back' }]) // => Map { 1 => Set { 'pvh-shim' } }
+ */
+export function refutedTargets(outcomes: readonly { guest_id: number; to_type: string; status: string }[]): Map<number, Set<string>> {
+  const out = new Map<number, Set<string>>();
+  for (const o of outcomes) {
+    const set = out.get(o.guest_id) ?? new Set<string>();
+    if (o.status === 'rolled-back') set.add(o.to_type);
+    else if (o.status === 'done') set.delete(o.to_type);
+    out.set(o.guest_id, set);
+  }
+  return out;
+}

@@ -181,6 +181,12 @@ export function makeStore(db: Kysely<Tables>, path: string) {
       if (f.status !== undefined && f.status.length > 0) q = q.where('status', 'in', f.status);
       return q.orderBy('id', 'desc').limit(f.limit ?? 1000).execute();
     },
+    /** Each finished switch of these guests (all when none are named), oldest first: what booting showed. */
+    switchOutcomes: async (guestIds?: number[]): Promise<Pick<Operation, 'guest_id' | 'to_type' | 'status'>[]> => {
+      let q = db.selectFrom('operations').select(['guest_id', 'to_type', 'status']).where('kind', '=', 'switch').where('status', 'in', ['done', 'rolled-back']);
+      if (guestIds !== undefined) q = q.where('guest_id', 'in', guestIds.length > 0 ? guestIds : [-1]);
+      return q.orderBy('id').execute();
+    },
     /** Operations a crash may have left half-done. */
     unfinishedOperations: async (): Promise<Operation[]> =>
       db.selectFrom('operations').selectAll().where('status', 'in', ['pending', 'running']).orderBy('id').execute(),
