@@ -48,6 +48,8 @@ test('pvhctl host/scan/guest/switch/rollback on a simulated host: output, --json
     const rb = run('rollback', g.name, '--json');
     assert.equal(rb.code, 0, rb.err);
     assert.equal(JSON.parse(rb.out).status, 'rolled-back');
+    // the undo moved the guest from PVH back to PV, and says so
+    assert.match(run('guest', 'show', `sim1/${g.name}`).out, /op \d+ {2}rollback pvh → pv {2}rolled-back/);
     const show = JSON.parse(run('guest', 'show', `sim1/${g.name}`, '--json').out);
     assert.equal(show.type, 'pv');
     assert.equal(show.operations.length, 2);

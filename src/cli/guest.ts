@@ -112,7 +112,8 @@ export async function run(args: string[]): Promise<number> {
         `  verdict   PV ${v.verdict?.pv.capable ? 'yes' : 'no'} (${p(v.verdict?.pv.reason ?? '-')}); PVH ${v.verdict?.pvh.capable ? 'yes' : 'no'} (${p(v.verdict?.pvh.reason ?? '-')})`,
         ...(v.attention ? [`  ATTENTION ${p(v.attention)}`] : []),
         `  versions  ${v.configVersions.map((c) => `#${c.id} ${c.reason} ${c.sha256.slice(0, 12)}`).join(', ') || '-'}`,
-        ...v.operations.map((o) => `  op ${o.id}  ${o.kind} ${o.from_type} → ${o.to_type}  ${o.status}  ${p(o.reason ?? '')}`),
+        // A rollback records the switch it undoes (from_type → to_type) and moves the guest the other way.
+        ...v.operations.map((o) => `  op ${o.id}  ${o.kind} ${o.kind === 'rollback' ? `${o.to_type} → ${o.from_type}` : `${o.from_type} → ${o.to_type}`}  ${o.status}  ${p(o.reason ?? '')}`),
       ];
       return lines.join('\n') + '\n';
     });

@@ -6,6 +6,14 @@ import type { GuestType } from '../store/schema.ts';
 
 const MODE: Record<GuestType, string> = { pv: 'PV', pvh: 'PVH', 'pvh-shim': 'PVH (with the PV shim)', hvm: 'HVM' };
 
+/**
+ * A sentence without its final full stop, to be placed inside another sentence (reasons from the
+ * kernel check end in one; a refusal adds its own).
+ * @example
+ * clause('Linux needs CONFIG_XEN_PVH, 4.11 or later).') // => 'Linux needs CONFIG_XEN_PVH, 4.11 or later)'
+ */
+export const clause = (s: string): string => s.replace(/[.\s]+$/, '');
+
 /** The display name of a guest type. */
 export const modeName = (t: GuestType): string => MODE[t];
 
@@ -35,7 +43,7 @@ export function customerReason(message: string): string {
  */
 export function rolledBackMessage(from: GuestType, to: GuestType, why: string, wasRunning = true): string {
   const after = wasRunning ? `The server was restarted in ${modeName(from)} mode with its settings unchanged.` : 'Its settings were restored unchanged; it was not running before and stays stopped.';
-  return `The switch to ${modeName(to)} did not work: ${why}. ${after}`;
+  return `The switch to ${modeName(to)} did not work: ${clause(why)}. ${after}`;
 }
 
 export function attentionMessage(from: GuestType, why: string): string {

@@ -4,6 +4,7 @@
  */
 import type { HostRole } from '../store/schema.ts';
 import type { ConfigFacts, GuestVerdict, TargetType } from './seams.ts';
+import { clause } from './messages.ts';
 
 export type HostCaps = { xenCaps: string[]; virtCaps: string[]; role: HostRole };
 
@@ -28,12 +29,12 @@ export function allowed(to: TargetType, host: HostCaps, verdict: GuestVerdict | 
     if (facts?.pci) return no('pci-passthrough', 'The server uses a passed-through PCI device, which PVH mode does not support yet.');
   }
   if (verdict === null || verdict.source === 'unknown') {
-    return no('not-inspected', `The server's kernel has not been checked yet${verdict ? `: ${verdict.pvh.reason}` : ''}.`);
+    return no('not-inspected', `The server's kernel has not been checked yet${verdict ? `: ${clause(verdict.pvh.reason)}` : ''}.`);
   }
-  if (to === 'pvh' && !verdict.pvh.capable) return no('kernel-no-pvh', `The server's kernel cannot start in PVH mode: ${verdict.pvh.reason}.`);
-  if (to === 'pvh-shim' && !verdict.pv.capable) return no('kernel-no-pv', `The server's kernel cannot run under the PV shim: ${verdict.pv.reason}.`);
+  if (to === 'pvh' && !verdict.pvh.capable) return no('kernel-no-pvh', `The server's kernel cannot start in PVH mode: ${clause(verdict.pvh.reason)}.`);
+  if (to === 'pvh-shim' && !verdict.pv.capable) return no('kernel-no-pv', `The server's kernel cannot run under the PV shim: ${clause(verdict.pv.reason)}.`);
   if (to === 'pv') {
-    if (!verdict.pv.capable) return no('kernel-no-pv', `The server's kernel cannot start in PV mode: ${verdict.pv.reason}.`);
+    if (!verdict.pv.capable) return no('kernel-no-pv', `The server's kernel cannot start in PV mode: ${clause(verdict.pv.reason)}.`);
     const abi = verdict.pv.abi;
     if (abi !== null && !host.xenCaps.includes(abi)) {
       return no('host-no-abi', abi === 'xen-3.0-x86_32p' ? 'This host no longer runs 32-bit PV guests.' : `This host does not run ${abi} guests.`);

@@ -59,6 +59,59 @@ export function sinceBoot(now: string, before: string | undefined): string {
   return at < 0 ? now : now.slice(at + mark.length);
 }
 
+/** One console line without Xen's `(XEN) ` prefix, its `[  1.234]` timestamp or control characters. */
+function cleanLine(line: string): string {
+  return line
+    .replace(/\x1b\[[0-9;?]*[A-Za-z]|[\x00-\x08\x0b-\x1f\x7f]/g, '')
+    .replace(/^\s*(\(XEN\)\s*)?(\[\s*[0-9.]+\]\s*)?/, '')
+    .trim();
+}
+
+/** Lines that name why a boot died, most telling first (Xen's own panic is handled before these). */
+const CAUSES = [
+  /Kernel panic - not syncing: .*/,
+  /\bd\d+v\d+ Triple fault.*/,
+  /\bxc_dom_\w+: .*/,
+  /\bBUG: .*/,
+  /^error: .*/,
+  /\bdomain_crash called from .*/,
+];
+
+/**
+ * Why a boot died, from the console written since it began, in one clean line: the cause Xen
+ * prints under `Panic on CPU N:` (the shim's own panic), else a Linux panic, a triple fault, a
+ * libxenguest (xc_dom_*) or GRUB error; else the last two non-empty lines. Carriage returns,
+ * escape sequences and the `(XEN)` prefixes are dropped; at most 300 characters.
+ * @example
+ * consoleCause('(XEN) Panic on CPU 0:\r\n(XEN) Could not set up DOM0 guest OS\r\n(XEN) ****\r\n(XEN) \r\n(XEN) Crash in five seconds...\r\n')
+ * // => 'Xen panic: Could not set up DOM0 guest OS'
+ */
+export function consoleCause(tail: string): string {
+  const lines = tail.split(/\r\n|\r|\n/).map(cleanLine).filter((l) => l !== '');
+  let panicAt = -1;
+  for (let i = lines.length - 1; i >= 0 && panicAt < 0; i--) if (/^Panic on CPU \d+:$/.test(lines[i]!)) panicAt = i;
+  let cause: string | null = null;
+  if (panicAt >= 0) {
+    const body: string[] = [];
+    for (const l of lines.slice(panicAt + 1)) {
+      if (/^\*{8,}$/.test(l)) break;
+      body.push(l);
+    }
+    if (body.length > 0) cause = `Xen panic: ${body.join(' ')}`;
+  }
+  for (let i = 0; cause === null && i < CAUSES.length; i++) {
+    for (let j = lines.length - 1; j >= 0; j--) {
+      const m = CAUSES[i]!.exec(lines[j]!);
+      if (m) {
+        cause = m[0];
+        break;
+      }
+    }
+  }
+  cause ??= lines.slice(-2).join(' | ') || 'nothing on the console';
+  return cause.length > 300 ? `${cause.slice(0, 299)}…` : cause;
+}
+
 /**
  * Waits for `name` to run as `expected` with connected frontends and no panic.
  * @example
@@ -78,17 +131,17 @@ export async function verifyBoot(driver: HostDriver, name: string, expected: Gue
       return {
         ok: false,
         reason: panic ? "the server's kernel stopped with an error while starting" : 'the server stopped right after starting',
-        detail: `domain gone after xl create; console: ${tail.split('\n').filter((l) => l.trim() !== '').slice(-2).join(' | ').slice(-400)}`,
+        detail: `domain gone after xl create; console: ${consoleCause(tail)}`,
       };
     } else if (d.state === 'crashed') {
       const tail = sinceBoot(await driver.consoleTail(n, 16384), opts.consoleBefore);
-      return { ok: false, reason: 'the server crashed while starting', detail: `domain crashed; console: ${tail.split('\n').filter((l) => l !== '').slice(-2).join(' | ')}` };
+      return { ok: false, reason: 'the server crashed while starting', detail: `domain crashed; console: ${consoleCause(tail)}` };
     } else if (runningType(d) !== expected) {
       return { ok: false, reason: `the server started in ${runningType(d).toUpperCase()} mode instead of ${expected.toUpperCase()}`, detail: `xl list -l type ${runningType(d)}` };
     } else {
       const tail = sinceBoot(await driver.consoleTail(n, 16384), opts.consoleBefore);
       const panic = PANIC.exec(tail);
-      if (panic) return { ok: false, reason: 'the server\'s kernel stopped with an error while starting', detail: `console: ${panic[0]}` };
+      if (panic) return { ok: false, reason: 'the server\'s kernel stopped with an error while starting', detail: `console: ${consoleCause(tail)}` };
       const fe = await driver.frontends(d.domid);
       const states = [...fe.vbd, ...fe.vif];
       const connected = fe.vbd.length > 0 && states.every((s) => s === 4);
