@@ -16,7 +16,11 @@ export type SimFault =
   | { kind: 'hang'; onType?: DomainType; count: number }
   | { kind: 'slow-shutdown'; ms: number; count: number };
 
-export type SimHostFault = { kind: 'lost-connection'; calls: number } | { kind: 'host-reboot'; afterCalls: number; downCalls: number };
+export type SimHostFault =
+  | { kind: 'lost-connection'; calls: number }
+  | { kind: 'host-reboot'; afterCalls: number; downCalls: number }
+  /** A dom0 without /var/lock: `xl console` (xenconsole) prints its error and exits after `ms`. */
+  | { kind: 'no-var-lock'; ms: number };
 
 export type SimGuest = {
   name: string;
