@@ -57,6 +57,7 @@ const guestSchema = {
   properties: {
     id: { type: 'integer' }, name: { type: 'string' }, host: { type: ['string', 'null'] }, owner: { type: ['string', 'null'] },
     type: { type: 'string', enum: ['pv', 'pvh', 'pvh-shim', 'hvm'] }, arch: { type: ['string', 'null'] },
+    runState: { type: ['string', 'null'], enum: ['running', 'stopped', null] }, runStateAt: { type: ['string', 'null'] },
     canBecome: { type: 'string' }, didNotBoot: { type: 'array', items: { type: 'string' } }, health: { type: 'string' }, attention: { type: ['string', 'null'] },
     verdictAt: { type: ['string', 'null'] },
     verdict: { type: ['object', 'null'], additionalProperties: true },

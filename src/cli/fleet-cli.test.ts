@@ -28,8 +28,13 @@ test('pvhctl host/scan/guest/switch/rollback on a simulated host: output, --json
     const scan = run('scan', '--json');
     assert.equal(scan.code, 0, scan.err);
     assert.equal(JSON.parse(scan.out).guests, 6);
-    const list = JSON.parse(run('guest', 'list', '--json').out) as { name: string; canBecome: string; type: string }[];
+    const list = JSON.parse(run('guest', 'list', '--json').out) as { name: string; canBecome: string; type: string; runState: string | null }[];
     assert.equal(list.length, 6);
+    // whether each guest runs, as the scan saw it, in --json and in the table's STATE column
+    assert.ok(list.every((x) => x.runState === 'running' || x.runState === 'stopped'), JSON.stringify(list.map((x) => x.runState)));
+    const rows = run('guest', 'list').out.trim().split('\n');
+    assert.match(rows[0]!, /\bSTATE\b/);
+    for (const r of rows.slice(1)) assert.match(r, /\s(running|stopped)\s/);
     const g = list.find((x) => x.canBecome === 'pvh')!;
     const shimOnly = list.find((x) => x.canBecome === 'pvh-shim');
     const dry = run('switch', g.name, '--to', 'pvh', '--dry-run', '--json');

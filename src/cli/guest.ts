@@ -62,6 +62,9 @@ function describeWith(g: Guest, hostName: string | null, refuted: ReadonlySet<st
     canBecome: canBecome(verdict, refuted),
     /** Targets a rolled-back switch showed this guest cannot boot as (the verdict said it could). */
     didNotBoot: [...refuted],
+    /** Running or stopped when pvhctl last looked (`runStateAt`), null when not known. */
+    runState: g.run_state,
+    runStateAt: g.run_state_at,
     health: g.health,
     attention: g.attention,
     verdict,
@@ -93,7 +96,7 @@ export async function run(args: string[]): Promise<number> {
       });
       const rows = await describeGuests(fleet, guests);
       output(values.json, rows, (rs) =>
-        table(['GUEST', 'HOST', 'OWNER', 'TYPE', 'CAN BECOME', 'HEALTH'], rs.map((r) => [printable(r.name), printable(r.host ?? '-'), printable(r.owner ?? '-'), r.type, r.canBecome, r.health])) +
+        table(['GUEST', 'HOST', 'OWNER', 'TYPE', 'STATE', 'CAN BECOME', 'HEALTH'], rs.map((r) => [printable(r.name), printable(r.host ?? '-'), printable(r.owner ?? '-'), r.type, r.runState ?? '?', r.canBecome, r.health])) +
         rs.filter((r) => r.attention).map((r) => `! ${printable(r.name)}: ${printable(r.attention!)}\n`).join(''),
       );
       return 0;
@@ -107,7 +110,8 @@ export async function run(args: string[]): Promise<number> {
     output(values.json, value, (v) => {
       const p = printable;
       const lines = [
-        `${p(v.host ?? '?')}/${p(v.name)}  owner ${p(v.owner ?? '-')}  ${v.type}  ${v.health}`,
+        `${p(v.host ?? '?')}/${p(v.name)}  owner ${p(v.owner ?? '-')}  ${v.type}  ${v.runState ?? 'state unknown'}  ${v.health}`,
+        ...(v.runStateAt !== null ? [`  state     ${v.runState ?? 'unknown'} as of ${v.runStateAt}`] : []),
         `  config    ${p(v.configPath)}`,
         `  verdict   PV ${v.verdict?.pv.capable ? 'yes' : 'no'} (${p(v.verdict?.pv.reason ?? '-')}); PVH ${v.verdict?.pvh.capable ? 'yes' : 'no'} (${p(v.verdict?.pvh.reason ?? '-')})`,
         ...(v.attention ? [`  ATTENTION ${p(v.attention)}`] : []),

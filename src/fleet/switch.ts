@@ -148,6 +148,10 @@ async function journal(ctx: FleetContext, op: Operation, guest: string, step: St
 }
 
 async function finish(ctx: FleetContext, op: Operation, guest: Guest, status: Operation['status'], fields: { reason: string | null; detail: string | null; type?: GuestType; attention?: string | null }) {
+  // Done and rolled back leave the guest as it was before (running or stopped); a failed rollback
+  // leaves it in a state nobody checked.
+  const wasRunning = (await ctx.store.getOperation(op.id))?.was_running === 1;
+  const runState = status === 'done' || status === 'rolled-back' ? (wasRunning ? 'running' : 'stopped') : status === 'needs-attention' ? null : undefined;
   await ctx.store.tx(async (t) => {
     await ctx.store.updateOperation(op.id, { status, reason: fields.reason, detail: fields.detail }, t);
     await ctx.store.updateGuest(
@@ -156,6 +160,7 @@ async function finish(ctx: FleetContext, op: Operation, guest: Guest, status: Op
         health: status === 'needs-attention' ? 'needs-attention' : 'ok',
         attention: status === 'needs-attention' ? (fields.attention ?? fields.reason) : null,
         ...(fields.type ? { current_type: fields.type } : {}),
+        ...(runState !== undefined ? { run_state: runState, run_state_at: new Date().toISOString() } : {}),
       },
       t,
     );

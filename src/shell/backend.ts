@@ -302,6 +302,7 @@ export function fleetBackend(fleet: Fleet, hub: EventHub, opts: FleetBackendOpti
         return { ok: false, error: `That did not work: ${customerReason(errText(err))}.` };
       }
       await store.audit(actor, action, guest.name, 'done');
+      await store.updateGuest(guest.id, { run_state: action === 'shutdown' ? 'stopped' : 'running', run_state_at: new Date().toISOString() });
       const done = { boot: 'The server was started.', shutdown: 'The server has shut down.', reboot: 'The server was restarted.' };
       return { ok: true, value: done[action] };
     },

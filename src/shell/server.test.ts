@@ -323,6 +323,7 @@ test('interactive: prompt, tab completion, history, console with Ctrl-] to detac
 test('the console of a stopped server falls back to its log, read-only, and says so', async () => {
   const g = `alice+${alicePvOnly.name}`;
   assert.equal((await ssh(key('alice'), g, 'shutdown')).code, 0);
+  assert.equal((await fleet.store.getGuestById(alicePvOnly.id))!.run_state, 'stopped', 'the fleet knows it is stopped');
   const cmd = ['ssh', '-tt', ...sshArgs(key('alice'), g)].map((a) => `'${a}'`).join(' ');
   tmux('new-session', '-d', '-s', 'xs', '-x', '120', '-y', '40', cmd);
   try {

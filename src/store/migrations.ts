@@ -144,6 +144,16 @@ export const migrations: Record<string, Migration> = {
       await db.schema.alterTable('tokens').dropColumn('revoked_at').execute();
     },
   },
+  '0006_guest_run_state': {
+    async up(db: Kysely<any>) {
+      await db.schema.alterTable('guests').addColumn('run_state', 'text').execute();
+      await db.schema.alterTable('guests').addColumn('run_state_at', 'text').execute();
+    },
+    async down(db: Kysely<any>) {
+      await db.schema.alterTable('guests').dropColumn('run_state').execute();
+      await db.schema.alterTable('guests').dropColumn('run_state_at').execute();
+    },
+  },
   // The Xen Shell's customer keys (src/store/customer-keys.ts), numbered apart from the fleet's.
   '0900_customer_keys': customerKeysMigration,
 };

@@ -187,6 +187,11 @@ test('operator: the fleet at a glance, hosts, guests, and a guest page with the 
 
   await page.click('nav a[href="#/guests"]');
   await page.waitForSelector('table.list tbody tr');
+  const states = await page.locator('table.list tbody td.state').allTextContents();
+  // unknown ('?') only where a rollback failed and nobody has looked since
+  const attention = (await fleet.store.listGuests({ health: 'needs-attention' })).length;
+  assert.ok(states.length > 0 && states.filter((s) => s !== 'running' && s !== 'stopped').every((s) => s === '?'), [...new Set(states)].join(','));
+  assert.ok(states.filter((s) => s === '?').length <= attention, `run state shown: ${[...new Set(states)].join(',')}`);
   await page.fill('input[type=search]', aliceGuest.name);
   await page.waitForFunction("document.querySelectorAll('table.list tbody tr').length === 1");
   await page.fill('input[type=search]', '');

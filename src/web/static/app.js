@@ -69,6 +69,14 @@ function renderChrome() {
   );
 }
 
+/**
+ * The start of a sentence saying whether the server runs, as pvhctl last saw it.
+ * @param {string | null} state
+ */
+function runWords(state) {
+  return state === 'running' ? 'Running, in' : state === 'stopped' ? 'Stopped; set up for' : 'Set up for';
+}
+
 /** @param {unknown} err */
 function errorBox(err) {
   const msg = err instanceof ApiError ? (err.status === 404 ? 'Not found (or not yours).' : err.message) : String(err);
@@ -245,12 +253,12 @@ async function guestsPage(q) {
     replace(
       body,
       rows.slice(0, 500).map((/** @type {any} */ g) =>
-        h('tr', {}, h('td', {}, h('a', { href: `#/guest/${g.id}` }, g.name)), h('td', { class: 'mono' }, g.host ?? ''), h('td', {}, g.owner ?? '—'), h('td', {}, pill(g.type)), h('td', { class: 'mono' }, g.arch ?? '?'), h('td', {}, h('span', { class: `can v-${g.canBecome}` }, g.canBecome)), h('td', {}, g.health === 'ok' ? '' : h('span', { class: `badge ${g.health === 'switching' ? 'run' : 'att'}` }, g.health))),
+        h('tr', {}, h('td', {}, h('a', { href: `#/guest/${g.id}` }, g.name)), h('td', { class: 'mono' }, g.host ?? ''), h('td', {}, g.owner ?? '—'), h('td', {}, pill(g.type)), h('td', { class: 'mono' }, g.arch ?? '?'), h('td', {}, h('span', { class: `can v-${g.canBecome}` }, g.canBecome)), h('td', { class: 'state', title: g.runStateAt ? `as of ${when(g.runStateAt)}` : 'not seen yet' }, g.runState ?? '?'), h('td', {}, g.health === 'ok' ? '' : h('span', { class: `badge ${g.health === 'switching' ? 'run' : 'att'}` }, g.health))),
       ),
     );
   };
   for (const el of [filter, type, health]) el.addEventListener('input', draw);
-  replace(main, h('h1', {}, 'Guests'), h('div', { class: 'toolbar' }, filter, type, health, count), h('section', { class: 'card' }, h('table', { class: 'list' }, h('thead', {}, h('tr', {}, ['Guest', 'Host', 'Owner', 'Now', 'Arch', 'Can become', 'Health'].map((x) => h('th', {}, x)))), body)));
+  replace(main, h('h1', {}, 'Guests'), h('div', { class: 'toolbar' }, filter, type, health, count), h('section', { class: 'card' }, h('table', { class: 'list' }, h('thead', {}, h('tr', {}, ['Guest', 'Host', 'Owner', 'Now', 'Arch', 'Can become', 'State', 'Health'].map((x) => h('th', {}, x)))), body)));
   draw();
 }
 
@@ -331,7 +339,7 @@ async function customerHome() {
               'a',
               { class: 'card server', href: `#/guest/${g.id}`, 'data-guest': g.name },
               h('div', { class: 'server-head' }, h('h2', {}, g.name), pill(g.type)),
-              h('p', { class: 'muted' }, `Runs in ${modeName(g.type)} mode.`),
+              h('p', { class: 'muted' }, `${runWords(g.runState)} ${modeName(g.type)} mode.`),
               h('p', {}, g.type === 'pv' ? canWords(g.canBecome) : 'Switched. "Undo" on its page puts the old settings back.'),
               g.health === 'needs-attention' ? h('p', { class: 'error-text' }, g.attention ?? 'Needs attention') : g.health === 'switching' ? h('p', { class: 'badge run' }, 'A change is in progress') : null,
               h('span', { class: 'more' }, 'Open →'),
@@ -475,7 +483,7 @@ async function guestPage(id) {
   replace(
     main,
     h('p', { class: 'crumbs' }, h('a', { href: operator ? '#/guests' : '#/' }, operator ? 'Guests' : 'My servers'), ' / ', g.name),
-    h('div', { class: 'guest-head' }, h('h1', {}, g.name), modeNow, g.health !== 'ok' ? h('span', { class: `badge ${g.health === 'switching' ? 'run' : 'att'}` }, g.health) : null, h('span', { class: 'muted' }, `on ${g.host ?? '?'}`, operator && g.owner ? ` · owner ${g.owner}` : '')),
+    h('div', { class: 'guest-head' }, h('h1', {}, g.name), modeNow, g.health !== 'ok' ? h('span', { class: `badge ${g.health === 'switching' ? 'run' : 'att'}` }, g.health) : null, h('span', { class: 'run-state', title: g.runStateAt ? `as of ${when(g.runStateAt)}` : '' }, g.runState ?? 'state unknown'), h('span', { class: 'muted' }, `on ${g.host ?? '?'}`, operator && g.owner ? ` · owner ${g.owner}` : '')),
     g.attention ? h('div', { class: 'card error', role: 'alert' }, g.attention) : null,
     h('div', { class: 'grid2' }, inspection, actions),
     h('section', { class: 'card' }, h('h2', {}, 'History'), history),
