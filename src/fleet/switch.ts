@@ -247,7 +247,7 @@ async function createAndVerify(ctx: FleetContext, opId: number, from: GuestType,
     await journal(ctx, op, guest.name, 'verify', 'failed', v.detail);
     return rollback(ctx, opId, v.reason, v.detail);
   }
-  await journal(ctx, op, guest.name, 'verify', 'done', `domid ${v.domid}`);
+  await journal(ctx, op, guest.name, 'verify', 'done', `domid ${v.domid}, xl list -l type ${to}; ${v.evidence ?? 'the guest did not report its mode on its console'}`);
   return finish(ctx, op, guest, 'done', { reason: `The server now runs in ${modeName(to)} mode.`, detail: `switched ${from} → ${to}`, type: to });
 }
 
@@ -304,7 +304,7 @@ export async function rollback(ctx: FleetContext, opId: number, why: string, det
     if (boot) {
       const v = await verifyBoot(driver, guest.name, from, { ...ctx.verify, consoleBefore });
       if (!v.ok) throw new Error(`${v.reason} (${v.detail})`);
-      await journal(ctx, op, guest.name, 'rollback-verify', 'done', `domid ${v.domid}`);
+      await journal(ctx, op, guest.name, 'rollback-verify', 'done', `domid ${v.domid}, xl list -l type ${from}; ${v.evidence ?? 'the guest did not report its mode on its console'}`);
     } else {
       if ((await retry(() => driver.domain(name))) !== null) throw new Error('the domain is still there');
       await journal(ctx, op, guest.name, 'rollback-verify', 'done', 'stopped, as before');

@@ -25,3 +25,36 @@ test("a dead boot's console gives its cause in one clean line, not the raw tail"
   assert.equal(consoleCause(''), 'nothing on the console');
   assert.ok(consoleCause(`Kernel panic - not syncing: ${'x'.repeat(5000)}`).length <= 300);
 });
+
+test("the guest's own report of its mode: Linux's pv_info line, the lab's marker, the latest one", async () => {
+  const { guestReport } = await import('./verify.ts');
+  assert.deepEqual(guestReport('[    0.000000] Booting paravirtualized kernel on Xen PVH\n'), { type: 'PVH', line: 'Booting paravirtualized kernel on Xen PVH' });
+  assert.equal(guestReport('[    0.000000] Booting paravirtualized kernel on Xen\n')!.type, 'PV');
+  assert.equal(guestReport('Booting paravirtualized kernel on Xen HVM\n')!.type, 'HVM');
+  assert.equal(guestReport('Booting paravirtualized kernel on Xen\n...\nPVHCTL-LAB-MARKER name=g guest_type=PVH\n')!.type, 'PVH');
+  assert.equal(guestReport('Booting paravirtualized kernel on bare hardware\n'), null);
+  assert.equal(guestReport(''), null);
+});
+
+test('a switch journals the evidence: the type xl reports and what the guest says of itself', async () => {
+  const { openFleet } = await import('./fleet.ts');
+  const { startSwitch } = await import('./switch.ts');
+  const fleet = await openFleet({ dataDir: ':memory:', verify: { bootTimeoutMs: 2000, pollMs: 2 }, shutdownTimeoutMs: 500 });
+  try {
+    const host = await fleet.store.addHost({
+      name: 's', transport: 'sim', endpoint: null, key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 2,
+      xen_version: null, xen_caps: null, virt_caps: null, last_seen: null, sim_spec: JSON.stringify({ guests: 8, seed: 3, bootMs: 2, shutdownMs: 2 }),
+    });
+    await fleet.scan(host);
+    const sim = fleet.hosts.simFor(host)!;
+    const g = (await fleet.store.listGuests()).find((x) => sim.state.guests[x.name]!.kernel.pvh)!;
+    const r = await startSwitch(fleet.ctx, g, 'pvh', { force: false, actor: 't' });
+    assert.equal(r.kind, 'started');
+    if (r.kind !== 'started') return;
+    assert.equal((await r.finished).status, 'done');
+    const verify = (await fleet.store.journalOf(r.operation.id)).find((e) => e.step === 'verify' && e.phase === 'done')!;
+    assert.match(verify.detail ?? '', /^domid \d+, xl list -l type pvh; the guest reports PVH \("Booting paravirtualized kernel on Xen PVH"\)$/);
+  } finally {
+    await fleet.close();
+  }
+});

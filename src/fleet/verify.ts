@@ -19,7 +19,36 @@ export type VerifyOptions = {
 
 export const DEFAULT_VERIFY: VerifyOptions = { bootTimeoutMs: 120_000, pollMs: 1000 };
 
-export type VerifyResult = { ok: true; domid: number } | { ok: false; reason: string; detail: string };
+/** `evidence`: what the guest itself said of its mode (guestReport), or null when it said nothing. */
+export type VerifyResult = { ok: true; domid: number; evidence: string | null } | { ok: false; reason: string; detail: string };
+
+/** The guest's own word on its mode: Linux's pv_info line, the lab's marker, a printed /sys/hypervisor/guest_type. */
+const GUEST_SAYS = [
+  { re: /Booting paravirtualized kernel on (Xen PVH|Xen HVM|Xen)\b/, type: (m: string) => (m === 'Xen PVH' ? 'PVH' : m === 'Xen HVM' ? 'HVM' : 'PV') },
+  { re: /\bguest_type[=: ]+(PVH|PV|HVM)\b/, type: (m: string) => m },
+];
+
+/**
+ * What the guest itself reports about the mode it runs in, from its console since boot: Linux
+ * prints `Booting paravirtualized kernel on Xen PVH` (pv_info.name, arch/x86/xen/enlighten_pvh.c),
+ * `on Xen` as PV (also under the PV shim, where the guest is PV), `on Xen HVM`; the lab's guests
+ * print /sys/hypervisor/guest_type. Null when the console says none of these.
+ * @example
+ * guestReport('[    0.000000] Booting paravirtualized kernel on Xen PVH\n') // => { type: 'PVH', line: 'Booting paravirtualized kernel on Xen PVH' }
+ */
+export function guestReport(tail: string): { type: 'PV' | 'PVH' | 'HVM'; line: string } | null {
+  let best: { type: 'PV' | 'PVH' | 'HVM'; line: string; at: number } | null = null;
+  for (const g of GUEST_SAYS) {
+    const re = new RegExp(g.re.source, 'g');
+    for (const m of tail.matchAll(re)) {
+      if (best === null || m.index > best.at) best = { type: g.type(m[1]!) as 'PV' | 'PVH' | 'HVM', line: m[0], at: m.index };
+    }
+  }
+  return best === null ? null : { type: best.type, line: best.line };
+}
+
+/** The mode a guest reports from inside: under the PV shim it is a PV guest. */
+const INSIDE: Record<GuestType, 'PV' | 'PVH' | 'HVM'> = { pv: 'PV', pvh: 'PVH', 'pvh-shim': 'PV', hvm: 'HVM' };
 
 /** Lines that mean the guest kernel died (Linux panic(), BUG, GRUB errors before the kernel). */
 const PANIC = /Kernel panic - not syncing|BUG: unable to handle|^error: .*(not a PVH kernel|not a Xen|invalid magic|no such device)/m;
@@ -152,7 +181,14 @@ export async function verifyBoot(driver: HostDriver, name: string, expected: Gue
         last = `the server does not answer on port ${opts.tcpProbe.port}`;
         detail = `tcp ${opts.tcpProbe.address}:${opts.tcpProbe.port} refused or timed out`;
       } else {
-        return { ok: true, domid: d.domid };
+        // The guest's own word, when it gave one, must agree with xl's: a guest that says PV while
+        // xl says PVH is not what was asked for.
+        const says = guestReport(tail);
+        if (says !== null && says.type !== INSIDE[expected]) {
+          return { ok: false, reason: `the server reports running in ${says.type} mode instead of ${INSIDE[expected]}`, detail: `xl list -l type ${runningType(d)}; guest console: ${says.line}` };
+        }
+        const evidence = says === null ? null : `the guest reports ${says.type} ("${says.line}")`;
+        return { ok: true, domid: d.domid, evidence };
       }
     }
     if (Date.now() >= deadline) return { ok: false, reason: `${last} within ${Math.round(opts.bootTimeoutMs / 1000)} s`, detail };

@@ -165,7 +165,9 @@ function bootFromConfig(h: SimHost, path: string, now: number): string | null {
     vif: 1,
   };
   s.domains[cfg.name] = d;
-  consoleAppend(h, cfg.name, `[    0.000000] Linux version 6.1.0 (booting as ${cfg.type}${cfg.pvshim ? ' under the PV shim' : ''})\n${crash ?? ''}`);
+  // Linux names its own mode early in boot (pv_info.name): "Xen" for PV (also inside the shim), "Xen PVH", "Xen HVM".
+  const pvInfo = cfg.type === 'pvh' && !cfg.pvshim ? 'Xen PVH' : cfg.type === 'hvm' ? 'Xen HVM' : 'Xen';
+  consoleAppend(h, cfg.name, `[    0.000000] Linux version 6.1.0 (booting as ${cfg.type}${cfg.pvshim ? ' under the PV shim' : ''})\n${crash !== null && crash.startsWith('error:') ? '' : `[    0.000000] Booting paravirtualized kernel on ${pvInfo}\n`}${crash ?? ''}`);
   return null;
 }
 
