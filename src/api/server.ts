@@ -13,6 +13,8 @@ import { precheck, startRollback, startSwitch, type OperationEvent } from '../fl
 import type { TargetType } from '../fleet/seams.ts';
 import type { Guest, Operation, Token } from '../store/schema.ts';
 import { refusal, tokenState } from '../store/tokens.ts';
+import { customerChanges, customerRefusal } from '../fleet/messages.ts';
+import { DOWNTIME_SAMPLES, downtimeEstimate, downtimeWords } from '../fleet/downtime.ts';
 import { describeGuest, describeGuests } from '../cli/guest.ts';
 import { isPublicWebPath, registerWeb } from '../web/routes.ts';
 
@@ -200,8 +202,16 @@ export async function buildServer(fleet: Fleet, opts: ServerOptions): Promise<Fa
     async (req, reply) => {
       const g = await visibleGuest(req, (req.params as { id: number }).id);
       if (g === null) return reply.code(404).send({ error: 'no such guest' });
-      const pre = await precheck(fleet.ctx, g, (req.body as { to: TargetType }).to);
-      return pre.ok ? { allowed: true, from: pre.from, to: pre.to, changes: pre.changes, diff: pre.diff } : { allowed: false, rule: pre.rule, reason: pre.reason };
+      const to = (req.body as { to: TargetType }).to;
+      const pre = await precheck(fleet.ctx, g, to);
+      // Customers get words, not dom0 paths, xl keys and ELF notes; operators get the detail.
+      const customer = req.principal!.role === 'customer';
+      if (!pre.ok) return { allowed: false, rule: pre.rule, reason: customer ? customerRefusal(pre.rule, pre.reason, to) : pre.reason };
+      const estimate = downtimeEstimate(await store.switchDowntimes(g.host_id, DOWNTIME_SAMPLES));
+      const downtime = { ...estimate, words: downtimeWords(estimate) };
+      return customer
+        ? { allowed: true, from: pre.from, to: pre.to, changes: customerChanges(pre.from, pre.to), diff: null, downtime }
+        : { allowed: true, from: pre.from, to: pre.to, changes: pre.changes, diff: pre.diff, downtime };
     },
   );
   app.post(

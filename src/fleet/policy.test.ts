@@ -71,3 +71,13 @@ test('step words: undo and rollback share their first step, which must not say s
   const { stepWords } = await import('../shell/words.ts');
   assert.doesNotMatch(stepWords('rollback-stop'), /wrong|fail|error/i);
 });
+
+test('downtime: measured on the host (the median, rounded up to 10 s), else a stated default', async () => {
+  const { downtimeEstimate, downtimeWords } = await import('./downtime.ts');
+  assert.deepEqual(downtimeEstimate([41_000, 38_000, 52_000]), { seconds: 50, basis: 'measured', switches: 3 });
+  assert.deepEqual(downtimeEstimate([]), { seconds: 120, basis: 'default' });
+  assert.deepEqual(downtimeEstimate([NaN, -5]), { seconds: 120, basis: 'default' });
+  assert.equal(downtimeEstimate([300]).seconds, 10);
+  assert.equal(downtimeWords({ seconds: 50, basis: 'measured', switches: 1 }), 'about 50 seconds (measured on the last 1 switch on this host)');
+  assert.equal(downtimeWords({ seconds: 120, basis: 'default' }), 'usually under 2 minutes (no switch on this host has been measured yet)');
+});

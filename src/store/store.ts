@@ -187,6 +187,31 @@ export function makeStore(db: Kysely<Tables>, path: string) {
       if (guestIds !== undefined) q = q.where('guest_id', 'in', guestIds.length > 0 ? guestIds : [-1]);
       return q.orderBy('id').execute();
     },
+    /** How long the host's latest finished switches kept their guest down (ms): `shutdown` begun to `verify` done. */
+    switchDowntimes: async (hostId: number, limit: number): Promise<number[]> => {
+      const ops = await db
+        .selectFrom('operations')
+        .innerJoin('guests', 'guests.id', 'operations.guest_id')
+        .select('operations.id')
+        .where('guests.host_id', '=', hostId)
+        .where('operations.kind', '=', 'switch')
+        .where('operations.status', '=', 'done')
+        .orderBy('operations.id', 'desc')
+        .limit(limit)
+        .execute();
+      if (ops.length === 0) return [];
+      const rows = await db
+        .selectFrom('journal')
+        .select(['operation_id', 'step', 'phase', 'at'])
+        .where('operation_id', 'in', ops.map((o) => o.id))
+        .where((eb) => eb.or([eb.and([eb('step', '=', 'shutdown'), eb('phase', '=', 'begin')]), eb.and([eb('step', '=', 'verify'), eb('phase', '=', 'done')])]))
+        .execute();
+      return ops.flatMap((o) => {
+        const from = rows.find((r) => r.operation_id === o.id && r.step === 'shutdown');
+        const to = rows.find((r) => r.operation_id === o.id && r.step === 'verify');
+        return from && to ? [Date.parse(to.at) - Date.parse(from.at)] : [];
+      });
+    },
     /** Operations a crash may have left half-done. */
     unfinishedOperations: async (): Promise<Operation[]> =>
       db.selectFrom('operations').selectAll().where('status', 'in', ['pending', 'running']).orderBy('id').execute(),

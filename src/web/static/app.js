@@ -394,11 +394,20 @@ async function guestPage(id) {
         replace(preview, h('div', { class: 'refusal', role: 'status' }, h('b', {}, `${modeName(to)}: not possible. `), r.reason));
         return;
       }
+      // The switch restarts the server: it is asked for once more, with the downtime to expect.
+      const confirmBox = h('div', { class: 'confirm', role: 'alertdialog', hidden: '' },
+        h('p', {}, h('b', {}, `Restart ${g.name} in ${modeName(to)} mode now?`), ` It will be down for ${r.downtime.words}.`),
+        h('button', { class: 'primary', 'data-action': 'confirm-switch', onclick: () => start(`/v1/guests/${id}/switch`, { to }) }, `Yes, restart it in ${modeName(to)} mode`),
+        ' ',
+        h('button', { class: 'link', 'data-action': 'cancel-switch', onclick: () => confirmBox.setAttribute('hidden', '') }, 'Cancel'),
+      );
       replace(
         preview,
-        h('div', { class: 'ok-box' }, h('b', {}, `${modeName(to)}: possible.`), ' What will change:', h('ul', {}, r.changes.map((/** @type {string} */ c) => h('li', { class: 'mono' }, c)))),
-        h('details', { open: operator }, h('summary', {}, 'Settings file diff'), diffView(r.diff)),
-        h('button', { class: 'primary', 'data-action': `switch-${to}`, onclick: () => start(`/v1/guests/${id}/switch`, { to }) }, `Switch to ${modeName(to)}`),
+        h('div', { class: 'ok-box' }, h('b', {}, `${modeName(to)}: possible.`), ' What will change:', h('ul', {}, r.changes.map((/** @type {string} */ c) => h('li', { class: operator ? 'mono' : null }, c)))),
+        h('p', { class: 'downtime' }, `Expected downtime: ${r.downtime.words}.`),
+        r.diff !== null ? h('details', { open: operator }, h('summary', {}, 'Settings file diff'), diffView(r.diff)) : null,
+        h('button', { class: 'primary', 'data-action': `switch-${to}`, onclick: () => confirmBox.removeAttribute('hidden') }, `Switch to ${modeName(to)}`),
+        confirmBox,
       );
     } catch (err) {
       replace(preview, errorBox(err));
