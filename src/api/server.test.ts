@@ -44,7 +44,8 @@ test('a customer checks and switches their guest, and follows it over SSE to the
   const mine = (await fleet.store.listGuests({ owner })).find((g) => sim.state.guests[g.name]!.kernel.pvh)!;
   const check = (await app.inject({ method: 'POST', url: `/v1/guests/${mine.id}/check`, headers: auth(customer), payload: { to: 'pvh' } })).json();
   assert.equal(check.allowed, true);
-  assert.match(check.diff, /\+type = "pvh"/);
+  assert.equal(check.diff, null, 'the settings file diff is for operators');
+  assert.match(check.changes[0], /settings are switched from PV to PVH mode/);
   const res = await app.inject({ method: 'POST', url: `/v1/guests/${mine.id}/switch`, headers: auth(customer), payload: { to: 'pvh' } });
   assert.equal(res.statusCode, 202);
   const op = res.json();
@@ -98,6 +99,61 @@ test('a customer starts a rehearsal of their guest; GET /v1/guests/{id} shows it
   assert.equal(g.rehearsals[0].kernel, '6.1.0-26-amd64');
   assert.equal(g.type, 'pv');
   assert.equal(sim.state.domains[mine.name]!.domid, domid, 'the guest kept running');
+  await app.close();
+  await fleet.close();
+});
+
+test('a switch that rolls back counts: the guest no longer shows the target it could not boot as', async () => {
+  const { fleet, app, operator, sim } = await setup();
+  const shimOnly = (await fleet.store.listGuests()).find((g) => !sim.state.guests[g.name]!.kernel.pvh && JSON.parse(g.verdict!).pv.capable)!;
+  const get = async () => (await app.inject({ method: 'GET', url: `/v1/guests/${shimOnly.id}`, headers: auth(operator) })).json();
+  assert.equal((await get()).canBecome, 'pvh-shim');
+  sim.state.guests[shimOnly.name]!.faults.push({ kind: 'panic', onType: 'pvh', count: 1 });
+  const op = (await app.inject({ method: 'POST', url: `/v1/guests/${shimOnly.id}/switch`, headers: auth(operator), payload: { to: 'pvh-shim' } })).json();
+  await app.inject({ method: 'GET', url: `/v1/operations/${op.id}/events`, headers: auth(operator) });
+  assert.equal((await fleet.store.getOperation(op.id))!.status, 'rolled-back');
+  const after = await get();
+  assert.equal(after.canBecome, 'did-not-boot');
+  assert.deepEqual(after.didNotBoot, ['pvh-shim']);
+  const listed = (await app.inject({ method: 'GET', url: '/v1/guests', headers: auth(operator) })).json() as { id: number; canBecome: string }[];
+  assert.equal(listed.find((g) => g.id === shimOnly.id)!.canBecome, 'did-not-boot');
+  await app.close();
+  await fleet.close();
+});
+
+test('customers get words, not dom0 paths and ELF notes; every check says the downtime to expect, measured on the host', async () => {
+  const { fleet, app, operator, customer, owner, sim, guests } = await setup();
+  const mine = await fleet.store.listGuests({ owner });
+  const check = async (t: string, id: number, to = 'pvh') => (await app.inject({ method: 'POST', url: `/v1/guests/${id}/check`, headers: auth(t), payload: { to } })).json();
+  const capable = mine.find((g) => sim.state.guests[g.name]!.kernel.pvh);
+  if (capable !== undefined) {
+    const c = await check(customer, capable.id);
+    assert.equal(c.allowed, true);
+    assert.equal(c.diff, null);
+    assert.doesNotMatch(JSON.stringify(c), /\/etc\/xen|\/var\/lib|\/usr\/lib|PHYS32|builder/);
+    assert.deepEqual([c.downtime.basis, c.downtime.seconds], ['default', 120]);
+    assert.match((await check(operator, capable.id)).diff, /\+type = "pvh"/);
+  }
+  // an operator's PV-only guest refused for PVH: the operator sees the ELF note, a customer would not
+  const pvOnly = guests.find((g) => !sim.state.guests[g.name]!.kernel.pvh)!;
+  await fleet.store.updateGuest(pvOnly.id, { owner });
+  assert.match((await check(operator, pvOnly.id)).reason, /PHYS32_ENTRY/);
+  const refused = await check(customer, pvOnly.id);
+  assert.equal(refused.allowed, false);
+  assert.doesNotMatch(refused.reason, /PHYS32|ELF|CONFIG_/);
+  assert.match(refused.reason, /built without PVH support/);
+  // after two measured switches on this host, the estimate comes from them
+  for (const g of guests.filter((x) => sim.state.guests[x.name]!.kernel.pvh).slice(0, 2)) {
+    const op = (await app.inject({ method: 'POST', url: `/v1/guests/${g.id}/switch`, headers: auth(operator), payload: { to: 'pvh' } })).json();
+    await app.inject({ method: 'GET', url: `/v1/operations/${op.id}/events`, headers: auth(operator) });
+  }
+  const next = guests.find((x) => sim.state.guests[x.name]!.kernel.pvh && x.current_type === 'pv' && !guests.filter((y) => sim.state.guests[y.name]!.kernel.pvh).slice(0, 2).includes(x));
+  if (next !== undefined) {
+    const d = (await check(operator, next.id)).downtime;
+    assert.equal(d.basis, 'measured');
+    assert.equal(d.switches, 2);
+    assert.match(d.words, /^about \d+ seconds \(measured on the last 2 switches on this host\)$/);
+  }
   await app.close();
   await fleet.close();
 });

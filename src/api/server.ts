@@ -13,6 +13,9 @@ import { precheck, startRollback, startSwitch, type OperationEvent } from '../fl
 import { rehearsalView, startRehearsal } from '../fleet/rehearse.ts';
 import type { TargetType } from '../fleet/seams.ts';
 import type { Guest, Operation, Token } from '../store/schema.ts';
+import { refusal, tokenState } from '../store/tokens.ts';
+import { customerChanges, customerRefusal } from '../fleet/messages.ts';
+import { DOWNTIME_SAMPLES, downtimeEstimate, downtimeWords } from '../fleet/downtime.ts';
 import { describeGuest, describeGuests } from '../cli/guest.ts';
 import { isPublicWebPath, registerWeb } from '../web/routes.ts';
 
@@ -66,7 +69,8 @@ const guestSchema = {
   properties: {
     id: { type: 'integer' }, name: { type: 'string' }, host: { type: ['string', 'null'] }, owner: { type: ['string', 'null'] },
     type: { type: 'string', enum: ['pv', 'pvh', 'pvh-shim', 'hvm'] }, arch: { type: ['string', 'null'] },
-    canBecome: { type: 'string' }, health: { type: 'string' }, attention: { type: ['string', 'null'] },
+    runState: { type: ['string', 'null'], enum: ['running', 'stopped', null] }, runStateAt: { type: ['string', 'null'] },
+    canBecome: { type: 'string' }, didNotBoot: { type: 'array', items: { type: 'string' } }, health: { type: 'string' }, attention: { type: ['string', 'null'] },
     verdictAt: { type: ['string', 'null'] },
     verdict: { type: ['object', 'null'], additionalProperties: true },
     rehearsals: { type: 'array', items: rehearsalSchema },
@@ -140,6 +144,8 @@ export async function buildServer(fleet: Fleet, opts: ServerOptions): Promise<Fa
     const m = /^Bearer (\S{8,200})$/.exec(req.headers.authorization ?? '');
     const tok = m ? await store.tokenFor(m[1]!) : undefined;
     if (tok === undefined) return reply.code(401).send({ error: 'a valid bearer token is required' });
+    const state = tokenState(tok, new Date());
+    if (state.kind !== 'valid') return reply.code(401).send({ error: refusal(state) });
     req.principal = tok;
   });
   const operatorOnly = async (req: FastifyRequest, reply: FastifyReply) => {
@@ -229,8 +235,16 @@ export async function buildServer(fleet: Fleet, opts: ServerOptions): Promise<Fa
     async (req, reply) => {
       const g = await visibleGuest(req, (req.params as { id: number }).id);
       if (g === null) return reply.code(404).send({ error: 'no such guest' });
-      const pre = await precheck(fleet.ctx, g, (req.body as { to: TargetType }).to);
-      return pre.ok ? { allowed: true, from: pre.from, to: pre.to, changes: pre.changes, diff: pre.diff } : { allowed: false, rule: pre.rule, reason: pre.reason };
+      const to = (req.body as { to: TargetType }).to;
+      const pre = await precheck(fleet.ctx, g, to);
+      // Customers get words, not dom0 paths, xl keys and ELF notes; operators get the detail.
+      const customer = req.principal!.role === 'customer';
+      if (!pre.ok) return { allowed: false, rule: pre.rule, reason: customer ? customerRefusal(pre.rule, pre.reason, to) : pre.reason };
+      const estimate = downtimeEstimate(await store.switchDowntimes(g.host_id, DOWNTIME_SAMPLES));
+      const downtime = { ...estimate, words: downtimeWords(estimate) };
+      return customer
+        ? { allowed: true, from: pre.from, to: pre.to, changes: customerChanges(pre.from, pre.to), diff: null, downtime }
+        : { allowed: true, from: pre.from, to: pre.to, changes: pre.changes, diff: pre.diff, downtime };
     },
   );
   app.post(

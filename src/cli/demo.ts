@@ -6,22 +6,26 @@
  * where the web UI and the tokens are. Ctrl-C stops the server, and the lab with it.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import ssh2 from 'ssh2';
+import { customerKeys, parsePublicKey } from '../store/customer-keys.ts';
 import { printable } from '../util/escape.ts';
 import { parse, UsageError } from './args.ts';
 import { open } from './fleet-common.ts';
 
-export const help = `usage: pvhctl demo [--sim] [--data-dir DIR] [--port PORT] [--no-switch] [--kernels]
+export const help = `usage: pvhctl demo [--sim] [--data-dir DIR] [--port PORT] [--shell-port PORT] [--no-switch] [--kernels]
 
 Runs 'pvhctl serve --demo' (the Xen lab, real Xen 4.17 under QEMU, as host 'lab' with its PV
 guests running; a simulated host where QEMU is missing or with --sim), gives the guests two
 customers, switches the PV-GRUB guest (and on the lab the 32-bit one) to PVH through the API and
 follows it live, then keeps
-serving the API and web UI until Ctrl-C. The store lives in DIR (default: data/demo in the
-checkout). --kernels instead reports on four real Debian 12 kernels (pvhctl kernel).
+serving the API, the web UI (--port, default 8080) and the customers' Xen Shell over SSH
+(--shell-port, default 2222; a key for the first customer is made in DIR/demo-ssh/) until Ctrl-C.
+The store lives in DIR (default: data/demo in the checkout); the lab's logs are copied to
+DIR/lab-logs/ when it stops. --kernels instead reports on four real Debian 12 kernels.
 
 exit status: 0 stopped by Ctrl-C; 1 a step failed; 2 usage error
 `;
@@ -39,6 +43,7 @@ export async function run(args: string[]): Promise<number> {
     sim: { type: 'boolean' },
     'data-dir': { type: 'string' },
     port: { type: 'string' },
+    'shell-port': { type: 'string' },
     'no-switch': { type: 'boolean' },
     kernels: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
@@ -50,18 +55,22 @@ export async function run(args: string[]): Promise<number> {
   if (values.kernels) return kernels();
   const port = Number(values.port ?? '8080');
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError('--port takes a port number');
+  const shellPort = Number(values['shell-port'] ?? '2222');
+  if (!Number.isInteger(shellPort) || shellPort < 1 || shellPort > 65535) throw new UsageError('--shell-port takes a port number');
   const dir = values['data-dir'] ?? join(repo, 'data', 'demo');
   mkdirSync(dir, { recursive: true });
   const base = `http://127.0.0.1:${port}`;
 
   say(values.sim ? 'starting the server on a simulated host...' : 'starting the server on the Xen lab (real Xen 4.17 under QEMU; the first build takes a few minutes, then it is cached)...');
-  const serveArgs = ['serve', values.sim ? '--sim=200' : '--demo', '--port', String(port), '--data-dir', dir];
+  const serveArgs = ['serve', values.sim ? '--sim=200' : '--demo', '--port', String(port), '--shell-port', String(shellPort), '--data-dir', dir];
+  let labLogs: string | null = null;
   const server = spawn(process.execPath, [bin, ...serveArgs], { stdio: ['ignore', 'pipe', 'inherit'] });
   // The server logs JSON lines (pino); show their messages, one line each.
   server.stdout.setEncoding('utf8').on('data', (chunk: string) => {
     for (const line of chunk.split('\n').filter(Boolean)) {
       try {
-        const o = JSON.parse(line) as { msg?: string };
+        const o = JSON.parse(line) as { msg?: string; labLogs?: string };
+        if (typeof o.labLogs === 'string') labLogs = o.labLogs;
         if (o.msg && !QUIET.has(o.msg)) process.stderr.write(`  server: ${printable(o.msg)}\n`);
       } catch {
         process.stderr.write(`  server: ${printable(line)}\n`);
@@ -97,18 +106,49 @@ export async function run(args: string[]): Promise<number> {
     }
   }
   const fleet = await open(dir, { recover: false });
-  const customerToken = await fleet.store.addToken('customer', customer).finally(() => fleet.close());
+  let customerToken: string;
+  let sshKey: string;
+  try {
+    customerToken = await fleet.store.addToken('customer', customer);
+    sshKey = await demoSshKey(fleet.store, dir, customer);
+  } finally {
+    await fleet.close();
+  }
+  const firstGuest = guests.find((g) => g.owner === customer || g.owner === null)?.name;
   say(
     [
       `serving: web UI and API on ${base}/ (OpenAPI at ${base}/openapi.json, metrics at ${base}/metrics)`,
       `  operator token: ${token}   (also in ${tokenFile})`,
       `  customer '${customer}' token: ${customerToken}   (sees only ${customer}'s guests)`,
-      `  CLI on the same store: pvhctl guest list --data-dir ${dir}`,
+      `  Xen Shell for customer '${customer}' (SSH, its key made for this demo):`,
+      `    ssh -i ${sshKey} -p ${shellPort} ${customer}@127.0.0.1`,
+      ...(firstGuest !== undefined ? [`    ssh -t -i ${sshKey} -p ${shellPort} ${customer}+${firstGuest}@127.0.0.1   (straight to one server; then 'status', 'console', 'help')`] : []),
+      `  CLI on the same store: pvhctl guest list --data-dir ${dir}   (with the checkout's bin/ on PATH)`,
+      ...(labLogs !== null ? [`  the lab's logs are copied to ${labLogs} when it stops; the server's are on this terminal`] : []),
       `  Ctrl-C stops the server${values.sim ? '' : ' and the lab'}.`,
     ].join('\n'),
   );
   const code = await exited;
   return code === 0 || code === 130 ? 0 : code;
+}
+
+/**
+ * The demo customer's SSH key for the Xen Shell: made once in DIR/demo-ssh/CUSTOMER (OpenSSH
+ * format, 0600) and registered as the customer's key; returns the private key's path.
+ */
+async function demoSshKey(store: Parameters<typeof customerKeys>[0], dir: string, customer: string): Promise<string> {
+  const keyDir = join(dir, 'demo-ssh');
+  const file = join(keyDir, customer);
+  if (!existsSync(file) || !existsSync(`${file}.pub`)) {
+    mkdirSync(keyDir, { recursive: true, mode: 0o700 });
+    const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment: `${customer}@pvhctl-demo` });
+    writeFileSync(file, pair.private, { mode: 0o600 });
+    writeFileSync(`${file}.pub`, `${pair.public}\n`);
+  }
+  const parsed = parsePublicKey(readFileSync(`${file}.pub`, 'utf8'));
+  if (!parsed.ok) throw new Error(`${file}.pub: ${parsed.error}`);
+  await customerKeys(store).add(customer, parsed.key);
+  return file;
 }
 
 /** Polls the API until it answers with the operator token, or the server exits (bounded: 30 minutes for a first lab build). */

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -28,8 +28,13 @@ test('pvhctl host/scan/guest/switch/rollback on a simulated host: output, --json
     const scan = run('scan', '--json');
     assert.equal(scan.code, 0, scan.err);
     assert.equal(JSON.parse(scan.out).guests, 6);
-    const list = JSON.parse(run('guest', 'list', '--json').out) as { name: string; canBecome: string; type: string }[];
+    const list = JSON.parse(run('guest', 'list', '--json').out) as { name: string; canBecome: string; type: string; runState: string | null }[];
     assert.equal(list.length, 6);
+    // whether each guest runs, as the scan saw it, in --json and in the table's STATE column
+    assert.ok(list.every((x) => x.runState === 'running' || x.runState === 'stopped'), JSON.stringify(list.map((x) => x.runState)));
+    const rows = run('guest', 'list').out.trim().split('\n');
+    assert.match(rows[0]!, /\bSTATE\b/);
+    for (const r of rows.slice(1)) assert.match(r, /\s(running|stopped)\s/);
     const g = list.find((x) => x.canBecome === 'pvh')!;
     const shimOnly = list.find((x) => x.canBecome === 'pvh-shim');
     const dry = run('switch', g.name, '--to', 'pvh', '--dry-run', '--json');
@@ -48,9 +53,36 @@ test('pvhctl host/scan/guest/switch/rollback on a simulated host: output, --json
     const rb = run('rollback', g.name, '--json');
     assert.equal(rb.code, 0, rb.err);
     assert.equal(JSON.parse(rb.out).status, 'rolled-back');
+    // the undo moved the guest from PVH back to PV, and says so
+    assert.match(run('guest', 'show', `sim1/${g.name}`).out, /op \d+ {2}rollback pvh → pv {2}rolled-back/);
     const show = JSON.parse(run('guest', 'show', `sim1/${g.name}`, '--json').out);
     assert.equal(show.type, 'pv');
     assert.equal(show.operations.length, 2);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('nothing silently done: scan with no hosts, and a data directory with no store for commands that only read', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pvhctl-cli-'));
+  const run = (d: string, ...args: string[]) => {
+    const r = spawnSync(process.execPath, [BIN, ...args, '--data-dir', d], { encoding: 'utf8' });
+    return { code: r.status, out: r.stdout, err: r.stderr };
+  };
+  try {
+    const typo = join(dir, 'no-such-store');
+    for (const args of [['guest', 'list'], ['guest', 'show', 'x'], ['host', 'list'], ['host', 'show', 'x'], ['scan'], ['switch', 'x', '--to', 'pvh'], ['rollback', 'x']]) {
+      const r = run(typo, ...args);
+      assert.equal(r.code, 1, args.join(' '));
+      assert.match(r.err, /^pvhctl \w+: no pvhctl data in .*no-such-store/, args.join(' '));
+      assert.equal(r.err.split('\n').length, 2, r.err);
+      assert.equal(existsSync(typo), false, `${args.join(' ')} created ${typo}`);
+    }
+    assert.equal(run(dir, 'host', 'add', 'sim1', '--sim', '2', '--dry-run').code, 0); // creates the store, adds nothing
+    const scan = run(dir, 'scan');
+    assert.equal(scan.code, 1);
+    assert.match(scan.err, /no hosts to scan/);
+    assert.equal(run(dir, 'guest', 'list', '--json').code, 0);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

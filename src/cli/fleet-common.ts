@@ -2,10 +2,12 @@
  * What the control-plane commands share: where the data directory is, opening the fleet on it,
  * finding a guest from `NAME` or `HOST/NAME`, and printing a value as JSON or as text.
  */
+import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { openFleet, type Fleet, type FleetOptions } from '../fleet/fleet.ts';
 import type { Guest } from '../store/schema.ts';
+import { SQLITE_FILE } from '../store/store.ts';
 import { UsageError } from './args.ts';
 
 /** The options every control-plane command accepts. */
@@ -27,8 +29,20 @@ export function dataDir(flag: string | undefined): string {
   return process.getuid?.() === 0 ? '/var/lib/pvhctl' : join(homedir(), '.local', 'share', 'pvhctl');
 }
 
-export function open(flag: string | undefined, extra: Omit<FleetOptions, 'dataDir'> = {}): Promise<Fleet> {
-  return openFleet({ dataDir: dataDir(flag), ...extra });
+/**
+ * What a command does with the data directory: `creates` may start a new store there (host add,
+ * token add, serve); `needs-store` only works on what is already recorded, so a directory with no
+ * store is a mistyped --data-dir and must not silently become a new, empty one.
+ */
+export type StoreUse = 'creates' | 'needs-store';
+
+/** Opens the fleet on the data directory; with `needs-store`, refuses (one line) a directory with no store. */
+export function open(flag: string | undefined, extra: Omit<FleetOptions, 'dataDir'> = {}, use: StoreUse = 'creates'): Promise<Fleet> {
+  const dir = dataDir(flag);
+  if (use === 'needs-store' && !existsSync(join(dir, SQLITE_FILE))) {
+    throw new Error(`no pvhctl data in ${dir} (no ${SQLITE_FILE}): check --data-dir or $PVHCTL_DATA_DIR; 'pvhctl host add' starts a new one`);
+  }
+  return openFleet({ dataDir: dir, ...extra });
 }
 
 /** Finds one guest by `NAME` (must be unique across hosts) or `HOST/NAME`; throws a one-line error. */

@@ -3,6 +3,7 @@
  */
 import type { GuestVerdict } from '../fleet/seams.ts';
 import type { Fleet } from '../fleet/fleet.ts';
+import { refutedTargets } from '../fleet/policy.ts';
 import { guestRehearsals } from '../fleet/rehearse.ts';
 import type { Guest } from '../store/schema.ts';
 import { printable } from '../util/escape.ts';
@@ -20,18 +21,25 @@ rehearsal (test boot as PVH on snapshots) per kernel.
 exit status: 0 done; 1 failed (one line on stderr); 2 usage error
 `;
 
-/** What a guest can become, from its verdict: the short word the list shows. */
-export function canBecome(v: GuestVerdict | null): string {
+/**
+ * What a guest can become: its verdict, less what a rolled-back switch showed it cannot boot as
+ * (`refuted`, from refutedTargets). `did-not-boot` when the verdict allowed a target but every
+ * such target was tried and rolled back.
+ * @example
+ * canBecome(verdictPvOnly, new Set(['pvh-shim'])) // => 'did-not-boot'
+ */
+export function canBecome(v: GuestVerdict | null, refuted: ReadonlySet<string> = new Set()): string {
   if (v === null || v.source === 'unknown') return 'unknown';
-  if (v.pvh.capable) return 'pvh';
-  if (v.pv.capable) return 'pvh-shim';
-  return 'none';
+  if (v.pvh.capable && !refuted.has('pvh')) return 'pvh';
+  if (v.pv.capable && !refuted.has('pvh-shim')) return 'pvh-shim';
+  return v.pvh.capable || v.pv.capable ? 'did-not-boot' : 'none';
 }
 
 export async function describeGuest(fleet: Fleet, g: Guest) {
   const host = await fleet.store.getHostById(g.host_id);
   // The newest test boot per kernel (src/fleet/rehearse.ts): shown to the operator and the customer.
-  return { ...describeWith(g, host?.name ?? null), rehearsals: await guestRehearsals(fleet.ctx, g.id) };
+  const refuted = refutedTargets(await fleet.store.switchOutcomes([g.id])).get(g.id);
+  return { ...describeWith(g, host?.name ?? null, refuted), rehearsals: await guestRehearsals(fleet.ctx, g.id) };
 }
 
 /**
@@ -41,10 +49,11 @@ export async function describeGuest(fleet: Fleet, g: Guest) {
  */
 export async function describeGuests(fleet: Fleet, guests: Guest[]) {
   const names = new Map((await fleet.store.listHosts()).map((h) => [h.id, h.name]));
-  return guests.map((g) => describeWith(g, names.get(g.host_id) ?? null));
+  const refuted = refutedTargets(await fleet.store.switchOutcomes(guests.length <= 500 ? guests.map((g) => g.id) : undefined));
+  return guests.map((g) => describeWith(g, names.get(g.host_id) ?? null, refuted.get(g.id)));
 }
 
-function describeWith(g: Guest, hostName: string | null) {
+function describeWith(g: Guest, hostName: string | null, refuted: ReadonlySet<string> = new Set()) {
   const verdict = g.verdict === null ? null : (JSON.parse(g.verdict) as GuestVerdict);
   return {
     id: g.id,
@@ -54,7 +63,12 @@ function describeWith(g: Guest, hostName: string | null) {
     configPath: g.config_path,
     type: g.current_type,
     arch: g.arch,
-    canBecome: canBecome(verdict),
+    canBecome: canBecome(verdict, refuted),
+    /** Targets a rolled-back switch showed this guest cannot boot as (the verdict said it could). */
+    didNotBoot: [...refuted],
+    /** Running or stopped when pvhctl last looked (`runStateAt`), null when not known. */
+    runState: g.run_state,
+    runStateAt: g.run_state_at,
     health: g.health,
     attention: g.attention,
     verdict,
@@ -70,7 +84,7 @@ export async function run(args: string[]): Promise<number> {
     return values.help ? 0 : 2;
   }
   if (sub !== 'list' && sub !== 'show') throw new UsageError(`unknown subcommand '${sub}'`);
-  const fleet = await open(values['data-dir'], { recover: false });
+  const fleet = await open(values['data-dir'], { recover: false }, 'needs-store');
   try {
     if (sub === 'list') {
       let hostId: number | undefined;
@@ -86,7 +100,7 @@ export async function run(args: string[]): Promise<number> {
       });
       const rows = await describeGuests(fleet, guests);
       output(values.json, rows, (rs) =>
-        table(['GUEST', 'HOST', 'OWNER', 'TYPE', 'CAN BECOME', 'HEALTH'], rs.map((r) => [printable(r.name), printable(r.host ?? '-'), printable(r.owner ?? '-'), r.type, r.canBecome, r.health])) +
+        table(['GUEST', 'HOST', 'OWNER', 'TYPE', 'STATE', 'CAN BECOME', 'HEALTH'], rs.map((r) => [printable(r.name), printable(r.host ?? '-'), printable(r.owner ?? '-'), r.type, r.runState ?? '?', r.canBecome, r.health])) +
         rs.filter((r) => r.attention).map((r) => `! ${printable(r.name)}: ${printable(r.attention!)}\n`).join(''),
       );
       return 0;
@@ -100,12 +114,14 @@ export async function run(args: string[]): Promise<number> {
     output(values.json, value, (v) => {
       const p = printable;
       const lines = [
-        `${p(v.host ?? '?')}/${p(v.name)}  owner ${p(v.owner ?? '-')}  ${v.type}  ${v.health}`,
+        `${p(v.host ?? '?')}/${p(v.name)}  owner ${p(v.owner ?? '-')}  ${v.type}  ${v.runState ?? 'state unknown'}  ${v.health}`,
+        ...(v.runStateAt !== null ? [`  state     ${v.runState ?? 'unknown'} as of ${v.runStateAt}`] : []),
         `  config    ${p(v.configPath)}`,
         `  verdict   PV ${v.verdict?.pv.capable ? 'yes' : 'no'} (${p(v.verdict?.pv.reason ?? '-')}); PVH ${v.verdict?.pvh.capable ? 'yes' : 'no'} (${p(v.verdict?.pvh.reason ?? '-')})`,
         ...(v.attention ? [`  ATTENTION ${p(v.attention)}`] : []),
         `  versions  ${v.configVersions.map((c) => `#${c.id} ${c.reason} ${c.sha256.slice(0, 12)}`).join(', ') || '-'}`,
-        ...v.operations.map((o) => `  op ${o.id}  ${o.kind} ${o.from_type} → ${o.to_type}  ${o.status}  ${p(o.reason ?? '')}`),
+        // A rollback records the switch it undoes (from_type → to_type) and moves the guest the other way.
+        ...v.operations.map((o) => `  op ${o.id}  ${o.kind} ${o.kind === 'rollback' ? `${o.to_type} → ${o.from_type}` : `${o.from_type} → ${o.to_type}`}  ${o.status}  ${p(o.reason ?? '')}`),
         ...v.rehearsals.map((r) => `  rehearsal ${p(r.kernel)}  ${r.status}${r.status === 'failed' ? ` at ${r.step}` : ''}  ${p(r.message)}`),
       ];
       return lines.join('\n') + '\n';

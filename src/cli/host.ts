@@ -53,7 +53,7 @@ export async function run(args: string[]): Promise<number> {
     return values.help ? 0 : 2;
   }
   if (sub !== 'add' && sub !== 'list' && sub !== 'show') throw new UsageError(`unknown subcommand '${sub}'`);
-  const fleet = await open(values['data-dir'], { recover: false });
+  const fleet = await open(values['data-dir'], { recover: false }, sub === 'add' ? 'creates' : 'needs-store');
   try {
     if (sub === 'list') {
       const hosts = (await fleet.store.listHosts()).map(describe);

@@ -3,6 +3,7 @@
  * A subcommand module exports `run(args: string[]): Promise<number>` and returns the exit code:
  * 0 success, 1 some input could not be handled (each with a one-line error), 2 usage error.
  */
+import { readFileSync } from 'node:fs';
 import { UsageError } from './args.ts';
 
 type Command = { summary: string; load: () => Promise<{ run(args: string[]): Promise<number> }> };
@@ -22,13 +23,24 @@ const commands: Record<string, Command> = {
   serve: { summary: 'run the REST API (OpenAPI, SSE progress, /metrics) on the data directory', load: () => import('./serve.ts') },
   shell: { summary: "serve the customers' Xen Shell over SSH; manage their keys", load: () => import('./shell.ts') },
   switch: { summary: 'switch a guest to pvh, pvh-shim or pv, verified, with automatic rollback', load: () => import('./switch.ts') },
-  token: { summary: 'create API tokens for operators and customers', load: () => import('./token.ts') },
+  token: { summary: 'create, list, expire and revoke API tokens for operators and customers', load: () => import('./token.ts') },
 };
 
 export function usage(): string {
   const width = Math.max(...Object.keys(commands).map((c) => c.length));
   const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
-  return `usage: pvhctl COMMAND [ARGS...]\n\ncommands:\n${lines.join('\n')}\n\n'pvhctl COMMAND --help' describes one command.\n`;
+  return `usage: pvhctl COMMAND [ARGS...]\n\ncommands:\n${lines.join('\n')}\n\n'pvhctl COMMAND --help' describes one command; 'pvhctl --version' prints the version.\n`;
+}
+
+/**
+ * `pvhctl --version`: pvhctl's version (package.json's, the one source of it) and the Node.js
+ * running it, which matters because pvhctl needs Node 24's type stripping.
+ * @example
+ * version() // => 'pvhctl 0.1.0 (Node.js v24.21.0)\n'
+ */
+export function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return `pvhctl ${pkg.version} (Node.js ${process.version})\n`;
 }
 
 /** Runs one pvhctl command line and returns its exit code. */
@@ -37,6 +49,10 @@ export async function main(argv: string[]): Promise<number> {
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(usage());
     return name === undefined ? 2 : 0;
+  }
+  if (name === '--version' || name === '-V' || name === 'version') {
+    process.stdout.write(version());
+    return 0;
   }
   const command = Object.hasOwn(commands, name) ? commands[name] : undefined;
   if (command === undefined) {

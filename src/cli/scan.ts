@@ -13,7 +13,8 @@ guest, keeps its config as a version when it changed, and inspects its kernel (d
 read from dom0; GRUB-booted guests need their disk inspected). A progress line is shown on a
 terminal. With --json, one object per host. --dry-run reads and inspects but records nothing.
 
-exit status: 0 every host was scanned; 1 some host or config could not be (one line each); 2 usage
+exit status: 0 every host was scanned; 1 some host or config could not be (one line each), or there
+is no host to scan; 2 usage
 `;
 
 export async function run(args: string[]): Promise<number> {
@@ -22,11 +23,15 @@ export async function run(args: string[]): Promise<number> {
     process.stdout.write(help);
     return 0;
   }
-  const fleet = await open(values['data-dir']);
+  const fleet = await open(values['data-dir'], {}, 'needs-store');
   let failed = false;
   try {
     const all = await fleet.store.listHosts();
     const hosts = positionals.length === 0 ? all : positionals.map((n) => all.find((h) => h.name === n) ?? n);
+    if (hosts.length === 0) {
+      process.stderr.write(`pvhctl scan: no hosts to scan; add one with 'pvhctl host add'\n`);
+      failed = true;
+    }
     const tty = process.stderr.isTTY && !values.json;
     for (const h of hosts) {
       if (typeof h === 'string') {

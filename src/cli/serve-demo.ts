@@ -4,6 +4,7 @@
  * otherwise adds a simulated host. Returns a function that stops what it started.
  */
 import { execFile } from 'node:child_process';
+import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Logger } from 'pino';
 import type { Fleet } from '../fleet/fleet.ts';
@@ -35,21 +36,29 @@ async function simHost(fleet: Fleet, logger: Logger, guests: number): Promise<vo
  * @example
  * const stop = await setUpDemo(fleet, logger, { sim: 50 }); ... await stop();
  */
-export async function setUpDemo(fleet: Fleet, logger: Logger, opts: { sim: number; lab: boolean }): Promise<() => Promise<void>> {
+export async function setUpDemo(fleet: Fleet, logger: Logger, opts: { sim: number; lab: boolean; logDir: string }): Promise<() => Promise<void>> {
   if (!opts.lab || !(await hasQemu())) {
     if (opts.lab) logger.warn('qemu-system-x86_64 is not installed: using a simulated host instead of the Xen lab');
     await simHost(fleet, logger, opts.sim);
     return async () => {};
   }
-  const { startLab, stopLab, waitForToolstack } = await import('../../lab/lab.ts');
+  const { collectLogs, startLab, stopLab, waitForToolstack } = await import('../../lab/lab.ts');
   const { bootGuest } = await import('../../lab/guest-boot.ts');
   logger.info('starting the Xen lab (Xen 4.17 under QEMU; the first build takes a few minutes)');
   const lab = await startLab({ log: (line) => logger.info(line) });
+  // The run directory is pruned by later lab runs: the logs are copied into the data directory
+  // when the lab stops, and that is where they are announced.
+  const labLogs = join(opts.logDir, basename(lab.runDir));
+  logger.info({ labLogs }, `the lab's logs (serial console: Xen and dom0; QEMU) will be kept in ${labLogs} when it stops`);
+  const stop = async () => {
+    await stopLab(lab);
+    await collectLogs(lab, labLogs).catch(() => []);
+  };
   try {
     await waitForToolstack(lab);
     for (const name of DEMO_GUESTS) {
       const r = await bootGuest(lab, name, `/etc/xen/${name}.cfg`, 180);
-      logger.info({ guest: name, result: r.kind }, 'started a lab guest in its shipped PV config');
+      logger.info({ guest: name, result: r.kind }, `started lab guest ${name} in its shipped PV config (${r.kind === 'marker' ? 'booted' : r.kind})`);
     }
     // The lab gets a new port and key each run: refresh the host's endpoint.
     const endpoint = { endpoint: `root@127.0.0.1:${lab.port}`, key_path: lab.keyPath, host_key: lab.hostKey };
@@ -67,8 +76,8 @@ export async function setUpDemo(fleet: Fleet, logger: Logger, opts: { sim: numbe
     const scan = await fleet.scan(host);
     logger.info({ host: 'lab', guests: scan.guests, errors: scan.errors.length }, 'scanned the Xen lab');
   } catch (err) {
-    await stopLab(lab);
+    await stop();
     throw err;
   }
-  return () => stopLab(lab);
+  return stop;
 }

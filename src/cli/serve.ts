@@ -57,7 +57,7 @@ export async function run(args: string[]): Promise<number> {
   if (values.demo || values.sim !== undefined) {
     const n = Number(values.sim ?? 50);
     if (!Number.isInteger(n) || n < 1 || n > 10000) throw new UsageError('--sim 1..10000');
-    stopDemo = await setUpDemo(fleet, logger, { sim: n, lab: values.demo === true });
+    stopDemo = await setUpDemo(fleet, logger, { sim: n, lab: values.demo === true, logDir: join(dir, 'lab-logs') });
   }
   const app = await buildServer(fleet, { logger, bus });
   const address = await app.listen({ host: values.listen ?? '127.0.0.1', port });

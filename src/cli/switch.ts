@@ -69,7 +69,7 @@ export async function run(args: string[], mode: 'switch' | 'rollback' = 'switch'
     verify: { bootTimeoutMs: seconds(values['boot-timeout'], 120_000), pollMs: 1000, ...(tcpProbe ? { tcpProbe } : {}) },
     shutdownTimeoutMs: seconds(values['shutdown-timeout'], 60_000),
     onEvent: progress(values.json),
-  });
+  }, 'needs-store');
   try {
     const guest = await findGuest(fleet, spec);
     if (values['dry-run']) {

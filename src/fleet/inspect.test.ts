@@ -80,4 +80,8 @@ test('GRUB-booted guests: their disks are copied through the runner and inspecte
   const gone = await inspect({ hostName: 'h', guestName: 'x', configPath: '/etc/xen/x.cfg', facts: facts({ kernel: grub, disks: [{ path: '/dev/vg0/no-such-disk', vdev: 'xvda' }] }) });
   assert.equal(gone.source, 'unknown');
   assert.match(gone.pvh.reason, /no-such-disk/);
+  assert.equal(gone.arch, 'x86_64', 'the 64-bit PV GRUB image it boots says its width');
+  // the lab's shim32: type pvh, pvshim = 1, the 32-bit PV GRUB image, a disk with no kernel to judge
+  const shim32 = await inspect({ hostName: 'h', guestName: 'shim32', configPath: '/etc/xen/shim32.cfg', facts: facts({ type: 'pvh-shim', kernel: '/usr/lib/grub-xen/grub-i386-xen.bin', disks: [{ path: '/dev/vg0/no-such-disk', vdev: 'xvda' }] }) });
+  assert.equal(shim32.arch, 'x86_32p');
 });

@@ -20,6 +20,20 @@ export const MAX_KERNEL = 128 * 1024 * 1024;
 export const GRUB_IMAGE = /\/grub-[a-z0-9_]+-xen(_pvh)?\.bin$|^pvgrub(32|64)$/;
 
 /**
+ * The guest's width from the PV GRUB image its config boots (Debian's grub-xen-host names, or xl's
+ * `firmware = "pvgrub32"`): a 32-bit PV GRUB loads only 32-bit PV kernels, a 64-bit one 64-bit.
+ * Null for anything else (the PVH GRUB image boots either).
+ * @example
+ * archOfGrubImage('/usr/lib/grub-xen/grub-i386-xen.bin') // => 'x86_32p'
+ */
+export function archOfGrubImage(kernel: string | null): GuestVerdict['arch'] {
+  if (kernel === null) return null;
+  if (/\/grub-i386-xen\.bin$|^pvgrub32$/.test(kernel)) return 'x86_32p';
+  if (/\/grub-x86_64-xen\.bin$|^pvgrub64$/.test(kernel)) return 'x86_64';
+  return null;
+}
+
+/**
  * Turns a kernel report into a guest verdict.
  * @example
  * verdictOfKernel(report).pvh // => { capable: true, reason: 'has a PHYS32_ENTRY note' }
@@ -67,6 +81,16 @@ export function verdictOfDisk(r: GuestReport | GuestFailure): GuestVerdict {
  * the inspector reads cross the network, whatever the disk's size.
  */
 export function xlInspector(driver: HostDriver, opts: { local: boolean; dataDir: string | null }): InspectGuest {
+  const inspect = fromDisk(driver, opts);
+  return async (input) => {
+    const v = await inspect(input);
+    // A disk that says nothing of its kernel (none found, unreadable) still boots a PV GRUB of a
+    // known width: the guest's architecture is that one (the lab's shim32 runs the 32-bit one).
+    return v.arch === null ? { ...v, arch: archOfGrubImage(input.facts.kernel) } : v;
+  };
+}
+
+function fromDisk(driver: HostDriver, opts: { local: boolean; dataDir: string | null }): InspectGuest {
   return async ({ guestName, facts }) => {
     if (facts.kernel !== null && !GRUB_IMAGE.test(facts.kernel)) {
       let bytes: Uint8Array;

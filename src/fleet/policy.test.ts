@@ -54,3 +54,30 @@ test('console since boot, and customer words for xl errors', () => {
   assert.equal(customerReason('xc_dom_guest_type: image not capable of booting inside a HVM container'), "the server's kernel has no PVH support");
   assert.equal(customerReason('something odd'), 'the host refused to start the server');
 });
+
+test('refusals and rollback messages end in one full stop, whatever the reason they quote ends in', async () => {
+  const { rolledBackMessage } = await import('./messages.ts');
+  const kernelReason = 'The kernel has Xen PV notes but no PVH entry point (no PHYS32_ENTRY note; Linux needs CONFIG_XEN_PVH, 4.11 or later).';
+  const verdict = { ...v(true, false), pvh: { capable: false, reason: kernelReason }, pv: { capable: false, abi: null, reason: 'No Xen notes.' } };
+  for (const to of ['pvh', 'pvh-shim', 'pv'] as const) {
+    const r = allowed(to, debian, verdict, facts);
+    assert.ok(!r.ok, to);
+    assert.ok(!r.ok && r.reason.endsWith('.') && !r.reason.includes('..'), `${to}: ${!r.ok ? r.reason : ''}`);
+  }
+  assert.doesNotMatch(rolledBackMessage('pv', 'pvh', 'the server crashed.'), /\.\./);
+});
+
+test('step words: undo and rollback share their first step, which must not say something went wrong', async () => {
+  const { stepWords } = await import('../shell/words.ts');
+  assert.doesNotMatch(stepWords('rollback-stop'), /wrong|fail|error/i);
+});
+
+test('downtime: measured on the host (the median, rounded up to 10 s), else a stated default', async () => {
+  const { downtimeEstimate, downtimeWords } = await import('./downtime.ts');
+  assert.deepEqual(downtimeEstimate([41_000, 38_000, 52_000]), { seconds: 50, basis: 'measured', switches: 3 });
+  assert.deepEqual(downtimeEstimate([]), { seconds: 120, basis: 'default' });
+  assert.deepEqual(downtimeEstimate([NaN, -5]), { seconds: 120, basis: 'default' });
+  assert.equal(downtimeEstimate([300]).seconds, 10);
+  assert.equal(downtimeWords({ seconds: 50, basis: 'measured', switches: 1 }), 'about 50 seconds (measured on the last 1 switch on this host)');
+  assert.equal(downtimeWords({ seconds: 120, basis: 'default' }), 'usually under 2 minutes (no switch on this host has been measured yet)');
+});

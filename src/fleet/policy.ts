@@ -4,6 +4,7 @@
  */
 import type { HostRole } from '../store/schema.ts';
 import type { ConfigFacts, GuestVerdict, TargetType } from './seams.ts';
+import { clause } from './messages.ts';
 
 export type HostCaps = { xenCaps: string[]; virtCaps: string[]; role: HostRole };
 
@@ -28,16 +29,34 @@ export function allowed(to: TargetType, host: HostCaps, verdict: GuestVerdict | 
     if (facts?.pci) return no('pci-passthrough', 'The server uses a passed-through PCI device, which PVH mode does not support yet.');
   }
   if (verdict === null || verdict.source === 'unknown') {
-    return no('not-inspected', `The server's kernel has not been checked yet${verdict ? `: ${verdict.pvh.reason}` : ''}.`);
+    return no('not-inspected', `The server's kernel has not been checked yet${verdict ? `: ${clause(verdict.pvh.reason)}` : ''}.`);
   }
-  if (to === 'pvh' && !verdict.pvh.capable) return no('kernel-no-pvh', `The server's kernel cannot start in PVH mode: ${verdict.pvh.reason}.`);
-  if (to === 'pvh-shim' && !verdict.pv.capable) return no('kernel-no-pv', `The server's kernel cannot run under the PV shim: ${verdict.pv.reason}.`);
+  if (to === 'pvh' && !verdict.pvh.capable) return no('kernel-no-pvh', `The server's kernel cannot start in PVH mode: ${clause(verdict.pvh.reason)}.`);
+  if (to === 'pvh-shim' && !verdict.pv.capable) return no('kernel-no-pv', `The server's kernel cannot run under the PV shim: ${clause(verdict.pv.reason)}.`);
   if (to === 'pv') {
-    if (!verdict.pv.capable) return no('kernel-no-pv', `The server's kernel cannot start in PV mode: ${verdict.pv.reason}.`);
+    if (!verdict.pv.capable) return no('kernel-no-pv', `The server's kernel cannot start in PV mode: ${clause(verdict.pv.reason)}.`);
     const abi = verdict.pv.abi;
     if (abi !== null && !host.xenCaps.includes(abi)) {
       return no('host-no-abi', abi === 'xen-3.0-x86_32p' ? 'This host no longer runs 32-bit PV guests.' : `This host does not run ${abi} guests.`);
     }
   }
   return { ok: true };
+}
+
+/**
+ * The targets each guest's switches showed it cannot boot as: a switch to T that was rolled back
+ * counts against T until a later switch to T is done. The inspection verdict says what the kernel
+ * carries; this says what booting it on the host showed, which wins.
+ * @example
+ * refutedTargets([{ guest_id: 1, to_type: 'pvh-shim', status: 'rolled-back' }]) // => Map { 1 => Set { 'pvh-shim' } }
+ */
+export function refutedTargets(outcomes: readonly { guest_id: number; to_type: string; status: string }[]): Map<number, Set<string>> {
+  const out = new Map<number, Set<string>>();
+  for (const o of outcomes) {
+    const set = out.get(o.guest_id) ?? new Set<string>();
+    if (o.status === 'rolled-back') set.add(o.to_type);
+    else if (o.status === 'done') set.delete(o.to_type);
+    out.set(o.guest_id, set);
+  }
+  return out;
 }

@@ -71,7 +71,8 @@ export async function scanHost(
           },
           t,
         );
-        await ctx.store.updateGuest(g.id, { arch: verdict.arch, verdict: JSON.stringify(verdict), verdict_at: new Date().toISOString() }, t);
+        const at = new Date().toISOString();
+        await ctx.store.updateGuest(g.id, { arch: verdict.arch, verdict: JSON.stringify(verdict), verdict_at: at, run_state: d ? 'running' : 'stopped', run_state_at: at }, t);
         const last = await t.selectFrom('config_versions').select('sha256').where('guest_id', '=', g.id).orderBy('id', 'desc').limit(1).executeTakeFirst();
         if (last?.sha256 !== sha) await ctx.store.keepConfig(g.id, content, 'discovered', null, t);
       });

@@ -148,6 +148,10 @@ async function journal(ctx: FleetContext, op: Operation, guest: string, step: St
 }
 
 async function finish(ctx: FleetContext, op: Operation, guest: Guest, status: Operation['status'], fields: { reason: string | null; detail: string | null; type?: GuestType; attention?: string | null }) {
+  // Done and rolled back leave the guest as it was before (running or stopped); a failed rollback
+  // leaves it in a state nobody checked.
+  const wasRunning = (await ctx.store.getOperation(op.id))?.was_running === 1;
+  const runState = status === 'done' || status === 'rolled-back' ? (wasRunning ? 'running' : 'stopped') : status === 'needs-attention' ? null : undefined;
   await ctx.store.tx(async (t) => {
     await ctx.store.updateOperation(op.id, { status, reason: fields.reason, detail: fields.detail }, t);
     await ctx.store.updateGuest(
@@ -156,6 +160,7 @@ async function finish(ctx: FleetContext, op: Operation, guest: Guest, status: Op
         health: status === 'needs-attention' ? 'needs-attention' : 'ok',
         attention: status === 'needs-attention' ? (fields.attention ?? fields.reason) : null,
         ...(fields.type ? { current_type: fields.type } : {}),
+        ...(runState !== undefined ? { run_state: runState, run_state_at: new Date().toISOString() } : {}),
       },
       t,
     );
@@ -242,7 +247,7 @@ async function createAndVerify(ctx: FleetContext, opId: number, from: GuestType,
     await journal(ctx, op, guest.name, 'verify', 'failed', v.detail);
     return rollback(ctx, opId, v.reason, v.detail);
   }
-  await journal(ctx, op, guest.name, 'verify', 'done', `domid ${v.domid}`);
+  await journal(ctx, op, guest.name, 'verify', 'done', `domid ${v.domid}, xl list -l type ${to}; ${v.evidence ?? 'the guest did not report its mode on its console'}`);
   return finish(ctx, op, guest, 'done', { reason: `The server now runs in ${modeName(to)} mode.`, detail: `switched ${from} → ${to}`, type: to });
 }
 
@@ -299,7 +304,7 @@ export async function rollback(ctx: FleetContext, opId: number, why: string, det
     if (boot) {
       const v = await verifyBoot(driver, guest.name, from, { ...ctx.verify, consoleBefore });
       if (!v.ok) throw new Error(`${v.reason} (${v.detail})`);
-      await journal(ctx, op, guest.name, 'rollback-verify', 'done', `domid ${v.domid}`);
+      await journal(ctx, op, guest.name, 'rollback-verify', 'done', `domid ${v.domid}, xl list -l type ${from}; ${v.evidence ?? 'the guest did not report its mode on its console'}`);
     } else {
       if ((await retry(() => driver.domain(name))) !== null) throw new Error('the domain is still there');
       await journal(ctx, op, guest.name, 'rollback-verify', 'done', 'stopped, as before');

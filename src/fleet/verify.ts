@@ -19,7 +19,36 @@ export type VerifyOptions = {
 
 export const DEFAULT_VERIFY: VerifyOptions = { bootTimeoutMs: 120_000, pollMs: 1000 };
 
-export type VerifyResult = { ok: true; domid: number } | { ok: false; reason: string; detail: string };
+/** `evidence`: what the guest itself said of its mode (guestReport), or null when it said nothing. */
+export type VerifyResult = { ok: true; domid: number; evidence: string | null } | { ok: false; reason: string; detail: string };
+
+/** The guest's own word on its mode: Linux's pv_info line, the lab's marker, a printed /sys/hypervisor/guest_type. */
+const GUEST_SAYS = [
+  { re: /Booting paravirtualized kernel on (Xen PVH|Xen HVM|Xen)\b/, type: (m: string) => (m === 'Xen PVH' ? 'PVH' : m === 'Xen HVM' ? 'HVM' : 'PV') },
+  { re: /\bguest_type[=: ]+(PVH|PV|HVM)\b/, type: (m: string) => m },
+];
+
+/**
+ * What the guest itself reports about the mode it runs in, from its console since boot: Linux
+ * prints `Booting paravirtualized kernel on Xen PVH` (pv_info.name, arch/x86/xen/enlighten_pvh.c),
+ * `on Xen` as PV (also under the PV shim, where the guest is PV), `on Xen HVM`; the lab's guests
+ * print /sys/hypervisor/guest_type. Null when the console says none of these.
+ * @example
+ * guestReport('[    0.000000] Booting paravirtualized kernel on Xen PVH\n') // => { type: 'PVH', line: 'Booting paravirtualized kernel on Xen PVH' }
+ */
+export function guestReport(tail: string): { type: 'PV' | 'PVH' | 'HVM'; line: string } | null {
+  let best: { type: 'PV' | 'PVH' | 'HVM'; line: string; at: number } | null = null;
+  for (const g of GUEST_SAYS) {
+    const re = new RegExp(g.re.source, 'g');
+    for (const m of tail.matchAll(re)) {
+      if (best === null || m.index > best.at) best = { type: g.type(m[1]!) as 'PV' | 'PVH' | 'HVM', line: m[0], at: m.index };
+    }
+  }
+  return best === null ? null : { type: best.type, line: best.line };
+}
+
+/** The mode a guest reports from inside: under the PV shim it is a PV guest. */
+const INSIDE: Record<GuestType, 'PV' | 'PVH' | 'HVM'> = { pv: 'PV', pvh: 'PVH', 'pvh-shim': 'PV', hvm: 'HVM' };
 
 /** Lines that mean the guest kernel died (Linux panic(), BUG, GRUB errors before the kernel). */
 const PANIC = /Kernel panic - not syncing|BUG: unable to handle|^error: .*(not a PVH kernel|not a Xen|invalid magic|no such device)/m;
@@ -70,6 +99,59 @@ export function sinceBoot(now: string, before: string | undefined): string {
   return at < 0 ? now : now.slice(at + mark.length);
 }
 
+/** One console line without Xen's `(XEN) ` prefix, its `[  1.234]` timestamp or control characters. */
+function cleanLine(line: string): string {
+  return line
+    .replace(/\x1b\[[0-9;?]*[A-Za-z]|[\x00-\x08\x0b-\x1f\x7f]/g, '')
+    .replace(/^\s*(\(XEN\)\s*)?(\[\s*[0-9.]+\]\s*)?/, '')
+    .trim();
+}
+
+/** Lines that name why a boot died, most telling first (Xen's own panic is handled before these). */
+const CAUSES = [
+  /Kernel panic - not syncing: .*/,
+  /\bd\d+v\d+ Triple fault.*/,
+  /\bxc_dom_\w+: .*/,
+  /\bBUG: .*/,
+  /^error: .*/,
+  /\bdomain_crash called from .*/,
+];
+
+/**
+ * Why a boot died, from the console written since it began, in one clean line: the cause Xen
+ * prints under `Panic on CPU N:` (the shim's own panic), else a Linux panic, a triple fault, a
+ * libxenguest (xc_dom_*) or GRUB error; else the last two non-empty lines. Carriage returns,
+ * escape sequences and the `(XEN)` prefixes are dropped; at most 300 characters.
+ * @example
+ * consoleCause('(XEN) Panic on CPU 0:\r\n(XEN) Could not set up DOM0 guest OS\r\n(XEN) ****\r\n(XEN) \r\n(XEN) Crash in five seconds...\r\n')
+ * // => 'Xen panic: Could not set up DOM0 guest OS'
+ */
+export function consoleCause(tail: string): string {
+  const lines = tail.split(/\r\n|\r|\n/).map(cleanLine).filter((l) => l !== '');
+  let panicAt = -1;
+  for (let i = lines.length - 1; i >= 0 && panicAt < 0; i--) if (/^Panic on CPU \d+:$/.test(lines[i]!)) panicAt = i;
+  let cause: string | null = null;
+  if (panicAt >= 0) {
+    const body: string[] = [];
+    for (const l of lines.slice(panicAt + 1)) {
+      if (/^\*{8,}$/.test(l)) break;
+      body.push(l);
+    }
+    if (body.length > 0) cause = `Xen panic: ${body.join(' ')}`;
+  }
+  for (let i = 0; cause === null && i < CAUSES.length; i++) {
+    for (let j = lines.length - 1; j >= 0; j--) {
+      const m = CAUSES[i]!.exec(lines[j]!);
+      if (m) {
+        cause = m[0];
+        break;
+      }
+    }
+  }
+  cause ??= lines.slice(-2).join(' | ') || 'nothing on the console';
+  return cause.length > 300 ? `${cause.slice(0, 299)}…` : cause;
+}
+
 /**
  * Waits for `name` to run as `expected` with connected frontends and no panic.
  * @example
@@ -90,17 +172,17 @@ export async function verifyBoot(driver: HostDriver, name: string, expected: Gue
       return {
         ok: false,
         reason: expected === 'pvh' && silent(tail) ? `${why}; ${SILENT_PVH_CONSOLE}` : why,
-        detail: `domain gone after xl create; console: ${tail.split('\n').filter((l) => l.trim() !== '').slice(-2).join(' | ').slice(-400)}`,
+        detail: `domain gone after xl create; console: ${consoleCause(tail)}`,
       };
     } else if (d.state === 'crashed') {
       const tail = sinceBoot(await driver.consoleTail(n, 16384), opts.consoleBefore);
-      return { ok: false, reason: 'the server crashed while starting', detail: `domain crashed; console: ${tail.split('\n').filter((l) => l !== '').slice(-2).join(' | ')}` };
+      return { ok: false, reason: 'the server crashed while starting', detail: `domain crashed; console: ${consoleCause(tail)}` };
     } else if (runningType(d) !== expected) {
       return { ok: false, reason: `the server started in ${runningType(d).toUpperCase()} mode instead of ${expected.toUpperCase()}`, detail: `xl list -l type ${runningType(d)}` };
     } else {
       const tail = sinceBoot(await driver.consoleTail(n, 16384), opts.consoleBefore);
       const panic = PANIC.exec(tail);
-      if (panic) return { ok: false, reason: 'the server\'s kernel stopped with an error while starting', detail: `console: ${panic[0]}` };
+      if (panic) return { ok: false, reason: 'the server\'s kernel stopped with an error while starting', detail: `console: ${consoleCause(tail)}` };
       const fe = await driver.frontends(d.domid);
       const states = [...fe.vbd, ...fe.vif];
       const connected = fe.vbd.length > 0 && states.every((s) => s === 4);
@@ -111,7 +193,14 @@ export async function verifyBoot(driver: HostDriver, name: string, expected: Gue
         last = `the server does not answer on port ${opts.tcpProbe.port}`;
         detail = `tcp ${opts.tcpProbe.address}:${opts.tcpProbe.port} refused or timed out`;
       } else {
-        return { ok: true, domid: d.domid };
+        // The guest's own word, when it gave one, must agree with xl's: a guest that says PV while
+        // xl says PVH is not what was asked for.
+        const says = guestReport(tail);
+        if (says !== null && says.type !== INSIDE[expected]) {
+          return { ok: false, reason: `the server reports running in ${says.type} mode instead of ${INSIDE[expected]}`, detail: `xl list -l type ${runningType(d)}; guest console: ${says.line}` };
+        }
+        const evidence = says === null ? null : `the guest reports ${says.type} ("${says.line}")`;
+        return { ok: true, domid: d.domid, evidence };
       }
     }
     if (Date.now() >= deadline) {

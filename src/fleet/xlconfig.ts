@@ -47,7 +47,7 @@ export const readConfigFacts: ReadConfigFacts = (content, file) => {
 function kernelCheckOf(verdict: GuestVerdict | null): (path: string) => KernelCheck {
   return () => {
     if (verdict === null || (verdict.source !== 'kernel' && verdict.source !== 'sim')) return { readable: false, reason: 'the kernel has not been inspected' };
-    return { readable: true, pv: verdict.pv.capable, pvh: verdict.pvh.capable, abi: verdict.pv.abi as PvAbi | null, reason: verdict.pvh.reason };
+    return { readable: true, pv: verdict.pv.capable, pvh: verdict.pvh.capable, abi: verdict.pv.abi as PvAbi | null, reason: verdict.pvh.reason, pvReason: verdict.pv.reason };
   };
 }
 

@@ -43,6 +43,13 @@ export type Progress = (line: string) => void;
  */
 export type ConsoleWatch = { interactive: boolean; write: ((text: string) => void) | null; stop(): void };
 
+/**
+ * What became of an attached console: `read-only` when the interactive console could not be had
+ * (at attach, or when it ended while the server still runs) and the log is followed instead;
+ * `closed` when the console is over. `why` is a clause in a customer's words.
+ */
+export type ConsoleChange = { kind: 'read-only'; why: string } | { kind: 'closed'; why: string };
+
 export type ShellBackend = {
   guests(customer: string): Promise<GuestSummary[]>;
   status(customer: string, ref: string): Promise<Result<GuestStatus>>;
@@ -51,8 +58,8 @@ export type ShellBackend = {
   mode(customer: string, ref: string, to: ShellMode, dryRun: boolean, progress: Progress): Promise<Result<string>>;
   undo(customer: string, ref: string, progress: Progress): Promise<Result<string>>;
   power(customer: string, ref: string, action: 'boot' | 'shutdown' | 'reboot', progress: Progress): Promise<Result<string>>;
-  /** Streams the console's output to `onData` until stopped; `onEnd` when the console goes away. */
-  console(customer: string, ref: string, onData: (text: string) => void, onEnd: () => void): Promise<Result<ConsoleWatch>>;
+  /** Streams the console's output to `onData` until stopped; `onChange` when it falls back to read-only or ends. */
+  console(customer: string, ref: string, onData: (text: string) => void, onChange: (change: ConsoleChange) => void): Promise<Result<ConsoleWatch>>;
   history(customer: string, ref: string): Promise<Result<HistoryEntry[]>>;
   /** Appends to the audit log (actor `customer:NAME`). */
   audit(customer: string, action: string, target: string, detail: string | null): Promise<void>;
@@ -80,18 +87,50 @@ const CONSOLE_TAIL = 64 * 1024;
 const XL_CONSOLE_GRACE_MS = 1500;
 
 /**
- * Waits `ms`; resolves with a channel equal to `channel` when it is still open then (its output
- * meanwhile held and handed to the first onData listener), or null when it closed.
+ * Where to start a console backlog of at most `max` characters so that it begins at a line: never
+ * inside an escape sequence or a UTF-8 character the guest wrote (a sequence never spans a line
+ * break). Empty when the window holds no line break.
+ * @example
+ * backlog('\x1b[1;32mok\x1b[0m\nlogin: ', 8) // => 'login: '
  */
-async function settled(channel: ConsoleChannel, ms: number): Promise<ConsoleChannel | null> {
+export function backlog(log: string, max: number): string {
+  if (log.length <= max) return log;
+  const window = log.slice(-max);
+  const nl = window.indexOf('\n');
+  return nl < 0 ? '' : window.slice(nl + 1);
+}
+
+/**
+ * Why `xl console` ended or could not start, from what it printed (xenconsole's own error), in a
+ * customer's words. xenconsole locks /var/lock/xenconsole.DOMID and exits when it cannot.
+ * @example
+ * consoleFailure('xenconsole: Could not open /var/lock/xenconsole.4: No such file or directory\r\n')
+ * // => "the host's console service could not take its lock file (No such file or directory)"
+ */
+export function consoleFailure(said: string): string {
+  const text = said.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/[\x00-\x1f\x7f]+/g, ' ');
+  const lock = /xenconsole: Could not open \S*lock\S*: ([^:]{1,80}?)\s*$/m.exec(text) ?? /xenconsole: Could not open \S*lock\S*: ([^:]{1,80}?)(?: {2,}|$)/.exec(text);
+  if (lock) return `the host's console service could not take its lock file (${lock[1]!.trim()})`;
+  const xc = /xenconsole: ([^\r\n]{1,120})/.exec(text);
+  if (xc) return `the host's console service failed (${xc[1]!.trim().replace(/\s+/g, ' ')})`;
+  if (/invalid domain identifier|is not running|not found/.test(text)) return 'the server is not running';
+  if (/terminal|tty|pty/i.test(text)) return 'the host gave the console no terminal';
+  return 'the host ended it';
+}
+
+/**
+ * Waits `ms`; resolves with a channel equal to `channel` when it is still open then (its output
+ * meanwhile held and handed to the first onData listener), or with what it printed when it closed.
+ */
+async function settled(channel: ConsoleChannel, ms: number): Promise<{ open: ConsoleChannel } | { closed: string }> {
   const held: Uint8Array[] = [];
   let closed = false;
   let listener: ((b: Uint8Array) => void) | null = null;
   channel.onData((b) => (listener !== null ? listener(b) : held.push(b)));
   channel.onClose(() => (closed = true));
   await new Promise((r) => setTimeout(r, ms));
-  if (closed) return null;
-  return {
+  if (closed) return { closed: new TextDecoder().decode(Buffer.concat(held)).slice(-1024) };
+  return { open: {
     onData(fn) {
       listener = fn;
       for (const b of held.splice(0)) fn(b);
@@ -99,7 +138,7 @@ async function settled(channel: ConsoleChannel, ms: number): Promise<ConsoleChan
     onClose: (fn) => channel.onClose(fn),
     write: (bytes) => channel.write(bytes),
     close: () => channel.close(),
-  };
+  } };
 }
 
 /**
@@ -263,80 +302,108 @@ export function fleetBackend(fleet: Fleet, hub: EventHub, opts: FleetBackendOpti
         return { ok: false, error: `That did not work: ${customerReason(errText(err))}.` };
       }
       await store.audit(actor, action, guest.name, 'done');
+      await store.updateGuest(guest.id, { run_state: action === 'shutdown' ? 'stopped' : 'running', run_state_at: new Date().toISOString() });
       const done = { boot: 'The server was started.', shutdown: 'The server has shut down.', reboot: 'The server was restarted.' };
       return { ok: true, value: done[action] };
     },
 
-    async console(customer, ref, onData, onEnd) {
+    async console(customer, ref, onData, onChange) {
       const a = await authorize(customer, ref, 'console');
       if (!a.ok) return a;
       const { guest, host } = a.value;
       const driver = fleet.hosts.driverFor(host);
       const name = domainName(guest.name);
       let last: string;
+      let running: Awaited<ReturnType<typeof driver.domain>>;
       try {
         last = await driver.consoleTail(name, CONSOLE_TAIL);
+        running = await driver.domain(name);
       } catch (err) {
         return { ok: false, error: `The console could not be read: ${customerReason(errText(err))}.` };
       }
-      if (last !== '') onData(last.slice(-CONSOLE_BACKLOG));
-      if (driver.console !== undefined) {
-        // `xl console` on a terminal in dom0: what the guest writes from now on, keys to the guest.
-        const attached = await driver.console(name).catch(() => null);
-        const channel = attached === null ? null : await settled(attached, XL_CONSOLE_GRACE_MS);
-        if (channel !== null) {
-          const decoder = new TextDecoder('utf-8');
-          let stopped = false;
-          channel.onData((b) => {
-            if (!stopped) onData(decoder.decode(b, { stream: true }));
-          });
-          channel.onClose(() => {
-            if (!stopped) onEnd();
-            stopped = true;
-          });
-          const encoder = new TextEncoder();
-          return {
-            ok: true,
-            value: {
-              interactive: true,
-              write: (text) => channel.write(encoder.encode(text)),
-              stop() {
-                stopped = true;
-                channel.close();
-              },
-            },
-          };
-        }
-        // xl console could not start (no terminal, a dom0 without /var/lock, ...): follow the log.
-      }
+      if (last !== '') onData(backlog(last, CONSOLE_BACKLOG));
       let stopped = false;
-      let timer: NodeJS.Timeout | undefined;
-      const poll = async () => {
-        if (stopped) return;
-        try {
-          const now = await driver.consoleTail(name, CONSOLE_TAIL);
-          if (now !== last) {
-            const fresh = sinceBoot(now, last);
-            last = now;
-            if (fresh !== '' && !stopped) onData(fresh);
+      const watch: ConsoleWatch = { interactive: false, write: null, stop: () => void (stopped = true) };
+
+      /** Follows the console log from here on: the read-only console. */
+      const readOnly = (why: string) => {
+        let timer: NodeJS.Timeout | undefined;
+        const poll = async () => {
+          if (stopped) return;
+          try {
+            const now = await driver.consoleTail(name, CONSOLE_TAIL);
+            if (now !== last) {
+              const fresh = sinceBoot(now, last);
+              last = now;
+              if (fresh !== '' && !stopped) onData(fresh);
+            }
+          } catch {
+            // A dropped connection to the host: keep watching; the customer detaches when they like.
           }
-        } catch {
-          // A dropped connection to the host: keep watching; the customer detaches when they like.
-        }
-        if (!stopped) timer = setTimeout(poll, pollMs);
+          if (!stopped) timer = setTimeout(poll, pollMs);
+        };
+        timer = setTimeout(poll, pollMs);
+        watch.interactive = false;
+        watch.write = null;
+        watch.stop = () => {
+          stopped = true;
+          clearTimeout(timer);
+        };
+        onChange({ kind: 'read-only', why });
       };
-      timer = setTimeout(poll, pollMs);
-      return {
-        ok: true,
-        value: {
-          interactive: false,
-          write: null,
-          stop() {
-            stopped = true;
-            clearTimeout(timer);
+
+      if (driver.console === undefined) {
+        readOnly('this host offers only the console log');
+        return { ok: true, value: watch };
+      }
+      if (running === null) {
+        readOnly('the server is not running');
+        return { ok: true, value: watch };
+      }
+      // `xl console` on a terminal in dom0: what the guest writes from now on, keys to the guest.
+      let said = '';
+      const attached = await driver.console(name).catch((err: unknown) => ((said = errText(err)), null));
+      const r = attached === null ? { closed: said } : await settled(attached, XL_CONSOLE_GRACE_MS);
+      if ('closed' in r) {
+        readOnly(consoleFailure(r.closed));
+        return { ok: true, value: watch };
+      }
+      const channel = r.open;
+      const decoder = new TextDecoder('utf-8');
+      let recent = '';
+      channel.onData((b) => {
+        const text = decoder.decode(b, { stream: true });
+        recent = (recent + text).slice(-1024);
+        if (!stopped) onData(text);
+      });
+      channel.onClose(() => {
+        if (stopped) return;
+        // xl console ends with its domain; when the domain is still there, xenconsole itself gave
+        // up (its lock, its terminal): say why and keep showing the log.
+        void driver.domain(name).then(
+          (now) => {
+            if (stopped) return;
+            if (now !== null && now.domid === running!.domid) readOnly(consoleFailure(recent));
+            else {
+              stopped = true;
+              onChange({ kind: 'closed', why: now === null ? 'the server stopped' : 'the server restarted' });
+            }
           },
-        },
+          () => {
+            if (stopped) return;
+            stopped = true;
+            onChange({ kind: 'closed', why: 'the host could not be reached' });
+          },
+        );
+      });
+      const encoder = new TextEncoder();
+      watch.interactive = true;
+      watch.write = (text) => channel.write(encoder.encode(text));
+      watch.stop = () => {
+        stopped = true;
+        channel.close();
       };
+      return { ok: true, value: watch };
     },
 
     async history(customer, ref) {

@@ -27,6 +27,11 @@ export type SessionOptions = {
   from: string;
 };
 
+/** ECMA-48 RIS (reset to initial state). */
+export const TERMINAL_RESET = '\x1bc';
+/** Erase the whole display, then cursor to the top left. */
+export const TERMINAL_CLEAR = '\x1b[2J\x1b[H';
+
 /** Ctrl-]: leaves the console, as in `xl console` and telnet. */
 export const DETACH = '\x1d';
 
@@ -171,17 +176,22 @@ export function startSession(backend: ShellBackend, opts: SessionOptions, io: Se
             consoleFilter = f.state;
             if (consoleOn !== null || attaching) out(f.out);
           },
-          () => {
-            if (consoleOn === null) return;
+          (change) => {
+            if (consoleOn === null && !attaching) return;
             out('\r\n');
-            println('The console closed (the server stopped or the host went away).');
+            if (change.kind === 'read-only') {
+              // At attach, the server stopped or xenconsole could not start; later, xenconsole gave up.
+              println(`No interactive console: ${show(change.why)}.`);
+              println('(read-only: the console log, as the guest writes it)');
+              return;
+            }
+            println(`The console closed: ${show(change.why)}.`);
             detach(false);
           },
         );
         attaching = false;
         if (!r.ok) return { text: show(r.error), code: 1 };
         consoleOn = r.value;
-        if (!r.value.interactive) println('(read-only: the console log, as the guest writes it)');
         return { text: '', code: 0 };
       }
     }
@@ -202,6 +212,9 @@ export function startSession(backend: ShellBackend, opts: SessionOptions, io: Se
     }
     if (command.cmd === 'console' && interactive) {
       consoleFilter = newFilter();
+      // A clean screen: reset the terminal (RIS: modes, colours, character sets a previous
+      // console may have left), clear it and home the cursor, then the backlog from a line start.
+      out(`${TERMINAL_RESET}${TERMINAL_CLEAR}`);
       println(`Attaching to the console of ${show(current ?? '')}. Press Ctrl-] to detach.`);
     }
     let result: Outcome;

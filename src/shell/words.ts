@@ -11,7 +11,8 @@ export const WORDS: Record<string, string> = {
   'write-config': 'Writing the new settings',
   create: 'Starting the server in the new mode',
   verify: 'Waiting for it to boot, and checking its disks and network came up',
-  'rollback-stop': 'Something went wrong: stopping the server to put it back',
+  // Both an automatic rollback and a customer's `undo` run this step: say what it does, not why.
+  'rollback-stop': 'Stopping the server to put back its saved settings',
   'rollback-restore': 'Restoring the saved settings',
   'rollback-create': 'Starting the server with its saved settings',
   'rollback-verify': 'Checking that it runs again as before',

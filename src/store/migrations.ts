@@ -135,6 +135,26 @@ export const migrations: Record<string, Migration> = {
       await db.schema.alterTable('operations').dropColumn('owner').execute();
     },
   },
+  '0005_token_lifetime': {
+    async up(db: Kysely<any>) {
+      await db.schema.alterTable('tokens').addColumn('expires_at', 'text').execute();
+      await db.schema.alterTable('tokens').addColumn('revoked_at', 'text').execute();
+    },
+    async down(db: Kysely<any>) {
+      await db.schema.alterTable('tokens').dropColumn('expires_at').execute();
+      await db.schema.alterTable('tokens').dropColumn('revoked_at').execute();
+    },
+  },
+  '0006_guest_run_state': {
+    async up(db: Kysely<any>) {
+      await db.schema.alterTable('guests').addColumn('run_state', 'text').execute();
+      await db.schema.alterTable('guests').addColumn('run_state_at', 'text').execute();
+    },
+    async down(db: Kysely<any>) {
+      await db.schema.alterTable('guests').dropColumn('run_state').execute();
+      await db.schema.alterTable('guests').dropColumn('run_state_at').execute();
+    },
+  },
   // The Xen Shell's customer keys (src/store/customer-keys.ts), numbered apart from the fleet's.
   '0900_customer_keys': customerKeysMigration,
   // Rehearsals (src/store/rehearsals.ts), numbered apart from the fleet's and the shell's.

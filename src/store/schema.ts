@@ -16,6 +16,8 @@ export type GuestType = 'pv' | 'pvh' | 'pvh-shim' | 'hvm';
 
 /** What a guest may become, as its last inspection decided (src/fleet/verdict.ts). */
 export type GuestHealth = 'ok' | 'switching' | 'needs-attention';
+/** Whether the guest's domain was running when pvhctl last looked (scan, switch, Xen Shell power action). */
+export type RunState = 'running' | 'stopped';
 
 export type OperationKind = 'switch' | 'rollback';
 
@@ -67,6 +69,9 @@ export type GuestsTable = {
   health: GuestHealth;
   /** Why the guest needs attention, in a customer's words. */
   attention: string | null;
+  /** Running or stopped as last seen (null: not known, e.g. after a rollback that failed), and when. */
+  run_state: ColumnType<RunState | null, RunState | null | undefined, RunState | null>;
+  run_state_at: ColumnType<string | null, string | null | undefined, string | null>;
   updated_at: string;
 };
 
@@ -135,6 +140,10 @@ export type TokensTable = {
   /** The customer a customer token belongs to (guests.owner). */
   owner: string | null;
   created_at: string;
+  /** After this instant (ISO 8601) the token is refused; null: it does not expire. */
+  expires_at: string | null;
+  /** When `pvhctl token revoke` withdrew it; the row is kept for the audit trail. */
+  revoked_at: string | null;
 };
 
 export type Tables = {

@@ -181,6 +181,37 @@ export function makeStore(db: Kysely<Tables>, path: string) {
       if (f.status !== undefined && f.status.length > 0) q = q.where('status', 'in', f.status);
       return q.orderBy('id', 'desc').limit(f.limit ?? 1000).execute();
     },
+    /** Each finished switch of these guests (all when none are named), oldest first: what booting showed. */
+    switchOutcomes: async (guestIds?: number[]): Promise<Pick<Operation, 'guest_id' | 'to_type' | 'status'>[]> => {
+      let q = db.selectFrom('operations').select(['guest_id', 'to_type', 'status']).where('kind', '=', 'switch').where('status', 'in', ['done', 'rolled-back']);
+      if (guestIds !== undefined) q = q.where('guest_id', 'in', guestIds.length > 0 ? guestIds : [-1]);
+      return q.orderBy('id').execute();
+    },
+    /** How long the host's latest finished switches kept their guest down (ms): `shutdown` begun to `verify` done. */
+    switchDowntimes: async (hostId: number, limit: number): Promise<number[]> => {
+      const ops = await db
+        .selectFrom('operations')
+        .innerJoin('guests', 'guests.id', 'operations.guest_id')
+        .select('operations.id')
+        .where('guests.host_id', '=', hostId)
+        .where('operations.kind', '=', 'switch')
+        .where('operations.status', '=', 'done')
+        .orderBy('operations.id', 'desc')
+        .limit(limit)
+        .execute();
+      if (ops.length === 0) return [];
+      const rows = await db
+        .selectFrom('journal')
+        .select(['operation_id', 'step', 'phase', 'at'])
+        .where('operation_id', 'in', ops.map((o) => o.id))
+        .where((eb) => eb.or([eb.and([eb('step', '=', 'shutdown'), eb('phase', '=', 'begin')]), eb.and([eb('step', '=', 'verify'), eb('phase', '=', 'done')])]))
+        .execute();
+      return ops.flatMap((o) => {
+        const from = rows.find((r) => r.operation_id === o.id && r.step === 'shutdown');
+        const to = rows.find((r) => r.operation_id === o.id && r.step === 'verify');
+        return from && to ? [Date.parse(to.at) - Date.parse(from.at)] : [];
+      });
+    },
     /** Operations a crash may have left half-done. */
     unfinishedOperations: async (): Promise<Operation[]> =>
       db.selectFrom('operations').selectAll().where('status', 'in', ['pending', 'running']).orderBy('id').execute(),
@@ -201,11 +232,22 @@ export function makeStore(db: Kysely<Tables>, path: string) {
       db.selectFrom('journal').selectAll().where('operation_id', '=', operationId).orderBy('seq').execute(),
 
     // tokens
-    /** Creates a token and returns its secret (only its hash is stored). */
-    addToken: async (role: 'operator' | 'customer', owner: string | null): Promise<string> => {
+    /** Creates a token (expiring at `expiresAt`, ISO 8601, or never) and returns its secret (only its hash is stored). */
+    addToken: async (role: 'operator' | 'customer', owner: string | null, expiresAt: string | null = null): Promise<string> => {
       const secret = `pvh_${randomBytes(24).toString('base64url')}`;
-      await db.insertInto('tokens').values({ sha256: sha256(new TextEncoder().encode(secret)), role, owner, created_at: now() }).execute();
+      await db
+        .insertInto('tokens')
+        .values({ sha256: sha256(new TextEncoder().encode(secret)), role, owner, created_at: now(), expires_at: expiresAt, revoked_at: null })
+        .execute();
       return secret;
+    },
+    /** Every token, revoked and expired ones included (never the secret: it is not stored). */
+    listTokens: async (): Promise<Omit<Token, 'sha256'>[]> =>
+      db.selectFrom('tokens').select(['id', 'role', 'owner', 'created_at', 'expires_at', 'revoked_at']).orderBy('id').execute(),
+    /** Revokes token `id`; false when there is no such token or it was already revoked. */
+    revokeToken: async (id: number): Promise<boolean> => {
+      const r = await db.updateTable('tokens').set({ revoked_at: now() }).where('id', '=', id).where('revoked_at', 'is', null).executeTakeFirst();
+      return Number(r.numUpdatedRows) === 1;
     },
     tokenFor: async (secret: string): Promise<Token | undefined> =>
       db.selectFrom('tokens').selectAll().where('sha256', '=', sha256(new TextEncoder().encode(secret))).executeTakeFirst(),

@@ -11,7 +11,7 @@ const verdict = (pv: boolean, pvh: boolean, arch: string | null, source = 'kerne
   JSON.stringify({ pv: { capable: pv, abi: pv ? `xen-3.0-${arch}` : null, reason: 'r' }, pvh: { capable: pvh, reason: pvh ? 'has PHYS32_ENTRY' : 'no PHYS32_ENTRY note' }, arch, source, kernelVersion: null });
 let nextId = 1;
 const guest = (host_id: number, type: Guest['current_type'], arch: string | null, v: string | null, health: Guest['health'] = 'ok', attention: string | null = null): Guest => ({
-  id: nextId, name: `g${nextId++}`, host_id, owner: 'c', config_path: '/etc/xen/g.cfg', current_type: type, arch, verdict: v, verdict_at: T, health, attention, updated_at: T,
+  id: nextId, name: `g${nextId++}`, host_id, owner: 'c', config_path: '/etc/xen/g.cfg', current_type: type, arch, verdict: v, verdict_at: T, health, attention, run_state: 'running', run_state_at: T, updated_at: T,
 });
 const op = (id: number, guest_id: number, status: Operation['status'], kind: Operation['kind'] = 'switch'): Operation => ({
   id, guest_id, kind, from_type: 'pv', to_type: 'pvh', status, step: 'verify', force: 0, kept_version_id: null, new_version_id: null, reason: `why ${id}`, detail: null, requested_by: 'op', was_running: 1, owner: null, created_at: T, updated_at: T,

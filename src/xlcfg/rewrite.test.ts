@@ -38,7 +38,7 @@ e820_host = 1
 `;
 
 // Unit tests use a stand-in verdict; the real-kernel test below uses the kernel readiness check.
-const pvhCapable: KernelCheck = { readable: true, pv: true, pvh: true, abi: 'xen-3.0-x86_64', reason: 'PHYS32_ENTRY note present' };
+const pvhCapable: KernelCheck = { readable: true, pv: true, pvh: true, abi: 'xen-3.0-x86_64', reason: 'PHYS32_ENTRY note present', pvReason: 'Xen PV notes present' };
 
 test('PV → PVH, direct kernel: type set where builder was, builder dropped, vnc → vfb, e820_host dropped', () => {
   const r = ok(convertConfig(parse(PV_DIRECT), 'pvh', { kernelCheck: () => pvhCapable }));
@@ -59,7 +59,7 @@ vfb = [ "vnc=1,vnclisten=0.0.0.0" ]
 });
 
 test('PV → PVH refuses a kernel without the PVH entry, and says when the kernel could not be read', () => {
-  const no = convertConfig(parse(PV_DIRECT), 'pvh', { kernelCheck: () => ({ readable: true, pv: true, pvh: false, abi: 'xen-3.0-x86_64', reason: 'no PHYS32_ENTRY note' }) });
+  const no = convertConfig(parse(PV_DIRECT), 'pvh', { kernelCheck: () => ({ readable: true, pv: true, pvh: false, abi: 'xen-3.0-x86_64', reason: 'no PHYS32_ENTRY note', pvReason: 'Xen PV notes present' }) });
   assert.ok(!no.ok && /cannot boot as PVH: no PHYS32_ENTRY/.test(no.refusal));
   const unread = ok(convertConfig(parse(PV_DIRECT), 'pvh', { kernelCheck: () => ({ readable: false, reason: 'ENOENT' }) }));
   assert.ok(unread.warnings.some((w) => /could not be read here \(ENOENT\)/.test(w)));
@@ -101,7 +101,7 @@ test('PVH → PV: the PVH GRUB becomes the PV GRUB of the guest width; 32-bit re
   assert.ok(!unknown.ok && /architecture is unknown/.test(unknown.refusal));
   const shim = ok(convertConfig(parse('name = "a"\ntype = "pvh"\npvshim = 1\nkernel = "/k"\n'), 'pv', { kernelCheck: () => pvhCapable }));
   assert.equal(shim.text, 'name = "a"\ntype = "pv"\nkernel = "/k"\n');
-  const k32 = convertConfig(parse('name = "a"\ntype = "pvh"\nkernel = "/k"\n'), 'pv', { kernelCheck: () => ({ readable: true, pv: true, pvh: true, abi: 'xen-3.0-x86_32p', reason: '' }) });
+  const k32 = convertConfig(parse('name = "a"\ntype = "pvh"\nkernel = "/k"\n'), 'pv', { kernelCheck: () => ({ readable: true, pv: true, pvh: true, abi: 'xen-3.0-x86_32p', reason: '', pvReason: '' }) });
   assert.ok(!k32.ok && /32-bit PV/.test(k32.refusal));
 });
 
@@ -116,6 +116,12 @@ test('real Debian kernels: amd64 converts to PVH after the PHYS32_ENTRY check; 6
   assert.ok(good.reasons.some((x) => x.includes('PHYS32_ENTRY')));
   const bad = convertConfig(cfg(i686.vmlinuz), 'pvh', { kernelCheck: (p) => checks.get(p)! });
   assert.ok(!bad.ok && /cannot boot as PVH/.test(bad.refusal), bad.ok ? '' : bad.refusal);
+  // the shim boots its guest as PV: a kernel with no Xen notes cannot run under it either
+  const shim = convertConfig(cfg(i686.vmlinuz), 'pvh-shim', { kernelCheck: (p) => checks.get(p)! });
+  assert.ok(!shim.ok && /cannot run under the PV shim, which boots it as PV: .*Xen/.test(shim.refusal), shim.ok ? '' : shim.refusal);
+  const shim64 = ok(convertConfig(cfg(amd64.vmlinuz), 'pvh-shim', { kernelCheck: (p) => checks.get(p)! }));
+  assert.ok(shim64.reasons.some((x) => x.includes('xen-3.0-x86_64')), shim64.reasons.join('; '));
+  assert.ok(ok(convertConfig(cfg('/nonexistent/vmlinuz'), 'pvh-shim', { kernelCheck: (p) => checks.get(p)! })).warnings.some((w) => w.includes('could not be read here')));
   const missing = ok(convertConfig(cfg('/nonexistent/vmlinuz'), 'pvh', { kernelCheck: (p) => checks.get(p)! }));
   assert.ok(missing.warnings.some((w) => w.includes('could not be read here')));
 });

@@ -24,7 +24,7 @@ export const DEBIAN_BOOT_PATHS: BootPaths = {
 /** What the kernel readiness check says of a `kernel` path, or that the file cannot be read from here. */
 export type KernelCheck =
   | { readable: false; reason: string }
-  | { readable: true; pv: boolean; pvh: boolean; abi: PvAbi | null; reason: string };
+  | { readable: true; pv: boolean; pvh: boolean; abi: PvAbi | null; reason: string; pvReason: string };
 
 export type RewriteContext = {
   paths?: Partial<BootPaths>;
@@ -50,7 +50,7 @@ export type Rewrite =
  */
 export function kernelCheckFrom(r: KernelResult): KernelCheck {
   if (isFailure(r)) return { readable: false, reason: r.error };
-  return { readable: true, pv: r.pv.capable, pvh: r.pvh.capable, abi: r.pv.abi, reason: r.pvh.capable ? r.pvh.reason : r.pvh.reason };
+  return { readable: true, pv: r.pv.capable, pvh: r.pvh.capable, abi: r.pv.abi, reason: r.pvh.reason, pvReason: r.pv.reason };
 }
 
 /**
@@ -69,7 +69,7 @@ export function convertConfig(config: XlConfig, target: Target, ctx: RewriteCont
   if (target === 'pv') return toPv(model, ed, paths, ctx);
   if (model.type.type !== 'pv') return ed.refuse(`the guest is ${label(model.type.type)}, not PV`);
   if (model.pci.length > 0) return ed.refuse('pci passthrough is set: passthrough is not supported for x86 PVH guests');
-  return target === 'pvh' ? toPvh(model, ed, paths, ctx) : toShim(model, ed, paths);
+  return target === 'pvh' ? toPvh(model, ed, paths, ctx) : toShim(model, ed, paths, ctx);
 }
 
 const label = (t: GuestType) => t.toUpperCase();
@@ -101,13 +101,24 @@ function toPvh(m: XlModel, ed: Editor, paths: BootPaths, ctx: RewriteContext): R
   return ed.finish('pvh');
 }
 
-function toShim(m: XlModel, ed: Editor, paths: BootPaths): Rewrite {
+function toShim(m: XlModel, ed: Editor, paths: BootPaths, ctx: RewriteContext): Rewrite {
   if (m.firmware !== null && PV_FIRMWARE.includes(m.firmware)) {
     const image = m.firmware === 'pvgrub32' ? paths.pvGrub32 : paths.pvGrub64;
     ed.remove('firmware', `firmware = "${m.firmware}" is given to the shim as its PV kernel instead`);
     ed.set('kernel', image, `the PV GRUB image ${image} runs unchanged inside the shim`, ['type', 'builder', 'name']);
+  } else if (m.kernel !== null && (isImage(m.kernel, paths.pvGrub64) || isImage(m.kernel, paths.pvGrub32))) {
+    ed.reason(`kernel ${m.kernel} (a PV GRUB image) is kept: the PV shim loads it unchanged`);
   } else if (m.kernel !== null) {
-    ed.reason(`kernel ${m.kernel} is kept: the PV shim loads the PV kernel unchanged (32- or 64-bit)`);
+    // The shim boots its guest as PV (the shim's own PV loader): a kernel without the Xen PV notes
+    // (Debian's 686) cannot start under it any more than on a PV host.
+    const check = ctx.kernelCheck?.(m.kernel) ?? { readable: false as const, reason: 'no kernel check was run' };
+    if (!check.readable) {
+      ed.warn(`kernel ${m.kernel} could not be read here (${check.reason}): its Xen PV notes were not checked; check it before booting under the shim`);
+    } else if (!check.pv) {
+      return ed.refuse(`kernel ${m.kernel} cannot run under the PV shim, which boots it as PV: ${check.pvReason}`);
+    } else {
+      ed.reason(`kernel ${m.kernel} is kept: it has the Xen PV entry (${check.abi ?? 'unknown ABI'}), and the PV shim loads it unchanged`);
+    }
   } else if (m.bootloader !== null) {
     ed.reason(`bootloader = "${m.bootloader}" is kept: the kernel it picks runs under the shim`);
   } else {
@@ -193,7 +204,7 @@ function toPv(m: XlModel, ed: Editor, paths: BootPaths, ctx: RewriteContext): Re
     if (!check.readable) {
       ed.warn(`kernel ${m.kernel} could not be read here (${check.reason}): its PV entry was not checked`);
     } else if (!check.pv) {
-      return ed.refuse(`kernel ${m.kernel} cannot boot as PV: ${check.reason}`);
+      return ed.refuse(`kernel ${m.kernel} cannot boot as PV: ${check.pvReason}`);
     } else if (check.abi === 'xen-3.0-x86_32p' && !host32) {
       return ed.refuse(`kernel ${m.kernel} is 32-bit PV (xen-3.0-x86_32p) and the target host lacks 32-bit PV`);
     } else {

@@ -78,6 +78,26 @@ function simConsole(h: SimHost, name: string, pollMs: number): ConsoleChannel {
     clearInterval(timer);
     for (const fn of closers.splice(0)) fn();
   };
+  const noLock = h.state.faults.find((f) => f.kind === 'no-var-lock');
+  if (noLock !== undefined && noLock.kind === 'no-var-lock') {
+    // As xenconsole does: it cannot lock /var/lock/xenconsole.DOMID, says so on its terminal, exits 1.
+    const t = setTimeout(() => {
+      const said = new TextEncoder().encode(`xenconsole: Could not open /var/lock/xenconsole.${domid}: No such file or directory\r\n`);
+      for (const fn of data) fn(said);
+      closed = true;
+      for (const fn of closers.splice(0)) fn();
+    }, noLock.ms);
+    return {
+      onData: (fn) => data.push(fn),
+      onClose: (fn) => (closed ? fn() : closers.push(fn)),
+      write: () => {},
+      close: () => {
+        clearTimeout(t);
+        closed = true;
+        for (const fn of closers.splice(0)) fn();
+      },
+    };
+  }
   const timer = setInterval(() => {
     const log = h.state.consoles[name] ?? '';
     if (log.length < seen) seen = 0; // the log was trimmed from the front: resend what is there
@@ -174,7 +194,9 @@ function bootFromConfig(h: SimHost, path: string, now: number): string | null {
     disks: cfg.disks,
   };
   s.domains[cfg.name] = d;
-  if (!quiet) consoleAppend(h, cfg.name, `[    0.000000] Linux version 6.1.0 (booting as ${cfg.type}${cfg.pvshim ? ' under the PV shim' : ''})\n${crash ?? ''}`);
+  // Linux names its own mode early in boot (pv_info.name): "Xen" for PV (also inside the shim), "Xen PVH", "Xen HVM".
+  const pvInfo = cfg.type === 'pvh' && !cfg.pvshim ? 'Xen PVH' : cfg.type === 'hvm' ? 'Xen HVM' : 'Xen';
+  if (!quiet) consoleAppend(h, cfg.name, `[    0.000000] Linux version 6.1.0 (booting as ${cfg.type}${cfg.pvshim ? ' under the PV shim' : ''})\n${crash !== null && crash.startsWith('error:') ? '' : `[    0.000000] Booting paravirtualized kernel on ${pvInfo}\n`}${crash ?? ''}`);
   return null;
 }
 

@@ -31,7 +31,11 @@ export type SimVolume =
 /** A volume group: its extent size and how many extents are free. */
 export type SimVg = { extentBytes: number; freeExtents: number };
 
-export type SimHostFault = { kind: 'lost-connection'; calls: number } | { kind: 'host-reboot'; afterCalls: number; downCalls: number };
+export type SimHostFault =
+  | { kind: 'lost-connection'; calls: number }
+  | { kind: 'host-reboot'; afterCalls: number; downCalls: number }
+  /** A dom0 without /var/lock: `xl console` (xenconsole) prints its error and exits after `ms`. */
+  | { kind: 'no-var-lock'; ms: number };
 
 export type SimGuest = {
   name: string;

@@ -37,7 +37,8 @@ async function route() {
       me = await api('/v1/me');
     } catch (err) {
       token.clear();
-      return loginPage(err instanceof ApiError && err.status === 401 ? 'That token was not accepted.' : String(err));
+      // The API says why (no such token, expired, revoked): show it after the plain refusal.
+      return loginPage(err instanceof ApiError && err.status === 401 ? `That token was not accepted. ${err.message.charAt(0).toUpperCase()}${err.message.slice(1)}.` : String(err));
     }
   }
   renderChrome();
@@ -66,6 +67,14 @@ function renderChrome() {
     h('span', { class: 'role' }, me?.role === 'operator' ? 'Operator' : `Customer ${me?.owner ?? ''}`),
     h('button', { class: 'link', onclick: () => { token.clear(); me = null; location.hash = '#/'; route(); } }, 'Sign out'),
   );
+}
+
+/**
+ * The start of a sentence saying whether the server runs, as pvhctl last saw it.
+ * @param {string | null} state
+ */
+function runWords(state) {
+  return state === 'running' ? 'Running, in' : state === 'stopped' ? 'Stopped; set up for' : 'Set up for';
 }
 
 /** @param {unknown} err */
@@ -244,12 +253,12 @@ async function guestsPage(q) {
     replace(
       body,
       rows.slice(0, 500).map((/** @type {any} */ g) =>
-        h('tr', {}, h('td', {}, h('a', { href: `#/guest/${g.id}` }, g.name)), h('td', { class: 'mono' }, g.host ?? ''), h('td', {}, g.owner ?? '—'), h('td', {}, pill(g.type)), h('td', { class: 'mono' }, g.arch ?? '?'), h('td', {}, h('span', { class: `can v-${g.canBecome}` }, g.canBecome)), h('td', {}, g.health === 'ok' ? '' : h('span', { class: `badge ${g.health === 'switching' ? 'run' : 'att'}` }, g.health))),
+        h('tr', {}, h('td', {}, h('a', { href: `#/guest/${g.id}` }, g.name)), h('td', { class: 'mono' }, g.host ?? ''), h('td', {}, g.owner ?? '—'), h('td', {}, pill(g.type)), h('td', { class: 'mono' }, g.arch ?? '?'), h('td', {}, h('span', { class: `can v-${g.canBecome}` }, g.canBecome)), h('td', { class: 'state', title: g.runStateAt ? `as of ${when(g.runStateAt)}` : 'not seen yet' }, g.runState ?? '?'), h('td', {}, g.health === 'ok' ? '' : h('span', { class: `badge ${g.health === 'switching' ? 'run' : 'att'}` }, g.health))),
       ),
     );
   };
   for (const el of [filter, type, health]) el.addEventListener('input', draw);
-  replace(main, h('h1', {}, 'Guests'), h('div', { class: 'toolbar' }, filter, type, health, count), h('section', { class: 'card' }, h('table', { class: 'list' }, h('thead', {}, h('tr', {}, ['Guest', 'Host', 'Owner', 'Now', 'Arch', 'Can become', 'Health'].map((x) => h('th', {}, x)))), body)));
+  replace(main, h('h1', {}, 'Guests'), h('div', { class: 'toolbar' }, filter, type, health, count), h('section', { class: 'card' }, h('table', { class: 'list' }, h('thead', {}, h('tr', {}, ['Guest', 'Host', 'Owner', 'Now', 'Arch', 'Can become', 'State', 'Health'].map((x) => h('th', {}, x)))), body)));
   draw();
 }
 
@@ -330,7 +339,7 @@ async function customerHome() {
               'a',
               { class: 'card server', href: `#/guest/${g.id}`, 'data-guest': g.name },
               h('div', { class: 'server-head' }, h('h2', {}, g.name), pill(g.type)),
-              h('p', { class: 'muted' }, `Runs in ${modeName(g.type)} mode.`),
+              h('p', { class: 'muted' }, `${runWords(g.runState)} ${modeName(g.type)} mode.`),
               h('p', {}, g.type === 'pv' ? canWords(g.canBecome) : 'Switched. "Undo" on its page puts the old settings back.'),
               g.health === 'needs-attention' ? h('p', { class: 'error-text' }, g.attention ?? 'Needs attention') : g.health === 'switching' ? h('p', { class: 'badge run' }, 'A change is in progress') : null,
               h('span', { class: 'more' }, 'Open →'),
@@ -385,11 +394,20 @@ async function guestPage(id) {
         replace(preview, h('div', { class: 'refusal', role: 'status' }, h('b', {}, `${modeName(to)}: not possible. `), r.reason));
         return;
       }
+      // The switch restarts the server: it is asked for once more, with the downtime to expect.
+      const confirmBox = h('div', { class: 'confirm', role: 'alertdialog', hidden: '' },
+        h('p', {}, h('b', {}, `Restart ${g.name} in ${modeName(to)} mode now?`), ` It will be down for ${r.downtime.words}.`),
+        h('button', { class: 'primary', 'data-action': 'confirm-switch', onclick: () => start(`/v1/guests/${id}/switch`, { to }) }, `Yes, restart it in ${modeName(to)} mode`),
+        ' ',
+        h('button', { class: 'link', 'data-action': 'cancel-switch', onclick: () => confirmBox.setAttribute('hidden', '') }, 'Cancel'),
+      );
       replace(
         preview,
-        h('div', { class: 'ok-box' }, h('b', {}, `${modeName(to)}: possible.`), ' What will change:', h('ul', {}, r.changes.map((/** @type {string} */ c) => h('li', { class: 'mono' }, c)))),
-        h('details', { open: operator }, h('summary', {}, 'Settings file diff'), diffView(r.diff)),
-        h('button', { class: 'primary', 'data-action': `switch-${to}`, onclick: () => start(`/v1/guests/${id}/switch`, { to }) }, `Switch to ${modeName(to)}`),
+        h('div', { class: 'ok-box' }, h('b', {}, `${modeName(to)}: possible.`), ' What will change:', h('ul', {}, r.changes.map((/** @type {string} */ c) => h('li', { class: operator ? 'mono' : null }, c)))),
+        h('p', { class: 'downtime' }, `Expected downtime: ${r.downtime.words}.`),
+        r.diff !== null ? h('details', { open: operator }, h('summary', {}, 'Settings file diff'), diffView(r.diff)) : null,
+        h('button', { class: 'primary', 'data-action': `switch-${to}`, onclick: () => confirmBox.removeAttribute('hidden') }, `Switch to ${modeName(to)}`),
+        confirmBox,
       );
     } catch (err) {
       replace(preview, errorBox(err));
@@ -474,7 +492,7 @@ async function guestPage(id) {
   replace(
     main,
     h('p', { class: 'crumbs' }, h('a', { href: operator ? '#/guests' : '#/' }, operator ? 'Guests' : 'My servers'), ' / ', g.name),
-    h('div', { class: 'guest-head' }, h('h1', {}, g.name), modeNow, g.health !== 'ok' ? h('span', { class: `badge ${g.health === 'switching' ? 'run' : 'att'}` }, g.health) : null, h('span', { class: 'muted' }, `on ${g.host ?? '?'}`, operator && g.owner ? ` · owner ${g.owner}` : '')),
+    h('div', { class: 'guest-head' }, h('h1', {}, g.name), modeNow, g.health !== 'ok' ? h('span', { class: `badge ${g.health === 'switching' ? 'run' : 'att'}` }, g.health) : null, h('span', { class: 'run-state', title: g.runStateAt ? `as of ${when(g.runStateAt)}` : '' }, g.runState ?? 'state unknown'), h('span', { class: 'muted' }, `on ${g.host ?? '?'}`, operator && g.owner ? ` · owner ${g.owner}` : '')),
     g.attention ? h('div', { class: 'card error', role: 'alert' }, g.attention) : null,
     h('div', { class: 'grid2' }, inspection, actions),
     h('section', { class: 'card' }, h('h2', {}, 'History'), history),

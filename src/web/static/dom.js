@@ -77,6 +77,7 @@ export const CAN = {
   pvh: 'Can run in PVH mode',
   'pvh-shim': 'Can run as PVH with the PV shim (its kernel has no PVH entry)',
   none: 'Its kernel starts neither as PV nor as PVH',
+  'did-not-boot': 'A switch to PVH was tried and did not start; it stays as it is',
   unknown: 'Not inspected yet',
 };
 /** @param {string} c */

@@ -1,0 +1,46 @@
+/**
+ * `pvhctl demo --sim` end to end: the real command, its server, and the Xen Shell it announces,
+ * reached with Debian's OpenSSH client exactly as printed.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const BIN = join(import.meta.dirname, '..', '..', 'bin', 'pvhctl.js');
+const run = promisify(execFile);
+
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+
+test('the demo serves the Xen Shell and prints how to reach it: the ssh command works as printed', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pvhctl-demo-'));
+  const [port, shellPort] = [await freePort(), await freePort()];
+  const demo = spawn(process.execPath, [BIN, 'demo', '--sim', '--no-switch', '--data-dir', dir, '--port', String(port), '--shell-port', String(shellPort)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  demo.stderr.setEncoding('utf8').on('data', (c: string) => (err += c));
+  const exited = new Promise<number | null>((resolve) => demo.on('close', (code) => resolve(code)));
+  try {
+    for (let i = 0; i < 1200 && !err.includes('Ctrl-C stops') && demo.exitCode === null; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.match(err, /Ctrl-C stops/, err);
+    const line = /^ {4}(ssh -i \S+ -p (\d+) (\w+)@127\.0\.0\.1)$/m.exec(err);
+    assert.ok(line, err);
+    assert.equal(Number(line[2]), shellPort);
+    const argv = line[1]!.split(' ').slice(1);
+    const r = await run('ssh', ['-F', '/dev/null', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', ...argv, 'list']);
+    assert.match(r.stdout, /\S+ +PV/, 'the customer sees their servers');
+  } finally {
+    demo.kill('SIGINT');
+    assert.equal(await exited, 0);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
