@@ -15,6 +15,11 @@ import { DEFAULT_VERIFY } from './verify.ts';
 export type FleetOptions = {
   /** The data directory (SQLite file, simulated hosts), or ':memory:'. */
   dataDir: string;
+  /**
+   * Where the store is, when not the SQLite file in `dataDir`: a `postgresql://` URL (`--store`,
+   * PVHCTL_STORE). The data directory still holds this machine's own files (simulated hosts, keys).
+   */
+  store?: string;
   /** Finish what a crash left unfinished before returning (default true; read-only commands skip it). */
   recover?: boolean;
   /** Keep simulated hosts in memory only, even with a data directory (benchmarks). */
@@ -38,7 +43,7 @@ export type Fleet = {
  * await fleet.scan((await fleet.store.getHost('xen1'))!)
  */
 export async function openFleet(opts: FleetOptions): Promise<Fleet> {
-  const store = await openStore(opts.dataDir);
+  const store = await openStore(opts.store ?? opts.dataDir);
   // Trust on first use: the first SSH host key seen is recorded and pinned from then on.
   const hosts = hostRegistry(opts.dataDir === ':memory:' || opts.simInMemory ? null : opts.dataDir, (host, key) => {
     void store.updateHost(host.id, { host_key: key }).then(() => store.audit('pvhctl', 'host-key-recorded', host.name, key.split(' ')[0] ?? null));

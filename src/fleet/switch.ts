@@ -118,19 +118,21 @@ export type SwitchRequest =
   | { kind: 'refused'; reason: string; rule: string; operation: Operation | null }
   | { kind: 'started'; operation: Operation; finished: Promise<Operation> };
 
+const BUSY: SwitchRequest = { kind: 'refused', rule: 'busy', reason: 'Another change to this server is in progress.', operation: null };
+
 /**
  * Starts a switch: creates the operation (refusing a second one on the same guest), then runs the
  * state machine under the host's concurrency limit. `finished` resolves with the final operation.
  */
 export async function startSwitch(ctx: FleetContext, guest: Guest, to: TargetType, opts: { force: boolean; actor: string }): Promise<SwitchRequest> {
-  const busy = await ctx.store.listOperations({ guestId: guest.id, status: ['pending', 'running'] });
-  if (busy.length > 0) return { kind: 'refused', rule: 'busy', reason: 'Another change to this server is in progress.', operation: null };
-  const op = await ctx.store.tx(async (t) => {
-    const o = await ctx.store.createOperation({ guest_id: guest.id, kind: 'switch', from_type: guest.current_type, to_type: to, force: opts.force ? 1 : 0, requested_by: opts.actor }, t);
-    await ctx.store.updateGuest(guest.id, { health: 'switching' }, t);
-    await ctx.store.audit(opts.actor, 'switch', guest.name, `to ${to}${opts.force ? ' (force)' : ''}`, t);
-    return o;
-  });
+  const op = await ctx.store.createOperationIfIdle(
+    { guest_id: guest.id, kind: 'switch', from_type: guest.current_type, to_type: to, force: opts.force ? 1 : 0, requested_by: opts.actor },
+    async (t) => {
+      await ctx.store.updateGuest(guest.id, { health: 'switching' }, t);
+      await ctx.store.audit(opts.actor, 'switch', guest.name, `to ${to}${opts.force ? ' (force)' : ''}`, t);
+    },
+  );
+  if (op === null) return BUSY;
   const host = await ctx.store.getHostById(guest.host_id);
   const finished = ctx.limiter.run(guest.host_id, host?.max_parallel ?? 1, () => runSwitch(ctx, op.id));
   return { kind: 'started', operation: op, finished };
@@ -377,16 +379,16 @@ export async function recover(ctx: FleetContext): Promise<Operation[]> {
 export async function startRollback(ctx: FleetContext, guest: Guest, actor: string): Promise<SwitchRequest> {
   const last = (await ctx.store.listOperations({ guestId: guest.id, limit: 20 })).find((o) => o.kind === 'switch' && o.kept_version_id !== null);
   if (last === undefined) return { kind: 'refused', rule: 'no-switch', reason: 'This server has no earlier switch to undo.', operation: null };
-  const busy = await ctx.store.listOperations({ guestId: guest.id, status: ['pending', 'running'] });
-  if (busy.length > 0) return { kind: 'refused', rule: 'busy', reason: 'Another change to this server is in progress.', operation: null };
-  const op = await ctx.store.tx(async (t) => {
-    const o = await ctx.store.createOperation({ guest_id: guest.id, kind: 'rollback', from_type: last.from_type, to_type: last.to_type, force: 1, requested_by: actor }, t);
-    // Undoing puts the guest back up in its old type, whatever its state before the switch.
-    await ctx.store.updateOperation(o.id, { kept_version_id: last.kept_version_id, was_running: 1 }, t);
-    await ctx.store.updateGuest(guest.id, { health: 'switching' }, t);
-    await ctx.store.audit(actor, 'rollback', guest.name, `undo operation ${last.id}`, t);
-    return o;
-  });
+  const op = await ctx.store.createOperationIfIdle(
+    { guest_id: guest.id, kind: 'rollback', from_type: last.from_type, to_type: last.to_type, force: 1, requested_by: actor },
+    async (t, o) => {
+      // Undoing puts the guest back up in its old type, whatever its state before the switch.
+      await ctx.store.updateOperation(o.id, { kept_version_id: last.kept_version_id, was_running: 1 }, t);
+      await ctx.store.updateGuest(guest.id, { health: 'switching' }, t);
+      await ctx.store.audit(actor, 'rollback', guest.name, `undo operation ${last.id}`, t);
+    },
+  );
+  if (op === null) return BUSY;
   const host = await ctx.store.getHostById(guest.host_id);
   const finished = ctx.limiter.run(guest.host_id, host?.max_parallel ?? 1, () =>
     rollback(ctx, op.id, `a rollback was requested by ${actor}`, `undo of operation ${last.id}`),
