@@ -6,6 +6,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { openFleet, type Fleet, type FleetOptions } from '../fleet/fleet.ts';
 import type { Guest } from '../store/schema.ts';
+import { isPostgresUrl } from '../store/store.ts';
 import { UsageError } from './args.ts';
 
 /** The options every control-plane command accepts. */
@@ -27,8 +28,22 @@ export function dataDir(flag: string | undefined): string {
   return process.getuid?.() === 0 ? '/var/lib/pvhctl' : join(homedir(), '.local', 'share', 'pvhctl');
 }
 
+/**
+ * Where the store is when it is not the SQLite file in the data directory: $PVHCTL_STORE, which
+ * `--store URL` on any command sets (src/cli/main.ts). Only PostgreSQL URLs are accepted.
+ * @example
+ * storeUrl() // => 'postgresql://pvhctl@db1/pvhctl' | undefined
+ */
+export function storeUrl(): string | undefined {
+  const url = process.env.PVHCTL_STORE;
+  if (url === undefined || url === '') return undefined;
+  if (!isPostgresUrl(url)) throw new UsageError(`--store / PVHCTL_STORE: expected a postgresql:// URL, got ${JSON.stringify(url.slice(0, 80))}`);
+  return url;
+}
+
 export function open(flag: string | undefined, extra: Omit<FleetOptions, 'dataDir'> = {}): Promise<Fleet> {
-  return openFleet({ dataDir: dataDir(flag), ...extra });
+  const store = storeUrl();
+  return openFleet({ dataDir: dataDir(flag), ...(store ? { store } : {}), ...extra });
 }
 
 /** Finds one guest by `NAME` (must be unique across hosts) or `HOST/NAME`; throws a one-line error. */
