@@ -20,6 +20,7 @@ const commands: Record<string, Command> = {
   scan: { summary: "import hosts' guests and inspect what each can become", load: () => import('./scan.ts') },
   serve: { summary: 'run the REST API (OpenAPI, SSE progress, /metrics) on the data directory', load: () => import('./serve.ts') },
   shell: { summary: "serve the customers' Xen Shell over SSH; manage their keys", load: () => import('./shell.ts') },
+  store: { summary: "copy a dom0's SQLite store into PostgreSQL, verified by counts and checksums", load: () => import('./store.ts') },
   switch: { summary: 'switch a guest to pvh, pvh-shim or pv, verified, with automatic rollback', load: () => import('./switch.ts') },
   token: { summary: 'create API tokens for operators and customers', load: () => import('./token.ts') },
 };
