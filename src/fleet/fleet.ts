@@ -77,6 +77,7 @@ export async function openFleet(opts: FleetOptions): Promise<Fleet> {
       });
     },
     async close() {
+      ctx.leases.stop();
       await hosts.closeAll();
       await store.close();
     },

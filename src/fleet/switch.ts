@@ -6,8 +6,8 @@
  */
 import { DriverError, domainName, hostPath, type HostDriver } from '../drivers/driver.ts';
 import type { Guest, GuestType, Host, Operation } from '../store/schema.ts';
-import { hostname } from 'node:os';
 import { OWNER, type Store } from '../store/store.ts';
+import { leaseKeeper, takeable, type LeaseKeeper } from './lease.ts';
 import { makeLimiter, type Limiter } from './limiter.ts';
 import { attentionMessage, customerReason, modeName, rolledBackMessage } from './messages.ts';
 import { allowed, type PolicyResult } from './policy.ts';
@@ -29,6 +29,8 @@ export type FleetContext = {
   readFacts: ReadConfigFacts;
   rewrite: RewriteConfig;
   limiter: Limiter;
+  /** The operations this process runs, their leases renewed while they run (src/fleet/lease.ts). */
+  leases: LeaseKeeper;
   verify: VerifyOptions;
   shutdownTimeoutMs: number;
   onEvent?: (e: OperationEvent) => void;
@@ -37,7 +39,7 @@ export type FleetContext = {
 };
 
 export function makeContext(c: Pick<FleetContext, 'store' | 'driverFor' | 'readFacts' | 'rewrite'> & Partial<FleetContext>): FleetContext {
-  return { limiter: makeLimiter(), verify: DEFAULT_VERIFY, shutdownTimeoutMs: 60_000, ...c };
+  return { limiter: makeLimiter(), leases: c.leases ?? leaseKeeper(c.store), verify: DEFAULT_VERIFY, shutdownTimeoutMs: 60_000, ...c };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -118,6 +120,16 @@ export type SwitchRequest =
   | { kind: 'refused'; reason: string; rule: string; operation: Operation | null }
   | { kind: 'started'; operation: Operation; finished: Promise<Operation> };
 
+/** Runs `fn` holding the lease on operation `id` (renewed while it waits for a slot and while it runs). */
+async function held<T>(ctx: FleetContext, id: number, fn: () => Promise<T>): Promise<T> {
+  ctx.leases.hold(id);
+  try {
+    return await fn();
+  } finally {
+    ctx.leases.release(id);
+  }
+}
+
 const BUSY: SwitchRequest = { kind: 'refused', rule: 'busy', reason: 'Another change to this server is in progress.', operation: null };
 
 /**
@@ -134,7 +146,7 @@ export async function startSwitch(ctx: FleetContext, guest: Guest, to: TargetTyp
   );
   if (op === null) return BUSY;
   const host = await ctx.store.getHostById(guest.host_id);
-  const finished = ctx.limiter.run(guest.host_id, host?.max_parallel ?? 1, () => runSwitch(ctx, op.id));
+  const finished = held(ctx, op.id, () => ctx.limiter.run(guest.host_id, host?.max_parallel ?? 1, () => runSwitch(ctx, op.id)));
   return { kind: 'started', operation: op, finished };
 }
 
@@ -322,24 +334,8 @@ export async function rollback(ctx: FleetContext, opId: number, why: string, det
   return finish(ctx, op, guest, 'rolled-back', { reason, detail, type: from });
 }
 
-/** Operations untouched this long are taken over even when their owner is on another machine. */
+/** An operation from before leases (no lease_until), owned on another machine, is taken over after this long untouched. */
 export const STALE_MS = 30 * 60_000;
-
-/**
- * Whether the process that runs `op` is still alive: on this machine, its pid answers signal 0;
- * on another (a second pvhctl on the same PostgreSQL later), its last journal entry is recent.
- */
-function ownerAlive(op: Operation): boolean {
-  if (op.owner === null || op.owner === OWNER) return false;
-  const [host, pid] = op.owner.split(':');
-  if (host !== hostname()) return Date.now() - Date.parse(op.updated_at) < STALE_MS;
-  try {
-    process.kill(Number(pid), 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /**
  * Finishes every operation a crash left pending or running: resumes a switch whose new config is
@@ -350,26 +346,30 @@ function ownerAlive(op: Operation): boolean {
 export async function recover(ctx: FleetContext): Promise<Operation[]> {
   const out: Operation[] = [];
   for (const op of await ctx.store.unfinishedOperations()) {
-    if (ownerAlive(op)) continue;
-    await ctx.store.updateOperation(op.id, { owner: OWNER });
-    const { guest, driver } = await load(ctx, op.id);
-    const entries = await ctx.store.journalOf(op.id);
-    let newOnHost = false;
-    if (op.new_version_id !== null) {
-      const next = await ctx.store.getConfigVersion(op.new_version_id);
-      const onHost = await retry(() => driver.readFile(hostPath(guest.config_path), MAX_CONFIG)).catch(() => null);
-      newOnHost = next !== undefined && onHost !== null && sameBytes(onHost, next.content);
-    }
-    const r = resumeFrom(entries, newOnHost);
-    await ctx.store.audit('pvhctl', 'recover', guest.name, `operation ${op.id}: ${r.kind}`);
-    const why = op.reason ?? 'the change was interrupted';
-    out.push(
-      r.kind === 'resume-create'
-        ? await createAndVerify(ctx, op.id, op.from_type, op.to_type)
-        : await rollback(ctx, op.id, why, op.detail ?? 'pvhctl restarted during the operation'),
-    );
+    if (!takeable(op, ctx.leases, Date.now(), STALE_MS)) continue;
+    // Compare-and-set on the owner read above: of two processes recovering at once, one goes on.
+    if (!(await ctx.store.claimOperation(op.id, op.owner, OWNER, ctx.leases.until()))) continue;
+    out.push(await held(ctx, op.id, () => resume(ctx, op)));
   }
   return out;
+}
+
+/** Resumes or rolls back one operation taken over from a dead owner, as its journal says. */
+async function resume(ctx: FleetContext, op: Operation): Promise<Operation> {
+  const { guest, driver } = await load(ctx, op.id);
+  const entries = await ctx.store.journalOf(op.id);
+  let newOnHost = false;
+  if (op.new_version_id !== null) {
+    const next = await ctx.store.getConfigVersion(op.new_version_id);
+    const onHost = await retry(() => driver.readFile(hostPath(guest.config_path), MAX_CONFIG)).catch(() => null);
+    newOnHost = next !== undefined && onHost !== null && sameBytes(onHost, next.content);
+  }
+  const r = resumeFrom(entries, newOnHost);
+  await ctx.store.audit('pvhctl', 'recover', guest.name, `operation ${op.id}: ${r.kind}`);
+  const why = op.reason ?? 'the change was interrupted';
+  return r.kind === 'resume-create'
+    ? createAndVerify(ctx, op.id, op.from_type, op.to_type)
+    : rollback(ctx, op.id, why, op.detail ?? 'pvhctl restarted during the operation');
 }
 
 /**
@@ -390,8 +390,8 @@ export async function startRollback(ctx: FleetContext, guest: Guest, actor: stri
   );
   if (op === null) return BUSY;
   const host = await ctx.store.getHostById(guest.host_id);
-  const finished = ctx.limiter.run(guest.host_id, host?.max_parallel ?? 1, () =>
-    rollback(ctx, op.id, `a rollback was requested by ${actor}`, `undo of operation ${last.id}`),
+  const finished = held(ctx, op.id, () =>
+    ctx.limiter.run(guest.host_id, host?.max_parallel ?? 1, () => rollback(ctx, op.id, `a rollback was requested by ${actor}`, `undo of operation ${last.id}`)),
   );
   return { kind: 'started', operation: op, finished };
 }

@@ -157,6 +157,16 @@ export const migrations: Record<string, Migration> = {
       await db.schema.createIndex('journal_operation').on('journal').columns(['operation_id', 'seq']).execute();
     },
   },
+  // Leases: an operation's owner renews lease_until while it works; another process takes the
+  // operation over once the lease has run out (its owner died or lost the database).
+  '0501_operation_leases': {
+    async up(db: Kysely<any>) {
+      await db.schema.alterTable('operations').addColumn('lease_until', 'text').execute();
+    },
+    async down(db: Kysely<any>) {
+      await db.schema.alterTable('operations').dropColumn('lease_until').execute();
+    },
+  },
   // The Xen Shell's customer keys (src/store/customer-keys.ts), numbered apart from the fleet's.
   '0900_customer_keys': customerKeysMigration,
 };

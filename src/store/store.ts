@@ -35,6 +35,9 @@ export type Db = Kysely<Tables> | Transaction<Tables>;
 /** This process, as recorded in operations.owner. */
 export const OWNER = `${hostname()}:${process.pid}`;
 
+/** The lease a new operation starts with (src/fleet/lease.ts renews it while the operation runs). */
+export const FIRST_LEASE_MS = 30_000;
+
 const now = (): string => new Date().toISOString();
 
 /** The file name of the SQLite database inside a data directory. */
@@ -227,7 +230,7 @@ export function makeStore(db: Kysely<Tables>, path: string) {
           if (busy !== undefined) return null;
           const op = await t
             .insertInto('operations')
-            .values({ ...o, status: 'pending', step: 'created', owner: OWNER, created_at: now(), updated_at: now() })
+            .values({ ...o, status: 'pending', step: 'created', owner: OWNER, lease_until: new Date(Date.now() + FIRST_LEASE_MS).toISOString(), created_at: now(), updated_at: now() })
             .returningAll()
             .executeTakeFirstOrThrow();
           await also(t, op);
@@ -237,6 +240,21 @@ export function makeStore(db: Kysely<Tables>, path: string) {
         if (isUniqueViolation(err)) return null;
         throw err;
       }
+    },
+    /**
+     * Takes `id` over for `owner` until `leaseUntil`, if it is still held by `expected` (the owner
+     * the caller read): of two processes recovering the same operation, one wins.
+     */
+    claimOperation: async (id: number, expected: string | null, owner: string, leaseUntil: string): Promise<boolean> => {
+      let q = db.updateTable('operations').set({ owner, lease_until: leaseUntil, updated_at: now() }).where('id', '=', id).where('status', 'in', ['pending', 'running']);
+      q = expected === null ? q.where('owner', 'is', null) : q.where('owner', '=', expected);
+      return Number((await q.executeTakeFirst()).numUpdatedRows) === 1;
+    },
+    /** Extends the lease of the operations `owner` holds; returns how many it still holds. */
+    renewLeases: async (ids: number[], owner: string, leaseUntil: string): Promise<number> => {
+      if (ids.length === 0) return 0;
+      const r = await db.updateTable('operations').set({ lease_until: leaseUntil }).where('id', 'in', ids).where('owner', '=', owner).executeTakeFirst();
+      return Number(r.numUpdatedRows);
     },
     updateOperation: async (id: number, u: Partial<Omit<Operation, 'id'>>, t: Db = db): Promise<void> => {
       await t.updateTable('operations').set({ ...u, updated_at: now() }).where('id', '=', id).execute();
