@@ -4,7 +4,7 @@
  */
 import { DriverError, type ConsoleChannel, type Domain, type DomainName, type DomainType, type HostDriver, type HostPath, keptName } from '../driver.ts';
 import { effectiveSettings, parseXlConfig } from '../../xlcfg/parser.ts';
-import { bytesOf, frontendState, putBytes, saveSim, type SimDomain, type SimHost } from './world.ts';
+import { bytesOf, frontendState, putBytes, saveSim, withSimLock, type SimDomain, type SimHost } from './world.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -160,14 +160,15 @@ const asDomain = (d: SimDomain): Domain => ({ name: d.name, domid: d.domid, type
 export function simDriver(h: SimHost, opts: { pollMs?: number } = {}): HostDriver {
   const pollMs = opts.pollMs ?? 2;
   const s = () => h.state;
-  const call = <T>(fn: () => T): T => {
-    tick(h);
-    try {
-      return fn();
-    } finally {
-      saveSim(h);
-    }
-  };
+  const call = <T>(fn: () => T): T =>
+    withSimLock(h, () => {
+      tick(h);
+      try {
+        return fn();
+      } finally {
+        saveSim(h);
+      }
+    });
   const domain = (n: string) => {
     const d = s().domains[n];
     return d === undefined ? null : asDomain(d);
