@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { openFleet, type Fleet, type FleetOptions } from '../fleet/fleet.ts';
 import type { Guest } from '../store/schema.ts';
 import { isPostgresUrl } from '../store/store.ts';
+import { pgBossQueue } from '../fleet/queue.ts';
 import { UsageError } from './args.ts';
 
 /** The options every control-plane command accepts. */
@@ -41,9 +42,35 @@ export function storeUrl(): string | undefined {
   return url;
 }
 
-export function open(flag: string | undefined, extra: Omit<FleetOptions, 'dataDir'> = {}): Promise<Fleet> {
+/**
+ * Opens the fleet for a command. On PostgreSQL, operations go to the job queue for `pvhctl worker`
+ * processes, and recovery is theirs too (a command does not take over a worker's operation).
+ */
+export async function open(flag: string | undefined, extra: Omit<FleetOptions, 'dataDir'> = {}): Promise<Fleet> {
   const store = storeUrl();
-  return openFleet({ dataDir: dataDir(flag), ...(store ? { store } : {}), ...extra });
+  if (store === undefined) return openFleet({ dataDir: dataDir(flag), ...extra });
+  return openFleet({ dataDir: dataDir(flag), store, queue: await pgBossQueue(store), ...extra, recover: false });
+}
+
+/**
+ * SIGTERM or Ctrl-C while this process runs operations: the first stops nothing in flight (the
+ * command ends when its operations have finished, the guests up in their old or new type); a
+ * second exits at once, and the next pvhctl (or a worker) finishes them from the journal.
+ * Operations a worker runs are only followed here, so a signal then just stops following.
+ */
+export function finishOnSignal(fleet: Fleet, what: string): () => void {
+  const first = () => {
+    if (fleet.ctx.queue !== undefined) process.exit(130);
+    process.stderr.write(`pvhctl: finishing the ${what} in flight (the guest is not left down); signal again to stop at once\n`);
+    process.once('SIGTERM', () => process.exit(143));
+    process.once('SIGINT', () => process.exit(130));
+  };
+  process.once('SIGTERM', first);
+  process.once('SIGINT', first);
+  return () => {
+    process.off('SIGTERM', first);
+    process.off('SIGINT', first);
+  };
 }
 
 /** Finds one guest by `NAME` (must be unique across hosts) or `HOST/NAME`; throws a one-line error. */

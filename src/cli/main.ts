@@ -23,6 +23,7 @@ const commands: Record<string, Command> = {
   store: { summary: "copy a dom0's SQLite store into PostgreSQL, verified by counts and checksums", load: () => import('./store.ts') },
   switch: { summary: 'switch a guest to pvh, pvh-shim or pv, verified, with automatic rollback', load: () => import('./switch.ts') },
   token: { summary: 'create API tokens for operators and customers', load: () => import('./token.ts') },
+  worker: { summary: 'run switches from the PostgreSQL job queue (start one per machine)', load: () => import('./worker.ts') },
 };
 
 export function usage(): string {

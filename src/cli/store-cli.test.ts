@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,8 +25,16 @@ test('--store URL (or PVHCTL_STORE) puts every command on PostgreSQL; the data d
     const list = JSON.parse(run(['guest', 'list', '--json'], { PVHCTL_STORE: url }).out) as { name: string; canBecome: string }[];
     assert.equal(list.length, 6);
     const g = list.find((x) => x.canBecome === 'pvh')!;
+    // On PostgreSQL a switch is queued for a worker; the command follows it to its end.
+    const worker = spawn(process.execPath, [BIN, '--store', url, 'worker', '--data-dir', dir], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let log = '';
+    worker.stderr.on('data', (b: Buffer) => (log += b.toString()));
     const sw = run(['switch', g.name, '--to', 'pvh', '--json', '--store', url]);
-    assert.equal(sw.code, 0, sw.err);
+    assert.equal(sw.code, 0, `${sw.err}\n${log}`);
+    worker.kill('SIGTERM');
+    const [code] = await once(worker, 'exit');
+    assert.equal(code, 0, log);
+    assert.match(log, /ready[\s\S]*stopping[\s\S]*stopped/);
     assert.equal(existsSync(join(dir, SQLITE_FILE)), false, 'the SQLite store was opened too');
     // What the commands wrote is in PostgreSQL, read back directly.
     const store = await openStore(url);

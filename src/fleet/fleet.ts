@@ -11,6 +11,7 @@ import { scanHost, type ScanResult } from './scan.ts';
 import type { InspectGuest } from './seams.ts';
 import { makeContext, recover, type FleetContext } from './switch.ts';
 import { DEFAULT_VERIFY } from './verify.ts';
+import type { OperationQueue } from './queue.ts';
 
 export type FleetOptions = {
   /** The data directory (SQLite file, simulated hosts), or ':memory:'. */
@@ -20,6 +21,8 @@ export type FleetOptions = {
    * PVHCTL_STORE). The data directory still holds this machine's own files (simulated hosts, keys).
    */
   store?: string;
+  /** The job queue on PostgreSQL (src/fleet/queue.ts): operations go to workers. Closed with the fleet. */
+  queue?: OperationQueue;
   /** Finish what a crash left unfinished before returning (default true; read-only commands skip it). */
   recover?: boolean;
   /** Keep simulated hosts in memory only, even with a data directory (benchmarks). */
@@ -57,6 +60,7 @@ export async function openFleet(opts: FleetOptions): Promise<Fleet> {
     ...(opts.shutdownTimeoutMs !== undefined ? { shutdownTimeoutMs: opts.shutdownTimeoutMs } : {}),
     ...(opts.onEvent ? { onEvent: opts.onEvent } : {}),
     ...(opts.afterJournal ? { afterJournal: opts.afterJournal } : {}),
+    ...(opts.queue ? { queue: opts.queue } : {}),
   });
   const inspectorFor = (host: Host): InspectGuest => {
     const sim = hosts.simFor(host);
@@ -78,6 +82,7 @@ export async function openFleet(opts: FleetOptions): Promise<Fleet> {
     },
     async close() {
       ctx.leases.stop();
+      await opts.queue?.close();
       await hosts.closeAll();
       await store.close();
     },

@@ -21,6 +21,8 @@ export type LeaseKeeper = {
   holds(id: number): boolean;
   /** The lease end to write now. */
   until(): string;
+  /** Resolves once this process holds no operation (SIGTERM waits for it before closing). */
+  idle(): Promise<void>;
   stop(): void;
 };
 
@@ -31,6 +33,7 @@ export type LeaseKeeper = {
  */
 export function leaseKeeper(store: Store, leaseMs = LEASE_MS): LeaseKeeper {
   const held = new Set<number>();
+  const waiters: (() => void)[] = [];
   const until = () => new Date(Date.now() + leaseMs).toISOString();
   // unref: a held lease never keeps a finished process alive; the database error of a failed
   // renewal is ignored here (the lease then runs out and another process takes over).
@@ -38,9 +41,13 @@ export function leaseKeeper(store: Store, leaseMs = LEASE_MS): LeaseKeeper {
   timer.unref();
   return {
     hold: (id) => void held.add(id),
-    release: (id) => void held.delete(id),
+    release: (id) => {
+      held.delete(id);
+      if (held.size === 0) for (const w of waiters.splice(0)) w();
+    },
     holds: (id) => held.has(id),
     until,
+    idle: () => (held.size === 0 ? Promise.resolve() : new Promise<void>((r) => waiters.push(r))),
     stop: () => clearInterval(timer),
   };
 }

@@ -7,7 +7,9 @@
 import { DriverError, domainName, hostPath, type HostDriver } from '../drivers/driver.ts';
 import type { Guest, GuestType, Host, Operation } from '../store/schema.ts';
 import { OWNER, type Store } from '../store/store.ts';
+import { followOperation } from './follow.ts';
 import { leaseKeeper, takeable, type LeaseKeeper } from './lease.ts';
+import type { OperationQueue } from './queue.ts';
 import { makeLimiter, type Limiter } from './limiter.ts';
 import { attentionMessage, customerReason, modeName, rolledBackMessage } from './messages.ts';
 import { allowed, type PolicyResult } from './policy.ts';
@@ -31,6 +33,8 @@ export type FleetContext = {
   limiter: Limiter;
   /** The operations this process runs, their leases renewed while they run (src/fleet/lease.ts). */
   leases: LeaseKeeper;
+  /** Set on PostgreSQL: operations go to the job queue and `pvhctl worker` processes run them. */
+  queue?: OperationQueue;
   verify: VerifyOptions;
   shutdownTimeoutMs: number;
   onEvent?: (e: OperationEvent) => void;
@@ -120,8 +124,17 @@ export type SwitchRequest =
   | { kind: 'refused'; reason: string; rule: string; operation: Operation | null }
   | { kind: 'started'; operation: Operation; finished: Promise<Operation> };
 
+/**
+ * Hands a queued operation to the workers; `finished` follows its journal from the store (the
+ * steps reach ctx.onEvent as the worker writes them).
+ */
+async function queued(ctx: FleetContext, queue: OperationQueue, op: Operation, guest: string): Promise<SwitchRequest> {
+  await queue.submit({ operationId: op.id });
+  return { kind: 'started', operation: op, finished: followOperation(ctx.store, op.id, guest, ctx.onEvent) };
+}
+
 /** Runs `fn` holding the lease on operation `id` (renewed while it waits for a slot and while it runs). */
-async function held<T>(ctx: FleetContext, id: number, fn: () => Promise<T>): Promise<T> {
+export async function held<T>(ctx: FleetContext, id: number, fn: () => Promise<T>): Promise<T> {
   ctx.leases.hold(id);
   try {
     return await fn();
@@ -143,8 +156,10 @@ export async function startSwitch(ctx: FleetContext, guest: Guest, to: TargetTyp
       await ctx.store.updateGuest(guest.id, { health: 'switching' }, t);
       await ctx.store.audit(opts.actor, 'switch', guest.name, `to ${to}${opts.force ? ' (force)' : ''}`, t);
     },
+    ctx.queue ? 'queued' : 'here',
   );
   if (op === null) return BUSY;
+  if (ctx.queue) return queued(ctx, ctx.queue, op, guest.name);
   const host = await ctx.store.getHostById(guest.host_id);
   const finished = held(ctx, op.id, () => ctx.limiter.run(guest.host_id, host?.max_parallel ?? 1, () => runSwitch(ctx, op.id)));
   return { kind: 'started', operation: op, finished };
@@ -346,6 +361,8 @@ export const STALE_MS = 30 * 60_000;
 export async function recover(ctx: FleetContext): Promise<Operation[]> {
   const out: Operation[] = [];
   for (const op of await ctx.store.unfinishedOperations()) {
+    // Queued and not yet claimed: the job queue hands it to a worker.
+    if (op.status === 'pending' && op.owner === null) continue;
     if (!takeable(op, ctx.leases, Date.now(), STALE_MS)) continue;
     // Compare-and-set on the owner read above: of two processes recovering at once, one goes on.
     if (!(await ctx.store.claimOperation(op.id, op.owner, OWNER, ctx.leases.until()))) continue;
@@ -355,7 +372,7 @@ export async function recover(ctx: FleetContext): Promise<Operation[]> {
 }
 
 /** Resumes or rolls back one operation taken over from a dead owner, as its journal says. */
-async function resume(ctx: FleetContext, op: Operation): Promise<Operation> {
+export async function resume(ctx: FleetContext, op: Operation): Promise<Operation> {
   const { guest, driver } = await load(ctx, op.id);
   const entries = await ctx.store.journalOf(op.id);
   let newOnHost = false;
@@ -387,8 +404,10 @@ export async function startRollback(ctx: FleetContext, guest: Guest, actor: stri
       await ctx.store.updateGuest(guest.id, { health: 'switching' }, t);
       await ctx.store.audit(actor, 'rollback', guest.name, `undo operation ${last.id}`, t);
     },
+    ctx.queue ? 'queued' : 'here',
   );
   if (op === null) return BUSY;
+  if (ctx.queue) return queued(ctx, ctx.queue, op, guest.name);
   const host = await ctx.store.getHostById(guest.host_id);
   const finished = held(ctx, op.id, () =>
     ctx.limiter.run(guest.host_id, host?.max_parallel ?? 1, () => rollback(ctx, op.id, `a rollback was requested by ${actor}`, `undo of operation ${last.id}`)),

@@ -223,14 +223,17 @@ export function makeStore(db: Kysely<Tables>, path: string) {
     createOperationIfIdle: async (
       o: Pick<Operation, 'guest_id' | 'kind' | 'from_type' | 'to_type' | 'force' | 'requested_by'>,
       also: (t: Transaction<Tables>, op: Operation) => Promise<void> = async () => {},
+      /** `queued`: no owner yet; a worker claims it from the job queue (src/fleet/worker.ts). */
+      mode: 'here' | 'queued' = 'here',
     ): Promise<Operation | null> => {
+      const owner = mode === 'here' ? { owner: OWNER, lease_until: new Date(Date.now() + FIRST_LEASE_MS).toISOString() } : { owner: null, lease_until: null };
       try {
         return await db.transaction().execute(async (t) => {
           const busy = await t.selectFrom('operations').select('id').where('guest_id', '=', o.guest_id).where('status', 'in', ['pending', 'running']).executeTakeFirst();
           if (busy !== undefined) return null;
           const op = await t
             .insertInto('operations')
-            .values({ ...o, status: 'pending', step: 'created', owner: OWNER, lease_until: new Date(Date.now() + FIRST_LEASE_MS).toISOString(), created_at: now(), updated_at: now() })
+            .values({ ...o, status: 'pending', step: 'created', ...owner, created_at: now(), updated_at: now() })
             .returningAll()
             .executeTakeFirstOrThrow();
           await also(t, op);
@@ -256,6 +259,31 @@ export function makeStore(db: Kysely<Tables>, path: string) {
       const r = await db.updateTable('operations').set({ lease_until: leaseUntil }).where('id', 'in', ids).where('owner', '=', owner).executeTakeFirst();
       return Number(r.numUpdatedRows);
     },
+    /**
+     * Starts pending operation `id` if its host has a free slot: under a lock on the host's row,
+     * counts the host's running operations and, below `max_parallel`, marks this one running.
+     * Every worker goes through this, so the per-host limit holds across processes; an operation
+     * whose worker died stays running (its slot taken) until another worker finishes it.
+     */
+    takeHostSlot: async (id: number): Promise<boolean> =>
+      db.transaction().execute(async (t) => {
+        const op = await t.selectFrom('operations').innerJoin('guests', 'guests.id', 'operations.guest_id').select(['guests.host_id', 'operations.status']).where('operations.id', '=', id).executeTakeFirstOrThrow();
+        if (op.status !== 'pending') return op.status === 'running';
+        let host = t.selectFrom('hosts').select('max_parallel').where('id', '=', op.host_id);
+        // SQLite has no row locks; its one writer at a time serialises this transaction anyway.
+        if (engine === 'postgres') host = host.forUpdate();
+        const { max_parallel } = await host.executeTakeFirstOrThrow();
+        const running = await t
+          .selectFrom('operations')
+          .innerJoin('guests', 'guests.id', 'operations.guest_id')
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .where('guests.host_id', '=', op.host_id)
+          .where('operations.status', '=', 'running')
+          .executeTakeFirstOrThrow();
+        if (Number(running.n) >= Math.max(1, max_parallel)) return false;
+        await t.updateTable('operations').set({ status: 'running', updated_at: now() }).where('id', '=', id).execute();
+        return true;
+      }),
     updateOperation: async (id: number, u: Partial<Omit<Operation, 'id'>>, t: Db = db): Promise<void> => {
       await t.updateTable('operations').set({ ...u, updated_at: now() }).where('id', '=', id).execute();
     },
