@@ -91,7 +91,7 @@ export function withSimLock<T>(h: SimHost, fn: () => T): T {
   let lock = locks.get(h.file);
   if (lock === undefined) {
     lock = new DatabaseSync(`${h.file}.lock`);
-    lock.exec('PRAGMA busy_timeout = 60000; CREATE TABLE IF NOT EXISTS gen (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL); INSERT OR IGNORE INTO gen VALUES (1, 0)');
+    lock.exec('PRAGMA busy_timeout = 60000; PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF; CREATE TABLE IF NOT EXISTS gen (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL); INSERT OR IGNORE INTO gen VALUES (1, 0)');
     locks.set(h.file, lock);
   }
   lock.exec('BEGIN IMMEDIATE');
