@@ -1,14 +1,17 @@
 /**
  * Scale benchmark: 10,000 guests on 200 simulated hosts. pvhctl scans every host and switches
  * every guest (PVH where the kernel has the PVH entry, the PV shim where it is PV-only) with the
- * per-host concurrency limit, on the embedded SQLite store in a fresh data directory. Beside it,
- * the floor: the same driver calls (shutdown, write config, create, verify) on an identical
- * simulated fleet with no store, no journal and no inspection, so the ratio is what journaling
- * every step costs.
+ * per-host concurrency limit, on the embedded SQLite store in a fresh data directory; then the
+ * same on PostgreSQL (a throwaway cluster, test/support/postgres.ts) with 1, 2 and 4 `pvhctl
+ * worker` processes. Beside them, the floor: the same driver calls (shutdown, write config,
+ * create, verify) on an identical simulated fleet with no store, no journal and no inspection,
+ * and the floor the per-host limit sets: ceil(guests per host / limit) x (shutdown + boot).
  *
- *   node bench/fleet.ts [HOSTS] [GUESTS_PER_HOST] [PER_HOST_LIMIT]     (default 200 50 4)
+ *   node bench/fleet.ts [HOSTS] [GUESTS_PER_HOST] [PER_HOST_LIMIT] [DELAY_MS] [WORKERS]
+ *   (default 200 50 4 2000 1,2,4; DELAY_MS is each guest's shutdown and each boot; WORKERS=0 skips PostgreSQL)
  *
- * Reports wall time per phase, operations per second, store size (SQLite file + WAL) and peak RSS.
+ * Reports wall time per phase, switches per second, store size, peak RSS per process and the
+ * scaling ratio from 1 to 4 workers.
  */
 import { mkdtempSync, rmSync, statSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,12 +28,20 @@ import { rewriteConfig } from '../src/fleet/xlconfig.ts';
 import { verifyBoot } from '../src/fleet/verify.ts';
 import { SQLITE_FILE } from '../src/store/store.ts';
 import type { GuestVerdict } from '../src/fleet/seams.ts';
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { sql } from 'kysely';
+import { postgres } from '../test/support/postgres.ts';
+import { pgBossQueue } from '../src/fleet/queue.ts';
 
 const HOSTS = Number(process.argv[2] ?? 200);
 const PER_HOST = Number(process.argv[3] ?? 50);
 const LIMIT = Number(process.argv[4] ?? 4);
-const SIM = { bootMs: 0, shutdownMs: 0, pvOnly: 0.1 };
-const VERIFY = { bootTimeoutMs: 5000, pollMs: 1 };
+const DELAY = Number(process.argv[5] ?? 2000);
+const WORKERS = (process.argv[6] ?? '1,2,4').split(',').map(Number).filter((n) => n > 0);
+const SIM = { bootMs: DELAY, shutdownMs: DELAY, pvOnly: 0.1 };
+const VERIFY = { bootTimeoutMs: DELAY + 30_000, pollMs: Math.max(1, Math.min(250, DELAY / 8)) };
+const BIN = join(import.meta.dirname, '..', 'bin', 'pvhctl.js');
 const mib = (b: number) => (b / 1048576).toFixed(1);
 const secs = (ms: number) => (ms / 1000).toFixed(1);
 
@@ -40,7 +51,7 @@ async function floor(): Promise<number> {
   const jobs: Promise<void>[] = [];
   for (let h = 0; h < HOSTS; h++) {
     const sim = makeSimHost({ name: `floor${h}`, guests: PER_HOST, seed: h + 1, ...SIM });
-    const d = simDriver(sim, { pollMs: 1 });
+    const d = simDriver(sim, { pollMs: VERIFY.pollMs });
     for (const g of Object.values(sim.state.guests)) {
       jobs.push(
         limiter.run(h, LIMIT, async () => {
@@ -48,7 +59,7 @@ async function floor(): Promise<number> {
           const cur = await d.readFile(hostPath(g.configPath), 1 << 20);
           const rw = rewriteConfig(cur, g.configPath, to, { verdict: null, xenCaps: [] });
           if (!rw.ok) throw new Error(rw.reason);
-          await d.shutdown(domainName(g.name), 5000);
+          await d.shutdown(domainName(g.name), DELAY + 30_000);
           await d.writeConfig(hostPath(g.configPath), rw.content);
           await d.create(hostPath(g.configPath));
           const v = await verifyBoot(d, g.name, to, VERIFY);
@@ -64,7 +75,7 @@ async function floor(): Promise<number> {
 async function pvhctl() {
   const dir = mkdtempSync(join(tmpdir(), 'pvhctl-bench-fleet-'));
   try {
-    const fleet = await openFleet({ dataDir: dir, simInMemory: true, verify: VERIFY, shutdownTimeoutMs: 5000 });
+    const fleet = await openFleet({ dataDir: dir, simInMemory: true, verify: VERIFY, shutdownTimeoutMs: DELAY + 30_000 });
     for (let h = 0; h < HOSTS; h++) {
       await fleet.store.addHost({
         name: `sim${h}`, transport: 'sim', endpoint: null, key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: LIMIT,
@@ -108,6 +119,82 @@ async function pvhctl() {
   }
 }
 
+/** Peak RSS of a running process (VmHWM), in bytes. */
+const peakRss = (pid: number): number => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
+
+/**
+ * The fleet on PostgreSQL: scanned by this process, switched by `workers` worker processes taking
+ * the operations from the job queue. Simulated hosts are kept in the data directory so that every
+ * worker drives the same hosts (each driver call takes the host's file lock, as xl takes a dom0's).
+ */
+async function onPostgres(workers: number) {
+  const url = await (await postgres()).newDatabase();
+  const dir = mkdtempSync(join(tmpdir(), 'pvhctl-bench-pg-'));
+  const procs: ReturnType<typeof spawn>[] = [];
+  try {
+    const fleet = await openFleet({ dataDir: dir, store: url, recover: false, verify: VERIFY, shutdownTimeoutMs: DELAY + 30_000 });
+    for (let h = 0; h < HOSTS; h++) {
+      await fleet.store.addHost({
+        name: `sim${h}`, transport: 'sim', endpoint: null, key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: LIMIT,
+        xen_version: null, xen_caps: null, virt_caps: null, last_seen: null, sim_spec: JSON.stringify({ guests: PER_HOST, seed: h + 1, ...SIM }),
+      });
+    }
+    const t0 = performance.now();
+    const scanLimiter = makeLimiter();
+    await Promise.all((await fleet.store.listHosts()).map((h) => scanLimiter.run('scan', 16, () => fleet.scan(h))));
+    const scanMs = performance.now() - t0;
+    for (let i = 0; i < workers; i++) {
+      const child = spawn(process.execPath, [BIN, '--store', url, 'worker', '--data-dir', dir, '--concurrency', String(Math.ceil((HOSTS * LIMIT) / workers) + 8)], { stdio: ['ignore', 'ignore', 'pipe'] });
+      procs.push(child);
+      await new Promise<void>((resolve, reject) => {
+        let log = '';
+        child.stderr!.on('data', (b: Buffer) => {
+          log += b.toString();
+          if (log.includes('ready')) resolve();
+        });
+        child.on('exit', () => reject(new Error(`worker exited: ${log}`)));
+      });
+    }
+    const queue = await pgBossQueue(url);
+    const guests = await fleet.store.listGuests();
+    const t1 = performance.now();
+    for (const g of guests) {
+      const v = JSON.parse(g.verdict!) as GuestVerdict;
+      const op = await fleet.store.createOperationIfIdle(
+        { guest_id: g.id, kind: 'switch', from_type: g.current_type, to_type: v.pvh.capable ? 'pvh' : 'pvh-shim', force: 0, requested_by: 'bench' },
+        (t) => fleet.store.updateGuest(g.id, { health: 'switching' }, t),
+        'queued',
+      );
+      if (op !== null) await queue.submit({ operationId: op.id });
+    }
+    const submitMs = performance.now() - t1;
+    while ((await fleet.store.unfinishedOperations()).length > 0) await new Promise((r) => setTimeout(r, 500));
+    const switchMs = performance.now() - t1;
+    const rss = procs.map((p) => peakRss(p.pid!));
+    // Where the time went: from the request to the first step (queue and per-host slot), and each
+    // operation from its first journal entry to its last.
+    const times = await fleet.store.db
+      .selectFrom('operations')
+      .innerJoin('journal', 'journal.operation_id', 'operations.id')
+      .select((eb) => ['operations.id', 'operations.created_at', eb.fn.min('journal.at').as('first'), eb.fn.max('journal.at').as('last')])
+      .groupBy(['operations.id', 'operations.created_at'])
+      .execute();
+    const mean = (xs: number[]) => xs.reduce((a, x) => a + x, 0) / Math.max(1, xs.length);
+    const waitMs = mean(times.map((t) => Date.parse(String(t.first)) - Date.parse(t.created_at)));
+    const opMs = mean(times.map((t) => Date.parse(String(t.last)) - Date.parse(String(t.first))));
+    const counts = await fleet.store.countGuests();
+    const size = Number((await sql<{ n: string }>`select pg_database_size(current_database()) as n`.execute(fleet.store.db)).rows[0]!.n);
+    await queue.close();
+    for (const p of procs) p.kill('SIGTERM');
+    await Promise.all(procs.map((p) => new Promise((r) => (p.exitCode !== null ? r(null) : p.on('exit', r)))));
+    await fleet.close();
+    return { workers, scanMs, submitMs, switchMs, rss, counts, size, waitMs, opMs };
+  } finally {
+    for (const p of procs) p.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 const total = HOSTS * PER_HOST;
 console.log(`fleet benchmark: ${total} guests on ${HOSTS} simulated hosts, per-host limit ${LIMIT}`);
 const r = await pvhctl();
@@ -121,3 +208,18 @@ console.log(`ratio            pvhctl switch / floor = ${(r.switchMs / floorMs).t
 console.log(`guests after     ${r.counts.map((c) => `${c.n} ${c.type}/${c.health}`).join(', ')}`);
 console.log(`store            ${mib(r.size)} MiB with WAL at the end of the run, ${mib(r.finalSize)} MiB after close (checkpointed)`);
 console.log(`peak RSS         ${mib(rssAfterPvhctl)} MiB (pvhctl phase, whole process)`);
+const limitFloorMs = Math.ceil(PER_HOST / LIMIT) * 2 * DELAY;
+console.log(`limit floor      ${secs(limitFloorMs)} s  (ceil(${PER_HOST} guests / ${LIMIT}) x (${DELAY} ms shutdown + ${DELAY} ms boot) per host)`);
+const pg: Awaited<ReturnType<typeof onPostgres>>[] = [];
+for (const w of WORKERS) {
+  const p = await onPostgres(w);
+  pg.push(p);
+  console.log(
+    `postgres ${w} worker${w > 1 ? 's' : ' '} switch ${secs(p.switchMs)} s  (${Math.round(total / (p.switchMs / 1000))} switches/s; scan ${secs(p.scanMs)} s; submit ${secs(p.submitMs)} s; ` +
+      `mean wait ${secs(p.waitMs)} s, mean operation ${secs(p.opMs)} s; ${p.counts.map((c) => `${c.n} ${c.type}/${c.health}`).join(', ')}; store ${mib(p.size)} MiB; worker peak RSS ${p.rss.map(mib).join(', ')} MiB)`,
+  );
+}
+const one = pg.find((p) => p.workers === 1);
+const four = pg.find((p) => p.workers === 4);
+if (one && four) console.log(`scaling          1 → 4 workers: ${(one.switchMs / four.switchMs).toFixed(2)}x faster`);
+console.log(`bench process    peak RSS ${mib(process.resourceUsage().maxRSS * 1024)} MiB (scans, submits, the embedded run)`);

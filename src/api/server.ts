@@ -4,6 +4,7 @@
  * Operator tokens see and do everything; customer tokens see and act only on their own guests.
  */
 import { EventEmitter } from 'node:events';
+import { followOperation } from '../fleet/follow.ts';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
@@ -303,6 +304,17 @@ export async function buildServer(fleet: Fleet, opts: ServerOptions): Promise<Fa
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
     const send = (event: string, data: unknown) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
     const operator = req.principal!.role === 'operator';
+    if (fleet.ctx.queue !== undefined) {
+      // Operations run in worker processes (PostgreSQL): the stream follows the store's journal.
+      const gone = new AbortController();
+      req.raw.on('close', () => gone.abort());
+      const relay = (e: OperationEvent) =>
+        e.status !== undefined ? send('end', { status: e.status, reason: e.message ?? null }) : send('step', { step: e.step, phase: e.phase, ...(operator ? { detail: e.message ?? null } : {}) });
+      void followOperation(store, op.id, '', relay, { signal: gone.signal })
+        .catch((err: unknown) => req.log.error({ err, operation: op.id }, 'following the journal failed'))
+        .finally(() => res.end());
+      return;
+    }
     const queue: OperationEvent[] = [];
     const off = opts.bus.on(op.id, (e) => queue.push(e));
     const end = () => {

@@ -7,7 +7,8 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { openFleet, type Fleet, type FleetOptions } from '../fleet/fleet.ts';
 import type { Guest } from '../store/schema.ts';
-import { SQLITE_FILE } from '../store/store.ts';
+import { isPostgresUrl, SQLITE_FILE } from '../store/store.ts';
+import { pgBossQueue } from '../fleet/queue.ts';
 import { UsageError } from './args.ts';
 
 /** The options every control-plane command accepts. */
@@ -36,13 +37,53 @@ export function dataDir(flag: string | undefined): string {
  */
 export type StoreUse = 'creates' | 'needs-store';
 
-/** Opens the fleet on the data directory; with `needs-store`, refuses (one line) a directory with no store. */
-export function open(flag: string | undefined, extra: Omit<FleetOptions, 'dataDir'> = {}, use: StoreUse = 'creates'): Promise<Fleet> {
+/**
+ * Where the store is when it is not the SQLite file in the data directory: $PVHCTL_STORE, which
+ * `--store URL` on any command sets (src/cli/main.ts). Only PostgreSQL URLs are accepted.
+ * @example
+ * storeUrl() // => 'postgresql://pvhctl@db1/pvhctl' | undefined
+ */
+export function storeUrl(): string | undefined {
+  const url = process.env.PVHCTL_STORE;
+  if (url === undefined || url === '') return undefined;
+  if (!isPostgresUrl(url)) throw new UsageError(`--store / PVHCTL_STORE: expected a postgresql:// URL, got ${JSON.stringify(url.slice(0, 80))}`);
+  return url;
+}
+
+/**
+ * Opens the fleet for a command. On PostgreSQL, operations go to the job queue for `pvhctl worker`
+ * processes, and recovery is theirs too (a command does not take over a worker's operation). On the
+ * SQLite default, `needs-store` refuses (one line) a data directory with no store.
+ */
+export async function open(flag: string | undefined, extra: Omit<FleetOptions, 'dataDir'> = {}, use: StoreUse = 'creates'): Promise<Fleet> {
+  const store = storeUrl();
   const dir = dataDir(flag);
+  if (store !== undefined) return openFleet({ dataDir: dir, store, queue: await pgBossQueue(store), ...extra, recover: false });
   if (use === 'needs-store' && !existsSync(join(dir, SQLITE_FILE))) {
     throw new Error(`no pvhctl data in ${dir} (no ${SQLITE_FILE}): check --data-dir or $PVHCTL_DATA_DIR; 'pvhctl host add' starts a new one`);
   }
   return openFleet({ dataDir: dir, ...extra });
+}
+
+/**
+ * SIGTERM or Ctrl-C while this process runs operations: the first stops nothing in flight (the
+ * command ends when its operations have finished, the guests up in their old or new type); a
+ * second exits at once, and the next pvhctl (or a worker) finishes them from the journal.
+ * Operations a worker runs are only followed here, so a signal then just stops following.
+ */
+export function finishOnSignal(fleet: Fleet, what: string): () => void {
+  const first = () => {
+    if (fleet.ctx.queue !== undefined) process.exit(130);
+    process.stderr.write(`pvhctl: finishing the ${what} in flight (the guest is not left down); signal again to stop at once\n`);
+    process.once('SIGTERM', () => process.exit(143));
+    process.once('SIGINT', () => process.exit(130));
+  };
+  process.once('SIGTERM', first);
+  process.once('SIGINT', first);
+  return () => {
+    process.off('SIGTERM', first);
+    process.off('SIGINT', first);
+  };
 }
 
 /** Finds one guest by `NAME` (must be unique across hosts) or `HOST/NAME`; throws a one-line error. */

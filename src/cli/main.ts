@@ -22,14 +22,16 @@ const commands: Record<string, Command> = {
   scan: { summary: "import hosts' guests and inspect what each can become", load: () => import('./scan.ts') },
   serve: { summary: 'run the REST API (OpenAPI, SSE progress, /metrics) on the data directory', load: () => import('./serve.ts') },
   shell: { summary: "serve the customers' Xen Shell over SSH; manage their keys", load: () => import('./shell.ts') },
+  store: { summary: "copy a dom0's SQLite store into PostgreSQL, verified by counts and checksums", load: () => import('./store.ts') },
   switch: { summary: 'switch a guest to pvh, pvh-shim or pv, verified, with automatic rollback', load: () => import('./switch.ts') },
   token: { summary: 'create, list, expire and revoke API tokens for operators and customers', load: () => import('./token.ts') },
+  worker: { summary: 'run switches from the PostgreSQL job queue (start one per machine)', load: () => import('./worker.ts') },
 };
 
 export function usage(): string {
   const width = Math.max(...Object.keys(commands).map((c) => c.length));
   const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
-  return `usage: pvhctl COMMAND [ARGS...]\n\ncommands:\n${lines.join('\n')}\n\n'pvhctl COMMAND --help' describes one command; 'pvhctl --version' prints the version.\n`;
+  return `usage: pvhctl [--store URL] COMMAND [ARGS...]\n\ncommands:\n${lines.join('\n')}\n\n'pvhctl COMMAND --help' describes one command; 'pvhctl --version' prints the version.\n--store postgresql://USER@HOST/DB (or $PVHCTL_STORE) puts the fleet's store on PostgreSQL; the default is\nthe SQLite file in the data directory.\n`;
 }
 
 /**
@@ -43,8 +45,39 @@ export function version(): string {
   return `pvhctl ${pkg.version} (Node.js ${process.version})\n`;
 }
 
+/**
+ * Takes `--store URL` (or `--store=URL`) out of the arguments, wherever it is, into $PVHCTL_STORE,
+ * so every command and the processes it starts open the same store.
+ */
+export function takeStoreOption(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') {
+      out.push(...argv.slice(i));
+      break;
+    }
+    if (a === '--store') {
+      if (argv[i + 1] === undefined) throw new UsageError('--store needs a URL');
+      process.env.PVHCTL_STORE = argv[++i]!;
+    } else if (a.startsWith('--store=')) {
+      process.env.PVHCTL_STORE = a.slice('--store='.length);
+    } else {
+      out.push(a);
+    }
+  }
+  return out;
+}
+
 /** Runs one pvhctl command line and returns its exit code. */
-export async function main(argv: string[]): Promise<number> {
+export async function main(args: string[]): Promise<number> {
+  let argv: string[];
+  try {
+    argv = takeStoreOption(args);
+  } catch (err) {
+    process.stderr.write(`pvhctl: ${(err as Error).message}\n`);
+    return 2;
+  }
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(usage());

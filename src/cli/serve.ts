@@ -72,8 +72,13 @@ export async function run(args: string[]): Promise<number> {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
+  // Stop taking requests, let the operations this process runs finish (a guest is never left down
+  // by a restart), then close. A second signal exits at once; recovery finishes them later.
+  logger.info('stopping: no new requests; finishing the operations in flight');
+  process.once('SIGTERM', () => process.exit(143));
+  process.once('SIGINT', () => process.exit(130));
   await shell?.close();
-  await app.close();
+  await Promise.all([app.close(), fleet.ctx.leases.idle()]);
   await fleet.close();
   await stopDemo();
   return 0;

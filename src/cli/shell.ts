@@ -7,13 +7,12 @@
  *   pvhctl shell key remove CUSTOMER FINGERPRINT
  */
 import { readFileSync } from 'node:fs';
-import { openFleet } from '../fleet/fleet.ts';
 import { customerKeys, CUSTOMER, parsePublicKey } from '../store/customer-keys.ts';
 import { eventBus } from '../api/server.ts';
 import { startFleetShell } from '../shell/server.ts';
 import { printable } from '../util/escape.ts';
 import { parse, UsageError } from './args.ts';
-import { dataDir } from './fleet-common.ts';
+import { dataDir, open } from './fleet-common.ts';
 
 const HELP = `usage: pvhctl shell [--port N] [--listen ADDR] [--data-dir DIR]
        pvhctl shell key add CUSTOMER FILE|-
@@ -29,7 +28,7 @@ const MAX_KEY_FILE = 64 * 1024;
 
 async function keyCommand(args: string[], dir: string, json: boolean): Promise<number> {
   const [verb, ...rest] = args;
-  const fleet = await openFleet({ dataDir: dir });
+  const fleet = await open(dir);
   try {
     const keys = customerKeys(fleet.store);
     if (verb === 'add') {
@@ -98,7 +97,7 @@ export async function run(args: string[]): Promise<number> {
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port: not a port number: ${values.port}`);
 
   const hub = eventBus();
-  const fleet = await openFleet({ dataDir: dir, onEvent: hub.emit });
+  const fleet = await open(dir, { onEvent: hub.emit });
   const server = await startFleetShell(fleet, hub, {
     dataDir: dir,
     port,

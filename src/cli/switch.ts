@@ -7,7 +7,7 @@ import type { TargetType } from '../fleet/seams.ts';
 import type { Operation } from '../store/schema.ts';
 import { printable } from '../util/escape.ts';
 import { parse, UsageError } from './args.ts';
-import { COMMON, findGuest, needOne, open, output } from './fleet-common.ts';
+import { COMMON, findGuest, finishOnSignal, needOne, open, output } from './fleet-common.ts';
 
 export const help = `usage: pvhctl switch GUEST --to pvh|pvh-shim|pv [--force] [--dry-run] [--json]
                       [--shutdown-timeout S] [--boot-timeout S] [--probe ADDRESS:PORT]
@@ -97,7 +97,8 @@ export async function run(args: string[], mode: 'switch' | 'rollback' = 'switch'
       return 1;
     }
     if (!values.json) process.stderr.write(`operation ${req.operation.id}: ${mode} ${printable(guest.name)}\n`);
-    const op = await req.finished;
+    const unhook = finishOnSignal(fleet, mode);
+    const op = await req.finished.finally(unhook);
     output(values.json, { ...op, guest: guest.name }, (o) => `${printable(o.guest)}: ${o.status}: ${o.reason ?? ''}\n`);
     if (op.status !== 'done' && !(mode === 'rollback' && op.status === 'rolled-back')) {
       process.stderr.write(`pvhctl ${mode}: ${printable(guest.name)}: ${op.status}: ${printable(op.reason ?? '')} (${printable(op.detail ?? '')})\n`);

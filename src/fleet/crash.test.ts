@@ -14,14 +14,19 @@ import { loadSim } from '../drivers/sim/world.ts';
 import { rewriteConfig } from './xlconfig.ts';
 import { runningType } from './verify.ts';
 import { runUntilAt } from './testdata/kill-child.ts';
+import { STORES, type TestStore } from '../../test/support/stores.ts';
 
 const CHILD = join(import.meta.dirname, 'testdata', 'crash-child.ts');
 
 /** Runs the child until it prints `AT n` (then SIGKILLs it) or ends by itself. */
-const runChild = (dataDir: string, guest: string, crashAt: number) => runUntilAt(CHILD, [dataDir, guest, 'pvh', String(crashAt)]);
+const runChild = (dataDir: string, store: string | undefined, guest: string, crashAt: number) =>
+  runUntilAt(CHILD, [dataDir, guest, 'pvh', String(crashAt), ...(store ? [store] : [])]);
 
-async function prepare(dir: string): Promise<{ capable: string; incapable: string }> {
-  const fleet = await openFleet({ dataDir: dir });
+/** Where a test's store is: the SQLite file in the data directory, or a fresh PostgreSQL database. */
+const storeFor = async (s: TestStore): Promise<string | undefined> => (s.kind === 'sqlite' ? undefined : s.location());
+
+async function prepare(dir: string, store: string | undefined): Promise<{ capable: string; incapable: string }> {
+  const fleet = await openFleet({ dataDir: dir, store });
   const host = await fleet.store.addHost({
     name: 'crash', transport: 'sim', endpoint: null, key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 1,
     xen_version: null, xen_caps: null, virt_caps: null, last_seen: null,
@@ -41,8 +46,8 @@ async function prepare(dir: string): Promise<{ capable: string; incapable: strin
   return { capable, incapable };
 }
 
-async function check(dir: string, guestName: string, original: Buffer) {
-  const fleet = await openFleet({ dataDir: dir, verify: { bootTimeoutMs: 400, pollMs: 2 }, shutdownTimeoutMs: 300 });
+async function check(dir: string, store: string | undefined, guestName: string, original: Buffer) {
+  const fleet = await openFleet({ dataDir: dir, store, verify: { bootTimeoutMs: 400, pollMs: 2 }, shutdownTimeoutMs: 300 });
   try {
     assert.deepEqual(await fleet.store.unfinishedOperations(), [], 'recovery left an operation unfinished');
     const [g] = await fleet.store.getGuest(guestName);
@@ -65,51 +70,55 @@ async function check(dir: string, guestName: string, original: Buffer) {
   }
 }
 
-for (const which of ['capable', 'incapable'] as const) {
-  test(`kill -9 after every journal entry of a switch (${which === 'capable' ? 'succeeds' : 'rolls back'}) leaves the guest running, config intact`, async () => {
-    const outcomes: string[] = [];
-    for (let n = 1; n < 40; n++) {
-      const dir = mkdtempSync(join(tmpdir(), 'pvhctl-crash-'));
-      try {
-        const names = await prepare(dir);
-        const guest = names[which];
-        const sim0 = loadSim(join(dir, 'sim', 'crash.json'));
-        const original = Buffer.from(sim0.state.files[`/etc/xen/${guest}.cfg`]!, 'base64');
-        const r = await runChild(dir, guest, n);
-        const type = await check(dir, guest, original);
-        outcomes.push(`${n}:${type}`);
-        if (which === 'incapable') assert.equal(type, 'pv');
-        if (r === 'ended') break;
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
+for (const store of STORES) {
+  for (const which of ['capable', 'incapable'] as const) {
+    test(`kill -9 after every journal entry of a switch (${which === 'capable' ? 'succeeds' : 'rolls back'}) leaves the guest running, config intact (${store.kind})`, async () => {
+      const outcomes: string[] = [];
+      for (let n = 1; n < 40; n++) {
+        const dir = mkdtempSync(join(tmpdir(), 'pvhctl-crash-'));
+        try {
+          const loc = await storeFor(store);
+          const names = await prepare(dir, loc);
+          const guest = names[which];
+          const sim0 = loadSim(join(dir, 'sim', 'crash.json'));
+          const original = Buffer.from(sim0.state.files[`/etc/xen/${guest}.cfg`]!, 'base64');
+          const r = await runChild(dir, loc, guest, n);
+          const type = await check(dir, loc, guest, original);
+          outcomes.push(`${n}:${type}`);
+          if (which === 'incapable') assert.equal(type, 'pv');
+          if (r === 'ended') break;
+        } finally {
+          rmSync(dir, { recursive: true, force: true });
+        }
       }
+      // Killed before the new config was written: back to PV; after: resumed to PVH.
+      if (which === 'capable') assert.ok(outcomes.some((o) => o.endsWith(':pv')) && outcomes.at(-1)!.endsWith(':pvh'), outcomes.join(' '));
+      // The walk reached the end of the journal (the last child ran to completion).
+      assert.ok(outcomes.length >= (which === 'capable' ? 12 : 16), outcomes.join(' '));
+    });
+  }
+
+  test(`recovery leaves a live process's operation alone and takes over a dead one's (${store.kind})`, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pvhctl-owner-'));
+    try {
+      const loc = await storeFor(store);
+      const names = await prepare(dir, loc);
+      const fleet = await openFleet({ dataDir: dir, store: loc, verify: { bootTimeoutMs: 400, pollMs: 2 }, shutdownTimeoutMs: 300 });
+      const [g] = await fleet.store.getGuest(names.capable);
+      const live = await fleet.store.createOperation({ guest_id: g!.id, kind: 'switch', from_type: 'pv', to_type: 'pvh', force: 0, requested_by: 't' });
+      // Owned by this (live) test process's parent shell: a second pvhctl beside it must not touch it.
+      await fleet.store.updateOperation(live.id, { owner: `${hostname()}:${process.ppid}`, status: 'running' });
+      await fleet.close();
+      const second = await openFleet({ dataDir: dir, store: loc });
+      assert.equal((await second.store.getOperation(live.id))!.status, 'running');
+      // The same operation, owned by a pid that does not exist: taken over and finished.
+      await second.store.updateOperation(live.id, { owner: `${hostname()}:${2 ** 22 + 7}` });
+      await second.close();
+      const third = await openFleet({ dataDir: dir, store: loc, verify: { bootTimeoutMs: 400, pollMs: 2 }, shutdownTimeoutMs: 300 });
+      assert.equal((await third.store.getOperation(live.id))!.status, 'rolled-back');
+      await third.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
-    // Killed before the new config was written: back to PV; after: resumed to PVH.
-    if (which === 'capable') assert.ok(outcomes.some((o) => o.endsWith(':pv')) && outcomes.at(-1)!.endsWith(':pvh'), outcomes.join(' '));
-    // The walk reached the end of the journal (the last child ran to completion).
-    assert.ok(outcomes.length >= (which === 'capable' ? 12 : 16), outcomes.join(' '));
   });
 }
-
-test("recovery leaves a live process's operation alone and takes over a dead one's", async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'pvhctl-owner-'));
-  try {
-    const names = await prepare(dir);
-    const fleet = await openFleet({ dataDir: dir, verify: { bootTimeoutMs: 400, pollMs: 2 }, shutdownTimeoutMs: 300 });
-    const [g] = await fleet.store.getGuest(names.capable);
-    const live = await fleet.store.createOperation({ guest_id: g!.id, kind: 'switch', from_type: 'pv', to_type: 'pvh', force: 0, requested_by: 't' });
-    // Owned by this (live) test process's parent shell: a second pvhctl beside it must not touch it.
-    await fleet.store.updateOperation(live.id, { owner: `${hostname()}:${process.ppid}`, status: 'running' });
-    await fleet.close();
-    const second = await openFleet({ dataDir: dir });
-    assert.equal((await second.store.getOperation(live.id))!.status, 'running');
-    // The same operation, owned by a pid that does not exist: taken over and finished.
-    await second.store.updateOperation(live.id, { owner: `${hostname()}:${2 ** 22 + 7}` });
-    await second.close();
-    const third = await openFleet({ dataDir: dir, verify: { bootTimeoutMs: 400, pollMs: 2 }, shutdownTimeoutMs: 300 });
-    assert.equal((await third.store.getOperation(live.id))!.status, 'rolled-back');
-    await third.close();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});

@@ -12,10 +12,18 @@ import type { InspectGuest } from './seams.ts';
 import { makeContext, recover, type FleetContext } from './switch.ts';
 import { DEFAULT_VERIFY } from './verify.ts';
 import { recoverRehearsals } from './rehearse.ts';
+import type { OperationQueue } from './queue.ts';
 
 export type FleetOptions = {
   /** The data directory (SQLite file, simulated hosts), or ':memory:'. */
   dataDir: string;
+  /**
+   * Where the store is, when not the SQLite file in `dataDir`: a `postgresql://` URL (`--store`,
+   * PVHCTL_STORE). The data directory still holds this machine's own files (simulated hosts, keys).
+   */
+  store?: string;
+  /** The job queue on PostgreSQL (src/fleet/queue.ts): operations go to workers. Closed with the fleet. */
+  queue?: OperationQueue;
   /** Finish what a crash left unfinished before returning (default true; read-only commands skip it). */
   recover?: boolean;
   /** Keep simulated hosts in memory only, even with a data directory (benchmarks). */
@@ -39,7 +47,7 @@ export type Fleet = {
  * await fleet.scan((await fleet.store.getHost('xen1'))!)
  */
 export async function openFleet(opts: FleetOptions): Promise<Fleet> {
-  const store = await openStore(opts.dataDir);
+  const store = await openStore(opts.store ?? opts.dataDir);
   // Trust on first use: the first SSH host key seen is recorded and pinned from then on.
   const hosts = hostRegistry(opts.dataDir === ':memory:' || opts.simInMemory ? null : opts.dataDir, (host, key) => {
     void store.updateHost(host.id, { host_key: key }).then(() => store.audit('pvhctl', 'host-key-recorded', host.name, key.split(' ')[0] ?? null));
@@ -53,6 +61,7 @@ export async function openFleet(opts: FleetOptions): Promise<Fleet> {
     ...(opts.shutdownTimeoutMs !== undefined ? { shutdownTimeoutMs: opts.shutdownTimeoutMs } : {}),
     ...(opts.onEvent ? { onEvent: opts.onEvent } : {}),
     ...(opts.afterJournal ? { afterJournal: opts.afterJournal } : {}),
+    ...(opts.queue ? { queue: opts.queue } : {}),
   });
   const inspectorFor = (host: Host): InspectGuest => {
     const sim = hosts.simFor(host);
@@ -73,6 +82,8 @@ export async function openFleet(opts: FleetOptions): Promise<Fleet> {
       });
     },
     async close() {
+      ctx.leases.stop();
+      await opts.queue?.close();
       await hosts.closeAll();
       await store.close();
     },

@@ -7,230 +7,233 @@ import { domainName } from '../drivers/driver.ts';
 import { runningType } from './verify.ts';
 import type { SimSpec } from '../drivers/sim/fleet.ts';
 import type { SimHost } from '../drivers/sim/world.ts';
+import { STORES } from '../../test/support/stores.ts';
 
-const FAST = { verify: { bootTimeoutMs: 300, pollMs: 2 }, shutdownTimeoutMs: 200 };
+for (const store of STORES) {
+  const FAST = { verify: { bootTimeoutMs: 300, pollMs: 2 }, shutdownTimeoutMs: 200 };
 
-async function setup(spec: Partial<SimSpec> = {}, maxParallel = 4): Promise<{ fleet: Fleet; sim: SimHost; guests: Guest[] }> {
-  const fleet = await openFleet({ dataDir: ':memory:', ...FAST });
-  const host = await fleet.store.addHost({
-    name: 'sim1', transport: 'sim', endpoint: null, key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: maxParallel,
-    xen_version: null, xen_caps: null, virt_caps: null, last_seen: null,
-    sim_spec: JSON.stringify({ guests: 30, seed: 3, pvOnly: 0.25, bootMs: 3, shutdownMs: 3, ...spec }),
-  });
-  const scan = await fleet.scan(host);
-  assert.deepEqual(scan.errors, []);
-  const sim = fleet.hosts.simFor(host)!;
-  return { fleet, sim, guests: await fleet.store.listGuests() };
-}
-
-const finished = async (r: SwitchRequest) => {
-  assert.equal(r.kind, 'started', r.kind === 'refused' ? r.reason : '');
-  return r.kind === 'started' ? r.finished : assert.fail();
-};
-const pick = (sim: SimHost, guests: Guest[], pvh: boolean, boot?: 'direct' | 'pvgrub') =>
-  guests.find((g) => sim.state.guests[g.name]!.kernel.pvh === pvh && (boot === undefined || sim.state.guests[g.name]!.boot === boot))!;
-const configOnHost = (sim: SimHost, g: Guest) => Buffer.from(sim.state.files[g.config_path]!, 'base64').toString('utf8');
-
-test('scan imports every guest with its owner, type, verdict and a kept config version', async () => {
-  const { fleet, sim, guests } = await setup();
-  assert.equal(guests.length, 30);
-  for (const g of guests) {
-    assert.equal(g.current_type, 'pv');
-    assert.equal(g.owner, sim.state.guests[g.name]!.owner);
-    assert.equal(JSON.parse(g.verdict!).pvh.capable, sim.state.guests[g.name]!.kernel.pvh);
-    assert.equal((await fleet.store.listConfigVersions(g.id)).length, 1);
+  async function setup(spec: Partial<SimSpec> = {}, maxParallel = 4): Promise<{ fleet: Fleet; sim: SimHost; guests: Guest[] }> {
+    const fleet = await openFleet({ dataDir: ':memory:', store: await store.location(), ...FAST });
+    const host = await fleet.store.addHost({
+      name: 'sim1', transport: 'sim', endpoint: null, key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: maxParallel,
+      xen_version: null, xen_caps: null, virt_caps: null, last_seen: null,
+      sim_spec: JSON.stringify({ guests: 30, seed: 3, pvOnly: 0.25, bootMs: 3, shutdownMs: 3, ...spec }),
+    });
+    const scan = await fleet.scan(host);
+    assert.deepEqual(scan.errors, []);
+    const sim = fleet.hosts.simFor(host)!;
+    return { fleet, sim, guests: await fleet.store.listGuests() };
   }
-  const host = (await fleet.store.getHost('sim1'))!;
-  assert.match(host.xen_caps!, /hvm-3\.0-x86_64/);
-  await fleet.close();
-});
 
-for (const boot of ['direct', 'pvgrub'] as const) {
-  test(`a PVH-capable ${boot} guest switches to PVH and is verified`, async () => {
+  const finished = async (r: SwitchRequest) => {
+    assert.equal(r.kind, 'started', r.kind === 'refused' ? r.reason : '');
+    return r.kind === 'started' ? r.finished : assert.fail();
+  };
+  const pick = (sim: SimHost, guests: Guest[], pvh: boolean, boot?: 'direct' | 'pvgrub') =>
+    guests.find((g) => sim.state.guests[g.name]!.kernel.pvh === pvh && (boot === undefined || sim.state.guests[g.name]!.boot === boot))!;
+  const configOnHost = (sim: SimHost, g: Guest) => Buffer.from(sim.state.files[g.config_path]!, 'base64').toString('utf8');
+
+  test(`scan imports every guest with its owner, type, verdict and a kept config version (${store.kind})`, async () => {
     const { fleet, sim, guests } = await setup();
-    const g = pick(sim, guests, true, boot);
-    const op = await finished(await startSwitch(fleet.ctx, g, 'pvh', { force: false, actor: 'op' }));
+    assert.equal(guests.length, 30);
+    for (const g of guests) {
+      assert.equal(g.current_type, 'pv');
+      assert.equal(g.owner, sim.state.guests[g.name]!.owner);
+      assert.equal(JSON.parse(g.verdict!).pvh.capable, sim.state.guests[g.name]!.kernel.pvh);
+      assert.equal((await fleet.store.listConfigVersions(g.id)).length, 1);
+    }
+    const host = (await fleet.store.getHost('sim1'))!;
+    assert.match(host.xen_caps!, /hvm-3\.0-x86_64/);
+    await fleet.close();
+  });
+
+  for (const boot of ['direct', 'pvgrub'] as const) {
+    test(`a PVH-capable ${boot} guest switches to PVH and is verified (${store.kind})`, async () => {
+      const { fleet, sim, guests } = await setup();
+      const g = pick(sim, guests, true, boot);
+      const op = await finished(await startSwitch(fleet.ctx, g, 'pvh', { force: false, actor: 'op' }));
+      assert.equal(op.status, 'done', op.detail ?? '');
+      assert.equal(sim.state.domains[g.name]!.type, 'pvh');
+      assert.match(configOnHost(sim, g), /^type = "pvh"$/m);
+      if (boot === 'pvgrub') assert.match(configOnHost(sim, g), /grub-i386-xen_pvh\.bin/);
+      assert.equal((await fleet.store.getGuestById(g.id))!.current_type, 'pvh');
+      const steps = (await fleet.store.journalOf(op.id)).map((j) => `${j.step}:${j.phase}`);
+      assert.deepEqual(steps, ['pre-check:begin', 'pre-check:done', 'keep-config:begin', 'keep-config:done', 'shutdown:begin', 'shutdown:done', 'write-config:begin', 'write-config:done', 'create:begin', 'create:done', 'verify:begin', 'verify:done']);
+      await fleet.close();
+    });
+
+    test(`a ${boot} guest whose kernel lacks PVH is refused at pre-check, and with a stale verdict rolls back byte-identical (${store.kind})`, async () => {
+      const { fleet, sim, guests } = await setup();
+      const g = pick(sim, guests, false, boot);
+      const before = configOnHost(sim, g);
+      const refused = await finished(await startSwitch(fleet.ctx, g, 'pvh', { force: false, actor: 'op' }));
+      assert.equal(refused.status, 'refused');
+      assert.match(refused.reason!, /cannot start in PVH mode/);
+      // The verdict says PVH but the kernel was swapped since: the boot fails and is rolled back.
+      const stale = JSON.parse(g.verdict!);
+      stale.pvh = { capable: true, reason: 'stale' };
+      await fleet.store.updateGuest(g.id, { verdict: JSON.stringify(stale) });
+      const op = await finished(await startSwitch(fleet.ctx, (await fleet.store.getGuestById(g.id))!, 'pvh', { force: false, actor: 'op' }));
+      assert.equal(op.status, 'rolled-back', op.detail ?? '');
+      assert.match(op.reason!, /kernel (has no PVH support|stopped with an error)|crashed/);
+      assert.match(op.reason!, /restarted in PV mode with its settings unchanged/);
+      assert.equal(configOnHost(sim, g), before);
+      assert.equal(sim.state.domains[g.name]!.type, 'pv');
+      assert.equal(sim.state.domains[g.name]!.state, 'running');
+      assert.equal((await fleet.store.getGuestById(g.id))!.current_type, 'pv');
+      await fleet.close();
+    });
+  }
+
+  test(`injected faults: a panic or a hang in the new type rolls back; a slow shutdown without --force leaves the guest untouched (${store.kind})`, async () => {
+    const { fleet, sim, guests } = await setup();
+    const capable = guests.filter((g) => sim.state.guests[g.name]!.kernel.pvh);
+    const [a, b, c] = capable;
+    sim.state.guests[a!.name]!.faults.push({ kind: 'panic', onType: 'pvh', count: 1 });
+    sim.state.guests[b!.name]!.faults.push({ kind: 'hang', onType: 'pvh', count: 1 });
+    sim.state.guests[c!.name]!.faults.push({ kind: 'slow-shutdown', ms: 5000, count: 1 });
+    const before = new Map([a, b, c].map((g) => [g!.name, configOnHost(sim, g!)]));
+    const [opA, opB, opC] = await Promise.all([a, b, c].map(async (g) => finished(await startSwitch(fleet.ctx, g!, 'pvh', { force: false, actor: 'op' }))));
+    assert.equal(opA!.status, 'rolled-back');
+    assert.match(opA!.reason!, /crashed|kernel stopped/);
+    assert.equal(opB!.status, 'rolled-back');
+    assert.match(opB!.reason!, /did not finish starting/);
+    assert.equal(opC!.status, 'rolled-back');
+    assert.match(opC!.reason!, /did not shut down within/);
+    for (const g of [a, b, c]) {
+      assert.equal(configOnHost(sim, g!), before.get(g!.name));
+      assert.equal(sim.state.domains[g!.name]?.type, 'pv', g!.name);
+    }
+    await fleet.close();
+  });
+
+  test(`--force destroys a guest that will not shut down, then switches it (${store.kind})`, async () => {
+    const { fleet, sim, guests } = await setup();
+    const g = pick(sim, guests, true);
+    sim.state.guests[g.name]!.faults.push({ kind: 'slow-shutdown', ms: 60_000, count: 1 });
+    const op = await finished(await startSwitch(fleet.ctx, g, 'pvh', { force: true, actor: 'op' }));
     assert.equal(op.status, 'done', op.detail ?? '');
     assert.equal(sim.state.domains[g.name]!.type, 'pvh');
-    assert.match(configOnHost(sim, g), /^type = "pvh"$/m);
-    if (boot === 'pvgrub') assert.match(configOnHost(sim, g), /grub-i386-xen_pvh\.bin/);
-    assert.equal((await fleet.store.getGuestById(g.id))!.current_type, 'pvh');
-    const steps = (await fleet.store.journalOf(op.id)).map((j) => `${j.step}:${j.phase}`);
-    assert.deepEqual(steps, ['pre-check:begin', 'pre-check:done', 'keep-config:begin', 'keep-config:done', 'shutdown:begin', 'shutdown:done', 'write-config:begin', 'write-config:done', 'create:begin', 'create:done', 'verify:begin', 'verify:done']);
     await fleet.close();
   });
 
-  test(`a ${boot} guest whose kernel lacks PVH is refused at pre-check, and with a stale verdict rolls back byte-identical`, async () => {
+  test(`a lost connection is retried; a host that stays away leaves the guest marked as needing attention (${store.kind})`, async () => {
     const { fleet, sim, guests } = await setup();
-    const g = pick(sim, guests, false, boot);
-    const before = configOnHost(sim, g);
-    const refused = await finished(await startSwitch(fleet.ctx, g, 'pvh', { force: false, actor: 'op' }));
-    assert.equal(refused.status, 'refused');
-    assert.match(refused.reason!, /cannot start in PVH mode/);
-    // The verdict says PVH but the kernel was swapped since: the boot fails and is rolled back.
-    const stale = JSON.parse(g.verdict!);
+    const [g, h] = guests.filter((x) => sim.state.guests[x.name]!.kernel.pvh);
+    sim.state.faults.push({ kind: 'lost-connection', calls: 2 });
+    const ok = await finished(await startSwitch(fleet.ctx, g!, 'pvh', { force: false, actor: 'op' }));
+    assert.equal(ok.status, 'done', ok.detail ?? '');
+    // The host reboots during the switch and does not answer for longer than the retries last.
+    sim.state.faults.push({ kind: 'host-reboot', afterCalls: 6, downCalls: 1000 });
+    const op = await finished(await startSwitch(fleet.ctx, h!, 'pvh', { force: false, actor: 'op' }));
+    assert.equal(op.status, 'needs-attention', op.detail ?? '');
+    const gh = (await fleet.store.getGuestById(h!.id))!;
+    assert.equal(gh.health, 'needs-attention');
+    assert.match(gh.attention!, /could not be brought back/);
+    // When the host is back, a rollback brings the guest back in PV with its original config.
+    sim.state.downCalls = 0;
+    const rb = await finished(await startRollback(fleet.ctx, gh, 'op'));
+    assert.equal(rb.status, 'rolled-back', rb.detail ?? '');
+    assert.equal(sim.state.domains[h!.name]!.type, 'pv');
+    assert.equal((await fleet.store.getGuestById(h!.id))!.health, 'ok');
+    await fleet.close();
+  });
+
+  test(`the per-host limit bounds how many guests are down at once (${store.kind})`, async () => {
+    const { fleet, sim, guests } = await setup({ guests: 12, bootMs: 10, shutdownMs: 10 }, 3);
+    let down = 0;
+    let maxDown = 0;
+    fleet.ctx.onEvent = (e) => {
+      if (e.step === 'shutdown' && e.phase === 'begin') maxDown = Math.max(maxDown, ++down);
+      if (e.phase === 'done' && e.status !== undefined) down--;
+    };
+    const capable = guests.filter((g) => sim.state.guests[g.name]!.kernel.pvh);
+    const ops = await Promise.all(capable.map(async (g) => finished(await startSwitch(fleet.ctx, g, 'pvh', { force: false, actor: 'op' }))));
+    assert.ok(ops.every((o) => o.status === 'done'));
+    assert.ok(maxDown <= 3 && maxDown >= 2, `max ${maxDown} at once`);
+    await fleet.close();
+  });
+
+  test(`a second switch of a busy guest is refused; rollback undoes a finished switch; dry-run changes nothing (${store.kind})`, async () => {
+    const { fleet, sim, guests } = await setup();
+    const g = pick(sim, guests, true);
+    const original = configOnHost(sim, g);
+    const plan = await precheck(fleet.ctx, g, 'pvh');
+    assert.ok(plan.ok);
+    assert.match(plan.diff, /^\+type = "pvh"$/m);
+    assert.equal(configOnHost(sim, g), original);
+    const first = await startSwitch(fleet.ctx, g, 'pvh', { force: false, actor: 'op' });
+    const second = await startSwitch(fleet.ctx, g, 'pvh', { force: false, actor: 'op' });
+    assert.equal(second.kind, 'refused');
+    assert.equal((await finished(first)).status, 'done');
+    const rb = await finished(await startRollback(fleet.ctx, (await fleet.store.getGuestById(g.id))!, 'op'));
+    assert.equal(rb.status, 'rolled-back', rb.detail ?? '');
+    assert.equal(configOnHost(sim, g), original);
+    const d = sim.state.domains[g.name]!;
+    assert.equal(runningType({ ...d, state: 'running' }), 'pv');
+    void domainName;
+    await fleet.close();
+  });
+
+  test(`host policy: no PVH without hvm, no 32-bit PV without xen-3.0-x86_32p, HVM only on hvm-dedicated hosts (${store.kind})`, async () => {
+    const { fleet, sim, guests } = await setup({ noHvm: true });
+    const g = pick(sim, guests, true);
+    const r = await finished(await startSwitch(fleet.ctx, g, 'pvh', { force: false, actor: 'op' }));
+    assert.equal(r.status, 'refused');
+    assert.match(r.reason!, /no hardware virtualisation/);
+    const h = await finished(await startSwitch(fleet.ctx, g, 'hvm', { force: false, actor: 'op' }));
+    assert.equal(h.status, 'refused');
+    assert.match(h.reason!, /HVM guests run only on hosts set aside/);
+    await fleet.close();
+  });
+
+  test(`a stopped guest is switched and booted; a stopped guest whose boot fails gets its config back and stays stopped (${store.kind})`, async () => {
+    const { fleet, sim, guests } = await setup();
+    const ok = pick(sim, guests, true);
+    const bad = pick(sim, guests, false, 'direct');
+    delete sim.state.domains[ok.name];
+    delete sim.state.domains[bad.name];
+    const before = configOnHost(sim, bad);
+    const op = await finished(await startSwitch(fleet.ctx, ok, 'pvh', { force: false, actor: 'op' }));
+    assert.equal(op.status, 'done', op.detail ?? '');
+    assert.equal(op.was_running, 0);
+    assert.equal(sim.state.domains[ok.name]!.type, 'pvh');
+    const stale = JSON.parse(bad.verdict!);
     stale.pvh = { capable: true, reason: 'stale' };
-    await fleet.store.updateGuest(g.id, { verdict: JSON.stringify(stale) });
-    const op = await finished(await startSwitch(fleet.ctx, (await fleet.store.getGuestById(g.id))!, 'pvh', { force: false, actor: 'op' }));
+    await fleet.store.updateGuest(bad.id, { verdict: JSON.stringify(stale) });
+    const rb = await finished(await startSwitch(fleet.ctx, (await fleet.store.getGuestById(bad.id))!, 'pvh', { force: false, actor: 'op' }));
+    assert.equal(rb.status, 'rolled-back', rb.detail ?? '');
+    assert.match(rb.reason!, /stays stopped/);
+    assert.equal(sim.state.domains[bad.name], undefined);
+    assert.equal(configOnHost(sim, bad), before);
+    await fleet.close();
+  });
+
+  test(`--force overrides a kernel verdict (the boot fails and rolls back) but never the host policy (${store.kind})`, async () => {
+    const { fleet, sim, guests } = await setup();
+    const g = pick(sim, guests, false, 'direct');
+    const before = configOnHost(sim, g);
+    const op = await finished(await startSwitch(fleet.ctx, g, 'pvh', { force: true, actor: 'op' }));
     assert.equal(op.status, 'rolled-back', op.detail ?? '');
-    assert.match(op.reason!, /kernel (has no PVH support|stopped with an error)|crashed/);
-    assert.match(op.reason!, /restarted in PV mode with its settings unchanged/);
+    assert.match(op.reason!, /kernel has no PVH support/);
     assert.equal(configOnHost(sim, g), before);
     assert.equal(sim.state.domains[g.name]!.type, 'pv');
-    assert.equal(sim.state.domains[g.name]!.state, 'running');
-    assert.equal((await fleet.store.getGuestById(g.id))!.current_type, 'pv');
+    const j = await fleet.store.journalOf(op.id);
+    assert.match(j.find((e) => e.step === 'pre-check' && e.phase === 'done')!.detail!, /--force overrides the inspection verdict \(kernel-no-pvh\)/);
+    const h = await finished(await startSwitch(fleet.ctx, g, 'hvm', { force: true, actor: 'op' }));
+    assert.equal(h.status, 'refused');
+    await fleet.close();
+  });
+
+  test(`scan warns about a running domain with no config, and skips pvhctl's own kept versions (${store.kind})`, async () => {
+    const { fleet, sim } = await setup();
+    sim.state.domains['handmade'] = { name: 'handmade', domid: 999, type: 'pv', pvshim: false, state: 'running', readyAt: 0, hung: false, shutdownAt: null, vbd: 1, vif: 1 };
+    sim.state.files['/etc/xen/sim1-g0000.cfg.pvhctl-20261124T201500Z'] = sim.state.files['/etc/xen/sim1-g0000.cfg']!;
+    sim.state.files['/etc/xen/xl.conf'] = Buffer.from('autoballoon="off"\n').toString('base64');
+    const r = await fleet.scan((await fleet.store.getHost('sim1'))!);
+    assert.deepEqual(r.errors, []);
+    assert.deepEqual(r.warnings, ['domain handmade runs but has no config in /etc/xen']);
+    assert.equal(r.guests, 30);
     await fleet.close();
   });
 }
-
-test('injected faults: a panic or a hang in the new type rolls back; a slow shutdown without --force leaves the guest untouched', async () => {
-  const { fleet, sim, guests } = await setup();
-  const capable = guests.filter((g) => sim.state.guests[g.name]!.kernel.pvh);
-  const [a, b, c] = capable;
-  sim.state.guests[a!.name]!.faults.push({ kind: 'panic', onType: 'pvh', count: 1 });
-  sim.state.guests[b!.name]!.faults.push({ kind: 'hang', onType: 'pvh', count: 1 });
-  sim.state.guests[c!.name]!.faults.push({ kind: 'slow-shutdown', ms: 5000, count: 1 });
-  const before = new Map([a, b, c].map((g) => [g!.name, configOnHost(sim, g!)]));
-  const [opA, opB, opC] = await Promise.all([a, b, c].map(async (g) => finished(await startSwitch(fleet.ctx, g!, 'pvh', { force: false, actor: 'op' }))));
-  assert.equal(opA!.status, 'rolled-back');
-  assert.match(opA!.reason!, /crashed|kernel stopped/);
-  assert.equal(opB!.status, 'rolled-back');
-  assert.match(opB!.reason!, /did not finish starting/);
-  assert.equal(opC!.status, 'rolled-back');
-  assert.match(opC!.reason!, /did not shut down within/);
-  for (const g of [a, b, c]) {
-    assert.equal(configOnHost(sim, g!), before.get(g!.name));
-    assert.equal(sim.state.domains[g!.name]?.type, 'pv', g!.name);
-  }
-  await fleet.close();
-});
-
-test('--force destroys a guest that will not shut down, then switches it', async () => {
-  const { fleet, sim, guests } = await setup();
-  const g = pick(sim, guests, true);
-  sim.state.guests[g.name]!.faults.push({ kind: 'slow-shutdown', ms: 60_000, count: 1 });
-  const op = await finished(await startSwitch(fleet.ctx, g, 'pvh', { force: true, actor: 'op' }));
-  assert.equal(op.status, 'done', op.detail ?? '');
-  assert.equal(sim.state.domains[g.name]!.type, 'pvh');
-  await fleet.close();
-});
-
-test('a lost connection is retried; a host that stays away leaves the guest marked as needing attention', async () => {
-  const { fleet, sim, guests } = await setup();
-  const [g, h] = guests.filter((x) => sim.state.guests[x.name]!.kernel.pvh);
-  sim.state.faults.push({ kind: 'lost-connection', calls: 2 });
-  const ok = await finished(await startSwitch(fleet.ctx, g!, 'pvh', { force: false, actor: 'op' }));
-  assert.equal(ok.status, 'done', ok.detail ?? '');
-  // The host reboots during the switch and does not answer for longer than the retries last.
-  sim.state.faults.push({ kind: 'host-reboot', afterCalls: 6, downCalls: 1000 });
-  const op = await finished(await startSwitch(fleet.ctx, h!, 'pvh', { force: false, actor: 'op' }));
-  assert.equal(op.status, 'needs-attention', op.detail ?? '');
-  const gh = (await fleet.store.getGuestById(h!.id))!;
-  assert.equal(gh.health, 'needs-attention');
-  assert.match(gh.attention!, /could not be brought back/);
-  // When the host is back, a rollback brings the guest back in PV with its original config.
-  sim.state.downCalls = 0;
-  const rb = await finished(await startRollback(fleet.ctx, gh, 'op'));
-  assert.equal(rb.status, 'rolled-back', rb.detail ?? '');
-  assert.equal(sim.state.domains[h!.name]!.type, 'pv');
-  assert.equal((await fleet.store.getGuestById(h!.id))!.health, 'ok');
-  await fleet.close();
-});
-
-test('the per-host limit bounds how many guests are down at once', async () => {
-  const { fleet, sim, guests } = await setup({ guests: 12, bootMs: 10, shutdownMs: 10 }, 3);
-  let down = 0;
-  let maxDown = 0;
-  fleet.ctx.onEvent = (e) => {
-    if (e.step === 'shutdown' && e.phase === 'begin') maxDown = Math.max(maxDown, ++down);
-    if (e.phase === 'done' && e.status !== undefined) down--;
-  };
-  const capable = guests.filter((g) => sim.state.guests[g.name]!.kernel.pvh);
-  const ops = await Promise.all(capable.map(async (g) => finished(await startSwitch(fleet.ctx, g, 'pvh', { force: false, actor: 'op' }))));
-  assert.ok(ops.every((o) => o.status === 'done'));
-  assert.ok(maxDown <= 3 && maxDown >= 2, `max ${maxDown} at once`);
-  await fleet.close();
-});
-
-test('a second switch of a busy guest is refused; rollback undoes a finished switch; dry-run changes nothing', async () => {
-  const { fleet, sim, guests } = await setup();
-  const g = pick(sim, guests, true);
-  const original = configOnHost(sim, g);
-  const plan = await precheck(fleet.ctx, g, 'pvh');
-  assert.ok(plan.ok);
-  assert.match(plan.diff, /^\+type = "pvh"$/m);
-  assert.equal(configOnHost(sim, g), original);
-  const first = await startSwitch(fleet.ctx, g, 'pvh', { force: false, actor: 'op' });
-  const second = await startSwitch(fleet.ctx, g, 'pvh', { force: false, actor: 'op' });
-  assert.equal(second.kind, 'refused');
-  assert.equal((await finished(first)).status, 'done');
-  const rb = await finished(await startRollback(fleet.ctx, (await fleet.store.getGuestById(g.id))!, 'op'));
-  assert.equal(rb.status, 'rolled-back', rb.detail ?? '');
-  assert.equal(configOnHost(sim, g), original);
-  const d = sim.state.domains[g.name]!;
-  assert.equal(runningType({ ...d, state: 'running' }), 'pv');
-  void domainName;
-  await fleet.close();
-});
-
-test('host policy: no PVH without hvm, no 32-bit PV without xen-3.0-x86_32p, HVM only on hvm-dedicated hosts', async () => {
-  const { fleet, sim, guests } = await setup({ noHvm: true });
-  const g = pick(sim, guests, true);
-  const r = await finished(await startSwitch(fleet.ctx, g, 'pvh', { force: false, actor: 'op' }));
-  assert.equal(r.status, 'refused');
-  assert.match(r.reason!, /no hardware virtualisation/);
-  const h = await finished(await startSwitch(fleet.ctx, g, 'hvm', { force: false, actor: 'op' }));
-  assert.equal(h.status, 'refused');
-  assert.match(h.reason!, /HVM guests run only on hosts set aside/);
-  await fleet.close();
-});
-
-test('a stopped guest is switched and booted; a stopped guest whose boot fails gets its config back and stays stopped', async () => {
-  const { fleet, sim, guests } = await setup();
-  const ok = pick(sim, guests, true);
-  const bad = pick(sim, guests, false, 'direct');
-  delete sim.state.domains[ok.name];
-  delete sim.state.domains[bad.name];
-  const before = configOnHost(sim, bad);
-  const op = await finished(await startSwitch(fleet.ctx, ok, 'pvh', { force: false, actor: 'op' }));
-  assert.equal(op.status, 'done', op.detail ?? '');
-  assert.equal(op.was_running, 0);
-  assert.equal(sim.state.domains[ok.name]!.type, 'pvh');
-  const stale = JSON.parse(bad.verdict!);
-  stale.pvh = { capable: true, reason: 'stale' };
-  await fleet.store.updateGuest(bad.id, { verdict: JSON.stringify(stale) });
-  const rb = await finished(await startSwitch(fleet.ctx, (await fleet.store.getGuestById(bad.id))!, 'pvh', { force: false, actor: 'op' }));
-  assert.equal(rb.status, 'rolled-back', rb.detail ?? '');
-  assert.match(rb.reason!, /stays stopped/);
-  assert.equal(sim.state.domains[bad.name], undefined);
-  assert.equal(configOnHost(sim, bad), before);
-  await fleet.close();
-});
-
-test('--force overrides a kernel verdict (the boot fails and rolls back) but never the host policy', async () => {
-  const { fleet, sim, guests } = await setup();
-  const g = pick(sim, guests, false, 'direct');
-  const before = configOnHost(sim, g);
-  const op = await finished(await startSwitch(fleet.ctx, g, 'pvh', { force: true, actor: 'op' }));
-  assert.equal(op.status, 'rolled-back', op.detail ?? '');
-  assert.match(op.reason!, /kernel has no PVH support/);
-  assert.equal(configOnHost(sim, g), before);
-  assert.equal(sim.state.domains[g.name]!.type, 'pv');
-  const j = await fleet.store.journalOf(op.id);
-  assert.match(j.find((e) => e.step === 'pre-check' && e.phase === 'done')!.detail!, /--force overrides the inspection verdict \(kernel-no-pvh\)/);
-  const h = await finished(await startSwitch(fleet.ctx, g, 'hvm', { force: true, actor: 'op' }));
-  assert.equal(h.status, 'refused');
-  await fleet.close();
-});
-
-test('scan warns about a running domain with no config, and skips pvhctl\'s own kept versions', async () => {
-  const { fleet, sim } = await setup();
-  sim.state.domains['handmade'] = { name: 'handmade', domid: 999, type: 'pv', pvshim: false, state: 'running', readyAt: 0, hung: false, shutdownAt: null, vbd: 1, vif: 1 };
-  sim.state.files['/etc/xen/sim1-g0000.cfg.pvhctl-20261124T201500Z'] = sim.state.files['/etc/xen/sim1-g0000.cfg']!;
-  sim.state.files['/etc/xen/xl.conf'] = Buffer.from('autoballoon="off"\n').toString('base64');
-  const r = await fleet.scan((await fleet.store.getHost('sim1'))!);
-  assert.deepEqual(r.errors, []);
-  assert.deepEqual(r.warnings, ['domain handmade runs but has no config in /etc/xen']);
-  assert.equal(r.guests, 30);
-  await fleet.close();
-});

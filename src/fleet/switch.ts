@@ -4,10 +4,13 @@
  * config byte-identical, boot, verify). Every step is journaled before it acts; `recover()` finishes
  * or rolls back whatever a crash left unfinished (operations whose owning process is gone).
  */
+import { hostname } from 'node:os';
 import { DriverError, domainName, hostPath, type HostDriver } from '../drivers/driver.ts';
 import type { Guest, GuestType, Host, Operation } from '../store/schema.ts';
-import { hostname } from 'node:os';
 import { OWNER, type Store } from '../store/store.ts';
+import { followOperation } from './follow.ts';
+import { leaseKeeper, takeable, type LeaseKeeper } from './lease.ts';
+import type { OperationQueue } from './queue.ts';
 import { makeLimiter, type Limiter } from './limiter.ts';
 import { attentionMessage, customerReason, modeName, rolledBackMessage } from './messages.ts';
 import { allowed, type PolicyResult } from './policy.ts';
@@ -29,6 +32,10 @@ export type FleetContext = {
   readFacts: ReadConfigFacts;
   rewrite: RewriteConfig;
   limiter: Limiter;
+  /** The operations this process runs, their leases renewed while they run (src/fleet/lease.ts). */
+  leases: LeaseKeeper;
+  /** Set on PostgreSQL: operations go to the job queue and `pvhctl worker` processes run them. */
+  queue?: OperationQueue;
   verify: VerifyOptions;
   shutdownTimeoutMs: number;
   onEvent?: (e: OperationEvent) => void;
@@ -37,7 +44,7 @@ export type FleetContext = {
 };
 
 export function makeContext(c: Pick<FleetContext, 'store' | 'driverFor' | 'readFacts' | 'rewrite'> & Partial<FleetContext>): FleetContext {
-  return { limiter: makeLimiter(), verify: DEFAULT_VERIFY, shutdownTimeoutMs: 60_000, ...c };
+  return { limiter: makeLimiter(), leases: c.leases ?? leaseKeeper(c.store), verify: DEFAULT_VERIFY, shutdownTimeoutMs: 60_000, ...c };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -119,20 +126,43 @@ export type SwitchRequest =
   | { kind: 'started'; operation: Operation; finished: Promise<Operation> };
 
 /**
+ * Hands a queued operation to the workers; `finished` follows its journal from the store (the
+ * steps reach ctx.onEvent as the worker writes them).
+ */
+async function queued(ctx: FleetContext, queue: OperationQueue, op: Operation, guest: string): Promise<SwitchRequest> {
+  await queue.submit({ operationId: op.id });
+  return { kind: 'started', operation: op, finished: followOperation(ctx.store, op.id, guest, ctx.onEvent) };
+}
+
+/** Runs `fn` holding the lease on operation `id` (renewed while it waits for a slot and while it runs). */
+export async function held<T>(ctx: FleetContext, id: number, fn: () => Promise<T>): Promise<T> {
+  ctx.leases.hold(id);
+  try {
+    return await fn();
+  } finally {
+    ctx.leases.release(id);
+  }
+}
+
+const BUSY: SwitchRequest = { kind: 'refused', rule: 'busy', reason: 'Another change to this server is in progress.', operation: null };
+
+/**
  * Starts a switch: creates the operation (refusing a second one on the same guest), then runs the
  * state machine under the host's concurrency limit. `finished` resolves with the final operation.
  */
 export async function startSwitch(ctx: FleetContext, guest: Guest, to: TargetType, opts: { force: boolean; actor: string }): Promise<SwitchRequest> {
-  const busy = await ctx.store.listOperations({ guestId: guest.id, status: ['pending', 'running'] });
-  if (busy.length > 0) return { kind: 'refused', rule: 'busy', reason: 'Another change to this server is in progress.', operation: null };
-  const op = await ctx.store.tx(async (t) => {
-    const o = await ctx.store.createOperation({ guest_id: guest.id, kind: 'switch', from_type: guest.current_type, to_type: to, force: opts.force ? 1 : 0, requested_by: opts.actor }, t);
-    await ctx.store.updateGuest(guest.id, { health: 'switching' }, t);
-    await ctx.store.audit(opts.actor, 'switch', guest.name, `to ${to}${opts.force ? ' (force)' : ''}`, t);
-    return o;
-  });
+  const op = await ctx.store.createOperationIfIdle(
+    { guest_id: guest.id, kind: 'switch', from_type: guest.current_type, to_type: to, force: opts.force ? 1 : 0, requested_by: opts.actor },
+    async (t) => {
+      await ctx.store.updateGuest(guest.id, { health: 'switching' }, t);
+      await ctx.store.audit(opts.actor, 'switch', guest.name, `to ${to}${opts.force ? ' (force)' : ''}`, t);
+    },
+    ctx.queue ? 'queued' : 'here',
+  );
+  if (op === null) return BUSY;
+  if (ctx.queue) return queued(ctx, ctx.queue, op, guest.name);
   const host = await ctx.store.getHostById(guest.host_id);
-  const finished = ctx.limiter.run(guest.host_id, host?.max_parallel ?? 1, () => runSwitch(ctx, op.id));
+  const finished = held(ctx, op.id, () => ctx.limiter.run(guest.host_id, host?.max_parallel ?? 1, () => runSwitch(ctx, op.id)));
   return { kind: 'started', operation: op, finished };
 }
 
@@ -325,7 +355,7 @@ export async function rollback(ctx: FleetContext, opId: number, why: string, det
   return finish(ctx, op, guest, 'rolled-back', { reason, detail, type: from });
 }
 
-/** Operations untouched this long are taken over even when their owner is on another machine. */
+/** An operation from before leases (no lease_until), owned on another machine, is taken over after this long untouched. */
 export const STALE_MS = 30 * 60_000;
 
 /**
@@ -353,26 +383,32 @@ export function ownerAlive(op: Pick<Operation, 'owner' | 'updated_at'>): boolean
 export async function recover(ctx: FleetContext): Promise<Operation[]> {
   const out: Operation[] = [];
   for (const op of await ctx.store.unfinishedOperations()) {
-    if (ownerAlive(op)) continue;
-    await ctx.store.updateOperation(op.id, { owner: OWNER });
-    const { guest, driver } = await load(ctx, op.id);
-    const entries = await ctx.store.journalOf(op.id);
-    let newOnHost = false;
-    if (op.new_version_id !== null) {
-      const next = await ctx.store.getConfigVersion(op.new_version_id);
-      const onHost = await retry(() => driver.readFile(hostPath(guest.config_path), MAX_CONFIG)).catch(() => null);
-      newOnHost = next !== undefined && onHost !== null && sameBytes(onHost, next.content);
-    }
-    const r = resumeFrom(entries, newOnHost);
-    await ctx.store.audit('pvhctl', 'recover', guest.name, `operation ${op.id}: ${r.kind}`);
-    const why = op.reason ?? 'the change was interrupted';
-    out.push(
-      r.kind === 'resume-create'
-        ? await createAndVerify(ctx, op.id, op.from_type, op.to_type)
-        : await rollback(ctx, op.id, why, op.detail ?? 'pvhctl restarted during the operation'),
-    );
+    // Queued and not yet claimed: the job queue hands it to a worker.
+    if (op.status === 'pending' && op.owner === null) continue;
+    if (!takeable(op, ctx.leases, Date.now(), STALE_MS)) continue;
+    // Compare-and-set on the owner read above: of two processes recovering at once, one goes on.
+    if (!(await ctx.store.claimOperation(op.id, op.owner, OWNER, ctx.leases.until()))) continue;
+    out.push(await held(ctx, op.id, () => resume(ctx, op)));
   }
   return out;
+}
+
+/** Resumes or rolls back one operation taken over from a dead owner, as its journal says. */
+export async function resume(ctx: FleetContext, op: Operation): Promise<Operation> {
+  const { guest, driver } = await load(ctx, op.id);
+  const entries = await ctx.store.journalOf(op.id);
+  let newOnHost = false;
+  if (op.new_version_id !== null) {
+    const next = await ctx.store.getConfigVersion(op.new_version_id);
+    const onHost = await retry(() => driver.readFile(hostPath(guest.config_path), MAX_CONFIG)).catch(() => null);
+    newOnHost = next !== undefined && onHost !== null && sameBytes(onHost, next.content);
+  }
+  const r = resumeFrom(entries, newOnHost);
+  await ctx.store.audit('pvhctl', 'recover', guest.name, `operation ${op.id}: ${r.kind}`);
+  const why = op.reason ?? 'the change was interrupted';
+  return r.kind === 'resume-create'
+    ? createAndVerify(ctx, op.id, op.from_type, op.to_type)
+    : rollback(ctx, op.id, why, op.detail ?? 'pvhctl restarted during the operation');
 }
 
 /**
@@ -382,19 +418,21 @@ export async function recover(ctx: FleetContext): Promise<Operation[]> {
 export async function startRollback(ctx: FleetContext, guest: Guest, actor: string): Promise<SwitchRequest> {
   const last = (await ctx.store.listOperations({ guestId: guest.id, limit: 20 })).find((o) => o.kind === 'switch' && o.kept_version_id !== null);
   if (last === undefined) return { kind: 'refused', rule: 'no-switch', reason: 'This server has no earlier switch to undo.', operation: null };
-  const busy = await ctx.store.listOperations({ guestId: guest.id, status: ['pending', 'running'] });
-  if (busy.length > 0) return { kind: 'refused', rule: 'busy', reason: 'Another change to this server is in progress.', operation: null };
-  const op = await ctx.store.tx(async (t) => {
-    const o = await ctx.store.createOperation({ guest_id: guest.id, kind: 'rollback', from_type: last.from_type, to_type: last.to_type, force: 1, requested_by: actor }, t);
-    // Undoing puts the guest back up in its old type, whatever its state before the switch.
-    await ctx.store.updateOperation(o.id, { kept_version_id: last.kept_version_id, was_running: 1 }, t);
-    await ctx.store.updateGuest(guest.id, { health: 'switching' }, t);
-    await ctx.store.audit(actor, 'rollback', guest.name, `undo operation ${last.id}`, t);
-    return o;
-  });
+  const op = await ctx.store.createOperationIfIdle(
+    { guest_id: guest.id, kind: 'rollback', from_type: last.from_type, to_type: last.to_type, force: 1, requested_by: actor },
+    async (t, o) => {
+      // Undoing puts the guest back up in its old type, whatever its state before the switch.
+      await ctx.store.updateOperation(o.id, { kept_version_id: last.kept_version_id, was_running: 1 }, t);
+      await ctx.store.updateGuest(guest.id, { health: 'switching' }, t);
+      await ctx.store.audit(actor, 'rollback', guest.name, `undo operation ${last.id}`, t);
+    },
+    ctx.queue ? 'queued' : 'here',
+  );
+  if (op === null) return BUSY;
+  if (ctx.queue) return queued(ctx, ctx.queue, op, guest.name);
   const host = await ctx.store.getHostById(guest.host_id);
-  const finished = ctx.limiter.run(guest.host_id, host?.max_parallel ?? 1, () =>
-    rollback(ctx, op.id, `a rollback was requested by ${actor}`, `undo of operation ${last.id}`),
+  const finished = held(ctx, op.id, () =>
+    ctx.limiter.run(guest.host_id, host?.max_parallel ?? 1, () => rollback(ctx, op.id, `a rollback was requested by ${actor}`, `undo of operation ${last.id}`)),
   );
   return { kind: 'started', operation: op, finished };
 }

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openStore } from './store.ts';
 import { customerKeys, parsePublicKey } from './customer-keys.ts';
+import { STORES } from '../../test/support/stores.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'pvhctl-keys-'));
 let n = 0;
@@ -41,8 +42,8 @@ test('private keys, garbage and oversized input are refused with a reason', () =
   assert.equal(parsePublicKey('').ok, false);
 });
 
-test('keys are stored per customer and found by the blob a client offers', async () => {
-  const s = await openStore(':memory:');
+for (const store of STORES) test(`keys are stored per customer and found by the blob a client offers (${store.kind})`, async () => {
+  const s = await openStore(await store.location());
   const keys = customerKeys(s);
   const a = parsePublicKey(keygen('ed25519').pub);
   const b = parsePublicKey(keygen('ecdsa', 384).pub);

@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import type { Generated, Kysely, Selectable } from 'kysely';
 import type { Migration } from 'kysely/migration';
 import ssh2 from 'ssh2';
+import { idColumn } from './portable.ts';
 import type { Store } from './store.ts';
 
 export type CustomerKeysTable = {
@@ -32,7 +33,7 @@ export const customerKeysMigration: Migration = {
   async up(db: Kysely<any>) {
     await db.schema
       .createTable('customer_keys')
-      .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+      .addColumn('id', 'integer', idColumn(db))
       .addColumn('owner', 'text', (c) => c.notNull())
       .addColumn('algo', 'text', (c) => c.notNull())
       .addColumn('key', 'text', (c) => c.notNull())

@@ -2,17 +2,18 @@
  * Versioned schema migrations, written with Kysely's schema builder so they run unchanged on
  * SQLite and PostgreSQL. Append a new entry for every change; never edit a released one.
  */
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { Migration } from 'kysely/migration';
 import { customerKeysMigration } from './customer-keys.ts';
 import { rehearsalsMigration } from './rehearsals.ts';
+import { bytesType, idColumn } from './portable.ts';
 
 export const migrations: Record<string, Migration> = {
   '0001_initial': {
     async up(db: Kysely<any>) {
       await db.schema
         .createTable('hosts')
-        .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+        .addColumn('id', 'integer', idColumn(db))
         .addColumn('name', 'text', (c) => c.notNull().unique())
         .addColumn('transport', 'text', (c) => c.notNull())
         .addColumn('endpoint', 'text')
@@ -29,7 +30,7 @@ export const migrations: Record<string, Migration> = {
         .execute();
       await db.schema
         .createTable('guests')
-        .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+        .addColumn('id', 'integer', idColumn(db))
         .addColumn('name', 'text', (c) => c.notNull())
         .addColumn('host_id', 'integer', (c) => c.notNull().references('hosts.id').onDelete('cascade'))
         .addColumn('owner', 'text')
@@ -46,10 +47,10 @@ export const migrations: Record<string, Migration> = {
       await db.schema.createIndex('guests_owner').on('guests').column('owner').execute();
       await db.schema
         .createTable('config_versions')
-        .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+        .addColumn('id', 'integer', idColumn(db))
         .addColumn('guest_id', 'integer', (c) => c.notNull().references('guests.id').onDelete('cascade'))
         .addColumn('reason', 'text', (c) => c.notNull())
-        .addColumn('content', 'blob', (c) => c.notNull())
+        .addColumn('content', bytesType(db), (c) => c.notNull())
         .addColumn('sha256', 'text', (c) => c.notNull())
         .addColumn('operation_id', 'integer')
         .addColumn('created_at', 'text', (c) => c.notNull())
@@ -57,7 +58,7 @@ export const migrations: Record<string, Migration> = {
       await db.schema.createIndex('config_versions_guest').on('config_versions').column('guest_id').execute();
       await db.schema
         .createTable('operations')
-        .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+        .addColumn('id', 'integer', idColumn(db))
         .addColumn('guest_id', 'integer', (c) => c.notNull().references('guests.id').onDelete('cascade'))
         .addColumn('kind', 'text', (c) => c.notNull())
         .addColumn('from_type', 'text', (c) => c.notNull())
@@ -77,7 +78,7 @@ export const migrations: Record<string, Migration> = {
       await db.schema.createIndex('operations_guest').on('operations').column('guest_id').execute();
       await db.schema
         .createTable('journal')
-        .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+        .addColumn('id', 'integer', idColumn(db))
         .addColumn('operation_id', 'integer', (c) => c.notNull().references('operations.id').onDelete('cascade'))
         .addColumn('seq', 'integer', (c) => c.notNull())
         .addColumn('step', 'text', (c) => c.notNull())
@@ -88,7 +89,7 @@ export const migrations: Record<string, Migration> = {
       await db.schema.createIndex('journal_operation').on('journal').columns(['operation_id', 'seq']).execute();
       await db.schema
         .createTable('audit')
-        .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+        .addColumn('id', 'integer', idColumn(db))
         .addColumn('at', 'text', (c) => c.notNull())
         .addColumn('actor', 'text', (c) => c.notNull())
         .addColumn('action', 'text', (c) => c.notNull())
@@ -106,7 +107,7 @@ export const migrations: Record<string, Migration> = {
     async up(db: Kysely<any>) {
       await db.schema
         .createTable('tokens')
-        .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+        .addColumn('id', 'integer', idColumn(db))
         .addColumn('sha256', 'text', (c) => c.notNull().unique())
         .addColumn('role', 'text', (c) => c.notNull())
         .addColumn('owner', 'text')
@@ -153,6 +154,38 @@ export const migrations: Record<string, Migration> = {
     async down(db: Kysely<any>) {
       await db.schema.alterTable('guests').dropColumn('run_state').execute();
       await db.schema.alterTable('guests').dropColumn('run_state_at').execute();
+    },
+  },
+  // Several processes on one PostgreSQL: two writers must never give one operation the same journal
+  // number, and two requests must never start two operations on one guest (the busy check alone
+  // races between processes). Numbered apart from the other fleet migrations (0005...) so that
+  // branches adding those never collide with these.
+  '0500_journal_seq_unique_and_one_operation_per_guest': {
+    async up(db: Kysely<any>) {
+      await db.schema.dropIndex('journal_operation').execute();
+      await db.schema.createIndex('journal_operation_seq').on('journal').columns(['operation_id', 'seq']).unique().execute();
+      await db.schema
+        .createIndex('operations_one_unfinished_per_guest')
+        .on('operations')
+        .column('guest_id')
+        .unique()
+        .where(sql.ref('status'), 'in', sql`('pending', 'running')`)
+        .execute();
+    },
+    async down(db: Kysely<any>) {
+      await db.schema.dropIndex('operations_one_unfinished_per_guest').execute();
+      await db.schema.dropIndex('journal_operation_seq').execute();
+      await db.schema.createIndex('journal_operation').on('journal').columns(['operation_id', 'seq']).execute();
+    },
+  },
+  // Leases: an operation's owner renews lease_until while it works; another process takes the
+  // operation over once the lease has run out (its owner died or lost the database).
+  '0501_operation_leases': {
+    async up(db: Kysely<any>) {
+      await db.schema.alterTable('operations').addColumn('lease_until', 'text').execute();
+    },
+    async down(db: Kysely<any>) {
+      await db.schema.alterTable('operations').dropColumn('lease_until').execute();
     },
   },
   // The Xen Shell's customer keys (src/store/customer-keys.ts), numbered apart from the fleet's.

@@ -4,6 +4,7 @@
  * operations and their recovery never see them (a rehearsal never touches the guest, so nothing of
  * the switch's rollback applies to it).
  */
+import { idColumn } from './portable.ts';
 import type { Generated, Kysely, Selectable } from 'kysely';
 import type { Migration } from 'kysely/migration';
 import type { Store } from './store.ts';
@@ -56,7 +57,7 @@ export const rehearsalsMigration: Migration = {
   async up(db: Kysely<any>) {
     await db.schema
       .createTable('rehearsals')
-      .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+      .addColumn('id', 'integer', idColumn(db))
       .addColumn('guest_id', 'integer', (c) => c.notNull().references('guests.id').onDelete('cascade'))
       .addColumn('kernel', 'text', (c) => c.notNull())
       .addColumn('to_type', 'text', (c) => c.notNull())
@@ -75,7 +76,7 @@ export const rehearsalsMigration: Migration = {
     await db.schema.createIndex('rehearsals_status').on('rehearsals').column('status').execute();
     await db.schema
       .createTable('rehearsal_journal')
-      .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+      .addColumn('id', 'integer', idColumn(db))
       .addColumn('rehearsal_id', 'integer', (c) => c.notNull().references('rehearsals.id').onDelete('cascade'))
       .addColumn('seq', 'integer', (c) => c.notNull())
       .addColumn('step', 'text', (c) => c.notNull())

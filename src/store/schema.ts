@@ -100,6 +100,8 @@ export type OperationsTable = {
   was_running: ColumnType<number, number | undefined, number>;
   /** The process running the operation (`HOST:PID`): recovery leaves a live owner's operations alone. */
   owner: ColumnType<string | null, string | null | undefined, string | null>;
+  /** Until when (ISO-8601) the owner holds the operation; it renews this while it works (src/fleet/lease.ts). */
+  lease_until: ColumnType<string | null, string | null | undefined, string | null>;
   /** The config version kept before the switch: what a rollback restores. */
   kept_version_id: number | null;
   new_version_id: number | null;

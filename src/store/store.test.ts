@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { openStore, SQLITE_FILE } from './store.ts';
+import { STORES } from '../../test/support/stores.ts';
 
 test('a data directory gets one WAL-mode SQLite file, migrated once, reopened intact', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'pvhctl-store-'));
@@ -28,44 +29,65 @@ test('a data directory gets one WAL-mode SQLite file, migrated once, reopened in
   }
 });
 
-test('config versions come back byte-identical, whatever the bytes', async () => {
-  const s = await openStore(':memory:');
-  const h = await s.addHost({ name: 'h', transport: 'sim', endpoint: null, key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 1, xen_version: null, xen_caps: null, virt_caps: null, sim_spec: null, last_seen: null });
-  const g = await s.upsertGuest({ name: 'g', host_id: h.id, owner: null, config_path: '/etc/xen/g.cfg', current_type: 'pv', arch: null, verdict: null, verdict_at: null, attention: null });
-  const bytes = new Uint8Array([0, 0xff, 0xfe, 0x0d, 0x0a, 0x80, ...new TextEncoder().encode('kernel = "/boot/vmlinuz"\n')]);
-  const v = await s.keepConfig(g.id, bytes, 'before-switch', null);
-  const back = await s.getConfigVersion(v.id);
-  assert.deepEqual(new Uint8Array(back!.content), bytes);
-  assert.equal(back!.sha256.length, 64);
-  await s.close();
-});
+for (const store of STORES) {
+  test(`config versions come back byte-identical, whatever the bytes (${store.kind})`, async () => {
+    const s = await openStore(await store.location());
+    const h = await s.addHost({ name: 'h', transport: 'sim', endpoint: null, key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 1, xen_version: null, xen_caps: null, virt_caps: null, sim_spec: null, last_seen: null });
+    const g = await s.upsertGuest({ name: 'g', host_id: h.id, owner: null, config_path: '/etc/xen/g.cfg', current_type: 'pv', arch: null, verdict: null, verdict_at: null, attention: null });
+    const bytes = new Uint8Array([0, 0xff, 0xfe, 0x0d, 0x0a, 0x80, ...new TextEncoder().encode('kernel = "/boot/vmlinuz"\n')]);
+    const v = await s.keepConfig(g.id, bytes, 'before-switch', null);
+    const back = await s.getConfigVersion(v.id);
+    assert.deepEqual(new Uint8Array(back!.content), bytes);
+    assert.equal(back!.sha256.length, 64);
+    await s.close();
+  });
 
-test('journal entries are numbered per operation and concurrent transactions do not interleave', async () => {
-  const s = await openStore(':memory:');
-  const h = await s.addHost({ name: 'h', transport: 'sim', endpoint: null, key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 1, xen_version: null, xen_caps: null, virt_caps: null, sim_spec: null, last_seen: null });
-  const g = await s.upsertGuest({ name: 'g', host_id: h.id, owner: null, config_path: '/etc/xen/g.cfg', current_type: 'pv', arch: null, verdict: null, verdict_at: null, attention: null });
-  const ops = await Promise.all([1, 2, 3].map(() => s.createOperation({ guest_id: g.id, kind: 'switch', from_type: 'pv', to_type: 'pvh', force: 0, requested_by: 'test' })));
-  await Promise.all(
-    ops.flatMap((op) => ['pre-check', 'keep-config', 'shutdown'].map((step) => s.tx((t) => s.journal(op.id, step, 'begin', null, t)))),
-  );
-  for (const op of ops) {
-    assert.deepEqual((await s.journalOf(op.id)).map((j) => j.seq), [1, 2, 3]);
-  }
-  assert.equal((await s.unfinishedOperations()).length, 3);
-  await s.updateOperation(ops[0]!.id, { status: 'done' });
-  assert.equal((await s.unfinishedOperations()).length, 2);
-  await s.close();
-});
+  test(`journal entries are numbered per operation and concurrent transactions do not interleave (${store.kind})`, async () => {
+    const s = await openStore(await store.location());
+    const h = await s.addHost({ name: 'h', transport: 'sim', endpoint: null, key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 1, xen_version: null, xen_caps: null, virt_caps: null, sim_spec: null, last_seen: null });
+    const guests = await Promise.all(['g1', 'g2', 'g3'].map((name) => s.upsertGuest({ name, host_id: h.id, owner: null, config_path: `/etc/xen/${name}.cfg`, current_type: 'pv', arch: null, verdict: null, verdict_at: null, attention: null })));
+    const ops = await Promise.all(guests.map((g) => s.createOperation({ guest_id: g.id, kind: 'switch', from_type: 'pv', to_type: 'pvh', force: 0, requested_by: 'test' })));
+    // Each step in its own transaction and all at once: on PostgreSQL these run on separate
+    // connections, so only the row lock and the unique (operation, seq) keep the numbers apart.
+    await Promise.all(
+      ops.flatMap((op) => ['pre-check', 'keep-config', 'shutdown', 'write-config', 'create', 'verify'].map((step) => s.tx((t) => s.journal(op.id, step, 'begin', null, t)))),
+    );
+    await Promise.all(ops.map((op) => s.journal(op.id, 'verify', 'done', null)));
+    for (const op of ops) {
+      assert.deepEqual((await s.journalOf(op.id)).map((j) => j.seq), [1, 2, 3, 4, 5, 6, 7]);
+    }
+    assert.equal((await s.unfinishedOperations()).length, 3);
+    await s.updateOperation(ops[0]!.id, { status: 'done' });
+    assert.equal((await s.unfinishedOperations()).length, 2);
+    await s.close();
+  });
 
-test('a failed transaction leaves nothing behind', async () => {
-  const s = await openStore(':memory:');
-  await assert.rejects(
-    s.tx(async (t) => {
-      await t.insertInto('audit').values({ at: 'x', actor: 'a', action: 'b', target: 'c', detail: null }).execute();
-      throw new Error('boom');
-    }),
-    /boom/,
-  );
-  assert.deepEqual(await s.listAudit(), []);
-  await s.close();
-});
+  test(`a failed transaction leaves nothing behind (${store.kind})`, async () => {
+    const s = await openStore(await store.location());
+    await assert.rejects(
+      s.tx(async (t) => {
+        await t.insertInto('audit').values({ at: 'x', actor: 'a', action: 'b', target: 'c', detail: null }).execute();
+        throw new Error('boom');
+      }),
+      /boom/,
+    );
+    assert.deepEqual(await s.listAudit(), []);
+    await s.close();
+  });
+
+  test(`one unfinished operation per guest, checked inside the transaction and by the database (${store.kind})`, async () => {
+    const s = await openStore(await store.location());
+    const h = await s.addHost({ name: 'h', transport: 'sim', endpoint: null, key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 1, xen_version: null, xen_caps: null, virt_caps: null, sim_spec: null, last_seen: null });
+    const g = await s.upsertGuest({ name: 'g', host_id: h.id, owner: null, config_path: '/etc/xen/g.cfg', current_type: 'pv', arch: null, verdict: null, verdict_at: null, attention: null });
+    const o = { guest_id: g.id, kind: 'switch' as const, from_type: 'pv' as const, to_type: 'pvh' as const, force: 0, requested_by: 'test' };
+    // Eight requests at once: exactly one operation is created, the rest are told the guest is busy.
+    const made = await Promise.all(Array.from({ length: 8 }, () => s.createOperationIfIdle(o, (t, op) => s.audit('test', 'switch', g.name, String(op.id), t))));
+    assert.equal(made.filter((m) => m !== null).length, 1);
+    assert.equal((await s.listAudit()).length, 1, 'the refused requests left no audit row');
+    // The database itself refuses a second unfinished operation, whoever inserts it.
+    await assert.rejects(s.createOperation(o));
+    await s.updateOperation(made.find((m) => m !== null)!.id, { status: 'done' });
+    assert.notEqual(await s.createOperationIfIdle(o), null, 'a finished operation does not block the next');
+    await s.close();
+  });
+}

@@ -8,10 +8,12 @@ import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { Kysely, type Transaction } from 'kysely';
+import { Kysely, PostgresDialect, type Transaction } from 'kysely';
 import { Migrator, type MigrationProvider } from 'kysely/migration';
+import pg from 'pg';
 import { migrations } from './migrations.ts';
 import { nodeSqliteDialect } from './node-sqlite-dialect.ts';
+import { engineOf, type Engine } from './portable.ts';
 import type {
   AuditEntry,
   ConfigVersion,
@@ -33,6 +35,9 @@ export type Db = Kysely<Tables> | Transaction<Tables>;
 /** This process, as recorded in operations.owner. */
 export const OWNER = `${hostname()}:${process.pid}`;
 
+/** The lease a new operation starts with (src/fleet/lease.ts renews it while the operation runs). */
+export const FIRST_LEASE_MS = 30_000;
+
 const now = (): string => new Date().toISOString();
 
 /** The file name of the SQLite database inside a data directory. */
@@ -49,19 +54,47 @@ function openSqlite(path: string): DatabaseSync {
 /** Applies every pending migration; returns the names applied. */
 async function migrate(db: Kysely<Tables>): Promise<string[]> {
   const provider: MigrationProvider = { getMigrations: async () => migrations };
-  const { error, results } = await new Migrator({ db, provider }).migrateToLatest();
+  // Unordered: migrations are numbered in ranges per concern (0001.., 0500.., 0900..), so one
+  // added later in a lower range must still apply to a store that already has a higher one.
+  const { error, results } = await new Migrator({ db, provider, allowUnorderedMigrations: true }).migrateToLatest();
   if (error) throw error instanceof Error ? error : new Error(String(error));
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
 }
 
+/** Whether a `--store` value names a PostgreSQL database rather than a SQLite data directory. */
+export const isPostgresUrl = (location: string): boolean => /^postgres(ql)?:\/\//.test(location);
+
+/** How many connections one process keeps to PostgreSQL (a worker, an API, a CLI command). */
+const PG_POOL = 10;
+
 /**
- * Opens (creating if needed) the SQLite store in `dataDir`, or an in-memory one for `:memory:`,
- * and brings its schema up to date.
+ * The URL without its password, for logs and `store.path`.
+ * @example
+ * redactUrl('postgresql://pvhctl:secret@db1/pvhctl') // => 'postgresql://pvhctl:***@db1/pvhctl'
+ */
+export function redactUrl(url: string): string {
+  return url.replace(/^(postgres(?:ql)?:\/\/[^:@/]*:)[^@/]*@/, '$1***@');
+}
+
+/**
+ * Opens a store and brings its schema up to date: the PostgreSQL database at a `postgresql://`
+ * URL, else the SQLite file in the data directory `location` (created if needed), or an
+ * in-memory SQLite store for `:memory:`.
  * @example
  * const store = await openStore(':memory:');
  * await store.listHosts() // => []
+ * await openStore('postgresql://pvhctl@db1/pvhctl') // the same queries on PostgreSQL
  */
-export async function openStore(dataDir: string): Promise<Store> {
+export async function openStore(location: string): Promise<Store> {
+  if (isPostgresUrl(location)) {
+    const pool = new pg.Pool({ connectionString: location, max: PG_POOL });
+    // An idle connection dropped by the server (restart, failover) must not crash the process.
+    pool.on('error', () => {});
+    const db = new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) });
+    await migrate(db);
+    return makeStore(db, redactUrl(location));
+  }
+  const dataDir = location;
   let path = ':memory:';
   if (dataDir !== ':memory:') {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
@@ -78,11 +111,22 @@ function sha256(bytes: Uint8Array): string {
 
 export type GuestFilter = { hostId?: number; owner?: string; health?: Guest['health']; limit?: number; offset?: number };
 
+/** Whether `err` is a unique-constraint violation, as PostgreSQL (23505) or SQLite reports it. */
+export function isUniqueViolation(err: unknown): boolean {
+  const e = err as { code?: unknown; errcode?: unknown; message?: unknown };
+  return e?.code === '23505' || e?.errcode === 2067 || e?.errcode === 1555 || (typeof e?.message === 'string' && e.message.includes('UNIQUE constraint failed'));
+}
+
 /** Builds the typed query functions over an open Kysely instance. */
 export function makeStore(db: Kysely<Tables>, path: string) {
+  const engine: Engine = engineOf(db);
+  /** Runs `fn` in `t` if it is a transaction already, else in a new one. */
+  const inTx = <T>(t: Db, fn: (t: Transaction<Tables>) => Promise<T>): Promise<T> =>
+    t.isTransaction ? fn(t as Transaction<Tables>) : (t as Kysely<Tables>).transaction().execute(fn);
   return {
     db,
     path,
+    engine,
     close: () => db.destroy(),
     /** Runs `fn` in one transaction (the unit a crash leaves all-or-nothing). */
     tx: <T>(fn: (t: Transaction<Tables>) => Promise<T>) => db.transaction().execute(fn),
@@ -170,6 +214,76 @@ export function makeStore(db: Kysely<Tables>, path: string) {
         .values({ ...o, status: 'pending', step: 'created', owner: OWNER, created_at: now(), updated_at: now() })
         .returningAll()
         .executeTakeFirstOrThrow(),
+    /**
+     * Creates an operation unless the guest already has an unfinished one, in one transaction with
+     * `also` (the guest's health, the audit row). Returns null when the guest is busy: the check
+     * runs inside the transaction, and the partial unique index on unfinished operations refuses
+     * the loser of a race between processes.
+     */
+    createOperationIfIdle: async (
+      o: Pick<Operation, 'guest_id' | 'kind' | 'from_type' | 'to_type' | 'force' | 'requested_by'>,
+      also: (t: Transaction<Tables>, op: Operation) => Promise<void> = async () => {},
+      /** `queued`: no owner yet; a worker claims it from the job queue (src/fleet/worker.ts). */
+      mode: 'here' | 'queued' = 'here',
+    ): Promise<Operation | null> => {
+      const owner = mode === 'here' ? { owner: OWNER, lease_until: new Date(Date.now() + FIRST_LEASE_MS).toISOString() } : { owner: null, lease_until: null };
+      try {
+        return await db.transaction().execute(async (t) => {
+          const busy = await t.selectFrom('operations').select('id').where('guest_id', '=', o.guest_id).where('status', 'in', ['pending', 'running']).executeTakeFirst();
+          if (busy !== undefined) return null;
+          const op = await t
+            .insertInto('operations')
+            .values({ ...o, status: 'pending', step: 'created', ...owner, created_at: now(), updated_at: now() })
+            .returningAll()
+            .executeTakeFirstOrThrow();
+          await also(t, op);
+          return op;
+        });
+      } catch (err) {
+        if (isUniqueViolation(err)) return null;
+        throw err;
+      }
+    },
+    /**
+     * Takes `id` over for `owner` until `leaseUntil`, if it is still held by `expected` (the owner
+     * the caller read): of two processes recovering the same operation, one wins.
+     */
+    claimOperation: async (id: number, expected: string | null, owner: string, leaseUntil: string): Promise<boolean> => {
+      let q = db.updateTable('operations').set({ owner, lease_until: leaseUntil, updated_at: now() }).where('id', '=', id).where('status', 'in', ['pending', 'running']);
+      q = expected === null ? q.where('owner', 'is', null) : q.where('owner', '=', expected);
+      return Number((await q.executeTakeFirst()).numUpdatedRows) === 1;
+    },
+    /** Extends the lease of the operations `owner` holds; returns how many it still holds. */
+    renewLeases: async (ids: number[], owner: string, leaseUntil: string): Promise<number> => {
+      if (ids.length === 0) return 0;
+      const r = await db.updateTable('operations').set({ lease_until: leaseUntil }).where('id', 'in', ids).where('owner', '=', owner).executeTakeFirst();
+      return Number(r.numUpdatedRows);
+    },
+    /**
+     * Starts pending operation `id` if its host has a free slot: under a lock on the host's row,
+     * counts the host's running operations and, below `max_parallel`, marks this one running.
+     * Every worker goes through this, so the per-host limit holds across processes; an operation
+     * whose worker died stays running (its slot taken) until another worker finishes it.
+     */
+    takeHostSlot: async (id: number): Promise<boolean> =>
+      db.transaction().execute(async (t) => {
+        const op = await t.selectFrom('operations').innerJoin('guests', 'guests.id', 'operations.guest_id').select(['guests.host_id', 'operations.status']).where('operations.id', '=', id).executeTakeFirstOrThrow();
+        if (op.status !== 'pending') return op.status === 'running';
+        let host = t.selectFrom('hosts').select('max_parallel').where('id', '=', op.host_id);
+        // SQLite has no row locks; its one writer at a time serialises this transaction anyway.
+        if (engine === 'postgres') host = host.forUpdate();
+        const { max_parallel } = await host.executeTakeFirstOrThrow();
+        const running = await t
+          .selectFrom('operations')
+          .innerJoin('guests', 'guests.id', 'operations.guest_id')
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .where('guests.host_id', '=', op.host_id)
+          .where('operations.status', '=', 'running')
+          .executeTakeFirstOrThrow();
+        if (Number(running.n) >= Math.max(1, max_parallel)) return false;
+        await t.updateTable('operations').set({ status: 'running', updated_at: now() }).where('id', '=', id).execute();
+        return true;
+      }),
     updateOperation: async (id: number, u: Partial<Omit<Operation, 'id'>>, t: Db = db): Promise<void> => {
       await t.updateTable('operations').set({ ...u, updated_at: now() }).where('id', '=', id).execute();
     },
@@ -216,18 +330,22 @@ export function makeStore(db: Kysely<Tables>, path: string) {
     unfinishedOperations: async (): Promise<Operation[]> =>
       db.selectFrom('operations').selectAll().where('status', 'in', ['pending', 'running']).orderBy('id').execute(),
     /** Appends one journal entry; `seq` numbers the entries of one operation from 1. */
-    journal: async (operationId: number, step: string, phase: JournalEntry['phase'], detail: string | null, t: Db = db): Promise<JournalEntry> => {
-      const last = await t
-        .selectFrom('journal')
-        .select((eb) => eb.fn.max<number>('seq').as('seq'))
-        .where('operation_id', '=', operationId)
-        .executeTakeFirst();
-      return t
-        .insertInto('journal')
-        .values({ operation_id: operationId, seq: Number(last?.seq ?? 0) + 1, step, phase, detail, at: now() })
-        .returningAll()
-        .executeTakeFirstOrThrow();
-    },
+    journal: async (operationId: number, step: string, phase: JournalEntry['phase'], detail: string | null, t: Db = db): Promise<JournalEntry> =>
+      inTx(t, async (t) => {
+        // PostgreSQL: two writers to one operation's journal are serialised on its row, so neither
+        // reads a stale max(seq) (the unique index would refuse it). SQLite's writer lock does this.
+        if (engine === 'postgres') await t.selectFrom('operations').select('id').where('id', '=', operationId).forUpdate().execute();
+        const last = await t
+          .selectFrom('journal')
+          .select((eb) => eb.fn.max<number>('seq').as('seq'))
+          .where('operation_id', '=', operationId)
+          .executeTakeFirst();
+        return t
+          .insertInto('journal')
+          .values({ operation_id: operationId, seq: Number(last?.seq ?? 0) + 1, step, phase, detail, at: now() })
+          .returningAll()
+          .executeTakeFirstOrThrow();
+      }),
     journalOf: async (operationId: number): Promise<JournalEntry[]> =>
       db.selectFrom('journal').selectAll().where('operation_id', '=', operationId).orderBy('seq').execute(),
 

@@ -5,7 +5,7 @@
 import { DriverError, isRehearsalPath, PVHCTL_FILE, type ConsoleChannel, type DiskBacking, type Domain, type DomainName, type DomainType, type HostDriver, type HostPath, keptName, type SnapshotSpec } from '../driver.ts';
 import { modelOf } from '../../xlcfg/model.ts';
 import { effectiveSettings, parseXlConfig } from '../../xlcfg/parser.ts';
-import { bytesOf, frontendState, putBytes, saveSim, type SimDomain, type SimGuest, type SimHost } from './world.ts';
+import { bytesOf, frontendState, putBytes, saveSim, withSimLock, type SimDomain, type SimGuest, type SimHost } from './world.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -279,14 +279,15 @@ const asDomain = (d: SimDomain): Domain => ({ name: d.name, domid: d.domid, type
 export function simDriver(h: SimHost, opts: { pollMs?: number } = {}): HostDriver {
   const pollMs = opts.pollMs ?? 2;
   const s = () => h.state;
-  const call = <T>(fn: () => T): T => {
-    tick(h);
-    try {
-      return fn();
-    } finally {
-      saveSim(h);
-    }
-  };
+  const call = <T>(fn: () => T): T =>
+    withSimLock(h, () => {
+      tick(h);
+      try {
+        return fn();
+      } finally {
+        saveSim(h);
+      }
+    });
   const domain = (n: string) => {
     const d = s().domains[n];
     return d === undefined ? null : asDomain(d);

@@ -5,6 +5,7 @@
  * State can live in a JSON file so that a killed pvhctl process finds the host as it left it.
  */
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { DatabaseSync } from 'node:sqlite';
 import type { DomainType, XenbusState } from '../driver.ts';
 
 /** What the guest's kernel can boot as (the sim's stand-in for the kernel verdict). */
@@ -95,11 +96,43 @@ export type SimHostState = {
 /** A host state plus where it is saved (null: memory only). */
 export type SimHost = { state: SimHostState; file: string | null };
 
+/** The generation of the state file (FILE.lock counts saves) each host's state was last read at or saved as. */
+const seen = new WeakMap<SimHost, number>();
+
 /** Saves the host state atomically (temp file + rename), so a kill never leaves half a file. */
 export function saveSim(h: SimHost): void {
   if (h.file === null) return;
   writeFileSync(`${h.file}.tmp`, JSON.stringify(h.state));
   renameSync(`${h.file}.tmp`, h.file);
+}
+
+
+const locks = new Map<string, DatabaseSync>();
+
+/**
+ * Runs `fn` on the host's latest state with every other process's calls shut out, then saves it:
+ * several pvhctl workers drive one simulated host as they would one real dom0. The lock is a
+ * SQLite write transaction on FILE.lock, which the kernel releases if the holder is killed.
+ */
+export function withSimLock<T>(h: SimHost, fn: () => T): T {
+  if (h.file === null) return fn();
+  let lock = locks.get(h.file);
+  if (lock === undefined) {
+    lock = new DatabaseSync(`${h.file}.lock`);
+    lock.exec('PRAGMA busy_timeout = 60000; PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF; CREATE TABLE IF NOT EXISTS gen (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL); INSERT OR IGNORE INTO gen VALUES (1, 0)');
+    locks.set(h.file, lock);
+  }
+  lock.exec('BEGIN IMMEDIATE');
+  const { n } = lock.prepare('SELECT n FROM gen').get() as { n: number };
+  try {
+    // Reloaded only when another process saved since: this process's own changes stay as they are.
+    if (seen.get(h) !== n) h.state = JSON.parse(readFileSync(h.file, 'utf8')) as SimHostState;
+    return fn();
+  } finally {
+    // Every call saves (even one that throws), so every call counts as a new generation.
+    lock.exec('UPDATE gen SET n = n + 1; COMMIT');
+    seen.set(h, n + 1);
+  }
 }
 
 /** Loads a host saved by saveSim. */

@@ -1,16 +1,17 @@
 /**
  * Test helper process for crash.test.ts: switches one guest and, right after journal entry number
  * CRASH_AT is committed, prints `AT n` and waits to be killed with SIGKILL.
- * argv: DATA_DIR GUEST TARGET CRASH_AT
+ * argv: DATA_DIR GUEST TARGET CRASH_AT [STORE_URL]
  */
 import { openFleet } from '../fleet.ts';
 import { startSwitch } from '../switch.ts';
 import type { TargetType } from '../seams.ts';
 
-const [dataDir, guestName, to, at] = process.argv.slice(2);
+const [dataDir, guestName, to, at, store] = process.argv.slice(2);
 const crashAt = Number(at);
 const fleet = await openFleet({
   dataDir: dataDir!,
+  ...(store ? { store } : {}),
   verify: { bootTimeoutMs: 400, pollMs: 2 },
   shutdownTimeoutMs: 300,
   afterJournal: async (_op, seq) => {

@@ -1,0 +1,61 @@
+/**
+ * The job engine behind operations, as one small interface: `submit` hands an operation to
+ * whoever runs them, `work` takes operations and runs them, `stop` stops taking new ones and waits
+ * for those in flight. On PostgreSQL it is pg-boss (plain Postgres, durable jobs, heartbeats), so
+ * any number of `pvhctl worker` processes on any machines share the work; the embedded default
+ * (SQLite) never calls this: it runs an operation in the process that asked for it.
+ */
+import { PgBoss } from 'pg-boss';
+
+/** What a job carries: only the operation's id; the store holds everything else. */
+export type OperationJob = { operationId: number };
+
+export type OperationQueue = {
+  submit(job: OperationJob): Promise<void>;
+  /** Runs `handler` for each job, at most `concurrency` at once in this process. */
+  work(handler: (job: OperationJob) => Promise<void>, opts: { concurrency: number }): Promise<void>;
+  /** Stops taking jobs; resolves when the handlers in flight have returned. */
+  stopWork(): Promise<void>;
+  close(): Promise<void>;
+};
+
+/** The pg-boss queue's name. */
+export const QUEUE = 'pvhctl-operations';
+
+/**
+ * The queue on PostgreSQL at `url` (pg-boss keeps its tables in the `pgboss` schema). A job whose
+ * handler throws is retried; a job whose worker died is failed by pg-boss's monitor once its
+ * heartbeat stops (heartbeatSeconds) and retried on another worker, which resumes the operation
+ * from its journal (src/fleet/worker.ts).
+ * @example
+ * const q = await pgBossQueue('postgresql://pvhctl@db1/pvhctl');
+ * await q.submit({ operationId: 12 });
+ */
+export async function pgBossQueue(url: string): Promise<OperationQueue> {
+  const boss = new PgBoss({ connectionString: url, schema: 'pgboss', max: 4, schedule: false });
+  // A lost connection is reported here and retried by pg-boss; it must not end the process.
+  boss.on('error', () => {});
+  await boss.start();
+  if ((await boss.getQueue(QUEUE)) === null) {
+    // Two processes may create it at once; the loser finds it there.
+    await boss.createQueue(QUEUE, { retryLimit: 10_000, retryDelay: 1, heartbeatSeconds: 10 }).catch(async (err: unknown) => {
+      if ((await boss.getQueue(QUEUE)) === null) throw err;
+    });
+  }
+  return {
+    async submit(job) {
+      await boss.send(QUEUE, job);
+    },
+    async work(handler, opts) {
+      await boss.work<OperationJob>(QUEUE, { batchSize: 1, localConcurrency: opts.concurrency, pollingIntervalSeconds: 0.5 }, async ([job]) => {
+        if (job !== undefined) await handler(job.data);
+      });
+    },
+    async stopWork() {
+      await boss.offWork(QUEUE, { wait: true });
+    },
+    async close() {
+      await boss.stop({ graceful: true, close: true, timeout: 30_000 });
+    },
+  };
+}

@@ -1,0 +1,37 @@
+/**
+ * Test helper process for workers.test.ts: a `pvhctl worker` on the PostgreSQL store, except that
+ * right after the KILL_AT-th journal entry this process writes is committed, it prints `AT n` and
+ * waits to be killed with SIGKILL (0: never). It prints READY once it takes work.
+ * argv: DATA_DIR STORE_URL KILL_AT LEASE_MS CONCURRENCY
+ */
+import { openFleet } from '../fleet.ts';
+import { leaseKeeper } from '../lease.ts';
+import { pgBossQueue } from '../queue.ts';
+import { startWorker } from '../worker.ts';
+
+const [dataDir, store, at, lease, concurrency] = process.argv.slice(2);
+const killAt = Number(at);
+const leaseMs = Number(lease);
+let written = 0;
+const fleet = await openFleet({
+  dataDir: dataDir!,
+  store: store!,
+  queue: await pgBossQueue(store!),
+  recover: false,
+  verify: { bootTimeoutMs: 3000, pollMs: 5 },
+  shutdownTimeoutMs: 3000,
+  afterJournal: async () => {
+    if (++written === killAt) {
+      process.stdout.write(`AT ${written}\n`);
+      setInterval(() => {}, 1000);
+      await new Promise(() => {});
+    }
+  },
+});
+fleet.ctx.leases.stop();
+fleet.ctx.leases = leaseKeeper(fleet.store, leaseMs);
+const worker = await startWorker(fleet.ctx, fleet.ctx.queue!, { concurrency: Number(concurrency), sweepMs: leaseMs / 3, log: (l) => process.stderr.write(`${l}\n`) });
+process.stdout.write('READY\n');
+process.once('SIGTERM', () => {
+  void worker.stop().then(() => fleet.close()).then(() => process.exit(0));
+});

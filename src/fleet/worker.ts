@@ -1,0 +1,93 @@
+/**
+ * A worker: takes operations from the job queue and runs them, any number of workers on any
+ * machines over one PostgreSQL store. Each operation is claimed by compare-and-set and held by a
+ * lease renewed while it runs; the per-host limit is a row lock on the host in the store
+ * (takeHostSlot). Every lease-period / 3 a worker also sweeps the store for operations whose
+ * owner's lease ran out (a worker killed or cut off) and resumes or rolls them back from their
+ * journal, so a dead worker's operation is finished within one lease plus one sweep.
+ */
+import type { Operation } from '../store/schema.ts';
+import { OWNER } from '../store/store.ts';
+import { takeable } from './lease.ts';
+import type { OperationQueue } from './queue.ts';
+import { held, resume, rollback, runSwitch, STALE_MS, type FleetContext } from './switch.ts';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** How often a waiting operation asks again for a slot on its host. */
+const SLOT_POLL_MS = 200;
+
+/**
+ * Runs operation `id` if nobody else holds it: a pending one from its first step once its host
+ * has a free slot, a running one (its worker died) from its journal. Safe to call twice, from two
+ * workers at once: only the claim's winner acts.
+ * @example
+ * await runQueued(ctx, 12) // => 'ran' | 'not-mine'
+ */
+export async function runQueued(ctx: FleetContext, id: number): Promise<'ran' | 'not-mine'> {
+  const op = await ctx.store.getOperation(id);
+  if (op === undefined || (op.status !== 'pending' && op.status !== 'running')) return 'not-mine';
+  if (!takeable(op, ctx.leases, Date.now(), STALE_MS)) return 'not-mine';
+  if (!(await ctx.store.claimOperation(op.id, op.owner, OWNER, ctx.leases.until()))) return 'not-mine';
+  await held(ctx, op.id, async () => {
+    if (op.status === 'running') return resume(ctx, op);
+    while (!(await ctx.store.takeHostSlot(op.id))) await sleep(SLOT_POLL_MS);
+    return op.kind === 'rollback'
+      ? rollback(ctx, op.id, `a rollback was requested by ${op.requested_by}`, 'undo of the last switch')
+      : runSwitch(ctx, op.id);
+  });
+  return 'ran';
+}
+
+/** Operations a sweep may take over: running or claimed ones whose owner's lease ran out. */
+function orphaned(ctx: FleetContext, op: Operation): boolean {
+  if (op.status === 'pending' && op.owner === null) return false; // queued: the queue hands it out
+  return takeable(op, ctx.leases, Date.now(), STALE_MS);
+}
+
+export type Worker = {
+  /** Stops taking work and waits for what is in flight to finish. */
+  stop(): Promise<void>;
+};
+
+/**
+ * Starts working the queue: up to `concurrency` operations at once in this process, and a sweep
+ * for orphaned operations every `sweepMs`.
+ * @example
+ * const w = await startWorker(fleet.ctx, await pgBossQueue(url), { concurrency: 16, sweepMs: 10_000 });
+ * process.on('SIGTERM', () => w.stop().then(() => process.exit(0)));
+ */
+export async function startWorker(ctx: FleetContext, queue: OperationQueue, opts: { concurrency: number; sweepMs: number; log?: (line: string) => void }): Promise<Worker> {
+  const inFlight = new Set<Promise<unknown>>();
+  let stopping = false;
+  const track = <T>(p: Promise<T>): Promise<T> => {
+    inFlight.add(p);
+    void p.finally(() => inFlight.delete(p)).catch(() => {});
+    return p;
+  };
+  const sweep = async () => {
+    for (const op of await ctx.store.unfinishedOperations()) {
+      if (stopping) return;
+      if (!orphaned(ctx, op)) continue;
+      opts.log?.(`taking over operation ${op.id} (owner ${op.owner ?? 'none'}, lease until ${op.lease_until ?? '-'})`);
+      void track(runQueued(ctx, op.id)).catch((err: unknown) => opts.log?.(`operation ${op.id}: ${err instanceof Error ? err.message : String(err)}`));
+    }
+  };
+  let sweeping = Promise.resolve();
+  const timer = setInterval(() => {
+    sweeping = sweeping.then(sweep).catch((err: unknown) => opts.log?.(`sweep: ${err instanceof Error ? err.message : String(err)}`));
+  }, opts.sweepMs);
+  await queue.work(async (job) => {
+    if (stopping) throw new Error('worker stopping'); // pg-boss retries it on another worker
+    await track(runQueued(ctx, job.operationId));
+  }, { concurrency: opts.concurrency });
+  return {
+    async stop() {
+      stopping = true;
+      clearInterval(timer);
+      await queue.stopWork();
+      await sweeping;
+      await Promise.allSettled([...inFlight]);
+    },
+  };
+}
