@@ -9,8 +9,9 @@ import { join } from 'node:path';
 import type { LabEndpoint } from './lab.ts';
 
 /**
- * Attempts a PVH boot gets in the lab's tests. The flake (measured: see lab/flake.ts) is rare
- * and independent from boot to boot, so three failures in a row are a regression, not the flake.
+ * Attempts a PVH boot gets in the lab's tests. At the rate seen so far (1 of 38 PVH boots,
+ * lab-notes.md; `node lab/flake.ts` measures it again), three deaths in a row of independent boots
+ * would happen about once in 50,000: a regression, not the flake.
  */
 export const PVH_ATTEMPTS = 3;
 
