@@ -225,3 +225,18 @@ export function findMarker(log: string): Marker | null {
   if (name === undefined) return null;
   return { name, guestType: fields.get('guest_type') ?? null, disk: fields.get('disk') ?? null, loader: fields.get('loader') ?? null };
 }
+
+/**
+ * The dom0 shell command that edits a guest's PV config to PVH by hand, as an operator would with
+ * sed: `type`, and PV GRUB → PVH GRUB; writes /etc/xen/NAME-pvh.cfg and prints it.
+ * @example
+ * pvhEditScript('direct64') // => "sed -e 's/^type = \"pv\"$/type = \"pvh\"/' ... /etc/xen/direct64.cfg > /etc/xen/direct64-pvh.cfg && cat ..."
+ */
+export function pvhEditScript(name: string): string {
+  if (!/^[a-z][a-z0-9_-]{0,31}$/.test(name)) throw new Error(`bad guest name '${name}'`);
+  return (
+    `sed -e 's/^type = "pv"$/type = "pvh"/' ` +
+    `-e 's|^kernel = "\\(${GRUB.pv64}\\|${GRUB.pv32}\\)"$|kernel = "${GRUB.pvh}"|' ` +
+    `/etc/xen/${name}.cfg > /etc/xen/${name}-pvh.cfg && cat /etc/xen/${name}-pvh.cfg`
+  );
+}

@@ -1,34 +1,33 @@
 /**
- * The Xen lab, end to end: one lab boot (real Xen 4.17 under QEMU) shared by every test in this
- * file; everything is checked over real SSH in dom0 with the real `xl`. Guests boot one at a
- * time. A PVH boot that dies is retried once (QEMU nested-SVM flake, lab-notes.md); the
- * retry is reported as a test diagnostic and in the run's retries.log.
+ * The Xen lab, end to end: one lab boot (real Xen 4.17 under QEMU), the run's shared one or this
+ * file's own (test/support/lab.ts); everything is checked over real SSH in dom0 with the real
+ * `xl`. Guests boot one at a time. A PVH boot that dies is retried (QEMU nested-SVM flake,
+ * lab/retries.ts); each retry is reported as a test diagnostic and in the run's retries.log.
  */
 import assert from 'node:assert/strict';
-import { appendFileSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { bootGuest, destroyGuest, type GuestBootResult } from './guest-boot.ts';
-import { GRUB, GUESTS, VG, type BootExpectation, type LabGuest } from './guests.ts';
-import { collectLogs, labExec, startLab, stopLab, waitForToolstack, type LabEndpoint } from './lab.ts';
+import { GRUB, GUESTS, VG, pvhEditScript, type BootExpectation, type LabGuest } from './guests.ts';
+import { PVH_ATTEMPTS, withRetries } from './retries.ts';
+import { collectLogs, labExec, type LabEndpoint } from './lab.ts';
+import { attachLab, type AttachedLab } from '../test/support/lab.ts';
 import { printable } from '../src/util/escape.ts';
 
 let lab: LabEndpoint;
+let attached: AttachedLab | undefined;
 const timings: string[] = [];
 
 before(async () => {
-  const t0 = Date.now();
-  lab = await startLab({ log: (l) => process.stderr.write(l + '\n') });
-  const waited = await waitForToolstack(lab);
-  timings.push(`lab start ${Date.now() - t0 - waited} ms, toolstack up after ${waited} ms more`);
+  attached = await attachLab();
+  lab = attached.lab;
+  timings.push(attached.shared ? `attached to the run's lab, reset in ${attached.startMs} ms` : `lab started, toolstack up in ${attached.startMs} ms`);
 });
 
 after(async () => {
-  if (lab === undefined) return;
-  const dir = join(lab.runDir, 'logs');
-  await collectLogs(lab, dir).catch(() => []);
-  await stopLab(lab);
-  process.stderr.write(`lab timings:\n  ${timings.join('\n  ')}\nlab logs: ${dir}\n`);
+  await attached?.release();
+  if (attached !== undefined) process.stderr.write(`lab timings:\n  ${timings.join('\n  ')}\nlab logs: ${join(lab.runDir, 'logs')}\n`);
 });
 
 function describeBoot(r: GuestBootResult): string {
@@ -36,26 +35,14 @@ function describeBoot(r: GuestBootResult): string {
   return `${r.kind} after ${r.ms} ms: ${printable(text.slice(-1200))}`;
 }
 
-/** Boots and, for a PVH boot that died, tries once more and records that it did. */
+/** Boots; a PVH boot that died is retried (up to PVH_ATTEMPTS in all), each retry recorded. */
 async function boot(t: TestContext, g: LabGuest, cfg: string, pvh: boolean, waitS = 300): Promise<GuestBootResult> {
-  const r = await bootGuest(lab, g.name, cfg, waitS);
-  timings.push(`${g.name} ${pvh ? 'PVH' : 'as shipped'}: ${r.kind} in ${r.ms} ms`);
-  if (!pvh || r.kind !== 'died') return r;
-  const note = `${g.name}: PVH boot died (${describeBoot(r).slice(0, 300)}); retrying once`;
-  t.diagnostic(note);
-  appendFileSync(join(lab.runDir, 'retries.log'), `${new Date().toISOString()} ${note}\n`);
-  const again = await bootGuest(lab, g.name, cfg, waitS);
-  timings.push(`${g.name} PVH retry: ${again.kind} in ${again.ms} ms`);
-  return again;
-}
-
-/** The hand edit of a PV config to PVH, made in dom0 with sed: type, and PV GRUB → PVH GRUB. */
-function pvhEdit(name: string): string {
-  return (
-    `sed -e 's/^type = "pv"$/type = "pvh"/' ` +
-    `-e 's|^kernel = "\\(${GRUB.pv64}\\|${GRUB.pv32}\\)"$|kernel = "${GRUB.pvh}"|' ` +
-    `/etc/xen/${name}.cfg > /etc/xen/${name}-pvh.cfg && cat /etc/xen/${name}-pvh.cfg`
-  );
+  const what = `${g.name} ${pvh ? 'PVH' : 'as shipped'}`;
+  return withRetries(lab, `lab.test.ts: ${what} boot`, pvh ? PVH_ATTEMPTS : 1, async (n) => {
+    const r = await bootGuest(lab, g.name, cfg, waitS);
+    timings.push(`${what}${n > 1 ? ` (attempt ${n})` : ''}: ${r.kind} in ${r.ms} ms`);
+    return r;
+  }, (r) => (r.kind === 'died' ? `died (${describeBoot(r).slice(0, 300)})` : null), (line) => t.diagnostic(line));
 }
 
 test('xl info shows HAP, and no 32-bit PV ABI (xen-3.0-x86_32p)', async () => {
@@ -118,7 +105,7 @@ describe('guests boot as their configs say', { concurrency: 1 }, () => {
       const asPvh = g.expect.asPvh;
       if (asPvh === null) return;
 
-      const edit = await labExec(lab, pvhEdit(g.name));
+      const edit = await labExec(lab, pvhEditScript(g.name));
       assert.equal(edit.code, 0, edit.stderr);
       assert.match(edit.stdout, /^type = "pvh"$/m);
       if (g.boot.kind === 'grub') assert.ok(edit.stdout.includes(`kernel = "${GRUB.pvh}"`));

@@ -40,7 +40,15 @@ export type StartOptions = {
   /** Guest memory of the whole QEMU machine in MiB (dom0 takes 1024). */
   memoryMiB?: number;
   log?: (line: string) => void;
+  /** QEMU's -cpu and -accel, for experiments on the nested-SVM flake (lab/flake.ts); default QEMU_CPU, QEMU_ACCEL. */
+  cpu?: string;
+  accel?: string;
 };
+
+/** The CPU model Xen needs under TCG: SVM and NPT for PVH (lab-notes.md lists what failed). */
+export const QEMU_CPU = 'qemu64,+svm,+npt';
+/** Multi-threaded TCG: one host thread per emulated CPU. */
+export const QEMU_ACCEL = 'tcg,thread=multi';
 
 /** Result of one command run in dom0 over SSH. */
 export type ExecResult = { code: number; stdout: string; stderr: string };
@@ -79,13 +87,14 @@ export function checkQemuVersion(versionLine: string): string | null {
  */
 export function qemuArgs(
   b: Pick<LabBuild, 'xen' | 'vmlinuz' | 'initrd'>,
-  o: { port: number; overlay: string; serialLog: string; pidFile: string; memoryMiB: number },
+  o: { port: number; overlay: string; serialLog: string; pidFile: string; memoryMiB: number; cpu?: string; accel?: string },
 ): string[] {
+  for (const v of [o.cpu, o.accel]) if (v !== undefined && !/^[a-z0-9][a-z0-9_.,=+-]{0,200}$/i.test(v)) throw new Error(`bad QEMU -cpu/-accel value '${v}'`);
   for (const p of [b.vmlinuz, b.initrd]) if (p.includes(',')) throw new Error(`${p}: a multiboot module path cannot hold a comma`);
   // bootscrub=false: scrubbing 2 GiB of free RAM costs emulated CPU time the boots need.
   const xenCmdline = 'console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all console_timestamps=boot bootscrub=false dom0_mem=1024M,max:1024M';
   return [
-    '-accel', 'tcg,thread=multi', '-M', 'q35', '-cpu', 'qemu64,+svm,+npt', '-m', String(o.memoryMiB), '-smp', '2',
+    '-accel', o.accel ?? QEMU_ACCEL, '-M', 'q35', '-cpu', o.cpu ?? QEMU_CPU, '-m', String(o.memoryMiB), '-smp', '2',
     '-display', 'none', '-monitor', 'none', '-serial', `file:${o.serialLog}`, '-no-reboot', '-pidfile', o.pidFile,
     '-drive', `file=${o.overlay},if=virtio,format=qcow2,cache=unsafe`,
     // Only the loopback address: dom0's SSH is never reachable from outside this machine.
@@ -156,7 +165,7 @@ export async function startLab(opts: StartOptions = {}): Promise<LabEndpoint> {
   const pidFile = join(runDir, 'qemu.pid');
   for (let attempt = 0; ; attempt++) {
     const port = await freePort();
-    const args = qemuArgs(build, { port, overlay, serialLog, pidFile, memoryMiB: opts.memoryMiB ?? 3072 });
+    const args = qemuArgs(build, { port, overlay, serialLog, pidFile, memoryMiB: opts.memoryMiB ?? 3072, cpu: opts.cpu, accel: opts.accel });
     const out = openSync(join(runDir, 'qemu.log'), 'a');
     const child = spawn(qemu, [...FIRMWARE_DIRS.flatMap((d) => ['-L', d]), ...args], { detached: true, stdio: ['ignore', out, out] });
     closeSync(out);

@@ -22,3 +22,12 @@ test('the QEMU command line: TCG, SVM with NPT, loopback-only SSH forward, Xen w
   assert.equal(at('-initrd'), '/b/vmlinuz console=hvc0 earlyprintk=xen rdinit=/init,/b/dom0.cpio.gz');
   assert.throws(() => qemuArgs({ xen: '/x', vmlinuz: '/a,b', initrd: '/i' }, { port: 1, overlay: '/o', serialLog: '/s', pidFile: '/p', memoryMiB: 1 }), /comma/);
 });
+
+test('an experiment may choose another -cpu or -accel (lab/flake.ts); nothing that could add an option', () => {
+  const b = { xen: '/b/xen', vmlinuz: '/b/vmlinuz', initrd: '/b/i' };
+  const o = { port: 1, overlay: '/o', serialLog: '/s', pidFile: '/p', memoryMiB: 1 };
+  const args = qemuArgs(b, { ...o, cpu: 'qemu64,+svm,+npt,-x2apic', accel: 'tcg,thread=single' });
+  assert.equal(args[args.indexOf('-cpu') + 1], 'qemu64,+svm,+npt,-x2apic');
+  assert.equal(args[args.indexOf('-accel') + 1], 'tcg,thread=single');
+  for (const bad of ['qemu64 -S', '', '-cpu', 'a\nb']) assert.throws(() => qemuArgs(b, { ...o, cpu: bad }), /bad QEMU/);
+});

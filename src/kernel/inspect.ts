@@ -209,7 +209,7 @@ async function analyse(bytes: Uint8Array, file: string, lim: InspectLimits, know
       notesFrom: elf.notesFrom,
       pv: pvVerdict({ machine: elf.machine, notes: elf.xenNotes, noteArea: elf.noteArea, guestInfo: elf.guestInfo }),
       pvh: pvhVerdict({ machine: elf.machine, notes: elf.xenNotes, noteArea: elf.noteArea, guestInfo: null }),
-      bytesDecompressed: compression === 'none' ? 0 : source.produced,
+      bytesDecompressed: compression === 'none' ? 0 : source.needed,
       sha256,
       error: null,
     };

@@ -1,7 +1,7 @@
 /** The forward-only stream seen as random access: reads behind the stream come from kept chunks, or a restart. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { streamSource } from './source.ts';
+import { bufferSource, streamSource, type ByteSource } from './source.ts';
 
 const data = Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 7 + (i >> 8)) & 0xff));
 async function* chunks(): AsyncGenerator<Buffer> {
@@ -21,5 +21,47 @@ test('a read behind the stream is served from the first pass when it was kept, e
     assert.equal(opened, retainBytes === 0 ? 2 : 1, `retainBytes ${retainBytes}`);
     await assert.rejects(src.readRanges([{ offset: 299_000, length: 2000, what: 'tail' }]), /tail \(bytes 299000\.\.301000\) lies past the end/);
     await src.close();
+  }
+});
+
+/** The same data cut into chunks whose sizes a seeded generator picks, each after a random pause. */
+function jittered(seed: number): () => AsyncGenerator<Buffer> {
+  return async function* () {
+    let x = seed;
+    const next = () => ((x = (x * 1103515245 + 12345) & 0x7fffffff), x);
+    for (let o = 0; o < data.length; ) {
+      const n = 1 + (next() % 40_000);
+      if (next() % 4 === 0) await new Promise((r) => setTimeout(r, next() % 3));
+      yield Buffer.from(data.subarray(o, o + n));
+      o += n;
+    }
+  };
+}
+
+test('needed is the end of the furthest byte the reads and searches asked for, whatever the chunking and timing', async () => {
+  const needle = data.subarray(150_000, 150_006);
+  const absent = Buffer.from([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  const steps = async (src: ByteSource) => {
+    const seen: number[] = [];
+    await src.readRanges([{ offset: 0, length: 64 }]);
+    seen.push(src.needed);
+    await src.readRanges([{ offset: 70_000, length: 100 }, { offset: 100_000, length: 10 }]);
+    seen.push(src.needed);
+    const hit = await src.find(needle, 120_000, 100_000, 20);
+    seen.push(hit?.offset ?? -1, src.needed);
+    assert.equal(await src.find(absent, 160_000, 30_000, 0), null);
+    seen.push(src.needed);
+    assert.equal(await src.find(absent, 200_000, 1 << 20, 0), null);
+    seen.push(src.needed);
+    await src.close();
+    return seen;
+  };
+  const at = data.indexOf(needle, 120_000);
+  const expected = [64, 100_010, at, at + 26, 190_000, 300_000];
+  assert.deepEqual(await steps(bufferSource(data)), expected);
+  for (const seed of [1, 2, 3, 42, 1234]) {
+    for (const retainBytes of [undefined, 0]) {
+      assert.deepEqual(await steps(streamSource(jittered(seed), { maxBytes: 1 << 20, maxPasses: 3, retainBytes })), expected, `seed ${seed}`);
+    }
   }
 });

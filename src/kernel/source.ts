@@ -16,8 +16,12 @@ export interface ByteSource {
   readRanges(ranges: Range[]): Promise<Uint8Array[]>;
   /** The first occurrence of `needle` at or after `from`, within `limit` bytes, with up to `after` bytes following it. */
   find(needle: Uint8Array, from: number, limit: number, after: number): Promise<{ offset: number; bytes: Uint8Array } | null>;
-  /** Bytes produced so far (for a stream: decompressed bytes, summed over passes). */
-  readonly produced: number;
+  /**
+   * The end of the furthest byte the reads and searches so far needed: a function of what was
+   * asked and of the image alone. How far a stream's producer ran ahead of it depends on timing
+   * (chunk sizes, scheduling), so that is never reported.
+   */
+  readonly needed: number;
   close(): Promise<void>;
 }
 
@@ -25,23 +29,28 @@ export class SourceError extends Error {}
 
 /** A whole image in memory (an uncompressed ELF vmlinux). */
 export function bufferSource(buf: Uint8Array): ByteSource {
-  let produced = 0;
+  let needed = 0;
   return {
     async readRanges(ranges) {
       return ranges.map((r) => {
         if (r.offset + r.length > buf.length) throw pastEnd(r, buf.length, false);
-        produced = Math.max(produced, r.offset + r.length);
+        needed = Math.max(needed, r.offset + r.length);
         return buf.subarray(r.offset, r.offset + r.length);
       });
     },
     async find(needle, from, limit, after) {
       const hay = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength).subarray(0, Math.min(buf.length, from + limit));
       const at = hay.indexOf(needle, from);
-      if (at < 0) return null;
-      return { offset: at, bytes: buf.subarray(at, Math.min(buf.length, at + needle.length + after)) };
+      if (at < 0) {
+        needed = Math.max(needed, hay.length);
+        return null;
+      }
+      const end = Math.min(buf.length, at + needle.length + after);
+      needed = Math.max(needed, end);
+      return { offset: at, bytes: buf.subarray(at, end) };
     },
-    get produced() {
-      return produced;
+    get needed() {
+      return needed;
     },
     async close() {},
   };
@@ -69,7 +78,12 @@ export function streamSource(
   let last: Buffer = Buffer.alloc(0); // the most recent chunk
   let head = Buffer.alloc(0);
   let eof = false;
-  let produced = 0;
+  // The furthest stream offset a read or search needed (see ByteSource.needed); max, not a sum
+  // over passes, since whether a pass restarts depends on where the chunk boundaries fell.
+  let needed = 0;
+  const need = (end: number) => {
+    needed = Math.max(needed, end);
+  };
   // The first pass's chunks are kept (up to RETAIN bytes) so that a read behind the stream's
   // position, Xen's SHT_NOTE fallback for a kernel without Xen notes, needs no second pass.
   // Chunks are fresh buffers, so keeping them costs references, not copies.
@@ -127,7 +141,6 @@ export function streamSource(
     // the head is filled on the first pass only (after a restart pos starts again at 0)
     if (pos === head.length && head.length < HEAD) head = Buffer.concat([head, last.subarray(0, HEAD - pos)]);
     pos += last.length;
-    produced += last.length;
     if (retained !== null && passes === 1) {
       retained.push(last);
       retainedBytes += last.length;
@@ -143,7 +156,10 @@ export function streamSource(
   async function readRanges(ranges: Range[]): Promise<Uint8Array[]> {
     const out: Array<Uint8Array | null> = ranges.map((r) => (r.offset + r.length <= head.length ? head.subarray(r.offset, r.offset + r.length) : null));
     const todo = ranges.map((r, i) => ({ ...r, i })).filter((r) => out[r.i] === null).sort((a, b) => a.offset - b.offset);
-    if (todo.length === 0) return out as Uint8Array[];
+    if (todo.length === 0) {
+      for (const r of ranges) need(r.offset + r.length);
+      return out as Uint8Array[];
+    }
     const fromRetained = retained !== null && passes === 1;
     if (it === null || (todo[0]!.offset < lastStart() && !fromRetained)) restart();
     const bufs = todo.map((r) => ({ r, buf: Buffer.alloc(r.length), filled: 0 }));
@@ -186,12 +202,16 @@ export function streamSource(
       copy();
     }
     for (const b of bufs) out[b.r.i] = b.buf;
+    for (const r of ranges) need(r.offset + r.length);
     return out as Uint8Array[];
   }
 
   async function find(needle: Uint8Array, from: number, limit: number, after: number) {
     if (watch !== undefined && Buffer.compare(Buffer.from(needle), Buffer.from(watch.needle)) === 0 && from <= watchedUpTo && passes === 1) {
-      if (watched !== null && watched.offset >= from) return watched;
+      if (watched !== null && watched.offset >= from) {
+        need(watched.offset + watched.bytes.length);
+        return watched;
+      }
       if (watched === null) from = Math.max(from, lastStart());
     }
     if (it === null || from < lastStart()) restart();
@@ -207,20 +227,28 @@ export function streamSource(
       if (at >= 0 && wStart + at < end) {
         let bytes = window.subarray(at, at + want);
         while (bytes.length < want && (await pull())) bytes = Buffer.concat([bytes, last.subarray(0, want - bytes.length)]);
+        need(wStart + at + bytes.length);
         return { offset: wStart + at, bytes };
       }
-      if (pos >= end) return null;
+      // Not found: the search needed the whole window, or the stream up to its end.
+      if (pos >= end) {
+        need(end);
+        return null;
+      }
       carry = window.subarray(Math.max(0, window.length - needle.length + 1));
       carryStart = wStart + window.length - carry.length;
-      if (!(await pull())) return null;
+      if (!(await pull())) {
+        need(pos);
+        return null;
+      }
     }
   }
 
   return {
     readRanges,
     find,
-    get produced() {
-      return produced;
+    get needed() {
+      return needed;
     },
     async close() {
       await it?.return(undefined);

@@ -47,7 +47,11 @@ export type KernelReport = {
   notesFrom: 'PT_NOTE' | 'SHT_NOTE' | '__xen_guest' | null;
   pv: PvVerdict;
   pvh: PvhVerdict;
-  /** Uncompressed bytes read before the answer was known (the notes sit ~24 MB into a 66 MB vmlinux). */
+  /**
+   * Uncompressed bytes the answer needed: the end of the furthest byte read (the notes sit ~24 MB
+   * into a 66 MB vmlinux). Deterministic: the decompressor may have run further before it was
+   * stopped, by an amount that depends on timing, and that is not counted.
+   */
   bytesDecompressed: number;
   /** sha256 of the file as read, for the verdict cache. */
   sha256: string;

@@ -10,7 +10,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startLab, stopLab, waitForToolstack, labExec, type LabEndpoint } from '../../lab/lab.ts';
+import { labExec, type LabEndpoint } from '../../lab/lab.ts';
+import { PVH_ATTEMPTS, SWITCH_BOOT_DIED, withRetries } from '../../lab/retries.ts';
+import { attachLab, type AttachedLab } from '../support/lab.ts';
 import { bootGuest } from '../../lab/guest-boot.ts';
 import { findMarker } from '../../lab/guests.ts';
 import { openFleet, type Fleet } from '../../src/fleet/fleet.ts';
@@ -19,16 +21,16 @@ import type { GuestVerdict } from '../../src/fleet/seams.ts';
 import type { Operation } from '../../src/store/schema.ts';
 
 let lab: LabEndpoint;
+let attached: AttachedLab | undefined;
 let fleet: Fleet;
 const dir = mkdtempSync(join(tmpdir(), 'pvhctl-e2e-'));
 
 before(async () => {
-  lab = await startLab({ log: (l) => process.stderr.write(`${l}\n`) });
-  await waitForToolstack(lab);
+  attached = await attachLab();
+  lab = attached.lab;
   // The PV guests run as a customer's would before the campaign: started from their configs.
   for (const name of ['pvgrub64', 'direct64', 'nopvh']) {
-    let r = await bootGuest(lab, name, `/etc/xen/${name}.cfg`, 180);
-    if (r.kind !== 'marker') r = await bootGuest(lab, name, `/etc/xen/${name}.cfg`, 180);
+    const r = await withRetries(lab, `fleet-lab.test.ts: ${name} PV boot`, 2, () => bootGuest(lab, name, `/etc/xen/${name}.cfg`, 180), (b) => (b.kind === 'marker' ? null : b.kind));
     assert.equal(r.kind, 'marker', `${name} did not boot as PV: ${JSON.stringify(r).slice(0, 400)}`);
   }
   fleet = await openFleet({ dataDir: dir, verify: { bootTimeoutMs: 240_000, pollMs: 2000 }, shutdownTimeoutMs: 60_000 });
@@ -40,7 +42,7 @@ before(async () => {
 
 after(async () => {
   await fleet?.close();
-  if (lab !== undefined) await stopLab(lab);
+  await attached?.release();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -63,15 +65,19 @@ async function markerAfter(name: string, before: string, waitMs = 120_000) {
   }
 }
 
-/** Switches, retrying once when a PVH boot died (QEMU's nested-SVM flake, lab-notes.md). */
-async function switchTo(t: TestContext, name: string, to: 'pvh' | 'pvh-shim', force: boolean): Promise<Operation> {
-  for (let attempt = 1; ; attempt++) {
+/**
+ * Switches; a switch whose PVH boot died is retried (PVH_ATTEMPTS in all), each retry recorded.
+ * Returns the last operation and the guest's console log as it was just before that attempt:
+ * a failed attempt's rollback boots the guest as PV, and its PV marker must not be taken for
+ * the marker of the attempt that counts.
+ */
+async function switchTo(t: TestContext, name: string, to: 'pvh' | 'pvh-shim', force: boolean): Promise<{ op: Operation; log: string }> {
+  return withRetries(lab, `fleet-lab.test.ts: ${name} switch to ${to}`, PVH_ATTEMPTS, async () => {
+    const log = await consoleOf(name);
     const r = await startSwitch(fleet.ctx, await guest(name), to, { force, actor: 'e2e' });
     assert.equal(r.kind, 'started', r.kind === 'refused' ? r.reason : '');
-    const op = await (r as { finished: Promise<Operation> }).finished;
-    if (op.status === 'done' || attempt === 2 || !/crashed|stopped right after|stopped with an error/.test(op.reason ?? '')) return op;
-    t.diagnostic(`${name}: PVH boot died (${op.detail}); retrying once`);
-  }
+    return { op: await (r as { finished: Promise<Operation> }).finished, log };
+  }, ({ op }) => (op.status !== 'done' && SWITCH_BOOT_DIED.test(op.reason ?? '') ? `PVH boot died (${op.reason}; ${op.detail})` : null), (line) => t.diagnostic(line));
 }
 
 test('discover and scan the lab host over SSH: capabilities, guests, verdicts from kernels and disks', async () => {
@@ -98,8 +104,7 @@ test('discover and scan the lab host over SSH: capabilities, guests, verdicts fr
 
 for (const name of ['pvgrub64', 'direct64']) {
   test(`${name}: PV → PVH, verified, and the guest itself reports PVH`, async (t) => {
-    const log = await consoleOf(name);
-    const op = await switchTo(t, name, 'pvh', true);
+    const { op, log } = await switchTo(t, name, 'pvh', true);
     assert.equal(op.status, 'done', `${op.reason} (${op.detail})`);
     assert.equal((await markerAfter(name, log))?.guestType, 'PVH');
     assert.match(await configInDom0(name), /^type = "pvh"$/m);
@@ -109,12 +114,11 @@ for (const name of ['pvgrub64', 'direct64']) {
 
 test('nopvh: refused by the pre-check; forced, its PVH boot fails and it rolls back to PV, config byte-identical', async (t) => {
   const before = await configInDom0('nopvh');
-  const log = await consoleOf('nopvh');
   const refused = await startSwitch(fleet.ctx, await guest('nopvh'), 'pvh', { force: false, actor: 'e2e' });
   assert.equal(refused.kind, 'started');
   const r0 = await (refused as { finished: Promise<Operation> }).finished;
   assert.equal(r0.status, 'refused');
-  const op = await switchTo(t, 'nopvh', 'pvh', true);
+  const { op, log } = await switchTo(t, 'nopvh', 'pvh', true);
   assert.equal(op.status, 'rolled-back', `${op.reason} (${op.detail})`);
   assert.match(op.reason!, /kernel has no PVH support/);
   assert.equal(await configInDom0('nopvh'), before);
@@ -123,8 +127,7 @@ test('nopvh: refused by the pre-check; forced, its PVH boot fails and it rolls b
 });
 
 test('pae32: a 32-bit guest this Xen cannot run as PV (no xen-3.0-x86_32p) is switched to PVH', async (t) => {
-  const log = await consoleOf('pae32');
-  const op = await switchTo(t, 'pae32', 'pvh', false);
+  const { op, log } = await switchTo(t, 'pae32', 'pvh', false);
   assert.equal(op.status, 'done', `${op.reason} (${op.detail})`);
   assert.equal((await markerAfter('pae32', log))?.guestType, 'PVH');
   assert.match(await configInDom0('pae32'), /^type = "pvh"$/m);

@@ -11,7 +11,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { labExec, startLab, stopLab, waitForToolstack, type LabEndpoint } from '../../lab/lab.ts';
+import { labExec, type LabEndpoint } from '../../lab/lab.ts';
+import { PVH_ATTEMPTS, SWITCH_BOOT_DIED, withRetries } from '../../lab/retries.ts';
+import { attachLab, type AttachedLab } from '../support/lab.ts';
 import { bootGuest } from '../../lab/guest-boot.ts';
 import { eventBus } from '../../src/api/server.ts';
 import { openFleet, type Fleet } from '../../src/fleet/fleet.ts';
@@ -23,15 +25,15 @@ const run = promisify(execFile);
 const GUEST = 'direct64';
 const dir = mkdtempSync(join(tmpdir(), 'pvhctl-shell-lab-'));
 let lab: LabEndpoint;
+let attached: AttachedLab | undefined;
 let fleet: Fleet;
 let server: ShellServer;
 const key = join(dir, 'carol');
 
 before(async () => {
-  lab = await startLab({ log: (l) => process.stderr.write(`${l}\n`) });
-  await waitForToolstack(lab);
-  let r = await bootGuest(lab, GUEST, `/etc/xen/${GUEST}.cfg`, 180);
-  if (r.kind !== 'marker') r = await bootGuest(lab, GUEST, `/etc/xen/${GUEST}.cfg`, 180);
+  attached = await attachLab();
+  lab = attached.lab;
+  const r = await withRetries(lab, `shell-lab.test.ts: ${GUEST} PV boot`, 2, () => bootGuest(lab, GUEST, `/etc/xen/${GUEST}.cfg`, 180), (b) => (b.kind === 'marker' ? null : b.kind));
   assert.equal(r.kind, 'marker', `${GUEST} did not boot as PV`);
   const hub = eventBus();
   fleet = await openFleet({ dataDir: dir, onEvent: (e) => hub.emit(e), verify: { bootTimeoutMs: 240_000, pollMs: 2000 }, shutdownTimeoutMs: 60_000 });
@@ -56,7 +58,7 @@ after(async () => {
   spawnSync('tmux', ['-L', `pvhctl-shell-lab-${process.pid}`, 'kill-server']);
   await server?.close();
   await fleet?.close();
-  if (lab !== undefined) await stopLab(lab);
+  await attached?.release();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -81,11 +83,8 @@ test('check over SSH: the lab guest can run as PVH, the host has no 32-bit PV', 
 });
 
 test('mode pvh: switched on real Xen, verified, the guest itself says PVH', async (t) => {
-  let r = await ssh('mode pvh');
-  if (r.code !== 0 && /crashed|stopped right after|stopped with an error/.test(r.out)) {
-    t.diagnostic(`PVH boot died (QEMU nested-SVM flake, lab-notes.md); retrying once: ${r.out.slice(-300)}`);
-    r = await ssh('mode pvh');
-  }
+  const r = await withRetries(lab, 'shell-lab.test.ts: mode pvh', PVH_ATTEMPTS, () => ssh('mode pvh'),
+    (o) => (o.code !== 0 && SWITCH_BOOT_DIED.test(o.out) ? `PVH boot died (${o.out.slice(-300)})` : null), (line) => t.diagnostic(line));
   assert.equal(r.code, 0, r.out);
   assert.match(r.out, /Shutting the server down cleanly/);
   assert.match(r.out, /Waiting for it to boot/);
