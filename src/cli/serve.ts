@@ -11,6 +11,7 @@ import { startFleetShell, type ShellServer } from '../shell/server.ts';
 import { parse, UsageError } from './args.ts';
 import { COMMON, dataDir, open } from './fleet-common.ts';
 import { setUpDemo } from './serve-demo.ts';
+import { SHELL_LIMIT_OPTIONS, shellLimits } from './shell-limits.ts';
 
 export const help = `usage: pvhctl serve [--listen ADDRESS] [--port PORT] [--data-dir DIR] [--sim GUESTS] [--demo] [--shell-port PORT]
 
@@ -22,7 +23,8 @@ simulated host with that many guests (a first look without Xen). --demo boots th
 where QEMU is installed), starts its PV guests, adds it as host 'lab' and scans it, then serves;
 without QEMU it falls back to --sim 50. The lab stops with the server.
 The web UI is at / . --shell-port also serves the customers' Xen Shell over SSH on that port, on
-the same fleet (one event bus, one per-host limit); see 'pvhctl shell --help'.
+the same fleet (one event bus, one per-host limit), with the Xen Shell's connection limits
+(--login-grace-time, --max-startups, --per-source-max-startups); see 'pvhctl shell --help'.
 
 exit status: 0 stopped by SIGINT/SIGTERM; 1 could not start; 2 usage error
 `;
@@ -35,6 +37,7 @@ export async function run(args: string[]): Promise<number> {
     sim: { type: 'string' },
     demo: { type: 'boolean' },
     'shell-port': { type: 'string' },
+    ...SHELL_LIMIT_OPTIONS,
   });
   if (values.help) {
     process.stdout.write(help);
@@ -44,6 +47,7 @@ export async function run(args: string[]): Promise<number> {
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError('--port 0..65535');
   const shellPort = values['shell-port'] === undefined ? null : Number(values['shell-port']);
   if (shellPort !== null && (!Number.isInteger(shellPort) || shellPort < 0 || shellPort > 65535)) throw new UsageError('--shell-port 0..65535');
+  const limits = shellLimits(values);
   const logger = pino({ name: 'pvhctl' });
   const bus = eventBus();
   const dir = dataDir(values['data-dir']);
@@ -65,7 +69,7 @@ export async function run(args: string[]): Promise<number> {
   logger.info(`try: curl -H "Authorization: Bearer $(cat ${tokenFile})" ${address}/v1/guests  (API: ${address}/openapi.json)`);
   let shell: ShellServer | null = null;
   if (shellPort !== null) {
-    shell = await startFleetShell(fleet, bus, { dataDir: dir, port: shellPort, address: values.listen ?? '127.0.0.1', log: (line) => logger.info(line) });
+    shell = await startFleetShell(fleet, bus, { dataDir: dir, port: shellPort, address: values.listen ?? '127.0.0.1', ...limits, log: (line) => logger.info(line) });
     logger.info({ port: shell.port, hostKey: shell.hostKeyPublic }, 'Xen Shell serving');
   }
   await new Promise<void>((resolve) => {
