@@ -2,7 +2,7 @@
  * `pvhctl token add --operator | --customer OWNER`: create an API token; the secret is printed
  * once and only its sha256 is stored.
  */
-import { parse, UsageError } from './args.ts';
+import { parse, subcommand, UsageError } from './args.ts';
 import { COMMON, open, output } from './fleet-common.ts';
 
 export const help = `usage: pvhctl token add (--operator | --customer OWNER) [--json]
@@ -14,7 +14,7 @@ exit status: 0 created; 1 failed; 2 usage error
 `;
 
 export async function run(args: string[]): Promise<number> {
-  const [sub, ...rest] = args;
+  const { sub, rest } = subcommand(args);
   const { values } = parse(rest, { ...COMMON, operator: { type: 'boolean' }, customer: { type: 'string' } });
   if (values.help || sub === undefined) {
     process.stdout.write(help);
