@@ -14,6 +14,7 @@ import type { TargetType } from '../fleet/seams.ts';
 import type { Guest, Operation, Token } from '../store/schema.ts';
 import { describeGuest, describeGuests } from '../cli/guest.ts';
 import { isPublicWebPath, registerWeb } from '../web/routes.ts';
+import { finiteKeyword, isValidationError, MAX_INT, validationWords, wholeNumber } from './validation.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -68,7 +69,7 @@ const hostSchema = {
     xen_version: { type: ['string', 'null'] }, xen_caps: { type: ['string', 'null'] }, virt_caps: { type: ['string', 'null'] }, max_parallel: { type: 'integer' },
   },
 } as const;
-const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'integer', minimum: 1 } } } as const;
+const idParams = { type: 'object', required: ['id'], properties: { id: wholeNumber(1) } } as const;
 const security = [{ bearer: [] }];
 
 export type ServerOptions = { logger: Logger; bus: EventBus & { emitter: EventEmitter } };
@@ -80,7 +81,12 @@ export type ServerOptions = { logger: Logger; bus: EventBus & { emitter: EventEm
  * await app.listen({ port: 8080, host: '127.0.0.1' })
  */
 export async function buildServer(fleet: Fleet, opts: ServerOptions): Promise<FastifyInstance> {
-  const app = Fastify({ loggerInstance: opts.logger as unknown as FastifyBaseLogger, bodyLimit: 64 * 1024 });
+  const app = Fastify({ loggerInstance: opts.logger as unknown as FastifyBaseLogger, bodyLimit: 64 * 1024, ajv: { plugins: [finiteKeyword] } });
+  // A request that breaks its schema gets one line saying which parameter and what it must be.
+  app.setErrorHandler(async (err, req, reply) => {
+    if (isValidationError(err)) return reply.code(400).send({ error: validationWords(err.validation, err.validationContext) });
+    throw err;
+  });
   const store = fleet.store;
 
   // Metrics: counts and durations only; no per-guest labels (cardinality stays bounded).
@@ -167,7 +173,7 @@ export async function buildServer(fleet: Fleet, opts: ServerOptions): Promise<Fa
       schema: {
         summary: 'List guests (customers: their own)',
         security,
-        querystring: { type: 'object', properties: { limit: { type: 'integer', minimum: 1, maximum: 10000, default: 1000 }, offset: { type: 'integer', minimum: 0, default: 0 } } },
+        querystring: { type: 'object', properties: { limit: wholeNumber(1, 10000, { default: 1000 }), offset: wholeNumber(0, MAX_INT, { default: 0 }) } },
         response: { 200: { type: 'array', items: guestSchema } },
       },
     },
