@@ -61,8 +61,8 @@ test('a customer checks and switches their guest, and follows it over SSE to the
   await fleet.close();
 });
 
-test('OpenAPI document and Prometheus metrics without per-guest labels', async () => {
-  const { fleet, app, operator, guests } = await setup();
+test('OpenAPI document; Prometheus metrics for operators only, without per-guest labels', async () => {
+  const { fleet, app, operator, customer, guests } = await setup();
   const doc = (await app.inject({ method: 'GET', url: '/openapi.json' })).json();
   assert.match(doc.openapi, /^3\./);
   assert.ok(doc.paths['/v1/guests/{id}/switch'].post);
@@ -70,7 +70,9 @@ test('OpenAPI document and Prometheus metrics without per-guest labels', async (
   const op = (await app.inject({ method: 'POST', url: `/v1/guests/${guests[0]!.id}/switch`, headers: auth(operator), payload: { to: 'pvh' } })).json();
   await app.inject({ method: 'GET', url: `/v1/operations/${op.id}/events`, headers: auth(operator) });
   await new Promise((r) => setTimeout(r, 20));
-  const m = (await app.inject({ method: 'GET', url: '/metrics' })).body;
+  assert.equal((await app.inject({ method: 'GET', url: '/metrics' })).statusCode, 401, 'no token, no metrics');
+  assert.equal((await app.inject({ method: 'GET', url: '/metrics', headers: auth(customer) })).statusCode, 403, 'customers get none');
+  const m = (await app.inject({ method: 'GET', url: '/metrics', headers: auth(operator) })).body;
   assert.match(m, /pvhctl_guests\{type="pv",health="ok"\} \d+/);
   assert.match(m, /pvhctl_operations_total\{kind="switch",status="(done|rolled-back)"\} 1/);
   for (const g of guests) assert.ok(!m.includes(g.name), `metrics mention ${g.name}`);
@@ -102,6 +104,23 @@ test('every numeric parameter of every route is bounded: bad values get 400 with
     }
   }
   assert.ok(routes >= 8, `routes with numeric parameters: ${routes}`);
+  await app.close();
+  await fleet.close();
+});
+
+test('metrics are cheap: scrapes arriving together, and within the interval, share one reading of the store', async () => {
+  const { fleet, app, operator } = await setup();
+  let reads = 0;
+  const count = fleet.store.countGuests;
+  fleet.store.countGuests = () => {
+    reads++;
+    return count();
+  };
+  const scrape = () => app.inject({ method: 'GET', url: '/metrics', headers: auth(operator) });
+  const all = await Promise.all(Array.from({ length: 16 }, scrape));
+  assert.ok(all.every((r) => r.statusCode === 200 && /pvhctl_guests\{/.test(r.body)));
+  for (let i = 0; i < 16; i++) assert.equal((await scrape()).statusCode, 200);
+  assert.equal(reads, 1, '32 scrapes, one fleet-wide count');
   await app.close();
   await fleet.close();
 });

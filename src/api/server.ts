@@ -6,7 +6,6 @@
 import { EventEmitter } from 'node:events';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Logger } from 'pino';
 import type { Fleet } from '../fleet/fleet.ts';
 import { precheck, startRollback, startSwitch, type OperationEvent } from '../fleet/switch.ts';
@@ -14,6 +13,7 @@ import type { TargetType } from '../fleet/seams.ts';
 import type { Guest, Operation, Token } from '../store/schema.ts';
 import { describeGuest, describeGuests } from '../cli/guest.ts';
 import { isPublicWebPath, registerWeb } from '../web/routes.ts';
+import { FINAL, fleetMetrics, type FleetMetrics } from './metrics.ts';
 import { finiteKeyword, isValidationError, MAX_INT, validationWords, wholeNumber } from './validation.ts';
 
 declare module 'fastify' {
@@ -40,8 +40,6 @@ export function eventBus(): EventBus & { emitter: EventEmitter } {
     },
   };
 }
-
-const FINAL = new Set<Operation['status']>(['done', 'refused', 'rolled-back', 'needs-attention']);
 
 const errorSchema = { type: 'object', properties: { error: { type: 'string' } } } as const;
 const opSchema = {
@@ -72,7 +70,12 @@ const hostSchema = {
 const idParams = { type: 'object', required: ['id'], properties: { id: wholeNumber(1) } } as const;
 const security = [{ bearer: [] }];
 
-export type ServerOptions = { logger: Logger; bus: EventBus & { emitter: EventEmitter } };
+export type ServerOptions = {
+  logger: Logger;
+  bus: EventBus & { emitter: EventEmitter };
+  /** The metrics /metrics serves to operators (default: made here on the store and the bus). */
+  metrics?: FleetMetrics;
+};
 
 /**
  * Builds the API over an open fleet (not yet listening).
@@ -89,38 +92,6 @@ export async function buildServer(fleet: Fleet, opts: ServerOptions): Promise<Fa
   });
   const store = fleet.store;
 
-  // Metrics: counts and durations only; no per-guest labels (cardinality stays bounded).
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'pvhctl_process_' });
-  new Gauge({
-    name: 'pvhctl_guests',
-    help: 'Guests by type and health',
-    labelNames: ['type', 'health'],
-    registers: [registry],
-    async collect() {
-      this.reset();
-      for (const c of await store.countGuests()) this.set({ type: c.type, health: c.health }, c.n);
-    },
-  });
-  new Gauge({
-    name: 'pvhctl_hosts',
-    help: 'Hosts under management',
-    registers: [registry],
-    async collect() {
-      this.set((await store.listHosts()).length);
-    },
-  });
-  const opsTotal = new Counter({ name: 'pvhctl_operations_total', help: 'Finished operations by kind and outcome', labelNames: ['kind', 'status'], registers: [registry] });
-  const opSeconds = new Histogram({ name: 'pvhctl_operation_seconds', help: 'Duration of finished operations', labelNames: ['status'], buckets: [1, 5, 15, 30, 60, 120, 300, 600], registers: [registry] });
-  opts.bus.emitter.on('any', (e: OperationEvent) => {
-    if (e.status === undefined || !FINAL.has(e.status)) return;
-    void store.getOperation(e.operationId).then((op) => {
-      if (!op) return;
-      opsTotal.inc({ kind: op.kind, status: op.status });
-      opSeconds.observe({ status: op.status }, (Date.now() - Date.parse(op.created_at)) / 1000);
-    });
-  });
-
   await app.register(swagger, {
     openapi: {
       info: { title: 'pvhctl', version: '0.1.0', description: "Move a Xen fleet's guests from PV to PVH, verified, with automatic rollback." },
@@ -131,7 +102,7 @@ export async function buildServer(fleet: Fleet, opts: ServerOptions): Promise<Fa
   app.decorateRequest('principal', null);
   app.addHook('onRequest', async (req, reply) => {
     const path = req.url.split('?')[0];
-    if (path === '/openapi.json' || path === '/metrics' || path === '/healthz' || isPublicWebPath(path ?? '')) return;
+    if (path === '/openapi.json' || path === '/healthz' || isPublicWebPath(path ?? '')) return;
     const m = /^Bearer (\S{8,200})$/.exec(req.headers.authorization ?? '');
     const tok = m ? await store.tokenFor(m[1]!) : undefined;
     if (tok === undefined) return reply.code(401).send({ error: 'a valid bearer token is required' });
@@ -150,9 +121,11 @@ export async function buildServer(fleet: Fleet, opts: ServerOptions): Promise<Fa
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   app.get('/healthz', { schema: { hide: true } }, async () => ({ ok: true }));
-  app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
-    reply.header('content-type', registry.contentType);
-    return registry.metrics();
+  // Fleet-wide counts are for operators (an operator token here, or `serve --metrics-listen`).
+  const metrics = opts.metrics ?? fleetMetrics(store, opts.bus.emitter);
+  app.get('/metrics', { preHandler: operatorOnly, schema: { hide: true } }, async (_req, reply) => {
+    reply.header('content-type', metrics.contentType);
+    return metrics.render();
   });
 
   app.get('/v1/hosts', { preHandler: operatorOnly, schema: { summary: 'List hosts', security, response: { 200: { type: 'array', items: hostSchema } } } }, async () => store.listHosts());

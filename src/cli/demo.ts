@@ -100,7 +100,7 @@ export async function run(args: string[]): Promise<number> {
   const customerToken = await fleet.store.addToken('customer', customer).finally(() => fleet.close());
   say(
     [
-      `serving: web UI and API on ${base}/ (OpenAPI at ${base}/openapi.json, metrics at ${base}/metrics)`,
+      `serving: web UI and API on ${base}/ (OpenAPI at ${base}/openapi.json, metrics at ${base}/metrics with an operator token)`,
       `  operator token: ${token}   (also in ${tokenFile})`,
       `  customer '${customer}' token: ${customerToken}   (sees only ${customer}'s guests)`,
       `  CLI on the same store: pvhctl guest list --data-dir ${dir}`,

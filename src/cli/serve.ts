@@ -6,6 +6,7 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
+import { fleetMetrics, serveMetrics } from '../api/metrics.ts';
 import { buildServer, eventBus } from '../api/server.ts';
 import { startFleetShell, type ShellServer } from '../shell/server.ts';
 import { parse, UsageError } from './args.ts';
@@ -14,9 +15,12 @@ import { setUpDemo } from './serve-demo.ts';
 import { SHELL_LIMIT_OPTIONS, shellLimits } from './shell-limits.ts';
 
 export const help = `usage: pvhctl serve [--listen ADDRESS] [--port PORT] [--data-dir DIR] [--sim GUESTS] [--demo] [--shell-port PORT]
+                   [--metrics-listen ADDRESS:PORT]
 
 Serves the API (default 127.0.0.1:8080): /v1/hosts, /v1/guests, /v1/guests/{id}/check|switch|rollback,
-/v1/operations/{id} and /v1/operations/{id}/events (server-sent events), /openapi.json, /metrics.
+/v1/operations/{id} and /v1/operations/{id}/events (server-sent events), /openapi.json, /metrics
+(operator token only; --metrics-listen also serves /metrics without a token on ADDRESS:PORT, for
+a Prometheus on a management network).
 Logs are JSON lines (pino) on stdout. On first start an operator token is written to
 DATA_DIR/operator-token (mode 0600); 'pvhctl token add' makes more. --sim GUESTS adds and scans a
 simulated host with that many guests (a first look without Xen). --demo boots the Xen lab (lab/,
@@ -37,6 +41,7 @@ export async function run(args: string[]): Promise<number> {
     sim: { type: 'string' },
     demo: { type: 'boolean' },
     'shell-port': { type: 'string' },
+    'metrics-listen': { type: 'string' },
     ...SHELL_LIMIT_OPTIONS,
   });
   if (values.help) {
@@ -48,6 +53,9 @@ export async function run(args: string[]): Promise<number> {
   const shellPort = values['shell-port'] === undefined ? null : Number(values['shell-port']);
   if (shellPort !== null && (!Number.isInteger(shellPort) || shellPort < 0 || shellPort > 65535)) throw new UsageError('--shell-port 0..65535');
   const limits = shellLimits(values);
+  const metricsAt = values['metrics-listen'] === undefined ? null : /^\[?([0-9A-Za-z.:-]+?)\]?:([0-9]{1,5})$/.exec(values['metrics-listen']);
+  if (metricsAt === null && values['metrics-listen'] !== undefined) throw new UsageError('--metrics-listen ADDRESS:PORT');
+  if (metricsAt !== null && Number(metricsAt[2]) > 65535) throw new UsageError('--metrics-listen: port 0..65535');
   const logger = pino({ name: 'pvhctl' });
   const bus = eventBus();
   const dir = dataDir(values['data-dir']);
@@ -63,7 +71,10 @@ export async function run(args: string[]): Promise<number> {
     if (!Number.isInteger(n) || n < 1 || n > 10000) throw new UsageError('--sim 1..10000');
     stopDemo = await setUpDemo(fleet, logger, { sim: n, lab: values.demo === true });
   }
-  const app = await buildServer(fleet, { logger, bus });
+  const metrics = fleetMetrics(fleet.store, bus.emitter);
+  const app = await buildServer(fleet, { logger, bus, metrics });
+  const metricsServer = metricsAt === null ? null : await serveMetrics(metrics, metricsAt[1]!, Number(metricsAt[2]));
+  if (metricsServer !== null) logger.info({ address: `${metricsServer.address}/metrics` }, 'metrics serving (no token)');
   const address = await app.listen({ host: values.listen ?? '127.0.0.1', port });
   logger.info({ address, dataDir: dir, store: fleet.store.path }, 'pvhctl serving');
   logger.info(`try: curl -H "Authorization: Bearer $(cat ${tokenFile})" ${address}/v1/guests  (API: ${address}/openapi.json)`);
@@ -77,6 +88,7 @@ export async function run(args: string[]): Promise<number> {
     process.once('SIGTERM', resolve);
   });
   await shell?.close();
+  await metricsServer?.close();
   await app.close();
   await fleet.close();
   await stopDemo();
