@@ -194,7 +194,7 @@ test('a stopped guest is switched and booted; a stopped guest whose boot fails g
   const before = configOnHost(sim, bad);
   const op = await finished(await startSwitch(fleet.ctx, ok, 'pvh', { force: false, actor: 'op' }));
   assert.equal(op.status, 'done', op.detail ?? '');
-  assert.equal(op.was_running, 0);
+  assert.equal(op.prior_state, 'stopped');
   assert.equal(sim.state.domains[ok.name]!.type, 'pvh');
   const stale = JSON.parse(bad.verdict!);
   stale.pvh = { capable: true, reason: 'stale' };

@@ -5,7 +5,7 @@
  * or rolls back whatever a crash left unfinished (operations whose owning process is gone).
  */
 import { DriverError, domainName, hostPath, type HostDriver } from '../drivers/driver.ts';
-import type { Guest, GuestType, Host, Operation } from '../store/schema.ts';
+import type { Guest, GuestType, Host, Operation, PriorState } from '../store/schema.ts';
 import { hostname } from 'node:os';
 import { OWNER, type Store } from '../store/store.ts';
 import { makeLimiter, type Limiter } from './limiter.ts';
@@ -136,11 +136,11 @@ export async function startSwitch(ctx: FleetContext, guest: Guest, to: TargetTyp
   return { kind: 'started', operation: op, finished };
 }
 
-/** Journals one step (before it acts) and reports it. */
-async function journal(ctx: FleetContext, op: Operation, guest: string, step: Step, phase: 'begin' | 'done' | 'failed', detail: string | null = null) {
+/** Journals one step (before it acts) and reports it; `with_` is recorded in the same transaction. */
+async function journal(ctx: FleetContext, op: Operation, guest: string, step: Step, phase: 'begin' | 'done' | 'failed', detail: string | null = null, with_: { prior_state?: PriorState | null } = {}) {
   const e = await ctx.store.tx(async (t) => {
     const entry = await ctx.store.journal(op.id, step, phase, detail, t);
-    await ctx.store.updateOperation(op.id, { step, status: 'running' }, t);
+    await ctx.store.updateOperation(op.id, { step, status: 'running', ...with_ }, t);
     return entry;
   });
   ctx.onEvent?.({ operationId: op.id, guest, step, phase, message: detail ?? undefined });
@@ -182,13 +182,20 @@ export async function runSwitch(ctx: FleetContext, opId: number): Promise<Operat
   const path = hostPath(guest.config_path);
   const to = op.to_type;
 
-  await journal(ctx, op, guest.name, 'pre-check', 'begin');
+  // The run state before anything acts, committed with the first journal entry: a crash after
+  // it rolls back to that state; a crash before it, or a host that cannot be asked, leaves
+  // it unknown, and a rollback then boots nothing.
+  const prior: PriorState | null = await retry(() => driver.domain(name)).then(
+    (d) => (d === null ? 'stopped' : 'running'),
+    () => null,
+  );
+  await journal(ctx, op, guest.name, 'pre-check', 'begin', `before: ${prior ?? 'unknown'}`, { prior_state: prior });
   const pre = await precheck(ctx, guest, to, { force: op.force === 1 });
   if (!pre.ok) {
     await journal(ctx, op, guest.name, 'pre-check', 'failed', pre.rule);
     return finish(ctx, op, guest, 'refused', { reason: pre.reason, detail: `pre-check: ${pre.rule}${pre.detail ? `: ${pre.detail}` : ''}` });
   }
-  await ctx.store.updateOperation(op.id, { from_type: pre.from, was_running: pre.wasRunning ? 1 : 0 });
+  await ctx.store.updateOperation(op.id, { from_type: pre.from });
   const from = pre.from;
   await journal(ctx, op, guest.name, 'pre-check', 'done', `${pre.wasRunning ? '' : 'not running; '}${pre.changes.join('; ')}`);
 
@@ -257,6 +264,7 @@ export async function rollback(ctx: FleetContext, opId: number, why: string, det
   const path = hostPath(guest.config_path);
   const from = op.from_type;
   await ctx.store.updateOperation(op.id, { reason: why, detail });
+  let leftRunning = false;
   try {
     await journal(ctx, op, guest.name, 'rollback-stop', 'begin', detail);
     const d = await retry(() => driver.domain(name));
@@ -288,21 +296,25 @@ export async function rollback(ctx: FleetContext, opId: number, why: string, det
     }
     await journal(ctx, op, guest.name, 'rollback-restore', 'done');
 
-    // A guest that was stopped before the switch is left stopped, as it was.
-    const boot = (await ctx.store.getOperation(op.id))!.was_running === 1;
-    await journal(ctx, op, guest.name, 'rollback-create', 'begin', boot ? null : 'was not running: left stopped');
+    // Only a guest known to have been running is booted; one that was stopped is left stopped,
+    // and so is one whose state before was never recorded (nothing acted on it yet then).
+    const prior = (await ctx.store.getOperation(op.id))!.prior_state;
+    const boot = prior === 'running';
+    await journal(ctx, op, guest.name, 'rollback-create', 'begin', boot ? null : prior === 'stopped' ? 'was not running: left stopped' : 'state before unknown: not booted');
     const consoleBefore = await retry(() => driver.consoleTail(name, 16384));
     if (boot && (await retry(() => driver.domain(name))) === null) await retry(() => driver.create(path));
     await journal(ctx, op, guest.name, 'rollback-create', 'done');
 
     await journal(ctx, op, guest.name, 'rollback-verify', 'begin');
-    if (boot) {
+    const up = await retry(() => driver.domain(name));
+    if (boot || (prior === null && up !== null)) {
       const v = await verifyBoot(driver, guest.name, from, { ...ctx.verify, consoleBefore });
       if (!v.ok) throw new Error(`${v.reason} (${v.detail})`);
       await journal(ctx, op, guest.name, 'rollback-verify', 'done', `domid ${v.domid}`);
+      leftRunning = true;
     } else {
-      if ((await retry(() => driver.domain(name))) !== null) throw new Error('the domain is still there');
-      await journal(ctx, op, guest.name, 'rollback-verify', 'done', 'stopped, as before');
+      if (up !== null) throw new Error('the domain is still there');
+      await journal(ctx, op, guest.name, 'rollback-verify', 'done', prior === 'stopped' ? 'stopped, as before' : 'stopped (state before unknown)');
     }
   } catch (err) {
     const msg = errText(err);
@@ -312,11 +324,10 @@ export async function rollback(ctx: FleetContext, opId: number, why: string, det
       attention: attentionMessage(from, customerReason(msg)),
     });
   }
-  const wasRunning = (await ctx.store.getOperation(op.id))!.was_running === 1;
   const reason =
     op.kind === 'rollback'
       ? `The server was put back in ${modeName(from)} mode with its earlier settings.`
-      : rolledBackMessage(from, op.to_type, why, wasRunning);
+      : rolledBackMessage(from, op.to_type, why, leftRunning);
   return finish(ctx, op, guest, 'rolled-back', { reason, detail, type: from });
 }
 
@@ -382,7 +393,7 @@ export async function startRollback(ctx: FleetContext, guest: Guest, actor: stri
   const op = await ctx.store.tx(async (t) => {
     const o = await ctx.store.createOperation({ guest_id: guest.id, kind: 'rollback', from_type: last.from_type, to_type: last.to_type, force: 1, requested_by: actor }, t);
     // Undoing puts the guest back up in its old type, whatever its state before the switch.
-    await ctx.store.updateOperation(o.id, { kept_version_id: last.kept_version_id, was_running: 1 }, t);
+    await ctx.store.updateOperation(o.id, { kept_version_id: last.kept_version_id, prior_state: 'running' }, t);
     await ctx.store.updateGuest(guest.id, { health: 'switching' }, t);
     await ctx.store.audit(actor, 'rollback', guest.name, `undo operation ${last.id}`, t);
     return o;

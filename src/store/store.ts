@@ -49,7 +49,9 @@ function openSqlite(path: string): DatabaseSync {
 /** Applies every pending migration; returns the names applied. */
 async function migrate(db: Kysely<Tables>): Promise<string[]> {
   const provider: MigrationProvider = { getMigrations: async () => migrations };
-  const { error, results } = await new Migrator({ db, provider }).migrateToLatest();
+  // The fleet's migrations (00xx) and the shell's (09xx) are numbered apart, so a new fleet
+  // migration sorts before shell ones a store has already applied.
+  const { error, results } = await new Migrator({ db, provider, allowUnorderedMigrations: true }).migrateToLatest();
   if (error) throw error instanceof Error ? error : new Error(String(error));
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
 }
