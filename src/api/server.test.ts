@@ -124,3 +124,24 @@ test('metrics are cheap: scrapes arriving together, and within the interval, sha
   await app.close();
   await fleet.close();
 });
+
+test("a customer's view of an operation has the outcome in words and no operator detail (owner, requested_by, detail)", async () => {
+  const { fleet, app, operator, customer, owner } = await setup();
+  const mine = (await fleet.store.listGuests({ owner }))[0]!;
+  const op = (await app.inject({ method: 'POST', url: `/v1/guests/${mine.id}/switch`, headers: auth(customer), payload: { to: 'pvh' } })).json();
+  await app.inject({ method: 'GET', url: `/v1/operations/${op.id}/events`, headers: auth(customer) });
+  const theirs = (await app.inject({ method: 'GET', url: `/v1/operations/${op.id}`, headers: auth(customer) })).json();
+  const full = (await app.inject({ method: 'GET', url: `/v1/operations/${op.id}`, headers: auth(operator) })).json();
+  assert.equal(theirs.id, op.id);
+  assert.match(theirs.reason, /^The server /);
+  for (const key of ['owner', 'requested_by', 'detail', 'force', 'kept_version_id', 'new_version_id']) {
+    assert.ok(!(key in theirs), `customers see ${key}`);
+    assert.ok(key in full, `operators see ${key}`);
+  }
+  assert.ok(theirs.journal.length > 0 && theirs.journal.every((j: object) => Object.keys(j).sort().join() === 'at,phase,step'));
+  assert.ok(full.journal.some((j: { detail: string | null }) => j.detail !== null));
+  assert.match(full.requested_by, /^token:\d+$/);
+  assert.match(full.owner, /^[^:]+:\d+$/);
+  await app.close();
+  await fleet.close();
+});

@@ -77,6 +77,25 @@ export type ServerOptions = {
   metrics?: FleetMetrics;
 };
 
+type JournalEntry = { step: string; phase: string; at: string; detail: string | null };
+
+/** An operation as operators see it: everything, with the journal's technical detail. */
+export function operatorView(op: Operation, journal: readonly JournalEntry[]) {
+  return { ...op, journal };
+}
+
+/**
+ * An operation as its customer sees it: what was asked, how far it got and the outcome in
+ * words. Never who asked (a token id), which control-plane process runs it (`HOST:PID`), the
+ * operators' detail or the journal's (raw xl errors, paths on the host).
+ * @example
+ * customerView(op, journal) // => { id: 7, kind: 'switch', status: 'done', reason: 'The server now runs in PVH mode.', journal: [{ step: 'pre-check', phase: 'begin', at: '…' }, …], … }
+ */
+export function customerView(op: Operation, journal: readonly JournalEntry[]) {
+  const { id, guest_id, kind, from_type, to_type, status, step, reason, created_at, updated_at } = op;
+  return { id, guest_id, kind, from_type, to_type, status, step, reason, created_at, updated_at, journal: journal.map(({ step, phase, at }) => ({ step, phase, at })) };
+}
+
 /**
  * Builds the API over an open fleet (not yet listening).
  * @example
@@ -224,8 +243,7 @@ export async function buildServer(fleet: Fleet, opts: ServerOptions): Promise<Fa
     const op = await visibleOp(req, (req.params as { id: number }).id);
     if (op === null) return reply.code(404).send({ error: 'no such operation' });
     const journal = await store.journalOf(op.id);
-    // Customers see the steps and the outcome in their words, not the operators' detail.
-    return req.principal!.role === 'operator' ? { ...op, journal } : { ...op, detail: null, journal: journal.map((j) => ({ ...j, detail: null })) };
+    return req.principal!.role === 'operator' ? operatorView(op, journal) : customerView(op, journal);
   });
   app.get('/v1/operations/:id/events', { schema: { summary: 'Progress as server-sent events (journal so far, then live steps)', security, params: idParams } }, async (req, reply) => {
     const op = await visibleOp(req, (req.params as { id: number }).id);
