@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import type { Fleet } from '../fleet/fleet.ts';
 import { precheck, startRollback, startSwitch, type OperationEvent } from '../fleet/switch.ts';
 import type { TargetType } from '../fleet/seams.ts';
+import type { PodChoice } from '../xlcfg/rewrite.ts';
 import type { Guest, Operation, Token } from '../store/schema.ts';
 import { describeGuest, describeGuests } from '../cli/guest.ts';
 import { isPublicWebPath, registerWeb } from '../web/routes.ts';
@@ -188,6 +189,8 @@ export async function buildServer(fleet: Fleet, opts: ServerOptions): Promise<Fa
   });
 
   const toSchema = { type: 'string', enum: ['pvh', 'pvh-shim', 'pv'] } as const;
+  // memory < maxmem under PVH (populate-on-demand): the operator's call, as with force
+  const podSchema = { type: 'string', enum: ['refuse', 'maxmem-equals-memory', 'accept'] } as const;
   app.post(
     '/v1/guests/:id/check',
     { schema: { summary: 'Dry run: would a switch be allowed, and what would change', security, params: idParams, body: { type: 'object', required: ['to'], properties: { to: toSchema } }, response: { 404: errorSchema } } },
@@ -205,17 +208,18 @@ export async function buildServer(fleet: Fleet, opts: ServerOptions): Promise<Fa
         summary: 'Start a switch; follow it at /v1/operations/{id}/events',
         security,
         params: idParams,
-        body: { type: 'object', required: ['to'], properties: { to: toSchema, force: { type: 'boolean', default: false } } },
+        body: { type: 'object', required: ['to'], properties: { to: toSchema, force: { type: 'boolean', default: false }, pod: podSchema } },
         response: { 202: opSchema, 404: errorSchema, 409: errorSchema },
       },
     },
     async (req, reply) => {
       const g = await visibleGuest(req, (req.params as { id: number }).id);
       if (g === null) return reply.code(404).send({ error: 'no such guest' });
-      const body = req.body as { to: TargetType; force: boolean };
-      // Destroying a guest that will not shut down is the operator's call.
-      const force = body.force && req.principal!.role === 'operator';
-      const r = await startSwitch(fleet.ctx, g, body.to, { force, actor: `token:${req.principal!.id}` });
+      const body = req.body as { to: TargetType; force: boolean; pod?: PodChoice };
+      // Destroying a guest that will not shut down, or accepting PoD, is the operator's call.
+      const operator = req.principal!.role === 'operator';
+      const force = body.force && operator;
+      const r = await startSwitch(fleet.ctx, g, body.to, { force, actor: `token:${req.principal!.id}`, ...(operator && body.pod !== undefined ? { pod: body.pod } : {}) });
       if (r.kind === 'refused') return reply.code(409).send({ error: r.reason });
       r.finished.catch((err: unknown) => req.log.error({ err, operation: r.operation.id }, 'switch failed'));
       return reply.code(202).send(r.operation);

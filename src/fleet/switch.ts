@@ -12,6 +12,7 @@ import { makeLimiter, type Limiter } from './limiter.ts';
 import { attentionMessage, customerReason, modeName, rolledBackMessage } from './messages.ts';
 import { allowed, type PolicyResult } from './policy.ts';
 import type { GuestVerdict, ReadConfigFacts, RewriteConfig, TargetType } from './seams.ts';
+import type { PodChoice } from '../xlcfg/rewrite.ts';
 import { resumeFrom, type Step } from './steps.ts';
 import { unifiedDiff } from '../util/diff.ts';
 import { printable } from '../util/escape.ts';
@@ -69,7 +70,7 @@ export type Precheck =
  * Reads the guest's config from its host and checks policy, inspection verdict and rewrite.
  * Changes nothing (this is also `--dry-run`).
  */
-export async function precheck(ctx: FleetContext, guest: Guest, to: TargetType, opts: { force?: boolean } = {}): Promise<Precheck> {
+export async function precheck(ctx: FleetContext, guest: Guest, to: TargetType, opts: { force?: boolean; pod?: PodChoice } = {}): Promise<Precheck> {
   const host = await ctx.store.getHostById(guest.host_id);
   if (host === undefined) throw new Error(`guest ${guest.name}: host ${guest.host_id} not found`);
   const no = (rule: string, reason: string, detail?: string): Precheck => ({ ok: false, guest, host, rule, reason, ...(detail ? { detail } : {}) });
@@ -91,7 +92,7 @@ export async function precheck(ctx: FleetContext, guest: Guest, to: TargetType, 
   const overridable = !policy.ok && opts.force === true && OVERRIDABLE.has(policy.rule);
   if (!policy.ok && !overridable) return no(policy.rule, policy.reason);
   // An overridden verdict is not handed to the rewrite either (it would refuse on it).
-  const rw = ctx.rewrite(current, guest.config_path, to, { verdict: overridable ? null : verdict, xenCaps: caps.xenCaps });
+  const rw = ctx.rewrite(current, guest.config_path, to, { verdict: overridable ? null : verdict, xenCaps: caps.xenCaps, ...(opts.pod === undefined ? {} : { pod: opts.pod }) });
   if (!rw.ok) return no('rewrite', `The server's settings cannot be converted: ${rw.reason}`);
   if (!policy.ok) rw.changes.unshift(`--force overrides the inspection verdict (${policy.rule})`);
   let dom;
@@ -122,7 +123,7 @@ export type SwitchRequest =
  * Starts a switch: creates the operation (refusing a second one on the same guest), then runs the
  * state machine under the host's concurrency limit. `finished` resolves with the final operation.
  */
-export async function startSwitch(ctx: FleetContext, guest: Guest, to: TargetType, opts: { force: boolean; actor: string }): Promise<SwitchRequest> {
+export async function startSwitch(ctx: FleetContext, guest: Guest, to: TargetType, opts: { force: boolean; actor: string; pod?: PodChoice }): Promise<SwitchRequest> {
   const busy = await ctx.store.listOperations({ guestId: guest.id, status: ['pending', 'running'] });
   if (busy.length > 0) return { kind: 'refused', rule: 'busy', reason: 'Another change to this server is in progress.', operation: null };
   const op = await ctx.store.tx(async (t) => {
@@ -132,7 +133,7 @@ export async function startSwitch(ctx: FleetContext, guest: Guest, to: TargetTyp
     return o;
   });
   const host = await ctx.store.getHostById(guest.host_id);
-  const finished = ctx.limiter.run(guest.host_id, host?.max_parallel ?? 1, () => runSwitch(ctx, op.id));
+  const finished = ctx.limiter.run(guest.host_id, host?.max_parallel ?? 1, () => runSwitch(ctx, op.id, opts.pod));
   return { kind: 'started', operation: op, finished };
 }
 
@@ -176,7 +177,7 @@ async function load(ctx: FleetContext, opId: number) {
 }
 
 /** Runs a switch from its first step. */
-export async function runSwitch(ctx: FleetContext, opId: number): Promise<Operation> {
+export async function runSwitch(ctx: FleetContext, opId: number, pod?: PodChoice): Promise<Operation> {
   const { op, guest, host, driver } = await load(ctx, opId);
   const name = domainName(guest.name);
   const path = hostPath(guest.config_path);
@@ -190,7 +191,7 @@ export async function runSwitch(ctx: FleetContext, opId: number): Promise<Operat
     () => null,
   );
   await journal(ctx, op, guest.name, 'pre-check', 'begin', `before: ${prior ?? 'unknown'}`, { prior_state: prior });
-  const pre = await precheck(ctx, guest, to, { force: op.force === 1 });
+  const pre = await precheck(ctx, guest, to, { force: op.force === 1, ...(pod === undefined ? {} : { pod }) });
   if (!pre.ok) {
     await journal(ctx, op, guest.name, 'pre-check', 'failed', pre.rule);
     return finish(ctx, op, guest, 'refused', { reason: pre.reason, detail: `pre-check: ${pre.rule}${pre.detail ? `: ${pre.detail}` : ''}` });
