@@ -83,7 +83,7 @@ export async function precheck(ctx: FleetContext, guest: Guest, to: TargetType, 
     return no('config-unreadable', `The server's settings could not be read (${customerReason(errText(err))}).`, errText(err));
   }
   const facts = ctx.readFacts(current, guest.config_path);
-  if (!facts.ok) return no('config-invalid', `The server's settings file has an error: ${facts.error}`);
+  if (!facts.ok) return no('config-invalid', "The server's settings file has an error that stops it from being read; our team can see which.", facts.error);
   const verdict = guest.verdict === null ? null : (JSON.parse(guest.verdict) as GuestVerdict);
   const caps = { xenCaps: (host.xen_caps ?? '').split(' ').filter(Boolean), virtCaps: (host.virt_caps ?? '').split(' ').filter(Boolean), role: host.role };
   const policy: PolicyResult = allowed(to, caps, verdict, facts.facts);
