@@ -62,8 +62,8 @@ test('a customer checks and switches their guest, and follows it over SSE to the
   await fleet.close();
 });
 
-test('OpenAPI document and Prometheus metrics without per-guest labels', async () => {
-  const { fleet, app, operator, guests } = await setup();
+test('OpenAPI document; Prometheus metrics for operators only, without per-guest labels', async () => {
+  const { fleet, app, operator, customer, guests } = await setup();
   const doc = (await app.inject({ method: 'GET', url: '/openapi.json' })).json();
   assert.match(doc.openapi, /^3\./);
   assert.ok(doc.paths['/v1/guests/{id}/switch'].post);
@@ -71,7 +71,9 @@ test('OpenAPI document and Prometheus metrics without per-guest labels', async (
   const op = (await app.inject({ method: 'POST', url: `/v1/guests/${guests[0]!.id}/switch`, headers: auth(operator), payload: { to: 'pvh' } })).json();
   await app.inject({ method: 'GET', url: `/v1/operations/${op.id}/events`, headers: auth(operator) });
   await new Promise((r) => setTimeout(r, 20));
-  const m = (await app.inject({ method: 'GET', url: '/metrics' })).body;
+  assert.equal((await app.inject({ method: 'GET', url: '/metrics' })).statusCode, 401, 'no token, no metrics');
+  assert.equal((await app.inject({ method: 'GET', url: '/metrics', headers: auth(customer) })).statusCode, 403, 'customers get none');
+  const m = (await app.inject({ method: 'GET', url: '/metrics', headers: auth(operator) })).body;
   assert.match(m, /pvhctl_guests\{type="pv",health="ok"\} \d+/);
   assert.match(m, /pvhctl_operations_total\{kind="switch",status="(done|rolled-back)"\} 1/);
   for (const g of guests) assert.ok(!m.includes(g.name), `metrics mention ${g.name}`);
@@ -103,6 +105,34 @@ test('a customer starts a rehearsal of their guest; GET /v1/guests/{id} shows it
   await fleet.close();
 });
 
+test('every numeric parameter of every route is bounded: bad values get 400 with words, never 500', async () => {
+  const { fleet, app, operator } = await setup();
+  await app.ready();
+  type Param = { in: string; name: string; schema?: { type?: string } };
+  const doc = app.swagger() as { paths: Record<string, Record<string, { parameters?: Param[] }>> };
+  const bad = ['1e309', '-1e309', 'Infinity', '1e20', '9007199254740993', '99999999999999999999', '2147483648', '-1', '1.5', 'abc', '', '%00'];
+  let routes = 0;
+  for (const [path, methods] of Object.entries(doc.paths)) {
+    for (const [method, op] of Object.entries(methods)) {
+      const numeric = (op.parameters ?? []).filter((p) => p.schema?.type === 'integer');
+      if (numeric.length === 0) continue;
+      routes++;
+      for (const p of numeric) {
+        for (const v of bad) {
+          let url = path.replace(/\{(\w+)\}/g, (_m, name: string) => (name === p.name ? v : '1'));
+          if (p.in === 'query') url += `?${p.name}=${v}`;
+          const res = await app.inject({ method: method.toUpperCase() as 'GET', url, headers: auth(operator), ...(method === 'post' ? { payload: { to: 'pvh' } } : {}) });
+          assert.equal(res.statusCode, 400, `${method} ${url}: ${res.body}`);
+          assert.match(res.json().error, new RegExp(`^${p.name} must be (a whole number|at least -?\\d+|at most \\d+)$`), `${method} ${url}`);
+        }
+      }
+    }
+  }
+  assert.ok(routes >= 8, `routes with numeric parameters: ${routes}`);
+  await app.close();
+  await fleet.close();
+});
+
 test('a switch that rolls back counts: the guest no longer shows the target it could not boot as', async () => {
   const { fleet, app, operator, sim } = await setup();
   const shimOnly = (await fleet.store.listGuests()).find((g) => !sim.state.guests[g.name]!.kernel.pvh && JSON.parse(g.verdict!).pv.capable)!;
@@ -117,6 +147,23 @@ test('a switch that rolls back counts: the guest no longer shows the target it c
   assert.deepEqual(after.didNotBoot, ['pvh-shim']);
   const listed = (await app.inject({ method: 'GET', url: '/v1/guests', headers: auth(operator) })).json() as { id: number; canBecome: string }[];
   assert.equal(listed.find((g) => g.id === shimOnly.id)!.canBecome, 'did-not-boot');
+  await app.close();
+  await fleet.close();
+});
+
+test('metrics are cheap: scrapes arriving together, and within the interval, share one reading of the store', async () => {
+  const { fleet, app, operator } = await setup();
+  let reads = 0;
+  const count = fleet.store.countGuests;
+  fleet.store.countGuests = () => {
+    reads++;
+    return count();
+  };
+  const scrape = () => app.inject({ method: 'GET', url: '/metrics', headers: auth(operator) });
+  const all = await Promise.all(Array.from({ length: 16 }, scrape));
+  assert.ok(all.every((r) => r.statusCode === 200 && /pvhctl_guests\{/.test(r.body)));
+  for (let i = 0; i < 16; i++) assert.equal((await scrape()).statusCode, 200);
+  assert.equal(reads, 1, '32 scrapes, one fleet-wide count');
   await app.close();
   await fleet.close();
 });
@@ -154,6 +201,27 @@ test('customers get words, not dom0 paths and ELF notes; every check says the do
     assert.equal(d.switches, 2);
     assert.match(d.words, /^about \d+ seconds \(measured on the last 2 switches on this host\)$/);
   }
+  await app.close();
+  await fleet.close();
+});
+
+test("a customer's view of an operation has the outcome in words and no operator detail (owner, requested_by, detail)", async () => {
+  const { fleet, app, operator, customer, owner } = await setup();
+  const mine = (await fleet.store.listGuests({ owner }))[0]!;
+  const op = (await app.inject({ method: 'POST', url: `/v1/guests/${mine.id}/switch`, headers: auth(customer), payload: { to: 'pvh' } })).json();
+  await app.inject({ method: 'GET', url: `/v1/operations/${op.id}/events`, headers: auth(customer) });
+  const theirs = (await app.inject({ method: 'GET', url: `/v1/operations/${op.id}`, headers: auth(customer) })).json();
+  const full = (await app.inject({ method: 'GET', url: `/v1/operations/${op.id}`, headers: auth(operator) })).json();
+  assert.equal(theirs.id, op.id);
+  assert.match(theirs.reason, /^The server /);
+  for (const key of ['owner', 'requested_by', 'detail', 'force', 'kept_version_id', 'new_version_id']) {
+    assert.ok(!(key in theirs), `customers see ${key}`);
+    assert.ok(key in full, `operators see ${key}`);
+  }
+  assert.ok(theirs.journal.length > 0 && theirs.journal.every((j: object) => Object.keys(j).sort().join() === 'at,phase,step'));
+  assert.ok(full.journal.some((j: { detail: string | null }) => j.detail !== null));
+  assert.match(full.requested_by, /^token:\d+$/);
+  assert.match(full.owner, /^[^:]+:\d+$/);
   await app.close();
   await fleet.close();
 });

@@ -7,18 +7,20 @@ import { EventEmitter } from 'node:events';
 import { followOperation } from '../fleet/follow.ts';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Logger } from 'pino';
 import type { Fleet } from '../fleet/fleet.ts';
 import { precheck, startRollback, startSwitch, type OperationEvent } from '../fleet/switch.ts';
 import { rehearsalView, startRehearsal } from '../fleet/rehearse.ts';
 import type { TargetType } from '../fleet/seams.ts';
+import type { PodChoice } from '../xlcfg/rewrite.ts';
 import type { Guest, Operation, Token } from '../store/schema.ts';
 import { refusal, tokenState } from '../store/tokens.ts';
 import { customerChanges, customerRefusal } from '../fleet/messages.ts';
 import { DOWNTIME_SAMPLES, downtimeEstimate, downtimeWords } from '../fleet/downtime.ts';
 import { describeGuest, describeGuests } from '../cli/guest.ts';
 import { isPublicWebPath, registerWeb } from '../web/routes.ts';
+import { FINAL, fleetMetrics, type FleetMetrics } from './metrics.ts';
+import { finiteKeyword, isValidationError, MAX_INT, validationWords, wholeNumber } from './validation.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -44,8 +46,6 @@ export function eventBus(): EventBus & { emitter: EventEmitter } {
     },
   };
 }
-
-const FINAL = new Set<Operation['status']>(['done', 'refused', 'rolled-back', 'needs-attention']);
 
 const errorSchema = { type: 'object', properties: { error: { type: 'string' } } } as const;
 const opSchema = {
@@ -84,10 +84,34 @@ const hostSchema = {
     xen_version: { type: ['string', 'null'] }, xen_caps: { type: ['string', 'null'] }, virt_caps: { type: ['string', 'null'] }, max_parallel: { type: 'integer' },
   },
 } as const;
-const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'integer', minimum: 1 } } } as const;
+const idParams = { type: 'object', required: ['id'], properties: { id: wholeNumber(1) } } as const;
 const security = [{ bearer: [] }];
 
-export type ServerOptions = { logger: Logger; bus: EventBus & { emitter: EventEmitter } };
+export type ServerOptions = {
+  logger: Logger;
+  bus: EventBus & { emitter: EventEmitter };
+  /** The metrics /metrics serves to operators (default: made here on the store and the bus). */
+  metrics?: FleetMetrics;
+};
+
+type JournalEntry = { step: string; phase: string; at: string; detail: string | null };
+
+/** An operation as operators see it: everything, with the journal's technical detail. */
+export function operatorView(op: Operation, journal: readonly JournalEntry[]) {
+  return { ...op, journal };
+}
+
+/**
+ * An operation as its customer sees it: what was asked, how far it got and the outcome in
+ * words. Never who asked (a token id), which control-plane process runs it (`HOST:PID`), the
+ * operators' detail or the journal's (raw xl errors, paths on the host).
+ * @example
+ * customerView(op, journal) // => { id: 7, kind: 'switch', status: 'done', reason: 'The server now runs in PVH mode.', journal: [{ step: 'pre-check', phase: 'begin', at: '…' }, …], … }
+ */
+export function customerView(op: Operation, journal: readonly JournalEntry[]) {
+  const { id, guest_id, kind, from_type, to_type, status, step, reason, created_at, updated_at } = op;
+  return { id, guest_id, kind, from_type, to_type, status, step, reason, created_at, updated_at, journal: journal.map(({ step, phase, at }) => ({ step, phase, at })) };
+}
 
 /**
  * Builds the API over an open fleet (not yet listening).
@@ -96,40 +120,13 @@ export type ServerOptions = { logger: Logger; bus: EventBus & { emitter: EventEm
  * await app.listen({ port: 8080, host: '127.0.0.1' })
  */
 export async function buildServer(fleet: Fleet, opts: ServerOptions): Promise<FastifyInstance> {
-  const app = Fastify({ loggerInstance: opts.logger as unknown as FastifyBaseLogger, bodyLimit: 64 * 1024 });
+  const app = Fastify({ loggerInstance: opts.logger as unknown as FastifyBaseLogger, bodyLimit: 64 * 1024, ajv: { plugins: [finiteKeyword] } });
+  // A request that breaks its schema gets one line saying which parameter and what it must be.
+  app.setErrorHandler(async (err, req, reply) => {
+    if (isValidationError(err)) return reply.code(400).send({ error: validationWords(err.validation, err.validationContext) });
+    throw err;
+  });
   const store = fleet.store;
-
-  // Metrics: counts and durations only; no per-guest labels (cardinality stays bounded).
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'pvhctl_process_' });
-  new Gauge({
-    name: 'pvhctl_guests',
-    help: 'Guests by type and health',
-    labelNames: ['type', 'health'],
-    registers: [registry],
-    async collect() {
-      this.reset();
-      for (const c of await store.countGuests()) this.set({ type: c.type, health: c.health }, c.n);
-    },
-  });
-  new Gauge({
-    name: 'pvhctl_hosts',
-    help: 'Hosts under management',
-    registers: [registry],
-    async collect() {
-      this.set((await store.listHosts()).length);
-    },
-  });
-  const opsTotal = new Counter({ name: 'pvhctl_operations_total', help: 'Finished operations by kind and outcome', labelNames: ['kind', 'status'], registers: [registry] });
-  const opSeconds = new Histogram({ name: 'pvhctl_operation_seconds', help: 'Duration of finished operations', labelNames: ['status'], buckets: [1, 5, 15, 30, 60, 120, 300, 600], registers: [registry] });
-  opts.bus.emitter.on('any', (e: OperationEvent) => {
-    if (e.status === undefined || !FINAL.has(e.status)) return;
-    void store.getOperation(e.operationId).then((op) => {
-      if (!op) return;
-      opsTotal.inc({ kind: op.kind, status: op.status });
-      opSeconds.observe({ status: op.status }, (Date.now() - Date.parse(op.created_at)) / 1000);
-    });
-  });
 
   await app.register(swagger, {
     openapi: {
@@ -141,7 +138,7 @@ export async function buildServer(fleet: Fleet, opts: ServerOptions): Promise<Fa
   app.decorateRequest('principal', null);
   app.addHook('onRequest', async (req, reply) => {
     const path = req.url.split('?')[0];
-    if (path === '/openapi.json' || path === '/metrics' || path === '/healthz' || isPublicWebPath(path ?? '')) return;
+    if (path === '/openapi.json' || path === '/healthz' || isPublicWebPath(path ?? '')) return;
     const m = /^Bearer (\S{8,200})$/.exec(req.headers.authorization ?? '');
     const tok = m ? await store.tokenFor(m[1]!) : undefined;
     if (tok === undefined) return reply.code(401).send({ error: 'a valid bearer token is required' });
@@ -162,9 +159,11 @@ export async function buildServer(fleet: Fleet, opts: ServerOptions): Promise<Fa
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   app.get('/healthz', { schema: { hide: true } }, async () => ({ ok: true }));
-  app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
-    reply.header('content-type', registry.contentType);
-    return registry.metrics();
+  // Fleet-wide counts are for operators (an operator token here, or `serve --metrics-listen`).
+  const metrics = opts.metrics ?? fleetMetrics(store, opts.bus.emitter);
+  app.get('/metrics', { preHandler: operatorOnly, schema: { hide: true } }, async (_req, reply) => {
+    reply.header('content-type', metrics.contentType);
+    return metrics.render();
   });
 
   app.get('/v1/hosts', { preHandler: operatorOnly, schema: { summary: 'List hosts', security, response: { 200: { type: 'array', items: hostSchema } } } }, async () => store.listHosts());
@@ -185,7 +184,7 @@ export async function buildServer(fleet: Fleet, opts: ServerOptions): Promise<Fa
       schema: {
         summary: 'List guests (customers: their own)',
         security,
-        querystring: { type: 'object', properties: { limit: { type: 'integer', minimum: 1, maximum: 10000, default: 1000 }, offset: { type: 'integer', minimum: 0, default: 0 } } },
+        querystring: { type: 'object', properties: { limit: wholeNumber(1, 10000, { default: 1000 }), offset: wholeNumber(0, MAX_INT, { default: 0 }) } },
         response: { 200: { type: 'array', items: guestSchema } },
       },
     },
@@ -230,6 +229,8 @@ export async function buildServer(fleet: Fleet, opts: ServerOptions): Promise<Fa
   );
 
   const toSchema = { type: 'string', enum: ['pvh', 'pvh-shim', 'pv'] } as const;
+  // memory < maxmem under PVH (populate-on-demand): the operator's call, as with force
+  const podSchema = { type: 'string', enum: ['refuse', 'maxmem-equals-memory', 'accept'] } as const;
   app.post(
     '/v1/guests/:id/check',
     { schema: { summary: 'Dry run: would a switch be allowed, and what would change', security, params: idParams, body: { type: 'object', required: ['to'], properties: { to: toSchema } }, response: { 404: errorSchema } } },
@@ -255,17 +256,18 @@ export async function buildServer(fleet: Fleet, opts: ServerOptions): Promise<Fa
         summary: 'Start a switch; follow it at /v1/operations/{id}/events',
         security,
         params: idParams,
-        body: { type: 'object', required: ['to'], properties: { to: toSchema, force: { type: 'boolean', default: false } } },
+        body: { type: 'object', required: ['to'], properties: { to: toSchema, force: { type: 'boolean', default: false }, pod: podSchema } },
         response: { 202: opSchema, 404: errorSchema, 409: errorSchema },
       },
     },
     async (req, reply) => {
       const g = await visibleGuest(req, (req.params as { id: number }).id);
       if (g === null) return reply.code(404).send({ error: 'no such guest' });
-      const body = req.body as { to: TargetType; force: boolean };
-      // Destroying a guest that will not shut down is the operator's call.
-      const force = body.force && req.principal!.role === 'operator';
-      const r = await startSwitch(fleet.ctx, g, body.to, { force, actor: `token:${req.principal!.id}` });
+      const body = req.body as { to: TargetType; force: boolean; pod?: PodChoice };
+      // Destroying a guest that will not shut down, or accepting PoD, is the operator's call.
+      const operator = req.principal!.role === 'operator';
+      const force = body.force && operator;
+      const r = await startSwitch(fleet.ctx, g, body.to, { force, actor: `token:${req.principal!.id}`, ...(operator && body.pod !== undefined ? { pod: body.pod } : {}) });
       if (r.kind === 'refused') return reply.code(409).send({ error: r.reason });
       r.finished.catch((err: unknown) => req.log.error({ err, operation: r.operation.id }, 'switch failed'));
       return reply.code(202).send(r.operation);
@@ -293,8 +295,7 @@ export async function buildServer(fleet: Fleet, opts: ServerOptions): Promise<Fa
     const op = await visibleOp(req, (req.params as { id: number }).id);
     if (op === null) return reply.code(404).send({ error: 'no such operation' });
     const journal = await store.journalOf(op.id);
-    // Customers see the steps and the outcome in their words, not the operators' detail.
-    return req.principal!.role === 'operator' ? { ...op, journal } : { ...op, detail: null, journal: journal.map((j) => ({ ...j, detail: null })) };
+    return req.principal!.role === 'operator' ? operatorView(op, journal) : customerView(op, journal);
   });
   app.get('/v1/operations/:id/events', { schema: { summary: 'Progress as server-sent events (journal so far, then live steps)', security, params: idParams } }, async (req, reply) => {
     const op = await visibleOp(req, (req.params as { id: number }).id);

@@ -21,3 +21,16 @@ export function parse<O extends Options>(args: string[], options: O) {
     throw new UsageError(err instanceof Error ? err.message.split('\n')[0] ?? 'bad arguments' : 'bad arguments');
   }
 }
+
+/**
+ * Splits a command group's arguments into its subcommand and the rest. An option in first place
+ * (`pvhctl host --help`) is not a subcommand: it stays in `rest`, where parse() sees it.
+ * @example
+ * subcommand(['list', '--json']) // => { sub: 'list', rest: ['--json'] }
+ * subcommand(['--help']) // => { sub: undefined, rest: ['--help'] }
+ */
+export function subcommand(args: readonly string[]): { sub: string | undefined; rest: string[] } {
+  const [first, ...others] = args;
+  if (first === undefined || first.startsWith('-')) return { sub: undefined, rest: [...args] };
+  return { sub: first, rest: others };
+}

@@ -127,3 +127,23 @@ test('config: huge and deeply nested files get a one-line error; non-UTF-8 bytes
     assert.match(after.toString('latin1'), /type = "pvh"/);
   });
 });
+
+test('config convert: memory < maxmem is refused for PVH until the operator sets maxmem = memory or accepts PoD', () => {
+  withDir((dir) => {
+    const file = join(dir, 'pod.cfg');
+    const text = PV.replace('memory = 1024\n', 'memory = 1024\nmaxmem = 4096\n');
+    writeFileSync(file, text);
+    const refused = pvhctl('config', 'convert', file, '--to', 'pvh');
+    assert.equal(refused.status, 1);
+    assert.match(refused.stderr, /cannot convert to pvh: memory \(1024 MB\) is below maxmem \(4096 MB\): under PVH that makes it a populate-on-demand guest/);
+    const equal = pvhctl('config', 'convert', file, '--to', 'pvh', '--maxmem-equals-memory', '--write');
+    assert.equal(equal.status, 0, equal.stderr);
+    assert.match(equal.stdout, /^-maxmem = 4096\n\+maxmem = 1024$/m);
+    assert.match(readFileSync(file, 'utf8'), /^maxmem = 1024$/m);
+    writeFileSync(file, text);
+    const accepted = pvhctl('config', 'convert', file, '--to', 'pvh-shim', '--accept-pod');
+    assert.equal(accepted.status, 0, accepted.stderr);
+    assert.doesNotMatch(accepted.stdout, /^[-+]maxmem/m);
+    assert.equal(pvhctl('config', 'convert', file, '--to', 'pvh', '--accept-pod', '--maxmem-equals-memory').status, 2);
+  });
+});

@@ -5,6 +5,7 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import { parse, UsageError } from './args.ts';
+import { POD_HELP, POD_OPTIONS, podChoice } from './pod.ts';
 import { inspectKernelFile } from '../kernel/inspect.ts';
 import { unifiedDiff } from '../util/diff.ts';
 import { printable } from '../util/escape.ts';
@@ -31,7 +32,7 @@ options for convert:
   --pv-grub64 PATH       the 64-bit PV GRUB image (default ${DEBIAN_BOOT_PATHS.pvGrub64})
   --pv-grub32 PATH       the 32-bit PV GRUB image (default ${DEBIAN_BOOT_PATHS.pvGrub32})
   --shim PATH            the PV shim (default ${DEBIAN_BOOT_PATHS.shim})
-
+${POD_HELP}
 exit status: 0 all files fine (check) or converted; 1 some file unreadable, refused by xl's rules
 or not convertible (one line each); 2 usage error.
 `;
@@ -123,12 +124,14 @@ async function convert(args: string[]): Promise<number> {
     'pv-grub64': { type: 'string' },
     'pv-grub32': { type: 'string' },
     shim: { type: 'string' },
+    ...POD_OPTIONS,
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
     process.stdout.write(help);
     return 0;
   }
+  const pod = podChoice(values);
   const target = values.to;
   if (target !== 'pvh' && target !== 'pvh-shim' && target !== 'pv') throw new UsageError('config convert: --to must be pvh, pvh-shim or pv');
   if (positionals.length !== 1) throw new UsageError('config convert: exactly one FILE');
@@ -158,6 +161,7 @@ async function convert(args: string[]): Promise<number> {
     kernelCheck: (p) => checks.get(p) ?? { readable: false, reason: 'not inspected' },
     host32bitPv: values['host-32bit-pv'] ?? false,
     ...(arch === undefined ? {} : { guestArch: arch }),
+    pod,
   });
   if (!r.ok) return fail(`${file}: cannot convert to ${target}: ${r.refusal}`, r.reasons);
   const before = loaded.config.pieces.map((p) => p.text).join('');

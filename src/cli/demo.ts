@@ -117,7 +117,7 @@ export async function run(args: string[]): Promise<number> {
   const firstGuest = guests.find((g) => g.owner === customer || g.owner === null)?.name;
   say(
     [
-      `serving: web UI and API on ${base}/ (OpenAPI at ${base}/openapi.json, metrics at ${base}/metrics)`,
+      `serving: web UI and API on ${base}/ (OpenAPI at ${base}/openapi.json, metrics at ${base}/metrics with an operator token)`,
       `  operator token: ${token}   (also in ${tokenFile})`,
       `  customer '${customer}' token: ${customerToken}   (sees only ${customer}'s guests)`,
       `  Xen Shell for customer '${customer}' (SSH, its key made for this demo):`,

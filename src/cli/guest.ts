@@ -7,7 +7,7 @@ import { refutedTargets } from '../fleet/policy.ts';
 import { guestRehearsals } from '../fleet/rehearse.ts';
 import type { Guest } from '../store/schema.ts';
 import { printable } from '../util/escape.ts';
-import { parse, UsageError } from './args.ts';
+import { parse, subcommand, UsageError } from './args.ts';
 import { COMMON, findGuest, needOne, open, output, table } from './fleet-common.ts';
 
 export const help = `usage: pvhctl guest list [--host HOST] [--owner OWNER] [--attention] [--json]
@@ -77,7 +77,7 @@ function describeWith(g: Guest, hostName: string | null, refuted: ReadonlySet<st
 }
 
 export async function run(args: string[]): Promise<number> {
-  const [sub, ...rest] = args;
+  const { sub, rest } = subcommand(args);
   const { values, positionals } = parse(rest, { ...COMMON, host: { type: 'string' }, owner: { type: 'string' }, attention: { type: 'boolean' } });
   if (values.help || sub === undefined) {
     process.stdout.write(help);

@@ -5,7 +5,7 @@ import { domainName, hostPath } from '../drivers/driver.ts';
 import { parseEndpoint } from '../drivers/xl/ssh.ts';
 import type { Host, HostRole } from '../store/schema.ts';
 import { printable } from '../util/escape.ts';
-import { parse, UsageError } from './args.ts';
+import { parse, subcommand, UsageError } from './args.ts';
 import { COMMON, needOne, open, output, table } from './fleet-common.ts';
 
 export const help = `usage: pvhctl host add NAME (--ssh USER@ADDRESS[:PORT] --key FILE [--host-key 'TYPE BASE64'] | --local | --sim GUESTS[:SEED])
@@ -35,7 +35,7 @@ const describe = (h: Host) => ({
 });
 
 export async function run(args: string[]): Promise<number> {
-  const [sub, ...rest] = args;
+  const { sub, rest } = subcommand(args);
   const { values, positionals } = parse(rest, {
     ...COMMON,
     ssh: { type: 'string' },

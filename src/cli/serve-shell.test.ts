@@ -13,10 +13,10 @@ import { promisify } from 'node:util';
 const run = promisify(execFile);
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'pvhctl.js');
 
-test('serve --shell-port: the web UI, the API and the Xen Shell from one process', async () => {
+test('serve --shell-port --metrics-listen: the web UI, the API, the Xen Shell and metrics from one process', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'pvhctl-serve-shell-'));
   const env = { ...process.env, PVHCTL_DATA_DIR: join(dir, 'data') };
-  const server = spawn(process.execPath, [BIN, 'serve', '--sim', '4', '--port', '0', '--shell-port', '0'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const server = spawn(process.execPath, [BIN, 'serve', '--sim', '4', '--port', '0', '--shell-port', '0', '--metrics-listen', '127.0.0.1:0'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   try {
     let log = '';
     server.stdout.on('data', (b: Buffer) => (log += b.toString()));
@@ -25,6 +25,12 @@ test('serve --shell-port: the web UI, the API and the Xen Shell from one process
     const web = /"address":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(log);
     assert.ok(shell && web, log);
     assert.match(await (await fetch(`${web[1]}/`)).text(), /<title>pvhctl<\/title>/);
+    // metrics: an operator token on the API's address, or none on the separate metrics address
+    assert.equal((await fetch(`${web[1]}/metrics`)).status, 401);
+    const metricsAt = /"address":"(http:\/\/127\.0\.0\.1:\d+\/metrics)".*metrics serving/.exec(log);
+    assert.ok(metricsAt, log);
+    assert.match(await (await fetch(metricsAt[1]!)).text(), /^pvhctl_guests\{type="pv",health="ok"\} 4$/m);
+    assert.equal((await fetch(metricsAt[1]!.replace('/metrics', '/v1/guests'))).status, 404, 'only /metrics there');
 
     const guests = JSON.parse((await run(process.execPath, [BIN, 'guest', 'list', '--json'], { env })).stdout) as { name: string; owner: string }[];
     const g = guests[0]!;

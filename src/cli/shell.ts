@@ -13,8 +13,9 @@ import { startFleetShell } from '../shell/server.ts';
 import { printable } from '../util/escape.ts';
 import { parse, UsageError } from './args.ts';
 import { dataDir, open } from './fleet-common.ts';
+import { SHELL_LIMIT_HELP, SHELL_LIMIT_OPTIONS, shellLimits } from './shell-limits.ts';
 
-const HELP = `usage: pvhctl shell [--port N] [--listen ADDR] [--data-dir DIR]
+const HELP = `usage: pvhctl shell [--port N] [--listen ADDR] [--data-dir DIR] [--login-grace-time S] [--max-startups S:R:F] [--per-source-max-startups N]
        pvhctl shell key add CUSTOMER FILE|-
        pvhctl shell key list [CUSTOMER] [--json]
        pvhctl shell key remove CUSTOMER FINGERPRINT
@@ -22,7 +23,8 @@ const HELP = `usage: pvhctl shell [--port N] [--listen ADDR] [--data-dir DIR]
 Serves the customers' Xen Shell over SSH (default 127.0.0.1:2222). Customers log in as
 CUSTOMER (or CUSTOMER+SERVER) with a key registered by 'pvhctl shell key add'.
 The host key is made on first start in DATA_DIR/shell/.
-`;
+
+${SHELL_LIMIT_HELP}`;
 
 const MAX_KEY_FILE = 64 * 1024;
 
@@ -85,11 +87,13 @@ export async function run(args: string[]): Promise<number> {
     'data-dir': { type: 'string' },
     json: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
+    ...SHELL_LIMIT_OPTIONS,
   });
   if (values.help) {
     process.stdout.write(HELP);
     return 0;
   }
+  const limits = shellLimits(values);
   const dir = dataDir(values['data-dir']);
   if (positionals[0] === 'key') return keyCommand(positionals.slice(1), dir, values.json === true);
   if (positionals.length > 0) throw new UsageError(`unexpected ${JSON.stringify(positionals[0])}; see 'pvhctl shell --help'`);
@@ -102,6 +106,7 @@ export async function run(args: string[]): Promise<number> {
     dataDir: dir,
     port,
     address: values.listen ?? '127.0.0.1',
+    ...limits,
     log: (line) => process.stderr.write(`${line}\n`),
   });
   process.stdout.write(`pvhctl shell: listening on ${values.listen ?? '127.0.0.1'}:${server.port} (host key ${server.hostKeyPublic})\n`);

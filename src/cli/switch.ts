@@ -8,9 +8,11 @@ import type { Operation } from '../store/schema.ts';
 import { printable } from '../util/escape.ts';
 import { parse, UsageError } from './args.ts';
 import { COMMON, findGuest, finishOnSignal, needOne, open, output } from './fleet-common.ts';
+import { POD_HELP, POD_OPTIONS, podChoice } from './pod.ts';
 
 export const help = `usage: pvhctl switch GUEST --to pvh|pvh-shim|pv [--force] [--dry-run] [--json]
                       [--shutdown-timeout S] [--boot-timeout S] [--probe ADDRESS:PORT]
+                      [--maxmem-equals-memory | --accept-pod]
        pvhctl rollback GUEST [--dry-run] [--json]
 
 switch: pre-check (inspection verdict, host policy) → keep the current config as a version →
@@ -19,8 +21,9 @@ verify (type per xl list -l, vbd/vif frontends Connected, no panic on the consol
 TCP probe). Any failure rolls back to the kept config, byte-identical. --dry-run prints the plan
 and the config diff and changes nothing. --force also destroys a guest that does not shut down in
 time, and switches even when inspection says its kernel cannot (the verified boot and the
-automatic rollback still guard it); it never overrides the host's policy.
-rollback: puts the guest back to the config it had before its last switch.
+automatic rollback still guard it); it never overrides the host's policy. A PV guest with memory < maxmem is refused for PVH
+(it would become populate-on-demand) unless the operator chooses:
+${POD_HELP}rollback: puts the guest back to the config it had before its last switch.
 
 exit status: 0 switched (or the dry run found the switch allowed); 1 refused or failed (reason
 on stderr); 2 usage error; 3 rolled back (the guest runs as before); 4 needs attention (the
@@ -41,6 +44,7 @@ export async function run(args: string[], mode: 'switch' | 'rollback' = 'switch'
     ...COMMON,
     to: { type: 'string' },
     force: { type: 'boolean' },
+    ...POD_OPTIONS,
     'dry-run': { type: 'boolean' },
     'shutdown-timeout': { type: 'string' },
     'boot-timeout': { type: 'string' },
@@ -79,7 +83,7 @@ export async function run(args: string[], mode: 'switch' | 'rollback' = 'switch'
         output(values.json, plan, (p) => (p ? `would restore config version #${p.restore} and boot ${printable(p.guest)} as ${p.to}\n  steps: ${p.steps.join(' → ')}\n` : 'nothing to roll back\n'));
         return plan ? 0 : 1;
       }
-      const pre = await precheck(fleet.ctx, guest, to!, { force: values.force === true });
+      const pre = await precheck(fleet.ctx, guest, to!, { force: values.force === true, pod: podChoice(values) });
       const plan = pre.ok
         ? { allowed: true as const, guest: guest.name, from: pre.from, to: pre.to, changes: pre.changes, diff: pre.diff, steps: ['pre-check', 'keep-config', 'shutdown', 'write-config', 'create', 'verify'] }
         : { allowed: false as const, guest: guest.name, rule: pre.rule, reason: pre.reason };
@@ -90,7 +94,7 @@ export async function run(args: string[], mode: 'switch' | 'rollback' = 'switch'
       );
       return plan.allowed ? 0 : 1;
     }
-    const req = mode === 'switch' ? await startSwitch(fleet.ctx, guest, to!, { force: values.force === true, actor: 'cli' }) : await startRollback(fleet.ctx, guest, 'cli');
+    const req = mode === 'switch' ? await startSwitch(fleet.ctx, guest, to!, { force: values.force === true, actor: 'cli', pod: podChoice(values) }) : await startRollback(fleet.ctx, guest, 'cli');
     if (req.kind === 'refused') {
       process.stderr.write(`pvhctl ${mode}: ${printable(guest.name)}: ${req.reason}\n`);
       if (values.json) output(true, { guest: guest.name, status: 'refused', reason: req.reason }, () => '');

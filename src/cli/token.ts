@@ -4,7 +4,7 @@
  */
 import { printable } from '../util/escape.ts';
 import { parseLifetime, tokenState } from '../store/tokens.ts';
-import { parse, UsageError } from './args.ts';
+import { parse, subcommand, UsageError } from './args.ts';
 import { COMMON, needOne, open, output, table } from './fleet-common.ts';
 
 export const help = `usage: pvhctl token add (--operator | --customer OWNER) [--expires 30d|12h|90m] [--json]
@@ -20,7 +20,7 @@ exit status: 0 done; 1 failed (no such token, or already revoked); 2 usage error
 `;
 
 export async function run(args: string[]): Promise<number> {
-  const [sub, ...rest] = args;
+  const { sub, rest } = subcommand(args);
   const { values, positionals } = parse(rest, { ...COMMON, operator: { type: 'boolean' }, customer: { type: 'string' }, expires: { type: 'string' } });
   if (values.help || sub === undefined) {
     process.stdout.write(help);

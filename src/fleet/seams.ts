@@ -4,6 +4,7 @@
  * them as arguments, so it never depends on how they are built.
  */
 import type { GuestType } from '../store/schema.ts';
+import type { PodChoice } from '../xlcfg/rewrite.ts';
 
 /** The guest types a switch can go to. HVM is possible only on hvm-dedicated hosts. */
 export type TargetType = GuestType;
@@ -28,7 +29,8 @@ export type ReadConfigFacts = (content: Uint8Array, file: string) => { ok: true;
 export type RewriteResult = { ok: true; content: Uint8Array; changes: string[] } | { ok: false; reason: string };
 
 /** What the rewrite may use: the guest's inspection verdict and the host's xen_caps. */
-export type RewriteContext = { verdict: GuestVerdict | null; xenCaps: string[] };
+/** `pod`: the operator's choice for memory < maxmem (src/xlcfg/rewrite.ts PodChoice; default refuse). */
+export type RewriteContext = { verdict: GuestVerdict | null; xenCaps: string[]; pod?: PodChoice };
 
 export type RewriteConfig = (content: Uint8Array, file: string, to: TargetType, ctx: RewriteContext) => RewriteResult;
 

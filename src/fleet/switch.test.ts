@@ -196,7 +196,7 @@ for (const store of STORES) {
     const before = configOnHost(sim, bad);
     const op = await finished(await startSwitch(fleet.ctx, ok, 'pvh', { force: false, actor: 'op' }));
     assert.equal(op.status, 'done', op.detail ?? '');
-    assert.equal(op.was_running, 0);
+    assert.equal(op.prior_state, 'stopped');
     assert.equal(sim.state.domains[ok.name]!.type, 'pvh');
     const stale = JSON.parse(bad.verdict!);
     stale.pvh = { capable: true, reason: 'stale' };
@@ -234,6 +234,34 @@ for (const store of STORES) {
     assert.deepEqual(r.errors, []);
     assert.deepEqual(r.warnings, ['domain handmade runs but has no config in /etc/xen']);
     assert.equal(r.guests, 30);
+    await fleet.close();
+  });
+
+  test(`populate-on-demand: a guest with memory < maxmem is refused for PVH in words, unless the operator sets maxmem = memory or accepts PoD (${store.kind})`, async () => {
+    const { fleet, sim, guests } = await setup();
+    const [a, b] = guests.filter((g) => sim.state.guests[g.name]!.kernel.pvh);
+    for (const g of [a!, b!]) {
+      const text = configOnHost(sim, g).replace(/^memory = 1024$/m, 'memory = 1024\nmaxmem = 4096');
+      sim.state.files[g.config_path] = Buffer.from(text).toString('base64');
+    }
+    const before = configOnHost(sim, a!);
+    const pre = await precheck(fleet.ctx, a!, 'pvh');
+    assert.equal(pre.ok, false);
+    assert.match(pre.ok ? '' : pre.reason, /memory \(1024 MB\) is below maxmem \(4096 MB\): under PVH that makes it a populate-on-demand guest, which can crash with "out of PoD memory"/);
+    const refused = await startSwitch(fleet.ctx, a!, 'pvh', { force: false, actor: 'op' });
+    const op = refused.kind === 'started' ? await refused.finished : assert.fail('not started');
+    assert.equal(op.status, 'refused');
+    assert.equal(configOnHost(sim, a!), before, 'nothing changed');
+    assert.equal(sim.state.domains[a!.name]!.type, 'pv');
+
+    const fixed = await finished(await startSwitch(fleet.ctx, a!, 'pvh', { force: false, actor: 'op', pod: 'maxmem-equals-memory' }));
+    assert.equal(fixed.status, 'done', fixed.detail ?? '');
+    assert.match(configOnHost(sim, a!), /^maxmem = 1024$/m);
+    assert.equal(sim.state.domains[a!.name]!.type, 'pvh');
+
+    const accepted = await finished(await startSwitch(fleet.ctx, b!, 'pvh', { force: false, actor: 'op', pod: 'accept' }));
+    assert.equal(accepted.status, 'done', accepted.detail ?? '');
+    assert.match(configOnHost(sim, b!), /^maxmem = 4096$/m);
     await fleet.close();
   });
 }

@@ -6,7 +6,7 @@
  */
 import { hostname } from 'node:os';
 import { DriverError, domainName, hostPath, type HostDriver } from '../drivers/driver.ts';
-import type { Guest, GuestType, Host, Operation } from '../store/schema.ts';
+import type { Guest, GuestType, Host, Operation, PriorState } from '../store/schema.ts';
 import { OWNER, type Store } from '../store/store.ts';
 import { followOperation } from './follow.ts';
 import { leaseKeeper, takeable, type LeaseKeeper } from './lease.ts';
@@ -15,6 +15,7 @@ import { makeLimiter, type Limiter } from './limiter.ts';
 import { attentionMessage, customerReason, modeName, rolledBackMessage } from './messages.ts';
 import { allowed, type PolicyResult } from './policy.ts';
 import type { GuestVerdict, ReadConfigFacts, RewriteConfig, TargetType } from './seams.ts';
+import type { PodChoice } from '../xlcfg/rewrite.ts';
 import { resumeFrom, type Step } from './steps.ts';
 import { unifiedDiff } from '../util/diff.ts';
 import { printable } from '../util/escape.ts';
@@ -76,7 +77,7 @@ export type Precheck =
  * Reads the guest's config from its host and checks policy, inspection verdict and rewrite.
  * Changes nothing (this is also `--dry-run`).
  */
-export async function precheck(ctx: FleetContext, guest: Guest, to: TargetType, opts: { force?: boolean } = {}): Promise<Precheck> {
+export async function precheck(ctx: FleetContext, guest: Guest, to: TargetType, opts: { force?: boolean; pod?: PodChoice } = {}): Promise<Precheck> {
   const host = await ctx.store.getHostById(guest.host_id);
   if (host === undefined) throw new Error(`guest ${guest.name}: host ${guest.host_id} not found`);
   const no = (rule: string, reason: string, detail?: string): Precheck => ({ ok: false, guest, host, rule, reason, ...(detail ? { detail } : {}) });
@@ -89,7 +90,7 @@ export async function precheck(ctx: FleetContext, guest: Guest, to: TargetType, 
     return no('config-unreadable', `The server's settings could not be read (${customerReason(errText(err))}).`, errText(err));
   }
   const facts = ctx.readFacts(current, guest.config_path);
-  if (!facts.ok) return no('config-invalid', `The server's settings file has an error: ${facts.error}`);
+  if (!facts.ok) return no('config-invalid', "The server's settings file has an error that stops it from being read; our team can see which.", facts.error);
   const verdict = guest.verdict === null ? null : (JSON.parse(guest.verdict) as GuestVerdict);
   const caps = { xenCaps: (host.xen_caps ?? '').split(' ').filter(Boolean), virtCaps: (host.virt_caps ?? '').split(' ').filter(Boolean), role: host.role };
   const policy: PolicyResult = allowed(to, caps, verdict, facts.facts);
@@ -98,7 +99,7 @@ export async function precheck(ctx: FleetContext, guest: Guest, to: TargetType, 
   const overridable = !policy.ok && opts.force === true && OVERRIDABLE.has(policy.rule);
   if (!policy.ok && !overridable) return no(policy.rule, policy.reason);
   // An overridden verdict is not handed to the rewrite either (it would refuse on it).
-  const rw = ctx.rewrite(current, guest.config_path, to, { verdict: overridable ? null : verdict, xenCaps: caps.xenCaps });
+  const rw = ctx.rewrite(current, guest.config_path, to, { verdict: overridable ? null : verdict, xenCaps: caps.xenCaps, ...(opts.pod === undefined ? {} : { pod: opts.pod }) });
   if (!rw.ok) return no('rewrite', `The server's settings cannot be converted: ${rw.reason}`);
   if (!policy.ok) rw.changes.unshift(`--force overrides the inspection verdict (${policy.rule})`);
   let dom;
@@ -150,7 +151,7 @@ const BUSY: SwitchRequest = { kind: 'refused', rule: 'busy', reason: 'Another ch
  * Starts a switch: creates the operation (refusing a second one on the same guest), then runs the
  * state machine under the host's concurrency limit. `finished` resolves with the final operation.
  */
-export async function startSwitch(ctx: FleetContext, guest: Guest, to: TargetType, opts: { force: boolean; actor: string }): Promise<SwitchRequest> {
+export async function startSwitch(ctx: FleetContext, guest: Guest, to: TargetType, opts: { force: boolean; actor: string; pod?: PodChoice }): Promise<SwitchRequest> {
   const op = await ctx.store.createOperationIfIdle(
     { guest_id: guest.id, kind: 'switch', from_type: guest.current_type, to_type: to, force: opts.force ? 1 : 0, requested_by: opts.actor },
     async (t) => {
@@ -162,15 +163,15 @@ export async function startSwitch(ctx: FleetContext, guest: Guest, to: TargetTyp
   if (op === null) return BUSY;
   if (ctx.queue) return queued(ctx, ctx.queue, op, guest.name);
   const host = await ctx.store.getHostById(guest.host_id);
-  const finished = held(ctx, op.id, () => ctx.limiter.run(guest.host_id, host?.max_parallel ?? 1, () => runSwitch(ctx, op.id)));
+  const finished = held(ctx, op.id, () => ctx.limiter.run(guest.host_id, host?.max_parallel ?? 1, () => runSwitch(ctx, op.id, opts.pod)));
   return { kind: 'started', operation: op, finished };
 }
 
-/** Journals one step (before it acts) and reports it. */
-async function journal(ctx: FleetContext, op: Operation, guest: string, step: Step, phase: 'begin' | 'done' | 'failed', detail: string | null = null) {
+/** Journals one step (before it acts) and reports it; `with_` is recorded in the same transaction. */
+async function journal(ctx: FleetContext, op: Operation, guest: string, step: Step, phase: 'begin' | 'done' | 'failed', detail: string | null = null, with_: { prior_state?: PriorState | null } = {}) {
   const e = await ctx.store.tx(async (t) => {
     const entry = await ctx.store.journal(op.id, step, phase, detail, t);
-    await ctx.store.updateOperation(op.id, { step, status: 'running' }, t);
+    await ctx.store.updateOperation(op.id, { step, status: 'running', ...with_ }, t);
     return entry;
   });
   ctx.onEvent?.({ operationId: op.id, guest, step, phase, message: detail ?? undefined });
@@ -180,8 +181,10 @@ async function journal(ctx: FleetContext, op: Operation, guest: string, step: St
 async function finish(ctx: FleetContext, op: Operation, guest: Guest, status: Operation['status'], fields: { reason: string | null; detail: string | null; type?: GuestType; attention?: string | null }) {
   // Done and rolled back leave the guest as it was before (running or stopped); a failed rollback
   // leaves it in a state nobody checked.
-  const wasRunning = (await ctx.store.getOperation(op.id))?.was_running === 1;
-  const runState = status === 'done' || status === 'rolled-back' ? (wasRunning ? 'running' : 'stopped') : status === 'needs-attention' ? null : undefined;
+  // A finished switch boots the guest in its new type (also one that was stopped); a rollback
+  // boots it only when it is known to have been running (prior_state).
+  const wasRunning = (await ctx.store.getOperation(op.id))?.prior_state === 'running';
+  const runState = status === 'done' ? 'running' : status === 'rolled-back' ? (wasRunning ? 'running' : 'stopped') : status === 'needs-attention' ? null : undefined;
   await ctx.store.tx(async (t) => {
     await ctx.store.updateOperation(op.id, { status, reason: fields.reason, detail: fields.detail }, t);
     await ctx.store.updateGuest(
@@ -211,19 +214,26 @@ async function load(ctx: FleetContext, opId: number) {
 }
 
 /** Runs a switch from its first step. */
-export async function runSwitch(ctx: FleetContext, opId: number): Promise<Operation> {
+export async function runSwitch(ctx: FleetContext, opId: number, pod?: PodChoice): Promise<Operation> {
   const { op, guest, host, driver } = await load(ctx, opId);
   const name = domainName(guest.name);
   const path = hostPath(guest.config_path);
   const to = op.to_type;
 
-  await journal(ctx, op, guest.name, 'pre-check', 'begin');
-  const pre = await precheck(ctx, guest, to, { force: op.force === 1 });
+  // The run state before anything acts, committed with the first journal entry: a crash after
+  // it rolls back to that state; a crash before it, or a host that cannot be asked, leaves
+  // it unknown, and a rollback then boots nothing.
+  const prior: PriorState | null = await retry(() => driver.domain(name)).then(
+    (d) => (d === null ? 'stopped' : 'running'),
+    () => null,
+  );
+  await journal(ctx, op, guest.name, 'pre-check', 'begin', `before: ${prior ?? 'unknown'}`, { prior_state: prior });
+  const pre = await precheck(ctx, guest, to, { force: op.force === 1, ...(pod === undefined ? {} : { pod }) });
   if (!pre.ok) {
     await journal(ctx, op, guest.name, 'pre-check', 'failed', pre.rule);
     return finish(ctx, op, guest, 'refused', { reason: pre.reason, detail: `pre-check: ${pre.rule}${pre.detail ? `: ${pre.detail}` : ''}` });
   }
-  await ctx.store.updateOperation(op.id, { from_type: pre.from, was_running: pre.wasRunning ? 1 : 0 });
+  await ctx.store.updateOperation(op.id, { from_type: pre.from });
   const from = pre.from;
   await journal(ctx, op, guest.name, 'pre-check', 'done', `${pre.wasRunning ? '' : 'not running; '}${pre.changes.join('; ')}`);
 
@@ -292,6 +302,7 @@ export async function rollback(ctx: FleetContext, opId: number, why: string, det
   const path = hostPath(guest.config_path);
   const from = op.from_type;
   await ctx.store.updateOperation(op.id, { reason: why, detail });
+  let leftRunning = false;
   try {
     await journal(ctx, op, guest.name, 'rollback-stop', 'begin', detail);
     const d = await retry(() => driver.domain(name));
@@ -323,21 +334,25 @@ export async function rollback(ctx: FleetContext, opId: number, why: string, det
     }
     await journal(ctx, op, guest.name, 'rollback-restore', 'done');
 
-    // A guest that was stopped before the switch is left stopped, as it was.
-    const boot = (await ctx.store.getOperation(op.id))!.was_running === 1;
-    await journal(ctx, op, guest.name, 'rollback-create', 'begin', boot ? null : 'was not running: left stopped');
+    // Only a guest known to have been running is booted; one that was stopped is left stopped,
+    // and so is one whose state before was never recorded (nothing acted on it yet then).
+    const prior = (await ctx.store.getOperation(op.id))!.prior_state;
+    const boot = prior === 'running';
+    await journal(ctx, op, guest.name, 'rollback-create', 'begin', boot ? null : prior === 'stopped' ? 'was not running: left stopped' : 'state before unknown: not booted');
     const consoleBefore = await retry(() => driver.consoleTail(name, 16384));
     if (boot && (await retry(() => driver.domain(name))) === null) await retry(() => driver.create(path));
     await journal(ctx, op, guest.name, 'rollback-create', 'done');
 
     await journal(ctx, op, guest.name, 'rollback-verify', 'begin');
-    if (boot) {
+    const up = await retry(() => driver.domain(name));
+    if (boot || (prior === null && up !== null)) {
       const v = await verifyBoot(driver, guest.name, from, { ...ctx.verify, consoleBefore });
       if (!v.ok) throw new Error(`${v.reason} (${v.detail})`);
       await journal(ctx, op, guest.name, 'rollback-verify', 'done', `domid ${v.domid}, xl list -l type ${from}; ${v.evidence ?? 'the guest did not report its mode on its console'}`);
+      leftRunning = true;
     } else {
-      if ((await retry(() => driver.domain(name))) !== null) throw new Error('the domain is still there');
-      await journal(ctx, op, guest.name, 'rollback-verify', 'done', 'stopped, as before');
+      if (up !== null) throw new Error('the domain is still there');
+      await journal(ctx, op, guest.name, 'rollback-verify', 'done', prior === 'stopped' ? 'stopped, as before' : 'stopped (state before unknown)');
     }
   } catch (err) {
     const msg = errText(err);
@@ -347,11 +362,10 @@ export async function rollback(ctx: FleetContext, opId: number, why: string, det
       attention: attentionMessage(from, customerReason(msg)),
     });
   }
-  const wasRunning = (await ctx.store.getOperation(op.id))!.was_running === 1;
   const reason =
     op.kind === 'rollback'
       ? `The server was put back in ${modeName(from)} mode with its earlier settings.`
-      : rolledBackMessage(from, op.to_type, why, wasRunning);
+      : rolledBackMessage(from, op.to_type, why, leftRunning);
   return finish(ctx, op, guest, 'rolled-back', { reason, detail, type: from });
 }
 
@@ -422,7 +436,7 @@ export async function startRollback(ctx: FleetContext, guest: Guest, actor: stri
     { guest_id: guest.id, kind: 'rollback', from_type: last.from_type, to_type: last.to_type, force: 1, requested_by: actor },
     async (t, o) => {
       // Undoing puts the guest back up in its old type, whatever its state before the switch.
-      await ctx.store.updateOperation(o.id, { kept_version_id: last.kept_version_id, was_running: 1 }, t);
+      await ctx.store.updateOperation(o.id, { kept_version_id: last.kept_version_id, prior_state: 'running' }, t);
       await ctx.store.updateGuest(guest.id, { health: 'switching' }, t);
       await ctx.store.audit(actor, 'rollback', guest.name, `undo operation ${last.id}`, t);
     },

@@ -66,6 +66,7 @@ export const rewriteConfig: RewriteConfig = (content, file, to, ctx) => {
     kernelCheck: kernelCheckOf(ctx.verdict),
     host32bitPv: ctx.xenCaps.includes('xen-3.0-x86_32p'),
     ...(arch === 'x86_64' || arch === 'x86_32p' ? { guestArch: arch } : {}),
+    ...(ctx.pod === undefined ? {} : { pod: ctx.pod }),
   });
   if (!out.ok) return { ok: false, reason: out.refusal };
   return { ok: true, content: new Uint8Array(Buffer.from(out.text, 'latin1')), changes: [...out.reasons, ...out.warnings.map((w) => `warning: ${w}`)] };

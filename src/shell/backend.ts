@@ -79,6 +79,19 @@ export type FleetBackendOptions = {
 };
 
 const errText = (err: unknown) => (err instanceof Error ? err.message : String(err));
+
+/**
+ * A power action's outcome in a customer's words, from the operators' audit detail (which keeps
+ * xl's own error, with paths on the host, for operators).
+ * @example
+ * auditOutcome('failed: xl create /etc/xen/web.cfg: /etc/xen/web.cfg: config parsing error') // => 'failed: the host refused to start the server'
+ */
+export function auditOutcome(detail: string | null): string {
+  if (detail === 'done') return 'done';
+  if (detail === 'shutdown timed out') return 'it did not shut down in time';
+  if (detail !== null && detail.startsWith('failed: ')) return `failed: ${customerReason(detail.slice('failed: '.length))}`;
+  return '';
+}
 const actorOf = (customer: string) => `customer:${customer}`;
 /** The console a customer sees on attach: the end of the log so far, then what follows. */
 const CONSOLE_BACKLOG = 2048;
@@ -426,7 +439,7 @@ export function fleetBackend(fleet: Fleet, hub: EventHub, opts: FleetBackendOpti
         .orderBy('id', 'desc')
         .limit(20)
         .execute();
-      for (const e of audit) entries.push({ at: e.at, what: e.action, outcome: e.detail ?? '' });
+      for (const e of audit) entries.push({ at: e.at, what: e.action, outcome: auditOutcome(e.detail) });
       entries.sort((x, y) => (x.at < y.at ? 1 : x.at > y.at ? -1 : 0));
       return { ok: true, value: entries.slice(0, 20) };
     },

@@ -10,6 +10,7 @@ import { execFile, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect, type Socket } from 'node:net';
 import { promisify } from 'node:util';
 import { openFleet, type Fleet } from '../fleet/fleet.ts';
 import { customerKeys, parsePublicKey } from '../store/customer-keys.ts';
@@ -35,10 +36,10 @@ function keygen(name: string): string {
   return file;
 }
 
-const sshArgs = (key: string, user: string) => [
+const sshArgs = (key: string, user: string, port = server.port) => [
   '-F', '/dev/null',
   '-i', key,
-  '-p', String(server.port),
+  '-p', String(port),
   '-o', 'BatchMode=yes',
   '-o', 'IdentitiesOnly=yes',
   '-o', `UserKnownHostsFile=${join(dir, 'known_hosts')}`,
@@ -48,9 +49,9 @@ const sshArgs = (key: string, user: string) => [
 ];
 
 /** Runs one shell command over ssh; resolves with its output and exit status. */
-async function ssh(key: string, user: string, command: string): Promise<{ code: number; out: string; err: string }> {
+async function ssh(key: string, user: string, command: string, port = server.port): Promise<{ code: number; out: string; err: string }> {
   try {
-    const r = await run('ssh', [...sshArgs(key, user), command], { timeout: 60_000 });
+    const r = await run('ssh', [...sshArgs(key, user, port), command], { timeout: 60_000 });
     return { code: 0, out: r.stdout, err: r.stderr };
   } catch (e) {
     const err = e as { code?: number; stdout?: string; stderr?: string };
@@ -232,6 +233,91 @@ test('no way out: the sftp subsystem and TCP forwarding are refused', async () =
   const fwd = await run('ssh', ['-W', '127.0.0.1:22', ...sshArgs(key('alice'), 'alice')], { timeout: 30_000 }).catch((e: { code: number; stderr: string }) => e);
   assert.equal((fwd as { code?: number }).code, 255);
   assert.match((fwd as { stderr: string }).stderr, /open failed|administratively prohibited|stdio forwarding failed/);
+});
+
+/**
+ * Opens `n` TCP connections from the loopback address `from` that send `banner` (or nothing)
+ * and then stay silent; resolves once each was either greeted by the server or closed by it.
+ */
+async function hangers(port: number, from: string, n: number, banner: string | null): Promise<{ sockets: Socket[]; greeted: () => number; closed: () => Promise<void> }> {
+  const sockets: Socket[] = [];
+  const greeted = new Set<Socket>();
+  const closedAll: Promise<void>[] = [];
+  const settled: Promise<void>[] = [];
+  for (let i = 0; i < n; i++) {
+    const s = connect({ port, host: '127.0.0.1', localAddress: from });
+    s.on('error', () => {});
+    if (banner !== null) s.on('connect', () => s.write(banner));
+    sockets.push(s);
+    closedAll.push(new Promise((resolve) => s.once('close', () => resolve())));
+    settled.push(new Promise((resolve) => {
+      s.once('data', () => {
+        greeted.add(s);
+        resolve();
+      });
+      s.once('close', () => resolve());
+    }));
+  }
+  await Promise.all(settled);
+  return { sockets, greeted: () => [...greeted].filter((s) => !s.destroyed && s.readyState === 'open').length, closed: () => Promise.all(closedAll).then(() => {}) };
+}
+
+test('sockets that send only a banner, or nothing, cannot lock customers out (MaxStartups, per source)', async () => {
+  const keys = customerKeys(fleet.store);
+  const lines: string[] = [];
+  const guarded = await startShellServer({
+    backend: fleetBackend(fleet, eventBus(), { shutdownTimeoutMs: 2000, consolePollMs: 50 }),
+    findKey: (c, b) => keys.find(c, b),
+    dataDir: dir,
+    port: 0,
+    loginGraceMs: 10 * 60_000,
+    // no early drop below 50 pending, so the customer's login is certain to be let in
+    admission: { maxStartups: { start: 50, rate: 30, full: 100 }, perSource: 10 },
+    log: (l) => lines.push(l),
+  });
+  writeFileSync(join(dir, 'known_hosts'), `[127.0.0.1]:${guarded.port} ${guarded.hostKeyPublic}\n`, { flag: 'a' });
+  const opened: Socket[] = [];
+  try {
+    // as many as the old 64-connection table held, and more, from two other addresses
+    const banners = await hangers(guarded.port, '127.0.0.2', 70, 'SSH-2.0-OpenSSH_9.2\r\n');
+    const silent = await hangers(guarded.port, '127.0.0.3', 20, null);
+    opened.push(...banners.sockets, ...silent.sockets);
+    const r = await ssh(key('alice'), `alice+${alice.name}`, 'status', guarded.port);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, new RegExp(`^${alice.name} on host xen1`, 'm'));
+    assert.equal(banners.greeted(), 10, 'one address holds at most its per-source share');
+    assert.equal(silent.greeted(), 10);
+    assert.ok(lines.some((l) => /dropped a connection from 127\.0\.0\.2: per-source/.test(l)), lines.join('\n'));
+  } finally {
+    for (const s of opened) s.destroy();
+    await guarded.close();
+  }
+});
+
+test('the login grace time closes connections that do not log in, banner or not', async () => {
+  const keys = customerKeys(fleet.store);
+  const quick = await startShellServer({
+    backend: fleetBackend(fleet, eventBus()),
+    findKey: (c, b) => keys.find(c, b),
+    dataDir: dir,
+    port: 0,
+    loginGraceMs: 300,
+  });
+  const opened: Socket[] = [];
+  try {
+    const banners = await hangers(quick.port, '127.0.0.4', 3, 'SSH-2.0-OpenSSH_9.2\r\n');
+    const silent = await hangers(quick.port, '127.0.0.5', 3, null);
+    opened.push(...banners.sockets, ...silent.sockets);
+    // bounded only so that a server without the timer fails instead of hanging the suite
+    const outcome = await Promise.race([
+      Promise.all([banners.closed(), silent.closed()]).then(() => 'closed'),
+      sleep(60_000).then(() => 'still open'),
+    ]);
+    assert.equal(outcome, 'closed');
+  } finally {
+    for (const s of opened) s.destroy();
+    await quick.close();
+  }
 });
 
 /** tmux: a real terminal for the interactive shell. */

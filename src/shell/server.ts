@@ -5,11 +5,12 @@
  * forwarding, X11, subsystems (sftp) and environment variables are all refused.
  */
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import ssh2 from 'ssh2';
 import type { Fleet } from '../fleet/fleet.ts';
 import { CUSTOMER, customerKeys, fingerprint } from '../store/customer-keys.ts';
+import { admit, DEFAULT_ADMISSION, DEFAULT_LOGIN_GRACE_MS, type AdmissionLimits } from './admission.ts';
 import { fleetBackend, type EventHub, type ShellBackend } from './backend.ts';
 import { startSession } from './session.ts';
 
@@ -22,8 +23,14 @@ export type ShellServerOptions = {
   dataDir: string;
   port: number;
   address?: string;
-  /** Connections served at once; more are dropped at once. */
+  /** Customers logged in at once (default 64); a login beyond it is closed. */
   maxConnections?: number;
+  /** Connections not logged in within this time are closed, banner or not (sshd's LoginGraceTime). */
+  loginGraceMs?: number;
+  /** Limits on connections that have not logged in yet (sshd's MaxStartups, PerSourceMaxStartups). */
+  admission?: AdmissionLimits;
+  /** [0, 1) for the early drop; tests pass a fixed one. */
+  random?: () => number;
   /** Print one line per login/refusal (operators' log). */
   log?: (line: string) => void;
   /** A connection with no input for this long is closed (default 30 minutes). */
@@ -71,17 +78,22 @@ export async function startShellServer(opts: ShellServerOptions): Promise<ShellS
   const key = hostKey(opts.dataDir);
   const log = opts.log ?? (() => {});
   const maxConnections = opts.maxConnections ?? 64;
+  const limits = opts.admission ?? DEFAULT_ADMISSION;
+  const graceMs = opts.loginGraceMs ?? DEFAULT_LOGIN_GRACE_MS;
+  const random = opts.random ?? Math.random;
   let open = 0;
   const clients = new Set<ssh2.Connection>();
+  // Connections that have not logged in, by source address, and their sockets by remote
+  // address:port (how ssh2 names a connection to its listener).
+  const pendingFrom = new Map<string, number>();
+  let pendingTotal = 0;
+  const pending = new Map<string, { socket: Socket; done: () => void }>();
 
-  const server = new ssh2.Server({ hostKeys: [key.private], ident: 'pvhctl-xen-shell' }, (client, info) => {
-    if (open >= maxConnections) {
-      client.end();
-      return;
-    }
-    open++;
-    clients.add(client);
+  const ssh = new ssh2.Server({ hostKeys: [key.private], ident: 'pvhctl-xen-shell' }, (client, info) => {
     const from = `${info.ip}:${info.port}`;
+    // Until a login, the connection holds a place in the pending table (taken by the TCP
+    // listener below, freed by the login or the close).
+    const place = pending.get(from);
     // Idle connections are closed: a forgotten session must not hold a console open for ever.
     let idle: NodeJS.Timeout | undefined;
     const touch = () => {
@@ -127,6 +139,18 @@ export async function startShellServer(opts: ShellServerOptions): Promise<ShellS
 
     client.on('ready', () => {
       const user = who!;
+      place?.done();
+      if (open >= maxConnections) {
+        log(`shell: ${user.customer} from ${from} turned away: ${maxConnections} customers are logged in`);
+        client.end();
+        return;
+      }
+      open++;
+      clients.add(client);
+      client.once('close', () => {
+        open--;
+        clients.delete(client);
+      });
       client.on('session', (acceptSession) => {
         const session = acceptSession();
         let pty = false;
@@ -183,11 +207,40 @@ export async function startShellServer(opts: ShellServerOptions): Promise<ShellS
     });
 
     client.on('error', () => {});
-    client.on('close', () => {
-      clearTimeout(idle);
-      open--;
-      clients.delete(client);
-    });
+    client.on('close', () => clearTimeout(idle));
+  });
+
+  // The TCP listener admits a socket before ssh2 sees a byte of it: a socket that never sends
+  // its banner still holds a pending place, and the grace timer closes it as any other.
+  const server = createServer((socket) => {
+    const ip = socket.remoteAddress ?? '?';
+    const verdict = admit({ total: pendingTotal, fromSource: pendingFrom.get(ip) ?? 0 }, limits, random());
+    if (verdict.kind === 'drop') {
+      log(`shell: dropped a connection from ${ip}: ${verdict.why} (${pendingTotal} not logged in yet)`);
+      socket.destroy();
+      return;
+    }
+    const name = `${ip}:${socket.remotePort}`;
+    pendingTotal++;
+    pendingFrom.set(ip, (pendingFrom.get(ip) ?? 0) + 1);
+    let held = true;
+    const done = () => {
+      if (!held) return;
+      held = false;
+      clearTimeout(grace);
+      pending.delete(name);
+      pendingTotal--;
+      const n = (pendingFrom.get(ip) ?? 1) - 1;
+      if (n === 0) pendingFrom.delete(ip);
+      else pendingFrom.set(ip, n);
+    };
+    const grace = setTimeout(() => {
+      log(`shell: closed a connection from ${name}: not logged in within ${graceMs / 1000} s`);
+      socket.destroy();
+    }, graceMs);
+    pending.set(name, { socket, done });
+    socket.once('close', done);
+    ssh.injectSocket(socket);
   });
 
   await new Promise<void>((resolve, reject) => {
@@ -201,6 +254,7 @@ export async function startShellServer(opts: ShellServerOptions): Promise<ShellS
     close: () =>
       new Promise<void>((resolve) => {
         for (const c of clients) c.end();
+        for (const p of pending.values()) p.socket.destroy();
         server.close(() => resolve());
       }),
   };

@@ -8,7 +8,7 @@ import { printable } from '../util/escape.ts';
 import { modeName } from '../fleet/messages.ts';
 import type { CheckReport, ConsoleWatch, GuestStatus, GuestSummary, HistoryEntry, Result, ShellBackend } from './backend.ts';
 import { complete, helpText, parseLine, type ShellCommand } from './commands.ts';
-import { filterConsole, newFilter } from './console-filter.ts';
+import { CONSOLE_RESET, filterConsole, newFilter } from './console-filter.ts';
 import { feed, newEditor, render, type EditorState } from './editor.ts';
 import { stepWords } from './words.ts';
 
@@ -233,6 +233,7 @@ export function startSession(backend: ShellBackend, opts: SessionOptions, io: Se
 
   function close(code: number) {
     if (closed) return;
+    if (consoleOn !== null) out(CONSOLE_RESET);
     consoleOn?.stop();
     consoleOn = null;
     void backend.audit(customer, 'shell.logout', current ?? '-', opts.from).catch(() => {});
@@ -261,6 +262,7 @@ export function startSession(backend: ShellBackend, opts: SessionOptions, io: Se
   function detach(byKey = true) {
     consoleOn?.stop();
     consoleOn = null;
+    out(CONSOLE_RESET); // whatever the guest left set, the shell's own lines start plain
     if (byKey) {
       out('\r\n');
       println('Detached from the console.');

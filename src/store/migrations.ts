@@ -188,6 +188,25 @@ export const migrations: Record<string, Migration> = {
       await db.schema.alterTable('operations').dropColumn('lease_until').execute();
     },
   },
+  // A guest's run state before a switch, recorded with the switch's first journal entry; NULL
+  // when it is not known (a crash before that entry), and a rollback then boots nothing. It
+  // replaces was_running, which defaulted to 1 and made recovery start guests that were stopped.
+  '0005_prior_state': {
+    async up(db: Kysely<any>) {
+      await db.schema.alterTable('operations').addColumn('prior_state', 'text').execute();
+      // Finished operations keep what they recorded; an unfinished one only if its pre-check
+      // finished (was_running was written just before that entry).
+      await sql`UPDATE operations SET prior_state = CASE WHEN was_running = 1 THEN 'running' ELSE 'stopped' END
+        WHERE status NOT IN ('pending', 'running') OR kind = 'rollback'
+           OR EXISTS (SELECT 1 FROM journal j WHERE j.operation_id = operations.id AND j.step = 'pre-check' AND j.phase = 'done')`.execute(db);
+      await db.schema.alterTable('operations').dropColumn('was_running').execute();
+    },
+    async down(db: Kysely<any>) {
+      await db.schema.alterTable('operations').addColumn('was_running', 'integer', (c) => c.notNull().defaultTo(1)).execute();
+      await sql`UPDATE operations SET was_running = CASE WHEN prior_state = 'running' THEN 1 ELSE 0 END`.execute(db);
+      await db.schema.alterTable('operations').dropColumn('prior_state').execute();
+    },
+  },
   // The Xen Shell's customer keys (src/store/customer-keys.ts), numbered apart from the fleet's.
   '0900_customer_keys': customerKeysMigration,
   // Rehearsals (src/store/rehearsals.ts), numbered apart from the fleet's and the shell's.

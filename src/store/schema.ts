@@ -86,6 +86,9 @@ export type ConfigVersionsTable = {
   created_at: string;
 };
 
+/** Whether a guest's domain existed before an operation acted on it. */
+export type PriorState = 'running' | 'stopped';
+
 export type OperationsTable = {
   id: Generated<number>;
   guest_id: number;
@@ -96,8 +99,8 @@ export type OperationsTable = {
   /** The last journaled step (src/fleet/steps.ts). */
   step: string;
   force: number;
-  /** 1 when the guest was running before the switch (a rollback boots it again), 0 when stopped. */
-  was_running: ColumnType<number, number | undefined, number>;
+  /** The guest's run state before the switch (a rollback boots it only if `running`); null: unknown. */
+  prior_state: ColumnType<PriorState | null, PriorState | null | undefined, PriorState | null>;
   /** The process running the operation (`HOST:PID`): recovery leaves a live owner's operations alone. */
   owner: ColumnType<string | null, string | null | undefined, string | null>;
   /** Until when (ISO-8601) the owner holds the operation; it renews this while it works (src/fleet/lease.ts). */

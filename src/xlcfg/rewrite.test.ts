@@ -202,3 +202,23 @@ test('real Debian amd64 kernel from dom0 with a stock command line: the PVH conf
   const r = ok(convertConfig(parse(`name = "a"\nkernel = "${amd64.vmlinuz}"\nroot = "/dev/xvda1 ro"\nextra = "quiet"\n`), 'pvh', { kernelCheck: () => check }));
   assert.equal(effectiveSettings(r.config).get('extra')!.value, 'quiet console=hvc0');
 });
+
+test('memory < maxmem (populate-on-demand under PVH) is refused unless the operator sets maxmem = memory or accepts PoD', () => {
+  const text = 'name = "web"\nkernel = "/usr/lib/grub-xen/grub-x86_64-xen.bin"\nmemory = 512\nmaxmem = 2048\n';
+  for (const target of ['pvh', 'pvh-shim'] as const) {
+    const refused = convertConfig(parse(text), target, {});
+    assert.equal(refused.ok, false, target);
+    assert.match(refused.ok ? '' : refused.refusal, /memory \(512 MB\) is below maxmem \(2048 MB\): under PVH that makes it a populate-on-demand guest, which can crash with "out of PoD memory"; an operator can set maxmem = memory, or accept populate-on-demand/);
+    const equal = convertConfig(parse(text), target, { pod: 'maxmem-equals-memory' });
+    assert.ok(equal.ok, target);
+    assert.match(equal.text, /^maxmem = 512$/m);
+    assert.match(equal.text, /^memory = 512$/m);
+    const accepted = convertConfig(parse(text), target, { pod: 'accept' });
+    assert.ok(accepted.ok, target);
+    assert.match(accepted.text, /^maxmem = 2048$/m);
+    assert.ok(accepted.warnings.some((w) => /populate-on-demand.*\(accepted\)/.test(w)));
+  }
+  // memory = maxmem, or no maxmem: nothing to choose
+  assert.ok(convertConfig(parse(text.replace('maxmem = 2048', 'maxmem = 512')), 'pvh', {}).ok);
+  assert.ok(convertConfig(parse(text.replace('maxmem = 2048\n', '')), 'pvh', {}).ok);
+});

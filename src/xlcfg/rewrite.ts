@@ -34,7 +34,18 @@ export type RewriteContext = {
   host32bitPv?: boolean;
   /** The guest's kernel width when known otherwise (needed to pick a PV GRUB on rollback). */
   guestArch?: 'x86_64' | 'x86_32p';
+  /** What to do with `memory` < `maxmem` (default: refuse); see PodChoice. */
+  pod?: PodChoice;
 };
+
+/**
+ * A PV guest with `memory` < `maxmem` becomes a populate-on-demand guest under PVH (as under
+ * HVM: libxl sets a PoD target below the maximum), and PoD guests have died with "out of PoD
+ * memory" (reported for Linux 5.4.150+ and 5.10.70+). Refused unless the operator chooses:
+ * `maxmem-equals-memory` writes maxmem = memory (the guest can no longer balloon up), `accept`
+ * keeps PoD knowingly.
+ */
+export type PodChoice = 'refuse' | 'maxmem-equals-memory' | 'accept';
 
 export type Target = 'pvh' | 'pvh-shim' | 'pv';
 
@@ -97,8 +108,7 @@ function toPvh(m: XlModel, ed: Editor, paths: BootPaths, ctx: RewriteContext): R
   } else if (m.kernel === null) {
     return ed.refuse('nothing to boot: no kernel, bootloader or firmware');
   }
-  commonPvhEdits(m, ed);
-  return ed.finish('pvh');
+  return commonPvhEdits(m, ed, ctx) ?? ed.finish('pvh');
 }
 
 function toShim(m: XlModel, ed: Editor, paths: BootPaths, ctx: RewriteContext): Rewrite {
@@ -124,7 +134,8 @@ function toShim(m: XlModel, ed: Editor, paths: BootPaths, ctx: RewriteContext): 
   } else {
     return ed.refuse('nothing to boot: no kernel, bootloader or firmware');
   }
-  commonPvhEdits(m, ed);
+  const refused = commonPvhEdits(m, ed, ctx);
+  if (refused !== null) return refused;
   ed.set('pvshim', { number: '1' }, 'pvshim = 1 runs the PV kernel inside a PVH container under the PV shim (Xen >= 4.10.1)', ['type']);
   if (paths.shim !== DEBIAN_BOOT_PATHS.shim) ed.set('pvshim_path', paths.shim, `the shim is at ${paths.shim} on this host`, ['pvshim']);
   return ed.finish('pvh-shim');
@@ -153,15 +164,20 @@ function consoleOnHvc0(m: XlModel, ed: Editor): void {
   ed.set(key, next, `console=hvc0 added to ${key}: under PVH the kernel's messages reach the xl console only with console=hvc0 (Linux picks hvc0 by itself only when it boots as PV)`, ['root', 'ramdisk', 'kernel']);
 }
 
-/** What PV → PVH and PV → shim share: the type, builder, top-level vnc keys, e820_host, PoD. */
-function commonPvhEdits(m: XlModel, ed: Editor): void {
+/** What PV → PVH and PV → shim share: the type, builder, top-level vnc keys, e820_host, PoD; a refusal or null. */
+function commonPvhEdits(m: XlModel, ed: Editor, ctx: RewriteContext): Rewrite | null {
   ed.set('type', 'pvh', m.type.ok && m.type.from === 'type' ? 'type becomes "pvh"' : `type = "pvh" (the config had no type: ${m.builder !== null ? 'its builder made it' : 'xl defaults to'} PV)`, ['builder', 'name']);
   if (m.builder !== null) ed.remove('builder', `builder = "${m.builder}" is deprecated and would contradict type = "pvh"`);
   vncToVfb(m, ed);
   if (m.e820Host !== null) ed.remove('e820_host', 'e820_host applies to PV guests only (ignored under PVH)');
   if (m.memory !== null && m.maxmem !== null && m.memory.ok && m.maxmem.ok && m.memory.value < m.maxmem.value) {
-    ed.warn(`memory (${m.memory.value}) < maxmem (${m.maxmem.value}): under PVH this turns on populate-on-demand`);
+    const pod = `memory (${m.memory.value} MB) is below maxmem (${m.maxmem.value} MB): under PVH that makes it a populate-on-demand guest, which can crash with "out of PoD memory"`;
+    const choice = ctx.pod ?? 'refuse';
+    if (choice === 'refuse') return ed.refuse(`${pod}; an operator can set maxmem = memory, or accept populate-on-demand`);
+    if (choice === 'accept') ed.warn(`${pod} (accepted)`);
+    else ed.set('maxmem', { number: String(m.memory.value) }, `maxmem becomes ${m.memory.value}, equal to memory: ${pod} otherwise`, ['memory']);
   }
+  return null;
 }
 
 /** Top-level vnc/sdl keys do nothing under PVH: fold them into one vfb entry (xl.cfg(5) "vfb"). */
