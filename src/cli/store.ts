@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { copyStore } from '../store/copy.ts';
 import { isPostgresUrl, openStore, redactUrl, SQLITE_FILE } from '../store/store.ts';
-import { parse, UsageError } from './args.ts';
+import { parse, subcommand, UsageError } from './args.ts';
 import { output, table } from './fleet-common.ts';
 
 export const help = `usage: pvhctl store copy --from DIR --to URL [--replace] [--json]
@@ -22,7 +22,7 @@ exit status: 0 copied and verified; 1 refused or failed (nothing written); 2 usa
 `;
 
 export async function run(args: string[]): Promise<number> {
-  const [sub, ...rest] = args;
+  const { sub, rest } = subcommand(args);
   const { values } = parse(rest, { from: { type: 'string' }, to: { type: 'string' }, replace: { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } });
   if (values.help || sub === undefined) {
     process.stdout.write(help);

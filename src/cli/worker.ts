@@ -9,7 +9,7 @@ import { OWNER } from '../store/store.ts';
 import { parse, UsageError } from './args.ts';
 import { open, storeUrl } from './fleet-common.ts';
 
-export const help = `usage: pvhctl --store URL worker [--concurrency N] [--lease SECONDS] [--data-dir DIR]
+export const help = `usage: pvhctl worker --store URL [--concurrency N] [--lease SECONDS] [--data-dir DIR]
 
 Takes switches and rollbacks from the job queue in the PostgreSQL store (pg-boss) and runs them,
 at most N at once in this process (default 16) and at most each host's max_parallel across all
