@@ -1,5 +1,5 @@
 /**
- * The parent's side of served disks (serveReads): the child that asks is guest-controlled, so
+ * The parent's side of served disks and cache lookups (serveRequests): the child that asks is guest-controlled, so
  * what it sends is hostile input. Real reads answer; garbage, oversized reads and floods end it.
  */
 import { PassThrough } from 'node:stream';
@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { BlockReader } from '../drivers/driver.ts';
 import { MAX_READ } from '../disk/source.ts';
-import { serveReads } from './child.ts';
+import { serveRequests } from './child.ts';
 
 const bytes = Buffer.from(Array.from({ length: 4096 }, (_, i) => i & 0xff));
 const reader: BlockReader = {
@@ -25,7 +25,7 @@ function serve(): { req: PassThrough; ans: Buffer[]; abused: string[]; settled: 
   const ans: Buffer[] = [];
   const abused: string[] = [];
   res.on('data', (b: Buffer) => ans.push(b));
-  serveReads(req, res, [reader], (why) => abused.push(why));
+  serveRequests(req, res, { served: [reader], cache: null, disks: [] }, (why) => abused.push(why));
   return { req, ans, abused, settled: () => new Promise((r) => setTimeout(r, 20)) };
 }
 
@@ -53,7 +53,9 @@ test('served reads: data, a read outside the disk, an unknown disk', async () =>
 test('served reads: garbage, an oversized read and a flood of requests end the child', async () => {
   for (const [input, why] of [
     ['0 0 1; rm -rf /\n', /malformed/],
-    ['x'.repeat(100), /malformed/],
+    ['x'.repeat(5000), /malformed/],
+    ['K 1234\n', /malformed/],
+    ['F {"a":1}\n', /malformed/],
     [`0 0 ${MAX_READ + 1}\n`, /more than/],
     ['0 0 1\n'.repeat(10), /without waiting/],
   ] as const) {
