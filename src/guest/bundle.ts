@@ -6,7 +6,10 @@
  * read the checkout) nor shares a writable compile cache with other children.
  *
  * Each module becomes a function run at its first import (so node:crypto or the kernel reader load
- * only when needed), its `import`s calls of that function and its `export`s the object it returns.
+ * only when needed), its `import`s calls of that function and its `export`s the object it returns;
+ * built-in modules come from process.getBuiltinModule. The result is a classic script (no ES
+ * module syntax left), which the child compiles with node:vm after reading it from its stdin
+ * (CHILD_LOADER): neither Node's stream machinery nor its ES module loader is started for it.
  * It understands the forms pvhctl's code uses and refuses any other, so that a new form fails the
  * child's tests instead of changing meaning. Built once per source version and kept in the data
  * directory (only this process's user writes there; children get the text, not the file).
@@ -18,6 +21,12 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const SRC = fileURLToPath(new URL('..', import.meta.url));
+
+/**
+ * What a child runs (`node -e`): the script on its stdin, compiled and run as a classic script.
+ * Reading fd 0 with readFileSync needs no stream; the script's name shows in its stack traces.
+ */
+export const CHILD_LOADER = "new (require('node:vm').Script)(require('node:fs').readFileSync(0, 'utf8'), { filename: 'pvhctl-inspect-child.js' }).runInThisContext();";
 
 /** A module's static imports (type-only ones excluded) and dynamic ones. */
 const STATIC_IMPORT = /^import\s+(?!type\s)(?:([\w$]+)|\*\s+as\s+([\w$]+)|\{([^}]*)\})\s+from\s+'([^']+)';?/gm;
@@ -71,12 +80,14 @@ function transform(file: string, text: string, id: (file: string, spec: string) 
       exported.push(...b.split(', ').map((x) => x.split(': ').pop()!));
       return `const { ${b} } = __req(${id(file, spec)});`;
     })
-    .replace(DYNAMIC_IMPORT, (all, spec: string) => (spec.startsWith('.') ? `Promise.resolve().then(() => __req(${id(file, spec)}))` : all))
+    .replace(DYNAMIC_IMPORT, (all, spec: string) =>
+      spec.startsWith('.') ? `Promise.resolve().then(() => __req(${id(file, spec)}))` : spec.startsWith('node:') ? `Promise.resolve(process.getBuiltinModule(${JSON.stringify(spec)}))` : all,
+    )
     .replace(DECLARED_EXPORT, (_all, kind: string, name: string) => {
       exported.push(name);
       return `${kind}${name}`;
     });
-  const left = /^\s*(export|import)\b(?!\()[^\n]*/m.exec(code) ?? /\bimport\.meta\b/.exec(code);
+  const left = /^\s*(export|import)\b(?!\()[^\n]*/m.exec(code) ?? /\bimport\.meta\b|\bimport\(\s*'/.exec(code);
   if (left !== null) throw new Error(`bundle: ${where}: cannot bundle ${JSON.stringify(left[0].trim().slice(0, 80))}`);
   code += `\nreturn { ${exported.join(', ')} };`;
   return code;
@@ -99,8 +110,8 @@ function graph(entry: string): { files: string[]; texts: Map<string, string>; ha
 }
 
 /**
- * Builds the script for `entry` (a .ts file) and everything it imports: plain JavaScript run as
- * an ES module, whose last statement starts the entry.
+ * Builds the script for `entry` (a .ts file) and everything it imports: plain JavaScript, a
+ * classic script whose last statement starts the entry.
  * @example
  * bundle(fileURLToPath(new URL('./worker.ts', import.meta.url))).script.length // => about 200000
  */

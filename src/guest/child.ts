@@ -18,7 +18,7 @@ import { closeSync, constants, existsSync, openSync, readFileSync } from 'node:f
 import type { Readable, Writable } from 'node:stream';
 import { MAX_READ } from '../disk/source.ts';
 import type { BlockReader } from '../drivers/driver.ts';
-import { childScript } from './bundle.ts';
+import { CHILD_LOADER, childScript } from './bundle.ts';
 import { dataDir, fileCache, type VerdictCache } from './cache.ts';
 import { childUser, type ChildUser, containedArgv, type Containment, FIRST_PASSED_FD, JOB_FD } from './containment.ts';
 import type { GuestReport, InspectOptions } from './inspect.ts';
@@ -83,7 +83,7 @@ function storeLearned(cache: VerdictCache, disks: DiskSpec[], learned: Learned |
 }
 
 /**
- * Starts `script` (one plain-JavaScript ES module, bundle.ts) contained, with `passed` (open
+ * Starts `script` (one plain-JavaScript classic script, bundle.ts) contained, with `passed` (open
  * descriptors, closed here once the child has them) as descriptors FIRST_PASSED_FD and up. Its
  * stdin takes the script; 1 and 2 are its output and errors; 3 and 4 its requests and their
  * answers (serveRequests); JOB_FD its job. Also says what containment it is under (the child
@@ -102,7 +102,7 @@ export function spawnContained(
     const u = inspectUser();
     if (typeof u === 'string') return { error: `cannot contain the inspection: ${u}` };
     const containment: Containment = { user: u, addressSpaceBytes: lim.addressSpaceMiB * 1024 * 1024, cpuSeconds: lim.cpuSeconds };
-    const argv = containedArgv(t, containment, [process.execPath, `--max-old-space-size=${lim.heapMiB}`, '--disable-warning=ExperimentalWarning', '--input-type=module', '-']);
+    const argv = containedArgv(t, containment, [process.execPath, `--max-old-space-size=${lim.heapMiB}`, '-e', CHILD_LOADER]);
     const child = spawn(argv[0]!, argv.slice(1), {
       stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe', ...passed],
       // Its own process group, with whatever it starts: killed as one.

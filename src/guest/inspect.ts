@@ -277,8 +277,10 @@ async function inspectOpened(disks: DiskSpec[], opened: ReturnType<typeof openVo
       const others = [...found, ...installedPaths].filter((p): p is string => p != null && p !== dPath);
       // Only when /boot/config-VERSION does not promise CONFIG_XEN_PVH: most defaults boot PVH,
       // and a needless read slows the one that matters.
-      const hint = kernelConfig(bootTree, dPath);
-      const speculative = hint?.xenPvh ? [] : [...new Set(others)].slice(0, Math.max(0, opts.speculate ?? 0));
+      // (Read only when there are cores to speculate with: a config is a few hundred KiB.)
+      const spareCores = Math.max(0, opts.speculate ?? 0);
+      const hint = spareCores === 0 ? null : kernelConfig(bootTree, dPath);
+      const speculative = spareCores === 0 || hint?.xenPvh ? [] : [...new Set(others)].slice(0, spareCores);
       const c = kernelAt(dPath);
       for (const p of speculative) void kernelAt(p, spare.signal);
       const dc = await c;
@@ -431,7 +433,7 @@ function findMenu(tree: GuestTree, prefix: string, warnings: string[]): BootMenu
 async function judge(bytes: Uint8Array, label: string, cache: VerdictCache | null, signal?: AbortSignal): Promise<{ result: KernelResult; cached: boolean }> {
   // Without a cache there is nothing to look up: the kernel reader hashes the bytes itself.
   // node:crypto is loaded here, not at start: a child whose kernels are known never needs it.
-  const sha256 = cache === null ? undefined : (await import('node:crypto')).createHash('sha256').update(bytes).digest('hex');
+  const sha256 = cache === null ? undefined : process.getBuiltinModule('node:crypto').createHash('sha256').update(bytes).digest('hex');
   const hit = sha256 === undefined ? null : cache!.kernel(sha256);
   if (hit !== null) return { result: { ...hit, file: label }, cached: true };
   // Loaded on a cache miss only: most guests of a fleet share kernels already judged.
