@@ -8,6 +8,11 @@ import assert from 'node:assert/strict';
 import type { BlockReader } from '../drivers/driver.ts';
 import { MAX_READ } from '../disk/source.ts';
 import { serveRequests } from './child.ts';
+import { fileCache } from './cache.ts';
+import type { KernelReport } from '../kernel/types.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const bytes = Buffer.from(Array.from({ length: 4096 }, (_, i) => i & 0xff));
 const reader: BlockReader = {
@@ -64,5 +69,38 @@ test('served reads: garbage, an oversized read and a flood of requests end the c
     await s.settled();
     assert.equal(s.abused.length, 1, JSON.stringify(input.slice(0, 30)));
     assert.match(s.abused[0]!, why);
+  }
+});
+
+test('cache lookups: a kernel verdict by sha256; a file sha256 only for the asking child\'s own disks', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pvhctl-serve-'));
+  try {
+    const cache = fileCache(dir);
+    const sha = 'a'.repeat(64);
+    cache.rememberSha('/dev/vg0/other-customer', 'fp1', sha);
+    cache.rememberSha('/dev/vg0/mine[2]', 'fp1', sha);
+    const req = new PassThrough();
+    const res = new PassThrough();
+    const ans: Buffer[] = [];
+    res.on('data', (b: Buffer) => ans.push(b));
+    const abused: string[] = [];
+    serveRequests(req, res, { served: [], cache, disks: [{ path: '/dev/vg0/mine', vdev: 'xvda' }] }, (why) => abused.push(why));
+    const ask = async (line: string) => {
+      ans.length = 0;
+      req.write(`${line}\n`);
+      await new Promise((r) => setTimeout(r, 20));
+      const all = Buffer.concat(ans);
+      return { status: String.fromCharCode(all[0]!), body: all.subarray(5, 5 + all.readUInt32LE(1)).toString() };
+    };
+    assert.deepEqual(await ask(`F ${JSON.stringify(['/dev/vg0/mine[2]', 'fp1'])}`), { status: 'D', body: sha });
+    assert.deepEqual(await ask(`F ${JSON.stringify(['/dev/vg0/other-customer', 'fp1'])}`), { status: 'E', body: 'not cached' });
+    assert.deepEqual(await ask(`K ${sha}`), { status: 'E', body: 'not cached' });
+    cache.storeKernel({ file: '/boot/vmlinuz', sha256: sha, error: null } as unknown as KernelReport);
+    const hit = await ask(`K ${sha}`);
+    assert.equal(hit.status, 'D');
+    assert.equal((JSON.parse(hit.body) as KernelReport).sha256, sha);
+    assert.deepEqual(abused, []);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
