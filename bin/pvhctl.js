@@ -20,15 +20,5 @@ if (major < 24) {
 // Cache the compiled (type-stripped) modules on disk: halves start-up, which matters for a
 // command that answers in a fraction of a second.
 module.enableCompileCache?.();
-// `inspect` runs each guest in a child process: start the first one now, so that its start-up
-// overlaps the loading of the command line (about a fifth of a one-guest inspection).
-const [command, ...rest] = process.argv.slice(2);
-const children = command === 'inspect' && !rest.includes('--help') && !rest.includes('-h') ? await import('../src/guest/child.ts') : null;
-children?.startEarlyChild();
-try {
-  const { main } = await import('../src/cli/main.ts');
-  process.exitCode = await main(process.argv.slice(2));
-} finally {
-  // Not taken (the command failed first): end it, or it would wait for a guest forever.
-  children?.takeEarlyChild()?.discard();
-}
+const { main } = await import('../src/cli/main.ts');
+process.exitCode = await main(process.argv.slice(2));

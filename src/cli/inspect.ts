@@ -6,7 +6,7 @@
  */
 import { availableParallelism } from 'node:os';
 import type { GuestFailure } from '../guest/child.ts';
-import { startChild, type StartedChild, takeEarlyChild } from '../guest/child.ts';
+import { inspectInChild } from '../guest/child.ts';
 import { dataDir } from '../guest/cache.ts';
 import type { GuestReport, InspectOptions } from '../guest/inspect.ts';
 import type { DiskSpec } from '../guest/volumes.ts';
@@ -178,23 +178,18 @@ export async function run(args: string[]): Promise<number> {
   // Cores no other guest will use read a guest's other kernels while its default one is read.
   const speculate = Math.min(3, Math.max(0, Math.floor(availableParallelism() / slots) - 1));
   const worker = async () => {
-    // Each slot keeps one child started ahead, so its start-up overlaps the current guest's work;
-    // the first is the one bin/pvhctl.js started before loading the CLI (it discards it if unused).
-    let spare: StartedChild | null = null;
     while (next < guests.length) {
       const i = next++;
       const g = guests[i]!;
-      const child: StartedChild | null = g.error !== undefined ? null : (spare ?? takeEarlyChild() ?? startChild());
-      if (child !== null) spare = next < guests.length ? startChild() : null;
       const options: InspectOptions = { ...g.options, name: g.name, dataDir: data, allKernels: values['all-kernels'] === true, speculate };
-      const r: GuestReport | GuestFailure = child === null ? { guest: g.name, error: g.error! } : await child.run(g.disks, options, timeoutMs);
+      // One contained child per guest, started once its disks are opened (they are passed to it).
+      const r: GuestReport | GuestFailure = g.error !== undefined ? { guest: g.name, error: g.error } : await inspectInChild(g.disks, options, { timeoutMs });
       // A guest none of whose disks could be opened is an input that failed.
       results[i] = !isFailure(r) && r.disks.length > 0 && r.disks.every((d) => d.error !== null) ? { guest: g.name, error: r.disks.map((d) => d.error).join('; ') } : r;
       finished++;
       flush();
       if (tty && finished < guests.length) process.stderr.write(progress(finished, guests.length, g.name));
     }
-    spare?.discard();
   };
   if (tty) process.stderr.write(progress(0, guests.length, ''));
   await Promise.all(Array.from({ length: slots }, worker));

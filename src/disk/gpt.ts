@@ -4,9 +4,14 @@
  * where the header says (not assumed at LBA 2), empty entries are skipped, and the entry count and
  * size are capped before anything is allocated. Reference: UEFI 2.10 §5.3, Linux block/partitions/efi.c.
  */
-import { crc32 } from 'node:zlib';
 import { type ByteSource, u64, view } from './source.ts';
 import type { Partition } from './types.ts';
+
+/**
+ * zlib's CRC-32, with node:zlib loaded at the first GPT disk rather than at start: the contained
+ * inspection child starts per guest, and most guests' disks have an MBR.
+ */
+const crc32 = (data: Uint8Array): number => process.getBuiltinModule('node:zlib').crc32(data);
 
 /** The UEFI minimum array is 128 entries; Linux reads any count, but real disks carry 128. */
 export const MAX_ENTRIES = 4096;

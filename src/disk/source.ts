@@ -67,7 +67,17 @@ function blockDeviceSize(rdev: number, name: string): number {
  * const src = openSource('/var/lib/xen/images/guest.img'); src.read(510, 2) // => Uint8Array [0x55, 0xaa]
  */
 export function openSource(path: string): ByteSource {
-  const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  return fdSource(openSync(path, constants.O_RDONLY | constants.O_NONBLOCK), path);
+}
+
+/**
+ * A disk already open as descriptor `fd` (the contained child gets its disks so, opened read-only
+ * by its parent), which the source owns from then on: closed by close(), or here if it is not a
+ * regular file or block device.
+ * @example
+ * fdSource(6, '/dev/vg0/web1-disk').size // => 21474836480
+ */
+export function fdSource(fd: number, path: string): ByteSource {
   try {
     const st = fstatSync(fd);
     let size: number;
@@ -100,9 +110,42 @@ export function openSource(path: string): ByteSource {
   }
 }
 
-/** The file descriptors a contained inspection child reads a served disk through (child.ts). */
+/** The file descriptors a contained inspection child asks its parent through (child.ts). */
 export const SERVED_REQUEST_FD = 3;
 export const SERVED_ANSWER_FD = 4;
+
+/** The longest answer body that is an error message (`E`). */
+const MAX_ERROR_ANSWER = 4096;
+
+/**
+ * Asks the parent one request line (without its newline) and waits for the answer: `D` and its
+ * bytes, or `E` and a message. `expect` is the exact data length a read wants; otherwise any
+ * length up to `max`. A garbled answer throws.
+ * @example
+ * askParent('0 510 2', { exact: 2 }, 'xen1:/dev/vg0/web1', 'the disk server') // => { status: 'D', body: Uint8Array [0x55, 0xaa] }
+ */
+export function askParent(
+  line: string,
+  size: { exact: number } | { max: number },
+  name: string,
+  who = 'the parent',
+): { status: 'D'; body: Uint8Array } | { status: 'E'; message: string } {
+  const exact = (n: number): Uint8Array => {
+    const b = new Uint8Array(n);
+    for (let got = 0; got < n; ) {
+      const k = readSync(SERVED_ANSWER_FD, b, got, n - got, null);
+      if (k === 0) throw new Error(`${name}: ${who} went away`);
+      got += k;
+    }
+    return b;
+  };
+  writeSync(SERVED_REQUEST_FD, `${line}\n`);
+  const head = exact(5);
+  const n = Buffer.from(head.buffer, head.byteOffset, 5).readUInt32LE(1);
+  if (head[0] === 0x44 && ('exact' in size ? n === size.exact : n <= size.max)) return { status: 'D', body: exact(n) };
+  if (head[0] === 0x45 && n <= MAX_ERROR_ANSWER) return { status: 'E', message: Buffer.from(exact(n)).toString('utf8') };
+  throw new Error(`${name}: garbled answer from ${who}`);
+}
 
 /**
  * A disk this process cannot open itself (it is on a remote host), served by its parent: each read
@@ -113,26 +156,14 @@ export const SERVED_ANSWER_FD = 4;
  * servedSource(0, 'xen1:/dev/vg0/web1', 21474836480).read(510, 2) // => Uint8Array [0x55, 0xaa]
  */
 export function servedSource(disk: number, name: string, size: number): ByteSource {
-  const exact = (n: number): Uint8Array => {
-    const b = new Uint8Array(n);
-    for (let got = 0; got < n; ) {
-      const k = readSync(SERVED_ANSWER_FD, b, got, n - got, null);
-      if (k === 0) throw new Error(`${name}: the disk server went away`);
-      got += k;
-    }
-    return b;
-  };
   return {
     name,
     size,
     read(offset, length) {
       check(name, size, offset, length);
-      writeSync(SERVED_REQUEST_FD, `${disk} ${offset} ${length}\n`);
-      const head = exact(5);
-      const n = Buffer.from(head.buffer, head.byteOffset, 5).readUInt32LE(1);
-      if (head[0] === 0x44 && n === length) return exact(n);
-      if (head[0] === 0x45 && n <= 4096) throw new Error(`${name}: ${Buffer.from(exact(n)).toString('utf8')}`);
-      throw new Error(`${name}: garbled answer from the disk server`);
+      const a = askParent(`${disk} ${offset} ${length}`, { exact: length }, name, 'the disk server');
+      if (a.status === 'E') throw new Error(`${name}: ${a.message}`);
+      return a.body;
     },
     close() {},
   };

@@ -148,6 +148,12 @@ export type SnapshotSpec =
 export function isRehearsalPath(path: string): boolean {
   return path.slice(path.lastIndexOf('/') + 1).replace(/^\./, '').startsWith(REHEARSAL_PREFIX);
 }
+/**
+ * What a config directory holds: its regular files, and the entries skipped with the reason. A
+ * symbolic link is never followed (it could name any file on the host, /etc/shadow included, and a
+ * config's text ends up in reports), only named in the scan report.
+ */
+export type ConfigListing = { files: HostPath[]; skipped: { path: HostPath; why: 'symlink' }[] };
 
 /** The operations a host driver provides. All may throw DriverError. */
 export type HostDriver = {
@@ -158,8 +164,8 @@ export type HostDriver = {
   listDomains(): Promise<Domain[]>;
   /** One domain, or null when it does not exist. */
   domain(name: DomainName): Promise<Domain | null>;
-  /** The regular files directly in a config directory. */
-  listConfigs(dir: HostPath): Promise<HostPath[]>;
+  /** The regular files directly in a config directory, and the symbolic links there (never followed). */
+  listConfigs(dir: HostPath): Promise<ConfigListing>;
   /** A file's bytes; refuses files larger than `maxBytes`. */
   readFile(path: HostPath, maxBytes: number): Promise<Uint8Array>;
   /**

@@ -11,7 +11,7 @@ import { MAX_CONFIG } from './switch.ts';
 import type { InspectGuest } from './seams.ts';
 import { runningType } from './verify.ts';
 
-/** `errors`: configs that could not be read; `warnings`: running domains with no config found. */
+/** `errors`: configs that could not be read; `warnings`: running domains with no config found, symbolic links skipped. */
 export type ScanResult = { host: string; guests: number; added: number; inspected: number; errors: string[]; warnings: string[] };
 
 /** Files in a config directory that are not guest configs. */
@@ -40,7 +40,10 @@ export async function scanHost(
   });
   const domains = new Map((await driver.listDomains()).map((d) => [d.name, d]));
   const existing = new Map((await ctx.store.listGuests({ hostId: host.id })).map((g) => [g.name, g]));
-  for (const path of await driver.listConfigs(hostPath(host.config_dir))) {
+  const listing = await driver.listConfigs(hostPath(host.config_dir));
+  // Named, never read: a link's target could be any file on the host.
+  for (const s of listing.skipped) result.warnings.push(`${s.path}: skipped, a symbolic link (configs must be regular files)`);
+  for (const path of listing.files) {
     if (NOT_A_GUEST.test(path) || PVHCTL_FILE.test(path)) continue;
     try {
       const content = await driver.readFile(path, MAX_CONFIG);

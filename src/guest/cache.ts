@@ -19,6 +19,33 @@ export function dataDir(): string {
   return process.env.PVHCTL_DATA ?? join(homedir(), '.local', 'share', 'pvhctl');
 }
 
+/**
+ * The cache as inspection uses it. In the contained child it is the parent's (childCache in
+ * child-io.ts): the child never opens the data directory, and what it learns is only a proposal
+ * the parent checks before storing.
+ */
+export type VerdictCache = {
+  kernel(sha256: string): KernelReport | null;
+  storeKernel(report: KernelReport): void;
+  /** The sha256 known for an unchanged kernel file on `disk` (see knownSha). */
+  knownSha(disk: string, fingerprint: string): string | null;
+  rememberSha(disk: string, fingerprint: string, sha256: string): void;
+};
+
+/**
+ * The verdict cache in a data directory.
+ * @example
+ * fileCache(dataDir()).kernel('e3b0c442…') // => KernelReport | null
+ */
+export function fileCache(dir: string): VerdictCache {
+  return {
+    kernel: (sha) => cachedKernel(dir, sha),
+    storeKernel: (r) => storeKernel(dir, r),
+    knownSha: (disk, fp) => knownSha(dir, disk, fp),
+    rememberSha: (disk, fp, sha) => rememberSha(dir, disk, fp, sha),
+  };
+}
+
 /** Bumped when the kernel verdict logic changes, so old entries are not reused. */
 const VERSION = 1;
 

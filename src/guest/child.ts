@@ -1,64 +1,164 @@
 /**
- * Runs each guest inspection in its own Node process with a heap cap (--max-old-space-size), a
- * wall-clock limit and an output limit, as pygrub's CVE history says a parser of guest disks in
- * dom0 must be contained. The child and anything it starts (decompressors) form one process
- * group, which is killed as a whole when a limit is hit.
+ * Runs each guest inspection in its own contained Node process, as pygrub's CVE history says a
+ * parser of guest disks in dom0 must be. One child per guest, never shared between guests (they
+ * belong to different customers). Each child:
+ * - runs as another user with no groups and no capabilities, under no-new-privs, and is killed
+ *   when pvhctl dies (setpriv; see containment.ts, which also covers a pvhctl that is not root);
+ * - has hard address-space and CPU limits (prlimit), a V8 heap cap, a wall-clock limit and an
+ *   output limit; it checks its limits and credentials itself before reading anything, and
+ *   without util-linux's prlimit and setpriv no guest is inspected at all;
+ * - gets a clean environment, its code as one script on stdin (bundle.ts), and its disks opened
+ *   read-only by this process as descriptors: it opens no path itself, and asks this process for
+ *   cache lookups (serveRequests).
+ * The child and anything it starts (decompressors, which inherit all of the above) form one
+ * process group, which is killed as a whole when a limit is hit.
  */
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { type ChildProcessByStdio, spawn } from 'node:child_process';
+import { closeSync, constants, existsSync, openSync, readFileSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { MAX_READ } from '../disk/source.ts';
 import type { BlockReader } from '../drivers/driver.ts';
+import { CHILD_LOADER, childScript } from './bundle.ts';
+import { dataDir, fileCache, type VerdictCache } from './cache.ts';
+import { childUser, type ChildUser, containedArgv, type Containment, FIRST_PASSED_FD, JOB_FD } from './containment.ts';
 import type { GuestReport, InspectOptions } from './inspect.ts';
 import type { DiskSpec } from './volumes.ts';
+import type { ChildJob, Learned } from './worker.ts';
 
 /**
- * `heapMiB` caps V8's heap; `addressSpaceMiB` (RLIMIT_AS, set with util-linux's prlimit) caps all
- * of the child's memory, Buffers included, and is inherited by the decompressors it starts. Node
- * itself reserves about 1.2 GiB of address space before running anything, hence the 2 GiB default.
+ * `heapMiB` caps V8's heap; `addressSpaceMiB` (RLIMIT_AS) caps all of the child's memory, Buffers
+ * included, and `cpuSeconds` (RLIMIT_CPU) its processor time; both are hard limits, inherited by
+ * the decompressors it starts (each counts its own CPU time). Node itself reserves about 1.2 GiB
+ * of address space before running anything, hence the 2 GiB default.
  */
-export type ChildLimits = { heapMiB: number; addressSpaceMiB: number; timeoutMs: number; maxOutputBytes: number };
+export type ChildLimits = { heapMiB: number; addressSpaceMiB: number; cpuSeconds: number; timeoutMs: number; maxOutputBytes: number };
 
-export const DEFAULT_CHILD_LIMITS: ChildLimits = { heapMiB: 512, addressSpaceMiB: 2048, timeoutMs: 120_000, maxOutputBytes: 16 * 1024 * 1024 };
-
-const PRLIMIT = ['/usr/bin/prlimit', '/bin/prlimit'].find((p) => existsSync(p)) ?? null;
+export const DEFAULT_CHILD_LIMITS: ChildLimits = { heapMiB: 512, addressSpaceMiB: 2048, cpuSeconds: 120, timeoutMs: 120_000, maxOutputBytes: 16 * 1024 * 1024 };
 
 /** An inspection that could not finish: the guest and a one-line cause. */
 export type GuestFailure = { guest: string; error: string };
 
-const WORKER = fileURLToPath(new URL('./worker.ts', import.meta.url));
+/** The environment a child gets: nothing of pvhctl's (no SSH agent, no NODE_OPTIONS), a PATH for the decompressors. */
+const CHILD_ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' };
 
-/** A child process started ahead of its guest (see startChild): it waits for its job on stdin. */
-export type StartedChild = {
-  /**
-   * Gives the child its guest and resolves with the report or a one-line failure. `served[i]`
-   * reads disk i for the child when that disk is `served` (on a remote host).
-   */
-  run(disks: DiskSpec[], options: InspectOptions, timeoutMs?: number, served?: (BlockReader | undefined)[]): Promise<GuestReport | GuestFailure>;
-  /** Ends a child that was never given a guest. */
-  discard(): void;
-};
+const which = (name: string) => [`/usr/bin/${name}`, `/bin/${name}`].find((p) => existsSync(p)) ?? null;
+
+let tools: { prlimit: string; setpriv: string } | string | undefined;
+/** util-linux's prlimit and setpriv, or why an inspection cannot be contained. */
+function containmentTools(): { prlimit: string; setpriv: string } | string {
+  if (tools !== undefined) return tools;
+  const prlimit = which('prlimit');
+  const setpriv = which('setpriv');
+  tools = prlimit !== null && setpriv !== null ? { prlimit, setpriv } : 'cannot contain the inspection: util-linux prlimit and setpriv are needed (Debian: util-linux); nothing was inspected';
+  return tools;
+}
+
+let user: ChildUser | string | undefined;
+/** Who children run as (containment.ts childUser), from $PVHCTL_INSPECT_USER and the system's user database. */
+function inspectUser(): ChildUser | string {
+  if (user !== undefined) return user;
+  const read = (f: string) => {
+    try {
+      return readFileSync(f, 'utf8');
+    } catch {
+      return '';
+    }
+  };
+  const euid = process.geteuid?.() ?? 0;
+  user = euid === 0 ? childUser(process.env.PVHCTL_INSPECT_USER, read('/etc/passwd'), read('/etc/group'), 0) : childUser(undefined, '', '', euid);
+  return user;
+}
+
+/** A disk name the child may use for cache entries: one of its disks, or a partition of one (`disk[2]`). */
+function ownsDisk(disks: DiskSpec[], name: string): boolean {
+  return disks.some((d) => name === d.path || (name.startsWith(`${d.path}[`) && /^\[\d{1,3}\]$/.test(name.slice(d.path.length))));
+}
+
+/** Stores what a child proposes for the cache: successful kernel reports, and sha256s of files on its own disks. */
+function storeLearned(cache: VerdictCache, disks: DiskSpec[], learned: Learned | undefined): void {
+  for (const r of learned?.kernels ?? []) if (r.error === null && /^[0-9a-f]{64}$/.test(r.sha256)) cache.storeKernel(r);
+  for (const f of learned?.files ?? []) {
+    if (typeof f.fingerprint === 'string' && /^[0-9a-f]{64}$/.test(f.sha256) && ownsDisk(disks, f.disk)) cache.rememberSha(f.disk, f.fingerprint, f.sha256);
+  }
+}
 
 /**
- * Starts a contained child that will inspect one guest. Starting it before its guest is known
- * lets Node's start-up overlap the previous guest's work when many guests are inspected.
+ * Starts `script` (one plain-JavaScript classic script, bundle.ts) contained, with `passed` (open
+ * descriptors, closed here once the child has them) as descriptors FIRST_PASSED_FD and up. Its
+ * stdin takes the script; 1 and 2 are its output and errors; 3 and 4 its requests and their
+ * answers (serveRequests); JOB_FD its job. Also says what containment it is under (the child
+ * checks it: containmentProblems), or why it cannot be contained.
  * @example
- * const c = startChild(); await c.run([{ path: 'guest.img', vdev: 'xvda' }], { dataDir: null }) // => { verdict: ... }
+ * spawnContained(script, [fd], DEFAULT_CHILD_LIMITS) // => { child, containment: { user: { kind: 'dropped', uid: 65534, gid: 65534 }, ... } }
  */
-export function startChild(limits: Partial<ChildLimits> = {}): StartedChild {
+export function spawnContained(
+  script: string,
+  passed: number[],
+  lim: ChildLimits,
+): { child: ChildProcessByStdio<Writable, Readable, Readable>; containment: Containment } | { error: string } {
+  try {
+    const t = containmentTools();
+    if (typeof t === 'string') return { error: t };
+    const u = inspectUser();
+    if (typeof u === 'string') return { error: `cannot contain the inspection: ${u}` };
+    const containment: Containment = { user: u, addressSpaceBytes: lim.addressSpaceMiB * 1024 * 1024, cpuSeconds: lim.cpuSeconds };
+    const argv = containedArgv(t, containment, [process.execPath, `--max-old-space-size=${lim.heapMiB}`, '-e', CHILD_LOADER]);
+    const child = spawn(argv[0]!, argv.slice(1), {
+      stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe', ...passed],
+      // Its own process group, with whatever it starts: killed as one.
+      detached: true,
+      env: CHILD_ENV,
+      cwd: '/',
+    }) as ChildProcessByStdio<Writable, Readable, Readable>;
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(script);
+    return { child, containment };
+  } finally {
+    // The child has its copies (spawn duplicates them before it returns).
+    for (const fd of passed) closeSync(fd);
+  }
+}
+
+/**
+ * Inspects one guest in a contained child process. Never throws: failures come back as
+ * GuestFailure. `served[i]` reads disk i for the child when that disk is `served` (on a remote
+ * host); every other disk, and a direct kernel, is opened here and passed to the child.
+ * @example
+ * await inspectInChild([{ path: 'guest.img', vdev: 'xvda' }], { dataDir: dataDir(), name: 'web1' })
+ * // => { guest: 'web1', verdict: { verdict: 'ready', ... }, ... }  or  { guest: 'web1', error: 'inspection timed out after 120 s' }
+ */
+export async function inspectInChild(
+  disks: DiskSpec[],
+  options: InspectOptions,
+  limits: Partial<ChildLimits> = {},
+  served: (BlockReader | undefined)[] = [],
+): Promise<GuestReport | GuestFailure> {
   const lim = { ...DEFAULT_CHILD_LIMITS, ...limits };
-  const node = [process.execPath, `--max-old-space-size=${lim.heapMiB}`, '--disable-warning=ExperimentalWarning', WORKER];
-  const argv = PRLIMIT === null ? node : [PRLIMIT, `--as=${lim.addressSpaceMiB * 1024 * 1024}`, '--', ...node];
-  const child = spawn(argv[0]!, argv.slice(1), {
-    // fds 3 and 4: read requests for served disks, and their answers (servedSource).
-    stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe'],
-    detached: true,
-    // The compile cache on from the first module (the worker included) halves a child's start-up.
-    env: { ...process.env, NODE_COMPILE_CACHE: process.env.NODE_COMPILE_CACHE ?? join(tmpdir(), 'pvhctl-compile-cache') },
-  });
+  const guest = options.name ?? disks[0]?.path ?? '?';
+  let script: string;
+  try {
+    script = childScript(dataDir());
+  } catch (err) {
+    return { guest, error: `cannot build the inspection script: ${err instanceof Error ? err.message : String(err)}` };
+  }
+  // Opened here, read-only, and passed as descriptors: the child could not open them (it is not
+  // root), and must not be able to open anything else.
+  const passed: number[] = [];
+  const pass = (path: string): { fd: number } | { error: string } => {
+    try {
+      passed.push(openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY));
+      return { fd: FIRST_PASSED_FD + passed.length - 1 };
+    } catch (err) {
+      return { error: err instanceof Error ? err.message.split('\n')[0]! : String(err) };
+    }
+  };
+  const jobDisks = disks.map((d) => (d.served !== undefined ? d : { ...d, passed: pass(d.path) }));
+  const jobOptions = { ...options, dataDir: null, ...(options.directKernel ? { directKernelPassed: pass(options.directKernel) } : {}) };
+  const started = spawnContained(script, passed, lim);
+  if ('error' in started) return { guest, error: started.error };
+  const { child, containment } = started;
+  const job: ChildJob = { disks: jobDisks, options: jobOptions, contain: containment, cache: options.dataDir !== null };
+  const cache = options.dataDir === null ? null : fileCache(options.dataDir);
   const out: Buffer[] = [];
   let outBytes = 0;
   let err = '';
@@ -83,50 +183,86 @@ export function startChild(limits: Partial<ChildLimits> = {}): StartedChild {
     if (err.length < 4096) err += c.toString('utf8');
   });
   child.on('error', (e) => kill(`cannot start the inspection process: ${e.message}`));
-  child.stdin.on('error', () => undefined);
-  return {
-    discard() {
-      kill('not used');
-      child.stdin.destroy();
-    },
-    async run(disks, options, timeoutMs = lim.timeoutMs, served = []) {
-      const guest = options.name ?? disks[0]?.path ?? '?';
-      serveReads(child.stdio[3] as Readable, child.stdio[4] as Writable, served, (why) => kill(`the inspection ${why}`));
-      // The time limit counts from when the child has its guest, not from its start.
-      const timer = setTimeout(() => kill(`inspection timed out after ${Math.round(timeoutMs / 1000)} s`), timeoutMs);
-      child.stdin.end(JSON.stringify({ disks, options }));
-      const { code, signal } = await closed;
-      clearTimeout(timer);
-      if (failure !== null) return { guest, error: failure };
-      if (code !== 0) {
-        const why = /out of memory|Allocation failed|Cannot allocate memory|Array buffer allocation failed/i.test(err)
-          ? `ran out of its memory limit (${lim.heapMiB} MiB heap, ${lim.addressSpaceMiB} MiB in all)`
-          : signal !== null
-            ? `killed by ${signal}`
-            : err.trim().split('\n').pop() || `exit status ${code}`;
-        return { guest, error: `inspection failed: ${why}` };
-      }
-      try {
-        return JSON.parse(Buffer.concat(out).toString('utf8')) as GuestReport;
-      } catch {
-        return { guest, error: 'inspection produced unreadable output' };
-      }
-    },
-  };
+  const jobPipe = (child.stdio as unknown as Writable[])[JOB_FD]!;
+  jobPipe.on('error', () => undefined);
+  serveRequests(child.stdio[3] as Readable, child.stdio[4] as Writable, { served, cache, disks }, (why) => kill(`the inspection ${why}`));
+  const timer = setTimeout(() => kill(`inspection timed out after ${Math.round(lim.timeoutMs / 1000)} s`), lim.timeoutMs);
+  jobPipe.end(JSON.stringify(job));
+  const { code, signal } = await closed;
+  clearTimeout(timer);
+  if (failure !== null) return { guest, error: failure };
+  if (code !== 0) {
+    const why = /out of memory|Allocation failed|Cannot allocate memory|Array buffer allocation failed/i.test(err)
+      ? `ran out of its memory limit (${lim.heapMiB} MiB heap, ${lim.addressSpaceMiB} MiB in all)`
+      : signal === 'SIGXCPU'
+        ? `ran out of its CPU time limit (${lim.cpuSeconds} s)`
+        : signal !== null
+          ? `killed by ${signal}`
+          : err.trim().split('\n').pop() || `exit status ${code}`;
+    return { guest, error: `inspection failed: ${why}` };
+  }
+  let result: { report: GuestReport; learned?: Learned };
+  try {
+    result = JSON.parse(Buffer.concat(out).toString('utf8')) as { report: GuestReport; learned?: Learned };
+  } catch {
+    return { guest, error: 'inspection produced unreadable output' };
+  }
+  if (cache !== null) storeLearned(cache, disks, result.learned);
+  return result.report;
 }
 
 /** Requests a child may have outstanding: it reads synchronously, so one at a time. */
 const MAX_OUTSTANDING = 4;
 
+/** What a child may ask its parent. */
+type ChildRequest =
+  | { kind: 'read'; disk: number; offset: number; length: number }
+  | { kind: 'kernel'; sha256: string }
+  | { kind: 'file'; disk: string; fingerprint: string };
+
 /**
- * Answers a child's read requests for served disks, one at a time, in order. Only the disks given
- * to this child, only within their size (the reader checks) and MAX_READ per request: the child
- * parses guest data, so its requests are hostile input too. A child that floods requests or sends
- * garbage is reported through `abuse` (child.ts then kills it).
+ * One request line from a child, or why it is refused.
  * @example
- * serveReads(child.stdio[3], child.stdio[4], [reader], (why) => kill(why))
+ * parseRequest('0 512 4096') // => { kind: 'read', disk: 0, offset: 512, length: 4096 }
  */
-export function serveReads(requests: Readable, answers: Writable, served: (BlockReader | undefined)[], abuse: (why: string) => void): void {
+function parseRequest(line: string): ChildRequest | string {
+  if (line.length > MAX_REQUEST) return 'sent a malformed request';
+  const m = /^(\d{1,3}) (\d{1,16}) (\d{1,10})$/.exec(line);
+  if (m !== null) {
+    if (Number(m[3]) > MAX_READ) return `asked to read more than ${MAX_READ} bytes at once`;
+    return { kind: 'read', disk: Number(m[1]), offset: Number(m[2]), length: Number(m[3]) };
+  }
+  const k = /^K ([0-9a-f]{64})$/.exec(line);
+  if (k !== null) return { kind: 'kernel', sha256: k[1]! };
+  if (line.startsWith('F ')) {
+    try {
+      const key: unknown = JSON.parse(line.slice(2));
+      if (Array.isArray(key) && key.length === 2 && typeof key[0] === 'string' && typeof key[1] === 'string') return { kind: 'file', disk: key[0], fingerprint: key[1] };
+    } catch {
+      // refused below
+    }
+  }
+  return 'sent a malformed request';
+}
+
+/** The longest request line: a read, a sha256 or a disk name and fingerprint in JSON. */
+const MAX_REQUEST = 4096;
+
+/**
+ * Answers a child's requests, one at a time, in order: reads of served disks (`DISK OFFSET
+ * LENGTH`: only the disks given to this child, only within their size, which the reader checks,
+ * and MAX_READ per request), and verdict cache lookups (`K SHA256`; `F ["DISK","FINGERPRINT"]`,
+ * only for the child's own disks). The child parses guest data, so its requests are hostile input
+ * too: a child that floods requests or sends garbage is reported through `abuse` (then killed).
+ * @example
+ * serveRequests(child.stdio[3], child.stdio[4], { served: [reader], cache: null, disks }, (why) => kill(why))
+ */
+export function serveRequests(
+  requests: Readable,
+  answers: Writable,
+  ctx: { served: (BlockReader | undefined)[]; cache: VerdictCache | null; disks: DiskSpec[] },
+  abuse: (why: string) => void,
+): void {
   answers.on('error', () => undefined);
   requests.on('error', () => undefined);
   let pending = '';
@@ -143,67 +279,43 @@ export function serveReads(requests: Readable, answers: Writable, served: (Block
     requests.destroy();
     abuse(why);
   };
+  const respond = async (r: ChildRequest) => {
+    if (r.kind === 'read') {
+      const reader = ctx.served[r.disk];
+      try {
+        if (reader === undefined) answer('E', Buffer.from('no such served disk'));
+        else answer('D', await reader.read(r.offset, r.length));
+      } catch (err) {
+        answer('E', Buffer.from((err instanceof Error ? err.message : String(err)).slice(0, 1000)));
+      }
+      return;
+    }
+    const found =
+      r.kind === 'kernel'
+        ? (() => {
+            const k = ctx.cache?.kernel(r.sha256) ?? null;
+            return k === null ? null : JSON.stringify(k);
+          })()
+        : ctx.cache !== null && ownsDisk(ctx.disks, r.disk)
+          ? ctx.cache.knownSha(r.disk, r.fingerprint)
+          : null;
+    answer(found === null ? 'E' : 'D', Buffer.from(found ?? 'not cached', 'utf8'));
+  };
   requests.setEncoding('latin1');
   requests.on('data', (text: string) => {
     pending += text;
     const lines = pending.split('\n');
     pending = lines.pop()!;
-    if (pending.length > 64) return stop('sent a malformed disk read request');
+    if (pending.length > MAX_REQUEST) return stop('sent a malformed request');
     for (const l of lines) {
-      const m = /^(\d{1,3}) (\d{1,16}) (\d{1,10})$/.exec(l);
-      if (m === null) return stop('sent a malformed disk read request');
-      if (Number(m[3]) > MAX_READ) return stop(`asked to read more than ${MAX_READ} bytes at once`);
-      if (++outstanding > MAX_OUTSTANDING) return stop('sent disk read requests without waiting for the answers');
-      chain = chain.then(async () => {
-        const reader = served[Number(m[1])];
-        try {
-          if (reader === undefined) answer('E', Buffer.from('no such served disk'));
-          else answer('D', await reader.read(Number(m[2]), Number(m[3])));
-        } catch (err) {
-          answer('E', Buffer.from((err instanceof Error ? err.message : String(err)).slice(0, 1000)));
-        } finally {
-          outstanding--;
-        }
-      });
+      const r = parseRequest(l);
+      if (typeof r === 'string') return stop(r);
+      if (++outstanding > MAX_OUTSTANDING) return stop('sent requests without waiting for the answers');
+      // In order, reads and lookups alike: the child reads answers in the order it asked.
+      chain = chain
+        .then(() => respond(r))
+        .catch(() => undefined)
+        .finally(() => outstanding--);
     }
   });
-}
-
-let early: StartedChild | null = null;
-
-/**
- * Starts the first child with the default limits before the command line is even parsed (called
- * by bin/pvhctl.js for `inspect`), so that its start-up overlaps the command's own. Whoever
- * runs the command must take it (takeEarlyChild) and discard it if unused.
- * @example
- * startEarlyChild(); ...; const c = takeEarlyChild() ?? startChild();
- */
-export function startEarlyChild(): void {
-  early ??= startChild();
-}
-
-/**
- * The child started by startEarlyChild, once; null if none was started or it was taken.
- * @example
- * takeEarlyChild() // => StartedChild | null
- */
-export function takeEarlyChild(): StartedChild | null {
-  const c = early;
-  early = null;
-  return c;
-}
-
-/**
- * Inspects one guest in a contained child process. Never throws: failures come back as GuestFailure.
- * @example
- * await inspectInChild([{ path: 'guest.img', vdev: 'xvda' }], { dataDir: dataDir(), name: 'web1' })
- * // => { guest: 'web1', verdict: { verdict: 'ready', ... }, ... }  or  { guest: 'web1', error: 'inspection timed out after 120 s' }
- */
-export function inspectInChild(
-  disks: DiskSpec[],
-  options: InspectOptions,
-  limits: Partial<ChildLimits> = {},
-  served: (BlockReader | undefined)[] = [],
-): Promise<GuestReport | GuestFailure> {
-  return startChild(limits).run(disks, options, undefined, served);
 }

@@ -3,7 +3,6 @@
  * and /boot → boot menu → the kernel each entry boots → the verdict. Guest data is only ever read;
  * every string in the report is guest text as found (escape it on output).
  */
-import { createHash } from 'node:crypto';
 import { parseBlsEntry, orderBls } from '../boot/bls.ts';
 import { EXTLINUX_CONFIGS, parseExtlinux } from '../boot/extlinux.ts';
 import { parseGrubLegacy } from '../boot/grub-legacy.ts';
@@ -13,7 +12,7 @@ import { type BootMenu, BootConfigError, MAX_CONFIG_BYTES } from '../boot/types.
 import { type GuestTree, isDataError, readPath, resolve } from '../fs/path.ts';
 import type { Filesystem } from '../fs/types.ts';
 import { ABANDONED, type KernelResult } from '../kernel/types.ts';
-import { cachedKernel, knownSha, rememberSha, storeKernel } from './cache.ts';
+import type { VerdictCache } from './cache.ts';
 import {
   consoleFacts,
   type ConsoleFacts,
@@ -48,6 +47,11 @@ export type InspectOptions = {
   directKernel?: string | null;
   /** The command line the xl config gives that kernel (`cmdline`, else `root=ROOT EXTRA`). */
   directCmdline?: string | null;
+  /**
+   * That file as the contained child gets it: opened by its parent (a descriptor number), or why
+   * the parent could not open it. Without it the file is opened by path.
+   */
+  directKernelPassed?: { fd: number } | { error: string };
   /** How the xl config boots the guest, for the report (null without a config). */
   hostBoot?: string | null;
   /** Notes from reading the xl config (disks not read, shape errors). */
@@ -96,21 +100,25 @@ export type GuestReport = {
 const td = new TextDecoder('utf-8');
 
 /**
- * Inspects a guest from its disks.
+ * Inspects a guest from its disks, with the verdict cache `cache` (by default the one in
+ * `opts.dataDir`, if any).
  * @example
  * await inspectGuest([{ path: '/dev/vg0/web1-disk', vdev: 'xvda' }], { dataDir: dataDir() })
  * // => { guest: '/dev/vg0/web1-disk', os: { id: 'debian', ... }, boot: { loader: 'grub2', ... }, verdict: { verdict: 'ready', ... }, ... }
  */
-export async function inspectGuest(disks: DiskSpec[], opts: InspectOptions): Promise<GuestReport> {
+export async function inspectGuest(disks: DiskSpec[], opts: InspectOptions, cache?: VerdictCache | null): Promise<GuestReport> {
+  // The data directory's cache unless one is given (the contained child's asks its parent);
+  // imported only then, as it loads node:crypto, which a child with known kernels never needs.
+  const c = cache !== undefined ? cache : opts.dataDir === null ? null : (await import('./cache.ts')).fileCache(opts.dataDir);
   const opened = openVolumes(disks);
   try {
-    return await inspectOpened(disks, opened, opts);
+    return await inspectOpened(disks, opened, opts, c);
   } finally {
     opened.close();
   }
 }
 
-async function inspectOpened(disks: DiskSpec[], opened: ReturnType<typeof openVolumes>, opts: InspectOptions): Promise<GuestReport> {
+async function inspectOpened(disks: DiskSpec[], opened: ReturnType<typeof openVolumes>, opts: InspectOptions, cache: VerdictCache | null): Promise<GuestReport> {
   const warnings: string[] = [...(opts.notes ?? [])];
   for (const d of opened.disks) {
     if (d.error !== null) warnings.push(`${d.path}: ${d.error}`);
@@ -137,7 +145,7 @@ async function inspectOpened(disks: DiskSpec[], opened: ReturnType<typeof openVo
     warnings,
   };
 
-  const direct = opts.directKernel ? await checkDirect(opts.directKernel, opts.dataDir) : null;
+  const direct = opts.directKernel ? await checkDirect(opts.directKernel, opts.directKernelPassed, cache) : null;
   if (direct) report.kernels.push(direct);
 
   // The root filesystem: the one with /etc/fstab or /etc/os-release (both preferred).
@@ -211,7 +219,7 @@ async function inspectOpened(disks: DiskSpec[], opened: ReturnType<typeof openVo
   const kernelAt = (guestPath: string, signal?: AbortSignal): Promise<KernelCheck | { missing: string }> => {
     let p = checks.get(guestPath);
     if (p === undefined) {
-      p = checkGuestKernel(bootTree, guestPath, opts.dataDir, signal);
+      p = checkGuestKernel(bootTree, guestPath, cache, signal);
       checks.set(guestPath, p);
     }
     return p;
@@ -273,8 +281,10 @@ async function inspectOpened(disks: DiskSpec[], opened: ReturnType<typeof openVo
       const others = [...found, ...installedPaths].filter((p): p is string => p != null && p !== dPath);
       // Only when /boot/config-VERSION does not promise CONFIG_XEN_PVH: most defaults boot PVH,
       // and a needless read slows the one that matters.
-      const hint = kernelConfig(bootTree, dPath);
-      const speculative = hint?.xenPvh ? [] : [...new Set(others)].slice(0, Math.max(0, opts.speculate ?? 0));
+      // (Read only when there are cores to speculate with: a config is a few hundred KiB.)
+      const spareCores = Math.max(0, opts.speculate ?? 0);
+      const hint = spareCores === 0 ? null : kernelConfig(bootTree, dPath);
+      const speculative = spareCores === 0 || hint?.xenPvh ? [] : [...new Set(others)].slice(0, spareCores);
       const c = kernelAt(dPath);
       for (const p of speculative) void kernelAt(p, spare.signal);
       const dc = await c;
@@ -439,25 +449,26 @@ function findMenu(tree: GuestTree, prefix: string, warnings: string[]): BootMenu
   return null;
 }
 
-async function judge(bytes: Uint8Array, label: string, dataDir: string | null, signal?: AbortSignal): Promise<{ result: KernelResult; cached: boolean }> {
+async function judge(bytes: Uint8Array, label: string, cache: VerdictCache | null, signal?: AbortSignal): Promise<{ result: KernelResult; cached: boolean }> {
   // Without a cache there is nothing to look up: the kernel reader hashes the bytes itself.
-  const sha256 = dataDir === null ? undefined : createHash('sha256').update(bytes).digest('hex');
-  const hit = sha256 === undefined ? null : cachedKernel(dataDir!, sha256);
+  // node:crypto is loaded here, not at start: a child whose kernels are known never needs it.
+  const sha256 = cache === null ? undefined : process.getBuiltinModule('node:crypto').createHash('sha256').update(bytes).digest('hex');
+  const hit = sha256 === undefined ? null : cache!.kernel(sha256);
   if (hit !== null) return { result: { ...hit, file: label }, cached: true };
   // Loaded on a cache miss only: most guests of a fleet share kernels already judged.
   const { inspectKernelBytes } = await import('../kernel/inspect.ts');
   const result = await inspectKernelBytes(bytes, label, { sha256, signal });
-  if (result.error === null && dataDir !== null) storeKernel(dataDir, result);
+  if (result.error === null) cache?.storeKernel(result);
   return { result, cached: false };
 }
 
-async function checkGuestKernel(tree: GuestTree, path: string, dataDir: string | null, signal?: AbortSignal): Promise<KernelCheck | { missing: string }> {
+async function checkGuestKernel(tree: GuestTree, path: string, cache: VerdictCache | null, signal?: AbortSignal): Promise<KernelCheck | { missing: string }> {
   const where = resolve(tree, path);
   if (!where.ok) return { missing: where.error === 'ENOENT' ? 'does not exist in the guest' : `cannot be read: ${where.message}` };
   // An unchanged kernel file seen before on this disk: its verdict without reading it again.
-  const fp = dataDir === null || where.node.kind !== 'file' ? null : where.fs.fingerprint(where.node);
-  const sha = fp === null ? null : knownSha(dataDir!, where.fs.name, fp);
-  const known = sha === null ? null : cachedKernel(dataDir!, sha);
+  const fp = cache === null || where.node.kind !== 'file' ? null : where.fs.fingerprint(where.node);
+  const sha = fp === null ? null : cache!.knownSha(where.fs.name, fp);
+  const known = sha === null ? null : cache!.kernel(sha);
   let result: KernelResult;
   let cached: boolean;
   let resolvedPath: string;
@@ -468,9 +479,9 @@ async function checkGuestKernel(tree: GuestTree, path: string, dataDir: string |
   } else {
     const r = readPath(tree, path, MAX_KERNEL_BYTES);
     if (!r.ok) return { missing: r.error === 'ENOENT' ? 'does not exist in the guest' : `cannot be read: ${r.message}` };
-    ({ result, cached } = await judge(r.data, r.path, dataDir, signal));
+    ({ result, cached } = await judge(r.data, r.path, cache, signal));
     resolvedPath = r.path;
-    if (fp !== null && result.error === null) rememberSha(dataDir!, where.fs.name, fp, result.sha256);
+    if (fp !== null && result.error === null) cache!.rememberSha(where.fs.name, fp, result.sha256);
   }
   const facts = kernelConfig(tree, resolvedPath);
   const config = facts === null ? null : { ...facts, agrees: result.error !== null || facts.xenPvh === result.pvh.capable };
@@ -486,9 +497,15 @@ function kernelConfig(tree: GuestTree, kernelPath: string): KernelConfigFacts | 
   return t === null ? null : kernelConfigFacts(t, file);
 }
 
-async function checkDirect(path: string, dataDir: string | null): Promise<KernelCheck> {
-  const { inspectKernelFile } = await import('../kernel/inspect.ts');
-  const r = await inspectKernelFile(path);
-  if (r.error === null && dataDir !== null && cachedKernel(dataDir, r.sha256) === null) storeKernel(dataDir, r);
+async function checkDirect(path: string, passed: InspectOptions['directKernelPassed'], cache: VerdictCache | null): Promise<KernelCheck> {
+  const { inspectKernelBytes, inspectKernelFile, readKernelFd } = await import('../kernel/inspect.ts');
+  let r: KernelResult;
+  if (passed === undefined) r = await inspectKernelFile(path);
+  else if ('error' in passed) r = { file: path, error: passed.error };
+  else {
+    const bytes = readKernelFd(passed.fd, MAX_KERNEL_BYTES);
+    r = typeof bytes === 'string' ? { file: path, error: bytes } : await inspectKernelBytes(bytes, path);
+  }
+  if (r.error === null && cache !== null && cache.kernel(r.sha256) === null) cache.storeKernel(r);
   return { path, result: r, cached: false, config: null };
 }

@@ -5,7 +5,7 @@
  * Each filesystem reader (ext2/3/4, XFS) is one row in FILESYSTEMS.
  */
 import { partitionSource, readPartitionTable } from '../disk/partitions.ts';
-import { type ByteSource, openSource, servedSource } from '../disk/source.ts';
+import { type ByteSource, fdSource, openSource, servedSource } from '../disk/source.ts';
 import type { Partition, PartitionTable } from '../disk/types.ts';
 import { isExt4, openExt4 } from '../fs/ext4/ext4.ts';
 import { isXfs, openXfs } from '../fs/xfs/xfs.ts';
@@ -24,9 +24,11 @@ const CONTAINER_TYPES = new Set(['0x05', '0x0f', '0x85']);
 /**
  * One disk as the xl config (or the command line) gives it. `vdev` is what the guest sees, e.g.
  * `xvda` or `xvda1`. `served` marks a disk on a remote host that the inspection child reads through
- * its parent (servedSource), with its size.
+ * its parent (servedSource), with its size. `passed` is a local disk as the contained child gets
+ * it: opened read-only by its parent (the descriptor number), or why the parent could not open it;
+ * without either, the disk is opened by path.
  */
-export type DiskSpec = { path: string; vdev: string | null; served?: { size: number } };
+export type DiskSpec = { path: string; vdev: string | null; served?: { size: number }; passed?: { fd: number } | { error: string } };
 
 export type Volume = {
   /** `disk.img[2]` or `disk.img` for a whole-disk filesystem. */
@@ -55,7 +57,8 @@ export function openVolumes(disks: DiskSpec[]): { disks: DiskReport[]; volumes: 
     const vdev = d.vdev ?? `xvd${String.fromCharCode(97 + Math.min(i, 25))}`;
     let src: ByteSource;
     try {
-      src = d.served === undefined ? openSource(d.path) : servedSource(i, d.path, d.served.size);
+      if (d.passed !== undefined && 'error' in d.passed) throw new Error(d.passed.error);
+      src = d.passed !== undefined ? fdSource(d.passed.fd, d.path) : d.served === undefined ? openSource(d.path) : servedSource(i, d.path, d.served.size);
     } catch (err) {
       reports.push({ path: d.path, vdev: d.vdev, table: 'none', warnings: [], error: oneLine(err) });
       return;

@@ -6,6 +6,7 @@
  * way the caller reads chunks and may stop at any time; stopping kills the child.
  */
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import type { Compression } from './types.ts';
@@ -25,6 +26,13 @@ const TOOLS: Record<'xz' | 'lzma' | 'bzip2' | 'lzo' | 'lz4' | 'zstd', Tool> = {
 };
 
 export class DecompressError extends Error {}
+
+/**
+ * Decompressors run under setpriv's parent-death signal: killed with the process that reads their
+ * output, even when that one is killed (the contained inspection child, at its time limit or when
+ * pvhctl dies). They inherit the rest of its containment (user, no-new-privs, limits) as is.
+ */
+const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p)) ?? null;
 
 /**
  * Yields the decompressed bytes of `payload`. A decompressor failure after some output is
@@ -60,7 +68,8 @@ async function* raw(payload: Uint8Array, compression: Exclude<Compression, 'none
     return;
   }
   const tool = TOOLS[compression];
-  const child = spawn(tool.cmd, tool.args, { stdio: ['pipe', 'pipe', 'pipe'], timeout: opts.timeoutMs, killSignal: 'SIGKILL', signal: opts.signal });
+  if (SETPRIV === null) throw new DecompressError(`cannot run ${tool.cmd} contained: util-linux setpriv is needed`);
+  const child = spawn(SETPRIV, ['--pdeathsig=KILL', '--', tool.cmd, ...tool.args], { stdio: ['pipe', 'pipe', 'pipe'], timeout: opts.timeoutMs, killSignal: 'SIGKILL', signal: opts.signal });
   let stderr = '';
   child.stderr.setEncoding('latin1');
   child.stderr.on('data', (s: string) => {
@@ -77,6 +86,8 @@ async function* raw(payload: Uint8Array, compression: Exclude<Compression, 'none
     const r = await exited;
     if (r.error !== undefined) throw new DecompressError(`cannot run ${tool.cmd} (${r.error.message}); install it (scripts/apt-packages.txt)`);
     if (r.signal === 'SIGKILL') throw new DecompressError(`${compression} decompression took longer than ${opts.timeoutMs} ms`);
+    const missing = /^setpriv: failed to execute .*$/m.exec(stderr);
+    if (missing !== null) throw new DecompressError(`cannot run ${tool.cmd} (${missing[0]}); install it (scripts/apt-packages.txt)`);
     if (r.code !== 0) {
       const why = stderr.split('\n').map((l) => l.trim()).find((l) => l !== '') ?? `exit code ${r.code}`;
       throw new DecompressError(`corrupt ${compression} stream (${why.replace(/^\S+: (?:\(stdin\)|<stdin>|stdin|-): /, '')})`);

@@ -4,7 +4,7 @@
  * and stops as soon as the PT_NOTE segments are read (about a third into an amd64 vmlinux).
  */
 import { createHash } from 'node:crypto';
-import { constants } from 'node:fs';
+import { constants, fstatSync, readSync } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { parseSetupHeader } from './bzimage.ts';
@@ -104,6 +104,30 @@ export async function inspectKernelFiles(
   const n = Math.max(1, Math.min(opts.concurrency ?? availableParallelism(), files.length));
   await Promise.all(Array.from({ length: n }, worker));
   return results;
+}
+
+/**
+ * A kernel image from a descriptor opened by someone else (the contained child gets a dom0 kernel
+ * file that way, never its path): its bytes, or why not as one line.
+ * @example
+ * readKernelFd(6, 256 << 20) // => Buffer | 'is empty'
+ */
+export function readKernelFd(fd: number, max: number): Buffer | string {
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) return 'is not a regular file';
+    if (st.size > max) return `is ${st.size} bytes, larger than any kernel (limit ${max})`;
+    if (st.size === 0) return 'is empty';
+    const buf = Buffer.alloc(st.size);
+    for (let got = 0; got < st.size; ) {
+      const n = readSync(fd, buf, got, st.size - got, got);
+      if (n === 0) return 'changed while it was read';
+      got += n;
+    }
+    return buf;
+  } catch (err) {
+    return fsMessage(err);
+  }
 }
 
 async function readBounded(file: string, max: number): Promise<Buffer> {

@@ -298,11 +298,12 @@ export function simDriver(h: SimHost, opts: { pollMs?: number } = {}): HostDrive
     listDomains: async () => call(() => Object.values(s().domains).map(asDomain)),
     domain: async (n: DomainName) => call(() => domain(n)),
     listConfigs: async (dir: HostPath) =>
-      call(() =>
-        Object.keys(s().files)
+      call(() => ({
+        files: Object.keys(s().files)
           .filter((p) => p.startsWith(`${dir}/`) && !p.slice(dir.length + 1).includes('/'))
           .sort() as HostPath[],
-      ),
+        skipped: [],
+      })),
     readFile: async (path: HostPath, maxBytes: number) =>
       call(() => {
         const b = bytesOf(h, path);

@@ -3,10 +3,10 @@
  * shell), and reads and writes configs with node:fs.
  */
 import { spawn } from 'node:child_process';
-import { openSync, closeSync, readdirSync, statSync, readSync } from 'node:fs';
+import { openSync, closeSync, constants, fstatSync, lstatSync, readdirSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { replaceFileAtomically } from '../../util/atomic.ts';
-import { DriverError, hostPath, type HostPath } from '../driver.ts';
+import { type ConfigListing, DriverError, hostPath } from '../driver.ts';
 import type { ExecResult, Runner } from './runner.ts';
 import { MAX_OUTPUT } from './parse.ts';
 import { BLOCK_TIMEOUT_MS, blockReader, blockServerScript } from './blocks.ts';
@@ -42,17 +42,20 @@ export function execArgv(argv: string[], opts: { stdin?: Uint8Array; timeoutMs?:
 }
 
 function readBounded(path: string, maxBytes: number): Uint8Array {
-  let st;
+  let fd: number;
   try {
-    st = statSync(path);
-  } catch {
+    // Not through a symbolic link (O_NOFOLLOW), and without blocking on a FIFO (O_NONBLOCK): the
+    // checks below are then made on the file actually opened, not on a name that can change.
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ELOOP') throw new DriverError('invalid', `${path}: a symbolic link; not followed`);
     throw new DriverError('not-found', `${path}: no such file`);
   }
-  if (!st.isFile()) throw new DriverError('invalid', `${path}: not a regular file`);
-  if (st.size > maxBytes) throw new DriverError('invalid', `${path}: ${st.size} bytes, over the ${maxBytes}-byte limit`);
-  const buf = Buffer.alloc(st.size);
-  const fd = openSync(path, 'r');
   try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new DriverError('invalid', `${path}: not a regular file`);
+    if (st.size > maxBytes) throw new DriverError('invalid', `${path}: ${st.size} bytes, over the ${maxBytes}-byte limit`);
+    const buf = Buffer.alloc(st.size);
     let off = 0;
     while (off < st.size) {
       const n = readSync(fd, buf, off, st.size - off, off);
@@ -89,11 +92,14 @@ export function localRunner(): Runner {
       } catch {
         throw new DriverError('not-found', `${dir}: cannot list`);
       }
-      const out: HostPath[] = [];
+      const out: ConfigListing = { files: [], skipped: [] };
       for (const n of names.sort()) {
         try {
           const p = hostPath(join(dir, n));
-          if (statSync(p).isFile()) out.push(p);
+          // lstat: the entry itself, as `find -type f` sees it over SSH; a link is named, never followed.
+          const st = lstatSync(p);
+          if (st.isSymbolicLink()) out.skipped.push({ path: p, why: 'symlink' });
+          else if (st.isFile()) out.files.push(p);
         } catch {
           // a name that is not a plain path part cannot be acted on safely: skip it
         }

@@ -3,7 +3,7 @@
  * a file atomically, list a directory. local.ts does it on this machine (no shell involved);
  * ssh.ts does it over SSH, where the remote shell sees only arguments that passed `safeArg`.
  */
-import { DriverError, type BlockReader, type ConsoleChannel, type HostPath } from '../driver.ts';
+import { DriverError, type BlockReader, type ConfigListing, type ConsoleChannel, type HostPath } from '../driver.ts';
 
 export type ExecResult = { code: number; stdout: Buffer; stderr: string };
 
@@ -13,7 +13,8 @@ export type Runner = {
   readFile(path: HostPath, maxBytes: number): Promise<Uint8Array>;
   /** Replaces PATH atomically, keeping the old one as `keptName(PATH)`; `expect` as in HostDriver.writeConfig. */
   writeFileAtomic(path: HostPath, content: Uint8Array, expect?: Uint8Array): Promise<void>;
-  listFiles(dir: HostPath): Promise<HostPath[]>;
+  /** The regular files directly in `dir`, and its symbolic links (skipped, never followed). */
+  listFiles(dir: HostPath): Promise<ConfigListing>;
   /** Opens a host file or block device for random-access reads (blocks.ts). */
   openBlocks(path: HostPath): Promise<BlockReader>;
   /** Runs a program on a terminal, interactively (for `xl console`); optional. */

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +15,7 @@ import { fetchDeb, unpackDeb } from '../../debian/apt.ts';
 import { hostPath } from '../driver.ts';
 import { sshRunner, parseEndpoint } from './ssh.ts';
 import { xlDriver } from './driver.ts';
+import { localRunner } from './local.ts';
 import type { Runner } from './runner.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'pvhctl-ssh-'));
@@ -87,7 +88,26 @@ test('configs go over stdin byte-exact, atomically, with the old one kept; reads
   assert.deepEqual(await runner.readFile(path, 256), bytes);
   await assert.rejects(runner.readFile(path, 255), /over the 255-byte limit/);
   await assert.rejects(runner.readFile(hostPath(join(dir, 'missing.cfg')), 100), /no such file/);
-  assert.deepEqual(await runner.listFiles(hostPath(dir)), [join(dir, 'host'), join(dir, 'id'), join(dir, 'id.pub'), join(dir, 'pid'), path, join(dir, kept[0]!)].sort());
+  assert.deepEqual(await runner.listFiles(hostPath(dir)), { files: [join(dir, 'host'), join(dir, 'id'), join(dir, 'id.pub'), join(dir, 'pid'), path, join(dir, kept[0]!)].sort(), skipped: [] });
+});
+
+test('a config directory lists the same over SSH as locally: regular files, symbolic links skipped and never followed', async () => {
+  const cfgs = join(dir, 'cfgs');
+  mkdirSync(cfgs);
+  writeFileSync(join(dir, 'secret'), 'root:SECRET-HASH:19700::::::\n');
+  writeFileSync(join(cfgs, 'web1.cfg'), 'name = "web1"\n');
+  symlinkSync(join(dir, 'secret'), join(cfgs, 'evil.cfg'));
+  symlinkSync(join(dir, 'nowhere'), join(cfgs, 'dangling.cfg'));
+  mkdirSync(join(cfgs, 'sub.cfg'));
+  const expected = {
+    files: [join(cfgs, 'web1.cfg')],
+    skipped: [
+      { path: join(cfgs, 'dangling.cfg'), why: 'symlink' },
+      { path: join(cfgs, 'evil.cfg'), why: 'symlink' },
+    ],
+  };
+  assert.deepEqual(await runner.listFiles(hostPath(cfgs)), expected);
+  assert.deepEqual(await localRunner().listFiles(hostPath(cfgs)), expected);
 });
 
 test('a disk is read over SSH block by block, never copied whole', async () => {

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { Client, type ClientChannel, type ConnectConfig } from 'ssh2';
 import { randomBytes } from 'node:crypto';
-import { DriverError, hostPath, keptName, type ConsoleChannel, type HostPath } from '../driver.ts';
+import { DriverError, hostPath, keptName, type ConfigListing, type ConsoleChannel, type HostPath } from '../driver.ts';
 import { checkExit, shellJoin, type ExecResult, type Runner } from './runner.ts';
 import { MAX_OUTPUT } from './parse.ts';
 import { BLOCK_TIMEOUT_MS, blockReader, blockServerScript } from './blocks.ts';
@@ -176,12 +176,17 @@ export function sshRunner(opts: SshOptions): Runner {
       await exec(['sync']);
     },
     async listFiles(dir: HostPath) {
-      const r = await exec(['find', dir, '-maxdepth', '1', '-type', 'f']);
+      // One line per entry, its kind first: `f` a regular file, `l` a symbolic link (not followed).
+      const r = await exec(['find', dir, '-mindepth', '1', '-maxdepth', '1', '-type', 'f', '-printf', 'f', '-print', '-o', '-type', 'l', '-printf', 'l', '-print']);
       if (r.code !== 0) throw new DriverError('not-found', `${dir}: cannot list`);
-      const out: HostPath[] = [];
-      for (const line of r.stdout.toString('utf8').split('\n').sort()) {
+      const out: ConfigListing = { files: [], skipped: [] };
+      for (const line of r.stdout.toString('utf8').split('\n').sort((a, b) => (a.slice(1) < b.slice(1) ? -1 : a.slice(1) > b.slice(1) ? 1 : 0))) {
+        const path = line.slice(1);
+        // A name holding a newline would split into lines that could name any path: keep only direct children.
+        if (!path.startsWith(`${dir}/`) || path.slice(dir.length + 1).includes('/')) continue;
         try {
-          if (line !== '') out.push(hostPath(line));
+          if (line[0] === 'f') out.files.push(hostPath(path));
+          else if (line[0] === 'l') out.skipped.push({ path: hostPath(path), why: 'symlink' });
         } catch {
           // names with shell or control characters are not acted on
         }
