@@ -71,7 +71,12 @@ const hostSchema = {
 const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'integer', minimum: 1 } } } as const;
 const security = [{ bearer: [] }];
 
-export type ServerOptions = { logger: Logger; bus: EventBus & { emitter: EventEmitter } };
+export type ServerOptions = {
+  logger: Logger;
+  bus: EventBus & { emitter: EventEmitter };
+  /** PEM certificate and key: serve HTTPS only (api.tls_cert and api.tls_key in the settings). */
+  https?: { cert: Buffer; key: Buffer } | null;
+};
 
 /**
  * Builds the API over an open fleet (not yet listening).
@@ -80,7 +85,9 @@ export type ServerOptions = { logger: Logger; bus: EventBus & { emitter: EventEm
  * await app.listen({ port: 8080, host: '127.0.0.1' })
  */
 export async function buildServer(fleet: Fleet, opts: ServerOptions): Promise<FastifyInstance> {
-  const app = Fastify({ loggerInstance: opts.logger as unknown as FastifyBaseLogger, bodyLimit: 64 * 1024 });
+  const base = { loggerInstance: opts.logger as unknown as FastifyBaseLogger, bodyLimit: 64 * 1024 };
+  // Two calls, not one with `https: null`: Fastify's types pick the server kind from the options.
+  const app = (opts.https ? Fastify({ ...base, https: opts.https }) : Fastify(base)) as unknown as FastifyInstance;
   const store = fleet.store;
 
   // Metrics: counts and durations only; no per-guest labels (cardinality stays bounded).

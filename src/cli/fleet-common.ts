@@ -2,11 +2,12 @@
  * What the control-plane commands share: where the data directory is, opening the fleet on it,
  * finding a guest from `NAME` or `HOST/NAME`, and printing a value as JSON or as text.
  */
-import { homedir } from 'node:os';
-import { join } from 'node:path';
 import { openFleet, type Fleet, type FleetOptions } from '../fleet/fleet.ts';
 import type { Guest } from '../store/schema.ts';
 import { UsageError } from './args.ts';
+import { DEFAULT_VERIFY } from '../fleet/verify.ts';
+import { flag as settingFlag, loadSettings } from '../settings/load.ts';
+import { numberOf, textOf } from '../settings/resolve.ts';
 
 /** The options every control-plane command accepts. */
 export const COMMON = {
@@ -16,19 +17,20 @@ export const COMMON = {
 } as const;
 
 /**
- * The data directory: --data-dir, else $PVHCTL_DATA_DIR, else /var/lib/pvhctl for root and
- * ~/.local/share/pvhctl for others.
+ * The data directory: --data-dir, else $PVHCTL_DATA_DIR, else store.data_dir in the settings file,
+ * else /var/lib/pvhctl for root and ~/.local/share/pvhctl for others.
  * @example
  * dataDir(undefined) // => '/var/lib/pvhctl' (as root, no $PVHCTL_DATA_DIR)
  */
 export function dataDir(flag: string | undefined): string {
-  if (flag !== undefined) return flag;
-  if (process.env.PVHCTL_DATA_DIR) return process.env.PVHCTL_DATA_DIR;
-  return process.getuid?.() === 0 ? '/var/lib/pvhctl' : join(homedir(), '.local', 'share', 'pvhctl');
+  return textOf(loadSettings({ 'store.data_dir': settingFlag('--data-dir', flag) }), 'store.data_dir')!;
 }
 
+/** Opens the fleet on the data directory with the verification timeouts from the settings. */
 export function open(flag: string | undefined, extra: Omit<FleetOptions, 'dataDir'> = {}): Promise<Fleet> {
-  return openFleet({ dataDir: dataDir(flag), ...extra });
+  const s = loadSettings({ 'store.data_dir': settingFlag('--data-dir', flag) });
+  const timeouts = { verify: { ...DEFAULT_VERIFY, bootTimeoutMs: numberOf(s, 'verify.boot_timeout') * 1000 }, shutdownTimeoutMs: numberOf(s, 'verify.shutdown_timeout') * 1000 };
+  return openFleet({ dataDir: textOf(s, 'store.data_dir')!, ...timeouts, ...extra });
 }
 
 /** Finds one guest by `NAME` (must be unique across hosts) or `HOST/NAME`; throws a one-line error. */

@@ -18,6 +18,7 @@ const commands: Record<string, Command> = {
   lab: { summary: 'the Xen 4.17 lab under QEMU: lab up|down|status', load: () => import('./lab.ts') },
   rollback: { summary: "put a guest back to the config it had before its last switch", load: () => import('./rollback.ts') },
   scan: { summary: "import hosts' guests and inspect what each can become", load: () => import('./scan.ts') },
+  settings: { summary: "show pvhctl's effective settings (/etc/pvhctl/pvhctl.conf, environment, flags)", load: () => import('./settings.ts') },
   serve: { summary: 'run the REST API (OpenAPI, SSE progress, /metrics) on the data directory', load: () => import('./serve.ts') },
   shell: { summary: "serve the customers' Xen Shell over SSH; manage their keys", load: () => import('./shell.ts') },
   switch: { summary: 'switch a guest to pvh, pvh-shim or pv, verified, with automatic rollback', load: () => import('./switch.ts') },
