@@ -5,6 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { documentRoute, OPENAPI_LICENSE, OPENAPI_SERVERS } from './openapi.ts';
 import swagger from '@fastify/swagger';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Logger } from 'pino';
@@ -124,11 +125,14 @@ export async function buildServer(fleet: Fleet, opts: ServerOptions): Promise<Fa
 
   await app.register(swagger, {
     openapi: {
-      info: { title: 'pvhctl', version: '0.1.0', description: "Move a Xen fleet's guests from PV to PVH, verified, with automatic rollback." },
+      info: { title: 'pvhctl', version: '0.1.0', description: "Move a Xen fleet's guests from PV to PVH, verified, with automatic rollback.", license: OPENAPI_LICENSE },
+      servers: OPENAPI_SERVERS,
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
     },
   });
 
+  // operationId and the 2xx/4xx responses of every documented route (src/api/openapi.ts).
+  app.addHook('onRoute', documentRoute);
   app.decorateRequest('principal', null);
   app.addHook('onRequest', async (req, reply) => {
     const path = req.url.split('?')[0];
