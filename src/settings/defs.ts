@@ -75,7 +75,7 @@ export const SETTINGS: readonly SettingDef[] = [
     doc: "The data directory: the SQLite store (pvhctl.db), the operator token, the Xen Shell's host key, simulated hosts. The package's services use /var/lib/pvhctl.",
   },
   {
-    section: 'store', name: 'url', type: { kind: 'url', schemes: ['postgres', 'postgresql'] }, env: 'PVHCTL_STORE_URL', status: 'placeholder', default: null, example: "postgres://pvhctl@db.example.com/pvhctl",
+    section: 'store', name: 'url', type: { kind: 'url', schemes: ['postgres', 'postgresql'] }, env: 'PVHCTL_STORE', status: 'placeholder', default: null, example: "postgres://pvhctl@db.example.com/pvhctl",
     doc: 'A PostgreSQL URL (postgres://USER@HOST/DB) to keep the store in PostgreSQL instead of SQLite, for several API servers and workers on one fleet.',
   },
   {
