@@ -29,7 +29,7 @@ on stderr); 2 usage error; 3 rolled back (the guest runs as before); 4 needs att
 guest could not be verified in either type)
 `;
 
-/** Exit codes by final status (documented in README). */
+/** Exit codes by final status (documented in docs/cli.md). */
 export const EXIT: Record<Operation['status'], number> = { done: 0, refused: 1, pending: 1, running: 1, 'rolled-back': 3, 'needs-attention': 4 };
 
 function progress(json: boolean | undefined) {
