@@ -81,7 +81,7 @@ function duKiB(dir: string): number {
 }
 
 /** What npm packages carry that only their developers use (tests, benchmarks, lint and VCS files, docs). */
-const DEV_DIRS = new Set(['test', 'tests', '__tests__', 'benchmarks', 'bench', 'benchmark', 'example', 'examples', 'integration', 'docs', 'doc', 'scripts', '.github', 'coverage', 'fixtures']);
+const DEV_DIRS = new Set(['test', 'tests', '__tests__', 'benchmarks', 'bench', 'benchmark', 'example', 'examples', 'integration', 'docs', '.github', 'coverage', 'fixtures']);
 const DEV_FILE = /^(\..*|.*\.(md|markdown|html|map|d\.ts|d\.mts|d\.cts|tsbuildinfo)|Makefile|tsconfig.*\.json|eslint\.config\.\w+|jsconfig\.json)$/i;
 
 /**
@@ -90,10 +90,13 @@ const DEV_FILE = /^(\..*|.*\.(md|markdown|html|map|d\.ts|d\.mts|d\.cts|tsbuildin
  * interpreter the package does not depend on.
  */
 function pruneModules(dir: string): void {
+  // Only a package's own top-level test/, docs/... : the same names deeper down can be code
+  // (yaml's dist/doc/ is).
+  const packageRoot = existsSync(join(dir, 'package.json'));
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     const p = join(dir, e.name);
     if (e.isDirectory()) {
-      if (DEV_DIRS.has(e.name)) rmSync(p, { recursive: true, force: true });
+      if (packageRoot && DEV_DIRS.has(e.name)) rmSync(p, { recursive: true, force: true });
       else pruneModules(p);
     } else if (DEV_FILE.test(e.name) && !/^license/i.test(e.name)) {
       rmSync(p, { force: true });

@@ -72,7 +72,7 @@ export const SETTINGS: readonly SettingDef[] = [
     section: 'store', name: 'data_dir', type: { kind: 'path' }, env: 'PVHCTL_DATA_DIR', status: 'used',
     default: () => (process.getuid?.() === 0 ? '/var/lib/pvhctl' : join(homedir(), '.local', 'share', 'pvhctl')),
     defaultText: '/var/lib/pvhctl for root, ~/.local/share/pvhctl for other users',
-    doc: "The data directory: the SQLite store (pvhctl.db), the operator token, the Xen Shell's host key, simulated hosts. The package's services use /var/lib/pvhctl.",
+    doc: "The data directory: the SQLite store (pvhctl.sqlite), the operator token, the Xen Shell's host key, simulated hosts. The package's services use /var/lib/pvhctl.",
   },
   {
     section: 'store', name: 'url', type: { kind: 'url', schemes: ['postgres', 'postgresql'] }, env: 'PVHCTL_STORE', status: 'placeholder', default: null, example: "postgres://pvhctl@db.example.com/pvhctl",

@@ -6,8 +6,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { buildPackage } from '../../scripts/package.ts';
@@ -35,6 +35,31 @@ function inRoot(root: string, script: string): { status: number | null; stdout: 
     env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8' },
   });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Starts a long-running command in the root and waits for `ready` in its output. */
+async function serveInRoot(root: string, script: string, ready: RegExp): Promise<{ match: RegExpExecArray; stop: () => Promise<void> }> {
+  const child = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', `mount -t proc proc "$0/proc" && exec chroot "$0" /bin/sh -c "$1"`, root, script], {
+    env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const stop = async () => {
+    if (child.exitCode !== null) return;
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+  };
+  const match = await new Promise<RegExpExecArray>((resolve, reject) => {
+    let out = '';
+    const look = (b: Buffer) => {
+      out += b.toString();
+      const m = ready.exec(out);
+      if (m) resolve(m);
+    };
+    child.stdout.on('data', look);
+    child.stderr.on('data', look);
+    child.once('exit', (code) => reject(new Error(`${script}: exit ${code}: ${out}`)));
+  });
+  return { match, stop };
 }
 
 test('the .deb: lintian clean of errors, installs with dpkg on Debian 12 without Node.js, runs there', async (t) => {
@@ -83,6 +108,20 @@ test('the .deb: lintian clean of errors, installs with dpkg on Debian 12 without
   const broken = inRoot(root, 'PVHCTL_CONFIG=/tmp/broken.conf pvhctl serve');
   assert.equal(broken.status, 2);
   assert.match(broken.stderr, /^pvhctl serve: \/tmp\/broken\.conf:3: [^\n]+\n$/);
+
+  // The API (fastify, swagger, pino, prom-client, kysely) and the Xen Shell (ssh2) start from
+  // the pruned production dependencies and answer.
+  const served = await serveInRoot(root, 'PVHCTL_DATA_DIR=/tmp/data exec pvhctl serve --sim 3 --port 0', /"address":"(http:\/\/127\.0\.0\.1:\d+)".*"pvhctl serving"/);
+  try {
+    const token = readFileSync(join(root, 'tmp/data/operator-token'), 'utf8').trim();
+    const guests = (await (await fetch(`${served.match[1]}/v1/guests`, { headers: { authorization: `Bearer ${token}` } })).json()) as unknown[];
+    assert.equal(guests.length, 3);
+    assert.equal((await fetch(`${served.match[1]}/openapi.json`)).status, 200);
+  } finally {
+    await served.stop();
+  }
+  const shell = await serveInRoot(root, 'PVHCTL_DATA_DIR=/tmp/data exec pvhctl shell --port 0', /^pvhctl shell: listening on 127\.0\.0\.1:\d+ \(host key ssh-ed25519 /m);
+  await shell.stop();
 
   const layout = inRoot(root, [
     'stat -c "%U:%G %a %n" /var/lib/pvhctl /etc/pvhctl /etc/pvhctl/pvhctl.conf',
