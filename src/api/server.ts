@@ -6,6 +6,7 @@
 import { EventEmitter } from 'node:events';
 import { followOperation } from '../fleet/follow.ts';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { documentRoute, OPENAPI_LICENSE, OPENAPI_SERVERS } from './openapi.ts';
 import swagger from '@fastify/swagger';
 import type { Logger } from 'pino';
 import type { Fleet } from '../fleet/fleet.ts';
@@ -92,6 +93,8 @@ export type ServerOptions = {
   bus: EventBus & { emitter: EventEmitter };
   /** The metrics /metrics serves to operators (default: made here on the store and the bus). */
   metrics?: FleetMetrics;
+  /** PEM certificate and key: serve HTTPS only (api.tls_cert and api.tls_key in the settings). */
+  https?: { cert: Buffer; key: Buffer } | null;
 };
 
 type JournalEntry = { step: string; phase: string; at: string; detail: string | null };
@@ -120,7 +123,9 @@ export function customerView(op: Operation, journal: readonly JournalEntry[]) {
  * await app.listen({ port: 8080, host: '127.0.0.1' })
  */
 export async function buildServer(fleet: Fleet, opts: ServerOptions): Promise<FastifyInstance> {
-  const app = Fastify({ loggerInstance: opts.logger as unknown as FastifyBaseLogger, bodyLimit: 64 * 1024, ajv: { plugins: [finiteKeyword] } });
+  const base = { loggerInstance: opts.logger as unknown as FastifyBaseLogger, bodyLimit: 64 * 1024, ajv: { plugins: [finiteKeyword] } };
+  // Two calls, not one with `https: null`: Fastify's types pick the server kind from the options.
+  const app = (opts.https ? Fastify({ ...base, https: opts.https }) : Fastify(base)) as unknown as FastifyInstance;
   // A request that breaks its schema gets one line saying which parameter and what it must be.
   app.setErrorHandler(async (err, req, reply) => {
     if (isValidationError(err)) return reply.code(400).send({ error: validationWords(err.validation, err.validationContext) });
@@ -130,11 +135,14 @@ export async function buildServer(fleet: Fleet, opts: ServerOptions): Promise<Fa
 
   await app.register(swagger, {
     openapi: {
-      info: { title: 'pvhctl', version: '0.1.0', description: "Move a Xen fleet's guests from PV to PVH, verified, with automatic rollback." },
+      info: { title: 'pvhctl', version: '0.1.0', description: "Move a Xen fleet's guests from PV to PVH, verified, with automatic rollback.", license: OPENAPI_LICENSE },
+      servers: OPENAPI_SERVERS,
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
     },
   });
 
+  // operationId and the 2xx/4xx responses of every documented route (src/api/openapi.ts).
+  app.addHook('onRoute', documentRoute);
   app.decorateRequest('principal', null);
   app.addHook('onRequest', async (req, reply) => {
     const path = req.url.split('?')[0];

@@ -3,13 +3,15 @@
  * finding a guest from `NAME` or `HOST/NAME`, and printing a value as JSON or as text.
  */
 import { existsSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { openFleet, type Fleet, type FleetOptions } from '../fleet/fleet.ts';
 import type { Guest } from '../store/schema.ts';
 import { isPostgresUrl, SQLITE_FILE } from '../store/store.ts';
 import { pgBossQueue } from '../fleet/queue.ts';
 import { UsageError } from './args.ts';
+import { DEFAULT_VERIFY } from '../fleet/verify.ts';
+import { flag as settingFlag, loadSettings } from '../settings/load.ts';
+import { numberOf, textOf } from '../settings/resolve.ts';
 
 /** The options every control-plane command accepts. */
 export const COMMON = {
@@ -19,15 +21,13 @@ export const COMMON = {
 } as const;
 
 /**
- * The data directory: --data-dir, else $PVHCTL_DATA_DIR, else /var/lib/pvhctl for root and
- * ~/.local/share/pvhctl for others.
+ * The data directory: --data-dir, else $PVHCTL_DATA_DIR, else store.data_dir in the settings file,
+ * else /var/lib/pvhctl for root and ~/.local/share/pvhctl for others.
  * @example
  * dataDir(undefined) // => '/var/lib/pvhctl' (as root, no $PVHCTL_DATA_DIR)
  */
 export function dataDir(flag: string | undefined): string {
-  if (flag !== undefined) return flag;
-  if (process.env.PVHCTL_DATA_DIR) return process.env.PVHCTL_DATA_DIR;
-  return process.getuid?.() === 0 ? '/var/lib/pvhctl' : join(homedir(), '.local', 'share', 'pvhctl');
+  return textOf(loadSettings({ 'store.data_dir': settingFlag('--data-dir', flag) }), 'store.data_dir')!;
 }
 
 /**
@@ -39,30 +39,34 @@ export type StoreUse = 'creates' | 'needs-store';
 
 /**
  * Where the store is when it is not the SQLite file in the data directory: $PVHCTL_STORE, which
- * `--store URL` on any command sets (src/cli/main.ts). Only PostgreSQL URLs are accepted.
+ * `--store URL` on any command sets (src/cli/main.ts), or store.url in the settings file (which
+ * open() passes). Only PostgreSQL URLs are accepted.
  * @example
  * storeUrl() // => 'postgresql://pvhctl@db1/pvhctl' | undefined
  */
-export function storeUrl(): string | undefined {
-  const url = process.env.PVHCTL_STORE;
-  if (url === undefined || url === '') return undefined;
+export function storeUrl(url: string | null | undefined = process.env.PVHCTL_STORE): string | undefined {
+  if (url === undefined || url === null || url === '') return undefined;
   if (!isPostgresUrl(url)) throw new UsageError(`--store / PVHCTL_STORE: expected a postgresql:// URL, got ${JSON.stringify(url.slice(0, 80))}`);
   return url;
 }
 
 /**
- * Opens the fleet for a command. On PostgreSQL, operations go to the job queue for `pvhctl worker`
- * processes, and recovery is theirs too (a command does not take over a worker's operation). On the
- * SQLite default, `needs-store` refuses (one line) a data directory with no store.
+ * Opens the fleet for a command, with the verification timeouts from the settings. The store is
+ * PostgreSQL when --store, $PVHCTL_STORE or store.url says so: operations then go to the job queue
+ * for `pvhctl worker` processes, and recovery is theirs too (a command does not take over a
+ * worker's operation). On the SQLite default, `needs-store` refuses (one line) a data directory
+ * with no store.
  */
 export async function open(flag: string | undefined, extra: Omit<FleetOptions, 'dataDir'> = {}, use: StoreUse = 'creates'): Promise<Fleet> {
-  const store = storeUrl();
-  const dir = dataDir(flag);
-  if (store !== undefined) return openFleet({ dataDir: dir, store, queue: await pgBossQueue(store), ...extra, recover: false });
+  const s = loadSettings({ 'store.data_dir': settingFlag('--data-dir', flag) });
+  const timeouts = { verify: { ...DEFAULT_VERIFY, bootTimeoutMs: numberOf(s, 'verify.boot_timeout') * 1000 }, shutdownTimeoutMs: numberOf(s, 'verify.shutdown_timeout') * 1000 };
+  const dir = textOf(s, 'store.data_dir')!;
+  const store = storeUrl(textOf(s, 'store.url'));
+  if (store !== undefined) return openFleet({ dataDir: dir, store, queue: await pgBossQueue(store), ...timeouts, ...extra, recover: false });
   if (use === 'needs-store' && !existsSync(join(dir, SQLITE_FILE))) {
     throw new Error(`no pvhctl data in ${dir} (no ${SQLITE_FILE}): check --data-dir or $PVHCTL_DATA_DIR; 'pvhctl host add' starts a new one`);
   }
-  return openFleet({ dataDir: dir, ...extra });
+  return openFleet({ dataDir: dir, ...timeouts, ...extra });
 }
 
 /**

@@ -1,6 +1,8 @@
 /**
  * `pvhctl host add|list|show`: the hosts pvhctl manages and how it reaches them.
  */
+import { flag, loadSettings } from '../settings/load.ts';
+import { numberOf } from '../settings/resolve.ts';
 import { domainName, hostPath } from '../drivers/driver.ts';
 import { parseEndpoint } from '../drivers/xl/ssh.ts';
 import type { Host, HostRole } from '../store/schema.ts';
@@ -82,8 +84,7 @@ export async function run(args: string[]): Promise<number> {
     if (values.ssh !== undefined && values.key === undefined) throw new UsageError('--ssh needs --key FILE');
     const role = (values.role ?? 'pv-pvh') as HostRole;
     if (role !== 'pv-pvh' && role !== 'hvm-dedicated') throw new UsageError('--role is pv-pvh or hvm-dedicated');
-    const maxParallel = Number(values['max-parallel'] ?? 2);
-    if (!Number.isInteger(maxParallel) || maxParallel < 1 || maxParallel > 256) throw new UsageError('--max-parallel is 1..256');
+    const maxParallel = numberOf(loadSettings({ 'limits.max_parallel': flag('--max-parallel', values['max-parallel']) }), 'limits.max_parallel');
     let simSpec: string | null = null;
     if (values.sim !== undefined) {
       const m = /^(\d{1,5})(?::(\d{1,9}))?$/.exec(values.sim);

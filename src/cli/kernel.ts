@@ -14,7 +14,7 @@ Reads each kernel image (bzImage/vmlinuz, ELF vmlinux, or a bare compressed payl
 its format, compression, version, architecture, Xen ELF notes, and whether Xen boots it as PV
 (and as which guest ABI) and as PVH, with the reason and Xen's own message for each "no".
 
-  --json     one JSON object per file, one per line (fields documented in README.md)
+  --json     one JSON object per file, one per line (fields documented in docs/cli.md)
   --jobs N   read N files at once (default: one per core)
 
 exit status: 0 every file was read; 1 some could not be; 2 usage error

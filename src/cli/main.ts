@@ -20,6 +20,7 @@ const commands: Record<string, Command> = {
   rehearse: { summary: 'test-boot a guest as PVH on snapshots of its disks while it keeps running', load: () => import('./rehearse.ts') },
   rollback: { summary: "put a guest back to the config it had before its last switch", load: () => import('./rollback.ts') },
   scan: { summary: "import hosts' guests and inspect what each can become", load: () => import('./scan.ts') },
+  settings: { summary: "show pvhctl's effective settings (/etc/pvhctl/pvhctl.conf, environment, flags)", load: () => import('./settings.ts') },
   serve: { summary: 'run the REST API (OpenAPI, SSE progress, /metrics) on the data directory', load: () => import('./serve.ts') },
   shell: { summary: "serve the customers' Xen Shell over SSH; manage their keys", load: () => import('./shell.ts') },
   store: { summary: "copy a dom0's SQLite store into PostgreSQL, verified by counts and checksums", load: () => import('./store.ts') },

@@ -14,6 +14,8 @@ import { printable } from '../util/escape.ts';
 import { parse, UsageError } from './args.ts';
 import { dataDir, open } from './fleet-common.ts';
 import { SHELL_LIMIT_HELP, SHELL_LIMIT_OPTIONS, shellLimits } from './shell-limits.ts';
+import { flag, loadSettings } from '../settings/load.ts';
+import { numberOf, textOf } from '../settings/resolve.ts';
 
 const HELP = `usage: pvhctl shell [--port N] [--listen ADDR] [--data-dir DIR] [--login-grace-time S] [--max-startups S:R:F] [--per-source-max-startups N]
        pvhctl shell key add CUSTOMER FILE|-
@@ -94,22 +96,28 @@ export async function run(args: string[]): Promise<number> {
     return 0;
   }
   const limits = shellLimits(values);
-  const dir = dataDir(values['data-dir']);
+  const settings = loadSettings({
+    'store.data_dir': flag('--data-dir', values['data-dir']),
+    'shell.listen': flag('--listen', values.listen),
+    'shell.port': flag('--port', values.port === '0' ? undefined : values.port),
+  });
+  const dir = textOf(settings, 'store.data_dir')!;
   if (positionals[0] === 'key') return keyCommand(positionals.slice(1), dir, values.json === true);
   if (positionals.length > 0) throw new UsageError(`unexpected ${JSON.stringify(positionals[0])}; see 'pvhctl shell --help'`);
-  const port = values.port === undefined ? 2222 : Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port: not a port number: ${values.port}`);
+  // --port 0 (any free port, for tests) is a flag only; the settings hold real ports.
+  const port = values.port === '0' ? 0 : numberOf(settings, 'shell.port');
+  const listen = textOf(settings, 'shell.listen')!;
 
   const hub = eventBus();
   const fleet = await open(dir, { onEvent: hub.emit });
   const server = await startFleetShell(fleet, hub, {
     dataDir: dir,
     port,
-    address: values.listen ?? '127.0.0.1',
+    address: listen,
     ...limits,
     log: (line) => process.stderr.write(`${line}\n`),
   });
-  process.stdout.write(`pvhctl shell: listening on ${values.listen ?? '127.0.0.1'}:${server.port} (host key ${server.hostKeyPublic})\n`);
+  process.stdout.write(`pvhctl shell: listening on ${listen}:${server.port} (host key ${server.hostKeyPublic})\n`);
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
     process.once('SIGINT', stop);

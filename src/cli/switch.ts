@@ -9,6 +9,8 @@ import { printable } from '../util/escape.ts';
 import { parse, UsageError } from './args.ts';
 import { COMMON, findGuest, finishOnSignal, needOne, open, output } from './fleet-common.ts';
 import { POD_HELP, POD_OPTIONS, podChoice } from './pod.ts';
+import { flag, loadSettings } from '../settings/load.ts';
+import { numberOf } from '../settings/resolve.ts';
 
 export const help = `usage: pvhctl switch GUEST --to pvh|pvh-shim|pv [--force] [--dry-run] [--json]
                       [--shutdown-timeout S] [--boot-timeout S] [--probe ADDRESS:PORT]
@@ -30,7 +32,7 @@ on stderr); 2 usage error; 3 rolled back (the guest runs as before); 4 needs att
 guest could not be verified in either type)
 `;
 
-/** Exit codes by final status (documented in README). */
+/** Exit codes by final status (documented in docs/cli.md). */
 export const EXIT: Record<Operation['status'], number> = { done: 0, refused: 1, pending: 1, running: 1, 'rolled-back': 3, 'needs-attention': 4 };
 
 function progress(json: boolean | undefined) {
@@ -57,12 +59,8 @@ export async function run(args: string[], mode: 'switch' | 'rollback' = 'switch'
   const spec = needOne(positionals, 'guest');
   const to = values.to as TargetType | undefined;
   if (mode === 'switch' && (to === undefined || !['pvh', 'pvh-shim', 'pv'].includes(to))) throw new UsageError('--to pvh|pvh-shim|pv');
-  const seconds = (v: string | undefined, d: number) => {
-    if (v === undefined) return d;
-    const n = Number(v);
-    if (!Number.isFinite(n) || n <= 0 || n > 86400) throw new UsageError(`bad timeout ${JSON.stringify(v)}`);
-    return n * 1000;
-  };
+  // Flags over the settings (environment, /etc/pvhctl/pvhctl.conf, defaults), checked there.
+  const timeouts = loadSettings({ 'verify.boot_timeout': flag('--boot-timeout', values['boot-timeout']), 'verify.shutdown_timeout': flag('--shutdown-timeout', values['shutdown-timeout']) });
   let tcpProbe;
   if (values.probe !== undefined) {
     const m = /^([0-9.]{7,15}|[A-Za-z0-9.-]{1,253}):(\d{1,5})$/.exec(values.probe);
@@ -70,8 +68,8 @@ export async function run(args: string[], mode: 'switch' | 'rollback' = 'switch'
     tcpProbe = { address: m[1]!, port: Number(m[2]), timeoutMs: 3000 };
   }
   const fleet = await open(values['data-dir'], {
-    verify: { bootTimeoutMs: seconds(values['boot-timeout'], 120_000), pollMs: 1000, ...(tcpProbe ? { tcpProbe } : {}) },
-    shutdownTimeoutMs: seconds(values['shutdown-timeout'], 60_000),
+    verify: { bootTimeoutMs: numberOf(timeouts, 'verify.boot_timeout') * 1000, pollMs: 1000, ...(tcpProbe ? { tcpProbe } : {}) },
+    shutdownTimeoutMs: numberOf(timeouts, 'verify.shutdown_timeout') * 1000,
     onEvent: progress(values.json),
   }, 'needs-store');
   try {

@@ -1,6 +1,6 @@
 /**
  * The kernel readiness report: what Xen's domain builder would make of one kernel image.
- * Field names are stable: they are the `pvhctl kernel --json` output (documented in README).
+ * Field names are stable: they are the `pvhctl kernel --json` output (documented in docs/cli.md).
  */
 
 /** How the file holds the kernel. */

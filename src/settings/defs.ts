@@ -1,0 +1,154 @@
+/**
+ * Every setting pvhctl reads from /etc/pvhctl/pvhctl.conf, in one table: its TOML section and
+ * key, its type, its default, the environment variable that overrides it, and its documentation.
+ * The shipped example file, pvhctl.conf(5) and `pvhctl settings show` are all made from this
+ * table, so they cannot disagree with what the parser accepts.
+ */
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+
+/** What a setting's value may be; checked once, where the file, the environment or a flag is read. */
+export type SettingType =
+  | { kind: 'path' }
+  | { kind: 'address' }
+  | { kind: 'port' }
+  | { kind: 'integer'; min: number; max: number }
+  | { kind: 'seconds'; min: number; max: number }
+  | { kind: 'url'; schemes: readonly string[] }
+  | { kind: 'email' }
+  | { kind: 'hostname' };
+
+/** A setting's value after parsing: text, a number, or unset (no default and not given). */
+export type SettingValue = string | number | null;
+
+/**
+ * `used`: this build acts on the setting. `placeholder`: parsed and validated so that a file
+ * written today keeps working, but nothing in this build reads it yet (said so in the example).
+ */
+export type SettingStatus = 'used' | 'placeholder';
+
+/** One row of the table. */
+export type SettingDef = {
+  section: string;
+  name: string;
+  type: SettingType;
+  /** The default, or a function of the running user (the data directory). */
+  default: SettingValue | (() => SettingValue);
+  /** What the default is, in words, where it depends on the user. */
+  defaultText?: string;
+  env: string;
+  status: SettingStatus;
+  /** A value to show in the example file for a setting with no default. */
+  example?: SettingValue;
+  /** Documentation, one sentence or a few; wrapped by whoever renders it. */
+  doc: string;
+};
+
+/** A setting's name as written on `pvhctl settings show` lines and in errors: `api.port`. */
+export type SettingKey = `${string}.${string}`;
+
+/** The key of a definition. */
+export function keyOf(def: SettingDef): SettingKey {
+  return `${def.section}.${def.name}`;
+}
+
+/** What each section is for (in the order they appear in the file). */
+export const SECTIONS: Record<string, string> = {
+  store: 'Where pvhctl keeps its state.',
+  api: "The REST API and web UI ('pvhctl serve', pvhctl.service).",
+  shell: "The customers' Xen Shell over SSH ('pvhctl shell', pvhctl-shell.service).",
+  limits: 'How much pvhctl does at once.',
+  verify: 'How long a switch waits for the guest before it rolls back.',
+  smtp: 'Mail to customers about their switches.',
+  campaign: 'Defaults for switching many guests in waves.',
+};
+
+const MINUTE = 60;
+const DAY = 24 * 60 * MINUTE;
+
+/** The table. Order is the order of the example file and of `pvhctl settings show`. */
+export const SETTINGS: readonly SettingDef[] = [
+  {
+    section: 'store', name: 'data_dir', type: { kind: 'path' }, env: 'PVHCTL_DATA_DIR', status: 'used',
+    default: () => (process.getuid?.() === 0 ? '/var/lib/pvhctl' : join(homedir(), '.local', 'share', 'pvhctl')),
+    defaultText: '/var/lib/pvhctl for root, ~/.local/share/pvhctl for other users',
+    doc: "The data directory: the SQLite store (pvhctl.sqlite), the operator token, the Xen Shell's host key, simulated hosts. The package's services use /var/lib/pvhctl.",
+  },
+  {
+    section: 'store', name: 'url', type: { kind: 'url', schemes: ['postgres', 'postgresql'] }, env: 'PVHCTL_STORE', status: 'used', default: null, example: "postgres://pvhctl@db.example.com/pvhctl",
+    doc: 'A PostgreSQL URL (postgres://USER@HOST/DB) to keep the store in PostgreSQL instead of SQLite, for several API servers and workers on one fleet.',
+  },
+  {
+    section: 'api', name: 'listen', type: { kind: 'address' }, env: 'PVHCTL_LISTEN', status: 'used', default: '127.0.0.1',
+    doc: 'The address the API listens on. Use a public address only with tls_cert and tls_key set: tokens travel in every request.',
+  },
+  {
+    section: 'api', name: 'port', type: { kind: 'port' }, env: 'PVHCTL_PORT', status: 'used', default: 8080,
+    doc: 'The TCP port of the API and web UI.',
+  },
+  {
+    section: 'api', name: 'tls_cert', type: { kind: 'path' }, env: 'PVHCTL_TLS_CERT', status: 'used', default: null, example: "/etc/pvhctl/tls/cert.pem",
+    doc: 'A PEM certificate (chain) file. With tls_key, the API serves HTTPS only; without both, plain HTTP.',
+  },
+  {
+    section: 'api', name: 'tls_key', type: { kind: 'path' }, env: 'PVHCTL_TLS_KEY', status: 'used', default: null, example: "/etc/pvhctl/tls/key.pem",
+    doc: "The certificate's PEM private key file; readable by the pvhctl user only.",
+  },
+  {
+    section: 'shell', name: 'listen', type: { kind: 'address' }, env: 'PVHCTL_SHELL_LISTEN', status: 'used', default: '127.0.0.1',
+    doc: "The address the customers' Xen Shell (SSH) listens on.",
+  },
+  {
+    section: 'shell', name: 'port', type: { kind: 'port' }, env: 'PVHCTL_SHELL_PORT', status: 'used', default: 2222,
+    doc: 'The TCP port of the Xen Shell.',
+  },
+  {
+    section: 'limits', name: 'max_parallel', type: { kind: 'integer', min: 1, max: 256 }, env: 'PVHCTL_MAX_PARALLEL', status: 'used', default: 2,
+    doc: "How many guests of one host switch at once, for hosts added without --max-parallel ('pvhctl host add').",
+  },
+  {
+    section: 'verify', name: 'boot_timeout', type: { kind: 'seconds', min: 1, max: 3600 }, env: 'PVHCTL_BOOT_TIMEOUT', status: 'used', default: 120,
+    doc: 'Seconds a switched guest has to come up (running in its new type, frontends connected) before the switch rolls it back.',
+  },
+  {
+    section: 'verify', name: 'shutdown_timeout', type: { kind: 'seconds', min: 1, max: 3600 }, env: 'PVHCTL_SHUTDOWN_TIMEOUT', status: 'used', default: 60,
+    doc: 'Seconds a guest has to shut down cleanly before a switch gives up on it (the guest keeps running).',
+  },
+  {
+    section: 'smtp', name: 'host', type: { kind: 'hostname' }, env: 'PVHCTL_SMTP_HOST', status: 'placeholder', default: null, example: "smtp.example.com",
+    doc: 'The mail relay. Unset: no mail is sent.',
+  },
+  {
+    section: 'smtp', name: 'port', type: { kind: 'port' }, env: 'PVHCTL_SMTP_PORT', status: 'placeholder', default: 587,
+    doc: "The relay's port (587: submission with STARTTLS).",
+  },
+  {
+    section: 'smtp', name: 'from', type: { kind: 'email' }, env: 'PVHCTL_SMTP_FROM', status: 'placeholder', default: null, example: "pvhctl@example.com",
+    doc: 'The sender address of mail to customers.',
+  },
+  {
+    section: 'smtp', name: 'username', type: { kind: 'hostname' }, env: 'PVHCTL_SMTP_USERNAME', status: 'placeholder', default: null, example: "pvhctl",
+    doc: 'The user name to log in to the relay with, if it needs one.',
+  },
+  {
+    section: 'smtp', name: 'password_file', type: { kind: 'path' }, env: 'PVHCTL_SMTP_PASSWORD_FILE', status: 'placeholder', default: null, example: "/etc/pvhctl/smtp-password",
+    doc: 'A file holding the relay password (a file, so that the password is not in this file or in the environment).',
+  },
+  {
+    section: 'campaign', name: 'batch_size', type: { kind: 'integer', min: 1, max: 10000 }, env: 'PVHCTL_CAMPAIGN_BATCH_SIZE', status: 'placeholder', default: 10,
+    doc: 'How many guests one wave of a campaign switches.',
+  },
+  {
+    section: 'campaign', name: 'pause', type: { kind: 'seconds', min: 0, max: 7 * DAY }, env: 'PVHCTL_CAMPAIGN_PAUSE', status: 'placeholder', default: 30 * MINUTE,
+    doc: 'Seconds between two waves, to watch the first before starting the next.',
+  },
+  {
+    section: 'campaign', name: 'notice', type: { kind: 'seconds', min: 0, max: 30 * DAY }, env: 'PVHCTL_CAMPAIGN_NOTICE', status: 'placeholder', default: 2 * DAY,
+    doc: "Seconds of notice customers get by mail before their guest's switch.",
+  },
+];
+
+/** The default of a setting for the running user. */
+export function defaultOf(def: SettingDef): SettingValue {
+  return typeof def.default === 'function' ? def.default() : def.default;
+}
