@@ -44,7 +44,7 @@ test('--store URL (or PVHCTL_STORE) puts every command on PostgreSQL; the data d
     await store.close();
     const bad = run(['--store', 'mysql://x/y', 'guest', 'list']);
     assert.equal(bad.code, 2);
-    assert.match(bad.err, /expected a postgresql:\/\/ URL/);
+    assert.match(bad.err, /PVHCTL_STORE: store.url: expected a postgres or postgresql:\/\/ URL, got mysql:\/\//);
     assert.equal(run(['guest', 'list', '--store']).code, 2);
   } finally {
     rmSync(dir, { recursive: true, force: true });
