@@ -92,7 +92,10 @@ test('the .deb: lintian clean of errors, installs with dpkg on Debian 12 without
 
   const help = inRoot(root, 'pvhctl --help');
   assert.equal(help.status, 0, help.stderr);
-  assert.match(help.stdout, /^usage: pvhctl COMMAND/);
+  assert.match(help.stdout, /^usage: pvhctl /);
+  const version = inRoot(root, 'pvhctl --version');
+  assert.equal(version.status, 0, version.stderr);
+  assert.match(version.stdout, /^pvhctl \d+\.\d+\.\d+ \(Node\.js v24\./);
 
   const k = inRoot(root, 'pvhctl kernel --json /tmp/vmlinuz');
   assert.equal(k.status, 0, k.stderr);
