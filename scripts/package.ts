@@ -182,6 +182,10 @@ export function units(): Record<string, string> {
   return {
     'pvhctl.service': unit('pvhctl API and web UI (Xen guests from PV to PVH)', '/usr/bin/pvhctl serve'),
     'pvhctl-shell.service': unit("pvhctl customers' Xen Shell (SSH)", '/usr/bin/pvhctl shell'),
+    // One instance per worker on this machine (pvhctl-worker@1, @2, ...), for a fleet on PostgreSQL:
+    // store.url in pvhctl.conf names the database. SIGTERM lets the switches in flight finish, so
+    // systemd waits for them (TimeoutStopSec) before it kills.
+    'pvhctl-worker@.service': unit('pvhctl job worker %i (switches from the PostgreSQL queue)', '/usr/bin/pvhctl worker', 'KillMode=mixed\nTimeoutStopSec=15min\n'),
   };
 }
 

@@ -3,6 +3,8 @@
  * one on each machine that should do switches. SIGTERM (or Ctrl-C) stops taking work and lets the
  * operations in flight finish; a second SIGTERM exits at once and leaves them to another worker.
  */
+import { loadSettings } from '../settings/load.ts';
+import { textOf } from '../settings/resolve.ts';
 import { leaseKeeper } from '../fleet/lease.ts';
 import { startWorker } from '../fleet/worker.ts';
 import { OWNER } from '../store/store.ts';
@@ -32,8 +34,8 @@ export async function run(args: string[]): Promise<number> {
     process.stdout.write(help);
     return 0;
   }
-  const url = storeUrl();
-  if (url === undefined) throw new UsageError('a worker needs the PostgreSQL store: give --store URL or set PVHCTL_STORE');
+  const url = storeUrl(textOf(loadSettings({}), 'store.url'));
+  if (url === undefined) throw new UsageError('a worker needs the PostgreSQL store: give --store URL, set PVHCTL_STORE, or store.url in pvhctl.conf');
   const concurrency = values.concurrency === undefined ? 16 : Number(values.concurrency);
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 1000) throw new UsageError(`--concurrency: expected 1..1000, got ${values.concurrency}`);
   const leaseS = values.lease === undefined ? 30 : Number(values.lease);

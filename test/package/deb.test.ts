@@ -136,7 +136,7 @@ test('the .deb: lintian clean of errors, installs with dpkg on Debian 12 without
   assert.match(layout.stdout, /^root:pvhctl 640 \/etc\/pvhctl\/pvhctl\.conf$/m);
   assert.match(layout.stdout, /\/etc\/pvhctl\/pvhctl\.conf [0-9a-f]{32}/);
 
-  const verify = inRoot(root, 'systemd-analyze verify --man=no pvhctl.service pvhctl-shell.service 2>&1');
+  const verify = inRoot(root, 'systemd-analyze verify --man=no pvhctl.service pvhctl-shell.service pvhctl-worker@1.service 2>&1');
   assert.equal(verify.status, 0, verify.stdout);
   assert.equal(verify.stdout, '', 'systemd-analyze verify has no complaint');
 
