@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { alive, collectLogs, labExec, startLab, stopLab, waitForToolstack, type LabEndpoint } from '../../lab/lab.ts';
+import { alive, collectLogs, disconnect, labExec, startLab, stopLab, waitForToolstack, type LabEndpoint } from '../../lab/lab.ts';
 
 /** The variable that holds the path of the shared lab's endpoint.json. */
 export const SHARED_LAB_ENV = 'PVHCTL_LAB_ENDPOINT';
@@ -48,7 +48,9 @@ export async function attachLab(log: (l: string) => void = (l) => process.stderr
     if (!alive(lab.pid)) throw new Error(`the run's shared lab (QEMU pid ${lab.pid}, ${lab.runDir}) is gone; see its serial.log`);
     await resetLab(lab);
     log(`lab: attached to the run's lab (QEMU pid ${lab.pid}, logs in ${lab.runDir}), reset in ${Date.now() - t0} ms`);
-    return { lab, shared: true, startMs: Date.now() - t0, release: async () => {} };
+    // release() closes this process's SSH connection to the shared lab (kept open with keepalives,
+    // it would hold the suite's process alive after its last test).
+    return { lab, shared: true, startMs: Date.now() - t0, release: () => disconnect(lab) };
   }
   const lab = await startLab({ log });
   await waitForToolstack(lab);
