@@ -176,19 +176,24 @@ export function sshRunner(opts: SshOptions): Runner {
       await exec(['sync']);
     },
     async listFiles(dir: HostPath) {
-      // One line per entry, its kind first: `f` a regular file, `l` a symbolic link (not followed).
-      const r = await exec(['find', dir, '-mindepth', '1', '-maxdepth', '1', '-type', 'f', '-printf', 'f', '-print', '-o', '-type', 'l', '-printf', 'l', '-print']);
-      if (r.code !== 0) throw new DriverError('not-found', `${dir}: cannot list`);
+      // Two POSIX finds (GNU -printf is not in busybox, which some dom0s are built on): regular
+      // files, then symbolic links (named, never followed). One path per line.
+      const list = async (type: 'f' | 'l') => {
+        const r = await exec(['find', dir, '-maxdepth', '1', '-type', type]);
+        if (r.code !== 0) throw new DriverError('not-found', `${dir}: cannot list`);
+        return r.stdout.toString('utf8').split('\n').sort();
+      };
       const out: ConfigListing = { files: [], skipped: [] };
-      for (const line of r.stdout.toString('utf8').split('\n').sort((a, b) => (a.slice(1) < b.slice(1) ? -1 : a.slice(1) > b.slice(1) ? 1 : 0))) {
-        const path = line.slice(1);
-        // A name holding a newline would split into lines that could name any path: keep only direct children.
-        if (!path.startsWith(`${dir}/`) || path.slice(dir.length + 1).includes('/')) continue;
-        try {
-          if (line[0] === 'f') out.files.push(hostPath(path));
-          else if (line[0] === 'l') out.skipped.push({ path: hostPath(path), why: 'symlink' });
-        } catch {
-          // names with shell or control characters are not acted on
+      for (const [type, names] of [['f', await list('f')], ['l', await list('l')]] as const) {
+        for (const path of names) {
+          // A name holding a newline would split into lines that could name any path: keep only direct children.
+          if (!path.startsWith(`${dir}/`) || path.slice(dir.length + 1).includes('/')) continue;
+          try {
+            if (type === 'f') out.files.push(hostPath(path));
+            else out.skipped.push({ path: hostPath(path), why: 'symlink' });
+          } catch {
+            // names with shell or control characters are not acted on
+          }
         }
       }
       return out;
