@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { openFleet } from './fleet.ts';
 import { startSwitch } from './switch.ts';
-import { consoleCause, verifyBoot, SILENT_PVH_CONSOLE } from './verify.ts';
+import { consoleCause, PANIC, verifyBoot, SILENT_PVH_CONSOLE } from './verify.ts';
 import { domainName, hostPath } from '../drivers/driver.ts';
 
 async function setup() {
@@ -110,4 +110,12 @@ test('a switch journals the evidence: the type xl reports and what the guest say
   } finally {
     await fleet.close();
   }
+});
+
+test("PV GRUB's probing lines are not a failed boot; a kernel panic and a refused image are", () => {
+  // What Debian's grub-x86_64-xen.bin prints on every good boot in the lab (guest-consoles.log).
+  const good = 'error: no such device: /boot/xen/pvboot-x86_64.elf.\nerror: no such device: /xen/pvboot-x86_64.elf.\nerror: no such device: /grub/grub.cfg.\n';
+  assert.equal(PANIC.test(good), false);
+  assert.equal(PANIC.test('[    1.3] Kernel panic - not syncing: VFS: Unable to mount root fs\n'), true);
+  assert.equal(PANIC.test('error: not a PVH kernel.\n'), true);
 });

@@ -51,7 +51,12 @@ export function guestReport(tail: string): { type: 'PV' | 'PVH' | 'HVM'; line: s
 const INSIDE: Record<GuestType, 'PV' | 'PVH' | 'HVM'> = { pv: 'PV', pvh: 'PVH', 'pvh-shim': 'PV', hvm: 'HVM' };
 
 /** Lines that mean the guest kernel died (Linux panic(), BUG, GRUB errors before the kernel). */
-const PANIC = /Kernel panic - not syncing|BUG: unable to handle|^error: .*(not a PVH kernel|not a Xen|invalid magic|no such device)/m;
+/**
+ * Console lines that mean the boot failed. Not GRUB's "error: no such device: …": Debian's PV GRUB
+ * prints it on every boot while it probes for /xen/pvboot-*.elf and /grub/grub.cfg, and a GRUB that
+ * really finds nothing to boot never connects the guest's frontends anyway.
+ */
+export const PANIC = /Kernel panic - not syncing|BUG: unable to handle|^error: .*(not a PVH kernel|not a Xen|invalid magic)/m;
 
 /**
  * Why a console can be empty after a PVH boot: Linux makes hvc0 its preferred console only on the
