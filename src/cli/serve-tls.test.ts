@@ -1,15 +1,15 @@
 /**
  * `pvhctl serve` with a certificate and key (api.tls_cert / api.tls_key) serves HTTPS only.
  */
+import { startServe } from '../../test/support/serve.ts';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { get } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-const BIN = join(import.meta.dirname, '..', '..', 'bin', 'pvhctl.js');
 
 test('serve with api.tls_cert and api.tls_key from the settings file: HTTPS, and no plain HTTP', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'pvhctl-tls-'));
@@ -17,20 +17,7 @@ test('serve with api.tls_cert and api.tls_key from the settings file: HTTPS, and
   const [cert, key] = [join(dir, 'cert.pem'), join(dir, 'key.pem')];
   execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert], { stdio: 'ignore' });
   writeFileSync(join(dir, 'pvhctl.conf'), `[store]\ndata_dir = "${join(dir, 'data')}"\n[api]\ntls_cert = "${cert}"\ntls_key = "${key}"\n`);
-  const server = spawn(process.execPath, [BIN, 'serve', '--port', '0'], { env: { ...process.env, PVHCTL_CONFIG: join(dir, 'pvhctl.conf') }, stdio: ['ignore', 'pipe', 'inherit'] });
-  t.after(async () => {
-    server.kill('SIGTERM');
-    if (server.exitCode === null) await new Promise((r) => server.once('exit', r));
-  });
-  const address = await new Promise<string>((resolve, reject) => {
-    let log = '';
-    server.stdout.on('data', (b: Buffer) => {
-      log += b.toString();
-      const m = /"address":"(https?:\/\/127\.0\.0\.1:\d+)".*"pvhctl serving"/.exec(log);
-      if (m) resolve(m[1]!);
-    });
-    server.once('exit', (code) => reject(new Error(`serve exited ${code}: ${log}`)));
-  });
+  const address = await startServe(t, ['--port', '0'], { ...process.env, PVHCTL_CONFIG: join(dir, 'pvhctl.conf') });
   assert.match(address, /^https:/);
   const body = await new Promise<string>((resolve, reject) => {
     get(`${address}/healthz`, { ca: readFileSync(cert) }, (res) => {

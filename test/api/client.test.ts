@@ -4,17 +4,17 @@
  * used by a small client (list-and-switch.ts) that type-checks, lists the guests and follows a
  * switch to its end over server-sent events.
  */
+import { startServe } from '../support/serve.ts';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cacheDir } from '../../src/debian/apt.ts';
 
 const repo = join(import.meta.dirname, '..', '..');
-const BIN = join(repo, 'bin', 'pvhctl.js');
 
 /** openapi-typescript with the TypeScript 5 it needs, installed from its own lock file once. */
 function openapiTypescript(): string {
@@ -45,20 +45,7 @@ test('/openapi.json: Redocly-clean, and a client generated from it lists guests 
   const dir = mkdtempSync(join(tmpdir(), 'pvhctl-client-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const env = { ...process.env, PVHCTL_CONFIG: '/dev/null', PVHCTL_DATA_DIR: join(dir, 'data') };
-  const server = spawn(process.execPath, [BIN, 'serve', '--sim', '6', '--port', '0'], { env, stdio: ['ignore', 'pipe', 'inherit'] });
-  t.after(async () => {
-    server.kill('SIGTERM');
-    if (server.exitCode === null) await new Promise((r) => server.once('exit', r));
-  });
-  const base = await new Promise<string>((resolve, reject) => {
-    let log = '';
-    server.stdout.on('data', (b: Buffer) => {
-      log += b.toString();
-      const m = /"address":"(http:\/\/127\.0\.0\.1:\d+)".*"pvhctl serving"/.exec(log);
-      if (m) resolve(m[1]!);
-    });
-    server.once('exit', (code) => reject(new Error(`serve exited ${code}: ${log}`)));
-  });
+  const base = await startServe(t, ['--sim', '6', '--port', '0'], env);
   const token = readFileSync(join(dir, 'data', 'operator-token'), 'utf8').trim();
 
   const res = await fetch(`${base}/openapi.json`);
