@@ -12,7 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import pino from 'pino';
-import { buildServer, eventBus } from '../src/api/server.ts';
+import { buildServer } from '../src/compose/servers.ts';
+import { eventBus } from '../src/fleet/events.ts';
 import { openFleet } from '../src/fleet/fleet.ts';
 
 const GUESTS = Number(process.argv[2] ?? 2000);

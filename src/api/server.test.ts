@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import pino from 'pino';
 import { openFleet } from '../fleet/fleet.ts';
-import { buildServer, eventBus } from './server.ts';
+import { eventBus } from '../fleet/events.ts';
+import { buildApi } from './server.ts';
 
 async function setup() {
   const bus = eventBus();
@@ -12,7 +13,7 @@ async function setup() {
     xen_version: null, xen_caps: null, virt_caps: null, last_seen: null, sim_spec: JSON.stringify({ guests: 20, seed: 5, bootMs: 2, shutdownMs: 2 }),
   });
   await fleet.scan(host);
-  const app = await buildServer(fleet, { logger: pino({ level: 'silent' }), bus });
+  const app = await buildApi(fleet, { logger: pino({ level: 'silent' }), bus });
   const operator = await fleet.store.addToken('operator', null);
   const guests = await fleet.store.listGuests();
   const owner = guests[0]!.owner!;

@@ -3,7 +3,7 @@
  * server-sent events, an OpenAPI document at /openapi.json, Prometheus metrics at /metrics.
  * Operator tokens see and do everything; customer tokens see and act only on their own guests.
  */
-import { EventEmitter } from 'node:events';
+import type { EventEmitter } from 'node:events';
 import { followOperation } from '../fleet/follow.ts';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { documentRoute, OPENAPI_LICENSE, OPENAPI_SERVERS } from './openapi.ts';
@@ -18,8 +18,8 @@ import type { Guest, Operation, Token } from '../store/schema.ts';
 import { refusal, tokenState } from '../store/tokens.ts';
 import { customerChanges, customerRefusal } from '../fleet/messages.ts';
 import { DOWNTIME_SAMPLES, downtimeEstimate, downtimeWords } from '../fleet/downtime.ts';
-import { describeGuest, describeGuests } from '../cli/guest.ts';
-import { isPublicWebPath, registerWeb } from '../web/routes.ts';
+import { describeGuest, describeGuests } from '../fleet/guests.ts';
+import type { EventBus } from '../fleet/events.ts';
 import { FINAL, fleetMetrics, type FleetMetrics } from './metrics.ts';
 import { finiteKeyword, isValidationError, MAX_INT, validationWords, wholeNumber } from './validation.ts';
 
@@ -27,25 +27,6 @@ declare module 'fastify' {
   interface FastifyRequest {
     principal: Token | null;
   }
-}
-
-/** Fans operation events out to SSE subscribers and metrics. Give it to openFleet's onEvent. */
-export type EventBus = { emit(e: OperationEvent): void; on(opId: number, fn: (e: OperationEvent) => void): () => void };
-
-export function eventBus(): EventBus & { emitter: EventEmitter } {
-  const emitter = new EventEmitter();
-  emitter.setMaxListeners(0);
-  return {
-    emitter,
-    emit: (e) => {
-      emitter.emit(`op:${e.operationId}`, e);
-      emitter.emit('any', e);
-    },
-    on(opId, fn) {
-      emitter.on(`op:${opId}`, fn);
-      return () => emitter.off(`op:${opId}`, fn);
-    },
-  };
 }
 
 const errorSchema = { type: 'object', properties: { error: { type: 'string' } } } as const;
@@ -95,6 +76,10 @@ export type ServerOptions = {
   metrics?: FleetMetrics;
   /** PEM certificate and key: serve HTTPS only (api.tls_cert and api.tls_key in the settings). */
   https?: { cert: Buffer; key: Buffer } | null;
+  /** Paths served without a token (the web UI's assets; src/compose/servers.ts adds them). */
+  isPublicPath?: (path: string) => boolean;
+  /** Adds more routes before the server listens (the web UI: src/compose/servers.ts). */
+  extend?: (app: FastifyInstance) => Promise<void>;
 };
 
 type JournalEntry = { step: string; phase: string; at: string; detail: string | null };
@@ -117,12 +102,13 @@ export function customerView(op: Operation, journal: readonly JournalEntry[]) {
 }
 
 /**
- * Builds the API over an open fleet (not yet listening).
+ * Builds the REST API over an open fleet (not yet listening). `pvhctl serve` adds the web UI to
+ * it through src/compose/servers.ts `buildServer`.
  * @example
- * const app = await buildServer(fleet, { logger: pino(), bus });
+ * const app = await buildApi(fleet, { logger: pino(), bus });
  * await app.listen({ port: 8080, host: '127.0.0.1' })
  */
-export async function buildServer(fleet: Fleet, opts: ServerOptions): Promise<FastifyInstance> {
+export async function buildApi(fleet: Fleet, opts: ServerOptions): Promise<FastifyInstance> {
   const base = { loggerInstance: opts.logger as unknown as FastifyBaseLogger, bodyLimit: 64 * 1024, ajv: { plugins: [finiteKeyword] } };
   // Two calls, not one with `https: null`: Fastify's types pick the server kind from the options.
   const app = (opts.https ? Fastify({ ...base, https: opts.https }) : Fastify(base)) as unknown as FastifyInstance;
@@ -146,7 +132,7 @@ export async function buildServer(fleet: Fleet, opts: ServerOptions): Promise<Fa
   app.decorateRequest('principal', null);
   app.addHook('onRequest', async (req, reply) => {
     const path = req.url.split('?')[0];
-    if (path === '/openapi.json' || path === '/healthz' || isPublicWebPath(path ?? '')) return;
+    if (path === '/openapi.json' || path === '/healthz' || opts.isPublicPath?.(path ?? '') === true) return;
     const m = /^Bearer (\S{8,200})$/.exec(req.headers.authorization ?? '');
     const tok = m ? await store.tokenFor(m[1]!) : undefined;
     if (tok === undefined) return reply.code(401).send({ error: 'a valid bearer token is required' });
@@ -358,6 +344,6 @@ export async function buildServer(fleet: Fleet, opts: ServerOptions): Promise<Fa
       off();
     });
   });
-  await registerWeb(app, fleet); // the web UI (src/web/)
+  await opts.extend?.(app);
   return app;
 }

@@ -4,8 +4,9 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
-/** An error in how a command was called; main() turns it into exit code 2. */
-export class UsageError extends Error {}
+import { UsageError } from '../util/usage-error.ts';
+
+export { UsageError };
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 

@@ -1,11 +1,7 @@
 /**
  * `pvhctl guest list|show`: the guests pvhctl knows, their type, verdict and switch history.
  */
-import type { GuestVerdict } from '../fleet/seams.ts';
-import type { Fleet } from '../fleet/fleet.ts';
-import { refutedTargets } from '../fleet/policy.ts';
-import { guestRehearsals } from '../fleet/rehearse.ts';
-import type { Guest } from '../store/schema.ts';
+import { describeGuest, describeGuests } from '../fleet/guests.ts';
 import { printable } from '../util/escape.ts';
 import { parse, subcommand, UsageError } from './args.ts';
 import { COMMON, findGuest, needOne, open, output, table } from './fleet-common.ts';
@@ -20,61 +16,6 @@ rehearsal (test boot as PVH on snapshots) per kernel.
 
 exit status: 0 done; 1 failed (one line on stderr); 2 usage error
 `;
-
-/**
- * What a guest can become: its verdict, less what a rolled-back switch showed it cannot boot as
- * (`refuted`, from refutedTargets). `did-not-boot` when the verdict allowed a target but every
- * such target was tried and rolled back.
- * @example
- * canBecome(verdictPvOnly, new Set(['pvh-shim'])) // => 'did-not-boot'
- */
-export function canBecome(v: GuestVerdict | null, refuted: ReadonlySet<string> = new Set()): string {
-  if (v === null || v.source === 'unknown') return 'unknown';
-  if (v.pvh.capable && !refuted.has('pvh')) return 'pvh';
-  if (v.pv.capable && !refuted.has('pvh-shim')) return 'pvh-shim';
-  return v.pvh.capable || v.pv.capable ? 'did-not-boot' : 'none';
-}
-
-export async function describeGuest(fleet: Fleet, g: Guest) {
-  const host = await fleet.store.getHostById(g.host_id);
-  // The newest test boot per kernel (src/fleet/rehearse.ts): shown to the operator and the customer.
-  const refuted = refutedTargets(await fleet.store.switchOutcomes([g.id])).get(g.id);
-  return { ...describeWith(g, host?.name ?? null, refuted), rehearsals: await guestRehearsals(fleet.ctx, g.id) };
-}
-
-/**
- * Many guests at once, as describeGuest gives each: the hosts are read once, not once a guest.
- * @example
- * await describeGuests(fleet, await fleet.store.listGuests()) // => [{ id: 1, name: 'web1', host: 'xen1', ... }, ...]
- */
-export async function describeGuests(fleet: Fleet, guests: Guest[]) {
-  const names = new Map((await fleet.store.listHosts()).map((h) => [h.id, h.name]));
-  const refuted = refutedTargets(await fleet.store.switchOutcomes(guests.length <= 500 ? guests.map((g) => g.id) : undefined));
-  return guests.map((g) => describeWith(g, names.get(g.host_id) ?? null, refuted.get(g.id)));
-}
-
-function describeWith(g: Guest, hostName: string | null, refuted: ReadonlySet<string> = new Set()) {
-  const verdict = g.verdict === null ? null : (JSON.parse(g.verdict) as GuestVerdict);
-  return {
-    id: g.id,
-    name: g.name,
-    host: hostName,
-    owner: g.owner,
-    configPath: g.config_path,
-    type: g.current_type,
-    arch: g.arch,
-    canBecome: canBecome(verdict, refuted),
-    /** Targets a rolled-back switch showed this guest cannot boot as (the verdict said it could). */
-    didNotBoot: [...refuted],
-    /** Running or stopped when pvhctl last looked (`runStateAt`), null when not known. */
-    runState: g.run_state,
-    runStateAt: g.run_state_at,
-    health: g.health,
-    attention: g.attention,
-    verdict,
-    verdictAt: g.verdict_at,
-  };
-}
 
 export async function run(args: string[]): Promise<number> {
   const { sub, rest } = subcommand(args);

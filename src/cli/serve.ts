@@ -6,9 +6,8 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
-import { fleetMetrics, serveMetrics } from '../api/metrics.ts';
-import { buildServer, eventBus } from '../api/server.ts';
-import { startFleetShell, type ShellServer } from '../shell/server.ts';
+import { buildServer, fleetMetrics, serveMetrics, startFleetShell, type ShellServer } from '../compose/servers.ts';
+import { eventBus } from '../fleet/events.ts';
 import { parse, UsageError } from './args.ts';
 import { COMMON, open } from './fleet-common.ts';
 import { flag, loadSettings, SettingsError } from '../settings/load.ts';

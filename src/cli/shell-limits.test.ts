@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DEFAULT_ADMISSION } from '../shell/admission.ts';
+import { DEFAULT_ADMISSION } from '../compose/servers.ts';
 import { UsageError } from './args.ts';
 import { shellLimits } from './shell-limits.ts';
 

@@ -3,7 +3,7 @@
  * `pvhctl serve --shell-port`: --login-grace-time, --max-startups, --per-source-max-startups
  * (named after sshd_config's LoginGraceTime, MaxStartups and PerSourceMaxStartups).
  */
-import { DEFAULT_ADMISSION, DEFAULT_LOGIN_GRACE_MS, parseMaxStartups, type AdmissionLimits } from '../shell/admission.ts';
+import { DEFAULT_ADMISSION, DEFAULT_LOGIN_GRACE_MS, parseMaxStartups, type AdmissionLimits } from '../compose/servers.ts';
 import { UsageError } from './args.ts';
 
 /** parseArgs options for the limits. */

@@ -8,8 +8,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { customerKeys, CUSTOMER, parsePublicKey } from '../store/customer-keys.ts';
-import { eventBus } from '../api/server.ts';
-import { startFleetShell } from '../shell/server.ts';
+import { startFleetShell } from '../compose/servers.ts';
+import { eventBus } from '../fleet/events.ts';
 import { printable } from '../util/escape.ts';
 import { parse, UsageError } from './args.ts';
 import { dataDir, open } from './fleet-common.ts';

@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { openFleet } from '../fleet/fleet.ts';
-import { buildServer, eventBus } from '../api/server.ts';
+import { buildServer } from '../compose/servers.ts';
+import { eventBus } from '../fleet/events.ts';
 import { parseLifetime, tokenState } from '../store/tokens.ts';
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'pvhctl.js');

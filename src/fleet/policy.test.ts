@@ -68,7 +68,7 @@ test('refusals and rollback messages end in one full stop, whatever the reason t
 });
 
 test('step words: undo and rollback share their first step, which must not say something went wrong', async () => {
-  const { stepWords } = await import('../shell/words.ts');
+  const { stepWords } = await import('./words.ts');
   assert.doesNotMatch(stepWords('rollback-stop'), /wrong|fail|error/i);
 });
 

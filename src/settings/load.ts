@@ -3,7 +3,7 @@
  * imperative edge around resolve.ts.
  */
 import { readFileSync } from 'node:fs';
-import { UsageError } from '../cli/args.ts';
+import { UsageError } from '../util/usage-error.ts';
 import { MAX_SETTINGS_BYTES, resolveSettings, type FlagValue, type Settings } from './resolve.ts';
 import type { SettingKey } from './defs.ts';
 

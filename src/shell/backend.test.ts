@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { eventBus } from '../api/server.ts';
+import { eventBus } from '../fleet/events.ts';
 import { openFleet } from '../fleet/fleet.ts';
 import { precheck } from '../fleet/switch.ts';
 import { auditOutcome, fleetBackend } from './backend.ts';

@@ -8,13 +8,13 @@ import { domainName, hostPath, type ConsoleChannel, type DomainName } from '../d
 import type { Fleet } from '../fleet/fleet.ts';
 import { customerReason, modeName } from '../fleet/messages.ts';
 import type { GuestVerdict } from '../fleet/seams.ts';
-import type { EventBus } from '../api/server.ts';
+import type { EventBus } from '../fleet/events.ts';
 import { precheck, startRollback, startSwitch } from '../fleet/switch.ts';
 import { runningType, sinceBoot } from '../fleet/verify.ts';
 import type { Guest, GuestType, Host, Operation } from '../store/schema.ts';
 import { guestLabel, mayAct, resolveGuest, type ShellAction } from './authz.ts';
 import { MODES, type ShellMode } from './commands.ts';
-import { stepWords } from './words.ts';
+import { stepWords } from '../fleet/words.ts';
 
 export type GuestSummary = { label: string; name: string; host: string; mode: GuestType; health: Guest['health'] };
 
@@ -67,7 +67,7 @@ export type ShellBackend = {
 
 /**
  * The per-operation fan-out of the fleet's progress events: the API's event bus
- * (src/api/server.ts `eventBus()`), passed to openFleet as onEvent.
+ * (src/fleet/events.ts `eventBus()`), passed to openFleet as onEvent.
  */
 export type EventHub = Pick<EventBus, 'on'>;
 

@@ -16,7 +16,7 @@ import { openFleet, type Fleet } from '../fleet/fleet.ts';
 import { customerKeys, parsePublicKey } from '../store/customer-keys.ts';
 import type { Guest } from '../store/schema.ts';
 import type { SimHost } from '../drivers/sim/world.ts';
-import { eventBus } from '../api/server.ts';
+import { eventBus } from '../fleet/events.ts';
 import { fleetBackend } from './backend.ts';
 import { startShellServer, type ShellServer } from './server.ts';
 

@@ -10,7 +10,7 @@ import type { CheckReport, ConsoleWatch, GuestStatus, GuestSummary, HistoryEntry
 import { complete, helpText, parseLine, type ShellCommand } from './commands.ts';
 import { CONSOLE_RESET, filterConsole, newFilter } from './console-filter.ts';
 import { feed, newEditor, render, type EditorState } from './editor.ts';
-import { stepWords } from './words.ts';
+import { stepWords } from '../fleet/words.ts';
 
 export type SessionIO = {
   /** Writes text to the terminal (already with CR LF line ends in interactive mode). */

@@ -7,7 +7,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Fleet } from '../fleet/fleet.ts';
-import { WORDS } from '../shell/words.ts';
+import { WORDS } from '../fleet/words.ts';
 import { summarize } from './summary.ts';
 
 const STATIC_DIR = join(import.meta.dirname, 'static');
@@ -48,7 +48,7 @@ function loadAssets(): Map<string, { type: string; body: Buffer }> {
     const type = TYPES[extname(name)];
     if (type !== undefined) assets.set(name, { type, body: readFileSync(join(STATIC_DIR, name)) });
   }
-  // The step words live once, in src/shell/words.ts; the page imports them as a module.
+  // The step words live once, in src/fleet/words.ts; the page imports them as a module.
   assets.set('words.js', { type: TYPES['.js']!, body: Buffer.from(`export const STEP = ${JSON.stringify(WORDS)};\n`) });
   return assets;
 }
@@ -56,7 +56,7 @@ function loadAssets(): Map<string, { type: string; body: Buffer }> {
 /**
  * Adds the UI's routes to the API server (before it listens).
  * @example
- * const app = await buildServer(fleet, { logger, bus }); // buildServer calls registerWeb
+ * const app = await buildApi(fleet, { logger, bus, extend: (a) => registerWeb(a, fleet) }); // src/compose/servers.ts does this
  */
 export async function registerWeb(app: FastifyInstance, fleet: Fleet): Promise<void> {
   const assets = loadAssets();

@@ -3,7 +3,7 @@
  * architecture × what they can become, progress per host, the 32-bit guests and the path each
  * can take, and what needs attention. The web UI draws it; `GET /v1/summary` serves it.
  */
-import { canBecome } from '../cli/guest.ts';
+import { canBecome } from '../fleet/guests.ts';
 import type { GuestVerdict } from '../fleet/seams.ts';
 import type { Guest, GuestType, Host, Operation } from '../store/schema.ts';
 

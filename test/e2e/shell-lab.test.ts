@@ -15,7 +15,7 @@ import { labExec, type LabEndpoint } from '../../lab/lab.ts';
 import { PVH_ATTEMPTS, SWITCH_BOOT_DIED, withRetries } from '../../lab/retries.ts';
 import { attachLab, type AttachedLab } from '../support/lab.ts';
 import { bootGuest } from '../../lab/guest-boot.ts';
-import { eventBus } from '../../src/api/server.ts';
+import { eventBus } from '../../src/fleet/events.ts';
 import { openFleet, type Fleet } from '../../src/fleet/fleet.ts';
 import { fleetBackend } from '../../src/shell/backend.ts';
 import { startShellServer, type ShellServer } from '../../src/shell/server.ts';

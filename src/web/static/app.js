@@ -19,7 +19,7 @@ let me = null;
 /** @type {(() => void)[]} */
 let cleanups = [];
 
-/** Journal steps in a customer's words: the SSH shell's (src/shell/words.ts), served as /ui/words.js. */
+/** Journal steps in a customer's words: the SSH shell's (src/fleet/words.ts), served as /ui/words.js. */
 /** @param {string} step */
 const stepWords = (step) => (Object.hasOwn(STEP, step) ? STEP[step] : step);
 

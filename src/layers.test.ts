@@ -1,0 +1,118 @@
+/**
+ * The import graph's rules, read from the import statements of every module under src/:
+ *
+ *   ways in (src/cli, src/api, src/web, src/shell) → core (src/fleet and what it uses) → store, drivers, readers
+ *
+ * - a way in never imports another way in; they share meaning through the core;
+ * - the core never imports a way in, nor the composition of the servers (src/compose/);
+ * - src/compose/ (the API with the web UI on it, the Xen Shell, the metrics listener) is imported
+ *   by `pvhctl serve`/`shell` (src/cli) and by tests only;
+ * - the simulator (src/drivers/sim) is reached only through the driver interface: no product
+ *   module outside it imports it (tests do: it is the fleet they run against);
+ * - product modules do not import test tooling (test/, lab/).
+ */
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { test } from 'node:test';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const SRC = join(ROOT, 'src');
+const WAYS_IN = new Set(['cli', 'api', 'web', 'shell']);
+
+/**
+ * Product modules that still break a rule, each with the rule: the list may only shrink (the test
+ * also fails when a listed module no longer breaks it, so it is taken off).
+ */
+const KNOWN: ReadonlyMap<string, string> = new Map([
+  ['src/fleet/hosts.ts', 'makes simulated hosts from the hosts.sim_spec column'],
+  ['src/fleet/inspect.ts', 'reads a simulated guest\'s disks from the simulator\'s world'],
+  ['src/cli/lab.ts', '`pvhctl lab` starts the lab (lab/lab.ts)'],
+  ['src/cli/serve-demo.ts', '`pvhctl serve --demo` boots the lab'],
+]);
+
+/** Every .ts file under `dir`, as paths relative to the repository (src/web/static is the browser's). */
+function sources(dir: string): string[] {
+  const out: string[] = [];
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) {
+      if (e.name === 'testdata' || e.name === 'node_modules' || relative(ROOT, p) === 'src/web/static') continue;
+      out.push(...sources(p));
+    } else if (e.name.endsWith('.ts') && !e.name.endsWith('.d.ts')) out.push(relative(ROOT, p));
+  }
+  return out;
+}
+
+/**
+ * The relative specifiers a module imports: static imports and re-exports (also over several
+ * lines), side-effect imports, and dynamic `import('…')`.
+ * @example
+ * specifiers("import { a } from './a.ts';\nexport * from '../b.ts';\nawait import('./c.ts');") // => ['./a.ts', '../b.ts', './c.ts']
+ */
+export function specifiers(text: string): string[] {
+  const out: string[] = [];
+  for (const m of text.matchAll(/^[ \t]*(?:import|export)\b(?:[^;'"]*?\bfrom)?\s*['"]([^'"\n]+)['"]/gm)) out.push(m[1]!);
+  for (const m of text.matchAll(/\bimport\(\s*['"]([^'"\n]+)['"]\s*\)/g)) out.push(m[1]!);
+  return out.filter((s) => s.startsWith('.'));
+}
+
+/** The area of a repository path: `src/fleet/x.ts` → `fleet`, `src/drivers/sim/x.ts` → `drivers/sim`, `lab/x.ts` → `lab`. */
+function area(path: string): string {
+  const parts = path.split('/');
+  if (parts[0] !== 'src') return parts[0]!;
+  if (parts[1] === 'drivers' && parts[2] === 'sim') return 'drivers/sim';
+  return parts.length > 2 ? parts[1]! : 'src';
+}
+
+/** The rule `from` importing `to` breaks, or null. */
+function broken(from: string, to: string): string | null {
+  const a = area(from);
+  const b = area(to);
+  const isTest = from.endsWith('.test.ts');
+  if (a === b) return null;
+  if (WAYS_IN.has(a) && WAYS_IN.has(b)) return `a way in (src/${a}) imports another (src/${b})`;
+  if (!WAYS_IN.has(a) && a !== 'compose' && (WAYS_IN.has(b) || b === 'compose')) return `the core (src/${a}) imports src/${b}`;
+  if (b === 'compose' && a !== 'cli' && !isTest) return `src/compose is for src/cli and tests (imported from src/${a})`;
+  if (b === 'drivers/sim' && !isTest) return 'the simulator is reached only through the driver interface';
+  if ((b === 'test' || b === 'lab') && !isTest) return `product code imports test tooling (${b}/)`;
+  return null;
+}
+
+/** Every rule broken under src/: `FILE imports TARGET: RULE`. */
+function violations(): Map<string, string> {
+  const found = new Map<string, string>();
+  for (const file of sources(SRC)) {
+    for (const spec of specifiers(readFileSync(join(ROOT, file), 'utf8'))) {
+      const target = relative(ROOT, resolve(ROOT, dirname(file), spec));
+      const rule = broken(file, target);
+      if (rule !== null) found.set(file, [found.get(file), `${file} imports ${target}: ${rule}`].filter(Boolean).join('\n'));
+    }
+  }
+  return found;
+}
+
+test('specifiers finds static, multi-line, re-exported, side-effect and dynamic imports, not packages', () => {
+  const text = "import {\n  a,\n  b,\n} from '../x/a.ts';\nimport type { T } from './t.ts';\nexport { c } from '../c.ts';\nimport './side.ts';\nimport pino from 'pino';\nconst m = await import('../../lab/lab.ts');\n";
+  assert.deepEqual(specifiers(text), ['../x/a.ts', './t.ts', '../c.ts', './side.ts', '../../lab/lab.ts']);
+});
+
+test('the rules catch each kind of wrong import', () => {
+  assert.match(broken('src/web/summary.ts', 'src/cli/guest.ts')!, /a way in/);
+  assert.match(broken('src/shell/backend.ts', 'src/api/server.ts')!, /a way in/);
+  assert.match(broken('src/settings/load.ts', 'src/cli/args.ts')!, /the core/);
+  assert.match(broken('src/fleet/hosts.ts', 'src/drivers/sim/driver.ts')!, /simulator/);
+  assert.match(broken('src/cli/lab.ts', 'lab/lab.ts')!, /test tooling/);
+  assert.match(broken('src/api/server.ts', 'src/compose/servers.ts')!, /a way in|compose/);
+  assert.equal(broken('src/cli/serve.ts', 'src/compose/servers.ts'), null);
+  assert.equal(broken('src/fleet/crash.test.ts', 'src/drivers/sim/world.ts'), null);
+  assert.equal(broken('src/shell/backend.ts', 'src/fleet/switch.ts'), null);
+});
+
+test('ways in call the core and never each other; the simulator and test tooling stay out of the product', () => {
+  const found = violations();
+  const unknown = [...found].filter(([file]) => !KNOWN.has(file)).map(([, v]) => v);
+  assert.deepEqual(unknown, [], `imports that break the layering:\n${unknown.join('\n')}`);
+  const fixed = [...KNOWN.keys()].filter((file) => !found.has(file));
+  assert.deepEqual(fixed, [], 'listed in KNOWN but no longer breaking a rule: take them off the list');
+});
