@@ -33,7 +33,7 @@ const errorSchema = { type: 'object', properties: { error: { type: 'string' } } 
 const opSchema = {
   type: 'object',
   properties: {
-    id: { type: 'integer' }, guest_id: { type: 'integer' }, kind: { type: 'string' }, from_type: { type: 'string' }, to_type: { type: 'string' },
+    id: { type: 'integer' }, guest_id: { type: 'integer' }, kind: { type: 'string', enum: ['switch', 'rollback', 'boot', 'shutdown', 'reboot'] }, from_type: { type: 'string' }, to_type: { type: 'string' },
     status: { type: 'string', enum: ['pending', 'running', 'done', 'refused', 'rolled-back', 'needs-attention'] },
     step: { type: 'string' }, reason: { type: ['string', 'null'] }, created_at: { type: 'string' }, updated_at: { type: 'string' },
   },

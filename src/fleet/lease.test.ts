@@ -7,7 +7,8 @@ import { STORES } from '../../test/support/stores.ts';
 import { OWNER } from '../store/store.ts';
 import { openFleet } from './fleet.ts';
 import { leaseKeeper, takeable } from './lease.ts';
-import { recover, startSwitch } from './switch.ts';
+import { recover } from './operations.ts';
+import { startSwitch } from './switch.ts';
 
 const FAST = { verify: { bootTimeoutMs: 400, pollMs: 2 }, shutdownTimeoutMs: 2000 };
 const T0 = Date.parse('2026-01-01T00:00:00.000Z');

@@ -5,9 +5,13 @@
 export const SWITCH_STEPS = ['pre-check', 'keep-config', 'shutdown', 'write-config', 'create', 'verify'] as const;
 export const ROLLBACK_STEPS = ['rollback-stop', 'rollback-restore', 'rollback-create', 'rollback-verify'] as const;
 
+/** A power action's steps (src/fleet/power.ts): `xl shutdown -w`, then `xl create`, each when asked for. */
+export const POWER_STEPS = ['power-stop', 'power-start'] as const;
+
 export type SwitchStep = (typeof SWITCH_STEPS)[number];
 export type RollbackStep = (typeof ROLLBACK_STEPS)[number];
-export type Step = SwitchStep | RollbackStep;
+export type PowerStep = (typeof POWER_STEPS)[number];
+export type Step = SwitchStep | RollbackStep | PowerStep;
 
 /** Where a restarted pvhctl picks an unfinished operation up. */
 export type Resume =

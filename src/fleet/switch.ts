@@ -1,7 +1,7 @@
 /**
  * The switch state machine: pre-check → keep the current config → graceful shutdown → write the new
  * config atomically → create → verify → done; on any failure, roll back (destroy, restore the kept
- * config byte-identical, boot, verify). Every step is journaled before it acts; `recover()` finishes
+ * config byte-identical, boot, verify). Every step is journaled before it acts; `resume()` finishes
  * or rolls back whatever a crash left unfinished (operations whose owning process is gone).
  */
 import { hostname } from 'node:os';
@@ -9,7 +9,7 @@ import { DriverError, domainName, hostPath, type HostDriver } from '../drivers/d
 import type { Guest, GuestType, Host, Operation, PriorState } from '../store/schema.ts';
 import { OWNER, type Store } from '../store/store.ts';
 import { followOperation } from './follow.ts';
-import { leaseKeeper, takeable, type LeaseKeeper } from './lease.ts';
+import { leaseKeeper, type LeaseKeeper } from './lease.ts';
 import type { OperationQueue } from './queue.ts';
 import { makeLimiter, type Limiter } from './limiter.ts';
 import { attentionMessage, customerReason, modeName, rolledBackMessage } from './messages.ts';
@@ -130,7 +130,7 @@ export type SwitchRequest =
  * Hands a queued operation to the workers; `finished` follows its journal from the store (the
  * steps reach ctx.onEvent as the worker writes them).
  */
-async function queued(ctx: FleetContext, queue: OperationQueue, op: Operation, guest: string): Promise<SwitchRequest> {
+export async function queued(ctx: FleetContext, queue: OperationQueue, op: Operation, guest: string): Promise<SwitchRequest> {
   await queue.submit({ operationId: op.id });
   return { kind: 'started', operation: op, finished: followOperation(ctx.store, op.id, guest, ctx.onEvent) };
 }
@@ -145,7 +145,8 @@ export async function held<T>(ctx: FleetContext, id: number, fn: () => Promise<T
   }
 }
 
-const BUSY: SwitchRequest = { kind: 'refused', rule: 'busy', reason: 'Another change to this server is in progress.', operation: null };
+/** The refusal of a second operation on a guest while one is in progress, in a customer's words. */
+export const busy = (): SwitchRequest => ({ kind: 'refused', rule: 'busy', reason: 'Another change to this server is in progress.', operation: null });
 
 /**
  * Starts a switch: creates the operation (refusing a second one on the same guest), then runs the
@@ -160,7 +161,7 @@ export async function startSwitch(ctx: FleetContext, guest: Guest, to: TargetTyp
     },
     ctx.queue ? 'queued' : 'here',
   );
-  if (op === null) return BUSY;
+  if (op === null) return busy();
   if (ctx.queue) return queued(ctx, ctx.queue, op, guest.name);
   const host = await ctx.store.getHostById(guest.host_id);
   const finished = held(ctx, op.id, () => ctx.limiter.run(guest.host_id, host?.max_parallel ?? 1, () => runSwitch(ctx, op.id, opts.pod)));
@@ -168,7 +169,7 @@ export async function startSwitch(ctx: FleetContext, guest: Guest, to: TargetTyp
 }
 
 /** Journals one step (before it acts) and reports it; `with_` is recorded in the same transaction. */
-async function journal(ctx: FleetContext, op: Operation, guest: string, step: Step, phase: 'begin' | 'done' | 'failed', detail: string | null = null, with_: { prior_state?: PriorState | null } = {}) {
+export async function journal(ctx: FleetContext, op: Operation, guest: string, step: Step, phase: 'begin' | 'done' | 'failed', detail: string | null = null, with_: { prior_state?: PriorState | null } = {}) {
   const e = await ctx.store.tx(async (t) => {
     const entry = await ctx.store.journal(op.id, step, phase, detail, t);
     await ctx.store.updateOperation(op.id, { step, status: 'running', ...with_ }, t);
@@ -203,7 +204,8 @@ async function finish(ctx: FleetContext, op: Operation, guest: Guest, status: Op
   return (await ctx.store.getOperation(op.id))!;
 }
 
-async function load(ctx: FleetContext, opId: number) {
+/** An operation with its guest, host and the host's driver. */
+export async function load(ctx: FleetContext, opId: number) {
   const op = await ctx.store.getOperation(opId);
   if (op === undefined) throw new Error(`operation ${opId} not found`);
   const guest = await ctx.store.getGuestById(op.guest_id);
@@ -388,26 +390,7 @@ export function ownerAlive(op: Pick<Operation, 'owner' | 'updated_at'>): boolean
   }
 }
 
-/**
- * Finishes every operation a crash left pending or running: resumes a switch whose new config is
- * already on the host (create, verify), rolls back the others.
- * @example
- * await recover(ctx) // => [{ id: 12, status: 'rolled-back', ... }]
- */
-export async function recover(ctx: FleetContext): Promise<Operation[]> {
-  const out: Operation[] = [];
-  for (const op of await ctx.store.unfinishedOperations()) {
-    // Queued and not yet claimed: the job queue hands it to a worker.
-    if (op.status === 'pending' && op.owner === null) continue;
-    if (!takeable(op, ctx.leases, Date.now(), STALE_MS)) continue;
-    // Compare-and-set on the owner read above: of two processes recovering at once, one goes on.
-    if (!(await ctx.store.claimOperation(op.id, op.owner, OWNER, ctx.leases.until()))) continue;
-    out.push(await held(ctx, op.id, () => resume(ctx, op)));
-  }
-  return out;
-}
-
-/** Resumes or rolls back one operation taken over from a dead owner, as its journal says. */
+/** Resumes or rolls back a switch or rollback taken over from a dead owner, as its journal says. */
 export async function resume(ctx: FleetContext, op: Operation): Promise<Operation> {
   const { guest, driver } = await load(ctx, op.id);
   const entries = await ctx.store.journalOf(op.id);
@@ -442,7 +425,7 @@ export async function startRollback(ctx: FleetContext, guest: Guest, actor: stri
     },
     ctx.queue ? 'queued' : 'here',
   );
-  if (op === null) return BUSY;
+  if (op === null) return busy();
   if (ctx.queue) return queued(ctx, ctx.queue, op, guest.name);
   const host = await ctx.store.getHostById(guest.host_id);
   const finished = held(ctx, op.id, () =>

@@ -16,6 +16,8 @@ export const WORDS: Record<string, string> = {
   'rollback-restore': 'Restoring the saved settings',
   'rollback-create': 'Starting the server with its saved settings',
   'rollback-verify': 'Checking that it runs again as before',
+  'power-stop': 'Asking the server to shut down',
+  'power-start': 'Starting the server',
   done: 'Done',
   'rolled-back': 'Put back as it was',
   refused: 'Not started',

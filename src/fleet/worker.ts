@@ -10,7 +10,8 @@ import type { Operation } from '../store/schema.ts';
 import { OWNER } from '../store/store.ts';
 import { takeable } from './lease.ts';
 import type { OperationQueue } from './queue.ts';
-import { held, resume, rollback, runSwitch, STALE_MS, type FleetContext } from './switch.ts';
+import { resumeOperation, runOperation } from './operations.ts';
+import { held, STALE_MS, type FleetContext } from './switch.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -30,11 +31,9 @@ export async function runQueued(ctx: FleetContext, id: number): Promise<'ran' | 
   if (!takeable(op, ctx.leases, Date.now(), STALE_MS)) return 'not-mine';
   if (!(await ctx.store.claimOperation(op.id, op.owner, OWNER, ctx.leases.until()))) return 'not-mine';
   await held(ctx, op.id, async () => {
-    if (op.status === 'running') return resume(ctx, op);
+    if (op.status === 'running') return resumeOperation(ctx, op);
     while (!(await ctx.store.takeHostSlot(op.id))) await sleep(SLOT_POLL_MS);
-    return op.kind === 'rollback'
-      ? rollback(ctx, op.id, `a rollback was requested by ${op.requested_by}`, 'undo of the last switch')
-      : runSwitch(ctx, op.id);
+    return runOperation(ctx, op);
   });
   return 'ran';
 }

@@ -21,7 +21,7 @@ test('history shows customers words, never raw xl errors or host paths; the audi
     const sim = fleet.hosts.simFor(host)!;
     const [g] = await fleet.store.listGuests();
     await fleet.store.updateGuest(g!.id, { owner: 'alice' });
-    const backend = fleetBackend(fleet, hub, { shutdownTimeoutMs: 500 });
+    const backend = fleetBackend(fleet, hub);
     assert.equal((await backend.power('alice', g!.name, 'shutdown', () => {})).ok, true);
     sim.state.files[g!.config_path] = Buffer.from('name = "broken"\r\n').toString('base64'); // xl would refuse it
     const boot = await backend.power('alice', g!.name, 'boot', () => {});
@@ -35,11 +35,13 @@ test('history shows customers words, never raw xl errors or host paths; the audi
     const h = await backend.history('alice', g!.name);
     assert.ok(h.ok);
     const text = h.value.map((e) => `${e.what}: ${e.outcome}`).join('\n');
-    assert.match(text, /boot: failed: the host refused to start the server/);
-    assert.match(text, /shutdown: done/);
+    assert.match(text, /boot: That did not work: the host refused to start the server/);
+    assert.match(text, /shutdown: The server has shut down/);
     assert.doesNotMatch(text, /\/etc\/xen|parsing error|xl create/);
     const audit = await fleet.store.listAudit(50);
-    assert.ok(audit.some((e) => e.action === 'boot' && /xl create \/etc\/xen\/.*config parsing error/.test(e.detail ?? '')), 'the audit log keeps xl\'s error');
+    assert.ok(audit.some((e) => e.action === 'operation-refused' && /^boot: failed: xl create \/etc\/xen\/.*config parsing error/.test(e.detail ?? '')), 'the audit log keeps xl\'s error');
+    const [op] = await fleet.store.listOperations({ guestId: g!.id, limit: 1 });
+    assert.match(op!.detail ?? '', /xl create \/etc\/xen\/.*config parsing error/, 'and so does the operation, for operators');
   } finally {
     await fleet.close();
   }

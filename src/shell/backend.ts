@@ -4,11 +4,12 @@
  * the CLI use. Every call names the customer; the guest is looked up among that customer's guests
  * (src/shell/authz.ts), so no call can reach another customer's guest.
  */
-import { domainName, hostPath, type ConsoleChannel, type DomainName } from '../drivers/driver.ts';
+import { domainName, type ConsoleChannel } from '../drivers/driver.ts';
 import type { Fleet } from '../fleet/fleet.ts';
 import { customerReason, modeName } from '../fleet/messages.ts';
 import type { GuestVerdict } from '../fleet/seams.ts';
 import type { EventBus } from '../fleet/events.ts';
+import { startPower } from '../fleet/power.ts';
 import { precheck, startRollback, startSwitch } from '../fleet/switch.ts';
 import { runningType, sinceBoot } from '../fleet/verify.ts';
 import type { Guest, GuestType, Host, Operation } from '../store/schema.ts';
@@ -71,9 +72,8 @@ export type ShellBackend = {
  */
 export type EventHub = Pick<EventBus, 'on'>;
 
+/** `shutdown` and `reboot` wait for the guest to stop as long as a switch does (the fleet's shutdownTimeoutMs). */
 export type FleetBackendOptions = {
-  /** How long `shutdown` and `reboot` wait for the guest to stop. */
-  shutdownTimeoutMs?: number;
   /** How often `console` polls the console log. */
   consolePollMs?: number;
 };
@@ -164,7 +164,6 @@ async function settled(channel: ConsoleChannel, ms: number): Promise<{ open: Con
  */
 export function fleetBackend(fleet: Fleet, hub: EventHub, opts: FleetBackendOptions = {}): ShellBackend {
   const store = fleet.store;
-  const shutdownTimeoutMs = opts.shutdownTimeoutMs ?? 60_000;
   const pollMs = opts.consolePollMs ?? 500;
 
   async function own(customer: string): Promise<{ guest: Guest; host: Host }[]> {
@@ -287,37 +286,10 @@ export function fleetBackend(fleet: Fleet, hub: EventHub, opts: FleetBackendOpti
     async power(customer, ref, action, progress) {
       const a = await authorize(customer, ref, action);
       if (!a.ok) return a;
-      const { guest, host } = a.value;
-      const driver = fleet.hosts.driverFor(host);
-      const name: DomainName = domainName(guest.name);
-      const actor = actorOf(customer);
-      // Audited before it acts, like the fleet journals a step before it acts.
-      await store.audit(actor, action, guest.name, 'requested');
-      try {
-        const running = await driver.domain(name);
-        if (action === 'boot' && running !== null) return { ok: false, error: 'The server is already running.' };
-        if ((action === 'shutdown' || action === 'reboot') && running !== null) {
-          progress('Asking the server to shut down...');
-          const r = await driver.shutdown(name, shutdownTimeoutMs);
-          if (r === 'timeout') {
-            await store.audit(actor, action, guest.name, 'shutdown timed out');
-            return { ok: false, error: `The server did not shut down within ${Math.round(shutdownTimeoutMs / 1000)} s; it is still running. Shut it down from its console, or contact support.` };
-          }
-        } else if (action === 'shutdown') {
-          return { ok: false, error: 'The server is not running.' };
-        }
-        if (action === 'boot' || action === 'reboot') {
-          progress('Starting the server...');
-          await driver.create(hostPath(guest.config_path));
-        }
-      } catch (err) {
-        await store.audit(actor, action, guest.name, `failed: ${errText(err)}`);
-        return { ok: false, error: `That did not work: ${customerReason(errText(err))}.` };
-      }
-      await store.audit(actor, action, guest.name, 'done');
-      await store.updateGuest(guest.id, { run_state: action === 'shutdown' ? 'stopped' : 'running', run_state_at: new Date().toISOString() });
-      const done = { boot: 'The server was started.', shutdown: 'The server has shut down.', reboot: 'The server was restarted.' };
-      return { ok: true, value: done[action] };
+      // A journaled operation like a switch: refused while another change to the guest runs.
+      const req = await startPower(fleet.ctx, a.value.guest, action, { actor: actorOf(customer) });
+      if (req.kind === 'refused') return { ok: false, error: req.reason };
+      return outcome(await follow(req.operation, req.finished, progress));
     },
 
     async console(customer, ref, onData, onChange) {
@@ -424,11 +396,9 @@ export function fleetBackend(fleet: Fleet, hub: EventHub, opts: FleetBackendOpti
       if (!a.ok) return a;
       const { guest } = a.value;
       const ops = await store.listOperations({ guestId: guest.id, limit: 20 });
-      const entries: HistoryEntry[] = ops.map((o) => ({
-        at: o.created_at,
-        what: o.kind === 'switch' ? `switch ${modeName(o.from_type)} → ${modeName(o.to_type)}` : `undo (back to ${modeName(o.from_type)})`,
-        outcome: o.reason ?? o.status,
-      }));
+      const what = (o: Operation) =>
+        o.kind === 'switch' ? `switch ${modeName(o.from_type)} → ${modeName(o.to_type)}` : o.kind === 'rollback' ? `undo (back to ${modeName(o.from_type)})` : o.kind;
+      const entries: HistoryEntry[] = ops.map((o) => ({ at: o.created_at, what: what(o), outcome: o.reason ?? o.status }));
       const audit = await store.db
         .selectFrom('audit')
         .selectAll()

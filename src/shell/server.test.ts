@@ -89,7 +89,7 @@ before(async () => {
     await keys.add(who, k.key);
   }
   keygen('mallory'); // a key nobody registered
-  server = await startShellServer({ backend: fleetBackend(fleet, hub, { shutdownTimeoutMs: 2000, consolePollMs: 50 }), findKey: (c, b) => keys.find(c, b), dataDir: dir, port: 0 });
+  server = await startShellServer({ backend: fleetBackend(fleet, hub, { consolePollMs: 50 }), findKey: (c, b) => keys.find(c, b), dataDir: dir, port: 0 });
   writeFileSync(join(dir, 'known_hosts'), `[127.0.0.1]:${server.port} ${server.hostKeyPublic}\n`);
 });
 
@@ -266,7 +266,7 @@ test('sockets that send only a banner, or nothing, cannot lock customers out (Ma
   const keys = customerKeys(fleet.store);
   const lines: string[] = [];
   const guarded = await startShellServer({
-    backend: fleetBackend(fleet, eventBus(), { shutdownTimeoutMs: 2000, consolePollMs: 50 }),
+    backend: fleetBackend(fleet, eventBus(), { consolePollMs: 50 }),
     findKey: (c, b) => keys.find(c, b),
     dataDir: dir,
     port: 0,

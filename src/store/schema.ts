@@ -19,7 +19,7 @@ export type GuestHealth = 'ok' | 'switching' | 'needs-attention';
 /** Whether the guest's domain was running when pvhctl last looked (scan, switch, Xen Shell power action). */
 export type RunState = 'running' | 'stopped';
 
-export type OperationKind = 'switch' | 'rollback';
+export type OperationKind = 'switch' | 'rollback' | 'boot' | 'shutdown' | 'reboot';
 
 /**
  * `running` while the state machine works; `done` in the new type; `refused` by the pre-check (nothing

@@ -50,7 +50,7 @@ before(async () => {
   assert.ok(k.ok);
   const keys = customerKeys(fleet.store);
   await keys.add('carol', k.key);
-  server = await startShellServer({ backend: fleetBackend(fleet, hub, { shutdownTimeoutMs: 60_000, consolePollMs: 500 }), findKey: (c, b) => keys.find(c, b), dataDir: dir, port: 0 });
+  server = await startShellServer({ backend: fleetBackend(fleet, hub, { consolePollMs: 500 }), findKey: (c, b) => keys.find(c, b), dataDir: dir, port: 0 });
   writeFileSync(join(dir, 'known_hosts'), `[127.0.0.1]:${server.port} ${server.hostKeyPublic}\n`);
 });
 

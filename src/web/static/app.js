@@ -428,7 +428,7 @@ async function guestPage(id) {
 
   const follow = async (/** @type {number} */ opId, /** @type {string} */ kind) => {
     const steps = h('ol', { class: 'steps' });
-    const status = h('p', { class: 'status running' }, kind === 'rollback' ? 'Rolling back…' : 'Switching…');
+    const status = h('p', { class: 'status running' }, kind === 'rollback' ? 'Rolling back…' : kind === 'switch' ? 'Switching…' : 'Working…');
     replace(progressBox, h('h3', {}, `Operation ${opId}`), steps, status);
     /** @type {Map<string, HTMLElement>} */
     const seen = new Map();
@@ -525,7 +525,7 @@ function historyList(ops, operator) {
           replace(detail, h('ol', { class: 'steps small' }, full.journal.map((/** @type {any} */ j) => h('li', { class: j.phase }, `${when(j.at)} · ${stepWords(j.step)} · ${j.phase}`, operator && j.detail ? h('span', { class: 'mono muted' }, ` ${j.detail}`) : null))));
         };
         return [
-          h('tr', {}, h('td', {}, when(o.created_at)), h('td', {}, o.kind === 'switch' ? `${modeName(o.from_type)} → ${modeName(o.to_type)}` : `undo (back to ${modeName(o.from_type)})`), h('td', {}, h('span', { class: `st s-${o.status}` }, STATUS[o.status] ?? o.status), ' ', h('span', { class: 'muted small' }, o.reason ?? '')), h('td', {}, h('button', { class: 'link', onclick: toggle }, 'steps'))),
+          h('tr', {}, h('td', {}, when(o.created_at)), h('td', {}, o.kind === 'switch' ? `${modeName(o.from_type)} → ${modeName(o.to_type)}` : o.kind === 'rollback' ? `undo (back to ${modeName(o.from_type)})` : o.kind), h('td', {}, h('span', { class: `st s-${o.status}` }, STATUS[o.status] ?? o.status), ' ', h('span', { class: 'muted small' }, o.reason ?? '')), h('td', {}, h('button', { class: 'link', onclick: toggle }, 'steps'))),
           row,
         ];
       }),
