@@ -109,6 +109,11 @@ test('the rules catch each kind of wrong import', () => {
   assert.equal(broken('src/shell/backend.ts', 'src/fleet/switch.ts'), null);
 });
 
+test('the domain types (src/fleet/types.ts) are a leaf: every layer may import them, they import nothing', () => {
+  assert.deepEqual(specifiers(readFileSync(join(SRC, 'fleet', 'types.ts'), 'utf8')), []);
+  assert.doesNotMatch(readFileSync(join(SRC, 'fleet', 'types.ts'), 'utf8'), /^import /m);
+});
+
 test('ways in call the core and never each other; the simulator and test tooling stay out of the product', () => {
   const found = violations();
   const unknown = [...found].filter(([file]) => !KNOWN.has(file)).map(([, v]) => v);

@@ -12,7 +12,7 @@ import type { Logger } from 'pino';
 import type { Fleet } from '../fleet/fleet.ts';
 import { precheck, startRollback, startSwitch, type OperationEvent } from '../fleet/switch.ts';
 import { rehearsalView, startRehearsal } from '../fleet/rehearse.ts';
-import type { TargetType } from '../fleet/seams.ts';
+import { REHEARSAL_TARGETS, SWITCH_TARGETS, type RehearsalTarget, type SwitchTarget } from '../fleet/types.ts';
 import type { PodChoice } from '../xlcfg/rewrite.ts';
 import type { Guest, Operation, Token } from '../store/schema.ts';
 import { refusal, tokenState } from '../store/tokens.ts';
@@ -207,14 +207,14 @@ export async function buildApi(fleet: Fleet, opts: ServerOptions): Promise<Fasti
         summary: 'Start a rehearsal: test-boot the guest as PVH on snapshots of its disks while it keeps running; its result shows in GET /v1/guests/{id}',
         security,
         params: idParams,
-        body: { type: ['object', 'null'], properties: { to: { type: 'string', enum: ['pvh', 'pvh-shim'], default: 'pvh' } } },
+        body: { type: ['object', 'null'], properties: { to: { type: 'string', enum: [...REHEARSAL_TARGETS], default: 'pvh' } } },
         response: { 202: rehearsalSchema, 404: errorSchema, 409: errorSchema },
       },
     },
     async (req, reply) => {
       const g = await visibleGuest(req, (req.params as { id: number }).id);
       if (g === null) return reply.code(404).send({ error: 'no such guest' });
-      const to = (req.body as { to?: 'pvh' | 'pvh-shim' } | null)?.to ?? 'pvh';
+      const to = (req.body as { to?: RehearsalTarget } | null)?.to ?? 'pvh';
       const r = await startRehearsal(fleet.ctx, g, { actor: `token:${req.principal!.id}`, to });
       if (r.kind === 'refused') return reply.code(409).send({ error: r.reason });
       r.finished.catch((err: unknown) => req.log.error({ err, rehearsal: r.rehearsal.id }, 'rehearsal failed'));
@@ -222,7 +222,7 @@ export async function buildApi(fleet: Fleet, opts: ServerOptions): Promise<Fasti
     },
   );
 
-  const toSchema = { type: 'string', enum: ['pvh', 'pvh-shim', 'pv'] } as const;
+  const toSchema = { type: 'string', enum: [...SWITCH_TARGETS] } as const;
   // memory < maxmem under PVH (populate-on-demand): the operator's call, as with force
   const podSchema = { type: 'string', enum: ['refuse', 'maxmem-equals-memory', 'accept'] } as const;
   app.post(
@@ -231,7 +231,7 @@ export async function buildApi(fleet: Fleet, opts: ServerOptions): Promise<Fasti
     async (req, reply) => {
       const g = await visibleGuest(req, (req.params as { id: number }).id);
       if (g === null) return reply.code(404).send({ error: 'no such guest' });
-      const to = (req.body as { to: TargetType }).to;
+      const to = (req.body as { to: SwitchTarget }).to;
       const pre = await precheck(fleet.ctx, g, to);
       // Customers get words, not dom0 paths, xl keys and ELF notes; operators get the detail.
       const customer = req.principal!.role === 'customer';
@@ -257,7 +257,7 @@ export async function buildApi(fleet: Fleet, opts: ServerOptions): Promise<Fasti
     async (req, reply) => {
       const g = await visibleGuest(req, (req.params as { id: number }).id);
       if (g === null) return reply.code(404).send({ error: 'no such guest' });
-      const body = req.body as { to: TargetType; force: boolean; pod?: PodChoice };
+      const body = req.body as { to: SwitchTarget; force: boolean; pod?: PodChoice };
       // Destroying a guest that will not shut down, or accepting PoD, is the operator's call.
       const operator = req.principal!.role === 'operator';
       const force = body.force && operator;

@@ -13,7 +13,8 @@ import { replaceFileAtomically } from '../util/atomic.ts';
 import { formatParseError, parseXlConfig } from '../xlcfg/parser.ts';
 import { modelOf } from '../xlcfg/model.ts';
 import { validateModel, type Finding } from '../xlcfg/validate.ts';
-import { convertConfig, DEBIAN_BOOT_PATHS, kernelCheckFrom, type KernelCheck, type Target } from '../xlcfg/rewrite.ts';
+import { convertConfig, DEBIAN_BOOT_PATHS, kernelCheckFrom, type KernelReadiness } from '../xlcfg/rewrite.ts';
+import type { SwitchTarget } from '../fleet/types.ts';
 import type { XlConfig } from '../xlcfg/types.ts';
 
 export const help = `usage: pvhctl config check [--json] FILE...
@@ -148,7 +149,7 @@ async function convert(args: string[]): Promise<number> {
 
   // The shell runs the kernel readiness check; the rewrite itself stays a pure function.
   const model = modelOf(loaded.config);
-  const checks = new Map<string, KernelCheck>();
+  const checks = new Map<string, KernelReadiness>();
   if (model.kernel !== null) checks.set(model.kernel, kernelCheckFrom(await inspectKernelFile(model.kernel)));
   const paths = {
     ...(values['pvh-grub'] === undefined ? {} : { pvhGrub: values['pvh-grub'] }),
@@ -156,7 +157,7 @@ async function convert(args: string[]): Promise<number> {
     ...(values['pv-grub32'] === undefined ? {} : { pvGrub32: values['pv-grub32'] }),
     ...(values.shim === undefined ? {} : { shim: values.shim }),
   };
-  const r = convertConfig(loaded.config, target as Target, {
+  const r = convertConfig(loaded.config, target as SwitchTarget, {
     paths,
     kernelCheck: (p) => checks.get(p) ?? { readable: false, reason: 'not inspected' },
     host32bitPv: values['host-32bit-pv'] ?? false,

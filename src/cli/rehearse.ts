@@ -2,7 +2,8 @@
  * `pvhctl rehearse GUEST`: test-boot the guest as PVH on copy-on-write snapshots of its disks
  * while it keeps running (src/fleet/rehearse.ts), and report how it went.
  */
-import { startRehearsal, rehearsalView, type RehearsalProgress, type RehearsalTarget } from '../fleet/rehearse.ts';
+import { startRehearsal, rehearsalView, type RehearsalProgress } from '../fleet/rehearse.ts';
+import { REHEARSAL_TARGETS, type RehearsalTarget } from '../fleet/types.ts';
 import { DEFAULT_REHEARSAL } from '../fleet/rehearse-plan.ts';
 import { printable } from '../util/escape.ts';
 import { parse, UsageError } from './args.ts';
@@ -40,7 +41,7 @@ export async function run(args: string[]): Promise<number> {
   }
   const spec = needOne(positionals, 'guest');
   const to = (values.to ?? 'pvh') as RehearsalTarget;
-  if (to !== 'pvh' && to !== 'pvh-shim') throw new UsageError('--to pvh|pvh-shim');
+  if (!REHEARSAL_TARGETS.includes(to)) throw new UsageError(`--to ${REHEARSAL_TARGETS.join('|')}`);
   const num = (v: string | undefined, flag: string, max: number): number | undefined => {
     if (v === undefined) return undefined;
     const n = Number(v);

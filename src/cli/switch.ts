@@ -3,7 +3,7 @@
  * (or undo the last one) and report how it ended.
  */
 import { precheck, startRollback, startSwitch, type OperationEvent } from '../fleet/switch.ts';
-import type { TargetType } from '../fleet/seams.ts';
+import { isSwitchTarget, SWITCH_TARGETS, type SwitchTarget } from '../fleet/types.ts';
 import type { Operation } from '../store/schema.ts';
 import { printable } from '../util/escape.ts';
 import { parse, UsageError } from './args.ts';
@@ -57,8 +57,8 @@ export async function run(args: string[], mode: 'switch' | 'rollback' = 'switch'
     return 0;
   }
   const spec = needOne(positionals, 'guest');
-  const to = values.to as TargetType | undefined;
-  if (mode === 'switch' && (to === undefined || !['pvh', 'pvh-shim', 'pv'].includes(to))) throw new UsageError('--to pvh|pvh-shim|pv');
+  const to = values.to as SwitchTarget | undefined;
+  if (mode === 'switch' && (to === undefined || !isSwitchTarget(to))) throw new UsageError(`--to ${SWITCH_TARGETS.join('|')}`);
   // Flags over the settings (environment, /etc/pvhctl/pvhctl.conf, defaults), checked there.
   const timeouts = loadSettings({ 'verify.boot_timeout': flag('--boot-timeout', values['boot-timeout']), 'verify.shutdown_timeout': flag('--shutdown-timeout', values['shutdown-timeout']) });
   let tcpProbe;

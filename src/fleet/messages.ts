@@ -2,7 +2,7 @@
  * Turning what xl and the verifier said into words a customer understands. Operators get the
  * technical detail beside it (operations.detail); customers see only these sentences.
  */
-import type { GuestType } from '../store/schema.ts';
+import type { GuestType, RefusalRule } from './types.ts';
 
 const MODE: Record<GuestType, string> = { pv: 'PV', pvh: 'PVH', 'pvh-shim': 'PVH (with the PV shim)', hvm: 'HVM' };
 
@@ -58,7 +58,7 @@ export function attentionMessage(from: GuestType, why: string): string {
  * customerRefusal('kernel-no-pvh', "The server's kernel cannot start in PVH mode: no PHYS32_ENTRY note.", 'pvh')
  * // => "The server's kernel cannot start in PVH mode: it was built without PVH support (Linux 4.11 or later with PVH enabled is needed)."
  */
-export function customerRefusal(rule: string, reason: string, to: GuestType): string {
+export function customerRefusal(rule: RefusalRule, reason: string, to: GuestType): string {
   switch (rule) {
     case 'kernel-no-pvh':
       return "The server's kernel cannot start in PVH mode: it was built without PVH support (Linux 4.11 or later with PVH enabled is needed).";

@@ -3,13 +3,14 @@
  * capabilities (xl info), its role and the guest's inspection verdict.
  */
 import type { HostRole } from '../store/schema.ts';
-import type { ConfigFacts, GuestVerdict, TargetType } from './seams.ts';
+import type { ConfigFacts, GuestVerdict } from './seams.ts';
+import type { PolicyRule, SwitchTarget } from './types.ts';
 import { clause } from './messages.ts';
 
 export type HostCaps = { xenCaps: string[]; virtCaps: string[]; role: HostRole };
 
 /** `reason` is for the customer; `rule` names the check for operators and tests. */
-export type PolicyResult = { ok: true } | { ok: false; rule: string; reason: string };
+export type PolicyResult = { ok: true } | { ok: false; rule: PolicyRule; reason: string };
 
 const hasHvm = (h: HostCaps) => h.virtCaps.includes('hvm') || h.xenCaps.some((c) => c.startsWith('hvm-'));
 
@@ -19,11 +20,8 @@ const hasHvm = (h: HostCaps) => h.virtCaps.includes('hvm') || h.xenCaps.some((c)
  * allowed('pvh', { xenCaps: ['xen-3.0-x86_64'], virtCaps: ['pv'], role: 'pv-pvh' }, verdict, facts)
  * // => { ok: false, rule: 'host-no-hvm', reason: 'This host has no hardware virtualisation (VT-x/AMD-V), which PVH needs.' }
  */
-export function allowed(to: TargetType, host: HostCaps, verdict: GuestVerdict | null, facts: ConfigFacts | null): PolicyResult {
-  const no = (rule: string, reason: string): PolicyResult => ({ ok: false, rule, reason });
-  if (to === 'hvm') {
-    return host.role === 'hvm-dedicated' ? { ok: true } : no('host-not-hvm-dedicated', 'HVM guests run only on hosts set aside for HVM.');
-  }
+export function allowed(to: SwitchTarget, host: HostCaps, verdict: GuestVerdict | null, facts: ConfigFacts | null): PolicyResult {
+  const no = (rule: PolicyRule, reason: string): PolicyResult => ({ ok: false, rule, reason });
   if (to === 'pvh' || to === 'pvh-shim') {
     if (!hasHvm(host)) return no('host-no-hvm', 'This host has no hardware virtualisation (VT-x/AMD-V), which PVH needs.');
     if (facts?.pci) return no('pci-passthrough', 'The server uses a passed-through PCI device, which PVH mode does not support yet.');

@@ -17,11 +17,11 @@ import {
   type CannotRule, type RehearsalOptions, type RehearsalStep,
 } from './rehearse-plan.ts';
 import type { GuestVerdict } from './seams.ts';
+import type { RehearsalTarget } from './types.ts';
 import { ownerAlive, precheck, retry, type FleetContext } from './switch.ts';
 import { sinceBoot, verifyBoot } from './verify.ts';
 
 /** The PVH kinds a guest can be rehearsed in. */
-export type RehearsalTarget = 'pvh' | 'pvh-shim';
 
 /** MiB held per host by rehearsals between their memory check and their end (this process). */
 const held = new Map<number, number>();

@@ -3,11 +3,8 @@
  * an xl config (src/xlcfg/) and inspecting a guest (src/guest/, src/kernel/). The switch logic takes
  * them as arguments, so it never depends on how they are built.
  */
-import type { GuestType } from '../store/schema.ts';
 import type { PodChoice } from '../xlcfg/rewrite.ts';
-
-/** The guest types a switch can go to. HVM is possible only on hvm-dedicated hosts. */
-export type TargetType = GuestType;
+import type { GuestType, SwitchTarget } from './types.ts';
 
 /** What the fleet must know from an xl config. */
 export type ConfigFacts = {
@@ -32,7 +29,7 @@ export type RewriteResult = { ok: true; content: Uint8Array; changes: string[] }
 /** `pod`: the operator's choice for memory < maxmem (src/xlcfg/rewrite.ts PodChoice; default refuse). */
 export type RewriteContext = { verdict: GuestVerdict | null; xenCaps: string[]; pod?: PodChoice };
 
-export type RewriteConfig = (content: Uint8Array, file: string, to: TargetType, ctx: RewriteContext) => RewriteResult;
+export type RewriteConfig = (content: Uint8Array, file: string, to: SwitchTarget, ctx: RewriteContext) => RewriteResult;
 
 /**
  * What inspection decided a guest's kernel can boot as. `unknown` when it could not be read (the

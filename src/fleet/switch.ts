@@ -6,7 +6,8 @@
  */
 import { hostname } from 'node:os';
 import { DriverError, domainName, hostPath, type HostDriver } from '../drivers/driver.ts';
-import type { Guest, GuestType, Host, Operation, PriorState } from '../store/schema.ts';
+import type { Guest, Host, Operation, PriorState } from '../store/schema.ts';
+import { isSwitchTarget, type GuestType, type PrecheckRule, type RefusalRule, type SwitchTarget } from './types.ts';
 import { OWNER, type Store } from '../store/store.ts';
 import { followOperation } from './follow.ts';
 import { leaseKeeper, type LeaseKeeper } from './lease.ts';
@@ -14,7 +15,7 @@ import type { OperationQueue } from './queue.ts';
 import { makeLimiter, type Limiter } from './limiter.ts';
 import { attentionMessage, customerReason, modeName, rolledBackMessage } from './messages.ts';
 import { allowed, type PolicyResult } from './policy.ts';
-import type { GuestVerdict, ReadConfigFacts, RewriteConfig, TargetType } from './seams.ts';
+import type { GuestVerdict, ReadConfigFacts, RewriteConfig } from './seams.ts';
 import type { PodChoice } from '../xlcfg/rewrite.ts';
 import { resumeFrom, type Step } from './steps.ts';
 import { unifiedDiff } from '../util/diff.ts';
@@ -70,17 +71,17 @@ const OVERRIDABLE = new Set(['kernel-no-pvh', 'kernel-no-pv', 'not-inspected']);
 
 /** What the pre-check found: the plan, or why the switch may not happen. */
 export type Precheck =
-  | { ok: true; guest: Guest; host: Host; from: GuestType; to: TargetType; wasRunning: boolean; current: Uint8Array; next: Uint8Array; changes: string[]; diff: string }
-  | { ok: false; guest: Guest; host: Host; rule: string; reason: string; detail?: string };
+  | { ok: true; guest: Guest; host: Host; from: GuestType; to: SwitchTarget; wasRunning: boolean; current: Uint8Array; next: Uint8Array; changes: string[]; diff: string }
+  | { ok: false; guest: Guest; host: Host; rule: PrecheckRule; reason: string; detail?: string };
 
 /**
  * Reads the guest's config from its host and checks policy, inspection verdict and rewrite.
  * Changes nothing (this is also `--dry-run`).
  */
-export async function precheck(ctx: FleetContext, guest: Guest, to: TargetType, opts: { force?: boolean; pod?: PodChoice } = {}): Promise<Precheck> {
+export async function precheck(ctx: FleetContext, guest: Guest, to: SwitchTarget, opts: { force?: boolean; pod?: PodChoice } = {}): Promise<Precheck> {
   const host = await ctx.store.getHostById(guest.host_id);
   if (host === undefined) throw new Error(`guest ${guest.name}: host ${guest.host_id} not found`);
-  const no = (rule: string, reason: string, detail?: string): Precheck => ({ ok: false, guest, host, rule, reason, ...(detail ? { detail } : {}) });
+  const no = (rule: PrecheckRule, reason: string, detail?: string): Precheck => ({ ok: false, guest, host, rule, reason, ...(detail ? { detail } : {}) });
   if (guest.current_type === to) return no('same-type', `The server already runs in ${modeName(to)} mode.`);
   const driver = ctx.driverFor(host);
   let current: Uint8Array;
@@ -123,7 +124,7 @@ export async function precheck(ctx: FleetContext, guest: Guest, to: TargetType, 
 
 /** The result of asking for a switch. */
 export type SwitchRequest =
-  | { kind: 'refused'; reason: string; rule: string; operation: Operation | null }
+  | { kind: 'refused'; reason: string; rule: RefusalRule; operation: Operation | null }
   | { kind: 'started'; operation: Operation; finished: Promise<Operation> };
 
 /**
@@ -152,7 +153,7 @@ export const busy = (): SwitchRequest => ({ kind: 'refused', rule: 'busy', reaso
  * Starts a switch: creates the operation (refusing a second one on the same guest), then runs the
  * state machine under the host's concurrency limit. `finished` resolves with the final operation.
  */
-export async function startSwitch(ctx: FleetContext, guest: Guest, to: TargetType, opts: { force: boolean; actor: string; pod?: PodChoice }): Promise<SwitchRequest> {
+export async function startSwitch(ctx: FleetContext, guest: Guest, to: SwitchTarget, opts: { force: boolean; actor: string; pod?: PodChoice }): Promise<SwitchRequest> {
   const op = await ctx.store.createOperationIfIdle(
     { guest_id: guest.id, kind: 'switch', from_type: guest.current_type, to_type: to, force: opts.force ? 1 : 0, requested_by: opts.actor },
     async (t) => {
@@ -221,6 +222,7 @@ export async function runSwitch(ctx: FleetContext, opId: number, pod?: PodChoice
   const name = domainName(guest.name);
   const path = hostPath(guest.config_path);
   const to = op.to_type;
+  if (!isSwitchTarget(to)) throw new Error(`operation ${opId}: ${to} is not a switch target`);
 
   // The run state before anything acts, committed with the first journal entry: a crash after
   // it rolls back to that state; a crash before it, or a host that cannot be asked, leaves

@@ -5,7 +5,7 @@
  */
 import { connect } from 'node:net';
 import { domainName, type Domain, type HostDriver } from '../drivers/driver.ts';
-import type { GuestType } from '../store/schema.ts';
+import type { GuestType } from './types.ts';
 
 export type VerifyOptions = {
   /** How long the guest has to come up. */

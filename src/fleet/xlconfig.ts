@@ -6,7 +6,7 @@
  */
 import { modelOf } from '../xlcfg/model.ts';
 import { formatParseError, parseXlConfig } from '../xlcfg/parser.ts';
-import { convertConfig, type KernelCheck } from '../xlcfg/rewrite.ts';
+import { convertConfig, type KernelReadiness } from '../xlcfg/rewrite.ts';
 import type { PvAbi } from '../kernel/types.ts';
 import type { ConfigFacts, GuestVerdict, ReadConfigFacts, RewriteConfig } from './seams.ts';
 
@@ -44,7 +44,7 @@ export const readConfigFacts: ReadConfigFacts = (content, file) => {
 };
 
 /** What inspection said of the guest's direct kernel, in the form xlcfg's rewrite asks for. */
-function kernelCheckOf(verdict: GuestVerdict | null): (path: string) => KernelCheck {
+function kernelCheckOf(verdict: GuestVerdict | null): (path: string) => KernelReadiness {
   return () => {
     if (verdict === null || (verdict.source !== 'kernel' && verdict.source !== 'sim')) return { readable: false, reason: 'the kernel has not been inspected' };
     return { readable: true, pv: verdict.pv.capable, pvh: verdict.pvh.capable, abi: verdict.pv.abi as PvAbi | null, reason: verdict.pvh.reason, pvReason: verdict.pv.reason };
@@ -58,7 +58,6 @@ function kernelCheckOf(verdict: GuestVerdict | null): (path: string) => KernelCh
  * // => { ok: true, content: bytes('name = "a"\ntype = "pvh"\nkernel = "/usr/lib/grub-xen/grub-i386-xen_pvh.bin"\n'), changes: [...] }
  */
 export const rewriteConfig: RewriteConfig = (content, file, to, ctx) => {
-  if (to === 'hvm') return { ok: false, reason: 'conversion to HVM is not offered' };
   const r = parseXlConfig(asText(content), file);
   if (!r.ok) return { ok: false, reason: formatParseError(r.error) };
   const arch = ctx.verdict?.arch;

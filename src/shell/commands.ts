@@ -4,10 +4,11 @@
  * arguments are drawn from fixed sets (modes) or checked names (guests), and everything else is a
  * one-line error.
  */
+import { SWITCH_TARGETS, type SwitchTarget } from '../fleet/types.ts';
 
 /** The modes a customer may switch a guest to (HVM is an operator's decision, not a customer's). */
-export const MODES = ['pvh', 'pvh-shim', 'pv'] as const;
-export type ShellMode = (typeof MODES)[number];
+export const MODES = SWITCH_TARGETS;
+export type ShellMode = SwitchTarget;
 
 /** A parsed command line. */
 export type ShellCommand =

@@ -4,15 +4,13 @@
  * kept version is byte-identical whatever its encoding.
  */
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+import type { GuestType } from '../fleet/types.ts';
 
 /** How pvhctl reaches a host: `xl` on this machine, `xl` over SSH, or the simulator. */
 export type Transport = 'local' | 'ssh' | 'sim';
 
 /** `pv-pvh` hosts run PV and PVH guests; HVM guests only go to `hvm-dedicated` hosts. */
 export type HostRole = 'pv-pvh' | 'hvm-dedicated';
-
-/** A guest's boot mode. `pvh-shim` is `type = "pvh"` with `pvshim = 1`: a PV kernel in a PVH container. */
-export type GuestType = 'pv' | 'pvh' | 'pvh-shim' | 'hvm';
 
 /** What a guest may become, as its last inspection decided (src/fleet/verdict.ts). */
 export type GuestHealth = 'ok' | 'switching' | 'needs-attention';

@@ -14,11 +14,11 @@ import pg from 'pg';
 import { migrations } from './migrations.ts';
 import { nodeSqliteDialect } from './node-sqlite-dialect.ts';
 import { engineOf, type Engine } from './portable.ts';
+import type { GuestType } from '../fleet/types.ts';
 import type {
   AuditEntry,
   ConfigVersion,
   Guest,
-  GuestType,
   Host,
   HostUpdate,
   JournalEntry,

@@ -5,7 +5,8 @@
  */
 import { canBecome } from '../fleet/guests.ts';
 import type { GuestVerdict } from '../fleet/seams.ts';
-import type { Guest, GuestType, Host, Operation } from '../store/schema.ts';
+import type { GuestType } from '../fleet/types.ts';
+import type { Guest, Host, Operation } from '../store/schema.ts';
 
 export type HostProgress = {
   name: string;

@@ -7,7 +7,7 @@
 
 export type DiskFormat = 'raw' | 'qcow' | 'qcow2' | 'vhd' | 'qed' | 'empty';
 
-export type DiskSpec = {
+export type XlDisk = {
   /** The block device or image path (`null` for an empty cdrom drive). */
   target: string | null;
   format: DiskFormat;
@@ -23,7 +23,7 @@ export type DiskSpec = {
   deprecatedPrefix: boolean;
 };
 
-export type DiskResult = { ok: true; disk: DiskSpec } | { ok: false; error: string };
+export type DiskResult = { ok: true; disk: XlDisk } | { ok: false; error: string };
 
 const FORMATS: Record<string, DiskFormat> = { '': 'raw', raw: 'raw', qcow: 'qcow', qcow2: 'qcow2', vhd: 'vhd', empty: 'empty', qed: 'qed' };
 const FLAGS = ['direct-io-safe', 'discard', 'no-discard', 'colo', 'no-colo', 'trusted', 'untrusted', 'grant_usage=1', 'grant_usage=0'];

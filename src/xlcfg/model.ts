@@ -7,10 +7,10 @@ import { parseDiskSpec, type DiskResult } from './disk.ts';
 import { effectiveSettings } from './parser.ts';
 import type { XlConfig, XlEffective } from './types.ts';
 
-export type GuestType = 'pv' | 'pvh' | 'hvm';
+export type XlType = 'pv' | 'pvh' | 'hvm';
 
 export type TypeResult =
-  | { ok: true; type: GuestType; from: 'type' | 'builder' | 'default' }
+  | { ok: true; type: XlType; from: 'type' | 'builder' | 'default' }
   | { ok: false; error: string };
 
 /** A number as xl reads it (strtol base 0: `0x10` hex, `010` octal), or why it cannot be read. */
@@ -82,7 +82,7 @@ export const TOP_LEVEL_VFB_KEYS = ['vnc', 'vnclisten', 'vncdisplay', 'vncpasswd'
  * guestType('PVH', undefined) // => { ok: false, error: 'Invalid domain type PVH.' }
  */
 export function guestType(type: string | undefined, builder: string | undefined): TypeResult {
-  let t: GuestType | null = null;
+  let t: XlType | null = null;
   let from: 'type' | 'builder' | 'default' = 'default';
   const prefixOf = (s: string, word: string) => word.startsWith(s);
   if (type !== undefined) {
@@ -93,7 +93,7 @@ export function guestType(type: string | undefined, builder: string | undefined)
     from = 'type';
   }
   if (builder !== undefined) {
-    let b: GuestType;
+    let b: XlType;
     if (prefixOf(builder, 'hvm')) b = 'hvm';
     else if (prefixOf(builder, 'generic')) b = 'pv';
     else return { ok: false, error: `Invalid domain type ${builder}.` };

@@ -4,7 +4,7 @@
  * function of that PVH config: renamed, every disk pointed at its snapshot, no network interface and
  * no device another domain could share, destroyed on reboot, crash and poweroff.
  */
-import { parseDiskSpec, type DiskSpec } from './disk.ts';
+import { parseDiskSpec, type XlDisk } from './disk.ts';
 import { modelOf } from './model.ts';
 import { effectiveSettings } from './parser.ts';
 import { printXlConfig, removeSetting, setSetting, type XlNewValue } from './printer.ts';
@@ -85,7 +85,7 @@ export function rehearsalConfig(config: XlConfig, name: string, snapshots: Reado
 }
 
 /** A disk spec in xl's key=value form with the snapshot as its target (`target=` last: it takes the rest). */
-function diskOnSnapshot(d: DiskSpec, snapshot: string): string {
+function diskOnSnapshot(d: XlDisk, snapshot: string): string {
   const parts = [`format=${d.format}`, `vdev=${d.vdev}`, `access=${d.access}`];
   if (d.cdrom) parts.push('devtype=cdrom');
   if (d.backendtype !== null) parts.push(`backendtype=${d.backendtype}`);

@@ -6,7 +6,7 @@ import { inspectKernelFile } from '../kernel/inspect.ts';
 import { isFailure } from '../kernel/types.ts';
 import { modelOf } from './model.ts';
 import { parseXlConfig } from './parser.ts';
-import { convertConfig, DEBIAN_BOOT_PATHS, kernelCheckFrom, type KernelCheck, type Rewrite } from './rewrite.ts';
+import { convertConfig, DEBIAN_BOOT_PATHS, kernelCheckFrom, type KernelReadiness, type Rewrite } from './rewrite.ts';
 import { validateConfig } from './validate.ts';
 import { effectiveSettings } from './parser.ts';
 import { buildXluDump, runXlu } from './xlu/harness.ts';
@@ -38,7 +38,7 @@ e820_host = 1
 `;
 
 // Unit tests use a stand-in verdict; the real-kernel test below uses the kernel readiness check.
-const pvhCapable: KernelCheck = { readable: true, pv: true, pvh: true, abi: 'xen-3.0-x86_64', reason: 'PHYS32_ENTRY note present', pvReason: 'Xen PV notes present' };
+const pvhCapable: KernelReadiness = { readable: true, pv: true, pvh: true, abi: 'xen-3.0-x86_64', reason: 'PHYS32_ENTRY note present', pvReason: 'Xen PV notes present' };
 
 test('PV → PVH, direct kernel: type set where builder was, builder dropped, vnc → vfb, e820_host dropped', () => {
   const r = ok(convertConfig(parse(PV_DIRECT), 'pvh', { kernelCheck: () => pvhCapable }));
@@ -108,7 +108,7 @@ test('PVH → PV: the PVH GRUB becomes the PV GRUB of the guest width; 32-bit re
 test('real Debian kernels: amd64 converts to PVH after the PHYS32_ENTRY check; 686 (no Xen notes) is refused', async () => {
   const amd64 = await debianKernel('amd64');
   const i686 = await debianKernel('686');
-  const checks = new Map<string, KernelCheck>();
+  const checks = new Map<string, KernelReadiness>();
   for (const k of [amd64.vmlinuz, i686.vmlinuz, '/nonexistent/vmlinuz']) checks.set(k, kernelCheckFrom(await inspectKernelFile(k)));
   const cfg = (k: string) => parse(`name = "a"\nkernel = "${k}"\nroot = "/dev/xvda1"\n`);
   const good = ok(convertConfig(cfg(amd64.vmlinuz), 'pvh', { kernelCheck: (p) => checks.get(p)! }));

@@ -6,7 +6,8 @@
  * refusal with its reason. Edits touch only the statements they change (printer.ts).
  */
 import { isFailure, type KernelResult, type PvAbi } from '../kernel/types.ts';
-import { modelOf, type GuestType, type XlModel } from './model.ts';
+import { modelOf, type XlType, type XlModel } from './model.ts';
+import type { SwitchTarget } from '../fleet/types.ts';
 import { printXlConfig, removeSetting, setSetting, type XlNewValue } from './printer.ts';
 import type { XlConfig } from './types.ts';
 import { PV_FIRMWARE, validateModel } from './validate.ts';
@@ -22,14 +23,14 @@ export const DEBIAN_BOOT_PATHS: BootPaths = {
 };
 
 /** What the kernel readiness check says of a `kernel` path, or that the file cannot be read from here. */
-export type KernelCheck =
+export type KernelReadiness =
   | { readable: false; reason: string }
   | { readable: true; pv: boolean; pvh: boolean; abi: PvAbi | null; reason: string; pvReason: string };
 
 export type RewriteContext = {
   paths?: Partial<BootPaths>;
   /** The readiness verdict for a kernel path (the shell inspects the file; the core stays pure). */
-  kernelCheck?: (path: string) => KernelCheck;
+  kernelCheck?: (path: string) => KernelReadiness;
   /** Whether the target host runs 32-bit PV guests (`xen-3.0-x86_32p` in xen_caps). */
   host32bitPv?: boolean;
   /** The guest's kernel width when known otherwise (needed to pick a PV GRUB on rollback). */
@@ -47,11 +48,10 @@ export type RewriteContext = {
  */
 export type PodChoice = 'refuse' | 'maxmem-equals-memory' | 'accept';
 
-export type Target = 'pvh' | 'pvh-shim' | 'pv';
 
 export type Rewrite =
-  | { ok: true; target: Target; text: string; config: XlConfig; reasons: string[]; warnings: string[] }
-  | { ok: false; target: Target; refusal: string; reasons: string[] };
+  | { ok: true; target: SwitchTarget; text: string; config: XlConfig; reasons: string[]; warnings: string[] }
+  | { ok: false; target: SwitchTarget; refusal: string; reasons: string[] };
 
 /**
  * Adapts a kernel readiness result (src/kernel) to what the rewrites need.
@@ -59,7 +59,7 @@ export type Rewrite =
  * kernelCheckFrom({ file: '/boot/vmlinuz', error: 'ENOENT: no such file' })
  * // => { readable: false, reason: 'ENOENT: no such file' }
  */
-export function kernelCheckFrom(r: KernelResult): KernelCheck {
+export function kernelCheckFrom(r: KernelResult): KernelReadiness {
   if (isFailure(r)) return { readable: false, reason: r.error };
   return { readable: true, pv: r.pv.capable, pvh: r.pvh.capable, abi: r.pv.abi, reason: r.pvh.reason, pvReason: r.pv.reason };
 }
@@ -70,7 +70,7 @@ export function kernelCheckFrom(r: KernelResult): KernelCheck {
  * convertConfig(parse('name = "w"\nbuilder = "generic"\nbootloader = "pygrub"\n'), 'pvh', {})
  * // => { ok: true, text: 'name = "w"\ntype = "pvh"\nbootloader = "pygrub"\n', reasons: [...] }
  */
-export function convertConfig(config: XlConfig, target: Target, ctx: RewriteContext = {}): Rewrite {
+export function convertConfig(config: XlConfig, target: SwitchTarget, ctx: RewriteContext = {}): Rewrite {
   const paths = { ...DEBIAN_BOOT_PATHS, ...ctx.paths };
   const model = modelOf(config);
   const ed = new Editor(config, target);
@@ -83,7 +83,7 @@ export function convertConfig(config: XlConfig, target: Target, ctx: RewriteCont
   return target === 'pvh' ? toPvh(model, ed, paths, ctx) : toShim(model, ed, paths, ctx);
 }
 
-const label = (t: GuestType) => t.toUpperCase();
+const label = (t: XlType) => t.toUpperCase();
 const basename = (p: string) => p.slice(p.lastIndexOf('/') + 1);
 const isImage = (kernel: string, image: string) => kernel === image || basename(kernel) === basename(image);
 
@@ -242,12 +242,12 @@ function toPv(m: XlModel, ed: Editor, paths: BootPaths, ctx: RewriteContext): Re
 /** Applies edits in order, collecting reasons; the first edit that fails refuses the rewrite. */
 class Editor {
   private config: XlConfig;
-  private readonly target: Target;
+  private readonly target: SwitchTarget;
   private readonly reasons: string[] = [];
   private readonly warnings: string[] = [];
   private failed: string | null = null;
 
-  constructor(config: XlConfig, target: Target) {
+  constructor(config: XlConfig, target: SwitchTarget) {
     this.config = config;
     this.target = target;
   }
@@ -280,10 +280,10 @@ class Editor {
     return { ok: false, target: this.target, refusal, reasons: this.reasons };
   }
 
-  finish(target: Target): Rewrite {
+  finish(target: SwitchTarget): Rewrite {
     if (this.failed !== null) return this.refuse(this.failed);
     // The result must be a config xl accepts for the new type.
-    const want: GuestType = target === 'pv' ? 'pv' : 'pvh';
+    const want: XlType = target === 'pv' ? 'pv' : 'pvh';
     const v = validateModel(modelOf(this.config));
     if (v.type !== want) return this.refuse(`internal check: the rewritten config is ${v.type ?? 'untyped'}, not ${want}`);
     const errors = v.findings.filter((f) => f.severity === 'error');

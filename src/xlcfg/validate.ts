@@ -3,14 +3,14 @@
  * errors (xl or libxl refuses to create the guest), ignored keys (silently dropped for this type),
  * and warnings (accepted, but probably not what was meant).
  */
-import { modelOf, type GuestType, type XlModel } from './model.ts';
+import { modelOf, type XlType, type XlModel } from './model.ts';
 import type { XlConfig } from './types.ts';
 
 export type Severity = 'error' | 'ignored' | 'warning';
 
 export type Finding = { severity: Severity; key: string | null; message: string };
 
-export type Validation = { type: GuestType | null; findings: Finding[] };
+export type Validation = { type: XlType | null; findings: Finding[] };
 
 /** Keys only HVM guests use; PV and PVH drop them without a word. */
 export const HVM_ONLY_KEYS = ['serial', 'boot', 'usb', 'usbdevice', 'usbctrl', 'usbdev', 'soundhw', 'vga', 'stdvga', 'videoram', 'viridian', 'acpi', 'acpi_s3', 'acpi_s4', 'apic', 'pae', 'hpet', 'bios', 'nographic', 'xen_platform_pci', 'device_model_version', 'device_model_override', 'vnc_hvm'];

@@ -5,7 +5,7 @@
  */
 import { openFleet } from '../fleet.ts';
 import { startSwitch } from '../switch.ts';
-import type { TargetType } from '../seams.ts';
+import type { SwitchTarget } from '../types.ts';
 
 const [dataDir, guestName, to, at, store] = process.argv.slice(2);
 const crashAt = Number(at);
@@ -24,7 +24,7 @@ const fleet = await openFleet({
   },
 });
 const [guest] = await fleet.store.getGuest(guestName!);
-const r = await startSwitch(fleet.ctx, guest!, to as TargetType, { force: false, actor: 'crash-test' });
+const r = await startSwitch(fleet.ctx, guest!, to as SwitchTarget, { force: false, actor: 'crash-test' });
 const op = r.kind === 'started' ? await r.finished : null;
 process.stdout.write(`END ${op?.status ?? r.kind}\n`);
 await fleet.close();
