@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { domainName, hostPath, PVHCTL_FILE } from '../drivers/driver.ts';
 import type { Host } from '../store/schema.ts';
 import type { FleetContext } from './switch.ts';
-import { MAX_CONFIG } from './switch.ts';
+import { MAX_CONFIG } from '../xlcfg/facts.ts';
 import type { InspectGuest } from './seams.ts';
 import { runningType } from './verify.ts';
 

@@ -3,22 +3,15 @@
  * an xl config (src/xlcfg/) and inspecting a guest (src/guest/, src/kernel/). The switch logic takes
  * them as arguments, so it never depends on how they are built.
  */
+import type { DiskFact, GuestFacts } from '../xlcfg/facts.ts';
 import type { PodChoice } from '../xlcfg/rewrite.ts';
 import type { GuestType, SwitchTarget } from './types.ts';
 
-/** What the fleet must know from an xl config. */
-export type ConfigFacts = {
-  name: string | null;
-  type: GuestType;
-  /** `kernel =`: a direct kernel in dom0, or a PV/PVH GRUB image. */
-  kernel: string | null;
-  ramdisk: string | null;
-  bootloader: string | null;
-  /** PCI passthrough is set (PVH refuses it at create time). */
-  pci: boolean;
-  /** The guest's disks: the dom0 path (`target`) and the guest's device name (`vdev`). */
-  disks: { path: string; vdev: string | null }[];
-};
+/**
+ * What the fleet must know from an xl config: a view of src/xlcfg/facts.ts GuestFacts (the one
+ * reading of a config into facts; readConfigFacts gives all of it).
+ */
+export type ConfigFacts = Pick<GuestFacts, 'name' | 'type' | 'kernel' | 'ramdisk' | 'bootloader' | 'pci'> & { disks: Pick<DiskFact, 'path' | 'vdev'>[] };
 
 export type ReadConfigFacts = (content: Uint8Array, file: string) => { ok: true; facts: ConfigFacts } | { ok: false; error: string };
 

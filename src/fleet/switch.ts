@@ -16,14 +16,12 @@ import { makeLimiter, type Limiter } from './limiter.ts';
 import { attentionMessage, customerReason, modeName, rolledBackMessage } from './messages.ts';
 import { allowed, type PolicyResult } from './policy.ts';
 import type { GuestVerdict, ReadConfigFacts, RewriteConfig } from './seams.ts';
+import { MAX_CONFIG } from '../xlcfg/facts.ts';
 import type { PodChoice } from '../xlcfg/rewrite.ts';
 import { resumeFrom, type Step } from './steps.ts';
 import { unifiedDiff } from '../util/diff.ts';
 import { printable } from '../util/escape.ts';
 import { DEFAULT_VERIFY, runningType, verifyBoot, type VerifyOptions } from './verify.ts';
-
-/** Largest config pvhctl reads (real ones are a few KB). */
-export const MAX_CONFIG = 256 * 1024;
 
 /** Progress of one operation, for SSE streams and progress bars. */
 export type OperationEvent = { operationId: number; guest: string; step: string; phase: 'begin' | 'done' | 'failed'; status?: Operation['status']; message?: string };

@@ -4,43 +4,25 @@
  * verdict and the host's 32-bit PV support). Configs are read as latin1 so that any byte sequence
  * round-trips exactly; the rewrite touches only the statements it changes.
  */
-import { modelOf } from '../xlcfg/model.ts';
+import { guestFacts } from '../xlcfg/facts.ts';
 import { formatParseError, parseXlConfig } from '../xlcfg/parser.ts';
 import { convertConfig, type KernelReadiness } from '../xlcfg/rewrite.ts';
 import type { PvAbi } from '../kernel/types.ts';
-import type { ConfigFacts, GuestVerdict, ReadConfigFacts, RewriteConfig } from './seams.ts';
+import type { GuestVerdict, ReadConfigFacts, RewriteConfig } from './seams.ts';
 
 const asText = (content: Uint8Array) => Buffer.from(content).toString('latin1');
 
 /**
- * Reads what the fleet needs from an xl config.
+ * Reads what the fleet needs from an xl config (src/xlcfg/facts.ts guestFacts). A switch acts on
+ * every disk of the guest, so a disk spec xl would refuse is an error here.
  * @example
  * readConfigFacts(bytes('name = "web"\nkernel = "/usr/lib/grub-xen/grub-x86_64-xen.bin"\ndisk = [ "phy:/dev/vg0/web,xvda,w" ]\n'), 'web.cfg')
- * // => { ok: true, facts: { name: 'web', type: 'pv', kernel: '/usr/lib/grub-xen/grub-x86_64-xen.bin', disks: [{ path: '/dev/vg0/web', vdev: 'xvda' }], ... } }
+ * // => { ok: true, facts: { name: 'web', type: 'pv', kernel: '/usr/lib/grub-xen/grub-x86_64-xen.bin', disks: [{ path: '/dev/vg0/web', vdev: 'xvda', format: 'raw' }], ... } }
  */
 export const readConfigFacts: ReadConfigFacts = (content, file) => {
-  const r = parseXlConfig(asText(content), file);
-  if (!r.ok) return { ok: false, error: formatParseError(r.error) };
-  const m = modelOf(r.config);
-  if (!m.type.ok) return { ok: false, error: `${file}: ${m.type.error}` };
-  const disks: ConfigFacts['disks'] = [];
-  for (const d of m.disks) {
-    if (!d.result.ok) return { ok: false, error: `${file}: disk ${JSON.stringify(d.spec)}: ${d.result.error}` };
-    if (d.result.disk.target !== null && !d.result.disk.cdrom) disks.push({ path: d.result.disk.target, vdev: d.result.disk.vdev });
-  }
-  const shim = m.type.type === 'pvh' && m.pvshim !== null && m.pvshim.ok && m.pvshim.value !== 0;
-  return {
-    ok: true,
-    facts: {
-      name: m.name,
-      type: shim ? 'pvh-shim' : m.type.type,
-      kernel: m.kernel ?? (m.firmware?.startsWith('pvgrub') ? m.firmware : null),
-      ramdisk: m.ramdisk,
-      bootloader: m.bootloader,
-      pci: m.pci.length > 0,
-      disks,
-    },
-  };
+  const r = guestFacts(content, file);
+  if (r.ok && r.facts.badDisks.length > 0) return { ok: false, error: r.facts.badDisks[0]! };
+  return r;
 };
 
 /** What inspection said of the guest's direct kernel, in the form xlcfg's rewrite asks for. */

@@ -1,17 +1,14 @@
 /**
- * From an xl domain config to what guest inspection needs: the guest's name, the disks it gives
- * the guest (target and vdev, from xl's own disk spec syntax), whether it passes PCI devices
- * through, and whether the host boots a kernel directly (`kernel = ...`) instead of the guest's
- * own boot menu (pygrub, pvgrub).
+ * From an xl domain config file to what guest inspection needs (`pvhctl inspect --config`): the
+ * guest's name, the disks it gives the guest that inspection can read, whether it passes PCI
+ * devices through, and whether the host boots a kernel directly (`kernel = ...`) instead of the
+ * guest's own boot menu (pygrub, PV GRUB). The config is read by src/xlcfg/facts.ts, as the
+ * fleet reads it.
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { basename } from 'node:path';
-import { modelOf, type XlModel } from '../xlcfg/model.ts';
-import { formatParseError, parseXlConfig } from '../xlcfg/parser.ts';
+import { guestFacts, MAX_CONFIG, type BootFact } from '../xlcfg/facts.ts';
 import type { DiskSpec } from './volumes.ts';
-
-/** xl configs are small; anything larger is not one. */
-const MAX_CONFIG_BYTES = 1024 * 1024;
 
 export type XlGuest = {
   name: string;
@@ -27,8 +24,34 @@ export type XlGuest = {
   notes: string[];
 };
 
-/** A PV GRUB image passed as `kernel` reads the guest's grub.cfg like pygrub does. */
-const PV_GRUB = /grub[^/]*xen[^/]*\.bin$|pvgrub/i;
+/** At most `max` + 1 bytes of a file: enough to tell that it is too large without reading it all. */
+function readCapped(file: string, max: number): Buffer {
+  const fd = openSync(file, 'r');
+  try {
+    const buf = Buffer.alloc(max + 1);
+    let n = 0;
+    for (let got = -1; got !== 0 && n < buf.length; n += got) got = readSync(fd, buf, n, buf.length - n, null);
+    return buf.subarray(0, n);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** How the config boots the guest, in the report's words. */
+function bootWords(b: BootFact): string {
+  switch (b.kind) {
+    case 'direct':
+      return `kernel = "${b.kernel}" (the host boots this kernel directly)`;
+    case 'pv-grub':
+      return b.image.startsWith('/') ? `kernel = "${b.image}" (PV GRUB reads the guest's boot menu)` : `firmware = "${b.image}" (PV GRUB reads the guest's boot menu)`;
+    case 'firmware':
+      return `firmware = "${b.firmware}"`;
+    case 'bootloader':
+      return `bootloader = "${b.bootloader}"`;
+    case 'none':
+      return 'no kernel, bootloader or firmware set';
+  }
+}
 
 /**
  * Reads an xl config file into the guest to inspect; a string is a one-line error (xl's format).
@@ -36,54 +59,30 @@ const PV_GRUB = /grub[^/]*xen[^/]*\.bin$|pvgrub/i;
  * xlGuest('/etc/xen/web1.cfg') // => { name: 'web1', disks: [{ path: '/dev/vg0/web1', vdev: 'xvda' }], pci: false, directKernel: null, boot: 'bootloader = "pygrub"', notes: [] }
  */
 export function xlGuest(file: string): XlGuest | string {
-  let text: string;
+  let content: Buffer;
   try {
-    const buf = readFileSync(file);
-    if (buf.length > MAX_CONFIG_BYTES) return `${file}: ${buf.length} bytes is too large for an xl config`;
-    text = buf.toString('utf8');
+    content = readCapped(file, MAX_CONFIG);
   } catch (err) {
     return `${file}: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`;
   }
-  const parsed = parseXlConfig(text, file);
-  if (!parsed.ok) return formatParseError(parsed.error);
-  const m = modelOf(parsed.config);
-  const notes = [...m.shapeErrors.map((e) => `${file}: ${e}`)];
+  const r = guestFacts(content, file);
+  if (!r.ok) return r.error;
+  const f = r.facts;
+  const notes = [...f.shapeErrors, ...f.badDisks];
   const disks: DiskSpec[] = [];
-  for (const d of m.disks) {
-    if (!d.result.ok) {
-      notes.push(`${file}: disk '${d.spec}': ${d.result.error}`);
-      continue;
-    }
-    const disk = d.result.disk;
-    if (disk.cdrom || disk.target === null) continue;
-    if (disk.format !== 'raw') {
-      notes.push(`${file}: disk ${disk.vdev} is ${disk.format}, which pvhctl does not read (raw images and block devices only)`);
-      continue;
-    }
-    disks.push({ path: disk.target, vdev: disk.vdev });
+  for (const d of f.disks) {
+    if (d.format !== 'raw') notes.push(`${file}: disk ${d.vdev} is ${d.format}, which pvhctl does not read (raw images and block devices only)`);
+    else disks.push({ path: d.path, vdev: d.vdev });
   }
-  if (m.type.ok && m.type.type === 'hvm') notes.push(`${file}: the guest is HVM, not PV`);
-  let directKernel: string | null = null;
-  let boot: string;
-  if (m.kernel !== null && !PV_GRUB.test(m.kernel)) {
-    directKernel = m.kernel;
-    boot = `kernel = "${m.kernel}" (the host boots this kernel directly)`;
-  } else if (m.kernel !== null) boot = `kernel = "${m.kernel}" (PV GRUB reads the guest's boot menu)`;
-  else if (m.firmware !== null) boot = `firmware = "${m.firmware}"`;
-  else if (m.bootloader !== null) boot = `bootloader = "${m.bootloader}"`;
-  else boot = 'no kernel, bootloader or firmware set';
-  const directCmdline = directKernel === null ? null : xlCmdline(m);
-  return { name: m.name ?? basename(file).replace(/\.cfg$/, ''), disks, pci: m.pci.length > 0, directKernel, directCmdline, boot, notes };
-}
-
-/**
- * The kernel command line xl builds (tools/xl/xl_parse.c): `cmdline` wins over `root` and `extra`
- * (xl warns); otherwise `root=ROOT` then EXTRA, joined by a space; null when none is set.
- * @example
- * xlCmdline(modelOf(parse('root = "/dev/xvda1 ro"\nextra = "quiet"\n'))) // => 'root=/dev/xvda1 ro quiet'
- */
-export function xlCmdline(m: Pick<XlModel, 'cmdline' | 'root' | 'extra'>): string | null {
-  if (m.cmdline !== null) return m.cmdline;
-  const parts = [m.root !== null ? `root=${m.root}` : null, m.extra].filter((x): x is string => x !== null);
-  return parts.length === 0 ? null : parts.join(' ');
+  if (f.type === 'hvm') notes.push(`${file}: the guest is HVM, not PV`);
+  const direct = f.boot.kind === 'direct' ? f.boot : null;
+  return {
+    name: f.name ?? basename(file).replace(/\.cfg$/, ''),
+    disks,
+    pci: f.pci,
+    directKernel: direct?.kernel ?? null,
+    directCmdline: direct?.cmdline ?? null,
+    boot: bootWords(f.boot),
+    notes,
+  };
 }
