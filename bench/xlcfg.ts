@@ -7,7 +7,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { parseXlConfig } from '../src/xlcfg/parser.ts';
-import { buildXluDump } from '../src/xlcfg/xlu/harness.ts';
+import { buildXluDump } from '../test/support/xlu/harness.ts';
 
 const RUNS = Number(process.env.PVHCTL_BENCH_RUNS ?? '5');
 

@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { alive, disconnect, labExec, startLab, stopLab, waitForToolstack, type LabEndpoint } from '../../lab/lab.ts';
+import type { LabEndpoint } from '../../lab/lab.ts';
 import { cacheDir } from '../debian/apt.ts';
 import { parse, UsageError } from './args.ts';
 
@@ -66,6 +66,8 @@ export async function run(args: string[]): Promise<number> {
   }
   const json = values.json === true;
   if (positionals.length !== 1) throw new UsageError(USAGE);
+  // The lab is test tooling (lab/), loaded only when this command runs.
+  const { alive, disconnect, labExec, startLab, stopLab, waitForToolstack } = await import('../../lab/lab.ts');
   const current = readState();
   const running = current !== null && alive(current.pid) ? current : null;
   switch (positionals[0]) {

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseDiskSpec } from './disk.ts';
-import { buildXluDisk, runXluDisk, type XluDisk } from './xlu/harness.ts';
+import { buildXluDisk, runXluDisk, type XluDisk } from '../../test/support/xlu/harness.ts';
 import { rng } from './gen.ts';
 
 const SPECS = [

@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { effectiveSettings, parseXlConfig } from './parser.ts';
-import { buildXluDump, haveLibxlutil, runXlu, type XluResult } from './xlu/harness.ts';
+import { buildXluDump, haveLibxlutil, runXlu, type XluResult } from '../../test/support/xlu/harness.ts';
 import { generateConfig, mutateConfig, rng } from './gen.ts';
 
 const HAND_WRITTEN = [

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { parseXlConfig } from './parser.ts';
 import { rehearsalConfig, REHEARSAL_ACTIONS } from './rehearse.ts';
 import { convertConfig } from './rewrite.ts';
-import { buildXluDump, runXlu } from './xlu/harness.ts';
+import { buildXluDump, runXlu } from '../../test/support/xlu/harness.ts';
 import type { XlConfig } from './types.ts';
 
 function parse(text: string): XlConfig {

@@ -9,7 +9,7 @@ import { parseXlConfig } from './parser.ts';
 import { convertConfig, DEBIAN_BOOT_PATHS, kernelCheckFrom, type KernelReadiness, type Rewrite } from './rewrite.ts';
 import { validateConfig } from './validate.ts';
 import { effectiveSettings } from './parser.ts';
-import { buildXluDump, runXlu } from './xlu/harness.ts';
+import { buildXluDump, runXlu } from '../../test/support/xlu/harness.ts';
 import type { XlConfig } from './types.ts';
 
 function parse(text: string): XlConfig {

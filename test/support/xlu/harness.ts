@@ -7,8 +7,8 @@ import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
-import { cacheDir } from '../../debian/apt.ts';
-import type { XlResolved } from '../types.ts';
+import { cacheDir } from '../../../src/debian/apt.ts';
+import type { XlResolved } from '../../../src/xlcfg/types.ts';
 
 /** One key as libxlutil stored it: its last statement's operator and line, and the joined value. */
 export type XluSetting = { key: string; op: '=' | '+='; line: number; value: XlResolved };
