@@ -4,6 +4,7 @@ import pino from 'pino';
 import { openFleet } from '../fleet/fleet.ts';
 import { eventBus } from '../fleet/events.ts';
 import { buildApi } from './server.ts';
+import { simOf } from '../drivers/sim/driver.ts';
 
 async function setup() {
   const bus = eventBus();
@@ -18,7 +19,7 @@ async function setup() {
   const guests = await fleet.store.listGuests();
   const owner = guests[0]!.owner!;
   const customer = await fleet.store.addToken('customer', owner);
-  return { fleet, app, operator, customer, owner, guests, sim: fleet.hosts.simFor(host)! };
+  return { fleet, app, operator, customer, owner, guests, sim: simOf(fleet.hosts.driverFor(host))! };
 }
 const auth = (t: string) => ({ authorization: `Bearer ${t}` });
 

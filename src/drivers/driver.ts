@@ -155,6 +155,12 @@ export function isRehearsalPath(path: string): boolean {
  */
 export type ConfigListing = { files: HostPath[]; skipped: { path: HostPath; why: 'symlink' }[] };
 
+/**
+ * A guest's kernel as a driver that knows it without reading the guest's disks says it is: the
+ * simulator (as libvirt's test driver knows its domains). xl hosts do not know; pvhctl inspects.
+ */
+export type KnownKernel = { arch: 'x86_64' | 'x86_32p'; pv: boolean; pvh: boolean; version: string | null };
+
 /** The operations a host driver provides. All may throw DriverError. */
 export type HostDriver = {
   readonly name: string;
@@ -217,5 +223,12 @@ export type HostDriver = {
   removeFile(path: HostPath): Promise<void>;
   /** Checks that the host answers (a cheap round trip); throws 'unreachable' when not. */
   probe(): Promise<void>;
+  /**
+   * Optional: the guest's kernel, when the driver knows it without inspection (the simulator);
+   * null for a guest it does not know. Without it, pvhctl inspects the guest's kernel and disks.
+   */
+  knownKernel?(name: DomainName): Promise<KnownKernel | null>;
+  /** Optional: the customer a guest belongs to, when the host records it (the simulator's fleet). */
+  guestOwner?(name: DomainName): Promise<string | null>;
   close(): Promise<void>;
 };

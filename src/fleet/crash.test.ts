@@ -17,6 +17,7 @@ import { rewriteConfig } from './xlconfig.ts';
 import { runningType } from './verify.ts';
 import { runUntilAt } from './testdata/kill-child.ts';
 import { STORES, type TestStore } from '../../test/support/stores.ts';
+import { simOf } from '../drivers/sim/driver.ts';
 
 const CHILD = join(import.meta.dirname, 'testdata', 'crash-child.ts');
 
@@ -35,7 +36,7 @@ async function prepare(dir: string, store: string | undefined): Promise<{ capabl
     sim_spec: JSON.stringify({ guests: 8, seed: 11, pvOnly: 0.4, bootMs: 2, shutdownMs: 2 }),
   });
   await fleet.scan(host);
-  const sim = fleet.hosts.simFor(host)!;
+  const sim = simOf(fleet.hosts.driverFor(host))!;
   const names = Object.values(sim.state.guests);
   const capable = names.find((g) => g.kernel.pvh)!.name;
   const incapable = names.find((g) => !g.kernel.pvh)!.name;

@@ -5,7 +5,7 @@
 import { openStore, type Store } from '../store/store.ts';
 import type { Host } from '../store/schema.ts';
 import { hostRegistry, type HostRegistry } from './hosts.ts';
-import { simInspector, xlInspector } from './inspect.ts';
+import { knownKernelInspector, xlInspector } from './inspect.ts';
 import { readConfigFacts, rewriteConfig } from './xlconfig.ts';
 import { scanHost, type ScanResult } from './scan.ts';
 import type { InspectGuest } from './seams.ts';
@@ -65,23 +65,16 @@ export async function openFleet(opts: FleetOptions): Promise<Fleet> {
     ...(opts.queue ? { queue: opts.queue } : {}),
   });
   const inspectorFor = (host: Host): InspectGuest => {
-    const sim = hosts.simFor(host);
-    if (sim !== null) return simInspector(sim);
-    return xlInspector(hosts.driverFor(host), { local: host.transport === 'local', dataDir: opts.dataDir === ':memory:' ? null : opts.dataDir });
+    const driver = hosts.driverFor(host);
+    if (driver.knownKernel !== undefined) return knownKernelInspector(driver);
+    return xlInspector(driver, { local: host.transport === 'local', dataDir: opts.dataDir === ':memory:' ? null : opts.dataDir });
   };
   const fleet: Fleet = {
     store,
     hosts,
     ctx,
     inspectorFor,
-    scan: (host, onGuest, dryRun) => {
-      const sim = hosts.simFor(host);
-      return scanHost(ctx, host, inspectorFor(host), {
-        owners: (name) => sim?.state.guests[name]?.owner ?? null,
-        ...(onGuest ? { onGuest } : {}),
-        ...(dryRun ? { dryRun } : {}),
-      });
-    },
+    scan: (host, onGuest, dryRun) => scanHost(ctx, host, inspectorFor(host), { ...(onGuest ? { onGuest } : {}), ...(dryRun ? { dryRun } : {}) }),
     async close() {
       ctx.leases.stop();
       await opts.queue?.close();

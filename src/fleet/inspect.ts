@@ -4,11 +4,10 @@
  * through GRUB from its own disk needs the disk inspection (src/guest/); a simulated guest's kernel
  * is known to the simulator.
  */
-import { hostPath, type BlockReader, type HostDriver } from '../drivers/driver.ts';
+import { domainName, hostPath, type BlockReader, type HostDriver } from '../drivers/driver.ts';
 import { inspectInChild, type GuestFailure } from '../guest/child.ts';
 import type { GuestReport } from '../guest/inspect.ts';
 import type { DiskSpec } from '../guest/volumes.ts';
-import type { SimHost } from '../drivers/sim/world.ts';
 import { inspectKernelBytes } from '../kernel/inspect.ts';
 import { isFailure, type KernelResult } from '../kernel/types.ts';
 import { UNKNOWN_VERDICT, type GuestVerdict, type InspectGuest } from './seams.ts';
@@ -120,19 +119,18 @@ function fromDisk(driver: HostDriver, opts: { local: boolean; dataDir: string | 
   };
 }
 
-/** The simulator's inspector: the simulated guest's kernel capabilities. */
-export function simInspector(sim: SimHost): InspectGuest {
+/** The inspector of a driver that knows its guests' kernels (the simulator): what it says. */
+export function knownKernelInspector(driver: Pick<HostDriver, 'knownKernel'>): InspectGuest {
   return async ({ guestName }) => {
-    const g = sim.state.guests[guestName];
-    if (g === undefined) return UNKNOWN_VERDICT('not a simulated guest');
-    const k = g.kernel;
+    const k = (await driver.knownKernel?.(domainName(guestName))) ?? null;
+    if (k === null) return UNKNOWN_VERDICT('the host does not know this guest');
     const abi = k.arch === 'x86_64' ? 'xen-3.0-x86_64' : 'xen-3.0-x86_32p';
     return {
       pv: { capable: k.pv, abi, reason: k.pv ? 'has a PV entry point (ENTRY note)' : 'no PV entry point' },
       pvh: { capable: k.pvh, reason: k.pvh ? 'has a PHYS32_ENTRY note' : 'no PHYS32_ENTRY note (kernel built without CONFIG_XEN_PVH)' },
       arch: k.arch,
       source: 'sim',
-      kernelVersion: k.pvh ? '6.1.0-26-amd64' : '4.9.0-19-amd64',
+      kernelVersion: k.version,
     };
   };
 }

@@ -13,6 +13,7 @@ import { openFleet } from './fleet.ts';
 import { loadSim } from '../drivers/sim/world.ts';
 import { rehearsals } from '../store/rehearsals.ts';
 import { runUntilAt } from './testdata/kill-child.ts';
+import { simOf } from '../drivers/sim/driver.ts';
 
 const CHILD = join(import.meta.dirname, 'testdata', 'rehearse-child.ts');
 
@@ -31,7 +32,7 @@ for (const which of ['passes', 'panics'] as const) {
           sim_spec: JSON.stringify({ guests: 3, seed: 4, pvOnly: 0, bootMs: 2, shutdownMs: 2 }),
         });
         await fleet.scan(host);
-        const sim = fleet.hosts.simFor(host)!;
+        const sim = simOf(fleet.hosts.driverFor(host))!;
         const guest = Object.keys(sim.state.guests)[0]!;
         if (which === 'panics') sim.state.guests[guest]!.faults.push({ kind: 'panic', onType: 'pvh', count: 1 });
         const { saveSim } = await import('../drivers/sim/world.ts');

@@ -12,6 +12,7 @@ import { rehearsals } from '../store/rehearsals.ts';
 import type { Guest } from '../store/schema.ts';
 import type { SimHost } from '../drivers/sim/world.ts';
 import type { SimSpec } from '../drivers/sim/fleet.ts';
+import { simOf } from '../drivers/sim/driver.ts';
 
 async function setup(spec: Partial<SimSpec> = {}, maxParallel = 4): Promise<{ fleet: Fleet; sim: SimHost; guests: Guest[] }> {
   const fleet = await openFleet({ dataDir: ':memory:', verify: { bootTimeoutMs: 300, pollMs: 2 }, shutdownTimeoutMs: 200 });
@@ -21,7 +22,7 @@ async function setup(spec: Partial<SimSpec> = {}, maxParallel = 4): Promise<{ fl
     sim_spec: JSON.stringify({ guests: 10, seed: 9, pvOnly: 0.3, bootMs: 3, shutdownMs: 3, ...spec }),
   });
   await fleet.scan(host);
-  return { fleet, sim: fleet.hosts.simFor(host)!, guests: await fleet.store.listGuests() };
+  return { fleet, sim: simOf(fleet.hosts.driverFor(host))!, guests: await fleet.store.listGuests() };
 }
 
 async function rehearse(fleet: Fleet, g: Guest, options = {}) {

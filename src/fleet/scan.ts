@@ -18,7 +18,8 @@ export type ScanResult = { host: string; guests: number; added: number; inspecte
 const NOT_A_GUEST = /\.(conf|sh|orig|bak|dpkg-[a-z]+|swp)$|~$|\/\.[^/]*$|\/(xlexample\.[^/]*|cpupool|README[^/]*)$/;
 
 /**
- * Scans a host. `owners` supplies an owner for guests seen for the first time (the simulator's).
+ * Scans a host. A guest seen for the first time gets the owner its host records, if it does
+ * (driver.guestOwner: the simulator's fleet).
  * @example
  * await scanHost(ctx, host, inspector) // => { host: 'xen1', guests: 4, added: 4, inspected: 4, errors: [] }
  */
@@ -26,7 +27,7 @@ export async function scanHost(
   ctx: FleetContext,
   host: Host,
   inspect: InspectGuest,
-  opts: { owners?: (guest: string) => string | null; onGuest?: (name: string) => void; dryRun?: boolean } = {},
+  opts: { onGuest?: (name: string) => void; dryRun?: boolean } = {},
 ): Promise<ScanResult> {
   const driver = ctx.driverFor(host);
   const result: ScanResult = { host: host.name, guests: 0, added: 0, inspected: 0, errors: [], warnings: [] };
@@ -59,12 +60,13 @@ export async function scanHost(
       if (before?.health === 'switching') continue;
       const verdict = await inspect({ hostName: host.name, guestName: name, configPath: path, facts: f });
       const sha = createHash('sha256').update(content).digest('hex');
+      const owner = before?.owner ?? (await driver.guestOwner?.(name)) ?? null;
       if (!opts.dryRun) await ctx.store.tx(async (t) => {
         const g = await ctx.store.upsertGuest(
           {
             name,
             host_id: host.id,
-            owner: before?.owner ?? opts.owners?.(name) ?? null,
+            owner,
             config_path: path,
             current_type: d ? runningType(d) : f.type,
             arch: verdict.arch,

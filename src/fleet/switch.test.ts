@@ -8,6 +8,7 @@ import { runningType } from './verify.ts';
 import type { SimSpec } from '../drivers/sim/fleet.ts';
 import type { SimHost } from '../drivers/sim/world.ts';
 import { STORES } from '../../test/support/stores.ts';
+import { simOf } from '../drivers/sim/driver.ts';
 
 for (const store of STORES) {
   const FAST = { verify: { bootTimeoutMs: 300, pollMs: 2 }, shutdownTimeoutMs: 200 };
@@ -21,7 +22,7 @@ for (const store of STORES) {
     });
     const scan = await fleet.scan(host);
     assert.deepEqual(scan.errors, []);
-    const sim = fleet.hosts.simFor(host)!;
+    const sim = simOf(fleet.hosts.driverFor(host))!;
     return { fleet, sim, guests: await fleet.store.listGuests() };
   }
 

@@ -9,6 +9,7 @@ import { openFleet } from './fleet.ts';
 import { startSwitch } from './switch.ts';
 import { consoleCause, PANIC, verifyBoot, SILENT_PVH_CONSOLE } from './verify.ts';
 import { domainName, hostPath } from '../drivers/driver.ts';
+import { simOf } from '../drivers/sim/driver.ts';
 
 async function setup() {
   const fleet = await openFleet({ dataDir: ':memory:', verify: { bootTimeoutMs: 300, pollMs: 2 }, shutdownTimeoutMs: 200 });
@@ -18,7 +19,7 @@ async function setup() {
     sim_spec: JSON.stringify({ guests: 12, seed: 5, pvOnly: 0, bootMs: 3, shutdownMs: 3 }),
   });
   await fleet.scan(host);
-  const sim = fleet.hosts.simFor(host)!;
+  const sim = simOf(fleet.hosts.driverFor(host))!;
   return { fleet, sim, host, guests: await fleet.store.listGuests() };
 }
 
@@ -99,7 +100,7 @@ test('a switch journals the evidence: the type xl reports and what the guest say
       xen_version: null, xen_caps: null, virt_caps: null, last_seen: null, sim_spec: JSON.stringify({ guests: 8, seed: 3, bootMs: 2, shutdownMs: 2 }),
     });
     await fleet.scan(host);
-    const sim = fleet.hosts.simFor(host)!;
+    const sim = simOf(fleet.hosts.driverFor(host))!;
     const g = (await fleet.store.listGuests()).find((x) => sim.state.guests[x.name]!.kernel.pvh)!;
     const r = await startSwitch(fleet.ctx, g, 'pvh', { force: false, actor: 't' });
     assert.equal(r.kind, 'started');

@@ -8,6 +8,7 @@ import { eventBus } from '../fleet/events.ts';
 import { openFleet } from '../fleet/fleet.ts';
 import { precheck } from '../fleet/switch.ts';
 import { auditOutcome, fleetBackend } from './backend.ts';
+import { simOf } from '../drivers/sim/driver.ts';
 
 test('history shows customers words, never raw xl errors or host paths; the audit log keeps them for operators', async () => {
   const hub = eventBus();
@@ -18,7 +19,7 @@ test('history shows customers words, never raw xl errors or host paths; the audi
       xen_version: null, xen_caps: null, virt_caps: null, last_seen: null, sim_spec: JSON.stringify({ guests: 3, seed: 4, bootMs: 2, shutdownMs: 2 }),
     });
     await fleet.scan(host);
-    const sim = fleet.hosts.simFor(host)!;
+    const sim = simOf(fleet.hosts.driverFor(host))!;
     const [g] = await fleet.store.listGuests();
     await fleet.store.updateGuest(g!.id, { owner: 'alice' });
     const backend = fleetBackend(fleet, hub);

@@ -12,6 +12,7 @@ import type { Guest } from '../store/schema.ts';
 import type { SimHost } from '../drivers/sim/world.ts';
 import { STORES } from '../../test/support/stores.ts';
 import { fleetBackend, type Result, type ShellBackend } from './backend.ts';
+import { simOf } from '../drivers/sim/driver.ts';
 
 /** What one side did: acted on the guest, or was refused (with the words it was refused in). */
 type Side = { ran: true; status: string } | { ran: false; words: string };
@@ -33,7 +34,7 @@ for (const store of STORES) {
       xen_version: null, xen_caps: null, virt_caps: null, last_seen: null, sim_spec: JSON.stringify({ guests: 8, seed: 21, pvOnly: 0, bootMs: 5, shutdownMs: 200 }),
     });
     await fleet.scan(host);
-    const sim = fleet.hosts.simFor(host)!;
+    const sim = simOf(fleet.hosts.driverFor(host))!;
     const guests = await fleet.store.listGuests();
     for (const g of guests) await fleet.store.updateGuest(g.id, { owner: 'alice' });
     return { fleet, sim, backend: fleetBackend(fleet, hub), guests: await fleet.store.listGuests() };

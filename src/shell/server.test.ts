@@ -19,6 +19,7 @@ import type { SimHost } from '../drivers/sim/world.ts';
 import { eventBus } from '../fleet/events.ts';
 import { fleetBackend } from './backend.ts';
 import { startShellServer, type ShellServer } from './server.ts';
+import { simOf } from '../drivers/sim/driver.ts';
 
 const run = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), 'pvhctl-shell-'));
@@ -69,7 +70,7 @@ before(async () => {
   });
   const scan = await fleet.scan(host);
   assert.deepEqual(scan.errors, []);
-  sim = fleet.hosts.simFor(host)!;
+  sim = simOf(fleet.hosts.driverFor(host))!;
   const guests = await fleet.store.listGuests();
   const capable = guests.filter((g) => sim.state.guests[g.name]!.kernel.pvh);
   const pvOnly = guests.filter((g) => !sim.state.guests[g.name]!.kernel.pvh);

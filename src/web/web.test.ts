@@ -18,6 +18,7 @@ import { openFleet, type Fleet } from '../fleet/fleet.ts';
 import { startSwitch } from '../fleet/switch.ts';
 import type { Guest } from '../store/schema.ts';
 import type { SimHost } from '../drivers/sim/world.ts';
+import { simOf as simBehind } from '../drivers/sim/driver.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = join(import.meta.dirname, '..', '..', 'artifacts', 'web');
@@ -42,7 +43,7 @@ async function addSimHost(name: string, spec: Record<string, unknown>) {
   });
   const r = await fleet.scan(host);
   assert.deepEqual(r.errors, []);
-  sims.push(fleet.hosts.simFor(host)!);
+  sims.push(simBehind(fleet.hosts.driverFor(host))!);
   return host;
 }
 const simOf = (g: Guest) => sims.find((s) => s.state.guests[g.name])!;

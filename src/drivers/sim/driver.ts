@@ -277,6 +277,24 @@ const asDomain = (d: SimDomain): Domain => ({ name: d.name, domid: d.domid, type
  * (await d.listDomains()).length // => 3
  */
 export function simDriver(h: SimHost, opts: { pollMs?: number } = {}): HostDriver {
+  const d = simDriverOf(h, opts);
+  SIMULATED.set(d, h);
+  return d;
+}
+
+/** The simulated host behind each sim driver, for tests that inject faults or look at its state. */
+const SIMULATED = new WeakMap<HostDriver, SimHost>();
+
+/**
+ * The simulated host behind a driver, or null when the driver is not the simulator's.
+ * @example
+ * simOf(fleet.hosts.driverFor(host))!.state.domains['web1'] // => { name: 'web1', domid: 3, type: 'pv', ... }
+ */
+export function simOf(d: HostDriver): SimHost | null {
+  return SIMULATED.get(d) ?? null;
+}
+
+function simDriverOf(h: SimHost, opts: { pollMs?: number }): HostDriver {
   const pollMs = opts.pollMs ?? 2;
   const s = () => h.state;
   const call = <T>(fn: () => T): T =>
@@ -297,6 +315,12 @@ export function simDriver(h: SimHost, opts: { pollMs?: number } = {}): HostDrive
     info: async () => call(() => ({ host: s().name, xenVersion: s().xenVersion, xenCaps: [...s().xenCaps], virtCaps: [...s().virtCaps] })),
     listDomains: async () => call(() => Object.values(s().domains).map(asDomain)),
     domain: async (n: DomainName) => call(() => domain(n)),
+    knownKernel: async (n: DomainName) => {
+      const k = s().guests[n]?.kernel;
+      // A kernel version as Debian's would be: one with PVH support, or one from before it.
+      return k === undefined ? null : { arch: k.arch, pv: k.pv, pvh: k.pvh, version: k.pvh ? '6.1.0-26-amd64' : '4.9.0-19-amd64' };
+    },
+    guestOwner: async (n: DomainName) => s().guests[n]?.owner ?? null,
     listConfigs: async (dir: HostPath) =>
       call(() => ({
         files: Object.keys(s().files)

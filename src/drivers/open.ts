@@ -1,0 +1,63 @@
+/**
+ * The driver table: a host's store row to the driver for its transport. `local` and `ssh` hosts
+ * get the xl driver (src/drivers/xl/), `sim` hosts the simulator (src/drivers/sim/, its state in
+ * SIM_DIR/NAME.json, or in memory). Nothing above this module knows which driver it talks to.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { HostDriver } from './driver.ts';
+import { simDriver } from './sim/driver.ts';
+import { makeSimHost, type SimSpec } from './sim/fleet.ts';
+import { xlDriver } from './xl/driver.ts';
+import { localRunner } from './xl/local.ts';
+import { parseEndpoint, sshRunner } from './xl/ssh.ts';
+
+/** What the table needs of a host row (src/store/schema.ts Host). */
+export type DriverHost = {
+  name: string;
+  transport: 'local' | 'ssh' | 'sim';
+  endpoint: string | null;
+  key_path: string | null;
+  host_key: string | null;
+  /** The simulated host's parameters (JSON, src/drivers/sim/fleet.ts SimSpec). */
+  sim_spec: string | null;
+};
+
+export type OpenOptions = {
+  /** Where simulated hosts keep their state; null keeps them in memory. */
+  simDir: string | null;
+  /** Called with an SSH host's key the first time it is seen (trust on first use). */
+  onFirstHostKey?: (key: string) => void;
+};
+
+/**
+ * Opens the driver for a host.
+ * @example
+ * openDriver({ name: 'sim1', transport: 'sim', endpoint: null, key_path: null, host_key: null, sim_spec: '{"guests":3}' }, { simDir: null }).name // => 'sim1'
+ */
+export function openDriver(host: DriverHost, opts: OpenOptions): HostDriver {
+  switch (host.transport) {
+    case 'sim': {
+      const spec = JSON.parse(host.sim_spec ?? '{}') as SimSpec;
+      let file: string | null = null;
+      if (opts.simDir !== null) {
+        mkdirSync(opts.simDir, { recursive: true });
+        file = join(opts.simDir, `${host.name}.json`);
+      }
+      return simDriver(makeSimHost({ ...spec, name: host.name }, file));
+    }
+    case 'ssh':
+      if (host.endpoint === null || host.key_path === null) throw new Error(`host ${host.name}: ssh needs an endpoint and a key`);
+      return xlDriver(
+        host.name,
+        sshRunner({
+          endpoint: parseEndpoint(host.endpoint),
+          keyPath: host.key_path,
+          hostKey: host.host_key,
+          ...(opts.onFirstHostKey ? { onFirstHostKey: opts.onFirstHostKey } : {}),
+        }),
+      );
+    case 'local':
+      return xlDriver(host.name, localRunner());
+  }
+}
