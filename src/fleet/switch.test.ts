@@ -252,6 +252,9 @@ for (const store of STORES) {
 
     const fixed = await finished(await startSwitch(fleet.ctx, a!, 'pvh', { force: false, actor: 'op', pod: 'maxmem-equals-memory' }));
     assert.equal(fixed.status, 'done', fixed.detail ?? '');
+    // The choice rides on the operation, which is all a worker elsewhere (or a resume) reads.
+    assert.equal(fixed.pod, 'maxmem-equals-memory');
+    assert.equal(op.pod, null);
     assert.match(configOnHost(sim, a!), /^maxmem = 1024$/m);
     assert.equal(sim.state.domains[a!.name]!.type, 'pvh');
 

@@ -153,7 +153,7 @@ export const busy = (): SwitchRequest => ({ kind: 'refused', rule: 'busy', reaso
  */
 export async function startSwitch(ctx: FleetContext, guest: Guest, to: SwitchTarget, opts: { force: boolean; actor: string; pod?: PodChoice }): Promise<SwitchRequest> {
   const op = await ctx.store.createOperationIfIdle(
-    { guest_id: guest.id, kind: 'switch', from_type: guest.current_type, to_type: to, force: opts.force ? 1 : 0, requested_by: opts.actor },
+    { guest_id: guest.id, kind: 'switch', from_type: guest.current_type, to_type: to, force: opts.force ? 1 : 0, requested_by: opts.actor, pod: opts.pod ?? null },
     async (t) => {
       await ctx.store.updateGuest(guest.id, { health: 'switching' }, t);
       await ctx.store.audit(opts.actor, 'switch', guest.name, `to ${to}${opts.force ? ' (force)' : ''}`, t);
@@ -163,7 +163,7 @@ export async function startSwitch(ctx: FleetContext, guest: Guest, to: SwitchTar
   if (op === null) return busy();
   if (ctx.queue) return queued(ctx, ctx.queue, op, guest.name);
   const host = await ctx.store.getHostById(guest.host_id);
-  const finished = held(ctx, op.id, () => ctx.limiter.run(guest.host_id, host?.max_parallel ?? 1, () => runSwitch(ctx, op.id, opts.pod)));
+  const finished = held(ctx, op.id, () => ctx.limiter.run(guest.host_id, host?.max_parallel ?? 1, () => runSwitch(ctx, op.id)));
   return { kind: 'started', operation: op, finished };
 }
 
@@ -214,8 +214,11 @@ export async function load(ctx: FleetContext, opId: number) {
   return { op, guest, host, driver: ctx.driverFor(host) };
 }
 
-/** Runs a switch from its first step. */
-export async function runSwitch(ctx: FleetContext, opId: number, pod?: PodChoice): Promise<Operation> {
+/**
+ * Runs a switch from its first step, with the populate-on-demand choice kept on the operation (so
+ * a worker elsewhere, or a resume, rewrites the config as the operator asked).
+ */
+export async function runSwitch(ctx: FleetContext, opId: number): Promise<Operation> {
   const { op, guest, host, driver } = await load(ctx, opId);
   const name = domainName(guest.name);
   const path = hostPath(guest.config_path);
@@ -230,7 +233,7 @@ export async function runSwitch(ctx: FleetContext, opId: number, pod?: PodChoice
     () => null,
   );
   await journal(ctx, op, guest.name, 'pre-check', 'begin', `before: ${prior ?? 'unknown'}`, { prior_state: prior });
-  const pre = await precheck(ctx, guest, to, { force: op.force === 1, ...(pod === undefined ? {} : { pod }) });
+  const pre = await precheck(ctx, guest, to, { force: op.force === 1, ...(op.pod === null ? {} : { pod: op.pod }) });
   if (!pre.ok) {
     await journal(ctx, op, guest.name, 'pre-check', 'failed', pre.rule);
     return finish(ctx, op, guest, 'refused', { reason: pre.reason, detail: `pre-check: ${pre.rule}${pre.detail ? `: ${pre.detail}` : ''}` });

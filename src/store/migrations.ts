@@ -207,6 +207,17 @@ export const migrations: Record<string, Migration> = {
       await db.schema.alterTable('operations').dropColumn('prior_state').execute();
     },
   },
+  // The operator's populate-on-demand choice for a switch (src/xlcfg/rewrite.ts PodChoice), kept
+  // with the operation so that a worker on another machine, or a resume after a crash, rewrites
+  // the config as the operator asked; NULL: no choice given (refuse).
+  '0510_operation_pod': {
+    async up(db: Kysely<any>) {
+      await db.schema.alterTable('operations').addColumn('pod', 'text').execute();
+    },
+    async down(db: Kysely<any>) {
+      await db.schema.alterTable('operations').dropColumn('pod').execute();
+    },
+  },
   // The Xen Shell's customer keys (src/store/customer-keys.ts), numbered apart from the fleet's.
   '0900_customer_keys': customerKeysMigration,
   // Rehearsals (src/store/rehearsals.ts), numbered apart from the fleet's and the shell's.

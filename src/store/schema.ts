@@ -5,6 +5,7 @@
  */
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
 import type { GuestType } from '../fleet/types.ts';
+import type { PodChoice } from '../xlcfg/rewrite.ts';
 
 /** How pvhctl reaches a host: `xl` on this machine, `xl` over SSH, or the simulator. */
 export type Transport = 'local' | 'ssh' | 'sim';
@@ -99,6 +100,8 @@ export type OperationsTable = {
   force: number;
   /** The guest's run state before the switch (a rollback boots it only if `running`); null: unknown. */
   prior_state: ColumnType<PriorState | null, PriorState | null | undefined, PriorState | null>;
+  /** The operator's populate-on-demand choice for a switch; null: none given (a PoD guest is refused). */
+  pod: ColumnType<PodChoice | null, PodChoice | null | undefined, PodChoice | null>;
   /** The process running the operation (`HOST:PID`): recovery leaves a live owner's operations alone. */
   owner: ColumnType<string | null, string | null | undefined, string | null>;
   /** Until when (ISO-8601) the owner holds the operation; it renews this while it works (src/fleet/lease.ts). */

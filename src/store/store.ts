@@ -206,7 +206,7 @@ export function makeStore(db: Kysely<Tables>, path: string) {
 
     // operations and their journal
     createOperation: async (
-      o: Pick<Operation, 'guest_id' | 'kind' | 'from_type' | 'to_type' | 'force' | 'requested_by'>,
+      o: Pick<Operation, 'guest_id' | 'kind' | 'from_type' | 'to_type' | 'force' | 'requested_by'> & { pod?: Operation['pod'] },
       t: Db = db,
     ): Promise<Operation> =>
       t
@@ -221,7 +221,7 @@ export function makeStore(db: Kysely<Tables>, path: string) {
      * the loser of a race between processes.
      */
     createOperationIfIdle: async (
-      o: Pick<Operation, 'guest_id' | 'kind' | 'from_type' | 'to_type' | 'force' | 'requested_by'>,
+      o: Pick<Operation, 'guest_id' | 'kind' | 'from_type' | 'to_type' | 'force' | 'requested_by'> & { pod?: Operation['pod'] },
       also: (t: Transaction<Tables>, op: Operation) => Promise<void> = async () => {},
       /** `queued`: no owner yet; a worker claims it from the job queue (src/fleet/worker.ts). */
       mode: 'here' | 'queued' = 'here',
