@@ -166,7 +166,7 @@ async function onPostgres(workers: number) {
         (t) => fleet.store.updateGuest(g.id, { health: 'switching' }, t),
         'queued',
       );
-      if (op !== null) await queue.submit({ operationId: op.id });
+      if (op !== null) await queue.submit({ operationId: op.id }, { hostId: g.host_id, limit: LIMIT });
     }
     const submitMs = performance.now() - t1;
     while ((await fleet.store.unfinishedOperations()).length > 0) await new Promise((r) => setTimeout(r, 500));

@@ -69,7 +69,7 @@ export async function startPower(ctx: FleetContext, guest: Guest, action: PowerA
     ctx.queue ? 'queued' : 'here',
   );
   if (op === null) return busy();
-  if (ctx.queue) return queued(ctx, ctx.queue, op, guest.name);
+  if (ctx.queue) return queued(ctx, ctx.queue, op, guest);
   const host = await ctx.store.getHostById(guest.host_id);
   const finished = held(ctx, op.id, () => ctx.limiter.run(guest.host_id, host?.max_parallel ?? 1, () => runPower(ctx, op.id)));
   return { kind: 'started', operation: op, finished };

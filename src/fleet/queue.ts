@@ -10,8 +10,33 @@ import { PgBoss } from 'pg-boss';
 /** What a job carries: only the operation's id; the store holds everything else. */
 export type OperationJob = { operationId: number };
 
+/** The host an operation acts on and its per-host limit (`hosts.max_parallel`). */
+export type HostGroup = { hostId: number; limit: number };
+
+/** The largest per-host limit (the `limits.max_parallel` setting's bound). */
+export const MAX_HOST_LIMIT = 256;
+
+/**
+ * pg-boss's global group concurrency, one tier per possible limit: a job whose host already has
+ * `limit` operations active is not handed out, so a worker never fills its slots with operations
+ * that can only wait for their host while other hosts sit idle (head-of-line blocking). The row
+ * lock in the store (takeHostSlot) still decides; this only keeps the wait out of the workers.
+ */
+const GROUP_CONCURRENCY = { default: 1, tiers: Object.fromEntries(Array.from({ length: MAX_HOST_LIMIT }, (_, i) => [String(i + 1), i + 1])) };
+
+/**
+ * The pg-boss group of an operation on a host with a per-host limit.
+ * @example
+ * hostGroup({ hostId: 7, limit: 4 }) // => { id: 'host-7', tier: '4' }
+ */
+export function hostGroup(g: HostGroup): { id: string; tier: string } {
+  const limit = Math.min(MAX_HOST_LIMIT, Math.max(1, Math.trunc(g.limit)));
+  return { id: `host-${g.hostId}`, tier: String(limit) };
+}
+
 export type OperationQueue = {
-  submit(job: OperationJob): Promise<void>;
+  /** Queues an operation on a host; at most the host's limit of its operations are handed out at once. */
+  submit(job: OperationJob, host: HostGroup): Promise<void>;
   /** Runs `handler` for each job, at most `concurrency` at once in this process. */
   work(handler: (job: OperationJob) => Promise<void>, opts: { concurrency: number }): Promise<void>;
   /** Stops taking jobs; resolves when the handlers in flight have returned. */
@@ -29,7 +54,7 @@ export const QUEUE = 'pvhctl-operations';
  * from its journal (src/fleet/worker.ts).
  * @example
  * const q = await pgBossQueue('postgresql://pvhctl@db1/pvhctl');
- * await q.submit({ operationId: 12 });
+ * await q.submit({ operationId: 12 }, { hostId: 3, limit: 4 });
  */
 export async function pgBossQueue(url: string): Promise<OperationQueue> {
   const boss = new PgBoss({ connectionString: url, schema: 'pgboss', max: 4, schedule: false });
@@ -43,11 +68,11 @@ export async function pgBossQueue(url: string): Promise<OperationQueue> {
     });
   }
   return {
-    async submit(job) {
-      await boss.send(QUEUE, job);
+    async submit(job, host) {
+      await boss.send(QUEUE, job, { group: hostGroup(host) });
     },
     async work(handler, opts) {
-      await boss.work<OperationJob>(QUEUE, { batchSize: 1, localConcurrency: opts.concurrency, pollingIntervalSeconds: 0.5 }, async ([job]) => {
+      await boss.work<OperationJob>(QUEUE, { batchSize: 1, localConcurrency: opts.concurrency, pollingIntervalSeconds: 0.5, groupConcurrency: GROUP_CONCURRENCY }, async ([job]) => {
         if (job !== undefined) await handler(job.data);
       });
     },

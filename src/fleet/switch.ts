@@ -129,9 +129,10 @@ export type SwitchRequest =
  * Hands a queued operation to the workers; `finished` follows its journal from the store (the
  * steps reach ctx.onEvent as the worker writes them).
  */
-export async function queued(ctx: FleetContext, queue: OperationQueue, op: Operation, guest: string): Promise<SwitchRequest> {
-  await queue.submit({ operationId: op.id });
-  return { kind: 'started', operation: op, finished: followOperation(ctx.store, op.id, guest, ctx.onEvent) };
+export async function queued(ctx: FleetContext, queue: OperationQueue, op: Operation, guest: Guest): Promise<SwitchRequest> {
+  const host = await ctx.store.getHostById(guest.host_id);
+  await queue.submit({ operationId: op.id }, { hostId: guest.host_id, limit: host?.max_parallel ?? 1 });
+  return { kind: 'started', operation: op, finished: followOperation(ctx.store, op.id, guest.name, ctx.onEvent) };
 }
 
 /** Runs `fn` holding the lease on operation `id` (renewed while it waits for a slot and while it runs). */
@@ -161,7 +162,7 @@ export async function startSwitch(ctx: FleetContext, guest: Guest, to: SwitchTar
     ctx.queue ? 'queued' : 'here',
   );
   if (op === null) return busy();
-  if (ctx.queue) return queued(ctx, ctx.queue, op, guest.name);
+  if (ctx.queue) return queued(ctx, ctx.queue, op, guest);
   const host = await ctx.store.getHostById(guest.host_id);
   const finished = held(ctx, op.id, () => ctx.limiter.run(guest.host_id, host?.max_parallel ?? 1, () => runSwitch(ctx, op.id)));
   return { kind: 'started', operation: op, finished };
@@ -429,7 +430,7 @@ export async function startRollback(ctx: FleetContext, guest: Guest, actor: stri
     ctx.queue ? 'queued' : 'here',
   );
   if (op === null) return busy();
-  if (ctx.queue) return queued(ctx, ctx.queue, op, guest.name);
+  if (ctx.queue) return queued(ctx, ctx.queue, op, guest);
   const host = await ctx.store.getHostById(guest.host_id);
   const finished = held(ctx, op.id, () =>
     ctx.limiter.run(guest.host_id, host?.max_parallel ?? 1, () => rollback(ctx, op.id, `a rollback was requested by ${actor}`, `undo of operation ${last.id}`)),
