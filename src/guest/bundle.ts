@@ -188,16 +188,17 @@ export function bundle(entry: string): { script: string; hash: string } {
 }
 
 /**
- * `program` in a file of its own, opened read-only: a descriptor to give children as their stdin.
- * The file is removed at once (the descriptor keeps it), and its mode allows no writing.
+ * `bytes` in a file of their own, opened read-only: a descriptor to pass to children (a program
+ * for their stdin, a kernel read from a remote dom0). The file is removed at once (the descriptor
+ * keeps it), and its mode allows no writing.
  * @example
- * programFd(childProgram(script, null)) // => 23
+ * readOnlyCopy(childProgram(script, null)) // => 23
  */
-export function programFd(program: Uint8Array): number {
+export function readOnlyCopy(bytes: Uint8Array): number {
   const dir = mkdtempSync(join(tmpdir(), 'pvhctl-child-'));
   try {
-    const file = join(dir, 'program');
-    writeFileSync(file, program, { mode: 0o400 });
+    const file = join(dir, 'bytes');
+    writeFileSync(file, bytes, { mode: 0o400 });
     return openSync(file, constants.O_RDONLY);
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -233,7 +234,7 @@ export function programFor(entry: string, cacheDir: string, nodeArgs: string[]):
     for (const old of readdirSync(dirname(file))) if (old !== `${key}.bin` && !old.endsWith('.tmp')) rmSync(join(dirname(file), old), { force: true });
     return { fd: openSync(file, constants.O_RDONLY), file };
   } catch {
-    return { fd: programFd(program), file: null };
+    return { fd: readOnlyCopy(program), file: null };
   }
 }
 

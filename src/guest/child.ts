@@ -131,7 +131,9 @@ export function spawnContained(
 /**
  * Inspects one guest in a contained child process. Never throws: failures come back as
  * GuestFailure. `served[i]` reads disk i for the child when that disk is `served` (on a remote
- * host); every other disk, and a direct kernel, is opened here and passed to the child.
+ * host); every other disk, and a direct kernel, is opened here and passed to the child, the
+ * direct kernel as `kernelFd` when given (a read-only descriptor, closed here: bytes read from a
+ * remote dom0, see readOnlyCopy) instead of opening `options.directKernel`.
  * @example
  * await inspectInChild([{ path: 'guest.img', vdev: 'xvda' }], { dataDir: dataDir(), name: 'web1' })
  * // => { guest: 'web1', verdict: { verdict: 'ready', ... }, ... }  or  { guest: 'web1', error: 'inspection timed out after 120 s' }
@@ -141,6 +143,7 @@ export async function inspectInChild(
   options: InspectOptions,
   limits: Partial<ChildLimits> = {},
   served: (BlockReader | undefined)[] = [],
+  kernelFd?: number,
 ): Promise<GuestReport | GuestFailure> {
   const lim = { ...DEFAULT_CHILD_LIMITS, ...limits };
   const guest = options.name ?? disks[0]?.path ?? '?';
@@ -148,6 +151,7 @@ export async function inspectInChild(
   try {
     program = childCode(dataDir(), childNodeArgs(lim));
   } catch (err) {
+    if (kernelFd !== undefined) closeSync(kernelFd);
     return { guest, error: `cannot build the inspection script: ${err instanceof Error ? err.message : String(err)}` };
   }
   // Opened here, read-only, and passed as descriptors: the child could not open them (it is not
@@ -162,7 +166,12 @@ export async function inspectInChild(
     }
   };
   const jobDisks = disks.map((d) => (d.served !== undefined ? d : { ...d, passed: pass(d.path) }));
-  const jobOptions = { ...options, dataDir: null, ...(options.directKernel ? { directKernelPassed: pass(options.directKernel) } : {}) };
+  const kernel = (path: string) => {
+    if (kernelFd === undefined) return pass(path);
+    passed.push(kernelFd);
+    return { fd: FIRST_PASSED_FD + passed.length - 1 };
+  };
+  const jobOptions = { ...options, dataDir: null, ...(options.directKernel ? { directKernelPassed: kernel(options.directKernel) } : {}) };
   const started = spawnContained(program, passed, lim);
   if ('error' in started) return { guest, error: started.error };
   const { child, containment } = started;
