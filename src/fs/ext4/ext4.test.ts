@@ -196,3 +196,21 @@ test('a corrupted superblock is a clear error; a non-ext4 source is not ext4', (
   assert.equal(isExt4(memorySource(bad3)), false);
   assert.throws(() => openExt4(memorySource(bad3, 'bad3.img')), /bad magic/);
 });
+
+test('a directory is read once however often it is looked in; its listing is shared and frozen', () => {
+  const src = openSource(mkfs('listed.img', ['-t', 'ext4']));
+  let reads = 0;
+  const fs = openExt4({ ...src, read: (offset: number, length: number) => (reads++, src.read(offset, length)) });
+  const root = fs.root();
+  const first = fs.list(root);
+  const before = reads;
+  for (const name of ['etc', 'boot', 'no-such-entry']) fs.lookup(root, name);
+  assert.equal(fs.list(root), first);
+  assert.ok(Object.isFrozen(first));
+  // The lookups above read the inodes they found, but not the root directory again.
+  const again = reads;
+  fs.list(root);
+  fs.lookup(root, 'etc');
+  assert.equal(reads, again);
+  assert.ok(before > 0);
+});

@@ -34,6 +34,9 @@ const MAX_RUNS = 1 << 20;
 /** A directory larger than this is not read (a /boot or /etc has a few hundred entries). */
 export const MAX_DIR_BYTES = 64 * 1024 * 1024;
 const MAX_DIR_ENTRIES = 1 << 20;
+/** Directory listings kept (frozen: callers share them), each of at most DIR_CACHE_ENTRIES entries. */
+const DIR_CACHE = 64;
+const DIR_CACHE_ENTRIES = 4096;
 /** Inodes kept in the cache. */
 const INODE_CACHE = 4096;
 
@@ -329,7 +332,19 @@ export function openExt4(src: ByteSource): Filesystem & { sb: Superblock; inode(
       }
     }
   };
+  // Directories listed before (an inspection looks up /, /boot and /etc dozens of times): the
+  // filesystem is read-only, and the journal's overlay is in place before any listing.
+  const listed = new Map<number, readonly DirEntry[]>();
   const list = (dir: FsNode): DirEntry[] => {
+    const hit = listed.get(dir.id);
+    if (hit !== undefined) return hit as DirEntry[];
+    const out = listUncached(dir);
+    if (out.length > DIR_CACHE_ENTRIES) return out;
+    if (listed.size >= DIR_CACHE) listed.clear();
+    listed.set(dir.id, Object.freeze(out));
+    return out;
+  };
+  const listUncached = (dir: FsNode): DirEntry[] => {
     const i = inode(dir.id);
     if ((i.mode & S_IFMT) !== S_IFDIR) throw new FsError(`${name}: inode ${dir.id} is not a directory`);
     if (i.flags & INODE_FLAGS.ENCRYPT) throw new FsError(`${name}: directory inode ${dir.id} is encrypted`);
@@ -364,6 +379,7 @@ export function openExt4(src: ByteSource): Filesystem & { sb: Superblock; inode(
       const replay = replayJournal(journalBlockAt, nblocks);
       overlay = replay.overlay;
       cache.clear();
+      listed.clear();
       descBlocks.clear();
       warnings.push(
         `${name}: the journal needed recovery (not shut down cleanly); ${overlay.size} block(s) read from it, as the kernel would replay them`,
