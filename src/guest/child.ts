@@ -7,8 +7,8 @@
  * - has hard address-space and CPU limits (prlimit), a V8 heap cap, a wall-clock limit and an
  *   output limit; it checks its limits and credentials itself before reading anything, and
  *   without util-linux's prlimit and setpriv no guest is inspected at all;
- * - gets a clean environment, its code as one script on stdin with V8's code cache for it, made by
- *   pvhctl, never by a child (bundle.ts), and its disks opened
+ * - gets a clean environment, its code as one script with V8's code cache for it, made by pvhctl
+ *   and never by a child, as a read-only file on its stdin (bundle.ts), and its disks opened
  *   read-only by this process as descriptors: it opens no path itself, and asks this process for
  *   cache lookups (serveRequests).
  * The child and anything it starts (decompressors, which inherit all of the above) form one
@@ -94,7 +94,7 @@ export function childNodeArgs(lim: ChildLimits): string[] {
 
 /**
  * Starts `program` (a read-only descriptor of a file holding a plain-JavaScript classic script
- * and its code cache: bundle.ts childCode, programFd; it stays open) contained, with `passed`
+ * and its code cache: bundle.ts childCode, readOnlyCopy; it stays open) contained, with `passed`
  * (open descriptors, closed here once the child has them) as descriptors FIRST_PASSED_FD and up.
  * Its stdin is the program; 1 and 2 are its output and errors; 3 and 4 its requests and their
  * answers (serveRequests); JOB_FD its job. Also says what containment it is under (the child
@@ -172,6 +172,7 @@ export async function inspectInChild(
     return { fd: FIRST_PASSED_FD + passed.length - 1 };
   };
   const jobOptions = { ...options, dataDir: null, ...(options.directKernel ? { directKernelPassed: kernel(options.directKernel) } : {}) };
+  if (kernelFd !== undefined && !options.directKernel) closeSync(kernelFd);
   const started = spawnContained(program, passed, lim);
   if ('error' in started) return { guest, error: started.error };
   const { child, containment } = started;
