@@ -1,8 +1,9 @@
 /**
- * The Debian package, built as `npm run package` builds it, checked by lintian, and installed
- * for real with dpkg into a throwaway Debian 12 root (mmdebstrap, minbase; cached) that has no
- * Node.js: there pvhctl answers, reads a real Debian kernel, reads its settings file, and the
- * installed systemd units pass `systemd-analyze verify`.
+ * The Debian package, built as `npm run package` builds it (or that build while still current),
+ * checked by lintian, and installed for real with dpkg into a throwaway Debian 12 root
+ * (mmdebstrap, minbase; cached) that has no Node.js: there pvhctl answers, reads a real Debian
+ * kernel, reads its settings file, the installed systemd units pass `systemd-analyze verify`, and
+ * so does pvhctl.service with the example local-xl drop-in.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,7 +11,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { buildPackage } from '../../scripts/package.ts';
+import { thePackage } from '../support/deb.ts';
 import { cacheDir, debianKernel } from '../../src/debian/apt.ts';
 
 /** What the root has besides minbase: the package's Depends, and systemd for `systemd-analyze`. */
@@ -63,7 +64,7 @@ async function serveInRoot(root: string, script: string, ready: RegExp): Promise
 }
 
 test('the .deb: lintian clean of errors, installs with dpkg on Debian 12 without Node.js, runs there', async (t) => {
-  const deb = buildPackage();
+  const deb = thePackage();
   assert.match(basename(deb), /^pvhctl_\d+\.\d+\.\d+_amd64\.deb$/);
   t.diagnostic(`${basename(deb)}: ${(statSync(deb).size / 1024 / 1024).toFixed(1)} MiB`);
 
