@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Assembles the lab from unpacked Debian packages (lab/build.ts fetches them and calls this).
-# Inputs (environment): OUT (empty output dir), DEBS64 (dom0 .debs, newline-separated), K64 and K32
+# Inputs (environment): OUT (empty output dir), DEBS64 (dom0 .debs, newline-separated), DPKG_DEBS
+# (dpkg and what pvhctl's package depends on, unpacked over dom0 and listed in its dpkg database), K64 and K32
 # (.debs of the amd64 and 686-pae kernels), BB32 (i386 busybox-static .deb), NOPVH (the no-PVH
 # bzImage), GUESTS (dir with NAME/{xl.cfg,grub.cfg,guest.env}), LAB (this folder).
 # Outputs in OUT: xen (gunzipped hypervisor), vmlinuz (dom0), dom0.cpio.gz, data.img, id_ed25519*.
 set -euo pipefail
-: "${OUT:?}" "${DEBS64:?}" "${K64:?}" "${K32:?}" "${BB32:?}" "${NOPVH:?}" "${GUESTS:?}" "${LAB:?}"
+: "${OUT:?}" "${DEBS64:?}" "${DPKG_DEBS:?}" "${K64:?}" "${K32:?}" "${BB32:?}" "${NOPVH:?}" "${GUESTS:?}" "${LAB:?}"
 work=$OUT/work
 mkdir -p "$work"/{pkgs,k64,k32,bb32,dom0,guest64,guest32,disks}
 
@@ -126,6 +127,38 @@ while read -r name start count; do
   dd if="$work/disk-$name.img" of="$OUT/data.img" bs=1M seek="$offset" oflag=seek_bytes conv=notrunc,sparse status=none
   cp "$GUESTS/$name/xl.cfg" "$d/etc/xen/$name.cfg"
 done < "$GUESTS/layout"
+
+# --- dpkg in dom0 -----------------------------------------------------------------------------
+# dom0 installs packages as a production one does (`dpkg -i`): DPKG_DEBS are unpacked over it
+# (Debian's libc6 and friends replace the host's copies), and /var/lib/dpkg lists every package
+# unpacked into dom0 (DEBS64 and DPKG_DEBS) from its own control file, with its file list, so dpkg
+# checks a new package's Depends against what dom0 really holds.
+dom0_dpkg() {
+  local deb name ma list
+  while IFS= read -r deb; do [ -n "$deb" ] && dpkg-deb -x "$deb" "$d"; done <<< "$DPKG_DEBS"
+  rm -rf "$d/usr/share/doc" "$d/usr/share/man" "$d/usr/share/locale" "$d/usr/share/info"
+  ldconfig -r "$d"
+  # Every program in dom0 must find its libraries with dom0's own loader and libc.
+  find "$d/bin" "$d/sbin" "$d/usr/bin" "$d/usr/sbin" "$d/usr/lib/xen-4.17/bin" -type f -perm -u+x \
+    | while read -r b; do chroot "$d" /lib64/ld-linux-x86-64.so.2 --list "${b#"$d"}" 2>/dev/null | sed "s|^|${b#"$d"}: |"; done \
+    > "$work/ldd-dpkg" || true
+  if grep 'not found' "$work/ldd-dpkg"; then echo "build.sh: dom0's libraries missing (add their packages to DOM0_DPKG_PACKAGES)" >&2; exit 1; fi
+  mkdir -p "$d/var/lib/dpkg/info" "$d/var/lib/dpkg/updates" "$d/var/lib/dpkg/triggers" "$d/var/lib/dpkg/alternatives"
+  : > "$d/var/lib/dpkg/available"
+  : > "$d/var/lib/dpkg/status"
+  printf '%s\n%s\n' "$DEBS64" "$DPKG_DEBS" | sed '/^$/d' | sort -u | while read -r deb; do
+    name=$(dpkg-deb -f "$deb" Package)
+    ma=$(dpkg-deb -f "$deb" Multi-Arch)
+    list=$name
+    [ "$ma" = same ] && list=$name:$(dpkg-deb -f "$deb" Architecture)
+    dpkg-deb -f "$deb" | awk '{ print } /^Package:/ { print "Status: install ok installed" }' >> "$d/var/lib/dpkg/status"
+    echo >> "$d/var/lib/dpkg/status"
+    dpkg-deb --fsys-tarfile "$deb" | tar -t | sed 's|^\./|/|; s|/$||; s|^$|/.|' > "$d/var/lib/dpkg/info/$list.list"
+    dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./md5sums > "$d/var/lib/dpkg/info/$list.md5sums" 2>/dev/null \
+      || rm -f "$d/var/lib/dpkg/info/$list.md5sums"
+  done
+}
+dom0_dpkg
 
 (cd "$d" && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0 | gzip -1) > "$OUT/dom0.cpio.gz"
 rm -rf "$work"

@@ -27,6 +27,24 @@ export const DOM0_PACKAGES = [
   'libncurses6', 'util-linux', 'bash',
 ] as const;
 
+/**
+ * What dom0 needs to install a Debian package as a production dom0 does (`dpkg -i`, #15): dpkg
+ * itself (with tar and libc-bin's ldconfig, which dpkg runs; coreutils, Essential, for `install` in
+ * maintainer scripts: busybox has no such applet), and pvhctl's Depends (libc6,
+ * libstdc++6, libgcc-s1, passwd, openssh-client and the decompressors) with the libraries their
+ * programs link. build.sh unpacks them over the assembled dom0 (so libc and friends are Debian's
+ * files, not the host's copies) and lists these and DOM0_PACKAGES in /var/lib/dpkg/status.
+ */
+export const DOM0_DPKG_PACKAGES = [
+  'dpkg', 'tar', 'coreutils', 'libattr1', 'libgmp10', 'libc6', 'libc-bin', 'libgcc-s1', 'libstdc++6', 'libselinux1', 'libpcre2-8-0', 'libacl1',
+  'libbz2-1.0', 'liblzma5', 'libzstd1', 'zlib1g',
+  'passwd', 'libaudit1', 'libaudit-common', 'libcap-ng0', 'libcrypt1', 'libpam0g', 'libsemanage2',
+  'libsemanage-common', 'libsepol2',
+  'openssh-client', 'libssl3', 'libfido2-1', 'libcbor0.8', 'libudev1', 'libgssapi-krb5-2', 'libkrb5-3',
+  'libk5crypto3', 'libkrb5support0', 'libcom-err2', 'libkeyutils1',
+  'xz-utils', 'bzip2', 'zstd', 'liblz4-1', 'lz4', 'lzop', 'liblzo2-2',
+] as const;
+
 /** Host packages whose shared libraries build.sh copies into dom0 (found by ldd). */
 const HOST_LIBS = [
   'libc6', 'libgcc-s1', 'zlib1g', 'liblzma5', 'libzstd1', 'liblz4-1', 'libudev1', 'libsystemd0', 'libselinux1',
@@ -83,11 +101,13 @@ function files(dir: string, r: Releases, debs: string[]): LabBuild {
 export async function buildLab(log: (line: string) => void = () => {}): Promise<LabBuild> {
   const debs: string[] = [];
   for (const p of DOM0_PACKAGES) debs.push(await fetchDeb(`^${escapeRe(p)}$`));
+  const dpkgDebs: string[] = [];
+  for (const p of DOM0_DPKG_PACKAGES) dpkgDebs.push(await fetchDeb(`^${escapeRe(p)}$`));
   const bb32 = await fetchDeb('^busybox-static$', 'i386');
   const k64 = await debianKernel('amd64');
   const k32 = await debianKernel('686-pae');
-  const inputs: Inputs = { debs, bb32, k64, k32, releases: { amd64: k64.release, '686-pae': k32.release } };
-  const all = [...debs, bb32, k64.deb, k32.deb].map((d) => basename(d));
+  const inputs: Inputs = { debs, dpkgDebs, bb32, k64, k32, releases: { amd64: k64.release, '686-pae': k32.release } };
+  const all = [...debs, ...dpkgDebs, bb32, k64.deb, k32.deb].map((d) => basename(d));
   const sources = SOURCES.map((f) => `${f}\n${readFileSync(join(LAB, f), 'utf8')}`).join('\n');
   // dom0 also gets the host's copies of base libraries (libc and friends): their versions count.
   const { stdout: hostLibs } = await run('dpkg-query', ['-W', '-f', '${Package}=${Version}\n', ...HOST_LIBS]).catch((e: { stdout?: string }) => ({ stdout: e.stdout ?? '' }));
@@ -104,10 +124,10 @@ export async function buildLab(log: (line: string) => void = () => {}): Promise<
 }
 
 /** The fetched packages a build assembles. */
-type Inputs = { debs: string[]; bb32: string; k64: DebianKernel; k32: DebianKernel; releases: Releases };
+type Inputs = { debs: string[]; dpkgDebs: string[]; bb32: string; k64: DebianKernel; k32: DebianKernel; releases: Releases };
 
 /** Runs the build into `dir` (named by its key) and removes older builds. */
-async function build(dir: string, { debs, bb32, k64, k32, releases }: Inputs, all: string[], log: (line: string) => void): Promise<void> {
+async function build(dir: string, { debs, dpkgDebs, bb32, k64, k32, releases }: Inputs, all: string[], log: (line: string) => void): Promise<void> {
   const key = basename(dir);
   const builds = dirname(dir);
 
@@ -136,7 +156,7 @@ async function build(dir: string, { debs, bb32, k64, k32, releases }: Inputs, al
   mkdirSync(out);
   await run('bash', [join(LAB, 'build.sh')], {
     env: {
-      ...process.env, OUT: out, DEBS64: debs.join('\n'), K64: k64.deb, K32: k32.deb, BB32: bb32,
+      ...process.env, OUT: out, DEBS64: debs.join('\n'), DPKG_DEBS: dpkgDebs.join('\n'), K64: k64.deb, K32: k32.deb, BB32: bb32,
       NOPVH: nopvh, GUESTS: guests, LAB, LC_ALL: 'C',
     },
     maxBuffer: 64 << 20,

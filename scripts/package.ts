@@ -264,6 +264,9 @@ exit 0
 const LINTIAN_OVERRIDES = `# The package carries its own Node.js 24 (Debian 12's nodejs is 18): the upstream binary, which
 # links its own zlib (Node's is a fork with SIMD changes), as every official Node.js build does.
 pvhctl: embedded-library zlib [usr/lib/pvhctl/runtime/bin/node]
+# \`pvhctl lab\` builds the Xen lab's dom0 image, and writes the dpkg database of that image (so
+# that dom0 can \`dpkg -i\` packages), never the system's.
+pvhctl: uses-dpkg-database-directly [usr/lib/pvhctl/lab/build.sh]
 `;
 
 const LAUNCHER = `#!/bin/sh

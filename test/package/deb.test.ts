@@ -1,8 +1,9 @@
 /**
- * The Debian package, built as `npm run package` builds it, checked by lintian, and installed
- * for real with dpkg into a throwaway Debian 12 root (mmdebstrap, minbase; cached) that has no
- * Node.js: there pvhctl answers, reads a real Debian kernel, reads its settings file, and the
- * installed systemd units pass `systemd-analyze verify`.
+ * The Debian package, built as `npm run package` builds it (or that build while still current),
+ * checked by lintian, and installed for real with dpkg into a throwaway Debian 12 root
+ * (mmdebstrap, minbase; cached) that has no Node.js: there pvhctl answers, reads a real Debian
+ * kernel, reads its settings file, the installed systemd units pass `systemd-analyze verify`, and
+ * so does pvhctl.service with the example local-xl drop-in.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,7 +11,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { buildPackage } from '../../scripts/package.ts';
+import { thePackage } from '../support/deb.ts';
 import { cacheDir, debianKernel } from '../../src/debian/apt.ts';
 
 /** What the root has besides minbase: the package's Depends, and systemd for `systemd-analyze`. */
@@ -63,7 +64,7 @@ async function serveInRoot(root: string, script: string, ready: RegExp): Promise
 }
 
 test('the .deb: lintian clean of errors, installs with dpkg on Debian 12 without Node.js, runs there', async (t) => {
-  const deb = buildPackage();
+  const deb = thePackage();
   assert.match(basename(deb), /^pvhctl_\d+\.\d+\.\d+_amd64\.deb$/);
   t.diagnostic(`${basename(deb)}: ${(statSync(deb).size / 1024 / 1024).toFixed(1)} MiB`);
 
@@ -139,6 +140,30 @@ test('the .deb: lintian clean of errors, installs with dpkg on Debian 12 without
   const verify = inRoot(root, 'systemd-analyze verify --man=no pvhctl.service pvhctl-shell.service pvhctl-worker@1.service 2>&1');
   assert.equal(verify.status, 0, verify.stdout);
   assert.equal(verify.stdout, '', 'systemd-analyze verify has no complaint');
+
+  // The example drop-in for the local driver, installed as its header says: systemd reads it
+  // cleanly (a misspelt key would be reported here) and it turns pvhctl.service into a root service
+  // with device access, while ProtectSystem=strict and the rest of the sandbox stay.
+  const security = (s: string) => s.split('\n').filter((l) => /\b(User=\/DynamicUser=|PrivateDevices=|ProtectSystem=) /.test(l)).map((l) => l.trim().replace(/\s+\d+\.\d+$/, '').replace(/\s{2,}/g, '  '));
+  const before = inRoot(root, 'systemd-analyze security --offline=yes pvhctl.service');
+  assert.equal(before.status, 0, before.stderr);
+  const asUser = security(before.stdout);
+  assert.ok(asUser.includes('✓ User=/DynamicUser=  Service runs under a static non-root user identity'), asUser.join('\n'));
+  assert.ok(asUser.includes('✓ PrivateDevices=  Service has no access to hardware devices'), asUser.join('\n'));
+  const dropin = inRoot(root, [
+    'mkdir -p /etc/systemd/system/pvhctl.service.d',
+    'cp /usr/share/doc/pvhctl/examples/local-xl.conf /etc/systemd/system/pvhctl.service.d/',
+    'systemd-analyze verify --man=no pvhctl.service 2>&1',
+  ].join(' && '));
+  assert.equal(dropin.status, 0, dropin.stdout);
+  assert.equal(dropin.stdout, '', 'systemd-analyze verify has no complaint about the drop-in');
+  const asRoot = inRoot(root, 'systemd-analyze security --offline=yes pvhctl.service');
+  assert.equal(asRoot.status, 0, asRoot.stderr);
+  const after = security(asRoot.stdout);
+  assert.ok(after.includes('✗ User=/DynamicUser=  Service runs as root user'), after.join('\n'));
+  assert.ok(after.includes('✗ PrivateDevices=  Service potentially has access to hardware devices'), after.join('\n'));
+  assert.ok(after.includes('✓ ProtectSystem=  Service has strict read-only access to the OS file hierarchy'), after.join('\n'));
+  inRoot(root, 'rm -r /etc/systemd/system/pvhctl.service.d');
 
   const purge = inRoot(root, 'dpkg --purge pvhctl && ! id pvhctl 2>/dev/null && ! test -e /var/lib/pvhctl && ! test -e /usr/lib/pvhctl');
   assert.equal(purge.status, 0, purge.stdout + purge.stderr);
