@@ -27,6 +27,9 @@ export const DOM0_PACKAGES = [
   'libncurses6', 'util-linux', 'bash',
 ] as const;
 
+/** dom0's packages for rehearsals (LVM snapshots): `dmsetup targets` shows the snapshot target. */
+export const REHEARSAL_PACKAGES = ['dmsetup'] as const;
+
 /** Host packages whose shared libraries build.sh copies into dom0 (found by ldd). */
 const HOST_LIBS = [
   'libc6', 'libgcc-s1', 'zlib1g', 'liblzma5', 'libzstd1', 'liblz4-1', 'libudev1', 'libsystemd0', 'libselinux1',
@@ -83,6 +86,7 @@ function files(dir: string, r: Releases, debs: string[]): LabBuild {
 export async function buildLab(log: (line: string) => void = () => {}): Promise<LabBuild> {
   const debs: string[] = [];
   for (const p of DOM0_PACKAGES) debs.push(await fetchDeb(`^${escapeRe(p)}$`));
+  for (const p of REHEARSAL_PACKAGES) debs.push(await fetchDeb(`^${escapeRe(p)}$`));
   const bb32 = await fetchDeb('^busybox-static$', 'i386');
   const k64 = await debianKernel('amd64');
   const k32 = await debianKernel('686-pae');
