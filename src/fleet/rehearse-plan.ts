@@ -14,10 +14,15 @@ export type RehearsalOptions = {
   cowFraction: number;
   cowMinBytes: number;
   cowMaxBytes: number;
+  /**
+   * Test-boot even when the inspection verdict says the kernel cannot boot as PVH (as the switch's
+   * --force; never the host's policy): the guest is not touched, and Xen's own answer is the point.
+   */
+  force: boolean;
 };
 
 /** A boot writes little (logs, a journal replay, package caches): a tenth of the disk, at most 16 GiB. */
-export const DEFAULT_REHEARSAL: RehearsalOptions = { reserveMb: 1024, cowFraction: 0.1, cowMinBytes: 256 * 1024 ** 2, cowMaxBytes: 16 * 1024 ** 3 };
+export const DEFAULT_REHEARSAL: RehearsalOptions = { reserveMb: 1024, cowFraction: 0.1, cowMinBytes: 256 * 1024 ** 2, cowMaxBytes: 16 * 1024 ** 3, force: false };
 
 /** The rehearsal's steps in order, as journaled (`begin` before each acts). */
 export const REHEARSAL_STEPS = ['plan', 'snapshot', 'write-config', 'create', 'verify', 'destroy', 'remove-snapshots'] as const;

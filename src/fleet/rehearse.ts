@@ -112,7 +112,7 @@ type Plan = { ok: true; name: DomainName; configPath: HostPath; text: string; sn
 /** Decides everything before anything is made: the switch's pre-check, names, copies, memory. */
 async function plan(ctx: FleetContext, guest: Guest, host: Host, driver: HostDriver, to: RehearsalTarget, opts: RehearsalOptions): Promise<Plan | { ok: false; rule: CannotRule; reason: string; detail?: string }> {
   // The same pre-check and config as the real switch: policy, verdict, the rewrite; reads only.
-  const pre = await precheck(ctx, guest, to);
+  const pre = await precheck(ctx, guest, to, { force: opts.force });
   if (!pre.ok) return { ok: false, rule: 'refused', reason: pre.reason, detail: `${pre.rule}${pre.detail ? `: ${pre.detail}` : ''}` };
   const name = rehearsalName(guest.name);
   if (guest.name.startsWith('pvhctl-rehearse-')) return { ok: false, rule: 'name-taken', reason: `the server's own name starts with pvhctl-rehearse-, which pvhctl keeps for test boots` };
