@@ -160,6 +160,26 @@ function parseSnapshot(json: string): SnapshotSpec {
 }
 
 /**
+ * The guest's userland showing it is up, on the console written since the boot: a getty's login
+ * prompt (`NAME login:`, as systemd's serial-getty on hvc0 prints it, with or without console=hvc0
+ * on the kernel command line), or a program of the guest printing /sys/hypervisor/guest_type
+ * (`guest_type=PVH`: Linux itself never prints this; the lab's guests' init does). Null: none yet.
+ * @example
+ * userlandSign('Debian GNU/Linux 12 web1 hvc0\r\n\r\nweb1 login: ') // => 'web1 login:'
+ */
+export function userlandSign(tail: string): string | null {
+  const lines = tail.slice(-65536).split(/\r\n|\r|\n/).map((l) => l.replace(/\x1b\[[0-9;?]*[A-Za-z]|[\x00-\x1f\x7f]/g, '').trim());
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const l = lines[i]!;
+    const login = /^(\S{1,64} )?login:$/.exec(l);
+    if (login) return l.slice(0, 80);
+    const says = /\bguest_type[=:] ?(PVH|PV|HVM)\b/.exec(l);
+    if (says) return says[0];
+  }
+  return null;
+}
+
+/**
  * What a customer reads about their server's last rehearsal.
  * @example
  * customerMessage({ status: 'passed', reason: null, updated_at: '2026-12-06T14:00:00Z' })

@@ -91,6 +91,27 @@ test("a guest whose kernel panics as PVH fails the rehearsal with the step, the 
   await fleet.close();
 });
 
+test("a guest whose userland never reaches a login prompt fails the rehearsal at verify (rule userland), while it keeps running; nothing is left", async () => {
+  const { fleet, sim, guests } = await setup();
+  const g = guests.find((x) => sim.state.guests[x.name]!.kernel.pvh)!;
+  sim.state.guests[g.name]!.faults.push({ kind: 'no-getty', onType: 'pvh', count: 1 });
+  const before = snapshotOf(sim, g);
+  const r = await rehearse(fleet, g);
+  assert.equal(r.status, 'failed');
+  assert.equal(r.step, 'verify');
+  assert.equal(r.rule, 'userland');
+  assert.match(r.reason!, /started in PVH mode, but its system did not reach a login prompt on its console within 0 s/);
+  assert.match(r.detail!, /frontends connected.*no login prompt/);
+  assert.deepEqual(snapshotOf(sim, g), before);
+  assertNothingLeft(sim);
+  // The next boot has its getty: the login prompt is what passes, and the journal says so.
+  const ok = await rehearse(fleet, g);
+  assert.equal(ok.status, 'passed', `${ok.reason} ${ok.detail}`);
+  const verified = (await rehearsals(fleet.store).journalOf(ok.id)).find((e) => e.step === 'verify' && e.phase === 'done');
+  assert.match(verified!.detail!, /login:$/);
+  await fleet.close();
+});
+
 test('a guest whose kernel has no PVH entry: the rehearsal is refused by the same pre-check as the switch; forced, Xen refuses the boot; nothing is made', async () => {
   const { fleet, sim, guests } = await setup();
   const g = guests.find((x) => !sim.state.guests[x.name]!.kernel.pvh)!;
