@@ -17,9 +17,10 @@ keeps running: each disk on LVM gets a snapshot LV (CoW area: --cow-percent of t
 10, at least 256 MiB, at most --cow-max GiB, default 16); an image file gets a reflink copy. The
 domain has the config the real switch would write, with no network interface, its disks on the
 snapshots, and is destroyed on reboot or crash; it needs the guest's memory out of the host's free
-memory less --reserve MiB (default 1024). It is verified as the switch verifies, then destroyed and
-the snapshots removed. Every step is journaled; a crash leaves nothing behind (the next pvhctl
-run removes it). A host without the dm snapshot target, a volume group without room, or a disk
+memory less --reserve MiB (default 1024). It is verified as the switch verifies, and its userland
+must come up too (a login prompt on its console, or the guest printing its guest_type), then it is
+destroyed and the snapshots removed. Every step is journaled; a crash leaves nothing behind (the
+next pvhctl run removes it). A host without the dm snapshot target, a volume group without room, or a disk
 that is neither an LV nor a file on a filesystem with reflinks: cannot rehearse, with why.
 --force test-boots even a guest whose inspection verdict says its kernel cannot run as PVH (the
 guest is not touched; Xen's answer is what the rehearsal finds out), never against host policy.
