@@ -64,6 +64,15 @@ cp -a /etc/ld.so.conf /etc/ld.so.conf.d "$d/etc/" && ldconfig -r "$d"
 for t in xl xenstored xenconsoled xen-init-dom0; do ln -sf "/usr/lib/xen-4.17/bin/$t" "$d/usr/sbin/$t"; done
 modules "$work/k64" "$rel64" "$d" "$d/etc/lab/modules" \
   xen-evtchn xen-privcmd xen-gntdev xen-gntalloc xenfs xen-blkback loop dm-mod virtio_pci virtio_blk virtio_net
+# --- dom0: LVM snapshots for rehearsals, as a production host has them -------------------------
+# `lvcreate --snapshot` needs the device-mapper snapshot target (dm-snapshot, which needs dm-bufio)
+# and `dmsetup targets` shows whether it is there. A modules.dep for dom0's own modules makes
+# modprobe work as on a host (libdevmapper itself runs `modprobe dm-snapshot` when it misses it);
+# init loads it with modprobe.
+modules "$work/k64" "$rel64" "$d" "$work/modules-snapshot" dm-snapshot
+cp "$work/k64/lib/modules/$rel64"/modules.{order,builtin,builtin.modinfo} "$d/lib/modules/$rel64/"
+depmod -b "$d" "$rel64"
+
 cp "$LAB/rootfs/dom0-init" "$d/init"
 chmod 755 "$d/init"
 printf 'root:x:0:0:root:/root:/bin/sh\n' > "$d/etc/passwd"

@@ -44,6 +44,8 @@ export const DOM0_DPKG_PACKAGES = [
   'libk5crypto3', 'libkrb5support0', 'libcom-err2', 'libkeyutils1',
   'xz-utils', 'bzip2', 'zstd', 'liblz4-1', 'lz4', 'lzop', 'liblzo2-2',
 ] as const;
+/** dom0's packages for rehearsals (LVM snapshots): `dmsetup targets` shows the snapshot target. */
+export const REHEARSAL_PACKAGES = ['dmsetup'] as const;
 
 /** Host packages whose shared libraries build.sh copies into dom0 (found by ldd). */
 const HOST_LIBS = [
@@ -103,6 +105,7 @@ export async function buildLab(log: (line: string) => void = () => {}): Promise<
   for (const p of DOM0_PACKAGES) debs.push(await fetchDeb(`^${escapeRe(p)}$`));
   const dpkgDebs: string[] = [];
   for (const p of DOM0_DPKG_PACKAGES) dpkgDebs.push(await fetchDeb(`^${escapeRe(p)}$`));
+  for (const p of REHEARSAL_PACKAGES) debs.push(await fetchDeb(`^${escapeRe(p)}$`));
   const bb32 = await fetchDeb('^busybox-static$', 'i386');
   const k64 = await debianKernel('amd64');
   const k32 = await debianKernel('686-pae');

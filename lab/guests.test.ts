@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { dataDiskBytes, diskLayout, extentOffset, findMarker, grubConfig, GUESTS, VG, xlConfig } from './guests.ts';
+import { dataDiskBytes, FREE_EXTENTS, diskLayout, extentOffset, findMarker, grubConfig, GUESTS, VG, xlConfig } from './guests.ts';
 
 const releases = { amd64: '6.1.0-56-amd64', '686-pae': '6.1.0-50-686-pae' };
 
@@ -13,8 +13,10 @@ test('guest volumes are laid out back to back after the 1 MiB LVM header', () =>
   });
   assert.equal(extentOffset(0), 1 << 20);
   assert.equal(extentOffset(8), (1 + 32) << 20);
-  assert.equal(dataDiskBytes(layout), (1 + 32 * GUESTS.length) << 20);
-  assert.equal(dataDiskBytes([]), 1 << 20);
+  // The guest volumes, then FREE_EXTENTS of 4 MiB left free for rehearsal snapshots.
+  assert.equal(dataDiskBytes(layout), (1 + 32 * GUESTS.length + 4 * FREE_EXTENTS) << 20);
+  assert.equal(dataDiskBytes([]), (1 + 4 * FREE_EXTENTS) << 20);
+  assert.ok(FREE_EXTENTS >= 8, 'room for at least one lab guest snapshot (8 extents)');
 });
 
 test('every xl config names its guest, its LVM volume as phy: and its boot path', () => {

@@ -126,10 +126,22 @@ export function extentOffset(extent: number): number {
   return (PE_START_MIB + extent * EXTENT_MIB) * 1024 * 1024;
 }
 
-/** Total data disk size in bytes for a layout. */
+/**
+ * Free extents the volume group keeps after the guest volumes, as a production host's does: room
+ * for rehearsal snapshots (`lvcreate --snapshot`). A lab guest's snapshot takes 8 extents (its CoW
+ * area is capped at the origin's 32 MiB), so this holds eight at once. The data disk is sparse and
+ * each run writes to an overlay: the room costs no space until used.
+ */
+export const FREE_EXTENTS = 64;
+
+/**
+ * Total data disk size in bytes for a layout: the guest volumes, then FREE_EXTENTS free.
+ * @example
+ * dataDiskBytes([{ name: 'a', start: 0, count: 8 }]) // => 303038464 (1 MiB + (8 + 64) * 4 MiB)
+ */
 export function dataDiskBytes(layout: readonly Extents[]): number {
   const end = Math.max(0, ...layout.map((l) => l.start + l.count));
-  return extentOffset(end);
+  return extentOffset(end + FREE_EXTENTS);
 }
 
 /** The kernel release each kernel kind has; filled in from the Debian packages at build time. */

@@ -10,17 +10,20 @@ import { parse, UsageError } from './args.ts';
 import { COMMON, findGuest, needOne, open, output } from './fleet-common.ts';
 
 export const help = `usage: pvhctl rehearse GUEST [--to pvh|pvh-shim] [--boot-timeout S] [--reserve MIB]
-                        [--cow-percent N] [--cow-max GIB] [--json]
+                        [--cow-percent N] [--cow-max GIB] [--force] [--json]
 
 Boots the guest's own disks as PVH in a throwaway domain (pvhctl-rehearse-NAME) while the guest
 keeps running: each disk on LVM gets a snapshot LV (CoW area: --cow-percent of the disk, default
 10, at least 256 MiB, at most --cow-max GiB, default 16); an image file gets a reflink copy. The
 domain has the config the real switch would write, with no network interface, its disks on the
 snapshots, and is destroyed on reboot or crash; it needs the guest's memory out of the host's free
-memory less --reserve MiB (default 1024). It is verified as the switch verifies, then destroyed and
-the snapshots removed. Every step is journaled; a crash leaves nothing behind (the next pvhctl
-run removes it). A host without the dm snapshot target, a volume group without room, or a disk
+memory less --reserve MiB (default 1024). It is verified as the switch verifies, and its userland
+must come up too (a login prompt on its console, or the guest printing its guest_type), then it is
+destroyed and the snapshots removed. Every step is journaled; a crash leaves nothing behind (the
+next pvhctl run removes it). A host without the dm snapshot target, a volume group without room, or a disk
 that is neither an LV nor a file on a filesystem with reflinks: cannot rehearse, with why.
+--force test-boots even a guest whose inspection verdict says its kernel cannot run as PVH (the
+guest is not touched; Xen's answer is what the rehearsal finds out), never against host policy.
 
 exit status: 0 it came up; 1 cannot rehearse, or refused (reason on stderr); 2 usage error;
 3 it did not come up (the step, the reason and the console's last lines are shown)
@@ -34,6 +37,7 @@ export async function run(args: string[]): Promise<number> {
     reserve: { type: 'string' },
     'cow-percent': { type: 'string' },
     'cow-max': { type: 'string' },
+    force: { type: 'boolean' },
   });
   if (values.help) {
     process.stdout.write(help);
@@ -55,6 +59,7 @@ export async function run(args: string[]): Promise<number> {
   const options = {
     ...(reserve !== undefined ? { reserveMb: Math.round(reserve) } : {}),
     ...(pct !== undefined ? { cowFraction: pct / 100 } : {}),
+    ...(values.force === true ? { force: true } : {}),
     ...(cowMax !== undefined ? { cowMaxBytes: Math.round(cowMax * 1024 ** 3), cowMinBytes: Math.min(DEFAULT_REHEARSAL.cowMinBytes, Math.round(cowMax * 1024 ** 3)) } : {}),
   };
   const fleet = await open(values['data-dir'], {

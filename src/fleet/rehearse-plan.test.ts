@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { hostPath, type DiskBacking } from '../drivers/driver.ts';
-import { cowBytes, customerMessage, DEFAULT_REHEARSAL, memoryCheck, planSnapshots, strayOf } from './rehearse-plan.ts';
+import { cowBytes, customerMessage, DEFAULT_REHEARSAL, memoryCheck, planSnapshots, strayOf, userlandSign } from './rehearse-plan.ts';
 
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
@@ -70,4 +70,17 @@ test('customer words: came up, did not come up, could not be test-booted, interr
     'Your server could not be test-booted in PVH mode on 2026-12-06: The server already runs in PVH mode. Your server itself was not touched.',
   );
   assert.match(customerMessage({ status: 'failed', rule: 'interrupted', reason: 'x', updated_at: at }), /was interrupted before it finished; its copy was removed/);
+});
+
+test("the guest's userland is up: a getty's login prompt or a guest_type report; kernel text, hostile or not, is not", () => {
+  assert.equal(userlandSign('[    1.0] Booting paravirtualized kernel on Xen PVH\r\n\r\nDebian GNU/Linux 12 web1 hvc0\r\n\r\nweb1 login: '), 'web1 login:');
+  assert.equal(userlandSign('\x1b[0mweb1 login: root\r\nPassword: '), null, 'an answered prompt further up does not count twice');
+  assert.equal(userlandSign('login: '), 'login:');
+  assert.equal(userlandSign('pvhctl-lab guest direct64: guest_type=PVH mode=marker\n'), 'guest_type=PVH');
+  assert.equal(userlandSign('PVHCTL-LAB-MARKER name=a guest_type=PV disk=a\n'), 'guest_type=PV');
+  assert.equal(userlandSign('[    0.000000] Booting paravirtualized kernel on Xen PVH\n[    2.1] Run /init as init process\n'), null);
+  assert.equal(userlandSign(''), null);
+  assert.equal(userlandSign('Kernel panic - not syncing: VFS: Unable to mount root fs\n'), null);
+  assert.equal(userlandSign(`${'x'.repeat(100)} login:`), null, 'not a host name');
+  assert.equal(userlandSign('a\n'.repeat(200_000)), null, 'bounded');
 });

@@ -14,10 +14,15 @@ export type RehearsalOptions = {
   cowFraction: number;
   cowMinBytes: number;
   cowMaxBytes: number;
+  /**
+   * Test-boot even when the inspection verdict says the kernel cannot boot as PVH (as the switch's
+   * --force; never the host's policy): the guest is not touched, and Xen's own answer is the point.
+   */
+  force: boolean;
 };
 
 /** A boot writes little (logs, a journal replay, package caches): a tenth of the disk, at most 16 GiB. */
-export const DEFAULT_REHEARSAL: RehearsalOptions = { reserveMb: 1024, cowFraction: 0.1, cowMinBytes: 256 * 1024 ** 2, cowMaxBytes: 16 * 1024 ** 3 };
+export const DEFAULT_REHEARSAL: RehearsalOptions = { reserveMb: 1024, cowFraction: 0.1, cowMinBytes: 256 * 1024 ** 2, cowMaxBytes: 16 * 1024 ** 3, force: false };
 
 /** The rehearsal's steps in order, as journaled (`begin` before each acts). */
 export const REHEARSAL_STEPS = ['plan', 'snapshot', 'write-config', 'create', 'verify', 'destroy', 'remove-snapshots'] as const;
@@ -152,6 +157,26 @@ function parseSnapshot(json: string): SnapshotSpec {
     return { method: 'lvm-snapshot', origin: hostPath(str('origin')), vg: str('vg'), name: str('name'), cowBytes: v.cowBytes, path: hostPath(str('path')) };
   }
   throw new Error('journal: unknown snapshot method');
+}
+
+/**
+ * The guest's userland showing it is up, on the console written since the boot: a getty's login
+ * prompt (`NAME login:`, as systemd's serial-getty on hvc0 prints it, with or without console=hvc0
+ * on the kernel command line), or a program of the guest printing /sys/hypervisor/guest_type
+ * (`guest_type=PVH`: Linux itself never prints this; the lab's guests' init does). Null: none yet.
+ * @example
+ * userlandSign('Debian GNU/Linux 12 web1 hvc0\r\n\r\nweb1 login: ') // => 'web1 login:'
+ */
+export function userlandSign(tail: string): string | null {
+  const lines = tail.slice(-65536).split(/\r\n|\r|\n/).map((l) => l.replace(/\x1b\[[0-9;?]*[A-Za-z]|[\x00-\x1f\x7f]/g, '').trim());
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const l = lines[i]!;
+    const login = /^(\S{1,64} )?login:$/.exec(l);
+    if (login) return l.slice(0, 80);
+    const says = /\bguest_type[=:] ?(PVH|PV|HVM)\b/.exec(l);
+    if (says) return says[0];
+  }
+  return null;
 }
 
 /**

@@ -91,12 +91,41 @@ test("a guest whose kernel panics as PVH fails the rehearsal with the step, the 
   await fleet.close();
 });
 
-test('a guest whose kernel has no PVH entry: the rehearsal is refused by the same pre-check as the switch, nothing is made', async () => {
+test("a guest whose userland never reaches a login prompt fails the rehearsal at verify (rule userland), while it keeps running; nothing is left", async () => {
+  const { fleet, sim, guests } = await setup();
+  const g = guests.find((x) => sim.state.guests[x.name]!.kernel.pvh)!;
+  sim.state.guests[g.name]!.faults.push({ kind: 'no-getty', onType: 'pvh', count: 1 });
+  const before = snapshotOf(sim, g);
+  const r = await rehearse(fleet, g);
+  assert.equal(r.status, 'failed');
+  assert.equal(r.step, 'verify');
+  assert.equal(r.rule, 'userland');
+  assert.match(r.reason!, /started in PVH mode, but its system did not reach a login prompt on its console within 0 s/);
+  assert.match(r.detail!, /frontends connected.*no login prompt/);
+  assert.deepEqual(snapshotOf(sim, g), before);
+  assertNothingLeft(sim);
+  // The next boot has its getty: the login prompt is what passes, and the journal says so.
+  const ok = await rehearse(fleet, g);
+  assert.equal(ok.status, 'passed', `${ok.reason} ${ok.detail}`);
+  const verified = (await rehearsals(fleet.store).journalOf(ok.id)).find((e) => e.step === 'verify' && e.phase === 'done');
+  assert.match(verified!.detail!, /login:$/);
+  await fleet.close();
+});
+
+test('a guest whose kernel has no PVH entry: the rehearsal is refused by the same pre-check as the switch; forced, Xen refuses the boot; nothing is made', async () => {
   const { fleet, sim, guests } = await setup();
   const g = guests.find((x) => !sim.state.guests[x.name]!.kernel.pvh)!;
+  const before = snapshotOf(sim, g);
   const r = await rehearse(fleet, g);
   assert.equal(r.status, 'cannot-rehearse');
   assert.equal(r.rule, 'refused');
+  assertNothingLeft(sim);
+  // With force the verdict is overridden and Xen answers: xl create fails, the guest is untouched.
+  const forced = await rehearse(fleet, g, { force: true });
+  assert.equal(forced.status, 'failed', `${forced.reason} ${forced.detail}`);
+  // A kernel from dom0: xl create refuses it (as on the lab's nopvh); PV GRUB's PVH twin says so on the console.
+  assert.match(`${forced.step}: ${forced.detail}`, /^create: .*image not capable of booting inside a HVM container|^verify: .*not a PVH kernel/);
+  assert.deepEqual(snapshotOf(sim, g), before);
   assertNothingLeft(sim);
   await fleet.close();
 });

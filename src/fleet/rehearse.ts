@@ -13,7 +13,7 @@ import { parseXlConfig } from '../xlcfg/parser.ts';
 import { rehearsalConfig } from '../xlcfg/rehearse.ts';
 import { customerReason } from './messages.ts';
 import {
-  customerMessage, DEFAULT_REHEARSAL, memoryCheck, planSnapshots, rehearsalConfigPath, rehearsalName, strayOf,
+  customerMessage, DEFAULT_REHEARSAL, memoryCheck, planSnapshots, rehearsalConfigPath, rehearsalName, strayOf, userlandSign,
   type CannotRule, type RehearsalOptions, type RehearsalStep,
 } from './rehearse-plan.ts';
 import type { GuestVerdict } from './seams.ts';
@@ -112,7 +112,7 @@ type Plan = { ok: true; name: DomainName; configPath: HostPath; text: string; sn
 /** Decides everything before anything is made: the switch's pre-check, names, copies, memory. */
 async function plan(ctx: FleetContext, guest: Guest, host: Host, driver: HostDriver, to: RehearsalTarget, opts: RehearsalOptions): Promise<Plan | { ok: false; rule: CannotRule; reason: string; detail?: string }> {
   // The same pre-check and config as the real switch: policy, verdict, the rewrite; reads only.
-  const pre = await precheck(ctx, guest, to);
+  const pre = await precheck(ctx, guest, to, { force: opts.force });
   if (!pre.ok) return { ok: false, rule: 'refused', reason: pre.reason, detail: `${pre.rule}${pre.detail ? `: ${pre.detail}` : ''}` };
   const name = rehearsalName(guest.name);
   if (guest.name.startsWith('pvhctl-rehearse-')) return { ok: false, rule: 'name-taken', reason: `the server's own name starts with pvhctl-rehearse-, which pvhctl keeps for test boots` };
@@ -172,7 +172,10 @@ async function boot(ctx: FleetContext, driver: HostDriver, journal: Journal, p: 
     await journal('verify', 'begin');
     // As the switch verifies, except the TCP probe: the rehearsal has no network by design.
     const { tcpProbe: _none, ...verify } = ctx.verify;
+    const deadline = Date.now() + verify.bootTimeoutMs;
     const v = await verifyBoot(driver, p.name, to, { ...verify, consoleBefore });
+    // Beyond the switch's checks, within the same time: the guest's userland comes up too.
+    const userland = v.ok ? await waitUserland(driver, p.name, consoleBefore, deadline, verify.pollMs) : null;
     const tail = lastLines(sinceBoot(await retry(() => driver.consoleTail(p.name, 16384)).catch(() => ''), consoleBefore));
     // A CoW area that filled up: device-mapper dropped the snapshot (the guest's own LV is unaffected).
     const full = await overflowed(driver, p.snapshots);
@@ -189,11 +192,25 @@ async function boot(ctx: FleetContext, driver: HostDriver, journal: Journal, p: 
       await journal('verify', 'failed', v.detail);
       return { status: 'failed', step: 'verify', rule: 'verify', reason: v.reason, detail: v.detail, console: tail };
     }
-    await journal('verify', 'done', `domid ${v.domid}`);
+    if (userland === null) {
+      const detail = `domid ${v.domid} up (frontends connected), but no login prompt and no guest_type report on its console since the boot`;
+      await journal('verify', 'failed', detail);
+      return { status: 'failed', step: 'verify', rule: 'userland', reason: `it started in PVH mode, but its system did not reach a login prompt on its console within ${Math.round(verify.bootTimeoutMs / 1000)} s`, detail, console: tail };
+    }
+    await journal('verify', 'done', `domid ${v.domid}; ${userland}`);
     return { status: 'passed', step: 'verify', rule: null, reason: `it came up in ${to === 'pvh' ? 'PVH' : 'PVH (shim)'} mode`, detail: `domid ${v.domid}`, console: tail };
   } catch (err) {
     await journal(step, 'failed', errText(err)).catch(() => {});
     return { status: 'failed', step, rule: step, reason: customerReason(errText(err)), detail: errText(err), console: null };
+  }
+}
+
+/** Polls the console until the guest's userland shows it is up (userlandSign) or `deadline`; the sign, or null. */
+async function waitUserland(driver: HostDriver, name: DomainName, before: string, deadline: number, pollMs: number): Promise<string | null> {
+  for (;;) {
+    const sign = userlandSign(sinceBoot(await retry(() => driver.consoleTail(name, 16384)), before));
+    if (sign !== null || Date.now() >= deadline) return sign;
+    await new Promise((r) => setTimeout(r, Math.min(pollMs, Math.max(1, deadline - Date.now()))));
   }
 }
 

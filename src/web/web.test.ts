@@ -16,6 +16,8 @@ import { buildServer } from '../compose/servers.ts';
 import { eventBus } from '../fleet/events.ts';
 import { openFleet, type Fleet } from '../fleet/fleet.ts';
 import { startSwitch } from '../fleet/switch.ts';
+import { startRehearsal } from '../fleet/rehearse.ts';
+import { rehearsals, type Rehearsal } from '../store/rehearsals.ts';
 import type { Guest } from '../store/schema.ts';
 import type { SimHost } from '../drivers/sim/world.ts';
 import { simOf as simBehind } from '../drivers/sim/driver.ts';
@@ -310,6 +312,44 @@ test("customer: another customer's server can be neither seen nor acted on, in t
   await page.close();
 });
 
+test('a test boot from the guest page: the customer reads that it came up, the operator reads the detail; guest text stays text', async () => {
+  const sim = simOf(bobGuest);
+  const domid = sim.state.domains[bobGuest.name]!.domid;
+  const bob = await signIn('bob');
+  await bob.goto(`${base}/#/guest/${bobGuest.id}`);
+  await bob.waitForSelector('[data-rehearsal=none]');
+  await bob.click('[data-action=rehearse]');
+  await bob.waitForSelector('[data-rehearsal=passed]', { timeout: 60_000 });
+  assert.match((await bob.textContent('.rehearsals .rehearsal-message')) ?? '', /^Your server was test-booted in PVH mode on a copy of its disk on \d{4}-\d\d-\d\d: it came up\. Your server itself was not touched\.$/);
+  assert.equal(await bob.locator('.rehearsals dl, .rehearsals pre').count(), 0, 'no operator detail for customers');
+  await shot(bob, '9-customer-test-boot');
+  assert.equal(sim.state.domains[bobGuest.name]!.domid, domid, 'the server kept running');
+  assert.equal(sim.state.domains[bobGuest.name]!.type, 'pv');
+  await bob.close();
+
+  // A failed test boot (the kernel panics as PVH), its console holding guest text that looks like markup.
+  sim.state.guests[bobGuest.name]!.faults.push({ kind: 'panic', onType: 'pvh', count: 1 });
+  const r = await startRehearsal(fleet.ctx, bobGuest, { actor: 'operator' });
+  assert.equal(r.kind, 'started');
+  const failed = await (r as { finished: Promise<Rehearsal> }).finished;
+  assert.equal(failed.status, 'failed');
+  await rehearsals(fleet.store).update(failed.id, { console_tail: `${failed.console_tail}\n<img src=x onerror="document.title='owned'">` });
+  const op = await signIn('operator');
+  await op.goto(`${base}/#/guest/${bobGuest.id}`);
+  await op.waitForSelector('[data-rehearsal=failed]');
+  const text = (await op.textContent('.rehearsals')) ?? '';
+  assert.match(text, /it did not come up \(/);
+  assert.match(text, /failed at verify/);
+  assert.match(text, /6\.1\.0-26-amd64/);
+  await op.click('.rehearsals details summary');
+  assert.match((await op.textContent('.rehearsals pre.console')) ?? '', /Kernel panic - not syncing[\s\S]*<img src=x onerror=/);
+  assert.equal(await op.locator('.rehearsals img').count(), 0, 'console text is text');
+  assert.notEqual(await op.title(), 'owned');
+  await shot(op, '10-operator-test-boot-failed');
+  assert.equal(sim.state.domains[bobGuest.name]!.domid, domid, 'the server kept running');
+  await op.close();
+});
+
 test('screenshots were written', () => {
-  for (const n of ['0-sign-in', '1-operator-overview', '2-operator-hosts', '3-operator-guests', '4-operator-guest-preview', '5-customer-home', '6-customer-switched', '7-customer-not-yours', '8-customer-rolled-back']) assert.ok(existsSync(join(ARTIFACTS, `${n}.png`)), n);
+  for (const n of ['0-sign-in', '1-operator-overview', '2-operator-hosts', '3-operator-guests', '4-operator-guest-preview', '5-customer-home', '6-customer-switched', '7-customer-not-yours', '8-customer-rolled-back', '9-customer-test-boot', '10-operator-test-boot-failed']) assert.ok(existsSync(join(ARTIFACTS, `${n}.png`)), n);
 });

@@ -125,6 +125,14 @@ function consoleAppend(h: SimHost, name: string, text: string): void {
   h.state.consoles[name] = (prev + text).slice(-65536);
 }
 
+/** Once a guest is up (frontends connected), its getty prints the login prompt on hvc0, as systemd's does. */
+function loginPrompt(h: SimHost, name: string, now: number): void {
+  const d = h.state.domains[name];
+  if (d === undefined || d.state === 'crashed' || d.hung || d.login === true || now < d.readyAt) return;
+  d.login = true;
+  consoleAppend(h, name, `\n\nDebian GNU/Linux 12 ${name} hvc0\n\n${name} login: `);
+}
+
 /** Boots a domain from its config the way `xl create` would; returns xl's error message on failure. */
 function bootFromConfig(h: SimHost, path: string, now: number): string | null {
   const s = h.state;
@@ -193,6 +201,11 @@ function bootFromConfig(h: SimHost, path: string, now: number): string | null {
     memoryMb: cfg.memoryMb,
     disks: cfg.disks,
   };
+  const noGetty = g.faults.find((f) => f.kind === 'no-getty' && f.count > 0 && (f.onType === undefined || f.onType === cfg.type));
+  if (noGetty !== undefined && crash === null && !hung) {
+    noGetty.count--;
+    d.login = true; // as if printed: it never will be
+  }
   s.domains[cfg.name] = d;
   // Linux names its own mode early in boot (pv_info.name): "Xen" for PV (also inside the shim), "Xen PVH", "Xen HVM".
   const pvInfo = cfg.type === 'pvh' && !cfg.pvshim ? 'Xen PVH' : cfg.type === 'hvm' ? 'Xen HVM' : 'Xen';
@@ -390,7 +403,11 @@ function simDriverOf(h: SimHost, opts: { pollMs?: number }): HostDriver {
         const st = frontendState(d, Date.now());
         return { vbd: Array(d.vbd).fill(st), vif: Array(d.vif).fill(st) };
       }),
-    consoleTail: async (n: DomainName, maxBytes: number) => call(() => (s().consoles[n] ?? '').slice(-maxBytes)),
+    consoleTail: async (n: DomainName, maxBytes: number) =>
+      call(() => {
+        loginPrompt(h, n, Date.now());
+        return (s().consoles[n] ?? '').slice(-maxBytes);
+      }),
     console: async (n: DomainName) => call(() => simConsole(h, n, pollMs)),
     freeMemory: async () => call(() => freeMemoryMb(h)),
     dmTargets: async () => call(() => [...(s().dmTargets ?? [])]),

@@ -22,7 +22,9 @@ export type SimFault =
   | { kind: 'hang'; onType?: DomainType; count: number }
   | { kind: 'slow-shutdown'; ms: number; count: number }
   /** A test boot writes more than its snapshot's CoW area holds: dm-snapshot drops the snapshot, I/O to it fails. */
-  | { kind: 'snapshot-full'; count: number };
+  | { kind: 'snapshot-full'; count: number }
+  /** The kernel boots and the frontends connect, but the userland never prints a login prompt (no getty on hvc0). */
+  | { kind: 'no-getty'; onType?: DomainType; count: number };
 
 /** A disk in the simulated dom0: an LV (a snapshot when `origin` is set) or an image file. */
 export type SimVolume =
@@ -66,6 +68,8 @@ export type SimDomain = {
   memoryMb?: number;
   /** The disk targets the domain has attached (absent in hosts saved before they were kept). */
   disks?: string[];
+  /** Set once its getty has printed the login prompt on hvc0 (after the frontends connected). */
+  login?: boolean;
 };
 
 export type SimHostState = {

@@ -489,12 +489,62 @@ async function guestPage(id) {
     progressBox,
   );
 
+  const testBoot = h('section', { class: 'card rehearsals' });
+  /** Draws the test boots (rehearsals) of the guest, newest per kernel, and the button that starts one. */
+  const drawTestBoots = (/** @type {any[]} */ list) => {
+    const running = list.some((r) => r.status === 'running');
+    replace(
+      testBoot,
+      h('h2', {}, 'Test boot in PVH mode'),
+      h('p', { class: 'muted small' }, 'A test boot starts a copy of this server in PVH mode from a snapshot of its disk, while the server itself keeps running untouched, then removes the copy.'),
+      list.length === 0 ? h('p', { class: 'muted', 'data-rehearsal': 'none' }, 'Not test-booted yet.') : null,
+      ...list.map((r) =>
+        h(
+          'div',
+          { class: r.status === 'passed' ? 'ok-box' : r.status === 'running' ? 'progress' : 'refusal', 'data-rehearsal': r.status },
+          h('p', { class: 'rehearsal-message' }, r.message),
+          operator
+            ? h(
+                'dl',
+                { class: 'facts small' },
+                h('dt', {}, 'Outcome'), h('dd', { class: 'mono' }, `${r.status}${r.status === 'passed' ? '' : ` at ${r.step}`}${r.rule ? ` (${r.rule})` : ''}`),
+                h('dt', {}, 'Kernel'), h('dd', { class: 'mono' }, r.kernel),
+                h('dt', {}, 'Mode'), h('dd', {}, modeName(r.to)),
+                h('dt', {}, 'When'), h('dd', {}, when(r.at)),
+                r.detail ? h('dt', {}, 'Detail') : null, r.detail ? h('dd', { class: 'mono small' }, r.detail) : null,
+              )
+            : null,
+          // The console's last lines are the guest's own text: h() puts them in as text, never markup.
+          operator && r.consoleTail ? h('details', {}, h('summary', {}, 'Console, last lines'), h('pre', { class: 'diff console' }, r.consoleTail)) : null,
+        ),
+      ),
+      h('button', { 'data-action': 'rehearse', disabled: running || busy, onclick: startTestBoot }, running ? 'Test boot running…' : 'Test-boot in PVH mode'),
+    );
+  };
+  const startTestBoot = async () => {
+    try {
+      await api(`/v1/guests/${id}/rehearse`, { method: 'POST', body: {} });
+    } catch (err) {
+      testBoot.append(errorBox(err));
+      return;
+    }
+    // The result lands in the guest's record: read it again until the test boot has ended.
+    for (;;) {
+      const g2 = await api(`/v1/guests/${id}`);
+      drawTestBoots(g2.rehearsals ?? []);
+      if (!(g2.rehearsals ?? []).some((/** @type {any} */ r) => r.status === 'running') || location.hash !== `#/guest/${id}`) return;
+      await new Promise((res) => setTimeout(res, 1500));
+    }
+  };
+  drawTestBoots(g.rehearsals ?? []);
+
   replace(
     main,
     h('p', { class: 'crumbs' }, h('a', { href: operator ? '#/guests' : '#/' }, operator ? 'Guests' : 'My servers'), ' / ', g.name),
     h('div', { class: 'guest-head' }, h('h1', {}, g.name), modeNow, g.health !== 'ok' ? h('span', { class: `badge ${g.health === 'switching' ? 'run' : 'att'}` }, g.health) : null, h('span', { class: 'run-state', title: g.runStateAt ? `as of ${when(g.runStateAt)}` : '' }, g.runState ?? 'state unknown'), h('span', { class: 'muted' }, `on ${g.host ?? '?'}`, operator && g.owner ? ` · owner ${g.owner}` : '')),
     g.attention ? h('div', { class: 'card error', role: 'alert' }, g.attention) : null,
     h('div', { class: 'grid2' }, inspection, actions),
+    testBoot,
     h('section', { class: 'card' }, h('h2', {}, 'History'), history),
   );
   const running = ops.find((/** @type {any} */ o) => o.status === 'running' || o.status === 'pending');
