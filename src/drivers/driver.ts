@@ -202,7 +202,11 @@ export type HostDriver = {
   console?(name: DomainName): Promise<ConsoleChannel>;
   /** `xl info` free_memory: MiB the hypervisor can still give to a new domain. */
   freeMemory(): Promise<number>;
-  /** `dmsetup targets`: the device-mapper targets dom0's kernel has (an LVM snapshot needs `snapshot`). */
+  /**
+   * `dmsetup targets`: the device-mapper targets dom0's kernel has (an LVM snapshot needs
+   * `snapshot`), with `snapshot` also when it is not loaded but `modprobe -n dm-snapshot` finds its
+   * module (lvcreate loads it).
+   */
   dmTargets(): Promise<string[]>;
   /**
    * How dom0 holds a disk: `lvs -o vg_name,lv_name,lv_size,vg_extent_size,vg_free_count,origin PATH`

@@ -93,7 +93,12 @@ export function xlDriver(name: string, runner: Runner, opts: XlOptions = {}): Ho
       const r = await runner.exec(['dmsetup', 'targets'], { timeoutMs });
       // A kernel without device-mapper at all has no snapshot target either.
       if (r.code !== 0 && /Failure to communicate with kernel device-mapper driver|\/dev\/mapper\/control: open failed/.test(r.stderr)) return [];
-      return parseDmTargets(checkExit(['dmsetup', 'targets'], r).stdout.toString('utf8'));
+      const targets = parseDmTargets(checkExit(['dmsetup', 'targets'], r).stdout.toString('utf8'));
+      if (targets.includes('snapshot')) return targets;
+      // `dmsetup targets` lists only loaded targets; lvcreate loads dm-snapshot itself (modprobe)
+      // when the module is there, as on a production dom0 that has made no snapshot since boot.
+      const m = await runner.exec(['modprobe', '-n', 'dm-snapshot'], { timeoutMs });
+      return m.code === 0 ? [...targets, 'snapshot'] : targets;
     },
     async diskBacking(path: HostPath) {
       const lvs = await runner.exec(['lvs', '--noheadings', '--nosuffix', '--units', 'b', '--separator', ':', '-o', LVS_FIELDS, path], { timeoutMs });

@@ -130,4 +130,11 @@ test('the xl driver runs exactly the documented commands, each a plain argument 
   answers.lvs = { code: 0, out: '  vg0:pvhctl-rehearse-web1-xvda:10737418240:4194304:100::-wi-ao----\n' };
   await assert.rejects(d.removeSnapshot(snap), /not a snapshot LV; not removed/);
   assert.equal(calls.at(-1)![0], 'lvs');
+  // dm-snapshot not loaded yet: it counts when modprobe finds its module (lvcreate loads it), not otherwise.
+  answers['dmsetup targets'] = { code: 0, out: 'linear           v1.4.0\nstriped          v1.6.0\n' };
+  answers['modprobe -n'] = { code: 0, out: '' };
+  assert.deepEqual(await d.dmTargets(), ['linear', 'striped', 'snapshot']);
+  assert.deepEqual(calls.at(-1), ['modprobe', '-n', 'dm-snapshot']);
+  answers['modprobe -n'] = { code: 1, out: '', err: 'modprobe: FATAL: Module dm-snapshot not found in directory /lib/modules/6.1.0-57-amd64' };
+  assert.deepEqual(await d.dmTargets(), ['linear', 'striped']);
 });
