@@ -22,16 +22,23 @@ const freePort = () =>
     });
   });
 
-test('the demo serves the Xen Shell and prints how to reach it: the ssh command works as printed', async () => {
+/** Starts `pvhctl demo --sim` and waits until it says how to stop it; `err()` is its stderr so far. */
+async function startDemo(o: { detached?: boolean } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'pvhctl-demo-'));
   const [port, shellPort] = [await freePort(), await freePort()];
-  const demo = spawn(process.execPath, [BIN, 'demo', '--sim', '--no-switch', '--data-dir', dir, '--port', String(port), '--shell-port', String(shellPort)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const demo = spawn(process.execPath, [BIN, 'demo', '--sim', '--no-switch', '--data-dir', dir, '--port', String(port), '--shell-port', String(shellPort)], { stdio: ['ignore', 'ignore', 'pipe'], detached: o.detached === true });
   let err = '';
   demo.stderr.setEncoding('utf8').on('data', (c: string) => (err += c));
   const exited = new Promise<number | null>((resolve) => demo.on('close', (code) => resolve(code)));
+  for (let i = 0; i < 1200 && !err.includes('Ctrl-C stops') && demo.exitCode === null; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.match(err, /Ctrl-C stops/, err);
+  return { dir, port, shellPort, demo, exited, err: () => err };
+}
+
+test('the demo serves the Xen Shell and prints how to reach it: the ssh command works as printed', async () => {
+  const { dir, shellPort, demo, exited, err: stderr } = await startDemo();
   try {
-    for (let i = 0; i < 1200 && !err.includes('Ctrl-C stops') && demo.exitCode === null; i++) await new Promise((r) => setTimeout(r, 100));
-    assert.match(err, /Ctrl-C stops/, err);
+    const err = stderr();
     const line = /^ {4}(ssh -i \S+ -p (\d+) (\w+)@127\.0\.0\.1)$/m.exec(err);
     assert.ok(line, err);
     assert.equal(Number(line[2]), shellPort);
@@ -41,6 +48,37 @@ test('the demo serves the Xen Shell and prints how to reach it: the ssh command 
   } finally {
     demo.kill('SIGINT');
     assert.equal(await exited, 0);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('Ctrl-C on a terminal (SIGINT to the whole process group) stops the demo cleanly: the server finishes its stop, not cut short by a second signal', async () => {
+  // Its own process group, as a terminal's foreground job.
+  const { dir, demo, exited, err } = await startDemo({ detached: true });
+  try {
+    process.kill(-demo.pid!, 'SIGINT');
+    assert.equal(await exited, 0);
+    assert.match(err(), /server: stopped$/m, err().slice(-2000));
+  } finally {
+    if (demo.exitCode === null) process.kill(-demo.pid!, 'SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the demo killed outright (SIGKILL): its server sees the pipe close and still stops cleanly', async () => {
+  const { dir, port, demo } = await startDemo();
+  try {
+    demo.kill('SIGKILL');
+    // The server (its stderr is the demo's, still ours) stops and frees its port.
+    let free = false;
+    for (let i = 0; i < 300 && !free; i++) {
+      free = await fetch(`http://127.0.0.1:${port}/`).then(() => false, () => true);
+      if (!free) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(free, 'the server stopped after its demo died');
+  } finally {
+    // A server left running would hold this pipe, and with it this test file, open.
+    demo.stderr.destroy();
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -64,7 +64,11 @@ export async function run(args: string[]): Promise<number> {
   say(values.sim ? 'starting the server on a simulated host...' : 'starting the server on the Xen lab (real Xen 4.17 under QEMU; the first build takes a few minutes, then it is cached)...');
   const serveArgs = ['serve', values.sim ? '--sim=200' : '--demo', '--port', String(port), '--shell-port', String(shellPort), '--data-dir', dir];
   let labLogs: string | null = null;
-  const server = spawn(process.execPath, [bin, ...serveArgs], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // The server runs in a process group of its own, so that a terminal's Ctrl-C reaches it once,
+  // passed on by this process, not twice (the terminal's and ours: the second would end it at once,
+  // before the lab is stopped and its logs kept). Its stdin is our pipe: when this process dies,
+  // the server sees it close and stops the same way.
+  const server = spawn(process.execPath, [bin, ...serveArgs], { stdio: ['pipe', 'pipe', 'inherit'], detached: true, env: { ...process.env, PVHCTL_STOP_ON_STDIN_EOF: '1' } });
   // The server logs JSON lines (pino); show their messages, one line each.
   server.stdout.setEncoding('utf8').on('data', (chunk: string) => {
     for (const line of chunk.split('\n').filter(Boolean)) {
@@ -78,7 +82,9 @@ export async function run(args: string[]): Promise<number> {
     }
   });
   const exited = new Promise<number>((resolve) => server.on('close', (code) => resolve(code ?? 1)));
-  process.once('SIGINT', () => server.kill('SIGINT'));
+  // Every Ctrl-C is passed on: the first stops the server cleanly, a second ends it at once.
+  process.on('SIGINT', () => server.kill('SIGINT'));
+  process.on('SIGTERM', () => server.kill('SIGINT'));
 
   const tokenFile = join(dir, 'operator-token');
   const up = await waitUntilUp(base, tokenFile, exited);

@@ -115,7 +115,12 @@ export async function run(args: string[]): Promise<number> {
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
+    // Started by `pvhctl demo` in a process group of its own: Ctrl-C reaches the demo, which passes
+    // one SIGINT on; if the demo dies even by SIGKILL, its end of this pipe closes, and the server
+    // stops as on SIGINT (the lab stopped, its logs kept).
+    if (process.env.PVHCTL_STOP_ON_STDIN_EOF === '1') process.stdin.once('close', resolve).resume();
   });
+  if (process.env.PVHCTL_STOP_ON_STDIN_EOF === '1') process.stdin.destroy();
   // Stop taking requests, let the operations this process runs finish (a guest is never left down
   // by a restart), then close. A second signal exits at once; recovery finishes them later.
   logger.info('stopping: no new requests; finishing the operations in flight');
@@ -126,5 +131,6 @@ export async function run(args: string[]): Promise<number> {
   await Promise.all([app.close(), fleet.ctx.leases.idle()]);
   await fleet.close();
   await stopDemo();
+  logger.info('stopped');
   return 0;
 }
