@@ -10,7 +10,7 @@ import { domainName, hostPath } from '../drivers/driver.ts';
 import type { Guest, Operation, RunState } from '../store/schema.ts';
 import { customerReason } from './messages.ts';
 import type { PowerStep } from './steps.ts';
-import { busy, held, journal, load, queued, retry, type FleetContext, type SwitchRequest } from './switch.ts';
+import { dispatch, journal, load, retry, type FleetContext, type SwitchRequest } from './switch.ts';
 
 /** The power actions: `xl create`, `xl shutdown -w`, and the one followed by the other. */
 export type PowerAction = 'boot' | 'shutdown' | 'reboot';
@@ -68,11 +68,7 @@ export async function startPower(ctx: FleetContext, guest: Guest, action: PowerA
     },
     ctx.queue ? 'queued' : 'here',
   );
-  if (op === null) return busy();
-  if (ctx.queue) return queued(ctx, ctx.queue, op, guest);
-  const host = await ctx.store.getHostById(guest.host_id);
-  const finished = held(ctx, op.id, () => ctx.limiter.run(guest.host_id, host?.max_parallel ?? 1, () => runPower(ctx, op.id)));
-  return { kind: 'started', operation: op, finished };
+  return dispatch(ctx, op, guest, (id) => runPower(ctx, id));
 }
 
 const errText = (err: unknown) => (err instanceof Error ? err.message : String(err));

@@ -135,6 +135,18 @@ export async function queued(ctx: FleetContext, queue: OperationQueue, op: Opera
   return { kind: 'started', operation: op, finished: followOperation(ctx.store, op.id, guest.name, ctx.onEvent) };
 }
 
+/**
+ * Hands on an operation just created (null: the guest was busy, refused in words): to the workers
+ * when there is a queue, else run here by `run` under the host's limit, holding its lease.
+ */
+export async function dispatch(ctx: FleetContext, op: Operation | null, guest: Guest, run: (id: number) => Promise<Operation>): Promise<SwitchRequest> {
+  if (op === null) return busy();
+  if (ctx.queue) return queued(ctx, ctx.queue, op, guest);
+  const host = await ctx.store.getHostById(guest.host_id);
+  const finished = held(ctx, op.id, () => ctx.limiter.run(guest.host_id, host?.max_parallel ?? 1, () => run(op.id)));
+  return { kind: 'started', operation: op, finished };
+}
+
 /** Runs `fn` holding the lease on operation `id` (renewed while it waits for a slot and while it runs). */
 export async function held<T>(ctx: FleetContext, id: number, fn: () => Promise<T>): Promise<T> {
   ctx.leases.hold(id);
@@ -161,11 +173,7 @@ export async function startSwitch(ctx: FleetContext, guest: Guest, to: SwitchTar
     },
     ctx.queue ? 'queued' : 'here',
   );
-  if (op === null) return busy();
-  if (ctx.queue) return queued(ctx, ctx.queue, op, guest);
-  const host = await ctx.store.getHostById(guest.host_id);
-  const finished = held(ctx, op.id, () => ctx.limiter.run(guest.host_id, host?.max_parallel ?? 1, () => runSwitch(ctx, op.id)));
-  return { kind: 'started', operation: op, finished };
+  return dispatch(ctx, op, guest, (id) => runSwitch(ctx, id));
 }
 
 /** Journals one step (before it acts) and reports it; `with_` is recorded in the same transaction. */
@@ -429,11 +437,5 @@ export async function startRollback(ctx: FleetContext, guest: Guest, actor: stri
     },
     ctx.queue ? 'queued' : 'here',
   );
-  if (op === null) return busy();
-  if (ctx.queue) return queued(ctx, ctx.queue, op, guest);
-  const host = await ctx.store.getHostById(guest.host_id);
-  const finished = held(ctx, op.id, () =>
-    ctx.limiter.run(guest.host_id, host?.max_parallel ?? 1, () => rollback(ctx, op.id, `a rollback was requested by ${actor}`, `undo of operation ${last.id}`)),
-  );
-  return { kind: 'started', operation: op, finished };
+  return dispatch(ctx, op, guest, (id) => rollback(ctx, id, `a rollback was requested by ${actor}`, `undo of operation ${last.id}`));
 }
