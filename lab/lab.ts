@@ -43,7 +43,16 @@ export type StartOptions = {
   /** QEMU's -cpu and -accel, for experiments on the nested-SVM flake (lab/flake.ts); default QEMU_CPU, QEMU_ACCEL. */
   cpu?: string;
   accel?: string;
+  /** Emulated CPUs (QEMU's -smp); default QEMU_SMP. For experiments (lab/jit.ts). */
+  smp?: number;
+  /** dom0's memory in MiB (Xen's dom0_mem); default DOM0_MEM_MIB. For experiments (lab/jit.ts). */
+  dom0MemMiB?: number;
 };
+
+/** Emulated CPUs: two, so that dom0 and a guest each have one. */
+export const QEMU_SMP = 2;
+/** dom0's memory in MiB: its rootfs lives in RAM, and the installed pvhctl runs there. */
+export const DOM0_MEM_MIB = 1024;
 
 /** The CPU model Xen needs under TCG: SVM and NPT for PVH (lab-notes.md lists what failed). */
 export const QEMU_CPU = 'qemu64,+svm,+npt';
@@ -87,14 +96,18 @@ export function checkQemuVersion(versionLine: string): string | null {
  */
 export function qemuArgs(
   b: Pick<LabBuild, 'xen' | 'vmlinuz' | 'initrd'>,
-  o: { port: number; overlay: string; serialLog: string; pidFile: string; memoryMiB: number; cpu?: string; accel?: string },
+  o: { port: number; overlay: string; serialLog: string; pidFile: string; memoryMiB: number; cpu?: string; accel?: string; smp?: number; dom0MemMiB?: number },
 ): string[] {
+  const smp = o.smp ?? QEMU_SMP;
+  const dom0 = o.dom0MemMiB ?? DOM0_MEM_MIB;
+  if (!Number.isInteger(smp) || smp < 1 || smp > 8) throw new Error(`bad QEMU -smp ${smp}: 1 to 8`);
+  if (!Number.isInteger(dom0) || dom0 < 256 || dom0 >= o.memoryMiB) throw new Error(`bad dom0_mem ${dom0} MiB: 256 up to the machine's ${o.memoryMiB}`);
   for (const v of [o.cpu, o.accel]) if (v !== undefined && !/^[a-z0-9][a-z0-9_.,=+-]{0,200}$/i.test(v)) throw new Error(`bad QEMU -cpu/-accel value '${v}'`);
   for (const p of [b.vmlinuz, b.initrd]) if (p.includes(',')) throw new Error(`${p}: a multiboot module path cannot hold a comma`);
   // bootscrub=false: scrubbing 2 GiB of free RAM costs emulated CPU time the boots need.
-  const xenCmdline = 'console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all console_timestamps=boot bootscrub=false dom0_mem=1024M,max:1024M';
+  const xenCmdline = `console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all console_timestamps=boot bootscrub=false dom0_mem=${dom0}M,max:${dom0}M`;
   return [
-    '-accel', o.accel ?? QEMU_ACCEL, '-M', 'q35', '-cpu', o.cpu ?? QEMU_CPU, '-m', String(o.memoryMiB), '-smp', '2',
+    '-accel', o.accel ?? QEMU_ACCEL, '-M', 'q35', '-cpu', o.cpu ?? QEMU_CPU, '-m', String(o.memoryMiB), '-smp', String(smp),
     '-display', 'none', '-monitor', 'none', '-serial', `file:${o.serialLog}`, '-no-reboot', '-pidfile', o.pidFile,
     '-drive', `file=${o.overlay},if=virtio,format=qcow2,cache=unsafe`,
     // Only the loopback address: dom0's SSH is never reachable from outside this machine.
@@ -165,7 +178,7 @@ export async function startLab(opts: StartOptions = {}): Promise<LabEndpoint> {
   const pidFile = join(runDir, 'qemu.pid');
   for (let attempt = 0; ; attempt++) {
     const port = await freePort();
-    const args = qemuArgs(build, { port, overlay, serialLog, pidFile, memoryMiB: opts.memoryMiB ?? 3072, cpu: opts.cpu, accel: opts.accel });
+    const args = qemuArgs(build, { port, overlay, serialLog, pidFile, memoryMiB: opts.memoryMiB ?? 3072, cpu: opts.cpu, accel: opts.accel, smp: opts.smp, dom0MemMiB: opts.dom0MemMiB });
     const out = openSync(join(runDir, 'qemu.log'), 'a');
     const child = spawn(qemu, [...FIRMWARE_DIRS.flatMap((d) => ['-L', d]), ...args], { detached: true, stdio: ['ignore', out, out] });
     closeSync(out);

@@ -1,0 +1,94 @@
+/**
+ * Measures how often the installed pvhctl (the .deb's own Node 24) dies by a signal on the lab's
+ * dom0 (#15: V8's "Check failed: it->second.Size() > offset", or a silent signal): boots the lab
+ * once, installs the package with dpkg, adds dom0 as a local host, then runs the command (default
+ * `pvhctl scan`) --runs times, one at a time, recording each run's exit status (a shell's 128+N
+ * is signal N) and the end of its stderr. Run it under the lab lock, as every lab user:
+ *
+ *   flock /tmp/pvhctl-lab.lock node lab/jit.ts --runs 30 [--deb FILE] [--cpu MODEL] [--accel ACCEL] [--smp N] [--dom0-mem MIB] [--command CMD] [--max-minutes M]
+ *
+ * The summary goes to stdout; every run to RUNDIR/jit.jsonl and the lab's logs to RUNDIR/logs.
+ */
+import { appendFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { parseArgs } from 'node:util';
+import { thePackage } from '../test/support/deb.ts';
+import { collectLogs, labExec, startLab, stopLab, waitForToolstack } from './lab.ts';
+
+/** How one run of the command ended. */
+export type RunEnd = { kind: 'exit'; code: number } | { kind: 'signal'; signal: number } | { kind: 'lost'; why: string };
+
+/**
+ * Reads the `rc=N` line the dom0 wrapper prints after the command: a shell reports a death by
+ * signal N as 128+N.
+ * @example
+ * runEnd('rc=139\n') // => { kind: 'signal', signal: 11 }
+ */
+export function runEnd(stdout: string): RunEnd {
+  const m = /^rc=(\d{1,3})$/m.exec(stdout);
+  if (m === null) return { kind: 'lost', why: `no rc line in ${JSON.stringify(stdout.slice(0, 200))}` };
+  const rc = Number(m[1]);
+  return rc > 128 ? { kind: 'signal', signal: rc - 128 } : { kind: 'exit', code: rc };
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      runs: { type: 'string', default: '30' }, deb: { type: 'string' }, cpu: { type: 'string' }, accel: { type: 'string' },
+      smp: { type: 'string' }, 'dom0-mem': { type: 'string' }, command: { type: 'string', default: 'pvhctl scan' },
+      'max-minutes': { type: 'string', default: '60' },
+    },
+  });
+  const runs = Number(values.runs);
+  const maxMs = Number(values['max-minutes']) * 60_000;
+  if (!Number.isInteger(runs) || runs < 1 || runs > 1000) throw new Error(`--runs takes 1 to 1000, not '${values.runs}'`);
+  const smp = values.smp === undefined ? undefined : Number(values.smp);
+  const dom0MemMiB = values['dom0-mem'] === undefined ? undefined : Number(values['dom0-mem']);
+  const deb = values.deb ?? thePackage();
+  const log = (l: string) => process.stderr.write(l + '\n');
+  const t0 = Date.now();
+  const lab = await startLab({ log, cpu: values.cpu, accel: values.accel, smp, dom0MemMiB, memoryMiB: dom0MemMiB === undefined ? undefined : dom0MemMiB + 2048 });
+  try {
+    await waitForToolstack(lab);
+    log(`lab up after ${Math.round((Date.now() - t0) / 1000)} s`);
+    const knownHosts = join(lab.runDir, 'known_hosts');
+    writeFileSync(knownHosts, `[${lab.host}]:${lab.port} ${lab.hostKey}\n`);
+    execFileSync('scp', ['-O', '-q', '-P', String(lab.port), '-i', lab.keyPath, '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'StrictHostKeyChecking=yes',
+      '-o', 'BatchMode=yes', deb, `${lab.user}@${lab.host}:/tmp/pvhctl.deb`], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 300_000 });
+    const install = await labExec(lab, '/usr/bin/dpkg -i /tmp/pvhctl.deb && rm /tmp/pvhctl.deb && pvhctl --version && pvhctl host add dom0 --local', 300_000);
+    if (install.code !== 0) throw new Error(`install: ${install.stdout}${install.stderr}`);
+    log(install.stdout.trim().split('\n').at(-2) ?? '');
+    const out = join(lab.runDir, 'jit.jsonl');
+    const ends: RunEnd[] = [];
+    const start = Date.now();
+    for (let i = 0; i < runs && Date.now() - start < maxMs; i++) {
+      const t = Date.now();
+      const r = await labExec(lab, `${values.command} >/tmp/jit.out 2>/tmp/jit.err; echo "rc=$?"; tail -c 1500 /tmp/jit.err`, 600_000)
+        .catch((err: Error) => ({ code: -1, stdout: `ssh: ${err.message}`, stderr: '' }));
+      const end = runEnd(r.stdout);
+      const errTail = r.stdout.replace(/^rc=\d+\n/m, '');
+      ends.push(end);
+      appendFileSync(out, JSON.stringify({ i, end, ms: Date.now() - t, stderr: errTail, at: new Date().toISOString() }) + '\n');
+      const fatal = /Fatal error|Check failed[^\n]*/.exec(errTail)?.[0] ?? '';
+      log(`run ${i + 1}: ${end.kind === 'exit' ? `exit ${end.code}` : end.kind === 'signal' ? `SIGNAL ${end.signal} ${fatal}` : `lost (${end.why})`} in ${Date.now() - t} ms`);
+    }
+    await collectLogs(lab, join(lab.runDir, 'logs'));
+    const deaths = ends.filter((e) => e.kind === 'signal').length;
+    const lost = ends.filter((e) => e.kind === 'lost').length;
+    process.stdout.write([
+      `installed-pvhctl run: '${values.command}' -cpu ${values.cpu ?? 'default'} -accel ${values.accel ?? 'default'} -smp ${smp ?? 'default'} dom0_mem ${dom0MemMiB ?? 'default'}`,
+      `runs: ${ends.length}; died by a signal: ${deaths}; lost: ${lost}; exits: ${ends.filter((e) => e.kind === 'exit').map((e) => (e.kind === 'exit' ? e.code : '')).join(',')}`,
+      `${Math.round((Date.now() - start) / 1000)} s of runs; logs: ${lab.runDir}`,
+    ].join('\n') + '\n');
+  } finally {
+    await stopLab(lab);
+  }
+}
+
+if (import.meta.main) {
+  main().catch((err) => {
+    process.stderr.write(`lab/jit.ts: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  });
+}
