@@ -2,7 +2,7 @@
  * Measures how often the installed pvhctl (the .deb's own Node 24) dies by a signal on the lab's
  * dom0 (#15: V8's "Check failed: it->second.Size() > offset", or a silent signal): boots the lab
  * once, installs the package with dpkg, adds dom0 as a local host, then runs the command (default
- * `pvhctl scan`) --runs times, one at a time, recording each run's exit status (a shell's 128+N
+ * `pvhctl scan`; several --command options take turns) --runs times, one at a time, recording each run's exit status (a shell's 128+N
  * is signal N) and the end of its stderr. Run it under the lab lock, as every lab user:
  *
  *   flock /tmp/pvhctl-lab.lock node lab/jit.ts --runs 30 [--deb FILE] [--cpu MODEL] [--accel ACCEL] [--smp N] [--dom0-mem MIB] [--command CMD] [--max-minutes M]
@@ -36,7 +36,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       runs: { type: 'string', default: '30' }, deb: { type: 'string' }, cpu: { type: 'string' }, accel: { type: 'string' },
-      smp: { type: 'string' }, 'dom0-mem': { type: 'string' }, command: { type: 'string', default: 'pvhctl scan' },
+      smp: { type: 'string' }, 'dom0-mem': { type: 'string' }, command: { type: 'string', multiple: true, default: ['pvhctl scan'] },
       'max-minutes': { type: 'string', default: '60' },
     },
   });
@@ -60,27 +60,30 @@ async function main(): Promise<void> {
     if (install.code !== 0) throw new Error(`install: ${install.stdout}${install.stderr}`);
     log(install.stdout.trim().split('\n').at(-2) ?? '');
     const out = join(lab.runDir, 'jit.jsonl');
-    const ends: RunEnd[] = [];
+    const commands = values.command;
+    const ends: { command: string; end: RunEnd }[] = [];
     const start = Date.now();
     for (let i = 0; i < runs && Date.now() - start < maxMs; i++) {
       const t = Date.now();
-      const r = await labExec(lab, `${values.command} >/tmp/jit.out 2>/tmp/jit.err; echo "rc=$?"; tail -c 1500 /tmp/jit.err`, 600_000)
+      const command = commands[i % commands.length]!;
+      const r = await labExec(lab, `${command} >/tmp/jit.out 2>/tmp/jit.err; echo "rc=$?"; tail -c 1500 /tmp/jit.err`, 600_000)
         .catch((err: Error) => ({ code: -1, stdout: `ssh: ${err.message}`, stderr: '' }));
       const end = runEnd(r.stdout);
       const errTail = r.stdout.replace(/^rc=\d+\n/m, '');
-      ends.push(end);
-      appendFileSync(out, JSON.stringify({ i, end, ms: Date.now() - t, stderr: errTail, at: new Date().toISOString() }) + '\n');
+      ends.push({ command, end });
+      appendFileSync(out, JSON.stringify({ i, command, end, ms: Date.now() - t, stderr: errTail, at: new Date().toISOString() }) + '\n');
       const fatal = /Fatal error|Check failed[^\n]*/.exec(errTail)?.[0] ?? '';
-      log(`run ${i + 1}: ${end.kind === 'exit' ? `exit ${end.code}` : end.kind === 'signal' ? `SIGNAL ${end.signal} ${fatal}` : `lost (${end.why})`} in ${Date.now() - t} ms`);
+      log(`run ${i + 1} (${command.slice(0, 40)}): ${end.kind === 'exit' ? `exit ${end.code}` : end.kind === 'signal' ? `SIGNAL ${end.signal} ${fatal}` : `lost (${end.why})`} in ${Date.now() - t} ms`);
     }
     await collectLogs(lab, join(lab.runDir, 'logs'));
-    const deaths = ends.filter((e) => e.kind === 'signal').length;
-    const lost = ends.filter((e) => e.kind === 'lost').length;
-    process.stdout.write([
-      `installed-pvhctl run: '${values.command}' -cpu ${values.cpu ?? 'default'} -accel ${values.accel ?? 'default'} -smp ${smp ?? 'default'} dom0_mem ${dom0MemMiB ?? 'default'}`,
-      `runs: ${ends.length}; died by a signal: ${deaths}; lost: ${lost}; exits: ${ends.filter((e) => e.kind === 'exit').map((e) => (e.kind === 'exit' ? e.code : '')).join(',')}`,
-      `${Math.round((Date.now() - start) / 1000)} s of runs; logs: ${lab.runDir}`,
-    ].join('\n') + '\n');
+    const lines = [`installed-pvhctl runs: -cpu ${values.cpu ?? 'default'} -accel ${values.accel ?? 'default'} -smp ${smp ?? 'default'} dom0_mem ${dom0MemMiB ?? 'default'}`];
+    for (const command of commands) {
+      const mine = ends.filter((e) => e.command === command).map((e) => e.end);
+      const exits = mine.flatMap((e) => (e.kind === 'exit' ? [e.code] : []));
+      lines.push(`'${command.slice(0, 60)}': runs ${mine.length}; died by a signal ${mine.filter((e) => e.kind === 'signal').length}; lost ${mine.filter((e) => e.kind === 'lost').length}; exit codes ${exits.join(',')}`);
+    }
+    lines.push(`${Math.round((Date.now() - start) / 1000)} s of runs; logs: ${lab.runDir}`);
+    process.stdout.write(lines.join('\n') + '\n');
   } finally {
     await stopLab(lab);
   }
