@@ -365,9 +365,10 @@ function simDriverOf(h: SimHost, opts: { pollMs?: number }): HostDriver {
         putBytes(h, path, content);
       }),
     async shutdown(n: DomainName, limitMs: number) {
-      const started = call(() => {
+      // When the domain is due to be gone (null: it is gone already).
+      const due = call(() => {
         const d = s().domains[n];
-        if (d === undefined) return false;
+        if (d === undefined) return null;
         if (d.state !== 'crashed' && d.shutdownAt === null) {
           const slow = s().guests[n]?.faults.find((f) => f.kind === 'slow-shutdown' && f.count > 0);
           let ms = s().shutdownMs;
@@ -377,14 +378,16 @@ function simDriverOf(h: SimHost, opts: { pollMs?: number }): HostDriver {
           }
           d.shutdownAt = Date.now() + ms;
         }
-        return true;
+        return d.shutdownAt ?? Date.now();
       });
-      if (!started) return 'stopped';
+      if (due === null) return 'stopped';
       const deadline = Date.now() + limitMs;
       for (;;) {
         if (call(() => domain(n)) === null) return 'stopped';
         if (Date.now() >= deadline) return 'timeout';
-        await sleep(Math.min(pollMs, Math.max(1, deadline - Date.now())));
+        // Asleep until the shutdown is due, then polled: every poll takes the host's lock, and
+        // polling every pollMs through a guest's whole shutdown starved a worker driving hundreds.
+        await sleep(Math.min(Math.max(pollMs, due - Date.now()), Math.max(1, deadline - Date.now())));
       }
     },
     destroy: async (n: DomainName) =>

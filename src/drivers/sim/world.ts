@@ -86,6 +86,7 @@ export type SimHostState = {
   faults: SimHostFault[];
   /** Calls left during which the host does not answer. */
   downCalls: number;
+  /** xl calls made on the host (saved with the next change, not on its own). */
   calls: number;
   /** dom0's disks by path, its volume groups and device-mapper targets, the host's RAM in MiB. */
   volumes?: Record<string, SimVolume>;
@@ -103,11 +104,29 @@ export type SimHost = { state: SimHostState; file: string | null };
 /** The generation of the state file (FILE.lock counts saves) each host's state was last read at or saved as. */
 const seen = new WeakMap<SimHost, number>();
 
-/** Saves the host state atomically (temp file + rename), so a kill never leaves half a file. */
-export function saveSim(h: SimHost): void {
-  if (h.file === null) return;
+/** The text each host's state was last saved as or read from. */
+const savedText = new WeakMap<SimHost, string>();
+
+/**
+ * Saves the host state atomically (temp file + rename), so a kill never leaves half a file; a
+ * state unchanged since it was last saved or read is not written again (most xl calls only read,
+ * and a synchronous write and rename on each of them held up everything else in the process).
+ * Returns whether it wrote.
+ */
+export function saveSim(h: SimHost): boolean {
+  if (h.file === null) return false;
+  const text = changeText(h.state);
+  if (savedText.get(h) === text) return false;
   writeFileSync(`${h.file}.tmp`, JSON.stringify(h.state));
   renameSync(`${h.file}.tmp`, h.file);
+  savedText.set(h, text);
+  return true;
+}
+
+/** The state as compared for a change: every call counts itself in `calls`, which alone is no change. */
+function changeText(state: SimHostState): string {
+  const { calls: _, ...rest } = state;
+  return JSON.stringify(rest);
 }
 
 
@@ -128,14 +147,24 @@ export function withSimLock<T>(h: SimHost, fn: () => T): T {
   }
   lock.exec('BEGIN IMMEDIATE');
   const { n } = lock.prepare('SELECT n FROM gen').get() as { n: number };
+  let before: string | undefined;
   try {
     // Reloaded only when another process saved since: this process's own changes stay as they are.
-    if (seen.get(h) !== n) h.state = JSON.parse(readFileSync(h.file, 'utf8')) as SimHostState;
+    if (seen.get(h) !== n) {
+      h.state = JSON.parse(readFileSync(h.file, 'utf8')) as SimHostState;
+      savedText.set(h, changeText(h.state));
+      seen.set(h, n);
+    }
+    before = savedText.get(h);
     return fn();
   } finally {
-    // Every call saves (even one that throws), so every call counts as a new generation.
-    lock.exec('UPDATE gen SET n = n + 1; COMMIT');
-    seen.set(h, n + 1);
+    // A call that changed the state (even one that throws) saves it and starts a new generation,
+    // so the other processes read it again; one that only read leaves the generation as it is.
+    saveSim(h);
+    if (savedText.get(h) !== before) {
+      lock.exec('UPDATE gen SET n = n + 1; COMMIT');
+      seen.set(h, n + 1);
+    } else lock.exec('ROLLBACK');
   }
 }
 
