@@ -178,11 +178,7 @@ export async function startSwitch(ctx: FleetContext, guest: Guest, to: SwitchTar
 
 /** Journals one step (before it acts) and reports it; `with_` is recorded in the same transaction. */
 export async function journal(ctx: FleetContext, op: Operation, guest: string, step: Step, phase: 'begin' | 'done' | 'failed', detail: string | null = null, with_: { prior_state?: PriorState | null } = {}) {
-  const e = await ctx.store.tx(async (t) => {
-    const entry = await ctx.store.journal(op.id, step, phase, detail, t);
-    await ctx.store.updateOperation(op.id, { step, status: 'running', ...with_ }, t);
-    return entry;
-  });
+  const e = await ctx.store.journalStep(op.id, step, phase, detail, with_);
   ctx.onEvent?.({ operationId: op.id, guest, step, phase, message: detail ?? undefined });
   await ctx.afterJournal?.(op.id, e.seq, step, phase);
 }

@@ -4,7 +4,10 @@ import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { openStore, SQLITE_FILE } from './store.ts';
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import { makeStore, openStore, SQLITE_FILE } from './store.ts';
+import type { Tables } from './schema.ts';
 import { STORES } from '../../test/support/stores.ts';
 
 test('a data directory gets one WAL-mode SQLite file, migrated once, reopened intact', async () => {
@@ -91,3 +94,46 @@ for (const store of STORES) {
     await s.close();
   });
 }
+
+for (const store of STORES) {
+  test(`a step journaled many times at once gets its own numbers and marks the operation running at it (${store.kind})`, async () => {
+    const s = await openStore(await store.location());
+    const h = await s.addHost({ name: 'h', transport: 'sim', endpoint: null, key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 1, xen_version: null, xen_caps: null, virt_caps: null, sim_spec: null, last_seen: null });
+    const g = await s.upsertGuest({ name: 'g', host_id: h.id, owner: null, config_path: '/etc/xen/g.cfg', current_type: 'pv', arch: null, verdict: null, verdict_at: null, attention: null });
+    const op = await s.createOperation({ guest_id: g.id, kind: 'switch', from_type: 'pv', to_type: 'pvh', force: 0, requested_by: 'test' });
+    await s.journalStep(op.id, 'pre-check', 'begin', 'before: running', { prior_state: 'running' });
+    // On PostgreSQL each runs on its own connection: the statements race for the same next number.
+    const entries = await Promise.all(['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'].map((d) => s.journalStep(op.id, 'shutdown', 'begin', d)));
+    assert.deepEqual(entries.map((e) => e.seq).sort((a, b) => a - b), [2, 3, 4, 5, 6, 7, 8, 9]);
+    assert.deepEqual((await s.journalOf(op.id)).map((j) => j.seq), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    const after = (await s.getOperation(op.id))!;
+    assert.equal(after.status, 'running');
+    assert.equal(after.step, 'shutdown');
+    assert.equal(after.prior_state, 'running', 'a step that does not name the run state before keeps it');
+    await assert.rejects(s.journalStep(op.id + 1000, 'shutdown', 'begin', null), /not found|FOREIGN KEY|foreign key/);
+    await s.close();
+  });
+}
+
+test('on PostgreSQL a journaled step is one statement, not a transaction of several', { skip: !STORES.some((s) => s.kind === 'postgres') }, async () => {
+  const url = await STORES.find((s) => s.kind === 'postgres')!.location();
+  (await openStore(url)).close(); // migrated
+  const pool = new pg.Pool({ connectionString: url, max: 2 });
+  let sent = 0;
+  pool.on('connect', (c) => {
+    const query = c.query.bind(c) as (...a: unknown[]) => unknown;
+    c.query = ((...a: unknown[]) => {
+      sent++;
+      return query(...a);
+    }) as typeof c.query;
+  });
+  const s = makeStore(new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) }), 'counted');
+  const h = await s.addHost({ name: 'h', transport: 'sim', endpoint: null, key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 1, xen_version: null, xen_caps: null, virt_caps: null, sim_spec: null, last_seen: null });
+  const g = await s.upsertGuest({ name: 'g', host_id: h.id, owner: null, config_path: '/etc/xen/g.cfg', current_type: 'pv', arch: null, verdict: null, verdict_at: null, attention: null });
+  const op = await s.createOperation({ guest_id: g.id, kind: 'switch', from_type: 'pv', to_type: 'pvh', force: 0, requested_by: 'test' });
+  sent = 0;
+  await s.journalStep(op.id, 'pre-check', 'begin', null, { prior_state: 'stopped' });
+  assert.equal(sent, 1);
+  assert.equal((await s.getOperation(op.id))!.prior_state, 'stopped');
+  await s.close();
+});

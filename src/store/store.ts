@@ -8,7 +8,7 @@ import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { Kysely, PostgresDialect, type Transaction } from 'kysely';
+import { Kysely, PostgresDialect, sql, type Transaction } from 'kysely';
 import { Migrator, type MigrationProvider } from 'kysely/migration';
 import pg from 'pg';
 import { migrations } from './migrations.ts';
@@ -123,7 +123,7 @@ export function makeStore(db: Kysely<Tables>, path: string) {
   /** Runs `fn` in `t` if it is a transaction already, else in a new one. */
   const inTx = <T>(t: Db, fn: (t: Transaction<Tables>) => Promise<T>): Promise<T> =>
     t.isTransaction ? fn(t as Transaction<Tables>) : (t as Kysely<Tables>).transaction().execute(fn);
-  return {
+  const store = {
     db,
     path,
     engine,
@@ -346,6 +346,39 @@ export function makeStore(db: Kysely<Tables>, path: string) {
           .returningAll()
           .executeTakeFirstOrThrow();
       }),
+    /**
+     * Journals a step of operation `operationId` and marks the operation running at that step
+     * (with `also`), all or nothing. On PostgreSQL it is one statement, one round trip where the
+     * transaction took six: a worker runs hundreds of operations at once and each writes a dozen
+     * steps. Its UPDATE locks the operation's row, as the transaction's did; a concurrent writer's
+     * entry that took the same seq first makes the unique index refuse this one, which is then
+     * written again with a fresh snapshot (read committed).
+     */
+    journalStep: async (operationId: number, step: string, phase: JournalEntry['phase'], detail: string | null, also: Pick<Partial<Operation>, 'prior_state'> = {}): Promise<JournalEntry> => {
+      if (engine !== 'postgres') {
+        return db.transaction().execute(async (t) => {
+          const entry = await store.journal(operationId, step, phase, detail, t);
+          await store.updateOperation(operationId, { step, status: 'running', ...also }, t);
+          return entry;
+        });
+      }
+      const prior = 'prior_state' in also ? sql`, prior_state = ${also.prior_state ?? null}` : sql``;
+      for (let attempt = 1; ; attempt++) {
+        const at = now();
+        try {
+          const { rows } = await sql<JournalEntry>`
+            with op as (update operations set step = ${step}, status = 'running', updated_at = ${at}${prior} where id = ${operationId} returning id)
+            insert into journal (operation_id, seq, step, phase, detail, at)
+            select op.id, coalesce((select max(seq) from journal where operation_id = ${operationId}), 0) + 1, ${step}, ${phase}, ${detail}, ${at} from op
+            returning *`.execute(db);
+          if (rows[0] === undefined) throw new Error(`operation ${operationId} not found`);
+          return rows[0];
+        } catch (err) {
+          if (attempt < 5 && isUniqueViolation(err)) continue;
+          throw err;
+        }
+      }
+    },
     journalOf: async (operationId: number): Promise<JournalEntry[]> =>
       db.selectFrom('journal').selectAll().where('operation_id', '=', operationId).orderBy('seq').execute(),
 
@@ -377,6 +410,7 @@ export function makeStore(db: Kysely<Tables>, path: string) {
     listAudit: async (limit = 100): Promise<AuditEntry[]> =>
       db.selectFrom('audit').selectAll().orderBy('id', 'desc').limit(limit).execute(),
   };
+  return store;
 }
 
 export type Store = ReturnType<typeof makeStore>;
