@@ -9,7 +9,7 @@ import { closeSync, fstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, w
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runInThisContext } from 'node:vm';
-import { bundle, CHILD_LOADER, programFor } from './bundle.ts';
+import { bundle, CHILD_LOADER, codeCacheOf, programFor } from './bundle.ts';
 import { childNodeArgs, DEFAULT_CHILD_LIMITS } from './child.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'pvhctl-bundle-'));
@@ -64,4 +64,18 @@ test("a child started with the children's flags takes the program's code cache (
   assert.equal(check([...nodeArgs, '--no-lazy']).stdout, 'true');
   assert.ok(readFileSync(p.file!).length > readFileSync(p.file!).readUInt32LE(0) + 4, 'the program holds a code cache');
   closeSync(p.fd);
+});
+
+test('the code cache holds the bodies of functions, not only the top level (a child would compile each function it runs)', () => {
+  const nodeArgs = childNodeArgs(DEFAULT_CHILD_LIMITS);
+  const body = (n: number) => `function f(x) { ${'x = x * 3 + 1;'.repeat(n)} return x; }\nfunction g() { return f(1); }\n`;
+  const small = codeCacheOf(body(1), nodeArgs)!;
+  const large = codeCacheOf(body(2000), nodeArgs)!;
+  // 2000 statements of bytecode are kilobytes; a body compiled only when called leaves the cache as it is.
+  assert.ok(large.length > small.length + 10_000, `cache of ${large.length} bytes against ${small.length}`);
+  // And V8 still takes it in a child started with the children's flags.
+  const probe = `const s = new (require('node:vm').Script)(require('node:fs').readFileSync(0, 'latin1'), { filename: 'pvhctl-inspect-child.js', cachedData: Buffer.from(process.argv[1], 'base64') }); process.stdout.write(String(s.cachedDataRejected));`;
+  const r = spawnSync(process.execPath, [...nodeArgs, '-e', probe, large.toString('base64')], { input: body(2000), encoding: 'utf8' });
+  assert.equal(r.stderr, '');
+  assert.equal(r.stdout, 'false');
 });

@@ -59,10 +59,16 @@ export function childProgram(script: string, codeCache: Uint8Array | null): Buff
  * clean environment, that compiles the script without running it. Null if it could not be made
  * (the children then compile from source).
  * @example
- * codeCacheOf(script, ['--max-old-space-size=512']) // => Buffer (about 8 KB)
+ * codeCacheOf(script, ['--max-old-space-size=512']) // => Buffer (about 320 KB: every function's bytecode)
  */
 export function codeCacheOf(script: string, nodeArgs: string[]): Buffer | null {
-  const make = "process.stdout.write(new (require('node:vm').Script)(require('node:fs').readFileSync(0, 'latin1'), { filename: 'pvhctl-inspect-child.js' }).createCachedData())";
+  // V8 compiles a function's body at its first call, and a code cache holds only what was
+  // compiled: a cache made right after a lazy compile held the top level, and each child still
+  // compiled every function it ran (about 25 ms of a child whose kernel verdict is cached). So the
+  // whole script is compiled eagerly, and the flag restored before the cache is made: V8 checks a
+  // cache against the flags in force when it is made, and the children run with the default.
+  const make =
+    "const v8 = require('node:v8'); v8.setFlagsFromString('--no-lazy'); const s = new (require('node:vm').Script)(require('node:fs').readFileSync(0, 'latin1'), { filename: 'pvhctl-inspect-child.js' }); v8.setFlagsFromString('--lazy'); process.stdout.write(s.createCachedData())";
   const r = spawnSync(process.execPath, [...nodeArgs, '-e', make], { input: Buffer.from(script, 'latin1'), env: { PATH: '/usr/bin:/bin' }, maxBuffer: 64 << 20, timeout: 60_000 });
   return r.status === 0 && r.stdout.length > 0 ? r.stdout : null;
 }
@@ -205,6 +211,9 @@ export function readOnlyCopy(bytes: Uint8Array): number {
   }
 }
 
+/** How codeCacheOf makes a cache (in the program's key, so that a program made otherwise is made again). */
+const CACHE_FORM = 'eager';
+
 /**
  * The program (childProgram: the bundle of `entry` and its code cache for children started with
  * `nodeArgs`) as a read-only descriptor for children's stdin: from `cacheDir` when built before
@@ -216,7 +225,7 @@ export function readOnlyCopy(bytes: Uint8Array): number {
  */
 export function programFor(entry: string, cacheDir: string, nodeArgs: string[]): { fd: number; file: string | null } {
   const g = graph(entry);
-  const key = createHash('sha256').update(`${g.hash}\0${process.execPath}\0${nodeArgs.join('\0')}`).digest('hex').slice(0, 32);
+  const key = createHash('sha256').update(`${g.hash}\0${process.execPath}\0${CACHE_FORM}\0${nodeArgs.join('\0')}`).digest('hex').slice(0, 32);
   const file = join(cacheDir, 'child-script', `${key}.bin`);
   try {
     return { fd: openSync(file, constants.O_RDONLY), file };
