@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseGrub2 } from './grub2.ts';
+import { tokenize } from './grub2-script.ts';
 import { parseGrubenv } from './grubenv.ts';
 import { debianGrubCfg, grubenv } from './testdata/debian-grub.ts';
 import { BootConfigError } from './types.ts';
@@ -160,4 +161,10 @@ test('fuzz: mutated Debian configs give a menu or a BootConfigError, nothing els
     }
   }
   assert.ok(menus > 50);
+});
+
+test('tokenize: runs of plain and double-quoted text keep escapes, a lone $, an escaped space, line numbers and a comment at the end', () => {
+  const toks = tokenize('set a=x$y"p \\$q\\"r\n s\\t"\\ b;echo "${c}"\n# end', 'grub.cfg');
+  const show = toks.map((t) => (t.t === 'word' ? `${t.line}:${t.w.map((p) => (p.literal ? `'${p.text}'` : p.text)).join('+')}` : `${t.line}:${t.t}`));
+  assert.deepEqual(show, ['1:set', '1:a=x$y+p \\$q"r\n s\\t+\' \'+b', '2:sep', '2:echo', '2:${c}', '2:sep']);
 });

@@ -5,9 +5,11 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { debianKernel, type KernelFlavour } from '../debian/apt.ts';
 import { xlDriver } from '../drivers/xl/driver.ts';
 import { localRunner } from '../drivers/xl/local.ts';
@@ -50,6 +52,29 @@ test('direct kernels from dom0: amd64 → PV and PVH; 686-pae → PVH only (32-b
   assert.ok(!none.pv.capable && !none.pvh.capable);
   const missing = await inspect({ hostName: 'h', guestName: 'g', configPath: '/etc/xen/g.cfg', facts: facts({ kernel: '/boot/no-such-kernel' }) });
   assert.equal(missing.source, 'unknown');
+});
+
+test('a direct kernel is judged in a contained child, not by pvhctl itself: with no user to contain it as, it is not judged at all', () => {
+  const here = (p: string) => JSON.stringify(fileURLToPath(new URL(p, import.meta.url)));
+  const script = join(data, 'direct.ts');
+  writeFileSync(
+    script,
+    `import { xlDriver } from ${here('../drivers/xl/driver.ts')};
+import { localRunner } from ${here('../drivers/xl/local.ts')};
+import { xlInspector } from ${here('./inspect.ts')};
+const inspect = xlInspector(xlDriver('local', localRunner()), { local: false, dataDir: null });
+const facts = { name: 'g', type: 'pv', kernel: process.argv[2], ramdisk: null, bootloader: null, pci: false, disks: [] };
+process.stdout.write(JSON.stringify(await inspect({ hostName: 'h', guestName: 'g', configPath: '/etc/xen/g.cfg', facts })));`,
+  );
+  const run = (user: string) =>
+    JSON.parse(execFileSync(process.execPath, ['--disable-warning=ExperimentalWarning', script, vmlinuz.amd64], { env: { PATH: process.env.PATH, PVHCTL_INSPECT_USER: user }, encoding: 'utf8' })) as {
+      source: string;
+      pvh: { capable: boolean; reason: string };
+    };
+  assert.equal(run('nobody').pvh.capable, true);
+  const ghost = run('ghost');
+  assert.equal(ghost.source, 'unknown');
+  assert.match(ghost.pvh.reason, /cannot contain the inspection: PVHCTL_INSPECT_USER: no user "ghost"/);
 });
 
 test('GRUB-booted guests: their disks are copied through the runner and inspected', async () => {

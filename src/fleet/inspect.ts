@@ -1,14 +1,15 @@
 /**
  * Inspection verdicts for the fleet. A guest booted from a kernel in dom0 is judged by reading that
- * kernel from the host and running the kernel reader (src/kernel/) on its bytes; a guest booted
+ * kernel from the host and running the kernel reader (src/kernel/) on its bytes in a contained
+ * child (the file is the guest's owner's to supply, as a disk is); a guest booted
  * through GRUB from its own disk needs the disk inspection (src/guest/); a simulated guest's kernel
  * is known to the simulator.
  */
 import { domainName, hostPath, type BlockReader, type HostDriver } from '../drivers/driver.ts';
+import { readOnlyCopy } from '../guest/bundle.ts';
 import { inspectInChild, type GuestFailure } from '../guest/child.ts';
 import type { GuestReport } from '../guest/inspect.ts';
 import type { DiskSpec } from '../guest/volumes.ts';
-import { inspectKernelBytes } from '../kernel/inspect.ts';
 import { isFailure, type KernelResult } from '../kernel/types.ts';
 import { UNKNOWN_VERDICT, type GuestVerdict, type InspectGuest } from './seams.ts';
 
@@ -73,8 +74,15 @@ export function verdictOfDisk(r: GuestReport | GuestFailure): GuestVerdict {
   };
 }
 
+/** The verdict on a direct kernel from its contained child's report. */
+function verdictOfDirect(r: GuestReport | GuestFailure, kernel: string): GuestVerdict {
+  if ('error' in r) return UNKNOWN_VERDICT(`the kernel ${kernel} could not be judged: ${r.error}`);
+  const k = r.kernels.find((x) => x.path === kernel);
+  return k === undefined ? UNKNOWN_VERDICT(`the kernel ${kernel} was not judged`) : verdictOfKernel(k.result);
+}
+
 /**
- * The inspector for xl hosts. A direct kernel is read from dom0 and judged; a guest booted by GRUB
+ * The inspector for xl hosts. A direct kernel is read from dom0 and judged in a contained child; a guest booted by GRUB
  * from its own disk has its disks inspected in a contained child process: in place on a local
  * host; on a remote one through block reads served over SSH (`openDisk`), so that only the blocks
  * the inspector reads cross the network, whatever the disk's size.
@@ -98,7 +106,7 @@ function fromDisk(driver: HostDriver, opts: { local: boolean; dataDir: string | 
       } catch (err) {
         return UNKNOWN_VERDICT(`the kernel ${facts.kernel} could not be read: ${err instanceof Error ? err.message : String(err)}`);
       }
-      return verdictOfKernel(await inspectKernelBytes(bytes, facts.kernel));
+      return verdictOfDirect(await inspectInChild([], { name: guestName, dataDir: opts.dataDir, directKernel: facts.kernel }, {}, [], readOnlyCopy(bytes)), facts.kernel);
     }
     if (facts.disks.length === 0) return UNKNOWN_VERDICT('the config names no disk to inspect');
     if (opts.local) return verdictOfDisk(await inspectInChild(facts.disks, { name: guestName, dataDir: opts.dataDir, pci: facts.pci }));

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { debianKernel, type KernelFlavour } from '../debian/apt.ts';
-import { bundle } from './bundle.ts';
+import { bundle, childProgram, readOnlyCopy } from './bundle.ts';
 import { DEFAULT_CHILD_LIMITS, inspectInChild, spawnContained, type ChildLimits } from './child.ts';
 import { childUser, containedArgv, containmentProblems, JOB_FD } from './containment.ts';
 import { guestImage } from './testdata/images.ts';
@@ -25,6 +25,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 const node = process.execPath;
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 const probeScript = bundle(here('./testdata/probe.ts')).script;
+const probeProgram = readOnlyCopy(childProgram(probeScript, null));
 let image = '';
 before(async () => {
   const rel = { amd64: '', 'cloud-amd64': '', '686-pae': '', '686': '' } as Record<KernelFlavour, string>;
@@ -34,7 +35,7 @@ before(async () => {
 
 /** Runs the probe contained with `path` opened and passed to it; its exit and JSON output. */
 async function probe(job: object, path: string, limits: Partial<ChildLimits> = {}): Promise<{ out: string; signal: string | null; code: number | null }> {
-  const s = spawnContained(probeScript, [openSync(path, 'r')], { ...DEFAULT_CHILD_LIMITS, ...limits });
+  const s = spawnContained(probeProgram, [openSync(path, 'r')], { ...DEFAULT_CHILD_LIMITS, ...limits });
   assert.ok(!('error' in s), 'error' in s ? s.error : '');
   (s.child.stdio as unknown as Writable[])[JOB_FD]!.end(JSON.stringify(job));
   let out = '';
@@ -54,7 +55,8 @@ function parentScript(name: string, job: object, rest: string): string {
     file,
     `import { openSync } from 'node:fs';
 import { spawnContained, inspectInChild, DEFAULT_CHILD_LIMITS } from ${JSON.stringify(here('./child.ts'))};
-const s = spawnContained(${JSON.stringify(probeScript)}, [openSync(process.argv[2], 'r')], DEFAULT_CHILD_LIMITS);
+import { childProgram, readOnlyCopy } from ${JSON.stringify(here('./bundle.ts'))};
+const s = spawnContained(readOnlyCopy(childProgram(${JSON.stringify(probeScript)}, null)), [openSync(process.argv[2], 'r')], DEFAULT_CHILD_LIMITS);
 if ('error' in s) throw new Error(s.error);
 s.child.stdio[${JOB_FD}].end(${JSON.stringify(JSON.stringify(job))});
 ${rest}

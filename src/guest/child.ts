@@ -7,7 +7,8 @@
  * - has hard address-space and CPU limits (prlimit), a V8 heap cap, a wall-clock limit and an
  *   output limit; it checks its limits and credentials itself before reading anything, and
  *   without util-linux's prlimit and setpriv no guest is inspected at all;
- * - gets a clean environment, its code as one script on stdin (bundle.ts), and its disks opened
+ * - gets a clean environment, its code as one script with V8's code cache for it, made by pvhctl
+ *   and never by a child, as a read-only file on its stdin (bundle.ts), and its disks opened
  *   read-only by this process as descriptors: it opens no path itself, and asks this process for
  *   cache lookups (serveRequests).
  * The child and anything it starts (decompressors, which inherit all of the above) form one
@@ -18,7 +19,7 @@ import { closeSync, constants, existsSync, openSync, readFileSync } from 'node:f
 import type { Readable, Writable } from 'node:stream';
 import { MAX_READ } from '../disk/source.ts';
 import type { BlockReader } from '../drivers/driver.ts';
-import { CHILD_LOADER, childScript } from './bundle.ts';
+import { CHILD_LOADER, childCode } from './bundle.ts';
 import { dataDir, fileCache, type VerdictCache } from './cache.ts';
 import { childUser, type ChildUser, containedArgv, type Containment, FIRST_PASSED_FD, JOB_FD } from './containment.ts';
 import type { GuestReport, InspectOptions } from './inspect.ts';
@@ -83,35 +84,43 @@ function storeLearned(cache: VerdictCache, disks: DiskSpec[], learned: Learned |
 }
 
 /**
- * Starts `script` (one plain-JavaScript classic script, bundle.ts) contained, with `passed` (open
- * descriptors, closed here once the child has them) as descriptors FIRST_PASSED_FD and up. Its
- * stdin takes the script; 1 and 2 are its output and errors; 3 and 4 its requests and their
+ * The Node flags of a child: the code cache of its program must be made under the same ones.
+ * @example
+ * childNodeArgs(DEFAULT_CHILD_LIMITS) // => ['--max-old-space-size=512']
+ */
+export function childNodeArgs(lim: ChildLimits): string[] {
+  return [`--max-old-space-size=${lim.heapMiB}`];
+}
+
+/**
+ * Starts `program` (a read-only descriptor of a file holding a plain-JavaScript classic script
+ * and its code cache: bundle.ts childCode, readOnlyCopy; it stays open) contained, with `passed`
+ * (open descriptors, closed here once the child has them) as descriptors FIRST_PASSED_FD and up.
+ * Its stdin is the program; 1 and 2 are its output and errors; 3 and 4 its requests and their
  * answers (serveRequests); JOB_FD its job. Also says what containment it is under (the child
  * checks it: containmentProblems), or why it cannot be contained.
  * @example
- * spawnContained(script, [fd], DEFAULT_CHILD_LIMITS) // => { child, containment: { user: { kind: 'dropped', uid: 65534, gid: 65534 }, ... } }
+ * spawnContained(program, [fd], DEFAULT_CHILD_LIMITS) // => { child, containment: { user: { kind: 'dropped', uid: 65534, gid: 65534 }, ... } }
  */
 export function spawnContained(
-  script: string,
+  program: number,
   passed: number[],
   lim: ChildLimits,
-): { child: ChildProcessByStdio<Writable, Readable, Readable>; containment: Containment } | { error: string } {
+): { child: ChildProcessByStdio<null, Readable, Readable>; containment: Containment } | { error: string } {
   try {
     const t = containmentTools();
     if (typeof t === 'string') return { error: t };
     const u = inspectUser();
     if (typeof u === 'string') return { error: `cannot contain the inspection: ${u}` };
     const containment: Containment = { user: u, addressSpaceBytes: lim.addressSpaceMiB * 1024 * 1024, cpuSeconds: lim.cpuSeconds };
-    const argv = containedArgv(t, containment, [process.execPath, `--max-old-space-size=${lim.heapMiB}`, '-e', CHILD_LOADER]);
+    const argv = containedArgv(t, containment, [process.execPath, ...childNodeArgs(lim), '-e', CHILD_LOADER]);
     const child = spawn(argv[0]!, argv.slice(1), {
-      stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe', ...passed],
+      stdio: [program, 'pipe', 'pipe', 'pipe', 'pipe', 'pipe', ...passed],
       // Its own process group, with whatever it starts: killed as one.
       detached: true,
       env: CHILD_ENV,
       cwd: '/',
-    }) as ChildProcessByStdio<Writable, Readable, Readable>;
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(script);
+    }) as ChildProcessByStdio<null, Readable, Readable>;
     return { child, containment };
   } finally {
     // The child has its copies (spawn duplicates them before it returns).
@@ -122,7 +131,9 @@ export function spawnContained(
 /**
  * Inspects one guest in a contained child process. Never throws: failures come back as
  * GuestFailure. `served[i]` reads disk i for the child when that disk is `served` (on a remote
- * host); every other disk, and a direct kernel, is opened here and passed to the child.
+ * host); every other disk, and a direct kernel, is opened here and passed to the child, the
+ * direct kernel as `kernelFd` when given (a read-only descriptor, closed here: bytes read from a
+ * remote dom0, see readOnlyCopy) instead of opening `options.directKernel`.
  * @example
  * await inspectInChild([{ path: 'guest.img', vdev: 'xvda' }], { dataDir: dataDir(), name: 'web1' })
  * // => { guest: 'web1', verdict: { verdict: 'ready', ... }, ... }  or  { guest: 'web1', error: 'inspection timed out after 120 s' }
@@ -132,13 +143,15 @@ export async function inspectInChild(
   options: InspectOptions,
   limits: Partial<ChildLimits> = {},
   served: (BlockReader | undefined)[] = [],
+  kernelFd?: number,
 ): Promise<GuestReport | GuestFailure> {
   const lim = { ...DEFAULT_CHILD_LIMITS, ...limits };
   const guest = options.name ?? disks[0]?.path ?? '?';
-  let script: string;
+  let program: number;
   try {
-    script = childScript(dataDir());
+    program = childCode(dataDir(), childNodeArgs(lim));
   } catch (err) {
+    if (kernelFd !== undefined) closeSync(kernelFd);
     return { guest, error: `cannot build the inspection script: ${err instanceof Error ? err.message : String(err)}` };
   }
   // Opened here, read-only, and passed as descriptors: the child could not open them (it is not
@@ -153,8 +166,14 @@ export async function inspectInChild(
     }
   };
   const jobDisks = disks.map((d) => (d.served !== undefined ? d : { ...d, passed: pass(d.path) }));
-  const jobOptions = { ...options, dataDir: null, ...(options.directKernel ? { directKernelPassed: pass(options.directKernel) } : {}) };
-  const started = spawnContained(script, passed, lim);
+  const kernel = (path: string) => {
+    if (kernelFd === undefined) return pass(path);
+    passed.push(kernelFd);
+    return { fd: FIRST_PASSED_FD + passed.length - 1 };
+  };
+  const jobOptions = { ...options, dataDir: null, ...(options.directKernel ? { directKernelPassed: kernel(options.directKernel) } : {}) };
+  if (kernelFd !== undefined && !options.directKernel) closeSync(kernelFd);
+  const started = spawnContained(program, passed, lim);
   if ('error' in started) return { guest, error: started.error };
   const { child, containment } = started;
   const job: ChildJob = { disks: jobDisks, options: jobOptions, contain: containment, cache: options.dataDir !== null };

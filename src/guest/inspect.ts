@@ -498,14 +498,15 @@ function kernelConfig(tree: GuestTree, kernelPath: string): KernelConfigFacts | 
 }
 
 async function checkDirect(path: string, passed: InspectOptions['directKernelPassed'], cache: VerdictCache | null): Promise<KernelCheck> {
-  const { inspectKernelBytes, inspectKernelFile, readKernelFd } = await import('../kernel/inspect.ts');
-  let r: KernelResult;
-  if (passed === undefined) r = await inspectKernelFile(path);
-  else if ('error' in passed) r = { file: path, error: passed.error };
-  else {
-    const bytes = readKernelFd(passed.fd, MAX_KERNEL_BYTES);
-    r = typeof bytes === 'string' ? { file: path, error: bytes } : await inspectKernelBytes(bytes, path);
+  const { inspectKernelFile, readKernelFd } = await import('../kernel/inspect.ts');
+  if (passed === undefined) {
+    const r = await inspectKernelFile(path);
+    if (r.error === null && cache !== null && cache.kernel(r.sha256) === null) cache.storeKernel(r);
+    return { path, result: r, cached: false, config: null };
   }
-  if (r.error === null && cache !== null && cache.kernel(r.sha256) === null) cache.storeKernel(r);
-  return { path, result: r, cached: false, config: null };
+  if ('error' in passed) return { path, result: { file: path, error: passed.error }, cached: false, config: null };
+  // A dom0 kernel is shared by many guests: its verdict is looked up by the sha256 of these bytes.
+  const bytes = readKernelFd(passed.fd, MAX_KERNEL_BYTES);
+  if (typeof bytes === 'string') return { path, result: { file: path, error: bytes }, cached: false, config: null };
+  return { path, ...(await judge(bytes, path, cache)), config: null };
 }
