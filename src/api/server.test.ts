@@ -5,6 +5,8 @@ import { openFleet } from '../fleet/fleet.ts';
 import { eventBus } from '../fleet/events.ts';
 import { buildApi } from './server.ts';
 import { simOf } from '../drivers/sim/driver.ts';
+import { decodeVerdict, encodeVerdict } from '../fleet/stored-verdict.ts';
+import type { Verdict } from '../guest/verdict.ts';
 
 async function setup() {
   const bus = eventBus();
@@ -149,6 +151,19 @@ test('a switch that rolls back counts: the guest no longer shows the target it c
   assert.deepEqual(after.didNotBoot, ['pvh-shim']);
   const listed = (await app.inject({ method: 'GET', url: '/v1/guests', headers: auth(operator) })).json() as { id: number; canBecome: string }[];
   assert.equal(listed.find((g) => g.id === shimOnly.id)!.canBecome, 'did-not-boot');
+  await app.close();
+  await fleet.close();
+});
+
+test('the API keeps the whole inspection verdict and the next step it names', async () => {
+  const { fleet, app, operator } = await setup();
+  const [g] = await fleet.store.listGuests();
+  const inspection = { verdict: 'needs-kernel', install: 'linux-image-686-pae', reasons: ['no installed kernel has the PVH entry point: install linux-image-686-pae'] } satisfies Verdict;
+  await fleet.store.updateGuest(g!.id, { verdict: encodeVerdict({ ...decodeVerdict(g!.verdict)!, pv: { capable: false, abi: null, reason: 'no PV entry point' }, pvh: { capable: false, reason: 'no PHYS32_ENTRY note' }, source: 'disk', inspection }) });
+  const got = (await app.inject({ method: 'GET', url: `/v1/guests/${g!.id}`, headers: auth(operator) })).json();
+  assert.deepEqual(got.verdict.inspection, inspection);
+  assert.equal(got.canBecome, 'none');
+  assert.deepEqual(got.next, { kind: 'install-kernel', install: 'linux-image-686-pae' });
   await app.close();
   await fleet.close();
 });

@@ -56,6 +56,7 @@ const guestSchema = {
     canBecome: { type: 'string' }, didNotBoot: { type: 'array', items: { type: 'string' } }, health: { type: 'string' }, attention: { type: ['string', 'null'] },
     verdictAt: { type: ['string', 'null'] },
     verdict: { type: ['object', 'null'], additionalProperties: true },
+    next: { type: ['object', 'null'], additionalProperties: true },
     rehearsals: { type: 'array', items: rehearsalSchema },
   },
 } as const;

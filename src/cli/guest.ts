@@ -2,6 +2,7 @@
  * `pvhctl guest list|show`: the guests pvhctl knows, their type, verdict and switch history.
  */
 import { describeGuest, describeGuests } from '../fleet/guests.ts';
+import { nextWords } from '../fleet/words.ts';
 import { printable } from '../util/escape.ts';
 import { parse, subcommand, UsageError } from './args.ts';
 import { COMMON, findGuest, needOne, open, output, table } from './fleet-common.ts';
@@ -59,6 +60,9 @@ export async function run(args: string[]): Promise<number> {
         ...(v.runStateAt !== null ? [`  state     ${v.runState ?? 'unknown'} as of ${v.runStateAt}`] : []),
         `  config    ${p(v.configPath)}`,
         `  verdict   PV ${v.verdict?.pv.capable ? 'yes' : 'no'} (${p(v.verdict?.pv.reason ?? '-')}); PVH ${v.verdict?.pvh.capable ? 'yes' : 'no'} (${p(v.verdict?.pvh.reason ?? '-')})`,
+        // The disk inspection's own verdict (src/guest/verdict.ts), with every reason it gave.
+        ...(v.verdict?.inspection ? [`  inspected ${v.verdict.inspection.verdict}: ${p(v.verdict.inspection.reasons.join('; '))}`] : []),
+        `  can become ${v.canBecome}${v.next !== null ? `; next: ${p(nextWords(v.next))}` : ''}`,
         ...(v.attention ? [`  ATTENTION ${p(v.attention)}`] : []),
         `  versions  ${v.configVersions.map((c) => `#${c.id} ${c.reason} ${c.sha256.slice(0, 12)}`).join(', ') || '-'}`,
         // A rollback records the switch it undoes (from_type → to_type) and moves the guest the other way.

@@ -6,22 +6,9 @@
 import type { Fleet } from './fleet.ts';
 import { refutedTargets } from './policy.ts';
 import { guestRehearsals } from './rehearse.ts';
-import type { GuestVerdict } from './seams.ts';
+import { becoming } from './become.ts';
+import { decodeVerdict } from './stored-verdict.ts';
 import type { Guest } from '../store/schema.ts';
-
-/**
- * What a guest can become: its verdict, less what a rolled-back switch showed it cannot boot as
- * (`refuted`, from refutedTargets). `did-not-boot` when the verdict allowed a target but every
- * such target was tried and rolled back.
- * @example
- * canBecome(verdictPvOnly, new Set(['pvh-shim'])) // => 'did-not-boot'
- */
-export function canBecome(v: GuestVerdict | null, refuted: ReadonlySet<string> = new Set()): string {
-  if (v === null || v.source === 'unknown') return 'unknown';
-  if (v.pvh.capable && !refuted.has('pvh')) return 'pvh';
-  if (v.pv.capable && !refuted.has('pvh-shim')) return 'pvh-shim';
-  return v.pvh.capable || v.pv.capable ? 'did-not-boot' : 'none';
-}
 
 /**
  * One guest as the ways in show it, with its newest rehearsal per kernel.
@@ -47,7 +34,8 @@ export async function describeGuests(fleet: Fleet, guests: Guest[]) {
 }
 
 function describeWith(g: Guest, hostName: string | null, refuted: ReadonlySet<string> = new Set()) {
-  const verdict = g.verdict === null ? null : (JSON.parse(g.verdict) as GuestVerdict);
+  const verdict = decodeVerdict(g.verdict);
+  const can = becoming(verdict, refuted);
   return {
     id: g.id,
     name: g.name,
@@ -56,7 +44,10 @@ function describeWith(g: Guest, hostName: string | null, refuted: ReadonlySet<st
     configPath: g.config_path,
     type: g.current_type,
     arch: g.arch,
-    canBecome: canBecome(verdict, refuted),
+    /** What it can become now (src/fleet/become.ts CanBecome). */
+    canBecome: can.can,
+    /** What would make native PVH possible where it is not yet: a reboot into an installed kernel, or a kernel to install. */
+    next: 'next' in can ? can.next : null,
     /** Targets a rolled-back switch showed this guest cannot boot as (the verdict said it could). */
     didNotBoot: [...refuted],
     /** Running or stopped when pvhctl last looked (`runStateAt`), null when not known. */

@@ -18,6 +18,8 @@ import { fixtureGuests } from '../guest/testdata/guests.ts';
 import { xlInspector } from './inspect.ts';
 import type { ConfigFacts } from './seams.ts';
 import { allowed } from './policy.ts';
+import { becoming } from './become.ts';
+import { decodeVerdict, encodeVerdict } from './stored-verdict.ts';
 
 const data = mkdtempSync(join(tmpdir(), 'pvhctl-fleet-inspect-'));
 after(() => rmSync(data, { recursive: true, force: true }));
@@ -88,6 +90,14 @@ test('GRUB-booted guests: their disks are copied through the runner and inspecte
   const only686 = await inspect({ hostName: 'h', guestName: 'only-686', configPath: '/etc/xen/x.cfg', facts: facts({ kernel: grub, disks: [{ path: await guestImage(guests['only-686']), vdev: 'xvda' }] }) });
   assert.equal(only686.source, 'disk');
   assert.ok(!only686.pvh.capable && !only686.pv.capable);
+  // The whole inspection verdict survives the store: what to install, and which kernel to reboot into.
+  const stored686 = decodeVerdict(encodeVerdict(only686));
+  assert.equal(stored686?.inspection?.verdict, 'needs-kernel');
+  const next686 = becoming(stored686);
+  assert.ok(next686.can === 'none' && next686.next?.kind === 'install-kernel' && /linux-image-686-pae/.test(next686.next.install), JSON.stringify(next686));
+  const notPvh = await inspect({ hostName: 'h', guestName: 'default-not-pvh', configPath: '/etc/xen/x.cfg', facts: facts({ kernel: grub, disks: [{ path: await guestImage(guests['default-not-pvh']), vdev: 'xvda' }] }) });
+  const reboot = becoming(decodeVerdict(encodeVerdict(notPvh)));
+  assert.ok(reboot.can !== 'pvh' && 'next' in reboot && reboot.next?.kind === 'reboot-into', JSON.stringify(reboot));
   // A minimal guest disk as the lab's: no /etc/fstab or os-release, just /boot with GRUB's config.
   const minimal = await guestImage({
     name: 'minimal',

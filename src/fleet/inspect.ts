@@ -46,6 +46,7 @@ export function verdictOfKernel(r: KernelResult): GuestVerdict {
     arch: r.arch,
     source: 'kernel',
     kernelVersion: r.release ?? r.version,
+    inspection: null,
   };
 }
 
@@ -63,7 +64,7 @@ export function verdictOfDisk(r: GuestReport | GuestFailure): GuestVerdict {
   const chosen = v.verdict === 'ready' || v.verdict === 'shim' ? v.kernel : current;
   const k = r.kernels.find((x) => x.path === chosen)?.result;
   const reason = v.reasons.join('; ');
-  if (v.verdict === 'unknown') return UNKNOWN_VERDICT(reason);
+  if (v.verdict === 'unknown') return { ...UNKNOWN_VERDICT(reason), inspection: v };
   const ok = k !== undefined && !isFailure(k) ? k : null;
   return {
     pv: ok ? { capable: ok.pv.capable, abi: ok.pv.abi, reason: ok.pv.reason } : { capable: false, abi: null, reason: 'the kernel the guest boots could not be judged' },
@@ -71,6 +72,7 @@ export function verdictOfDisk(r: GuestReport | GuestFailure): GuestVerdict {
     arch: ok?.arch ?? null,
     source: 'disk',
     kernelVersion: ok ? (ok.release ?? ok.version) : null,
+    inspection: v,
   };
 }
 
@@ -139,6 +141,7 @@ export function knownKernelInspector(driver: Pick<HostDriver, 'knownKernel'>): I
       arch: k.arch,
       source: 'sim',
       kernelVersion: k.version,
+      inspection: null,
     };
   };
 }

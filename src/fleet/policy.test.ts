@@ -14,6 +14,7 @@ const v = (pv: boolean, pvh: boolean, abi = 'xen-3.0-x86_64'): GuestVerdict => (
   pvh: { capable: pvh, reason: pvh ? 'PHYS32_ENTRY' : 'no PHYS32_ENTRY note' },
   arch: abi === 'xen-3.0-x86_64' ? 'x86_64' : 'x86_32p',
   source: 'kernel',
+  inspection: null,
   kernelVersion: '6.1.0',
 });
 

@@ -16,7 +16,7 @@ import {
   customerMessage, DEFAULT_REHEARSAL, memoryCheck, planSnapshots, rehearsalConfigPath, rehearsalName, strayOf, userlandSign,
   type CannotRule, type RehearsalOptions, type RehearsalStep,
 } from './rehearse-plan.ts';
-import type { GuestVerdict } from './seams.ts';
+import { decodeVerdict } from './stored-verdict.ts';
 import type { RehearsalTarget } from './types.ts';
 import { ownerAlive, precheck, retry, type FleetContext } from './switch.ts';
 import { sinceBoot, verifyBoot } from './verify.ts';
@@ -37,7 +37,7 @@ export type RehearsalRequest =
 
 /** The kernel a rehearsal is recorded against: the inspected kernel version, else the config's kernel. */
 function kernelOf(guest: Guest, kernelPath: string | null): string {
-  const v = guest.verdict === null ? null : (JSON.parse(guest.verdict) as GuestVerdict);
+  const v = decodeVerdict(guest.verdict);
   return (v?.kernelVersion ?? kernelPath ?? 'unknown').slice(0, 200);
 }
 

@@ -9,6 +9,7 @@ import type { Host } from '../store/schema.ts';
 import type { FleetContext } from './switch.ts';
 import { MAX_CONFIG } from '../xlcfg/facts.ts';
 import type { InspectGuest } from './seams.ts';
+import { encodeVerdict } from './stored-verdict.ts';
 import { runningType } from './verify.ts';
 
 /** `errors`: configs that could not be read; `warnings`: running domains with no config found, symbolic links skipped. */
@@ -70,14 +71,14 @@ export async function scanHost(
             config_path: path,
             current_type: d ? runningType(d) : f.type,
             arch: verdict.arch,
-            verdict: JSON.stringify(verdict),
+            verdict: encodeVerdict(verdict),
             verdict_at: new Date().toISOString(),
             attention: null,
           },
           t,
         );
         const at = new Date().toISOString();
-        await ctx.store.updateGuest(g.id, { arch: verdict.arch, verdict: JSON.stringify(verdict), verdict_at: at, run_state: d ? 'running' : 'stopped', run_state_at: at }, t);
+        await ctx.store.updateGuest(g.id, { arch: verdict.arch, verdict: encodeVerdict(verdict), verdict_at: at, run_state: d ? 'running' : 'stopped', run_state_at: at }, t);
         const last = await t.selectFrom('config_versions').select('sha256').where('guest_id', '=', g.id).orderBy('id', 'desc').limit(1).executeTakeFirst();
         if (last?.sha256 !== sha) await ctx.store.keepConfig(g.id, content, 'discovered', null, t);
       });

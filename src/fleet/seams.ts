@@ -3,6 +3,7 @@
  * an xl config (src/xlcfg/) and inspecting a guest (src/guest/, src/kernel/). The switch logic takes
  * them as arguments, so it never depends on how they are built.
  */
+import type { Verdict } from '../guest/verdict.ts';
 import type { DiskFact, GuestFacts } from '../xlcfg/facts.ts';
 import type { PodChoice } from '../xlcfg/rewrite.ts';
 import type { GuestType, SwitchTarget } from './types.ts';
@@ -35,6 +36,12 @@ export type GuestVerdict = {
   /** Where the verdict came from: the kernel file in dom0, the guest's disk, or the simulator. */
   source: 'kernel' | 'disk' | 'sim' | 'unknown';
   kernelVersion: string | null;
+  /**
+   * The disk inspection's whole verdict (src/guest/verdict.ts), kept as it is so that
+   * `ready-after-reboot`, `needs-kernel` and its install hint reach the ways in; null when the
+   * guest's disk was not inspected (a kernel in dom0, the simulator, a failure).
+   */
+  inspection: Verdict | null;
 };
 
 export type InspectInput = { hostName: string; guestName: string; configPath: string; facts: ConfigFacts };
@@ -47,4 +54,5 @@ export const UNKNOWN_VERDICT = (reason: string): GuestVerdict => ({
   arch: null,
   source: 'unknown',
   kernelVersion: null,
+  inspection: null,
 });

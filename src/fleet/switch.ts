@@ -15,7 +15,8 @@ import type { OperationQueue } from './queue.ts';
 import { makeLimiter, type Limiter } from './limiter.ts';
 import { attentionMessage, customerReason, modeName, rolledBackMessage } from './messages.ts';
 import { allowed, type PolicyResult } from './policy.ts';
-import type { GuestVerdict, ReadConfigFacts, RewriteConfig } from './seams.ts';
+import type { ReadConfigFacts, RewriteConfig } from './seams.ts';
+import { decodeVerdict } from './stored-verdict.ts';
 import { MAX_CONFIG } from '../xlcfg/facts.ts';
 import type { PodChoice } from '../xlcfg/rewrite.ts';
 import { resumeFrom, type Step } from './steps.ts';
@@ -90,7 +91,7 @@ export async function precheck(ctx: FleetContext, guest: Guest, to: SwitchTarget
   }
   const facts = ctx.readFacts(current, guest.config_path);
   if (!facts.ok) return no('config-invalid', "The server's settings file has an error that stops it from being read; our team can see which.", facts.error);
-  const verdict = guest.verdict === null ? null : (JSON.parse(guest.verdict) as GuestVerdict);
+  const verdict = decodeVerdict(guest.verdict);
   const caps = { xenCaps: (host.xen_caps ?? '').split(' ').filter(Boolean), virtCaps: (host.virt_caps ?? '').split(' ').filter(Boolean), role: host.role };
   const policy: PolicyResult = allowed(to, caps, verdict, facts.facts);
   // --force may override what inspection says about the kernel (a stale or unknown verdict: the

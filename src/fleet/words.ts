@@ -1,7 +1,8 @@
 /**
  * The switch's journal steps (src/fleet/steps.ts) in a customer's words, for the shell's and the
- * web UI's live progress.
+ * web UI's live progress, and what a guest must do first to reach PVH.
  */
+import type { NextStep } from './become.ts';
 
 /** Served to the web UI as /ui/words.js (src/web/routes.ts), so both say the same. */
 export const WORDS: Record<string, string> = {
@@ -31,4 +32,28 @@ export const WORDS: Record<string, string> = {
  */
 export function stepWords(step: string): string {
   return Object.hasOwn(WORDS, step) ? WORDS[step]! : step;
+}
+
+/**
+ * What would make native PVH possible (src/fleet/become.ts NextStep), in a customer's words, with
+ * `{name}` for the step's parameters. Served to the web UI in /ui/words.js beside WORDS.
+ */
+export const NEXT_WORDS = {
+  'install-kernel': 'To run in PVH mode without the shim, install {install} and restart the server once.',
+  'reboot-into': 'Its kernel {kernel} can run in PVH mode: make "{entry}" the default boot entry and restart the server once.',
+  'reboot-into-no-entry': 'Its kernel {kernel} can run in PVH mode, but no boot entry starts it: update the boot menu (update-grub), make it the default and restart the server once.',
+} as const;
+
+/**
+ * A next step in a customer's words. The kernel, entry and package names come from the guest's
+ * disk: escape them on output.
+ * @example
+ * nextWords({ kind: 'install-kernel', install: 'linux-image-amd64' })
+ * // => 'To run in PVH mode without the shim, install linux-image-amd64 and restart the server once.'
+ */
+export function nextWords(next: NextStep): string {
+  const key = next.kind === 'reboot-into' && next.entry === null ? 'reboot-into-no-entry' : next.kind;
+  const params: Record<string, string | null> = next;
+  // One pass: a name from the guest that itself contains {kernel} is not expanded again.
+  return NEXT_WORDS[key].replace(/\{(\w+)\}/g, (_, k: string) => params[k] ?? '');
 }

@@ -9,16 +9,26 @@ import { openFleet } from '../fleet/fleet.ts';
 import { precheck } from '../fleet/switch.ts';
 import { auditOutcome, fleetBackend } from './backend.ts';
 import { simOf } from '../drivers/sim/driver.ts';
+import { describeGuest } from '../fleet/guests.ts';
+import { encodeVerdict } from '../fleet/stored-verdict.ts';
+import { nextWords } from '../fleet/words.ts';
+import type { Verdict } from '../guest/verdict.ts';
 
-test('history shows customers words, never raw xl errors or host paths; the audit log keeps them for operators', async () => {
+/** A fleet on :memory: with one scanned simulated host of `guests` guests. */
+async function simFleet(guests: number) {
   const hub = eventBus();
   const fleet = await openFleet({ dataDir: ':memory:', onEvent: hub.emit, verify: { bootTimeoutMs: 500, pollMs: 2 }, shutdownTimeoutMs: 500 });
+  const host = await fleet.store.addHost({
+    name: 'sim1', transport: 'sim', endpoint: null, key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 2,
+    xen_version: null, xen_caps: null, virt_caps: null, last_seen: null, sim_spec: JSON.stringify({ guests, seed: 4, bootMs: 2, shutdownMs: 2 }),
+  });
+  await fleet.scan(host);
+  return { hub, fleet, host };
+}
+
+test('history shows customers words, never raw xl errors or host paths; the audit log keeps them for operators', async () => {
+  const { hub, fleet, host } = await simFleet(3);
   try {
-    const host = await fleet.store.addHost({
-      name: 'sim1', transport: 'sim', endpoint: null, key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 2,
-      xen_version: null, xen_caps: null, virt_caps: null, last_seen: null, sim_spec: JSON.stringify({ guests: 3, seed: 4, bootMs: 2, shutdownMs: 2 }),
-    });
-    await fleet.scan(host);
     const sim = simOf(fleet.hosts.driverFor(host))!;
     const [g] = await fleet.store.listGuests();
     await fleet.store.updateGuest(g!.id, { owner: 'alice' });
@@ -54,4 +64,37 @@ test('an audit detail with no customer wording shows nothing rather than operato
   assert.equal(auditOutcome('failed: connect ECONNREFUSED 10.0.0.5:22'), 'failed: the host could not be reached');
   assert.equal(auditOutcome('dom0 10.0.0.5 pid 4711'), '');
   assert.equal(auditOutcome(null), '');
+});
+
+test('check tells the customer the next step the disk inspection found, in words, never its codes', async () => {
+  const { hub, fleet } = await simFleet(2);
+  try {
+    const [a, b] = await fleet.store.listGuests();
+    const pvOnly = (inspection: Verdict): string =>
+      encodeVerdict({
+        pv: { capable: true, abi: 'xen-3.0-x86_64', reason: 'has a PV entry point' }, pvh: { capable: false, reason: 'no PHYS32_ENTRY note' },
+        arch: 'x86_64', source: 'disk', kernelVersion: '6.1.0-9-686', inspection,
+      });
+    await fleet.store.updateGuest(a!.id, { owner: 'alice', current_type: 'pv', verdict: pvOnly({ verdict: 'needs-kernel', install: 'linux-image-686-pae', reasons: ['r'] }) });
+    await fleet.store.updateGuest(b!.id, { owner: 'alice', current_type: 'pv', verdict: pvOnly({ verdict: 'ready-after-reboot', kernel: '/boot/vmlinuz-6.1.0-9-686-pae', entry: 'Advanced options > Debian, with Linux 6.1.0-9-686-pae', reasons: ['r'] }) });
+    const backend = fleetBackend(fleet, hub);
+    const ca = await backend.check('alice', a!.name);
+    assert.ok(ca.ok);
+    assert.equal(ca.value.next, 'To run in PVH mode without the shim, install linux-image-686-pae and restart the server once.');
+    const cb = await backend.check('alice', b!.name);
+    assert.ok(cb.ok);
+    assert.equal(cb.value.next, 'Its kernel /boot/vmlinuz-6.1.0-9-686-pae can run in PVH mode: make "Advanced options > Debian, with Linux 6.1.0-9-686-pae" the default boot entry and restart the server once.');
+    assert.doesNotMatch(`${ca.value.next} ${cb.value.next}`, /needs-kernel|ready-after-reboot|install-kernel|reboot-into/);
+    // The operators' view keeps the whole verdict and the step as a value.
+    const described = await describeGuest(fleet, (await fleet.store.getGuestById(b!.id))!);
+    assert.equal(described.verdict?.inspection?.verdict, 'ready-after-reboot');
+    assert.deepEqual(described.next, { kind: 'reboot-into', kernel: '/boot/vmlinuz-6.1.0-9-686-pae', entry: 'Advanced options > Debian, with Linux 6.1.0-9-686-pae' });
+  } finally {
+    await fleet.close();
+  }
+});
+
+test('next-step words fill each parameter once: a name from the guest is not expanded again', () => {
+  assert.equal(nextWords({ kind: 'install-kernel', install: '{kernel}' }), 'To run in PVH mode without the shim, install {kernel} and restart the server once.');
+  assert.match(nextWords({ kind: 'reboot-into', kernel: '/boot/vmlinuz-6.1', entry: null }), /no boot entry starts it: update the boot menu/);
 });

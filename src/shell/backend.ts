@@ -7,7 +7,8 @@
 import { domainName, type ConsoleChannel } from '../drivers/driver.ts';
 import type { Fleet } from '../fleet/fleet.ts';
 import { customerReason, modeName } from '../fleet/messages.ts';
-import type { GuestVerdict } from '../fleet/seams.ts';
+import { decodeVerdict } from '../fleet/stored-verdict.ts';
+import { becoming } from '../fleet/become.ts';
 import type { EventBus } from '../fleet/events.ts';
 import { startPower } from '../fleet/power.ts';
 import { precheck, startRollback, startSwitch } from '../fleet/switch.ts';
@@ -16,7 +17,7 @@ import type { GuestType } from '../fleet/types.ts';
 import type { Guest, Host, Operation } from '../store/schema.ts';
 import { guestLabel, mayAct, resolveGuest, type ShellAction } from './authz.ts';
 import { MODES, type ShellMode } from './commands.ts';
-import { stepWords } from '../fleet/words.ts';
+import { nextWords, stepWords } from '../fleet/words.ts';
 
 export type GuestSummary = { label: string; name: string; host: string; mode: GuestType; health: Guest['health'] };
 
@@ -31,7 +32,8 @@ export type GuestStatus = GuestSummary & {
 };
 
 export type ModeOption = { mode: ShellMode; ok: boolean; reason: string };
-export type CheckReport = { label: string; mode: GuestType; kernel: string | null; arch: string | null; verdictAt: string | null; options: ModeOption[] };
+/** `next`: what would make native PVH possible, in words (src/fleet/words.ts nextWords), or null. */
+export type CheckReport = { label: string; mode: GuestType; kernel: string | null; arch: string | null; verdictAt: string | null; options: ModeOption[]; next: string | null };
 export type HistoryEntry = { at: string; what: string; outcome: string };
 
 /** A result, or a one-line reason in a customer's words. */
@@ -245,7 +247,7 @@ export function fleetBackend(fleet: Fleet, hub: EventHub, opts: FleetBackendOpti
       const a = await authorize(customer, ref, 'view');
       if (!a.ok) return a;
       const { guest, label } = a.value;
-      const verdict = guest.verdict === null ? null : (JSON.parse(guest.verdict) as GuestVerdict);
+      const verdict = decodeVerdict(guest.verdict);
       const options: ModeOption[] = [];
       for (const mode of MODES) {
         if (mode === guest.current_type) {
@@ -256,7 +258,9 @@ export function fleetBackend(fleet: Fleet, hub: EventHub, opts: FleetBackendOpti
         // The settings changes are in `mode X --dry-run`; here only whether and why not.
         options.push(pre.ok ? { mode, ok: true, reason: `can switch ("mode ${mode} --dry-run" shows what would change)` } : { mode, ok: false, reason: pre.reason });
       }
-      return { ok: true, value: { label, mode: guest.current_type, kernel: verdict?.kernelVersion ?? null, arch: guest.arch, verdictAt: guest.verdict_at, options } };
+      const can = becoming(verdict);
+      const next = guest.current_type !== 'pvh' && 'next' in can && can.next !== null ? nextWords(can.next) : null;
+      return { ok: true, value: { label, mode: guest.current_type, kernel: verdict?.kernelVersion ?? null, arch: guest.arch, verdictAt: guest.verdict_at, options, next } };
     },
 
     async mode(customer, ref, to, dryRun, progress) {

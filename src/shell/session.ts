@@ -58,6 +58,7 @@ function formatCheck(c: CheckReport): string {
     const mark = o.mode === c.mode ? 'now' : o.ok ? 'yes' : 'no';
     lines.push(`  ${o.mode.padEnd(9)} ${mark.padEnd(4)} ${show(o.reason)}`);
   }
+  if (c.next !== null) lines.push(show(c.next));
   return lines.join('\n');
 }
 

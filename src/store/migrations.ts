@@ -218,6 +218,21 @@ export const migrations: Record<string, Migration> = {
       await db.schema.alterTable('operations').dropColumn('pod').execute();
     },
   },
+  // The stored verdict gets a version (src/fleet/stored-verdict.ts): version 2 keeps the disk
+  // inspection's whole verdict. Rows of version 1 (the flattened booleans, no `version` field)
+  // become version 2 with `inspection: null`, which is what they knew. Plain text concatenation,
+  // not a JSON function, so that the same statement runs on SQLite and PostgreSQL.
+  '0520_verdict_version': {
+    async up(db: Kysely<any>) {
+      await sql`UPDATE guests SET verdict = '{"version":2,"inspection":null,' || substr(verdict, 2)
+        WHERE verdict LIKE '{"%' AND verdict NOT LIKE '{"version":%'`.execute(db);
+    },
+    async down(db: Kysely<any>) {
+      // Version 1 readers ignore fields they do not know; only the version must go.
+      await sql`UPDATE guests SET verdict = '{' || substr(verdict, length('{"version":2,') + 1)
+        WHERE verdict LIKE '{"version":2,%'`.execute(db);
+    },
+  },
   // The Xen Shell's customer keys (src/store/customer-keys.ts), numbered apart from the fleet's.
   '0900_customer_keys': customerKeysMigration,
   // Rehearsals (src/store/rehearsals.ts), numbered apart from the fleet's and the shell's.

@@ -9,6 +9,8 @@ import pg from 'pg';
 import { makeStore, openStore, SQLITE_FILE } from './store.ts';
 import type { Tables } from './schema.ts';
 import { STORES } from '../../test/support/stores.ts';
+import { migrations } from './migrations.ts';
+import { decodeVerdict, encodeVerdict } from '../fleet/stored-verdict.ts';
 
 test('a data directory gets one WAL-mode SQLite file, migrated once, reopened intact', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'pvhctl-store-'));
@@ -33,6 +35,31 @@ test('a data directory gets one WAL-mode SQLite file, migrated once, reopened in
 });
 
 for (const store of STORES) {
+  test(`migration 0520 gives version-1 verdicts a version and keeps newer rows as they are (${store.kind})`, async () => {
+    const s = await openStore(await store.location());
+    const h = await s.addHost({ name: 'h', transport: 'sim', endpoint: null, key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 1, xen_version: null, xen_caps: null, virt_caps: null, sim_spec: null, last_seen: null });
+    const v1 = '{"pv":{"capable":true,"abi":"xen-3.0-x86_64","reason":"has a PV entry point"},"pvh":{"capable":false,"reason":"no PHYS32_ENTRY note"},"arch":"x86_64","source":"kernel","kernelVersion":"6.1.0-56-amd64"}';
+    const v2 = encodeVerdict({ ...decodeVerdict(v1)!, source: 'disk', inspection: { verdict: 'needs-kernel', install: 'linux-image-amd64', reasons: ['r'] } });
+    const old = await s.upsertGuest({ name: 'old', host_id: h.id, owner: null, config_path: '/etc/xen/old.cfg', current_type: 'pv', arch: null, verdict: v1, verdict_at: null, attention: null });
+    const now = await s.upsertGuest({ name: 'new', host_id: h.id, owner: null, config_path: '/etc/xen/new.cfg', current_type: 'pv', arch: null, verdict: v2, verdict_at: null, attention: null });
+    const none = await s.upsertGuest({ name: 'none', host_id: h.id, owner: null, config_path: '/etc/xen/none.cfg', current_type: 'pv', arch: null, verdict: null, verdict_at: null, attention: null });
+    await migrations['0520_verdict_version']!.up(s.db);
+    const after = async (id: number) => (await s.getGuestById(id))!.verdict;
+    const migrated = JSON.parse((await after(old.id))!);
+    assert.equal(migrated.version, 2);
+    assert.equal(migrated.inspection, null);
+    assert.deepEqual(decodeVerdict(await after(old.id)), decodeVerdict(v1));
+    assert.equal(await after(now.id), v2);
+    assert.equal(await after(none.id), null);
+    // Down and up again: the same text (every step safe to run twice).
+    await migrations['0520_verdict_version']!.down!(s.db);
+    assert.equal(await after(old.id), `{"inspection":null,${v1.slice(1)}`);
+    await migrations['0520_verdict_version']!.up(s.db);
+    await migrations['0520_verdict_version']!.up(s.db);
+    assert.deepEqual(JSON.parse((await after(old.id))!), migrated);
+    await s.close();
+  });
+
   test(`config versions come back byte-identical, whatever the bytes (${store.kind})`, async () => {
     const s = await openStore(await store.location());
     const h = await s.addHost({ name: 'h', transport: 'sim', endpoint: null, key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 1, xen_version: null, xen_caps: null, virt_caps: null, sim_spec: null, last_seen: null });

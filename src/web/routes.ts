@@ -7,7 +7,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Fleet } from '../fleet/fleet.ts';
-import { WORDS } from '../fleet/words.ts';
+import { NEXT_WORDS, WORDS } from '../fleet/words.ts';
 import { summarize } from './summary.ts';
 
 const STATIC_DIR = join(import.meta.dirname, 'static');
@@ -48,8 +48,9 @@ function loadAssets(): Map<string, { type: string; body: Buffer }> {
     const type = TYPES[extname(name)];
     if (type !== undefined) assets.set(name, { type, body: readFileSync(join(STATIC_DIR, name)) });
   }
-  // The step words live once, in src/fleet/words.ts; the page imports them as a module.
-  assets.set('words.js', { type: TYPES['.js']!, body: Buffer.from(`export const STEP = ${JSON.stringify(WORDS)};\n`) });
+  // The step and next-step words live once, in src/fleet/words.ts; the page imports them as a module.
+  const words = `export const STEP = ${JSON.stringify(WORDS)};\nexport const NEXT = ${JSON.stringify(NEXT_WORDS)};\n`;
+  assets.set('words.js', { type: TYPES['.js']!, body: Buffer.from(words) });
   return assets;
 }
 

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Guest, Host, Operation } from '../store/schema.ts';
-import { LIST_LIMIT, path32, summarize } from './summary.ts';
+import { path32 } from '../fleet/become.ts';
+import { LIST_LIMIT, summarize } from './summary.ts';
 
 const T = '2026-11-24T19:00:00.000Z';
 const host = (id: number, name: string, xen_caps: string, virt_caps: string): Host => ({

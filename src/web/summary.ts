@@ -3,8 +3,8 @@
  * architecture × what they can become, progress per host, the 32-bit guests and the path each
  * can take, and what needs attention. The web UI draws it; `GET /v1/summary` serves it.
  */
-import { canBecome } from '../fleet/guests.ts';
-import type { GuestVerdict } from '../fleet/seams.ts';
+import { becoming, path32, type Path32 } from '../fleet/become.ts';
+import { decodeVerdict } from '../fleet/stored-verdict.ts';
 import type { GuestType } from '../fleet/types.ts';
 import type { Guest, Host, Operation } from '../store/schema.ts';
 
@@ -22,9 +22,6 @@ export type HostProgress = {
   attention: number;
   switching: number;
 };
-
-/** The way a 32-bit guest can leave 32-bit PV, in an operator's words. */
-export type Path32 = 'done' | 'pvh' | 'pvh-shim' | 'blocked' | 'unknown';
 
 export type Guest32 = { id: number; name: string; host: string; arch: string; type: GuestType; path: Path32; why: string };
 
@@ -46,30 +43,6 @@ export const LIST_LIMIT = 200;
 const zero = (): Record<GuestType, number> => ({ pv: 0, pvh: 0, 'pvh-shim': 0, hvm: 0 });
 const caps = (s: string | null) => (s ?? '').split(/\s+/).filter(Boolean);
 const is32 = (arch: string | null) => arch === 'x86_32p' || arch === 'x86_32';
-
-function parseVerdict(text: string | null): GuestVerdict | null {
-  if (text === null) return null;
-  try {
-    return JSON.parse(text) as GuestVerdict;
-  } catch {
-    return null;
-  }
-}
-
-/**
- * The path a 32-bit guest can take on its host: PVH when its kernel has a PVH entry, the PV shim
- * when it is PV-only (the shim runs it inside a PVH container; that needs hvm on the host).
- * @example
- * path32('pv', { pvh: { capable: false }, pv: { capable: true } }, true) // => { path: 'pvh-shim', why: 'PV-only kernel: runs under the PV shim' }
- */
-export function path32(type: GuestType, v: Pick<GuestVerdict, 'pv' | 'pvh'> | null, hostHvm: boolean): { path: Path32; why: string } {
-  if (type !== 'pv') return { path: 'done', why: `already ${type}` };
-  if (v === null) return { path: 'unknown', why: 'not inspected yet' };
-  if (!hostHvm && (v.pvh.capable || v.pv.capable)) return { path: 'blocked', why: 'the host has no hvm in virt_caps: PVH and the shim are impossible there' };
-  if (v.pvh.capable) return { path: 'pvh', why: 'the kernel has a PVH entry (XEN_ELFNOTE_PHYS32_ENTRY)' };
-  if (v.pv.capable) return { path: 'pvh-shim', why: 'PV-only kernel: runs under the PV shim' };
-  return { path: 'blocked', why: v.pvh.reason || 'the kernel boots neither PV nor PVH' };
-}
 
 /**
  * Summarizes the fleet.
@@ -102,9 +75,9 @@ export function summarize(guests: readonly Guest[], hosts: readonly Host[], oper
   const guests32: Guest32[] = [];
   const attention: Summary['attention'] = [];
   for (const g of guests) {
-    const v = parseVerdict(g.verdict);
+    const v = decodeVerdict(g.verdict);
     const arch = g.arch ?? 'unknown';
-    const verdict = canBecome(v);
+    const verdict = becoming(v).can;
     const key = `${g.current_type}|${arch}|${verdict}`;
     const cell = cells.get(key) ?? { type: g.current_type, arch, verdict, n: 0 };
     cell.n++;

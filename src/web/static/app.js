@@ -6,7 +6,7 @@
  */
 import { api, ApiError, sse, token } from './api.js';
 import { donut, legend, stackedBar } from './charts.js';
-import { canWords, h, modeName, pill, replace, when } from './dom.js';
+import { canWords, h, modeName, nextWords, pill, replace, when } from './dom.js';
 import { STEP } from './words.js';
 
 const main = /** @type {HTMLElement} */ (document.getElementById('main'));
@@ -384,6 +384,7 @@ async function guestPage(id) {
         )
       : h('p', { class: 'muted' }, 'Not inspected yet.'),
     h('p', { class: 'verdict' }, canWords(g.canBecome)),
+    g.type !== 'pvh' && g.next ? h('p', { class: 'verdict next' }, nextWords(g.next)) : null,
   );
 
   const previewFor = async (/** @type {string} */ to) => {

@@ -3,6 +3,7 @@
  * DOM helpers. Every string goes into the page as a text node or an attribute value, never as
  * HTML, so a guest name like `<img onerror=...>` shows as those characters.
  */
+import { NEXT } from './words.js';
 
 /**
  * Makes an element: h('a', { href: '#/', class: 'x' }, 'text', child).
@@ -82,3 +83,14 @@ export const CAN = {
 };
 /** @param {string} c */
 export const canWords = (c) => /** @type {Record<string,string>} */ (CAN)[c] ?? c;
+
+/**
+ * What would make native PVH possible (src/fleet/become.ts NextStep), in the words of
+ * src/fleet/words.ts NEXT_WORDS, as the shell says it.
+ * @param {{ kind: 'install-kernel', install: string } | { kind: 'reboot-into', kernel: string, entry: string | null }} n
+ */
+export function nextWords(n) {
+  const key = n.kind === 'reboot-into' && n.entry === null ? 'reboot-into-no-entry' : n.kind;
+  const params = /** @type {Record<string, string | null>} */ (n);
+  return NEXT[key].replace(/\{(\w+)\}/g, (_, k) => params[k] ?? '');
+}
