@@ -45,12 +45,50 @@ export type Frontends = { vbd: XenbusState[]; vif: XenbusState[] };
 /** Why a driver call failed: the host could not be reached, the thing is missing, or xl said no. */
 export type DriverErrorKind = 'unreachable' | 'not-found' | 'failed' | 'invalid';
 
+/**
+ * What a failure was, recognised once where the host's tools are read (src/drivers/xl/failure.ts
+ * for xl, lvcreate and cp; the simulator says it directly), so that nothing above the driver reads
+ * an error's message to tell failures apart:
+ * - `no-pvh-entry`: the kernel has no PVH entry point (libxl: "not capable of booting inside a HVM container");
+ * - `no-pv-loader`: the kernel is not a Xen PV kernel (libxc: "no loader found");
+ * - `abi-unsupported`: the host's Xen does not run the kernel's PV ABI (xen-3.0-x86_32p not in xen_caps);
+ * - `no-hvm`: the host has no hardware virtualisation for an HVM container;
+ * - `pci-passthrough`: libxl refuses the guest's PCI devices in PVH mode;
+ * - `domain-exists`: a domain of that name already runs;
+ * - `config-changed`: the file changed since it was read (writeConfig's `expect`);
+ * - `no-dm-snapshot`, `vg-full`: lvcreate --snapshot: no dm snapshot target, no room in the volume group;
+ * - `no-reflink`: cp --reflink=always: the filesystem cannot clone files.
+ */
+export type DriverFailure =
+  | 'no-pvh-entry'
+  | 'no-pv-loader'
+  | 'abi-unsupported'
+  | 'no-hvm'
+  | 'pci-passthrough'
+  | 'domain-exists'
+  | 'config-changed'
+  | 'no-dm-snapshot'
+  | 'vg-full'
+  | 'no-reflink';
+
 export class DriverError extends Error {
   readonly kind: DriverErrorKind;
-  constructor(kind: DriverErrorKind, message: string) {
+  /** What the failure was, when the driver recognised it; null otherwise. */
+  readonly failure: DriverFailure | null;
+  constructor(kind: DriverErrorKind, message: string, failure: DriverFailure | null = null) {
     super(message);
     this.kind = kind;
+    this.failure = failure;
   }
+}
+
+/**
+ * What an error says about its failure: its kind and failure when a driver threw it, else unknown.
+ * @example
+ * failureOf(new DriverError('unreachable', 'xen1: connection refused')) // => { kind: 'unreachable', failure: null }
+ */
+export function failureOf(err: unknown): { kind: DriverErrorKind | 'other'; failure: DriverFailure | null } {
+  return err instanceof DriverError ? { kind: err.kind, failure: err.failure } : { kind: 'other', failure: null };
 }
 
 /** A validated domain name (see `domainName`). */

@@ -2,6 +2,7 @@
  * Turning what xl and the verifier said into words a customer understands. Operators get the
  * technical detail beside it (operations.detail); customers see only these sentences.
  */
+import { failureOf, type DriverFailure } from '../drivers/driver.ts';
 import type { GuestType, RefusalRule } from './types.ts';
 
 const MODE: Record<GuestType, string> = { pv: 'PV', pvh: 'PVH', 'pvh-shim': 'PVH (with the PV shim)', hvm: 'HVM' };
@@ -17,21 +18,31 @@ export const clause = (s: string): string => s.replace(/[.\s]+$/, '');
 /** The display name of a guest type. */
 export const modeName = (t: GuestType): string => MODE[t];
 
+/** Each failure a driver recognises (src/drivers/driver.ts DriverFailure), in a customer's words. */
+const FAILURE_WORDS: Record<DriverFailure, string> = {
+  'no-pvh-entry': "the server's kernel has no PVH support",
+  'no-pv-loader': "the server's kernel cannot start in PV mode",
+  'abi-unsupported': 'this host no longer runs 32-bit PV servers',
+  'no-hvm': 'this host has no hardware virtualisation for PVH',
+  'pci-passthrough': 'PVH mode does not support the passed-through PCI device yet',
+  'domain-exists': 'the server was already running',
+  'config-changed': "the server's settings were changed by someone else meanwhile",
+  'no-dm-snapshot': "the host cannot make snapshots of the server's disks",
+  'vg-full': "the host has no room for snapshots of the server's disks",
+  'no-reflink': "the host cannot make copies of the server's disks",
+};
+
 /**
- * Maps an xl or driver error to a customer sentence (no trailing full stop).
+ * A driver error in a customer's sentence (no trailing full stop), from its failure code and
+ * kind (src/drivers/driver.ts), never from its message, which is for operators.
  * @example
- * customerReason('xl create /etc/xen/a.cfg: xc_dom_guest_type: image not capable of booting inside a HVM container')
- * // => "the server's kernel has no PVH support"
+ * customerReason(new DriverError('failed', 'xl create /etc/xen/a.cfg: ...', 'no-pvh-entry')) // => "the server's kernel has no PVH support"
+ * customerReason(new DriverError('unreachable', 'xen1: connect ECONNREFUSED')) // => 'the host could not be reached'
  */
-export function customerReason(message: string): string {
-  if (/not capable of booting inside a HVM container|no XEN_ELFNOTE_PHYS32_ENTRY|not a PVH kernel/.test(message)) return "the server's kernel has no PVH support";
-  if (/no loader found|not a Xen PV kernel/.test(message)) return "the server's kernel cannot start in PV mode";
-  if (/x86_32p not supported|x86_32 not supported/.test(message)) return 'this host no longer runs 32-bit PV servers';
-  if (/hvm not supported/.test(message)) return 'this host has no hardware virtualisation for PVH';
-  if (/passthrough not yet supported/.test(message)) return 'PVH mode does not support the passed-through PCI device yet';
-  if (/connection lost|connection refused|unreachable|ECONNREFUSED|ETIMEDOUT|Timed out while waiting for handshake/i.test(message)) return 'the host could not be reached';
-  if (/already exists/.test(message)) return 'the server was already running';
-  if (/changed since it was read/.test(message)) return "the server's settings were changed by someone else meanwhile";
+export function customerReason(err: unknown): string {
+  const { kind, failure } = failureOf(err);
+  if (failure !== null) return FAILURE_WORDS[failure];
+  if (kind === 'unreachable') return 'the host could not be reached';
   return 'the host refused to start the server';
 }
 

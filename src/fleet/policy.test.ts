@@ -1,3 +1,4 @@
+import { DriverError } from '../drivers/driver.ts';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { allowed, type HostCaps } from './policy.ts';
@@ -50,8 +51,11 @@ test('resume decisions from the journal', () => {
 test('console since boot, and customer words for xl errors', () => {
   assert.equal(sinceBoot('Kernel panic\nbooting again\n', 'Kernel panic\n'), 'booting again\n');
   assert.equal(sinceBoot('fresh\n', 'rotated away\n'), 'fresh\n');
-  assert.equal(customerReason('xc_dom_guest_type: image not capable of booting inside a HVM container'), "the server's kernel has no PVH support");
-  assert.equal(customerReason('something odd'), 'the host refused to start the server');
+  assert.equal(customerReason(new DriverError('failed', 'xl create /etc/xen/a.cfg: xc_dom_guest_type: image not capable of booting inside a HVM container', 'no-pvh-entry')), "the server's kernel has no PVH support");
+  assert.equal(customerReason(new DriverError('unreachable', 'xen1: connect ECONNREFUSED 10.0.0.5:22')), 'the host could not be reached');
+  assert.equal(customerReason(new DriverError('failed', 'something odd')), 'the host refused to start the server');
+  // The words come from the code, never from the text: a message that reads like a known failure is not one.
+  assert.equal(customerReason(new Error('image not capable of booting inside a HVM container')), 'the host refused to start the server');
 });
 
 test('refusals and rollback messages end in one full stop, whatever the reason they quote ends in', async () => {

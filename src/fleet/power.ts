@@ -88,7 +88,7 @@ export async function runPower(ctx: FleetContext, opId: number): Promise<Operati
   try {
     running = (await retry(() => driver.domain(name))) !== null;
   } catch (err) {
-    return finishPower(ctx, op, guest, 'refused', { reason: `That did not work: ${customerReason(errText(err))}.`, detail: errText(err) });
+    return finishPower(ctx, op, guest, 'refused', { reason: `That did not work: ${customerReason(err)}.`, detail: errText(err) });
   }
   const plan = powerPlan(action, running, await ctx.store.journalOf(op.id));
   if (plan.kind === 'refuse') return finishPower(ctx, op, guest, 'refused', { reason: plan.reason, detail: `${action}: ${running ? 'running' : 'not running'} already` });
@@ -113,7 +113,7 @@ export async function runPower(ctx: FleetContext, opId: number): Promise<Operati
   } catch (err) {
     const step = stopDone ? 'power-start' : 'power-stop';
     await journal(ctx, op, guest.name, step, 'failed', errText(err));
-    const why = customerReason(errText(err));
+    const why = customerReason(err);
     // A reboot that shut the guest down and could not start it again left it down: that needs
     // someone. Anything else failed before it changed the guest's state.
     if (action === 'reboot' && stopDone) {

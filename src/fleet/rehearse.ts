@@ -5,7 +5,7 @@
  * leaves nothing behind: recovery destroys the rehearsal domain and removes the snapshots and the
  * config file. Nothing here ever names the guest's own domain, config file or disks as a target.
  */
-import { DriverError, domainName, hostPath, type DomainName, type HostDriver, type HostPath, type SnapshotSpec } from '../drivers/driver.ts';
+import { DriverError, domainName, failureOf, hostPath, type DomainName, type HostDriver, type HostPath, type SnapshotSpec } from '../drivers/driver.ts';
 import type { Guest, Host } from '../store/schema.ts';
 import { OWNER } from '../store/store.ts';
 import { rehearsals, type Rehearsal, type RehearsalStatus } from '../store/rehearsals.ts';
@@ -93,7 +93,7 @@ export async function runRehearsal(ctx: FleetContext, id: number, opts: Rehearsa
   };
 
   await journal('plan', 'begin');
-  const planned = await plan(ctx, guest, host, driver, r.to_type as RehearsalTarget, opts).catch((err: unknown) => ({ ok: false as const, rule: 'host' as const, reason: customerReason(errText(err)), detail: errText(err) }));
+  const planned = await plan(ctx, guest, host, driver, r.to_type as RehearsalTarget, opts).catch((err: unknown) => ({ ok: false as const, rule: 'host' as const, reason: customerReason(err), detail: errText(err) }));
   if (!planned.ok) return cannot(planned.rule, planned.reason, 'detail' in planned ? planned.detail : null);
   try {
     await R.update(id, { kernel: kernelOf(guest, planned.kernel) });
@@ -150,7 +150,7 @@ async function boot(ctx: FleetContext, driver: HostDriver, journal: Journal, p: 
       try {
         await retry(() => driver.snapshotDisk(s));
       } catch (err) {
-        const c = snapshotCannot(errText(err), s);
+        const c = snapshotCannot(err, s);
         if (c !== null) {
           await journal('snapshot', 'failed', c.rule);
           return { status: 'cannot-rehearse', step: 'snapshot', rule: c.rule, reason: c.reason, detail: errText(err), console: null };
@@ -201,7 +201,7 @@ async function boot(ctx: FleetContext, driver: HostDriver, journal: Journal, p: 
     return { status: 'passed', step: 'verify', rule: null, reason: `it came up in ${to === 'pvh' ? 'PVH' : 'PVH (shim)'} mode`, detail: `domid ${v.domid}`, console: tail };
   } catch (err) {
     await journal(step, 'failed', errText(err)).catch(() => {});
-    return { status: 'failed', step, rule: step, reason: customerReason(errText(err)), detail: errText(err), console: null };
+    return { status: 'failed', step, rule: step, reason: customerReason(err), detail: errText(err), console: null };
   }
 }
 
@@ -224,13 +224,14 @@ async function overflowed(driver: HostDriver, snapshots: SnapshotSpec[]): Promis
   return null;
 }
 
-/** What a failed snapshot means: the host cannot do it (cannot rehearse, with why), or a failure. */
-function snapshotCannot(msg: string, s: SnapshotSpec): { rule: CannotRule; reason: string } | null {
-  if (s.method === 'reflink' && /Operation not supported|Invalid cross-device link|Inappropriate ioctl/i.test(msg)) {
+/** What a failed snapshot means, from the driver's failure code: the host cannot do it (cannot rehearse, with why), or a failure. */
+function snapshotCannot(err: unknown, s: SnapshotSpec): { rule: CannotRule; reason: string } | null {
+  const { failure } = failureOf(err);
+  if (s.method === 'reflink' && failure === 'no-reflink') {
     return { rule: 'no-reflink', reason: `the filesystem holding ${s.origin} cannot make reflink copies, so no copy-on-write copy of the disk can be made` };
   }
-  if (/Required device-mapper target\(s\) not detected/.test(msg)) return { rule: 'no-dm-snapshot', reason: "dom0's kernel has no device-mapper snapshot target: load the dm_snapshot module, then try again" };
-  if (/insufficient free space/.test(msg)) return { rule: 'vg-full', reason: `the volume group of ${s.origin} has no room for the snapshot` };
+  if (failure === 'no-dm-snapshot') return { rule: 'no-dm-snapshot', reason: "dom0's kernel has no device-mapper snapshot target: load the dm_snapshot module, then try again" };
+  if (failure === 'vg-full') return { rule: 'vg-full', reason: `the volume group of ${s.origin} has no room for the snapshot` };
   return null;
 }
 

@@ -87,7 +87,7 @@ export async function precheck(ctx: FleetContext, guest: Guest, to: SwitchTarget
   try {
     current = await retry(() => driver.readFile(hostPath(guest.config_path), MAX_CONFIG));
   } catch (err) {
-    return no('config-unreadable', `The server's settings could not be read (${customerReason(errText(err))}).`, errText(err));
+    return no('config-unreadable', `The server's settings could not be read (${customerReason(err)}).`, errText(err));
   }
   const facts = ctx.readFacts(current, guest.config_path);
   if (!facts.ok) return no('config-invalid', "The server's settings file has an error that stops it from being read; our team can see which.", facts.error);
@@ -106,7 +106,7 @@ export async function precheck(ctx: FleetContext, guest: Guest, to: SwitchTarget
   try {
     dom = await retry(() => driver.domain(domainName(guest.name)));
   } catch (err) {
-    return no('host-unreachable', `The server's host could not be asked (${customerReason(errText(err))}).`, errText(err));
+    return no('host-unreachable', `The server's host could not be asked (${customerReason(err)}).`, errText(err));
   }
   // A crashed domain is kept (on_crash = "preserve") for someone to look at: not ours to replace.
   if (dom !== null && dom.state === 'crashed') return no('crashed', 'The server has crashed; it needs to be looked at before its mode is changed.');
@@ -273,7 +273,7 @@ export async function runSwitch(ctx: FleetContext, opId: number): Promise<Operat
     await retry(() => driver.writeConfig(path, pre.next, pre.current));
     await journal(ctx, op, guest.name, 'write-config', 'done');
   } catch (err) {
-    return fail(customerReason(errText(err)), errText(err));
+    return fail(customerReason(err), errText(err));
   }
   return createAndVerify(ctx, opId, from, to);
 }
@@ -290,10 +290,10 @@ async function createAndVerify(ctx: FleetContext, opId: number, from: GuestType,
     await journal(ctx, op, guest.name, 'create', 'done');
   } catch (err) {
     await journal(ctx, op, guest.name, 'create', 'failed', errText(err));
-    return rollback(ctx, opId, customerReason(errText(err)), errText(err));
+    return rollback(ctx, opId, customerReason(err), errText(err));
   }
   await journal(ctx, op, guest.name, 'verify', 'begin');
-  const v = await verifyBoot(driver, guest.name, to, { ...ctx.verify, consoleBefore }).catch((err: unknown) => ({ ok: false as const, reason: customerReason(errText(err)), detail: errText(err) }));
+  const v = await verifyBoot(driver, guest.name, to, { ...ctx.verify, consoleBefore }).catch((err: unknown) => ({ ok: false as const, reason: customerReason(err), detail: errText(err) }));
   if (!v.ok) {
     await journal(ctx, op, guest.name, 'verify', 'failed', v.detail);
     return rollback(ctx, opId, v.reason, v.detail);
@@ -368,9 +368,9 @@ export async function rollback(ctx: FleetContext, opId: number, why: string, det
   } catch (err) {
     const msg = errText(err);
     return finish(ctx, op, guest, 'needs-attention', {
-      reason: attentionMessage(from, customerReason(msg)),
+      reason: attentionMessage(from, customerReason(err)),
       detail: `${detail}; rollback failed: ${msg}`,
-      attention: attentionMessage(from, customerReason(msg)),
+      attention: attentionMessage(from, customerReason(err)),
     });
   }
   const reason =

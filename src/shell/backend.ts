@@ -84,15 +84,17 @@ export type FleetBackendOptions = {
 const errText = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
 /**
- * A power action's outcome in a customer's words, from the operators' audit detail (which keeps
- * xl's own error, with paths on the host, for operators).
+ * A power action's outcome in a customer's words, from an audit row of a pvhctl that ran power
+ * actions outside operations (today they are operations, whose reason is the customer's words).
+ * Such a row's detail keeps xl's own error for operators: a failure shows as just that, since
+ * its cause is only text now, and text is not told apart by pattern.
  * @example
- * auditOutcome('failed: xl create /etc/xen/web.cfg: /etc/xen/web.cfg: config parsing error') // => 'failed: the host refused to start the server'
+ * auditOutcome('failed: xl create /etc/xen/web.cfg: /etc/xen/web.cfg: config parsing error') // => 'failed'
  */
 export function auditOutcome(detail: string | null): string {
   if (detail === 'done') return 'done';
   if (detail === 'shutdown timed out') return 'it did not shut down in time';
-  if (detail !== null && detail.startsWith('failed: ')) return `failed: ${customerReason(detail.slice('failed: '.length))}`;
+  if (detail !== null && detail.startsWith('failed: ')) return 'failed';
   return '';
 }
 const actorOf = (customer: string) => `customer:${customer}`;
@@ -223,7 +225,7 @@ export function fleetBackend(fleet: Fleet, hub: EventHub, opts: FleetBackendOpti
         const d = await fleet.hosts.driverFor(host).domain(domainName(guest.name));
         if (d !== null) domain = { domid: d.domid, state: d.state, runningAs: runningType(d) };
       } catch (err) {
-        hostError = customerReason(errText(err));
+        hostError = customerReason(err);
       }
       const [op] = await store.listOperations({ guestId: guest.id, status: ['pending', 'running'], limit: 1 });
       return {
@@ -309,7 +311,7 @@ export function fleetBackend(fleet: Fleet, hub: EventHub, opts: FleetBackendOpti
         last = await driver.consoleTail(name, CONSOLE_TAIL);
         running = await driver.domain(name);
       } catch (err) {
-        return { ok: false, error: `The console could not be read: ${customerReason(errText(err))}.` };
+        return { ok: false, error: `The console could not be read: ${customerReason(err)}.` };
       }
       if (last !== '') onData(backlog(last, CONSOLE_BACKLOG));
       let stopped = false;

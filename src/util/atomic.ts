@@ -23,6 +23,9 @@ export type ReplaceOptions = {
   beforeRename?: () => void | Promise<void>;
 };
 
+/** The file changed between the read and the replacement (`expect` did not match): nothing was replaced. */
+export class ChangedSinceRead extends Error {}
+
 export type ReplaceResult = { file: string; kept: string | null };
 
 /**
@@ -48,7 +51,7 @@ export async function replaceFileAtomically(path: string, content: string | Uint
   const unchanged = async () => {
     if (opts.expect === undefined) return;
     const now = old === null ? null : await readFile(file);
-    if (now === null || !now.equals(Buffer.from(opts.expect))) throw new Error(`${file}: changed since it was read; not replaced`);
+    if (now === null || !now.equals(Buffer.from(opts.expect))) throw new ChangedSinceRead(`${file}: changed since it was read; not replaced`);
   };
   const tmp = join(dir, `.${basename(file)}.pvhctl-${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
   let kept: string | null = null;

@@ -2,7 +2,7 @@
  * HostDriver over a simulated host (world.ts). It answers as xl would, with xl's own error
  * messages, so the switch logic and its rollback can be tested on thousands of guests.
  */
-import { DriverError, isRehearsalPath, PVHCTL_FILE, type ConsoleChannel, type DiskBacking, type Domain, type DomainName, type DomainType, type HostDriver, type HostPath, keptName, type SnapshotSpec } from '../driver.ts';
+import { DriverError, type DriverFailure, isRehearsalPath, PVHCTL_FILE, type ConsoleChannel, type DiskBacking, type Domain, type DomainName, type DomainType, type HostDriver, type HostPath, keptName, type SnapshotSpec } from '../driver.ts';
 import { modelOf } from '../../xlcfg/model.ts';
 import { effectiveSettings, parseXlConfig } from '../../xlcfg/parser.ts';
 import { bytesOf, frontendState, putBytes, saveSim, withSimLock, type SimDomain, type SimGuest, type SimHost } from './world.ts';
@@ -133,39 +133,43 @@ function loginPrompt(h: SimHost, name: string, now: number): void {
   consoleAppend(h, name, `\n\nDebian GNU/Linux 12 ${name} hvc0\n\n${name} login: `);
 }
 
-/** Boots a domain from its config the way `xl create` would; returns xl's error message on failure. */
-function bootFromConfig(h: SimHost, path: string, now: number): string | null {
+/** Why `xl create` failed, as xl says it, and what the failure was (the simulator knows it). */
+type BootError = { why: string; failure: DriverFailure | null };
+const no = (why: string, failure: DriverFailure | null = null): BootError => ({ why, failure });
+
+/** Boots a domain from its config the way `xl create` would; returns xl's error on failure. */
+function bootFromConfig(h: SimHost, path: string, now: number): BootError | null {
   const s = h.state;
   const bytes = bytesOf(h, path);
-  if (bytes === undefined) return `Failed to read config file: ${path}: No such file or directory`;
+  if (bytes === undefined) return no(`Failed to read config file: ${path}: No such file or directory`);
   const cfg = simReadConfig(Buffer.from(bytes).toString('latin1'));
-  if (cfg === null) return `${path}: config parsing error`;
-  if (cfg.name === null) return `${path}: domain name must be specified`;
-  if (s.domains[cfg.name]) return `domain ${cfg.name} already exists`;
+  if (cfg === null) return no(`${path}: config parsing error`);
+  if (cfg.name === null) return no(`${path}: domain name must be specified`);
+  if (s.domains[cfg.name]) return no(`domain ${cfg.name} already exists`, 'domain-exists');
   // A domain boots what is on its disks: a guest's own, or a snapshot or reflink copy of them.
   const g = s.guests[cfg.name] ?? guestOfDisks(h, cfg.disks);
-  if (g === undefined) return `${cfg.name}: disk not found`;
+  if (g === undefined) return no(`${cfg.name}: disk not found`);
   for (const disk of cfg.disks) {
-    if (s.volumes !== undefined && s.volumes[disk] === undefined && disk.startsWith('/dev/')) return `libxl: device ${disk} does not exist`;
+    if (s.volumes !== undefined && s.volumes[disk] === undefined && disk.startsWith('/dev/')) return no(`libxl: device ${disk} does not exist`);
     const user = Object.values(s.domains).find((d) => d.disks?.includes(disk));
     // blkback refuses a block device another domain has open for writing.
-    if (user !== undefined) return `libxl: disk ${disk} is already in use by domain ${user.domid} (${user.name})`;
+    if (user !== undefined) return no(`libxl: disk ${disk} is already in use by domain ${user.domid} (${user.name})`);
   }
   const free = freeMemoryMb(h);
-  if (cfg.memoryMb > free) return `libxl: failed to allocate ${cfg.memoryMb} MiB: only ${free} MiB free`;
+  if (cfg.memoryMb > free) return no(`libxl: failed to allocate ${cfg.memoryMb} MiB: only ${free} MiB free`);
   const k = g.kernel;
   const boot = cfg.type === 'pvh' && cfg.pvshim ? 'pv' : cfg.type;
-  if (cfg.type !== 'pv' && !s.virtCaps.includes('hvm')) return 'xc_dom_boot_xen_init: hvm not supported by this host';
+  if (cfg.type !== 'pv' && !s.virtCaps.includes('hvm')) return no('xc_dom_boot_xen_init: hvm not supported by this host', 'no-hvm');
   if (boot === 'pv' && k.arch === 'x86_32p' && cfg.type === 'pv' && !s.xenCaps.includes('xen-3.0-x86_32p')) {
-    return 'xc_dom_compat_check: guest type xen-3.0-x86_32p not supported by xen kernel, sorry';
+    return no('xc_dom_compat_check: guest type xen-3.0-x86_32p not supported by xen kernel, sorry', 'abi-unsupported');
   }
   let crash: string | null = null;
   if (boot === 'pvh' && !k.pvh) {
-    if (g.boot === 'direct') return 'xc_dom_guest_type: image not capable of booting inside a HVM container';
+    if (g.boot === 'direct') return no('xc_dom_guest_type: image not capable of booting inside a HVM container', 'no-pvh-entry');
     crash = 'error: not a PVH kernel: no XEN_ELFNOTE_PHYS32_ENTRY.\n';
   }
   if (boot === 'pv' && !k.pv) {
-    if (g.boot === 'direct') return 'xc_dom_find_loader: no loader found';
+    if (g.boot === 'direct') return no('xc_dom_find_loader: no loader found', 'no-pv-loader');
     crash = 'error: not a Xen PV kernel.\n';
   }
   const fault = g.faults.find((f) => (f.kind === 'panic' || f.kind === 'hang') && f.count > 0 && (f.onType === undefined || f.onType === cfg.type));
@@ -252,17 +256,17 @@ function simSnapshot(h: SimHost, sp: SnapshotSpec): void {
   if (!isRehearsalPath(sp.path)) throw new DriverError('invalid', `${sp.path}: not a rehearsal snapshot name`);
   if (sp.method === 'reflink') {
     if (o === undefined || o.kind !== 'file') throw new DriverError('failed', `cp: cannot stat '${sp.origin}': No such file or directory`);
-    if (!o.reflink) throw new DriverError('failed', `cp --reflink=always ${sp.origin} ${sp.path}: cp: failed to clone '${sp.path}' from '${sp.origin}': Operation not supported`);
+    if (!o.reflink) throw new DriverError('failed', `cp --reflink=always ${sp.origin} ${sp.path}: cp: failed to clone '${sp.path}' from '${sp.origin}': Operation not supported`, 'no-reflink');
     vols[sp.path] = { kind: 'file', sizeBytes: o.sizeBytes, reflink: true, copyOf: sp.origin };
     return;
   }
   const argv = `lvcreate --snapshot --name ${sp.name} --size ${sp.cowBytes}b ${sp.origin}`;
   if (o === undefined || o.kind !== 'lv') throw new DriverError('failed', `${argv}: Failed to find logical volume "${sp.origin}"`);
-  if (!(h.state.dmTargets ?? []).includes('snapshot')) throw new DriverError('failed', `${argv}: snapshot: Required device-mapper target(s) not detected in your kernel.`);
+  if (!(h.state.dmTargets ?? []).includes('snapshot')) throw new DriverError('failed', `${argv}: snapshot: Required device-mapper target(s) not detected in your kernel.`, 'no-dm-snapshot');
   if (vols[sp.path] !== undefined) throw new DriverError('failed', `${argv}: Logical Volume "${sp.name}" already exists in volume group "${sp.vg}"`);
   const vg = h.state.vgs?.[o.vg];
   const need = Math.ceil(sp.cowBytes / (vg?.extentBytes ?? 4 * 1024 * 1024));
-  if (vg === undefined || vg.freeExtents < need) throw new DriverError('failed', `${argv}: Volume group "${o.vg}" has insufficient free space (${vg?.freeExtents ?? 0} extents): ${need} required.`);
+  if (vg === undefined || vg.freeExtents < need) throw new DriverError('failed', `${argv}: Volume group "${o.vg}" has insufficient free space (${vg?.freeExtents ?? 0} extents): ${need} required.`, 'vg-full');
   vg.freeExtents -= need;
   vols[sp.path] = { kind: 'lv', vg: o.vg, sizeBytes: o.sizeBytes, origin: sp.origin.slice(sp.origin.lastIndexOf('/') + 1), cowBytes: need * vg.extentBytes };
 }
@@ -355,7 +359,7 @@ function simDriverOf(h: SimHost, opts: { pollMs?: number }): HostDriver {
       call(() => {
         const old = bytesOf(h, path);
         if (expect !== undefined && (old === undefined || !Buffer.from(old).equals(Buffer.from(expect)))) {
-          throw new DriverError('failed', `${path}: changed since it was read; not replaced`);
+          throw new DriverError('failed', `${path}: changed since it was read; not replaced`, 'config-changed');
         }
         if (old !== undefined) {
           let n = 0;
@@ -397,7 +401,7 @@ function simDriverOf(h: SimHost, opts: { pollMs?: number }): HostDriver {
     create: async (path: HostPath) =>
       call(() => {
         const err = bootFromConfig(h, path, Date.now());
-        if (err !== null) throw new DriverError('failed', `xl create ${path}: ${err}`);
+        if (err !== null) throw new DriverError('failed', `xl create ${path}: ${err.why}`, err.failure);
       }),
     frontends: async (domid: number) =>
       call(() => {

@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import { openSync, closeSync, constants, fstatSync, lstatSync, readdirSync, readSync } from 'node:fs';
 import { join } from 'node:path';
-import { replaceFileAtomically } from '../../util/atomic.ts';
+import { ChangedSinceRead, replaceFileAtomically } from '../../util/atomic.ts';
 import { type ConfigListing, DriverError, hostPath } from '../driver.ts';
 import type { ExecResult, Runner } from './runner.ts';
 import { MAX_OUTPUT } from './parse.ts';
@@ -82,7 +82,7 @@ export function localRunner(): Runner {
       try {
         await replaceFileAtomically(path, content, expect === undefined ? {} : { expect });
       } catch (err) {
-        throw new DriverError('failed', err instanceof Error ? err.message : String(err));
+        throw new DriverError('failed', err instanceof Error ? err.message : String(err), err instanceof ChangedSinceRead ? 'config-changed' : null);
       }
     },
     async listFiles(dir) {

@@ -3,6 +3,7 @@
  * a file atomically, list a directory. local.ts does it on this machine (no shell involved);
  * ssh.ts does it over SSH, where the remote shell sees only arguments that passed `safeArg`.
  */
+import { xlFailure } from './failure.ts';
 import { DriverError, type BlockReader, type ConfigListing, type ConsoleChannel, type HostPath } from '../driver.ts';
 
 export type ExecResult = { code: number; stdout: Buffer; stderr: string };
@@ -47,5 +48,5 @@ export function checkExit(argv: string[], r: ExecResult): ExecResult {
   // keep them all, on one line, so that the cause can be recognised.
   const lines = r.stderr.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('Parsing config from'));
   const why = lines.length === 0 ? `exit code ${r.code}` : lines.join(' | ');
-  throw new DriverError('failed', `${argv.join(' ')}: ${why.length > 800 ? `…${why.slice(-800)}` : why}`);
+  throw new DriverError('failed', `${argv.join(' ')}: ${why.length > 800 ? `…${why.slice(-800)}` : why}`, xlFailure(`${argv.join(' ')}: ${why}`));
 }

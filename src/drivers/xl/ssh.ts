@@ -161,7 +161,7 @@ export function sshRunner(opts: SshOptions): Runner {
         if (expect !== undefined) {
           // A longer file is over the bound: changed, like any other difference.
           const now = exists ? await readFile(path, expect.length).catch(() => null) : null;
-          if (now === null || !Buffer.from(now).equals(Buffer.from(expect))) throw new DriverError('failed', `${path}: changed since it was read; not replaced`);
+          if (now === null || !Buffer.from(now).equals(Buffer.from(expect))) throw new DriverError('failed', `${path}: changed since it was read; not replaced`, 'config-changed');
         }
         if (exists) {
           let n = 0;
