@@ -17,7 +17,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cacheDir, debianKernel, fetchDeb, type KernelFlavour } from '../src/debian/apt.ts';
-import { libguestfsEnv } from '../src/debian/libguestfs.ts';
+import { libguestfsEnv } from '../test/support/libguestfs.ts';
 import type { GuestReport } from '../src/guest/inspect.ts';
 import { guestImage } from '../src/guest/testdata/images.ts';
 import { fixtureGuests } from '../src/guest/testdata/guests.ts';

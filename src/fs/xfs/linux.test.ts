@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { hasGuestfish } from '../../debian/libguestfs.ts';
+import { hasGuestfish } from '../../../test/support/libguestfs.ts';
 import { openSource } from '../../disk/source.ts';
 import { readPath, resolve } from '../path.ts';
 import { FORMAT } from './layout.ts';

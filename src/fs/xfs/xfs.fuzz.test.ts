@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fuzzCases, fuzzSeed, mutate, rng } from '../../../test/support/fuzz.ts';
-import { hasGuestfish } from '../../debian/libguestfs.ts';
+import { hasGuestfish } from '../../../test/support/libguestfs.ts';
 import { type ByteSource, memorySource } from '../../disk/source.ts';
 import { isDataError, readPath, resolve } from '../path.ts';
 import type { Filesystem, FsNode } from '../types.ts';

@@ -12,7 +12,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cacheDir, debianKernel } from '../../../debian/apt.ts';
-import { libguestfsEnv } from '../../../debian/libguestfs.ts';
+import { libguestfsEnv } from '../../../../test/support/libguestfs.ts';
 import { mkfsXfs } from './proto.ts';
 
 const VERSION = 1;

@@ -8,7 +8,7 @@
 import { spawnSync, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { debianKernel, unpackDeb } from './apt.ts';
+import { debianKernel, unpackDeb } from '../../src/debian/apt.ts';
 
 /**
  * True when guestfish is installed (libguestfs-tools; not in scripts/apt-packages.txt).
