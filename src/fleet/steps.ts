@@ -13,6 +13,9 @@ export type RollbackStep = (typeof ROLLBACK_STEPS)[number];
 export type PowerStep = (typeof POWER_STEPS)[number];
 export type Step = SwitchStep | RollbackStep | PowerStep;
 
+/** An operation's step as the store keeps it: `created` until its first journal entry, then the last step journaled. */
+export type OperationStep = Step | 'created';
+
 /** Where a restarted pvhctl picks an unfinished operation up. */
 export type Resume =
   /** Nothing on the host changed yet, or it may have: put the guest back as it was. */

@@ -19,13 +19,14 @@ import type { ReadConfigFacts, RewriteConfig } from './seams.ts';
 import { decodeVerdict } from './stored-verdict.ts';
 import { MAX_CONFIG } from '../xlcfg/facts.ts';
 import type { PodChoice } from '../xlcfg/rewrite.ts';
-import { resumeFrom, type Step } from './steps.ts';
+import { resumeFrom, type OperationStep, type Step } from './steps.ts';
 import { unifiedDiff } from '../util/diff.ts';
 import { printable } from '../util/escape.ts';
 import { DEFAULT_VERIFY, runningType, verifyBoot, type VerifyOptions } from './verify.ts';
 
 /** Progress of one operation, for SSE streams and progress bars. */
-export type OperationEvent = { operationId: number; guest: string; step: string; phase: 'begin' | 'done' | 'failed'; status?: Operation['status']; message?: string };
+/** One journal entry as an event; the last event's `step` is the operation's final status. */
+export type OperationEvent = { operationId: number; guest: string; step: OperationStep | Operation['status']; phase: 'begin' | 'done' | 'failed'; status?: Operation['status']; message?: string };
 
 export type FleetContext = {
   store: Store;

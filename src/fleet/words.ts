@@ -3,9 +3,10 @@
  * web UI's live progress, and what a guest must do first to reach PVH.
  */
 import type { NextStep } from './become.ts';
+import type { Step } from './steps.ts';
 
 /** Served to the web UI as /ui/words.js (src/web/routes.ts), so both say the same. */
-export const WORDS: Record<string, string> = {
+export const WORDS = {
   'pre-check': 'Checking that the server can run in the new mode',
   'keep-config': 'Saving a copy of the current settings',
   shutdown: 'Shutting the server down cleanly',
@@ -23,7 +24,7 @@ export const WORDS: Record<string, string> = {
   'rolled-back': 'Put back as it was',
   refused: 'Not started',
   'needs-attention': 'Our team has been alerted',
-};
+} satisfies Record<Step | 'done' | 'rolled-back' | 'refused' | 'needs-attention', string>;
 
 /**
  * One step's words; an unknown step (a newer fleet) is shown by its name.
@@ -31,7 +32,7 @@ export const WORDS: Record<string, string> = {
  * stepWords('verify') // => 'Waiting for it to boot, and checking its disks and network came up'
  */
 export function stepWords(step: string): string {
-  return Object.hasOwn(WORDS, step) ? WORDS[step]! : step;
+  return Object.hasOwn(WORDS, step) ? (WORDS as Record<string, string>)[step]! : step;
 }
 
 /**

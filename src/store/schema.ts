@@ -4,6 +4,7 @@
  * kept version is byte-identical whatever its encoding.
  */
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+import type { OperationStep, Step } from '../fleet/steps.ts';
 import type { GuestType } from '../fleet/types.ts';
 import type { PodChoice } from '../xlcfg/rewrite.ts';
 
@@ -95,8 +96,8 @@ export type OperationsTable = {
   from_type: GuestType;
   to_type: GuestType;
   status: OperationStatus;
-  /** The last journaled step (src/fleet/steps.ts). */
-  step: string;
+  /** The last journaled step (src/fleet/steps.ts), or `created` before the first. */
+  step: OperationStep;
   force: number;
   /** The guest's run state before the switch (a rollback boots it only if `running`); null: unknown. */
   prior_state: ColumnType<PriorState | null, PriorState | null | undefined, PriorState | null>;
@@ -122,7 +123,7 @@ export type JournalTable = {
   id: Generated<number>;
   operation_id: number;
   seq: number;
-  step: string;
+  step: Step;
   /** `begin` is written before the step acts; `done` or `failed` after. */
   phase: 'begin' | 'done' | 'failed';
   detail: string | null;

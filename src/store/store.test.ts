@@ -80,7 +80,7 @@ for (const store of STORES) {
     // Each step in its own transaction and all at once: on PostgreSQL these run on separate
     // connections, so only the row lock and the unique (operation, seq) keep the numbers apart.
     await Promise.all(
-      ops.flatMap((op) => ['pre-check', 'keep-config', 'shutdown', 'write-config', 'create', 'verify'].map((step) => s.tx((t) => s.journal(op.id, step, 'begin', null, t)))),
+      ops.flatMap((op) => (['pre-check', 'keep-config', 'shutdown', 'write-config', 'create', 'verify'] as const).map((step) => s.tx((t) => s.journal(op.id, step, 'begin', null, t)))),
     );
     await Promise.all(ops.map((op) => s.journal(op.id, 'verify', 'done', null)));
     for (const op of ops) {

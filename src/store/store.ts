@@ -14,6 +14,7 @@ import pg from 'pg';
 import { migrations } from './migrations.ts';
 import { nodeSqliteDialect } from './node-sqlite-dialect.ts';
 import { engineOf, type Engine } from './portable.ts';
+import type { Step } from '../fleet/steps.ts';
 import type { GuestType } from '../fleet/types.ts';
 import type {
   AuditEntry,
@@ -330,7 +331,7 @@ export function makeStore(db: Kysely<Tables>, path: string) {
     unfinishedOperations: async (): Promise<Operation[]> =>
       db.selectFrom('operations').selectAll().where('status', 'in', ['pending', 'running']).orderBy('id').execute(),
     /** Appends one journal entry; `seq` numbers the entries of one operation from 1. */
-    journal: async (operationId: number, step: string, phase: JournalEntry['phase'], detail: string | null, t: Db = db): Promise<JournalEntry> =>
+    journal: async (operationId: number, step: Step, phase: JournalEntry['phase'], detail: string | null, t: Db = db): Promise<JournalEntry> =>
       inTx(t, async (t) => {
         // PostgreSQL: two writers to one operation's journal are serialised on its row, so neither
         // reads a stale max(seq) (the unique index would refuse it). SQLite's writer lock does this.
@@ -354,7 +355,7 @@ export function makeStore(db: Kysely<Tables>, path: string) {
      * entry that took the same seq first makes the unique index refuse this one, which is then
      * written again with a fresh snapshot (read committed).
      */
-    journalStep: async (operationId: number, step: string, phase: JournalEntry['phase'], detail: string | null, also: Pick<Partial<Operation>, 'prior_state'> = {}): Promise<JournalEntry> => {
+    journalStep: async (operationId: number, step: Step, phase: JournalEntry['phase'], detail: string | null, also: Pick<Partial<Operation>, 'prior_state'> = {}): Promise<JournalEntry> => {
       if (engine !== 'postgres') {
         return db.transaction().execute(async (t) => {
           const entry = await store.journal(operationId, step, phase, detail, t);
