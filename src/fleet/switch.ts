@@ -24,8 +24,10 @@ import { unifiedDiff } from '../util/diff.ts';
 import { printable } from '../util/escape.ts';
 import { DEFAULT_VERIFY, runningType, verifyBoot, type VerifyOptions } from './verify.ts';
 
-/** Progress of one operation, for SSE streams and progress bars. */
-/** One journal entry as an event; the last event's `step` is the operation's final status. */
+/**
+ * Progress of one operation, for SSE streams and progress bars: one journal entry as an event; the
+ * last event's `step` is the operation's final status.
+ */
 export type OperationEvent = { operationId: number; guest: string; step: OperationStep | Operation['status']; phase: 'begin' | 'done' | 'failed'; status?: Operation['status']; message?: string };
 
 export type FleetContext = {
