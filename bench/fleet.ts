@@ -79,8 +79,8 @@ async function pvhctl() {
     const fleet = await openFleet({ dataDir: dir, simInMemory: true, verify: VERIFY, shutdownTimeoutMs: DELAY + 30_000 });
     for (let h = 0; h < HOSTS; h++) {
       await fleet.store.addHost({
-        name: `sim${h}`, transport: 'sim', endpoint: null, key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: LIMIT,
-        xen_version: null, xen_caps: null, virt_caps: null, last_seen: null, sim_spec: JSON.stringify({ guests: PER_HOST, seed: h + 1, ...SIM }),
+        name: `sim${h}`, transport: 'sim', endpoint: JSON.stringify({ guests: PER_HOST, seed: h + 1, ...SIM }), key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: LIMIT,
+        xen_version: null, xen_caps: null, virt_caps: null, last_seen: null,
       });
     }
     const t0 = performance.now();
@@ -136,8 +136,8 @@ async function onPostgres(workers: number) {
     const fleet = await openFleet({ dataDir: dir, store: url, recover: false, verify: VERIFY, shutdownTimeoutMs: DELAY + 30_000 });
     for (let h = 0; h < HOSTS; h++) {
       await fleet.store.addHost({
-        name: `sim${h}`, transport: 'sim', endpoint: null, key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: LIMIT,
-        xen_version: null, xen_caps: null, virt_caps: null, last_seen: null, sim_spec: JSON.stringify({ guests: PER_HOST, seed: h + 1, ...SIM }),
+        name: `sim${h}`, transport: 'sim', endpoint: JSON.stringify({ guests: PER_HOST, seed: h + 1, ...SIM }), key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: LIMIT,
+        xen_version: null, xen_caps: null, virt_caps: null, last_seen: null,
       });
     }
     const t0 = performance.now();

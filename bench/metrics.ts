@@ -24,8 +24,8 @@ const dir = mkdtempSync(join(tmpdir(), 'pvhctl-bench-metrics-'));
 const bus = eventBus();
 const fleet = await openFleet({ dataDir: dir, onEvent: (e) => bus.emit(e) });
 const host = await fleet.store.addHost({
-  name: 'sim1', transport: 'sim', endpoint: null, key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 2,
-  xen_version: null, xen_caps: null, virt_caps: null, last_seen: null, sim_spec: JSON.stringify({ guests: GUESTS, seed: 7 }),
+  name: 'sim1', transport: 'sim', endpoint: JSON.stringify({ guests: GUESTS, seed: 7 }), key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 2,
+  xen_version: null, xen_caps: null, virt_caps: null, last_seen: null,
 });
 await fleet.scan(host);
 const app = await buildServer(fleet, { logger: pino({ level: 'silent' }), bus });

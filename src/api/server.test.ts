@@ -12,8 +12,8 @@ async function setup() {
   const bus = eventBus();
   const fleet = await openFleet({ dataDir: ':memory:', verify: { bootTimeoutMs: 300, pollMs: 2 }, shutdownTimeoutMs: 200, onEvent: (e) => bus.emit(e) });
   const host = await fleet.store.addHost({
-    name: 'sim1', transport: 'sim', endpoint: null, key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 2,
-    xen_version: null, xen_caps: null, virt_caps: null, last_seen: null, sim_spec: JSON.stringify({ guests: 20, seed: 5, bootMs: 2, shutdownMs: 2 }),
+    name: 'sim1', transport: 'sim', endpoint: JSON.stringify({ guests: 20, seed: 5, bootMs: 2, shutdownMs: 2 }), key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 2,
+    xen_version: null, xen_caps: null, virt_caps: null, last_seen: null,
   });
   await fleet.scan(host);
   const app = await buildApi(fleet, { logger: pino({ level: 'silent' }), bus });

@@ -24,8 +24,8 @@ async function hasQemu(): Promise<boolean> {
 async function simHost(fleet: Fleet, logger: Logger, guests: number): Promise<void> {
   if ((await fleet.store.getHost('sim')) !== undefined) return;
   const host = await fleet.store.addHost({
-    name: 'sim', transport: 'sim', endpoint: null, key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 2,
-    sim_spec: JSON.stringify({ guests, seed: 1, bootMs: 2000, shutdownMs: 1000 }), xen_version: null, xen_caps: null, virt_caps: null, last_seen: null,
+    name: 'sim', transport: 'sim', endpoint: JSON.stringify({ guests, seed: 1, bootMs: 2000, shutdownMs: 1000 }), key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 2,
+    xen_version: null, xen_caps: null, virt_caps: null, last_seen: null,
   });
   const scan = await fleet.scan(host);
   logger.info({ host: 'sim', guests: scan.guests }, 'added and scanned a simulated host');
@@ -66,7 +66,7 @@ export async function setUpDemo(fleet: Fleet, logger: Logger, opts: { sim: numbe
     if (host === undefined) {
       host = await fleet.store.addHost({
         name: 'lab', transport: 'ssh', ...endpoint, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 1,
-        sim_spec: null, xen_version: null, xen_caps: null, virt_caps: null, last_seen: null,
+        xen_version: null, xen_caps: null, virt_caps: null, last_seen: null,
       });
     } else {
       await fleet.store.updateHost(host.id, endpoint);

@@ -15,10 +15,9 @@ test('SIGTERM in the middle of a switch lets it finish: the guest is not left do
   try {
     const fleet = await openFleet({ dataDir: dir });
     const host = await fleet.store.addHost({
-      name: 'slow', transport: 'sim', endpoint: null, key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 1,
+      name: 'slow', transport: 'sim', endpoint: JSON.stringify({ guests: 2, seed: 9, pvOnly: 0, bootMs: 5, shutdownMs: 1500 }), key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 1,
       xen_version: null, xen_caps: null, virt_caps: null, last_seen: null,
       // A guest that takes 1.5 s to shut down: the signal arrives while it is going down.
-      sim_spec: JSON.stringify({ guests: 2, seed: 9, pvOnly: 0, bootMs: 5, shutdownMs: 1500 }),
     });
     await fleet.scan(host);
     const [g] = await fleet.store.listGuests();

@@ -16,11 +16,10 @@ import { parseEndpoint, sshRunner } from './xl/ssh.ts';
 export type DriverHost = {
   name: string;
   transport: 'local' | 'ssh' | 'sim';
+  /** ssh: `user@address:port`; sim: the simulated host's shape (JSON, src/drivers/sim/fleet.ts SimSpec). */
   endpoint: string | null;
   key_path: string | null;
   host_key: string | null;
-  /** The simulated host's parameters (JSON, src/drivers/sim/fleet.ts SimSpec). */
-  sim_spec: string | null;
 };
 
 export type OpenOptions = {
@@ -33,12 +32,13 @@ export type OpenOptions = {
 /**
  * Opens the driver for a host.
  * @example
- * openDriver({ name: 'sim1', transport: 'sim', endpoint: null, key_path: null, host_key: null, sim_spec: '{"guests":3}' }, { simDir: null }).name // => 'sim1'
+ * openDriver({ name: 'sim1', transport: 'sim', endpoint: '{"guests":3}', key_path: null, host_key: null }, { simDir: null }).name // => 'sim1'
  */
 export function openDriver(host: DriverHost, opts: OpenOptions): HostDriver {
   switch (host.transport) {
     case 'sim': {
-      const spec = JSON.parse(host.sim_spec ?? '{}') as SimSpec;
+      // The simulator's shape is its endpoint, so that the product's schema carries nothing of it.
+      const spec = JSON.parse(host.endpoint ?? '{}') as SimSpec;
       let file: string | null = null;
       if (opts.simDir !== null) {
         mkdirSync(opts.simDir, { recursive: true });

@@ -31,9 +31,8 @@ const storeFor = async (s: TestStore): Promise<string | undefined> => (s.kind ==
 async function prepare(dir: string, store: string | undefined): Promise<{ capable: string; incapable: string; stopped: string }> {
   const fleet = await openFleet({ dataDir: dir, store });
   const host = await fleet.store.addHost({
-    name: 'crash', transport: 'sim', endpoint: null, key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 1,
+    name: 'crash', transport: 'sim', endpoint: JSON.stringify({ guests: 8, seed: 11, pvOnly: 0.4, bootMs: 2, shutdownMs: 2 }), key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 1,
     xen_version: null, xen_caps: null, virt_caps: null, last_seen: null,
-    sim_spec: JSON.stringify({ guests: 8, seed: 11, pvOnly: 0.4, bootMs: 2, shutdownMs: 2 }),
   });
   await fleet.scan(host);
   const sim = simOf(fleet.hosts.driverFor(host))!;

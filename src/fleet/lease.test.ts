@@ -37,8 +37,8 @@ for (const store of STORES) {
     try {
       const fleet = await openFleet({ dataDir: dir, store: loc, ...FAST });
       const host = await fleet.store.addHost({
-        name: 'lease', transport: 'sim', endpoint: null, key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 2,
-        xen_version: null, xen_caps: null, virt_caps: null, last_seen: null, sim_spec: JSON.stringify({ guests: 3, seed: 4, pvOnly: 0, bootMs: 2, shutdownMs: 600 }),
+        name: 'lease', transport: 'sim', endpoint: JSON.stringify({ guests: 3, seed: 4, pvOnly: 0, bootMs: 2, shutdownMs: 600 }), key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 2,
+        xen_version: null, xen_caps: null, virt_caps: null, last_seen: null,
       });
       await fleet.scan(host);
       const [g1, g2] = await fleet.store.listGuests();

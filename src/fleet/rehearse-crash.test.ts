@@ -27,9 +27,8 @@ for (const which of ['passes', 'panics'] as const) {
       try {
         const fleet = await openFleet({ dataDir: dir });
         const host = await fleet.store.addHost({
-          name: 'crash', transport: 'sim', endpoint: null, key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 1,
+          name: 'crash', transport: 'sim', endpoint: JSON.stringify({ guests: 3, seed: 4, pvOnly: 0, bootMs: 2, shutdownMs: 2 }), key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 1,
           xen_version: null, xen_caps: null, virt_caps: null, last_seen: null,
-          sim_spec: JSON.stringify({ guests: 3, seed: 4, pvOnly: 0, bootMs: 2, shutdownMs: 2 }),
         });
         await fleet.scan(host);
         const sim = simOf(fleet.hosts.driverFor(host))!;

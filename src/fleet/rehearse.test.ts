@@ -17,9 +17,8 @@ import { simOf } from '../drivers/sim/driver.ts';
 async function setup(spec: Partial<SimSpec> = {}, maxParallel = 4): Promise<{ fleet: Fleet; sim: SimHost; guests: Guest[] }> {
   const fleet = await openFleet({ dataDir: ':memory:', verify: { bootTimeoutMs: 300, pollMs: 2 }, shutdownTimeoutMs: 200 });
   const host = await fleet.store.addHost({
-    name: 'sim1', transport: 'sim', endpoint: null, key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: maxParallel,
+    name: 'sim1', transport: 'sim', endpoint: JSON.stringify({ guests: 10, seed: 9, pvOnly: 0.3, bootMs: 3, shutdownMs: 3, ...spec }), key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: maxParallel,
     xen_version: null, xen_caps: null, virt_caps: null, last_seen: null,
-    sim_spec: JSON.stringify({ guests: 10, seed: 9, pvOnly: 0.3, bootMs: 3, shutdownMs: 3, ...spec }),
   });
   await fleet.scan(host);
   return { fleet, sim: simOf(fleet.hosts.driverFor(host))!, guests: await fleet.store.listGuests() };

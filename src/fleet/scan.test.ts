@@ -31,7 +31,7 @@ test('scan: a .cfg symbolic link is skipped with a word in the report, its targe
     const ctx = makeContext({ store, driverFor: () => driver, readFacts: readConfigFacts, rewrite: rewriteConfig });
     const host = await store.addHost({
       name: 'local', transport: 'local', endpoint: null, key_path: null, config_dir: cfgs, role: 'pv-pvh', max_parallel: 1,
-      xen_version: null, xen_caps: null, virt_caps: null, last_seen: null, sim_spec: null,
+      xen_version: null, xen_caps: null, virt_caps: null, last_seen: null,
     });
     const read: string[] = [];
     const r = await scanHost(ctx, host, async (g) => (read.push(g.configPath), UNKNOWN_VERDICT('not inspected in this test')));

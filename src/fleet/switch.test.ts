@@ -16,9 +16,8 @@ for (const store of STORES) {
   async function setup(spec: Partial<SimSpec> = {}, maxParallel = 4): Promise<{ fleet: Fleet; sim: SimHost; guests: Guest[] }> {
     const fleet = await openFleet({ dataDir: ':memory:', store: await store.location(), ...FAST });
     const host = await fleet.store.addHost({
-      name: 'sim1', transport: 'sim', endpoint: null, key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: maxParallel,
+      name: 'sim1', transport: 'sim', endpoint: JSON.stringify({ guests: 30, seed: 3, pvOnly: 0.25, bootMs: 3, shutdownMs: 3, ...spec }), key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: maxParallel,
       xen_version: null, xen_caps: null, virt_caps: null, last_seen: null,
-      sim_spec: JSON.stringify({ guests: 30, seed: 3, pvOnly: 0.25, bootMs: 3, shutdownMs: 3, ...spec }),
     });
     const scan = await fleet.scan(host);
     assert.deepEqual(scan.errors, []);

@@ -14,9 +14,8 @@ import { simOf } from '../drivers/sim/driver.ts';
 async function setup() {
   const fleet = await openFleet({ dataDir: ':memory:', verify: { bootTimeoutMs: 300, pollMs: 2 }, shutdownTimeoutMs: 200 });
   const host = await fleet.store.addHost({
-    name: 'sim1', transport: 'sim', endpoint: null, key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 4,
+    name: 'sim1', transport: 'sim', endpoint: JSON.stringify({ guests: 12, seed: 5, pvOnly: 0, bootMs: 3, shutdownMs: 3 }), key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 4,
     xen_version: null, xen_caps: null, virt_caps: null, last_seen: null,
-    sim_spec: JSON.stringify({ guests: 12, seed: 5, pvOnly: 0, bootMs: 3, shutdownMs: 3 }),
   });
   await fleet.scan(host);
   const sim = simOf(fleet.hosts.driverFor(host))!;
@@ -96,8 +95,8 @@ test('a switch journals the evidence: the type xl reports and what the guest say
   const fleet = await openFleet({ dataDir: ':memory:', verify: { bootTimeoutMs: 2000, pollMs: 2 }, shutdownTimeoutMs: 500 });
   try {
     const host = await fleet.store.addHost({
-      name: 's', transport: 'sim', endpoint: null, key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 2,
-      xen_version: null, xen_caps: null, virt_caps: null, last_seen: null, sim_spec: JSON.stringify({ guests: 8, seed: 3, bootMs: 2, shutdownMs: 2 }),
+      name: 's', transport: 'sim', endpoint: JSON.stringify({ guests: 8, seed: 3, bootMs: 2, shutdownMs: 2 }), key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 2,
+      xen_version: null, xen_caps: null, virt_caps: null, last_seen: null,
     });
     await fleet.scan(host);
     const sim = simOf(fleet.hosts.driverFor(host))!;

@@ -58,9 +58,8 @@ async function post(base: string, token: string, path: string, body: unknown): P
 async function addHosts(fleet: Fleet, tag: string): Promise<void> {
   for (const name of [`${tag}a`, `${tag}b`]) {
     const host = await fleet.store.addHost({
-      name, transport: 'sim', endpoint: null, key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: MAX_PARALLEL,
+      name, transport: 'sim', endpoint: JSON.stringify({ guests: 4, seed: name.length * 7 + tag.charCodeAt(0), pvOnly: 0.3, bootMs: 20, shutdownMs: 20 }), key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: MAX_PARALLEL,
       xen_version: null, xen_caps: null, virt_caps: null, last_seen: null,
-      sim_spec: JSON.stringify({ guests: 4, seed: name.length * 7 + tag.charCodeAt(0), pvOnly: 0.3, bootMs: 20, shutdownMs: 20 }),
     });
     const scan = await fleet.scan(host);
     assert.deepEqual(scan.errors, []);

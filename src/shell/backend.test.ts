@@ -19,8 +19,8 @@ async function simFleet(guests: number) {
   const hub = eventBus();
   const fleet = await openFleet({ dataDir: ':memory:', onEvent: hub.emit, verify: { bootTimeoutMs: 500, pollMs: 2 }, shutdownTimeoutMs: 500 });
   const host = await fleet.store.addHost({
-    name: 'sim1', transport: 'sim', endpoint: null, key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 2,
-    xen_version: null, xen_caps: null, virt_caps: null, last_seen: null, sim_spec: JSON.stringify({ guests, seed: 4, bootMs: 2, shutdownMs: 2 }),
+    name: 'sim1', transport: 'sim', endpoint: JSON.stringify({ guests, seed: 4, bootMs: 2, shutdownMs: 2 }), key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 2,
+    xen_version: null, xen_caps: null, virt_caps: null, last_seen: null,
   });
   await fleet.scan(host);
   return { hub, fleet, host };

@@ -30,8 +30,8 @@ for (const store of STORES) {
     const hub = eventBus();
     const fleet = await openFleet({ dataDir: ':memory:', store: await store.location(), onEvent: hub.emit, verify: { bootTimeoutMs: 2000, pollMs: 2 }, shutdownTimeoutMs: 2000 });
     const host = await fleet.store.addHost({
-      name: 'sim1', transport: 'sim', endpoint: null, key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 4,
-      xen_version: null, xen_caps: null, virt_caps: null, last_seen: null, sim_spec: JSON.stringify({ guests: 8, seed: 21, pvOnly: 0, bootMs: 5, shutdownMs: 200 }),
+      name: 'sim1', transport: 'sim', endpoint: JSON.stringify({ guests: 8, seed: 21, pvOnly: 0, bootMs: 5, shutdownMs: 200 }), key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 4,
+      xen_version: null, xen_caps: null, virt_caps: null, last_seen: null,
     });
     await fleet.scan(host);
     const sim = simOf(fleet.hosts.driverFor(host))!;

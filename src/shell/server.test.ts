@@ -64,9 +64,8 @@ before(async () => {
   const hub = eventBus();
   fleet = await openFleet({ dataDir: dir, onEvent: hub.emit, verify: { bootTimeoutMs: 2000, pollMs: 5 }, shutdownTimeoutMs: 2000 });
   const host = await fleet.store.addHost({
-    name: 'xen1', transport: 'sim', endpoint: null, key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 2,
+    name: 'xen1', transport: 'sim', endpoint: JSON.stringify({ guests: 12, seed: 11, pvOnly: 0.3, bootMs: 20, shutdownMs: 20 }), key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 2,
     xen_version: null, xen_caps: null, virt_caps: null, last_seen: null,
-    sim_spec: JSON.stringify({ guests: 12, seed: 11, pvOnly: 0.3, bootMs: 20, shutdownMs: 20 }),
   });
   const scan = await fleet.scan(host);
   assert.deepEqual(scan.errors, []);

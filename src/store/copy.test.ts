@@ -19,9 +19,8 @@ const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9o
 async function history(dir: string): Promise<void> {
   const fleet = await openFleet({ dataDir: dir, ...FAST });
   const host = await fleet.store.addHost({
-    name: 'dom0', transport: 'sim', endpoint: null, key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 3,
+    name: 'dom0', transport: 'sim', endpoint: JSON.stringify({ guests: 12, seed: 5, pvOnly: 0.3, bootMs: 2, shutdownMs: 2 }), key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 3,
     xen_version: null, xen_caps: null, virt_caps: null, last_seen: null,
-    sim_spec: JSON.stringify({ guests: 12, seed: 5, pvOnly: 0.3, bootMs: 2, shutdownMs: 2 }),
   });
   await fleet.scan(host);
   const guests = await fleet.store.listGuests();

@@ -233,6 +233,19 @@ export const migrations: Record<string, Migration> = {
         WHERE verdict LIKE '{"version":2,%'`.execute(db);
     },
   },
+  // The simulator's shape moves from its own column into the sim host's endpoint (read only by
+  // the driver table, src/drivers/open.ts), so that the product's schema carries no simulator
+  // column; a demo's hosts keep their shape.
+  '0530_sim_spec_in_endpoint': {
+    async up(db: Kysely<any>) {
+      await sql`UPDATE hosts SET endpoint = sim_spec WHERE transport = 'sim' AND sim_spec IS NOT NULL`.execute(db);
+      await db.schema.alterTable('hosts').dropColumn('sim_spec').execute();
+    },
+    async down(db: Kysely<any>) {
+      await db.schema.alterTable('hosts').addColumn('sim_spec', 'text').execute();
+      await sql`UPDATE hosts SET sim_spec = endpoint, endpoint = NULL WHERE transport = 'sim'`.execute(db);
+    },
+  },
   // The Xen Shell's customer keys (src/store/customer-keys.ts), numbered apart from the fleet's.
   '0900_customer_keys': customerKeysMigration,
   // Rehearsals (src/store/rehearsals.ts), numbered apart from the fleet's and the shell's.

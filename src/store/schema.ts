@@ -32,7 +32,7 @@ export type HostsTable = {
   id: Generated<number>;
   name: string;
   transport: Transport;
-  /** `user@address:port` for ssh; null for local and sim. */
+  /** `user@address:port` for ssh; for sim, the simulated host's shape (JSON, read only by src/drivers/open.ts); null for local. */
   endpoint: string | null;
   /** Private key file for ssh. */
   key_path: string | null;
@@ -48,8 +48,6 @@ export type HostsTable = {
   max_parallel: number;
   /** The SSH host key accepted (`ssh-ed25519 BASE64`); null trusts the first key seen. */
   host_key: ColumnType<string | null, string | null | undefined, string | null>;
-  /** For the simulator: the fleet seed and shape, JSON. */
-  sim_spec: string | null;
   last_seen: string | null;
   created_at: string;
 };

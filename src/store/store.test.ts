@@ -9,14 +9,16 @@ import pg from 'pg';
 import { makeStore, openStore, SQLITE_FILE } from './store.ts';
 import type { Tables } from './schema.ts';
 import { STORES } from '../../test/support/stores.ts';
+import { sql } from 'kysely';
 import { migrations } from './migrations.ts';
+import { openDriver } from '../drivers/open.ts';
 import { decodeVerdict, encodeVerdict } from '../fleet/stored-verdict.ts';
 
 test('a data directory gets one WAL-mode SQLite file, migrated once, reopened intact', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'pvhctl-store-'));
   try {
     const s = await openStore(dir);
-    const h = await s.addHost({ name: 'xen1', transport: 'sim', endpoint: null, key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 2, xen_version: null, xen_caps: null, virt_caps: null, sim_spec: null, last_seen: null });
+    const h = await s.addHost({ name: 'xen1', transport: 'sim', endpoint: null, key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 2, xen_version: null, xen_caps: null, virt_caps: null, last_seen: null });
     await s.upsertGuest({ name: 'web1', host_id: h.id, owner: 'alice', config_path: '/etc/xen/web1.cfg', current_type: 'pv', arch: 'x86_64', verdict: null, verdict_at: null, attention: null });
     await s.close();
     assert.ok(existsSync(join(dir, SQLITE_FILE)));
@@ -35,9 +37,26 @@ test('a data directory gets one WAL-mode SQLite file, migrated once, reopened in
 });
 
 for (const store of STORES) {
+  test(`migration 0530 moves a simulated host's shape into its endpoint and drops the simulator's column (${store.kind})`, async () => {
+    const s = await openStore(await store.location());
+    // A store as it was before 0530: the column back, a demo's sim host and an ssh host in it.
+    await migrations['0530_sim_spec_in_endpoint']!.down!(s.db);
+    const spec = '{"guests":4,"seed":1,"bootMs":2000,"shutdownMs":1000}';
+    await sql`INSERT INTO hosts (name, transport, endpoint, key_path, config_dir, role, max_parallel, sim_spec, created_at)
+      VALUES ('sim', 'sim', NULL, NULL, '/etc/xen', 'pv-pvh', 2, ${spec}, 'x'), ('xen1', 'ssh', 'root@10.0.0.5:22', '/k', '/etc/xen', 'pv-pvh', 2, NULL, 'x')`.execute(s.db);
+    await migrations['0530_sim_spec_in_endpoint']!.up(s.db);
+    const sim = (await s.getHost('sim'))!;
+    assert.equal(sim.endpoint, spec);
+    assert.equal('sim_spec' in sim, false, 'the column is gone');
+    assert.equal((await s.getHost('xen1'))!.endpoint, 'root@10.0.0.5:22');
+    const driver = openDriver({ ...sim, host_key: null }, { simDir: null });
+    assert.equal((await driver.listDomains()).length, 4, 'the demo host keeps its guests');
+    await s.close();
+  });
+
   test(`migration 0520 gives version-1 verdicts a version and keeps newer rows as they are (${store.kind})`, async () => {
     const s = await openStore(await store.location());
-    const h = await s.addHost({ name: 'h', transport: 'sim', endpoint: null, key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 1, xen_version: null, xen_caps: null, virt_caps: null, sim_spec: null, last_seen: null });
+    const h = await s.addHost({ name: 'h', transport: 'sim', endpoint: null, key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 1, xen_version: null, xen_caps: null, virt_caps: null, last_seen: null });
     const v1 = '{"pv":{"capable":true,"abi":"xen-3.0-x86_64","reason":"has a PV entry point"},"pvh":{"capable":false,"reason":"no PHYS32_ENTRY note"},"arch":"x86_64","source":"kernel","kernelVersion":"6.1.0-56-amd64"}';
     const v2 = encodeVerdict({ ...decodeVerdict(v1)!, source: 'disk', inspection: { verdict: 'needs-kernel', install: 'linux-image-amd64', reasons: ['r'] } });
     const old = await s.upsertGuest({ name: 'old', host_id: h.id, owner: null, config_path: '/etc/xen/old.cfg', current_type: 'pv', arch: null, verdict: v1, verdict_at: null, attention: null });
@@ -62,7 +81,7 @@ for (const store of STORES) {
 
   test(`config versions come back byte-identical, whatever the bytes (${store.kind})`, async () => {
     const s = await openStore(await store.location());
-    const h = await s.addHost({ name: 'h', transport: 'sim', endpoint: null, key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 1, xen_version: null, xen_caps: null, virt_caps: null, sim_spec: null, last_seen: null });
+    const h = await s.addHost({ name: 'h', transport: 'sim', endpoint: null, key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 1, xen_version: null, xen_caps: null, virt_caps: null, last_seen: null });
     const g = await s.upsertGuest({ name: 'g', host_id: h.id, owner: null, config_path: '/etc/xen/g.cfg', current_type: 'pv', arch: null, verdict: null, verdict_at: null, attention: null });
     const bytes = new Uint8Array([0, 0xff, 0xfe, 0x0d, 0x0a, 0x80, ...new TextEncoder().encode('kernel = "/boot/vmlinuz"\n')]);
     const v = await s.keepConfig(g.id, bytes, 'before-switch', null);
@@ -74,7 +93,7 @@ for (const store of STORES) {
 
   test(`journal entries are numbered per operation and concurrent transactions do not interleave (${store.kind})`, async () => {
     const s = await openStore(await store.location());
-    const h = await s.addHost({ name: 'h', transport: 'sim', endpoint: null, key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 1, xen_version: null, xen_caps: null, virt_caps: null, sim_spec: null, last_seen: null });
+    const h = await s.addHost({ name: 'h', transport: 'sim', endpoint: null, key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 1, xen_version: null, xen_caps: null, virt_caps: null, last_seen: null });
     const guests = await Promise.all(['g1', 'g2', 'g3'].map((name) => s.upsertGuest({ name, host_id: h.id, owner: null, config_path: `/etc/xen/${name}.cfg`, current_type: 'pv', arch: null, verdict: null, verdict_at: null, attention: null })));
     const ops = await Promise.all(guests.map((g) => s.createOperation({ guest_id: g.id, kind: 'switch', from_type: 'pv', to_type: 'pvh', force: 0, requested_by: 'test' })));
     // Each step in its own transaction and all at once: on PostgreSQL these run on separate
@@ -107,7 +126,7 @@ for (const store of STORES) {
 
   test(`one unfinished operation per guest, checked inside the transaction and by the database (${store.kind})`, async () => {
     const s = await openStore(await store.location());
-    const h = await s.addHost({ name: 'h', transport: 'sim', endpoint: null, key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 1, xen_version: null, xen_caps: null, virt_caps: null, sim_spec: null, last_seen: null });
+    const h = await s.addHost({ name: 'h', transport: 'sim', endpoint: null, key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 1, xen_version: null, xen_caps: null, virt_caps: null, last_seen: null });
     const g = await s.upsertGuest({ name: 'g', host_id: h.id, owner: null, config_path: '/etc/xen/g.cfg', current_type: 'pv', arch: null, verdict: null, verdict_at: null, attention: null });
     const o = { guest_id: g.id, kind: 'switch' as const, from_type: 'pv' as const, to_type: 'pvh' as const, force: 0, requested_by: 'test' };
     // Eight requests at once: exactly one operation is created, the rest are told the guest is busy.
@@ -125,7 +144,7 @@ for (const store of STORES) {
 for (const store of STORES) {
   test(`a step journaled many times at once gets its own numbers and marks the operation running at it (${store.kind})`, async () => {
     const s = await openStore(await store.location());
-    const h = await s.addHost({ name: 'h', transport: 'sim', endpoint: null, key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 1, xen_version: null, xen_caps: null, virt_caps: null, sim_spec: null, last_seen: null });
+    const h = await s.addHost({ name: 'h', transport: 'sim', endpoint: null, key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 1, xen_version: null, xen_caps: null, virt_caps: null, last_seen: null });
     const g = await s.upsertGuest({ name: 'g', host_id: h.id, owner: null, config_path: '/etc/xen/g.cfg', current_type: 'pv', arch: null, verdict: null, verdict_at: null, attention: null });
     const op = await s.createOperation({ guest_id: g.id, kind: 'switch', from_type: 'pv', to_type: 'pvh', force: 0, requested_by: 'test' });
     await s.journalStep(op.id, 'pre-check', 'begin', 'before: running', { prior_state: 'running' });
@@ -155,7 +174,7 @@ test('on PostgreSQL a journaled step is one statement, not a transaction of seve
     }) as typeof c.query;
   });
   const s = makeStore(new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) }), 'counted');
-  const h = await s.addHost({ name: 'h', transport: 'sim', endpoint: null, key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 1, xen_version: null, xen_caps: null, virt_caps: null, sim_spec: null, last_seen: null });
+  const h = await s.addHost({ name: 'h', transport: 'sim', endpoint: null, key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 1, xen_version: null, xen_caps: null, virt_caps: null, last_seen: null });
   const g = await s.upsertGuest({ name: 'g', host_id: h.id, owner: null, config_path: '/etc/xen/g.cfg', current_type: 'pv', arch: null, verdict: null, verdict_at: null, attention: null });
   const op = await s.createOperation({ guest_id: g.id, kind: 'switch', from_type: 'pv', to_type: 'pvh', force: 0, requested_by: 'test' });
   sent = 0;

@@ -40,8 +40,8 @@ const sims: SimHost[] = [];
 
 async function addSimHost(name: string, spec: Record<string, unknown>) {
   const host = await fleet.store.addHost({
-    name, transport: 'sim', endpoint: null, key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 3,
-    xen_version: null, xen_caps: null, virt_caps: null, last_seen: null, sim_spec: JSON.stringify(spec),
+    name, transport: 'sim', endpoint: JSON.stringify(spec), key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 3,
+    xen_version: null, xen_caps: null, virt_caps: null, last_seen: null,
   });
   const r = await fleet.scan(host);
   assert.deepEqual(r.errors, []);

@@ -39,7 +39,7 @@ before(async () => {
   fleet = await openFleet({ dataDir: dir, onEvent: (e) => hub.emit(e), verify: { bootTimeoutMs: 240_000, pollMs: 2000 }, shutdownTimeoutMs: 60_000 });
   const host = await fleet.store.addHost({
     name: 'lab', transport: 'ssh', endpoint: `root@127.0.0.1:${lab.port}`, key_path: lab.keyPath, host_key: lab.hostKey, config_dir: '/etc/xen',
-    role: 'pv-pvh', max_parallel: 1, xen_version: null, xen_caps: null, virt_caps: null, sim_spec: null, last_seen: null,
+    role: 'pv-pvh', max_parallel: 1, xen_version: null, xen_caps: null, virt_caps: null, last_seen: null,
   });
   await fleet.scan(host);
   const g = (await fleet.store.getGuest(GUEST))[0];
