@@ -12,7 +12,8 @@ export type HostCaps = { xenCaps: string[]; virtCaps: string[]; role: HostRole }
 /** `reason` is for the customer; `rule` names the check for operators and tests. */
 export type PolicyResult = { ok: true } | { ok: false; rule: PolicyRule; reason: string };
 
-const hasHvm = (h: HostCaps) => h.virtCaps.includes('hvm') || h.xenCaps.some((c) => c.startsWith('hvm-'));
+/** Whether the host can run HVM containers (PVH and the shim need them): `hvm` in virt_caps or an `hvm-` ABI in xen_caps. */
+export const hasHvm = (h: Pick<HostCaps, 'xenCaps' | 'virtCaps'>): boolean => h.virtCaps.includes('hvm') || h.xenCaps.some((c) => c.startsWith('hvm-'));
 
 /**
  * Decides whether a guest may switch to `to` on a host.
