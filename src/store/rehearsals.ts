@@ -121,6 +121,11 @@ export function rehearsals(store: Store) {
       if (kernel !== undefined) q = q.where('kernel', '=', kernel);
       return q.orderBy('id', 'desc').limit(1).executeTakeFirst();
     },
+    /** Each guest's newest finished rehearsal, whatever its kernel (the campaign planner's input), by guest id. */
+    latestOfEach: async (): Promise<Map<number, Rehearsal>> => {
+      const rows = await db.selectFrom('rehearsals').selectAll().where('status', '!=', 'running').orderBy('id').execute();
+      return new Map(rows.map((r) => [r.guest_id, r]));
+    },
     running: async (): Promise<Rehearsal[]> => db.selectFrom('rehearsals').selectAll().where('status', '=', 'running').orderBy('id').execute(),
     journal: async (id: number, step: string, phase: RehearsalJournalEntry['phase'], detail: string | null): Promise<RehearsalJournalEntry> => {
       const last = await db.selectFrom('rehearsal_journal').select('seq').where('rehearsal_id', '=', id).orderBy('seq', 'desc').limit(1).executeTakeFirst();

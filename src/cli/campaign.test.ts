@@ -1,0 +1,88 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { CampaignPlan, HeldGuest } from '../fleet/planner.ts';
+
+const BIN = join(import.meta.dirname, '..', '..', 'bin', 'pvhctl.js');
+
+type PlanJson = { policy: unknown; waves: CampaignPlan['waves']; held: (HeldGuest & { words: { operator: string; customer: string } })[] };
+
+test('pvhctl campaign plan on a simulated fleet: every guest once, limits, canary, what switches showed; changes nothing', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pvhctl-campaign-'));
+  const run = (...args: string[]) => {
+    const r = spawnSync(process.execPath, [BIN, ...args, '--data-dir', dir], { encoding: 'utf8' });
+    return { code: r.status, out: r.stdout, err: r.stderr };
+  };
+  const ok = (...args: string[]) => {
+    const r = run(...args);
+    assert.equal(r.code, 0, `${args.join(' ')}: ${r.err}`);
+    return r.out;
+  };
+  try {
+    ok('host', 'add', 'sim1', '--sim', '30:3', '--max-parallel', '3');
+    ok('host', 'add', 'sim2', '--sim', '20:4', '--max-parallel', '1');
+    ok('host', 'add', 'hvm1', '--sim', '5:5', '--role', 'hvm-dedicated');
+    ok('scan');
+    type Listed = { id: number; name: string; host: string; canBecome: string };
+    const guests = JSON.parse(ok('guest', 'list', '--json')) as Listed[];
+    // What booting showed reaches the plan: a PVH kernel that panics as PVH, switched (rolled back:
+    // PVH refuted, so the shim) or rehearsed (failed: not scheduled); a switched guest is done.
+    const [panics, rehearsed] = guests.filter((g) => g.host === 'sim1' && g.canBecome === 'pvh');
+    const pvh = guests.find((g) => g.host === 'sim2' && g.canBecome === 'pvh')!;
+    assert.ok(panics && rehearsed && pvh, JSON.stringify(guests.map((g) => g.canBecome)));
+    const simFile = join(dir, 'sim', 'sim1.json');
+    const state = JSON.parse(readFileSync(simFile, 'utf8'));
+    for (const g of [panics, rehearsed]) state.guests[g.name].faults.push({ kind: 'panic', onType: 'pvh', count: 1 });
+    writeFileSync(simFile, JSON.stringify(state));
+    assert.equal(JSON.parse(run('switch', panics.name, '--to', 'pvh', '--boot-timeout', '20', '--json').out).status, 'rolled-back');
+    assert.equal(run('rehearse', rehearsed.name, '--boot-timeout', '20').code, 3);
+    assert.equal(JSON.parse(ok('switch', pvh.name, '--to', 'pvh', '--json')).status, 'done');
+
+    const store = join(dir, 'pvhctl.sqlite');
+    const sha = () => createHash('sha256').update(readFileSync(store)).digest('hex');
+    const before = { store: sha(), guests: ok('guest', 'list', '--json') };
+    const plan = JSON.parse(ok('campaign', 'plan', '--canary', '4', '--json')) as PlanJson;
+    assert.deepEqual({ store: sha(), guests: ok('guest', 'list', '--json') }, before, 'a plan changes nothing');
+
+    const scheduled = plan.waves.flatMap((w) => w.hosts.flatMap((h) => h.switches));
+    assert.deepEqual([...scheduled.map((s) => s.id), ...plan.held.map((h) => h.id)].sort((a, b) => a - b), guests.map((g) => g.id).sort((a, b) => a - b));
+    assert.equal(plan.waves[0]!.kind, 'canary');
+    assert.equal(plan.waves[0]!.hosts.reduce((n, h) => n + h.switches.length, 0), 4);
+    const limit: Record<string, number> = { sim1: 3, sim2: 1 };
+    for (const w of plan.waves) for (const h of w.hosts) assert.ok(h.switches.length <= limit[h.host]! && h.limit === limit[h.host], `wave ${w.n} ${h.host}`);
+    assert.deepEqual(scheduled.find((s) => s.id === panics.id), { id: panics.id, name: panics.name, host: 'sim1', path: 'pv-shim', to: 'pvh-shim', pv32: false });
+    const held = new Map(plan.held.map((h) => [h.name, h]));
+    assert.deepEqual(held.get(pvh.name)!.path, { path: 'done', type: 'pvh' });
+    assert.deepEqual(held.get(rehearsed.name)!.path, { path: 'blocked', why: { code: 'rehearsal-failed', to: 'pvh', rule: 'verify' } });
+    assert.match(held.get(rehearsed.name)!.words.customer, /a test start in PVH mode, on a copy of its disks, did not come up/);
+    assert.equal(held.get(pvh.name)!.words.customer, 'The server already runs in PVH mode.');
+    const onHvm = plan.held.filter((h) => h.host === 'hvm1');
+    assert.equal(onHvm.length, 5);
+    for (const h of onHvm) {
+      assert.deepEqual(h.path, { path: 'blocked', why: { code: 'hvm-dedicated-host' } });
+      assert.equal(h.words.operator, 'blocked: the host role is hvm-dedicated: move the guest to a pv-pvh host');
+    }
+
+    // --per-host under the hosts' own limit, --host to one host, and the operator's text.
+    const one = JSON.parse(ok('campaign', 'plan', '--per-host', '1', '--canary', '0', '--host', 'sim1', '--json')) as PlanJson;
+    assert.ok(one.waves.every((w) => w.kind === 'main' && w.hosts.length === 1 && w.hosts[0]!.host === 'sim1' && w.hosts[0]!.switches.length === 1));
+    const text = ok('campaign', 'plan', '--canary', '2');
+    assert.match(text, /^\d+ guests in \d+ waves; \d+ held back\n\nwave 0 \(canary\)\n {2}sim1 {2}\(at most 3 at once\)\n/);
+    assert.match(text, new RegExp(`\\n {2}sim2/${pvh.name} {2}done: already pvh\\n`));
+
+    // Usage errors exit 2, a host that is not there 1, each with one line.
+    for (const bad of [['campaign', 'plan', '--canary', 'x'], ['campaign', 'plan', '--per-host', '0'], ['campaign', 'go'], ['campaign']]) {
+      const r = run(...bad);
+      assert.equal(r.code, 2, bad.join(' '));
+    }
+    const missing = run('campaign', 'plan', '--host', 'nope');
+    assert.equal(missing.code, 1);
+    assert.equal(missing.err, 'pvhctl campaign: no host named "nope"\n');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
