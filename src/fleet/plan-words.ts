@@ -29,7 +29,7 @@ const BLOCKED_OPERATOR: Record<Blocked['code'], string> = {
   'hvm-dedicated-host': 'the host role is hvm-dedicated: move the guest to a pv-pvh host',
   'host-unknown': 'its host is not in the store',
   'did-not-boot': 'every target the verdict allowed was switched to and rolled back',
-  'kernel-boots-neither': 'the kernel has neither a PV entry (XEN_ELFNOTE_ENTRY) nor PHYS32_ENTRY, and no other installed kernel has',
+  'kernel-boots-neither': 'the kernel has neither a PV entry (XEN_ELFNOTE_ENTRY) nor PHYS32_ENTRY, and no other installed kernel is known to',
   'rehearsal-failed': 'its latest rehearsal to {to} failed ({rule}): rehearse it again once fixed',
   switching: 'an operation is running on it',
   'needs-attention': 'health is needs-attention after its last operation',
@@ -87,7 +87,7 @@ export function operatorPathWords(p: GuestPath): string {
     case 'pvh-now':
       return 'pvh now: the kernel has PHYS32_ENTRY';
     case 'pv-shim':
-      return 'pvh-shim: PV-only kernel, no PVH kernel installed';
+      return 'pvh-shim: PV-only kernel, no PVH kernel known to be installed';
     case 'after-reboot':
       return `after reboot: ${p.kernel} is installed with PHYS32_ENTRY; ${p.entry === null ? 'no menu entry boots it (update-grub)' : `make "${p.entry}" the default`}`;
     case 'after-kernel-upgrade':
