@@ -137,10 +137,12 @@ function checkPlan(hosts: PlanHost[], guests: PlanGuest[], policy: CampaignPolic
     // A guest that needs its customer first is held, and says what they must do.
     if (h.path.path === 'after-reboot' || h.path.path === 'after-kernel-upgrade') assert.match(customerPathWords(h.path), /restart the server once/);
   }
-  // Every guest that must be held is held (the oracle's other direction, for the pvh target).
+  // The oracle's other direction: a guest it lets switch is scheduled, to PVH when it can.
+  const to = new Map(sched.map((s) => [s.id, s.to]));
   for (const g of guests) {
-    const inWave = sched.find((s) => s.id === g.id);
-    if (inWave === undefined && mustHold(g, hostBy.get(g.host), 'pvh') === null) assert.fail(`${g.name} could switch to PVH now but is held`);
+    const h = hostBy.get(g.host);
+    const expected = mustHold(g, h, 'pvh') === null ? 'pvh' : mustHold(g, h, 'pvh-shim') === null ? 'pvh-shim' : undefined;
+    assert.equal(to.get(g.id), expected, g.name);
   }
   // 32-bit PV first where asked: on such a host, its last 32-bit PV switch's wave comes before its first other's.
   for (const h of hosts) {
