@@ -10,9 +10,9 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import ssh2 from 'ssh2';
 import { customerKeys, parsePublicKey } from '../store/customer-keys.ts';
 import { printable } from '../util/escape.ts';
+import { ed25519KeyPair } from '../util/ssh-key.ts';
 import { parse, UsageError } from './args.ts';
 import { open } from './fleet-common.ts';
 
@@ -147,7 +147,7 @@ async function demoSshKey(store: Parameters<typeof customerKeys>[0], dir: string
   const file = join(keyDir, customer);
   if (!existsSync(file) || !existsSync(`${file}.pub`)) {
     mkdirSync(keyDir, { recursive: true, mode: 0o700 });
-    const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment: `${customer}@pvhctl-demo` });
+    const pair = ed25519KeyPair(`${customer}@pvhctl-demo`);
     writeFileSync(file, pair.private, { mode: 0o600 });
     writeFileSync(`${file}.pub`, `${pair.public}\n`);
   }

@@ -13,6 +13,7 @@ import { CUSTOMER, customerKeys, fingerprint } from '../store/customer-keys.ts';
 import { admit, DEFAULT_ADMISSION, DEFAULT_LOGIN_GRACE_MS, type AdmissionLimits } from './admission.ts';
 import { fleetBackend, type EventHub, type ShellBackend } from './backend.ts';
 import { startSession } from './session.ts';
+import { ed25519KeyPair } from '../util/ssh-key.ts';
 
 export type KeyLookup = (customer: string, blob: Uint8Array) => Promise<{ algo: string; key: string; fingerprint: string } | undefined>;
 
@@ -55,7 +56,7 @@ export function hostKey(dataDir: string): { private: string; public: string } {
   const file = join(dir, 'ssh_host_ed25519_key');
   if (!existsSync(file)) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'pvhctl xen shell' });
+    const pair = ed25519KeyPair('pvhctl xen shell');
     writeFileSync(`${file}.tmp`, pair.private, { mode: 0o600 });
     chmodSync(`${file}.tmp`, 0o600);
     renameSync(`${file}.tmp`, file);
