@@ -5,7 +5,8 @@
  * PVH boot that fails costs the customer without a rehearsal (shutdown, the failed boot, the
  * rollback, the PV boot) and with one first (nothing: the guest keeps running).
  *
- *   flock /tmp/pvhctl-lab.lock node bench/downtime.ts [ROUNDS]   (default 2 rounds per guest)
+ *   flock /tmp/pvhctl-lab.lock node bench/downtime.ts [ROUNDS]   (default 2 rounds per guest;
+ *   0 measures only the failed boot with and without a rehearsal)
  *
  * Downtime is measured from the start of the shutdown to the sign of life the switch's
  * verification waits for (the guest's disk frontend Connected in xenstore):
@@ -87,7 +88,8 @@ async function byHand(lab: LabEndpoint, name: string): Promise<{ ms: number } | 
 async function journalDowntime(fleet: Fleet, op: Operation): Promise<number> {
   const rows = await fleet.store.journalOf(op.id);
   const from = rows.find((r) => r.step === 'shutdown' && r.phase === 'begin');
-  const to = rows.filter((r) => r.step === 'verify' && r.phase === 'done').at(-1);
+  // The boot that counted: the switch's verify, or after a failed boot the rollback's.
+  const to = rows.filter((r) => (r.step === 'verify' || r.step === 'rollback-verify') && r.phase === 'done').at(-1);
   if (!from || !to) throw new Error(`operation ${op.id} has no shutdown/verify in its journal`);
   return Date.parse(to.at) - Date.parse(from.at);
 }
@@ -170,7 +172,7 @@ async function main(): Promise<void> {
     const out: string[] = [];
     out.push(`downtime on the Xen lab, ${ROUNDS} round(s) per guest (${new Date().toISOString().slice(0, 10)}, load ${(await import('node:os')).loadavg()[0]!.toFixed(1)}):`);
     out.push('guest      pvhctl (s, each)        by hand (s, each)       median ratio');
-    for (const r of rows) {
+    for (const r of rows.filter((r) => r.pvhctl.length > 0)) {
       out.push(`${r.guest.padEnd(10)} ${r.pvhctl.map(secs).join(', ').padEnd(23)} ${r.hand.map(secs).join(', ').padEnd(23)} ${(median(r.pvhctl) / median(r.hand)).toFixed(2)}x`);
     }
     out.push(`failed PVH boot (nopvh, --force), no rehearsal: down ${secs(failedDown)} s (shutdown, the failed PVH boot, the rollback, the PV boot)`);
