@@ -162,8 +162,15 @@ for (const store of STORES) {
     assert.ok(plan.ok);
     assert.match(plan.diff, /^\+type = "pvh"$/m);
     assert.equal(configOnHost(sim, g), original);
+    // The first switch is held at its shutdown until the second has been asked for: a switch of
+    // the simulator's guests takes milliseconds, and it must not end before the second comes.
+    let asked!: () => void;
+    const gate = new Promise<void>((resolve) => (asked = resolve));
+    fleet.ctx.afterJournal = (_id, _seq, step, phase) => (step === 'shutdown' && phase === 'begin' ? gate : undefined);
     const first = await startSwitch(fleet.ctx, g, 'pvh', { force: false, actor: 'op' });
     const second = await startSwitch(fleet.ctx, g, 'pvh', { force: false, actor: 'op' });
+    asked();
+    delete fleet.ctx.afterJournal;
     assert.equal(second.kind, 'refused');
     assert.equal((await finished(first)).status, 'done');
     const rb = await finished(await startRollback(fleet.ctx, (await fleet.store.getGuestById(g.id))!, 'op'));
