@@ -84,12 +84,23 @@ function storeLearned(cache: VerdictCache, disks: DiskSpec[], learned: Learned |
 }
 
 /**
+ * V8's compilers above the interpreter, off in a child. A child lives about a tenth of a second
+ * and runs each function a few times: the baseline (Sparkplug) and optimizing (Maglev, TurboFan)
+ * compilers, the last two on background threads, spent CPU on code that was then thrown away with
+ * the process (about 30 ms of CPU a guest with every kernel verdict cached: `npm run
+ * bench:inspect`, docs/benchmarks.md). Regular expressions still compile to machine code, and the
+ * heavy work (decompression, hashing) is native either way; the CPU and time limits bound a
+ * hostile disk as before.
+ */
+const CHILD_TIERS_OFF = ['--no-sparkplug', '--no-maglev', '--no-opt'];
+
+/**
  * The Node flags of a child: the code cache of its program must be made under the same ones.
  * @example
- * childNodeArgs(DEFAULT_CHILD_LIMITS) // => ['--max-old-space-size=512']
+ * childNodeArgs(DEFAULT_CHILD_LIMITS) // => ['--max-old-space-size=512', '--no-sparkplug', '--no-maglev', '--no-opt']
  */
 export function childNodeArgs(lim: ChildLimits): string[] {
-  return [`--max-old-space-size=${lim.heapMiB}`];
+  return [`--max-old-space-size=${lim.heapMiB}`, ...CHILD_TIERS_OFF];
 }
 
 /**
