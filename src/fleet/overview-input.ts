@@ -35,3 +35,11 @@ export async function readOverview(store: Store, opts: { weeks: number; now: num
   const mine = ops.filter((o) => ids.has(o.guestId));
   return overview({ hosts, guests, plan, ops: mine, attention, now: opts.now, weeks: opts.weeks, complete: rows.length < OPS_READ });
 }
+
+/**
+ * The overview /metrics exports: this week only (Prometheus keeps the series itself), read afresh
+ * at each rendering of the metrics.
+ * @example
+ * fleetMetrics(store, bus.emitter, { overview: metricsOverview(store) })
+ */
+export const metricsOverview = (store: Store) => (): Promise<Overview> => readOverview(store, { weeks: 1, now: Date.now() });

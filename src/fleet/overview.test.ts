@@ -81,7 +81,7 @@ test('the overview: progress per host and wave, failures with their words, readi
   const ops = [op(1, '2026-12-01T10:00:00Z'), op(2, '2026-12-02T10:00:00Z', { status: 'rolled-back', reason: 'The server did not start in PVH mode; it was put back.' }), op(3, '2026-12-03T10:00:00Z', { status: 'needs-attention' })];
   const plan = planCampaign(hosts, guests, { canary: 1, pv32First: { kind: 'none' }, perHost: null });
   const o = overview({ hosts, guests, plan, ops, attention: new Map([[3, 'Our team is looking at it.']]), now: NOW, weeks: 3, complete: true });
-  assert.deepEqual(o.totals, { guests: 5, pvLeft: 4, pv32Left: 0, offPv: 1, rolledBack: 1, attention: 1 });
+  assert.deepEqual(o.totals, { guests: 5, pvLeft: 4, pv32Left: 0, offPv: 1, rolledBack: 1, rolledBackLeft: 1, attention: 1 });
   assert.deepEqual(o.weeks.map((w) => w.pvLeft), [5, 5, 4]);
   assert.deepEqual(o.hosts.map((h) => [h.host, h.byType.pv, h.byType.pvh, h.attention]), [['xen1', 2, 1, 1], ['xen2', 2, 0, 0]]);
   assert.deepEqual(o.failures.map((f) => [f.guest, f.status, f.reason]), [['c', 'needs-attention', 'Our team is looking at it.'], ['<b>', 'rolled-back', 'The server did not start in PVH mode; it was put back.']]);

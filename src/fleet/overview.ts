@@ -109,8 +109,8 @@ export type CampaignProgress = { id: number; name: string; state: string; waves:
 
 export type Overview = {
   at: string;
-  /** offPv and rolledBack: over the weeks shown. */
-  totals: { guests: number; pvLeft: number; pv32Left: number; offPv: number; rolledBack: number; attention: number };
+  /** offPv and rolledBack: over the weeks shown; rolledBackLeft: guests whose latest switch rolled back and that stayed so. */
+  totals: { guests: number; pvLeft: number; pv32Left: number; offPv: number; rolledBack: number; rolledBackLeft: number; attention: number };
   weeks: WeekPoint[];
   hosts: HostProgress[];
   waves: WaveProgress[];
@@ -131,7 +131,7 @@ const zero = (): Record<GuestType, number> => ({ pv: 0, pvh: 0, 'pvh-shim': 0, h
  * order) and the guests' attention words.
  * @example
  * overview({ hosts, guests, plan, ops, attention: new Map([[7, 'The server could not be brought back']]), now: Date.now(), weeks: 12, complete: true }).totals
- * // => { guests: 82, pvLeft: 52, pv32Left: 6, offPv: 19, rolledBack: 1, attention: 1 }
+ * // => { guests: 82, pvLeft: 52, pv32Left: 6, offPv: 19, rolledBack: 1, rolledBackLeft: 1, attention: 1 }
  */
 export function overview(input: {
   hosts: readonly PlanHost[];
@@ -191,6 +191,7 @@ export function overview(input: {
       pv32Left: readiness.totals.pv32Left,
       offPv: weeks.reduce((n, w) => n + w.offPv, 0),
       rolledBack: weeks.reduce((n, w) => n + w.rolledBack, 0),
+      rolledBackLeft: failures.filter((f) => f.status === 'rolled-back').length,
       attention: mine.filter((g) => g.health === 'needs-attention').length,
     },
     weeks,
