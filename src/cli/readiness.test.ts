@@ -34,6 +34,16 @@ test('pvhctl readiness on a simulated fleet: per host and totals, in words and a
     assert.equal(unknown.status, 1);
     assert.match(unknown.stderr, /no host named "nope"/);
     assert.equal(run('readiness', 'extra').status, 2);
+
+    // pvhctl overview: a switch this week shows in the weekly series and the per-host counts.
+    const one = (JSON.parse(ok('guest', 'list', '--json')) as { name: string; host: string; canBecome: string }[]).find((g) => g.host === 'sim1' && g.canBecome === 'pvh')!;
+    assert.equal(JSON.parse(ok('switch', one.name, '--to', 'pvh', '--json')).status, 'done');
+    const o = JSON.parse(ok('overview', '--weeks', '3', '--json'));
+    assert.deepEqual(o.weeks.map((w: { pvLeft: number; offPv: number }) => [w.pvLeft, w.offPv]), [[15, 0], [15, 0], [14, 1]]);
+    assert.deepEqual(o.hosts.map((h: { host: string; byType: { pvh: number } }) => [h.host, h.byType.pvh]), [['hvm1', 0], ['sim1', 1]]);
+    assert.deepEqual(o.campaigns, []);
+    assert.match(ok('overview'), /^14 PV guests left of 15 \(0 32-bit\); 1 moved off PV/);
+    assert.equal(run('overview', '--weeks', '0').status, 2);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
