@@ -117,6 +117,10 @@ test('operator: the campaign page charts PV guests per week, switches, hosts wit
   assert.deepEqual(moved, offPv);
   const failedCols = await page.locator('[data-chart=switches-per-week] rect[data-series="Switch rolled back"]').evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-value'))));
   assert.deepEqual(failedCols, [...new Array(11).fill(0), 1]);
+  // The same figures as a table, for reading.
+  await page.click('[data-chart=pv-per-week] details.as-table summary');
+  const cells = await page.locator('[data-chart=pv-per-week] details.as-table tbody tr td:last-child').allTextContents();
+  assert.deepEqual(cells.map(Number), expected);
   // Charts carry a title and a description for screen readers.
   assert.match((await page.getAttribute('[data-chart=pv-per-week] svg', 'aria-labelledby')) ?? '', /^chart-\d+-t chart-\d+-d$/);
   assert.match((await page.textContent('[data-chart=pv-per-week] svg desc')) ?? '', new RegExp(`to ${pvNow} in the week of`));

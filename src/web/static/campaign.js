@@ -165,7 +165,10 @@ function campaignsCard(o) {
 export async function campaignPage(main) {
   const draw = async () => {
     const o = await api('/v1/campaign/overview?weeks=12');
+    // A table someone opened stays open across the refresh.
+    const open = [...main.querySelectorAll('[data-chart]:has(> details.as-table[open])')].map((el) => el.getAttribute('data-chart'));
     replace(main, h('h1', {}, 'Campaign'), tiles(o), weeklyCards(o.weeks), hostsCard(o), h('div', { class: 'grid2' }, failuresCard(o), wavesCard(o)), campaignsCard(o));
+    for (const c of open) main.querySelector(`[data-chart="${c}"] > details.as-table`)?.setAttribute('open', '');
   };
   await draw();
   const timer = setInterval(() => draw().catch(() => {}), 10_000);
