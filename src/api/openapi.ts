@@ -25,6 +25,8 @@ export const OPERATIONS: Record<string, OperationDoc> = {
   'GET /v1/operations/:id/events': { operationId: 'followOperation', operatorsOnly: false },
   'GET /v1/me': { operationId: 'whoAmI', operatorsOnly: false },
   'GET /v1/summary': { operationId: 'getFleetSummary', operatorsOnly: true },
+  'GET /v1/readiness': { operationId: 'getReadiness', operatorsOnly: true },
+  'GET /v1/campaign/overview': { operationId: 'getCampaignOverview', operatorsOnly: true },
 };
 
 const errorBody = { type: 'object', required: ['error'], properties: { error: { type: 'string' } } } as const;

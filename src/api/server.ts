@@ -21,6 +21,8 @@ import { DOWNTIME_SAMPLES, downtimeEstimate, downtimeWords } from '../fleet/down
 import { describeGuest, describeGuests } from '../fleet/guests.ts';
 import type { EventBus } from '../fleet/events.ts';
 import { FINAL, fleetMetrics, type FleetMetrics } from './metrics.ts';
+import { registerCampaignViews } from './campaign-views.ts';
+import { metricsOverview } from '../fleet/overview-input.ts';
 import { finiteKeyword, isValidationError, MAX_INT, validationWords, wholeNumber } from './validation.ts';
 
 declare module 'fastify' {
@@ -155,7 +157,7 @@ export async function buildApi(fleet: Fleet, opts: ServerOptions): Promise<Fasti
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   app.get('/healthz', { schema: { hide: true } }, async () => ({ ok: true }));
   // Fleet-wide counts are for operators (an operator token here, or `serve --metrics-listen`).
-  const metrics = opts.metrics ?? fleetMetrics(store, opts.bus.emitter);
+  const metrics = opts.metrics ?? fleetMetrics(store, opts.bus.emitter, { overview: metricsOverview(store) });
   app.get('/metrics', { preHandler: operatorOnly, schema: { hide: true } }, async (_req, reply) => {
     reply.header('content-type', metrics.contentType);
     return metrics.render();
@@ -345,6 +347,7 @@ export async function buildApi(fleet: Fleet, opts: ServerOptions): Promise<Fasti
       off();
     });
   });
+  await registerCampaignViews(app, fleet, operatorOnly);
   await opts.extend?.(app);
   return app;
 }

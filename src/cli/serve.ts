@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { buildServer, fleetMetrics, serveMetrics, startFleetShell, type ShellServer } from '../compose/servers.ts';
 import { eventBus } from '../fleet/events.ts';
+import { metricsOverview } from '../fleet/overview-input.ts';
 import { parse, UsageError } from './args.ts';
 import { COMMON, open } from './fleet-common.ts';
 import { flag, loadSettings, SettingsError } from '../settings/load.ts';
@@ -100,7 +101,7 @@ export async function run(args: string[]): Promise<number> {
     if (!Number.isInteger(n) || n < 1 || n > 10000) throw new UsageError('--sim 1..10000');
     stopDemo = await setUpDemo(fleet, logger, { sim: n, lab: values.demo === true, logDir: join(dir, 'lab-logs') });
   }
-  const metrics = fleetMetrics(fleet.store, bus.emitter);
+  const metrics = fleetMetrics(fleet.store, bus.emitter, { overview: metricsOverview(fleet.store) });
   const app = await buildServer(fleet, { logger, bus, metrics, https });
   const metricsServer = metricsAt === null ? null : await serveMetrics(metrics, metricsAt[1]!, Number(metricsAt[2]));
   if (metricsServer !== null) logger.info({ address: `${metricsServer.address}/metrics` }, 'metrics serving (no token)');

@@ -5,14 +5,11 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { AddressInfo } from 'node:net';
-import pino from 'pino';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import type { FastifyInstance } from 'fastify';
-import { buildServer } from '../compose/servers.ts';
+import type { BrowserContext, Page } from 'playwright-core';
+import { ARTIFACTS, signIn as signInAt, startUi, type UiUnderTest } from '../../test/support/chromium.ts';
 import { eventBus } from '../fleet/events.ts';
 import { openFleet, type Fleet } from '../fleet/fleet.ts';
 import { startSwitch } from '../fleet/switch.ts';
@@ -22,13 +19,9 @@ import type { Guest } from '../store/schema.ts';
 import type { SimHost } from '../drivers/sim/world.ts';
 import { simOf as simBehind } from '../drivers/sim/driver.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARTIFACTS = join(import.meta.dirname, '..', '..', 'artifacts', 'web');
 const dir = mkdtempSync(join(tmpdir(), 'pvhctl-web-'));
-/** A fresh Chromium profile (user-data-dir) for this run. */
-const profile = mkdtempSync(join(tmpdir(), 'pvhctl-chromium-'));
 let fleet: Fleet;
-let app: FastifyInstance;
+let ui: UiUnderTest;
 let base: string;
 let browser: BrowserContext;
 const tokens: Record<'operator' | 'alice' | 'bob', string> = { operator: '', alice: '', bob: '' };
@@ -100,37 +93,19 @@ before(async () => {
   tokens.operator = await fleet.store.addToken('operator', null);
   tokens.alice = await fleet.store.addToken('customer', 'alice');
   tokens.bob = await fleet.store.addToken('customer', 'bob');
-  app = await buildServer(fleet, { logger: pino({ level: 'silent' }), bus });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
-
-  mkdirSync(ARTIFACTS, { recursive: true });
-  browser = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    viewport: { width: 1360, height: 900 },
-  });
+  ui = await startUi(fleet, bus);
+  base = ui.base;
+  browser = ui.browser;
 });
 
 after(async () => {
-  await browser?.close();
-  await app?.close();
+  await ui?.close();
   await fleet?.close();
   rmSync(dir, { recursive: true, force: true });
-  rmSync(profile, { recursive: true, force: true });
 });
 
-async function signIn(who: keyof typeof tokens): Promise<Page> {
-  const page = await browser.newPage();
-  page.on('dialog', () => assert.fail('no dialog may open'));
-  await page.goto(`${base}/`);
-  await page.fill('#token', tokens[who]);
-  await page.click('button[type=submit]');
-  await page.waitForSelector('#who .role');
-  return page;
-}
-const shot = (page: Page, name: string) => page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+const signIn = (who: keyof typeof tokens): Promise<Page> => signInAt(browser, base, tokens[who]);
+const shot = (page: Page, name: string) => ui.shot(page, name);
 
 test('the page is served with a strict content security policy; assets need no token, data does', async () => {
   const res = await fetch(`${base}/`);

@@ -5,6 +5,7 @@
  * that; the UI only shows what the API returns).
  */
 import { api, ApiError, sse, token } from './api.js';
+import { campaignPage } from './campaign.js';
 import { donut, legend, stackedBar } from './charts.js';
 import { canWords, h, modeName, nextWords, pill, replace, when } from './dom.js';
 import { STEP } from './words.js';
@@ -48,6 +49,7 @@ async function route() {
     if (guest) return await guestPage(Number(guest[1]));
     if (me?.role === 'operator') {
       if (hash === '/hosts') return await hostsPage();
+      if (hash === '/campaign') return void cleanups.push(await campaignPage(main));
       if (hash === '/guests' || hash.startsWith('/guests?')) return await guestsPage(new URLSearchParams(hash.split('?')[1] ?? ''));
       return await dashboard();
     }
@@ -60,7 +62,7 @@ async function route() {
 function renderChrome() {
   const here = location.hash || '#/';
   const link = (/** @type {string} */ href, /** @type {string} */ text) => h('a', { href, class: here === href || (href !== '#/' && here.startsWith(href)) ? 'active' : null }, text);
-  if (me?.role === 'operator') replace(nav, link('#/', 'Overview'), link('#/guests', 'Guests'), link('#/hosts', 'Hosts'));
+  if (me?.role === 'operator') replace(nav, link('#/', 'Overview'), link('#/campaign', 'Campaign'), link('#/guests', 'Guests'), link('#/hosts', 'Hosts'));
   else replace(nav, link('#/', 'My servers'));
   replace(
     who,
