@@ -19,6 +19,7 @@ const commands: Record<string, Command> = {
   kernel: { summary: 'tell whether Xen can boot kernel images as PV, PVH, both or neither', load: () => import('./kernel.ts') },
   lab: { summary: 'the Xen 4.17 lab under QEMU: lab up|down|status', load: () => import('./lab.ts') },
   overview: { summary: "the campaign page's figures: PV guests left per week, progress per host and wave, failures, readiness", load: () => import('./overview.ts') },
+  owner: { summary: "set and list guest owners' contact addresses for campaign mail", load: () => import('./owner.ts') },
   readiness: { summary: 'say per host whether it could boot a Xen without 32-bit PV, or without PV, today; and which guests are in the way', load: () => import('./readiness.ts') },
   rehearse: { summary: 'test-boot a guest as PVH on snapshots of its disks while it keeps running', load: () => import('./rehearse.ts') },
   rollback: { summary: "put a guest back to the config it had before its last switch", load: () => import('./rollback.ts') },
