@@ -9,6 +9,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Fleet } from '../fleet/fleet.ts';
 import { NEXT_WORDS, WORDS } from '../fleet/words.ts';
 import { summarize } from './summary.ts';
+import { isGuestLinkPath, registerGuestLink } from './guest-link.ts';
 
 const STATIC_DIR = join(import.meta.dirname, 'static');
 
@@ -38,7 +39,8 @@ const HEADERS = {
  * isPublicWebPath('/v1/guests') // => false
  */
 export function isPublicWebPath(path: string): boolean {
-  return path === '/' || path === '/favicon.ico' || /^\/ui\/[a-z0-9-]+\.(js|css|svg)$/.test(path);
+  // A signed guest link (src/web/guest-link.ts) carries its own proof instead of a token.
+  return path === '/' || path === '/favicon.ico' || /^\/ui\/[a-z0-9-]+\.(js|css|svg)$/.test(path) || isGuestLinkPath(path);
 }
 
 /** The asset files, read once at start (a few tens of KB). */
@@ -74,6 +76,7 @@ export async function registerWeb(app: FastifyInstance, fleet: Fleet): Promise<v
     return send(reply, file);
   });
 
+  await registerGuestLink(app, fleet);
   app.get(
     '/v1/me',
     { schema: { summary: 'Who this token is: its role and, for a customer, the owner name', security: [{ bearer: [] }] } },
