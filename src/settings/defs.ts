@@ -16,7 +16,8 @@ export type SettingType =
   | { kind: 'seconds'; min: number; max: number }
   | { kind: 'url'; schemes: readonly string[] }
   | { kind: 'email' }
-  | { kind: 'hostname' };
+  | { kind: 'hostname' }
+  | { kind: 'choice'; values: readonly string[] };
 
 /** A setting's value after parsing: text, a number, or unset (no default and not given). */
 export type SettingValue = string | number | null;
@@ -115,24 +116,40 @@ export const SETTINGS: readonly SettingDef[] = [
     doc: 'Seconds a guest has to shut down cleanly before a switch gives up on it (the guest keeps running).',
   },
   {
-    section: 'smtp', name: 'host', type: { kind: 'hostname' }, env: 'PVHCTL_SMTP_HOST', status: 'placeholder', default: null, example: "smtp.example.com",
-    doc: 'The mail relay. Unset: no mail is sent.',
+    section: 'smtp', name: 'host', type: { kind: 'hostname' }, env: 'PVHCTL_SMTP_HOST', status: 'used', default: null, example: "smtp.example.com",
+    doc: 'The mail relay campaign mail to customers goes through (docs/mail.md). Unset: no mail is sent.',
   },
   {
-    section: 'smtp', name: 'port', type: { kind: 'port' }, env: 'PVHCTL_SMTP_PORT', status: 'placeholder', default: 587,
-    doc: "The relay's port (587: submission with STARTTLS).",
+    section: 'smtp', name: 'port', type: { kind: 'port' }, env: 'PVHCTL_SMTP_PORT', status: 'used', default: 587,
+    doc: "The relay's port (587: submission with STARTTLS; 465: TLS from the start).",
   },
   {
-    section: 'smtp', name: 'from', type: { kind: 'email' }, env: 'PVHCTL_SMTP_FROM', status: 'placeholder', default: null, example: "pvhctl@example.com",
+    section: 'smtp', name: 'security', type: { kind: 'choice', values: ['starttls', 'tls', 'none'] }, env: 'PVHCTL_SMTP_SECURITY', status: 'used', default: 'starttls',
+    doc: "starttls: the relay must offer STARTTLS and its certificate must verify; tls: TLS from the start (port 465); none: plain SMTP, only for a relay on this machine.",
+  },
+  {
+    section: 'smtp', name: 'from', type: { kind: 'email' }, env: 'PVHCTL_SMTP_FROM', status: 'used', default: null, example: "pvhctl@example.com",
     doc: 'The sender address of mail to customers.',
   },
   {
-    section: 'smtp', name: 'username', type: { kind: 'hostname' }, env: 'PVHCTL_SMTP_USERNAME', status: 'placeholder', default: null, example: "pvhctl",
+    section: 'smtp', name: 'username', type: { kind: 'hostname' }, env: 'PVHCTL_SMTP_USERNAME', status: 'used', default: null, example: "pvhctl",
     doc: 'The user name to log in to the relay with, if it needs one.',
   },
   {
-    section: 'smtp', name: 'password_file', type: { kind: 'path' }, env: 'PVHCTL_SMTP_PASSWORD_FILE', status: 'placeholder', default: null, example: "/etc/pvhctl/smtp-password",
+    section: 'smtp', name: 'password_file', type: { kind: 'path' }, env: 'PVHCTL_SMTP_PASSWORD_FILE', status: 'used', default: null, example: "/etc/pvhctl/smtp-password",
     doc: 'A file holding the relay password (a file, so that the password is not in this file or in the environment).',
+  },
+  {
+    section: 'smtp', name: 'link_url', type: { kind: 'url', schemes: ['https', 'http'] }, env: 'PVHCTL_SMTP_LINK_URL', status: 'used', default: null, example: "https://pvh.example.com",
+    doc: "The web UI's address as customers reach it: each mail links to the guest's page there, signed (docs/mail.md).",
+  },
+  {
+    section: 'smtp', name: 'link_lifetime', type: { kind: 'seconds', min: 3600, max: 90 * DAY }, env: 'PVHCTL_SMTP_LINK_LIFETIME', status: 'used', default: 30 * DAY,
+    doc: 'Seconds a signed link in a mail stays valid.',
+  },
+  {
+    section: 'smtp', name: 'tries', type: { kind: 'integer', min: 1, max: 10 }, env: 'PVHCTL_SMTP_TRIES', status: 'used', default: 4,
+    doc: "Delivery tries per mail, 30 s apart and doubling, while the relay answers 'try again later' (4xx) or cannot be reached; the campaign's next round tries a failed mail again.",
   },
   {
     section: 'campaign', name: 'batch_size', type: { kind: 'integer', min: 1, max: 10000 }, env: 'PVHCTL_CAMPAIGN_BATCH_SIZE', status: 'placeholder', default: 10,

@@ -185,6 +185,8 @@ function checkText(type: SettingType, s: string): string | Problem {
       if (m === null || s.length > 2048) return { problem: 'not a URL' };
       return type.schemes.includes(m[1]!) ? s : { problem: `expected a ${type.schemes.join(' or ')}:// URL, got ${m[1]}://` };
     }
+    case 'choice':
+      return type.values.includes(s) ? s : { problem: `expected one of ${type.values.join(', ')}, got ${describe(s)}` };
     default:
       return { problem: 'not text' };
   }

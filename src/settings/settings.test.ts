@@ -18,7 +18,8 @@ const EVERY: Record<string, string | number> = {
   'api.listen': '0.0.0.0', 'api.port': 8443, 'api.tls_cert': '/etc/pvhctl/tls/cert.pem', 'api.tls_key': '/etc/pvhctl/tls/key.pem',
   'shell.listen': '::', 'shell.port': 22022, 'limits.max_parallel': 4, 'verify.boot_timeout': 300, 'verify.shutdown_timeout': 90,
   'smtp.host': 'smtp.example.com', 'smtp.port': 25, 'smtp.from': 'pvhctl@example.com', 'smtp.username': 'pvhctl',
-  'smtp.password_file': '/etc/pvhctl/smtp-password', 'campaign.batch_size': 20, 'campaign.pause': 600, 'campaign.notice': 3600,
+  'smtp.password_file': '/etc/pvhctl/smtp-password', 'smtp.security': 'tls', 'smtp.link_url': 'https://pvh.example.com',
+  'smtp.link_lifetime': 86400, 'smtp.tries': 2, 'campaign.batch_size': 20, 'campaign.pause': 600, 'campaign.notice': 3600,
 };
 
 function show(env: Record<string, string>, ...args: string[]) {
@@ -94,4 +95,11 @@ test('a broken file: one line naming the line, exit 2, nothing started', () => {
   const missing = show({ PVHCTL_CONFIG: join(dir, 'nope.conf') });
   assert.equal(missing.status, 2);
   assert.equal(missing.stderr, `pvhctl settings: ${join(dir, 'nope.conf')}: no such file\n`);
+});
+
+test('a choice setting accepts its values only (smtp.security)', () => {
+  const ok = resolveSettings({ file: null, env: { PVHCTL_SMTP_SECURITY: 'none' } });
+  assert.ok(ok.ok && ok.settings.get('smtp.security')?.value === 'none');
+  const bad = resolveSettings({ file: { path: 'm.conf', text: '[smtp]\nsecurity = "ssl"\n' }, env: {} });
+  assert.deepEqual(bad, { ok: false, error: 'm.conf:2: smtp.security: expected one of starttls, tls, none, got "ssl"' });
 });

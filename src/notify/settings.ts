@@ -1,0 +1,60 @@
+/**
+ * The SMTP settings (src/settings/defs.ts, section `smtp`) as the notifier's configuration: off
+ * when no relay is set, else a checked SmtpConfig, or one line saying what is missing.
+ */
+import { readFileSync } from 'node:fs';
+import { numberOf, textOf, type Settings } from '../settings/resolve.ts';
+import { parseAddress } from './address.ts';
+import type { SmtpConfig, SmtpSecurity } from './smtp.ts';
+
+/** Mail is off (no smtp.host), on, or configured wrongly. */
+export type MailSetup = { kind: 'off' } | { kind: 'on'; config: SmtpConfig } | { kind: 'invalid'; error: string };
+
+/** A password file is one line; anything longer is the wrong file. */
+const MAX_PASSWORD = 1024;
+/** The first pause between tries (smtp.tries counts them; the pause doubles). */
+export const BACKOFF_MS = 30_000;
+
+/**
+ * The notifier's configuration from the effective settings.
+ * @example
+ * mailSetup(settings) // => { kind: 'off' } when smtp.host is unset
+ * mailSetup(settings) // => { kind: 'invalid', error: 'smtp.host is set: smtp.from and smtp.link_url are needed too' }
+ */
+export function mailSetup(settings: Settings, readFile: (path: string) => string = (p) => readFileSync(p, 'utf8')): MailSetup {
+  const host = textOf(settings, 'smtp.host');
+  if (host === null) return { kind: 'off' };
+  const from = textOf(settings, 'smtp.from');
+  const linkBase = textOf(settings, 'smtp.link_url');
+  if (from === null || linkBase === null) return { kind: 'invalid', error: 'smtp.host is set: smtp.from and smtp.link_url are needed too' };
+  const address = parseAddress(from);
+  if (!address.ok) return { kind: 'invalid', error: `smtp.from: ${address.error}` };
+  const user = textOf(settings, 'smtp.username');
+  const passwordFile = textOf(settings, 'smtp.password_file');
+  let auth: SmtpConfig['auth'] = null;
+  if (user !== null) {
+    if (passwordFile === null) return { kind: 'invalid', error: 'smtp.username is set: smtp.password_file is needed too' };
+    let pass: string;
+    try {
+      pass = readFile(passwordFile).replace(/\r?\n$/, '');
+    } catch (err) {
+      return { kind: 'invalid', error: `smtp.password_file ${passwordFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` };
+    }
+    if (pass.length === 0 || pass.length > MAX_PASSWORD || /[\r\n]/.test(pass)) return { kind: 'invalid', error: `smtp.password_file ${passwordFile}: expected one line of at most ${MAX_PASSWORD} characters` };
+    auth = { user, pass };
+  }
+  return {
+    kind: 'on',
+    config: {
+      host,
+      port: numberOf(settings, 'smtp.port'),
+      security: textOf(settings, 'smtp.security') as SmtpSecurity,
+      from: address.address,
+      auth,
+      linkBase,
+      linkLifetimeMs: numberOf(settings, 'smtp.link_lifetime') * 1000,
+      tries: numberOf(settings, 'smtp.tries'),
+      backoffMs: BACKOFF_MS,
+    },
+  };
+}
