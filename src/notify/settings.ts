@@ -5,7 +5,9 @@
 import { readFileSync } from 'node:fs';
 import { numberOf, textOf, type Settings } from '../settings/resolve.ts';
 import { parseAddress } from './address.ts';
-import type { SmtpConfig, SmtpSecurity } from './smtp.ts';
+import { smtpNotifier, type SmtpConfig, type SmtpSecurity } from './smtp.ts';
+import type { Notifier } from '../fleet/notice.ts';
+import type { Store } from '../store/store.ts';
 
 /** Mail is off (no smtp.host), on, or configured wrongly. */
 export type MailSetup = { kind: 'off' } | { kind: 'on'; config: SmtpConfig } | { kind: 'invalid'; error: string };
@@ -57,4 +59,15 @@ export function mailSetup(settings: Settings, readFile: (path: string) => string
       backoffMs: BACKOFF_MS,
     },
   };
+}
+
+/**
+ * The Notifier the settings ask for, for the campaign engine: none when mail is off (the
+ * campaign runs without notices and says so), or one line when the settings are wrong.
+ * @example
+ * notifierFromSettings(store, loadSettings()) // => { kind: 'on', notifier } | { kind: 'off' } | { kind: 'invalid', error: '…' }
+ */
+export function notifierFromSettings(store: Store, settings: Settings): { kind: 'on'; notifier: Notifier } | Exclude<MailSetup, { kind: 'on' }> {
+  const setup = mailSetup(settings);
+  return setup.kind === 'on' ? { kind: 'on', notifier: smtpNotifier(store, setup.config) } : setup;
 }

@@ -184,3 +184,22 @@ for (const store of STORES) test(`campaign mail through a real SMTP relay, with 
   row = (await mails.mails({ guestId: g2!.id, limit: 10 }))[0]!;
   assert.deepEqual([row.status, row.tries, row.owner, row.address, row.campaign_id], ['failed', 1, 'bob', 'bob@example.org', 1]);
 });
+
+test('security starttls never falls back to plain SMTP: a relay without STARTTLS gets no mail', async (t) => {
+  const smtp = await relay();
+  const fleet = await openFleet({ dataDir: ':memory:', simInMemory: true });
+  t.after(async () => {
+    await smtp.close();
+    await fleet.close();
+  });
+  await mailStore(fleet.store).setContact('alice', (parseAddress('alice@example.com') as { address: MailAddress }).address);
+  const notifier = smtpNotifier(fleet.store, {
+    host: '127.0.0.1', port: smtp.port, security: 'starttls', from: (parseAddress('pvhctl@example.com') as { address: MailAddress }).address,
+    auth: null, linkBase: 'https://pvh.example.com', linkLifetimeMs: 3_600_000, tries: 1, backoffMs: 10,
+  });
+  const slot = { start: new Date('2026-12-08T01:00:00Z'), end: new Date('2026-12-08T04:00:00Z'), timeZone: 'Europe/Berlin' };
+  const r = await notifier.send({ kind: 'notice', campaignId: 1, campaignName: 'c', guestId: 1, guestName: 'web1', owner: 'alice', host: 'xen1', slot, path: { path: 'pvh-now' }, distro: null });
+  assert.equal(r.status, 'failed');
+  assert.match((r as { error: string }).error, /STARTTLS/i);
+  assert.deepEqual(smtp.rcpts, []);
+});

@@ -120,10 +120,12 @@ const isPermanent = (err: unknown): boolean => {
 /**
  * A delivery error in one bounded, printable line: the relay's reply, or the connection's error.
  * @example
- * smtpError(Object.assign(new Error('x'), { responseCode: 451, response: '451 4.3.0 try later' })) // => '451 4.3.0 try later'
+ * smtpError(Object.assign(new Error('x'), { command: 'RCPT TO', responseCode: 451, response: '451 4.3.0 try later' })) // => '451 4.3.0 try later (RCPT TO)'
  */
 export function smtpError(err: unknown): string {
-  const e = err as { response?: unknown; code?: unknown; message?: unknown };
-  const text = typeof e?.response === 'string' ? e.response : `${typeof e?.code === 'string' ? `${e.code}: ` : ''}${typeof e?.message === 'string' ? e.message : String(err)}`;
+  const e = err as { response?: unknown; code?: unknown; message?: unknown; command?: unknown };
+  const said = typeof e?.response === 'string' ? e.response : `${typeof e?.code === 'string' ? `${e.code}: ` : ''}${typeof e?.message === 'string' ? e.message : String(err)}`;
+  // The command the relay answered, so that '500 command not recognized' says it was STARTTLS.
+  const text = typeof e?.command === 'string' && e.command !== '' ? `${said.split('\n')[0]} (${e.command})` : said;
   return printable(text.split('\n')[0]!.slice(0, 300));
 }

@@ -1,0 +1,31 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { resolveSettings } from '../settings/resolve.ts';
+import { mailSetup } from './settings.ts';
+
+const settings = (env: Record<string, string>) => {
+  const r = resolveSettings({ file: null, env });
+  assert.ok(r.ok);
+  return r.settings;
+};
+const ON = { PVHCTL_SMTP_HOST: 'smtp.example.com', PVHCTL_SMTP_FROM: 'pvhctl@example.com', PVHCTL_SMTP_LINK_URL: 'https://pvh.example.com' };
+
+test('mail is off without a relay, on with one, and says what is missing', () => {
+  assert.deepEqual(mailSetup(settings({})), { kind: 'off' });
+  const on = mailSetup(settings(ON));
+  assert.ok(on.kind === 'on');
+  assert.deepEqual({ ...on.config }, {
+    host: 'smtp.example.com', port: 587, security: 'starttls', from: 'pvhctl@example.com', auth: null, linkBase: 'https://pvh.example.com',
+    linkLifetimeMs: 30 * 86_400_000, tries: 4, backoffMs: 30_000,
+  });
+  assert.deepEqual(mailSetup(settings({ PVHCTL_SMTP_HOST: 'smtp.example.com' })), { kind: 'invalid', error: 'smtp.host is set: smtp.from and smtp.link_url are needed too' });
+  assert.deepEqual(mailSetup(settings({ ...ON, PVHCTL_SMTP_USERNAME: 'pvhctl' })), { kind: 'invalid', error: 'smtp.username is set: smtp.password_file is needed too' });
+  const withPassword = { ...ON, PVHCTL_SMTP_USERNAME: 'pvhctl', PVHCTL_SMTP_PASSWORD_FILE: '/etc/pvhctl/smtp-password' };
+  const auth = mailSetup(settings(withPassword), () => 's3cret\n');
+  assert.ok(auth.kind === 'on' && auth.config.auth?.pass === 's3cret');
+  assert.deepEqual(mailSetup(settings(withPassword), () => 'a\nb\n'), { kind: 'invalid', error: 'smtp.password_file /etc/pvhctl/smtp-password: expected one line of at most 1024 characters' });
+  const missing = mailSetup(settings(withPassword), () => {
+    throw Object.assign(new Error('no'), { code: 'ENOENT' });
+  });
+  assert.deepEqual(missing, { kind: 'invalid', error: 'smtp.password_file /etc/pvhctl/smtp-password: ENOENT' });
+});
