@@ -4,6 +4,7 @@ import { openStore } from '../store/store.ts';
 import { STORES } from '../../test/support/stores.ts';
 import { parseAddress, parseOwner, type MailAddress } from './address.ts';
 import { mailStore, type MailKey } from './mail-store.ts';
+import { mailMigrations } from './mail-schema.ts';
 
 test('addresses: local@domain only, bounded, no header tricks', () => {
   assert.deepEqual(parseAddress('Alice.B+pvh@Mail.Example.COM'), { ok: true, address: 'Alice.B+pvh@mail.example.com' });
@@ -54,5 +55,15 @@ for (const store of STORES) test(`owner contacts, mail claims and the link key (
   const [key2, key3] = await Promise.all([m.linkKey(), mailStore(s).linkKey()]);
   assert.equal(key1.length, 32);
   assert.ok(key1.equals(key2) && key1.equals(key3), 'one key per store');
+  await s.close();
+});
+
+for (const store of STORES) test(`migrations 0700-0720 go down and up again (${store.kind})`, async () => {
+  const s = await openStore(await store.location());
+  for (const name of ['0720_link_keys', '0710_mails', '0700_owner_contacts']) await mailMigrations[name]!.down!(s.db);
+  await assert.rejects(mailStore(s).contact('alice'), /owner_contacts/);
+  for (const name of ['0700_owner_contacts', '0710_mails', '0720_link_keys']) await mailMigrations[name]!.up(s.db);
+  await mailStore(s).setContact('alice', addr('alice@example.com'));
+  assert.equal((await mailStore(s).contact('alice'))?.email, 'alice@example.com');
   await s.close();
 });
