@@ -15,6 +15,7 @@ import type { MailAddress } from './address.ts';
 import { composeMail } from './compose.ts';
 import { signLink } from './link.ts';
 import { mailStore } from './mail-store.ts';
+import type { MailRow } from './mail-schema.ts';
 import { printable } from '../util/escape.ts';
 
 /** How the connection to the relay is protected: smtp.security in the settings. */
@@ -62,6 +63,41 @@ export function smtpNotifier(store: Store, cfg: SmtpConfig, now: () => Date = ()
     socketTimeout: TIMEOUT_MS,
   });
   const domain = cfg.from.slice(cfg.from.lastIndexOf('@') + 1);
+
+  /** Composes the claimed mail and tries to deliver it, recording each try. */
+  const deliver = async (row: MailRow, notice: Notice, address: string): Promise<NoticeResult> => {
+    const guest = await store.getGuestById(notice.guestId);
+    const downtime = downtimeEstimate(guest === undefined ? [] : await store.switchDowntimes(guest.host_id, DOWNTIME_SAMPLES));
+    const expires = new Date(now().getTime() + cfg.linkLifetimeMs);
+    const link = `${cfg.linkBase.replace(/\/+$/, '')}${signLink(await mails.linkKey(), { guestId: notice.guestId, slot: notice.slot, expires })}`;
+    const mail = composeMail({ notice, downtime, link, linkExpires: expires });
+    let tries = row.tries;
+    let error = '';
+    for (let i = 0; i < cfg.tries; i++) {
+      if (i > 0) await sleep(cfg.backoffMs * 2 ** (i - 1));
+      await mails.tried(row.id, ++tries, error || null);
+      try {
+        await transport.sendMail({
+          from: cfg.from,
+          to: address,
+          subject: mail.subject,
+          text: mail.text,
+          html: mail.html,
+          messageId: row.message_id,
+          // RFC 3834: an automatic mail; vacation responders do not answer it.
+          headers: { 'Auto-Submitted': 'auto-generated' },
+        });
+        await mails.finish(row.id, 'sent', null);
+        return { status: 'sent', messageId: row.message_id };
+      } catch (err) {
+        error = smtpError(err);
+        // 5xx is the relay's final word (no such user, refused): trying again changes nothing.
+        if (isPermanent(err)) break;
+      }
+    }
+    await mails.finish(row.id, 'failed', error);
+    return { status: 'failed', error };
+  };
   return {
     async send(notice: Notice): Promise<NoticeResult> {
       const contact = await mails.contact(notice.owner);
@@ -70,38 +106,14 @@ export function smtpNotifier(store: Store, cfg: SmtpConfig, now: () => Date = ()
       const claim = await mails.claim(key, { owner: notice.owner, address: contact.email, messageId: `<${randomUUID()}@${domain}>` }, STALE_SENDING_MS);
       if (claim.kind === 'sent') return { status: 'already-sent', messageId: claim.row.message_id };
       if (claim.kind === 'busy') return { status: 'failed', error: `another process is sending this mail (since ${claim.row.updated_at})` };
-      const row = claim.row;
-      const guest = await store.getGuestById(notice.guestId);
-      const downtime = downtimeEstimate(guest === undefined ? [] : await store.switchDowntimes(guest.host_id, DOWNTIME_SAMPLES));
-      const expires = new Date(now().getTime() + cfg.linkLifetimeMs);
-      const link = `${cfg.linkBase.replace(/\/+$/, '')}${signLink(await mails.linkKey(), { guestId: notice.guestId, slot: notice.slot, expires })}`;
-      const mail = composeMail({ notice, downtime, link, linkExpires: expires });
-      let tries = row.tries;
-      let error = '';
-      for (let i = 0; i < cfg.tries; i++) {
-        if (i > 0) await sleep(cfg.backoffMs * 2 ** (i - 1));
-        await mails.tried(row.id, ++tries, error || null);
-        try {
-          await transport.sendMail({
-            from: cfg.from,
-            to: contact.email,
-            subject: mail.subject,
-            text: mail.text,
-            html: mail.html,
-            messageId: row.message_id,
-            // RFC 3834: an automatic mail; vacation responders do not answer it.
-            headers: { 'Auto-Submitted': 'auto-generated' },
-          });
-          await mails.finish(row.id, 'sent', null);
-          return { status: 'sent', messageId: row.message_id };
-        } catch (err) {
-          error = smtpError(err);
-          // 5xx is the relay's final word (no such user, refused): trying again changes nothing.
-          if (isPermanent(err)) break;
-        }
+      try {
+        return await deliver(claim.row, notice, contact.email);
+      } catch (err) {
+        // Composing or recording failed (the store went away): say so, and leave the row to the next round.
+        const error = `not sent: ${smtpError(err)}`;
+        await mails.finish(claim.row.id, 'failed', error).catch(() => {});
+        return { status: 'failed', error };
       }
-      await mails.finish(row.id, 'failed', error);
-      return { status: 'failed', error };
     },
   };
 }
