@@ -12,6 +12,7 @@ import { rehearsals, type Rehearsal, type RehearsalStatus } from '../store/rehea
 import { parseXlConfig } from '../xlcfg/parser.ts';
 import { rehearsalConfig } from '../xlcfg/rehearse.ts';
 import { customerReason } from './messages.ts';
+import { customerRefusalWords, operatorRefusalWords } from './reasons.ts';
 import {
   customerMessage, DEFAULT_REHEARSAL, memoryCheck, planSnapshots, rehearsalConfigPath, rehearsalName, strayOf, userlandSign,
   type CannotRule, type RehearsalOptions, type RehearsalStep,
@@ -113,7 +114,7 @@ type Plan = { ok: true; name: DomainName; configPath: HostPath; text: string; sn
 async function plan(ctx: FleetContext, guest: Guest, host: Host, driver: HostDriver, to: RehearsalTarget, opts: RehearsalOptions): Promise<Plan | { ok: false; rule: CannotRule; reason: string; detail?: string }> {
   // The same pre-check and config as the real switch: policy, verdict, the rewrite; reads only.
   const pre = await precheck(ctx, guest, to, { force: opts.force });
-  if (!pre.ok) return { ok: false, rule: 'refused', reason: pre.reason, detail: `${pre.rule}${pre.detail ? `: ${pre.detail}` : ''}` };
+  if (!pre.ok) return { ok: false, rule: 'refused', reason: customerRefusalWords(pre.refusal), detail: operatorRefusalWords(pre.refusal) };
   const name = rehearsalName(guest.name);
   if (guest.name.startsWith('pvhctl-rehearse-')) return { ok: false, rule: 'name-taken', reason: `the server's own name starts with pvhctl-rehearse-, which pvhctl keeps for test boots` };
   const domains = await retry(() => driver.listDomains());
