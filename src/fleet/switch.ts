@@ -9,7 +9,7 @@ import { DriverError, domainName, failureOf, hostPath, type HostDriver } from '.
 import type { Guest, Host, Operation, PriorState } from '../store/schema.ts';
 import { isSwitchTarget, type GuestType, type SwitchTarget } from './types.ts';
 import { customerRefusalWords, operatorRefusalWords, refusalParams, type Refusal } from './reasons.ts';
-import { OWNER, type Store } from '../store/store.ts';
+import { LeaseLost, OWNER, type Db, type Store } from '../store/store.ts';
 import { followOperation } from './follow.ts';
 import { leaseKeeper, type LeaseKeeper } from './lease.ts';
 import type { OperationQueue } from './queue.ts';
@@ -181,9 +181,14 @@ export async function startSwitch(ctx: FleetContext, guest: Guest, to: SwitchTar
   return dispatch(ctx, op, guest, (id) => runSwitch(ctx, id));
 }
 
-/** Journals one step (before it acts) and reports it; `with_` is recorded in the same transaction. */
+/**
+ * Journals one step (before it acts) and reports it; `with_` is recorded in the same transaction.
+ * An operation this process holds is journaled only while its lease is still this process's
+ * (LeaseLost otherwise: a frozen owner that woke up after a takeover writes nothing more).
+ */
 export async function journal(ctx: FleetContext, op: Operation, guest: string, step: Step, phase: 'begin' | 'done' | 'failed', detail: string | null = null, with_: { prior_state?: PriorState | null } = {}) {
-  const e = await ctx.store.journalStep(op.id, step, phase, detail, with_);
+  ctx.leases.check(op.id);
+  const e = await ctx.store.journalStep(op.id, step, phase, detail, with_, ctx.leases.holds(op.id) ? OWNER : undefined);
   ctx.onEvent?.({ operationId: op.id, guest, step, phase, message: detail ?? undefined });
   await ctx.afterJournal?.(op.id, e.seq, step, phase);
 }
@@ -195,7 +200,7 @@ async function finish(ctx: FleetContext, op: Operation, guest: Guest, status: Op
   // boots it only when it is known to have been running (prior_state).
   const wasRunning = (await ctx.store.getOperation(op.id))?.prior_state === 'running';
   const runState = status === 'done' ? 'running' : status === 'rolled-back' ? (wasRunning ? 'running' : 'stopped') : status === 'needs-attention' ? null : undefined;
-  await ctx.store.tx(async (t) => {
+  await owned(ctx, op.id, async (t) => {
     // A refusal keeps its code and parameters; the words beside them are for readers from before codes.
     const code = fields.refusal ? { reason_code: fields.refusal.code, reason_params: JSON.stringify(refusalParams(fields.refusal)) } : {};
     await ctx.store.updateOperation(op.id, { status, reason: fields.reason, detail: fields.detail, ...code }, t);
@@ -215,7 +220,42 @@ async function finish(ctx: FleetContext, op: Operation, guest: Guest, status: Op
   return (await ctx.store.getOperation(op.id))!;
 }
 
-/** An operation with its guest, host and the host's driver. */
+/**
+ * Runs `fn` in a transaction that writes only while this process still holds operation `id`
+ * (when it holds it at all): LeaseLost otherwise, and nothing is written.
+ */
+export async function owned<T>(ctx: FleetContext, id: number, fn: (t: Db) => Promise<T>): Promise<T> {
+  ctx.leases.check(id);
+  return ctx.store.tx(async (t) => {
+    if (ctx.leases.holds(id)) await ctx.store.fence(id, OWNER, t);
+    return fn(t);
+  });
+}
+
+/** A LeaseLost goes up to the worker untouched: no rollback, no outcome, nothing more on the guest. */
+export function stopIfLost(err: unknown): void {
+  if (err instanceof LeaseLost) throw err;
+}
+
+/**
+ * The host's driver for operation `opId`: every call first checks that this process still holds
+ * the operation's lease (src/fleet/lease.ts), so that an owner frozen past its lease and woken
+ * after a takeover does not touch the guest again.
+ */
+function guarded(driver: HostDriver, ctx: FleetContext, opId: number): HostDriver {
+  return new Proxy(driver, {
+    get(target, key, receiver) {
+      const v: unknown = Reflect.get(target, key, receiver);
+      if (typeof v !== 'function') return v;
+      return (...args: unknown[]) => {
+        ctx.leases.check(opId);
+        return (v as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+}
+
+/** An operation with its guest, host and the host's driver (guarded by the operation's lease). */
 export async function load(ctx: FleetContext, opId: number) {
   const op = await ctx.store.getOperation(opId);
   if (op === undefined) throw new Error(`operation ${opId} not found`);
@@ -223,7 +263,7 @@ export async function load(ctx: FleetContext, opId: number) {
   if (guest === undefined) throw new Error(`operation ${opId}: guest ${op.guest_id} not found`);
   const host = await ctx.store.getHostById(guest.host_id);
   if (host === undefined) throw new Error(`operation ${opId}: host not found`);
-  return { op, guest, host, driver: ctx.driverFor(host) };
+  return { op, guest, host, driver: guarded(ctx.driverFor(host), ctx, opId) };
 }
 
 /**
@@ -250,12 +290,12 @@ export async function runSwitch(ctx: FleetContext, opId: number): Promise<Operat
     await journal(ctx, op, guest.name, 'pre-check', 'failed', pre.refusal.code);
     return finish(ctx, op, guest, 'refused', { reason: customerRefusalWords(pre.refusal), detail: `pre-check: ${operatorRefusalWords(pre.refusal)}`, refusal: pre.refusal });
   }
-  await ctx.store.updateOperation(op.id, { from_type: pre.from });
+  await owned(ctx, op.id, (t) => ctx.store.updateOperation(op.id, { from_type: pre.from }, t));
   const from = pre.from;
   await journal(ctx, op, guest.name, 'pre-check', 'done', `${pre.wasRunning ? '' : 'not running; '}${pre.changes.join('; ')}`);
 
   await journal(ctx, op, guest.name, 'keep-config', 'begin');
-  await ctx.store.tx(async (t) => {
+  await owned(ctx, op.id, async (t) => {
     const kept = await ctx.store.keepConfig(guest.id, pre.current, 'before-switch', op.id, t);
     const next = await ctx.store.keepConfig(guest.id, pre.next, `switch-to-${to}`, op.id, t);
     await ctx.store.updateOperation(op.id, { kept_version_id: kept.id, new_version_id: next.id }, t);
@@ -279,6 +319,7 @@ export async function runSwitch(ctx: FleetContext, opId: number): Promise<Operat
     await retry(() => driver.writeConfig(path, pre.next, pre.current));
     await journal(ctx, op, guest.name, 'write-config', 'done');
   } catch (err) {
+    stopIfLost(err);
     return fail(customerReason(err), errText(err));
   }
   return createAndVerify(ctx, opId, from, to);
@@ -295,11 +336,15 @@ async function createAndVerify(ctx: FleetContext, opId: number, from: GuestType,
     if ((await retry(() => driver.domain(name))) === null) await retry(() => driver.create(hostPath(guest.config_path)));
     await journal(ctx, op, guest.name, 'create', 'done');
   } catch (err) {
+    stopIfLost(err);
     await journal(ctx, op, guest.name, 'create', 'failed', errText(err));
     return rollback(ctx, opId, customerReason(err), errText(err));
   }
   await journal(ctx, op, guest.name, 'verify', 'begin');
-  const v = await verifyBoot(driver, guest.name, to, { ...ctx.verify, consoleBefore }).catch((err: unknown) => ({ ok: false as const, reason: customerReason(err), detail: errText(err) }));
+  const v = await verifyBoot(driver, guest.name, to, { ...ctx.verify, consoleBefore }).catch((err: unknown) => {
+    stopIfLost(err);
+    return { ok: false as const, reason: customerReason(err), detail: errText(err) };
+  });
   if (!v.ok) {
     await journal(ctx, op, guest.name, 'verify', 'failed', v.detail);
     return rollback(ctx, opId, v.reason, v.detail);
@@ -318,7 +363,7 @@ export async function rollback(ctx: FleetContext, opId: number, why: string, det
   const name = domainName(guest.name);
   const path = hostPath(guest.config_path);
   const from = op.from_type;
-  await ctx.store.updateOperation(op.id, { reason: why, detail });
+  await owned(ctx, op.id, (t) => ctx.store.updateOperation(op.id, { reason: why, detail }, t));
   let leftRunning = false;
   try {
     await journal(ctx, op, guest.name, 'rollback-stop', 'begin', detail);
@@ -372,6 +417,7 @@ export async function rollback(ctx: FleetContext, opId: number, why: string, det
       await journal(ctx, op, guest.name, 'rollback-verify', 'done', prior === 'stopped' ? 'stopped, as before' : 'stopped (state before unknown)');
     }
   } catch (err) {
+    stopIfLost(err);
     const msg = errText(err);
     return finish(ctx, op, guest, 'needs-attention', {
       reason: attentionMessage(from, customerReason(err)),
