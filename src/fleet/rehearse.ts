@@ -15,7 +15,7 @@ import { customerReason } from './messages.ts';
 import { customerRefusalWords, operatorRefusalWords } from './reasons.ts';
 import {
   customerMessage, DEFAULT_REHEARSAL, memoryCheck, planSnapshots, rehearsalConfigPath, rehearsalName, strayOf, userlandSign,
-  type CannotRule, type RehearsalOptions, type RehearsalStep,
+  type CannotRule, type RehearsalOptions, type RehearsalRule, type RehearsalStep,
 } from './rehearse-plan.ts';
 import { decodeVerdict } from './stored-verdict.ts';
 import type { RehearsalTarget } from './types.ts';
@@ -66,7 +66,7 @@ export async function startRehearsal(
   return { kind: 'started', rehearsal: r, finished };
 }
 
-type Outcome = { status: Exclude<RehearsalStatus, 'running'>; step: RehearsalStep | 'interrupted'; rule: string | null; reason: string | null; detail: string | null; console: string | null };
+type Outcome = { status: Exclude<RehearsalStatus, 'running'>; step: RehearsalStep | 'interrupted'; rule: RehearsalRule | null; reason: string | null; detail: string | null; console: string | null };
 
 /** Progress of a rehearsal, step by step (rehearsals are not operations: their ids are their own). */
 export type RehearsalProgress = (e: { rehearsalId: number; guest: string; step: RehearsalStep; phase: 'begin' | 'done' | 'failed'; detail: string | null }) => void;
@@ -88,7 +88,7 @@ export async function runRehearsal(ctx: FleetContext, id: number, opts: Rehearsa
     await ctx.store.audit('pvhctl', `rehearsal-${out.status}`, guest.name, out.detail);
     return (await R.get(id))!;
   };
-  const cannot = async (rule: CannotRule | string, reason: string, detail: string | null = null) => {
+  const cannot = async (rule: CannotRule | 'host', reason: string, detail: string | null = null) => {
     await journal('plan', 'failed', rule);
     return record({ status: 'cannot-rehearse', step: 'plan', rule, reason, detail, console: null });
   };
