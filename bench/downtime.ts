@@ -27,6 +27,7 @@ import { PVH_ATTEMPTS, SWITCH_BOOT_DIED } from '../lab/retries.ts';
 import { resetLab } from '../test/support/lab.ts';
 import { openFleet, type Fleet } from '../src/fleet/fleet.ts';
 import { startSwitch } from '../src/fleet/switch.ts';
+import { operatorRefusalWords } from '../src/fleet/reasons.ts';
 import { startRehearsal } from '../src/fleet/rehearse.ts';
 import type { Operation } from '../src/store/schema.ts';
 import type { Rehearsal } from '../src/store/rehearsals.ts';
@@ -97,7 +98,7 @@ async function journalDowntime(fleet: Fleet, op: Operation): Promise<number> {
 async function switchOnce(fleet: Fleet, name: string, to: 'pvh', force: boolean): Promise<Operation> {
   const g = (await fleet.store.getGuest(name))[0]!;
   const r = await startSwitch(fleet.ctx, g, to, { force, actor: 'bench' });
-  if (r.kind !== 'started') throw new Error(`${name}: switch refused: ${r.reason}`);
+  if (r.kind !== 'started') throw new Error(`${name}: switch refused: ${operatorRefusalWords(r.refusal)}`);
   return r.finished;
 }
 

@@ -177,19 +177,32 @@ async function onPostgres(workers: number) {
     const times = await fleet.store.db
       .selectFrom('operations')
       .innerJoin('journal', 'journal.operation_id', 'operations.id')
-      .select((eb) => ['operations.id', 'operations.created_at', eb.fn.min('journal.at').as('first'), eb.fn.max('journal.at').as('last')])
-      .groupBy(['operations.id', 'operations.created_at'])
+      .innerJoin('guests', 'guests.id', 'operations.guest_id')
+      .select((eb) => ['operations.id', 'operations.created_at', 'guests.host_id', eb.fn.min('journal.at').as('first'), eb.fn.max('journal.at').as('last')])
+      .groupBy(['operations.id', 'operations.created_at', 'guests.host_id'])
       .execute();
     const mean = (xs: number[]) => xs.reduce((a, x) => a + x, 0) / Math.max(1, xs.length);
     const waitMs = mean(times.map((t) => Date.parse(String(t.first)) - Date.parse(t.created_at)));
     const opMs = mean(times.map((t) => Date.parse(String(t.last)) - Date.parse(String(t.first))));
+    // The hand-over on a host: from an operation's last entry to the next one's first, when that
+    // one was already waiting (queued before the slot was given back): the queue's latency.
+    const gaps: number[] = [];
+    for (const ops of Map.groupBy(times, (t) => t.host_id).values()) {
+      const byEnd = ops.map((t) => ({ created: Date.parse(t.created_at), first: Date.parse(String(t.first)), last: Date.parse(String(t.last)) }));
+      for (const o of byEnd) {
+        // The slot this one took: the latest end before its start, of an operation that ended after this one was queued.
+        const freed = Math.max(...byEnd.filter((p) => p !== o && p.last <= o.first && p.last >= o.created).map((p) => p.last));
+        if (Number.isFinite(freed)) gaps.push(o.first - freed);
+      }
+    }
+    const handoffMs = mean(gaps);
     const counts = await fleet.store.countGuests();
     const size = Number((await sql<{ n: string }>`select pg_database_size(current_database()) as n`.execute(fleet.store.db)).rows[0]!.n);
     await queue.close();
     for (const p of procs) p.kill('SIGTERM');
     await Promise.all(procs.map((p) => new Promise((r) => (p.exitCode !== null ? r(null) : p.on('exit', r)))));
     await fleet.close();
-    return { workers, scanMs, submitMs, switchMs, rss, counts, size, waitMs, opMs };
+    return { workers, scanMs, submitMs, switchMs, rss, counts, size, waitMs, opMs, handoffMs };
   } finally {
     for (const p of procs) p.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
@@ -217,7 +230,7 @@ for (const w of WORKERS) {
   pg.push(p);
   console.log(
     `postgres ${w} worker${w > 1 ? 's' : ' '} switch ${secs(p.switchMs)} s  (${Math.round(total / (p.switchMs / 1000))} switches/s; scan ${secs(p.scanMs)} s; submit ${secs(p.submitMs)} s; ` +
-      `mean wait ${secs(p.waitMs)} s, mean operation ${secs(p.opMs)} s; ${p.counts.map((c) => `${c.n} ${c.type}/${c.health}`).join(', ')}; store ${mib(p.size)} MiB; worker peak RSS ${p.rss.map(mib).join(', ')} MiB)`,
+      `mean wait ${secs(p.waitMs)} s, mean operation ${secs(p.opMs)} s, mean hand-over ${secs(p.handoffMs)} s; ${p.counts.map((c) => `${c.n} ${c.type}/${c.health}`).join(', ')}; store ${mib(p.size)} MiB; worker peak RSS ${p.rss.map(mib).join(', ')} MiB)`,
   );
 }
 const one = pg.find((p) => p.workers === 1);

@@ -242,3 +242,41 @@ test("a customer's view of an operation has the outcome in words and no operator
   await app.close();
   await fleet.close();
 });
+
+test('a refusal comes with its code and params beside the words, in the reader\'s voice; a stored one is worded again; an old row\'s prose still reads', async () => {
+  const { fleet, app, operator, customer, owner, sim, guests } = await setup();
+  const pvOnly = guests.find((g) => !sim.state.guests[g.name]!.kernel.pvh)!;
+  await fleet.store.updateGuest(pvOnly.id, { owner });
+  const check = async (t: string) => (await app.inject({ method: 'POST', url: `/v1/guests/${pvOnly.id}/check`, headers: auth(t), payload: { to: 'pvh' } })).json();
+  const c = await check(customer);
+  assert.deepEqual([c.allowed, c.code, c.params], [false, 'kernel-no-pvh', {}]);
+  const o = await check(operator);
+  assert.equal(o.code, 'kernel-no-pvh');
+  assert.match(o.params.detail, /PHYS32_ENTRY/);
+  assert.match(o.reason, /^kernel-no-pvh: the kernel cannot boot as PVH: /);
+  // The operator's switch is refused at its pre-check: the row keeps the code and its params.
+  const started = (await app.inject({ method: 'POST', url: `/v1/guests/${pvOnly.id}/switch`, headers: auth(operator), payload: { to: 'pvh' } })).json();
+  await app.inject({ method: 'GET', url: `/v1/operations/${started.id}/events`, headers: auth(operator) });
+  const row = (await fleet.store.getOperation(started.id))!;
+  assert.deepEqual([row.status, row.reason_code, JSON.parse(row.reason_params!).detail], ['refused', 'kernel-no-pvh', o.params.detail]);
+  const theirs = (await app.inject({ method: 'GET', url: `/v1/operations/${started.id}`, headers: auth(customer) })).json();
+  assert.deepEqual([theirs.reason_code, theirs.reason_params, theirs.reason], ['kernel-no-pvh', {}, c.reason]);
+  const full = (await app.inject({ method: 'GET', url: `/v1/operations/${started.id}`, headers: auth(operator) })).json();
+  assert.deepEqual([full.reason_code, full.reason_params.detail], ['kernel-no-pvh', o.params.detail]);
+  const list = (await app.inject({ method: 'GET', url: `/v1/guests/${pvOnly.id}/operations`, headers: auth(customer) })).json();
+  assert.deepEqual([list[0].reason_code, list[0].reason_params, list[0].reason], ['kernel-no-pvh', {}, c.reason]);
+  assert.doesNotMatch(JSON.stringify(list), /PHYS32|ELF/);
+  // A row from before codes: its prose is what everyone reads.
+  await fleet.store.updateOperation(started.id, { reason: 'Old words.', reason_code: null, reason_params: null });
+  const old = (await app.inject({ method: 'GET', url: `/v1/operations/${started.id}`, headers: auth(customer) })).json();
+  assert.deepEqual([old.reason, old.reason_code, old.reason_params], ['Old words.', null, null]);
+  // A second request while one runs: 409 with the code, in the reader's words.
+  const other = guests.find((g) => g.id !== pvOnly.id)!;
+  await fleet.store.updateGuest(other.id, { owner });
+  await fleet.store.createOperationIfIdle({ guest_id: other.id, kind: 'switch', from_type: 'pv', to_type: 'pvh', force: 0, requested_by: 'test' }, async () => {}, 'queued');
+  const busy = await app.inject({ method: 'POST', url: `/v1/guests/${other.id}/switch`, headers: auth(customer), payload: { to: 'pvh' } });
+  assert.equal(busy.statusCode, 409);
+  assert.deepEqual(busy.json(), { error: 'Another change to this server is in progress.', code: 'busy', params: {} });
+  await app.close();
+  await fleet.close();
+});

@@ -16,7 +16,8 @@ import { REHEARSAL_TARGETS, SWITCH_TARGETS, type RehearsalTarget, type SwitchTar
 import type { PodChoice } from '../xlcfg/rewrite.ts';
 import type { Guest, Operation, Token } from '../store/schema.ts';
 import { refusal, tokenState } from '../store/tokens.ts';
-import { customerChanges, customerRefusal } from '../fleet/messages.ts';
+import { customerChanges } from '../fleet/messages.ts';
+import { outcomeView, refusalView, type Refusal, type Voice } from '../fleet/reasons.ts';
 import { DOWNTIME_SAMPLES, downtimeEstimate, downtimeWords } from '../fleet/downtime.ts';
 import { describeGuest, describeGuests } from '../fleet/guests.ts';
 import type { EventBus } from '../fleet/events.ts';
@@ -32,12 +33,17 @@ declare module 'fastify' {
 }
 
 const errorSchema = { type: 'object', properties: { error: { type: 'string' } } } as const;
+/** A refusal's code and parameters (src/fleet/reasons.ts Refusal); a customer's parameters never carry the operators' `detail`. */
+const codeSchema = { type: ['string', 'null'], description: 'the refusal code (src/fleet/reasons.ts); null for an outcome that is not a refusal, or one from before codes' } as const;
+const paramsSchema = { type: ['object', 'null'], additionalProperties: true, description: "the refusal code's parameters" } as const;
+/** A request refused (409): the words in the reader's voice, with the refusal's code and parameters. */
+const refusedSchema = { type: 'object', properties: { error: { type: 'string' }, code: { type: 'string' }, params: { type: 'object', additionalProperties: true } } } as const;
 const opSchema = {
   type: 'object',
   properties: {
     id: { type: 'integer' }, guest_id: { type: 'integer' }, kind: { type: 'string', enum: ['switch', 'rollback', 'boot', 'shutdown', 'reboot'] }, from_type: { type: 'string' }, to_type: { type: 'string' },
     status: { type: 'string', enum: ['pending', 'running', 'done', 'refused', 'rolled-back', 'needs-attention'] },
-    step: { type: 'string' }, reason: { type: ['string', 'null'] }, created_at: { type: 'string' }, updated_at: { type: 'string' },
+    step: { type: 'string' }, reason: { type: ['string', 'null'] }, reason_code: codeSchema, reason_params: paramsSchema, created_at: { type: 'string' }, updated_at: { type: 'string' },
   },
 } as const;
 /** A rehearsal (src/fleet/rehearse.ts RehearsalView): a test boot as PVH on snapshots of the guest's disks. */
@@ -87,9 +93,18 @@ export type ServerOptions = {
 
 type JournalEntry = { step: string; phase: string; at: string; detail: string | null };
 
+/** Whose words a request gets: customers never see the operators' detail. */
+const voiceOf = (req: FastifyRequest): Voice => (req.principal?.role === 'operator' ? 'operator' : 'customer');
+
+/** A 409 body: the refusal in the reader's words, with its code and parameters. */
+const refused = (req: FastifyRequest, r: Refusal) => {
+  const v = refusalView(r, voiceOf(req));
+  return { error: v.words, code: v.code, params: v.params };
+};
+
 /** An operation as operators see it: everything, with the journal's technical detail. */
 export function operatorView(op: Operation, journal: readonly JournalEntry[]) {
-  return { ...op, journal };
+  return { ...op, ...outcomeView(op, 'operator'), journal };
 }
 
 /**
@@ -100,8 +115,8 @@ export function operatorView(op: Operation, journal: readonly JournalEntry[]) {
  * customerView(op, journal) // => { id: 7, kind: 'switch', status: 'done', reason: 'The server now runs in PVH mode.', journal: [{ step: 'pre-check', phase: 'begin', at: '…' }, …], … }
  */
 export function customerView(op: Operation, journal: readonly JournalEntry[]) {
-  const { id, guest_id, kind, from_type, to_type, status, step, reason, created_at, updated_at } = op;
-  return { id, guest_id, kind, from_type, to_type, status, step, reason, created_at, updated_at, journal: journal.map(({ step, phase, at }) => ({ step, phase, at })) };
+  const { id, guest_id, kind, from_type, to_type, status, step, created_at, updated_at } = op;
+  return { id, guest_id, kind, from_type, to_type, status, step, ...outcomeView(op, 'customer'), created_at, updated_at, journal: journal.map(({ step, phase, at }) => ({ step, phase, at })) };
 }
 
 /**
@@ -200,7 +215,8 @@ export async function buildApi(fleet: Fleet, opts: ServerOptions): Promise<Fasti
   app.get('/v1/guests/:id/operations', { schema: { summary: "A guest's operations", security, params: idParams, response: { 200: { type: 'array', items: opSchema }, 404: errorSchema } } }, async (req, reply) => {
     const g = await visibleGuest(req, (req.params as { id: number }).id);
     if (g === null) return reply.code(404).send({ error: 'no such guest' });
-    return store.listOperations({ guestId: g.id, limit: 50 });
+    const voice = voiceOf(req);
+    return (await store.listOperations({ guestId: g.id, limit: 50 })).map((o) => ({ ...o, ...outcomeView(o, voice) }));
   });
 
   app.post(
@@ -238,7 +254,10 @@ export async function buildApi(fleet: Fleet, opts: ServerOptions): Promise<Fasti
       const pre = await precheck(fleet.ctx, g, to);
       // Customers get words, not dom0 paths, xl keys and ELF notes; operators get the detail.
       const customer = req.principal!.role === 'customer';
-      if (!pre.ok) return { allowed: false, rule: pre.rule, reason: customer ? customerRefusal(pre.rule, pre.reason, to) : pre.reason };
+      if (!pre.ok) {
+        const v = refusalView(pre.refusal, customer ? 'customer' : 'operator');
+        return { allowed: false, rule: v.code, code: v.code, params: v.params, reason: v.words };
+      }
       const estimate = downtimeEstimate(await store.switchDowntimes(g.host_id, DOWNTIME_SAMPLES));
       const downtime = { ...estimate, words: downtimeWords(estimate) };
       return customer
@@ -254,7 +273,7 @@ export async function buildApi(fleet: Fleet, opts: ServerOptions): Promise<Fasti
         security,
         params: idParams,
         body: { type: 'object', required: ['to'], properties: { to: toSchema, force: { type: 'boolean', default: false }, pod: podSchema } },
-        response: { 202: opSchema, 404: errorSchema, 409: errorSchema },
+        response: { 202: opSchema, 404: errorSchema, 409: refusedSchema },
       },
     },
     async (req, reply) => {
@@ -265,19 +284,19 @@ export async function buildApi(fleet: Fleet, opts: ServerOptions): Promise<Fasti
       const operator = req.principal!.role === 'operator';
       const force = body.force && operator;
       const r = await startSwitch(fleet.ctx, g, body.to, { force, actor: `token:${req.principal!.id}`, ...(operator && body.pod !== undefined ? { pod: body.pod } : {}) });
-      if (r.kind === 'refused') return reply.code(409).send({ error: r.reason });
+      if (r.kind === 'refused') return reply.code(409).send(refused(req, r.refusal));
       r.finished.catch((err: unknown) => req.log.error({ err, operation: r.operation.id }, 'switch failed'));
       return reply.code(202).send(r.operation);
     },
   );
   app.post(
     '/v1/guests/:id/rollback',
-    { schema: { summary: 'Put the guest back to its config before the last switch', security, params: idParams, response: { 202: opSchema, 404: errorSchema, 409: errorSchema } } },
+    { schema: { summary: 'Put the guest back to its config before the last switch', security, params: idParams, response: { 202: opSchema, 404: errorSchema, 409: refusedSchema } } },
     async (req, reply) => {
       const g = await visibleGuest(req, (req.params as { id: number }).id);
       if (g === null) return reply.code(404).send({ error: 'no such guest' });
       const r = await startRollback(fleet.ctx, g, `token:${req.principal!.id}`);
-      if (r.kind === 'refused') return reply.code(409).send({ error: r.reason });
+      if (r.kind === 'refused') return reply.code(409).send(refused(req, r.refusal));
       r.finished.catch((err: unknown) => req.log.error({ err, operation: r.operation.id }, 'rollback failed'));
       return reply.code(202).send(r.operation);
     },
@@ -322,7 +341,7 @@ export async function buildApi(fleet: Fleet, opts: ServerOptions): Promise<Fasti
     for (const j of await store.journalOf(op.id)) send('step', { step: j.step, phase: j.phase, at: j.at, ...(operator ? { detail: j.detail } : {}) });
     const now = (await store.getOperation(op.id))!;
     if (FINAL.has(now.status)) {
-      send('end', { status: now.status, reason: now.reason });
+      send('end', { status: now.status, ...outcomeView(now, operator ? 'operator' : 'customer') });
       return end();
     }
     const flush = () => {

@@ -43,7 +43,8 @@ test('pvhctl rehearse on a simulated host: it came up (0), it did not (3, with t
     writeFileSync(simFile, JSON.stringify(now));
     const cannot = run('rehearse', good!.name);
     assert.equal(cannot.code, 1);
-    assert.match(cannot.out, /cannot-rehearse: Your server could not be test-booted in PVH mode on .*: volume group vg0 has 3 free extents/);
+    assert.match(cannot.out, /cannot-rehearse: Your server could not be test-booted in PVH mode on .*: its host has no room for a copy of its disks right now\. /);
+    assert.match(cannot.out, /\n {2}reason {4}vg-full: volume group vg0 has 3 free extents/);
     assert.equal(run('rehearse', good!.name, '--cow-percent', '0').code, 2);
     assert.equal(run('rehearse').code, 2);
     const after = JSON.parse(readFileSync(simFile, 'utf8'));

@@ -78,6 +78,8 @@ export async function run(args: string[]): Promise<number> {
     const v = rehearsalView(await req.finished);
     output(values.json, { guest: guest.name, ...v }, (x) => {
       const lines = [`${printable(x.guest)}: ${x.status}${x.status === 'failed' ? ` at ${x.step}` : ''}: ${printable(x.message)}`];
+      // The customer's sentence above; the rule and the operators' reason here.
+      if (x.status !== 'passed' && x.reason) lines.push(`  reason    ${printable(x.rule ?? '-')}: ${printable(x.reason)}`);
       if (x.status !== 'passed' && x.detail) lines.push(`  detail    ${printable(x.detail)}`);
       if (x.status === 'failed' && x.consoleTail) lines.push('  console (last lines):', ...x.consoleTail.split('\n').map((l) => `    ${printable(l)}`));
       return lines.join('\n') + '\n';

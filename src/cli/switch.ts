@@ -4,6 +4,7 @@
  */
 import { precheck, startRollback, startSwitch, type OperationEvent } from '../fleet/switch.ts';
 import { isSwitchTarget, SWITCH_TARGETS, type SwitchTarget } from '../fleet/types.ts';
+import { operatorRefusalWords, refusalParams } from '../fleet/reasons.ts';
 import type { Operation } from '../store/schema.ts';
 import { printable } from '../util/escape.ts';
 import { parse, UsageError } from './args.ts';
@@ -84,18 +85,19 @@ export async function run(args: string[], mode: 'switch' | 'rollback' = 'switch'
       const pre = await precheck(fleet.ctx, guest, to!, { force: values.force === true, pod: podChoice(values) });
       const plan = pre.ok
         ? { allowed: true as const, guest: guest.name, from: pre.from, to: pre.to, changes: pre.changes, diff: pre.diff, steps: ['pre-check', 'keep-config', 'shutdown', 'write-config', 'create', 'verify'] }
-        : { allowed: false as const, guest: guest.name, rule: pre.rule, reason: pre.reason };
+        : { allowed: false as const, guest: guest.name, rule: pre.refusal.code, params: refusalParams(pre.refusal), reason: operatorRefusalWords(pre.refusal) };
       output(values.json, plan, (p) =>
         p.allowed
           ? `${printable(p.guest)}: ${p.from} → ${p.to}\n  steps: ${p.steps.join(' → ')}\n  changes: ${p.changes.map(printable).join('; ')}\n${p.diff}`
-          : `${printable(p.guest)}: refused (${p.rule}): ${printable(p.reason)}\n`,
+          : `${printable(p.guest)}: refused: ${printable(p.reason)}\n`,
       );
       return plan.allowed ? 0 : 1;
     }
     const req = mode === 'switch' ? await startSwitch(fleet.ctx, guest, to!, { force: values.force === true, actor: 'cli', pod: podChoice(values) }) : await startRollback(fleet.ctx, guest, 'cli');
     if (req.kind === 'refused') {
-      process.stderr.write(`pvhctl ${mode}: ${printable(guest.name)}: ${req.reason}\n`);
-      if (values.json) output(true, { guest: guest.name, status: 'refused', reason: req.reason }, () => '');
+      const reason = operatorRefusalWords(req.refusal);
+      process.stderr.write(`pvhctl ${mode}: ${printable(guest.name)}: ${printable(reason)}\n`);
+      if (values.json) output(true, { guest: guest.name, status: 'refused', rule: req.refusal.code, params: refusalParams(req.refusal), reason }, () => '');
       return 1;
     }
     if (!values.json) process.stderr.write(`operation ${req.operation.id}: ${mode} ${printable(guest.name)}\n`);

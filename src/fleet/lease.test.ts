@@ -25,7 +25,9 @@ test('takeable: never what this process holds; here by pid; elsewhere by the lea
   assert.equal(takeable(op('ctl2:42', null), none, T0 + 60_000, 60_000), true);
   assert.equal(takeable(op(`${hostname()}:${process.pid}`, T0 + 1000), none, T0, 60_000), false, 'another fleet in this process, lease running');
   assert.equal(takeable(op(`${hostname()}:${process.pid}`, T0 - 1), none, T0, 60_000), true, 'this process, lease run out');
-  assert.equal(takeable(op(`${hostname()}:${process.ppid}`, T0 - 1), none, T0, 60_000), false, 'a live pid here keeps it');
+  assert.equal(takeable(op(`${hostname()}:${process.ppid}`, T0 + 1000), none, T0, 60_000), false, 'a live pid here keeps it while its lease runs');
+  assert.equal(takeable(op(`${hostname()}:${process.ppid}`, T0 - 1), none, T0, 60_000), true, 'a live pid here whose lease ran out (frozen) loses it');
+  assert.equal(takeable(op(`${hostname()}:${process.ppid}`, null), none, T0 + 1e9, 60_000), false, 'from before leases, a live pid here keeps it');
   assert.equal(takeable(op(`${hostname()}:${2 ** 22 + 7}`, T0 + 1e9), none, T0, 60_000), true, 'a dead pid here loses it at once');
   assert.equal(takeable(op(null, null), none, T0, 60_000), true);
 });
@@ -35,22 +37,23 @@ for (const store of STORES) {
     const dir = mkdtempSync(join(tmpdir(), 'pvhctl-lease-'));
     const loc = store.kind === 'sqlite' ? undefined : await store.location();
     try {
-      const fleet = await openFleet({ dataDir: dir, store: loc, ...FAST });
+      const fleet = await openFleet({ dataDir: dir, store: loc, ...FAST, shutdownTimeoutMs: 20_000 });
       const host = await fleet.store.addHost({
-        name: 'lease', transport: 'sim', endpoint: JSON.stringify({ guests: 3, seed: 4, pvOnly: 0, bootMs: 2, shutdownMs: 600 }), key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 2,
+        name: 'lease', transport: 'sim', endpoint: JSON.stringify({ guests: 3, seed: 4, pvOnly: 0, bootMs: 2, shutdownMs: 2500 }), key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 2,
         xen_version: null, xen_caps: null, virt_caps: null, last_seen: null,
       });
       await fleet.scan(host);
       const [g1, g2] = await fleet.store.listGuests();
-      // A switch running here renews its lease while it runs (lease 90 ms, renewed every 30 ms,
-      // the guest takes 600 ms to shut down): the lease end moves on between samples.
+      // A switch running here renews its lease while it runs (lease 1.5 s, renewed every 0.5 s,
+      // the guest takes 2.5 s to shut down): the lease end moves on between samples. A shorter
+      // lease would be lost to this machine's database round trips, and the switch would stop.
       fleet.ctx.leases.stop();
-      fleet.ctx.leases = leaseKeeper(fleet.store, 90);
+      fleet.ctx.leases = leaseKeeper(fleet.store, 1500);
       const r = await startSwitch(fleet.ctx, g1!, 'pvh', { force: false, actor: 't' });
       assert.equal(r.kind, 'started');
       const seen = new Set<string>();
       for (let i = 0; i < 5; i++) {
-        await new Promise((res) => setTimeout(res, 70));
+        await new Promise((res) => setTimeout(res, 450));
         const op = (await fleet.store.getOperation(r.kind === 'started' ? r.operation.id : 0))!;
         if (op.status === 'running' || op.status === 'pending') seen.add(op.lease_until!);
       }

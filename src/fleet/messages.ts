@@ -3,7 +3,7 @@
  * technical detail beside it (operations.detail); customers see only these sentences.
  */
 import { failureOf, type DriverFailure } from '../drivers/driver.ts';
-import type { GuestType, RefusalRule } from './types.ts';
+import type { GuestType } from './types.ts';
 
 const MODE: Record<GuestType, string> = { pv: 'PV', pvh: 'PVH', 'pvh-shim': 'PVH (with the PV shim)', hvm: 'HVM' };
 
@@ -32,6 +32,20 @@ const FAILURE_WORDS: Record<DriverFailure, string> = {
   'no-reflink': "the host cannot make copies of the server's disks",
 };
 
+/** What a driver error was, as src/drivers/driver.ts failureOf tells it: kept in a refusal's params. */
+export type DriverCause = { kind: string; failure: DriverFailure | null };
+
+/**
+ * A driver error's cause in a customer's sentence (no trailing full stop).
+ * @example
+ * causeWords({ kind: 'unreachable', failure: null }) // => 'the host could not be reached'
+ */
+export function causeWords(c: DriverCause): string {
+  if (c.failure !== null && Object.hasOwn(FAILURE_WORDS, c.failure)) return FAILURE_WORDS[c.failure];
+  if (c.kind === 'unreachable') return 'the host could not be reached';
+  return 'the host refused to start the server';
+}
+
 /**
  * A driver error in a customer's sentence (no trailing full stop), from its failure code and
  * kind (src/drivers/driver.ts), never from its message, which is for operators.
@@ -39,12 +53,7 @@ const FAILURE_WORDS: Record<DriverFailure, string> = {
  * customerReason(new DriverError('failed', 'xl create /etc/xen/a.cfg: ...', 'no-pvh-entry')) // => "the server's kernel has no PVH support"
  * customerReason(new DriverError('unreachable', 'xen1: connect ECONNREFUSED')) // => 'the host could not be reached'
  */
-export function customerReason(err: unknown): string {
-  const { kind, failure } = failureOf(err);
-  if (failure !== null) return FAILURE_WORDS[failure];
-  if (kind === 'unreachable') return 'the host could not be reached';
-  return 'the host refused to start the server';
-}
+export const customerReason = (err: unknown): string => causeWords(failureOf(err));
 
 /**
  * The sentence shown after an automatic rollback.
@@ -59,31 +68,6 @@ export function rolledBackMessage(from: GuestType, to: GuestType, why: string, w
 
 export function attentionMessage(from: GuestType, why: string): string {
   return `The server could not be brought back in ${modeName(from)} mode automatically (${why}). Our team has been alerted; its settings are saved.`;
-}
-
-/**
- * A refusal in a customer's words: the policy rules whose reasons quote the kernel check or the
- * config (ELF notes, PHYS32_ENTRY, dom0 paths, xl syntax) get a plain sentence; the others are
- * already written for customers and pass unchanged.
- * @example
- * customerRefusal('kernel-no-pvh', "The server's kernel cannot start in PVH mode: no PHYS32_ENTRY note.", 'pvh')
- * // => "The server's kernel cannot start in PVH mode: it was built without PVH support (Linux 4.11 or later with PVH enabled is needed)."
- */
-export function customerRefusal(rule: RefusalRule, reason: string, to: GuestType): string {
-  switch (rule) {
-    case 'kernel-no-pvh':
-      return "The server's kernel cannot start in PVH mode: it was built without PVH support (Linux 4.11 or later with PVH enabled is needed).";
-    case 'kernel-no-pv':
-      return to === 'pvh-shim' ? "The server's kernel cannot run under the PV shim: it is not a Xen PV kernel." : "The server's kernel cannot start in PV mode: it is not a Xen PV kernel.";
-    case 'not-inspected':
-      return "The server's kernel has not been checked yet; ask us to check it.";
-    case 'config-invalid':
-      return "The server's settings file has an error; ask us to look at it.";
-    case 'rewrite':
-      return `The server's settings cannot be converted to ${modeName(to)} mode automatically; ask us to look at them.`;
-    default:
-      return reason;
-  }
 }
 
 /**

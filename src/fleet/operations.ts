@@ -44,7 +44,7 @@ export async function recover(ctx: FleetContext): Promise<Operation[]> {
     if (op.status === 'pending' && op.owner === null) continue;
     if (!takeable(op, ctx.leases, Date.now(), STALE_MS)) continue;
     // Compare-and-set on the owner read above: of two processes recovering at once, one goes on.
-    if (!(await ctx.store.claimOperation(op.id, op.owner, OWNER, ctx.leases.until()))) continue;
+    if (!(await ctx.store.claimOperation(op.id, op.owner, OWNER, ctx.leases.until(), op.lease_until))) continue;
     out.push(await held(ctx, op.id, () => resumeOperation(ctx, op)));
   }
   return out;

@@ -23,13 +23,13 @@ test('PVH needs hvm on the host and PHYS32_ENTRY in the kernel', () => {
   assert.deepEqual(allowed('pvh', debian, v(true, true), facts), { ok: true });
   assert.equal(allowed('pvh', { ...debian, virtCaps: ['pv'], xenCaps: ['xen-3.0-x86_64'] }, v(true, true), facts).ok, false);
   const r = allowed('pvh', debian, v(true, false), facts);
-  assert.ok(!r.ok && r.rule === 'kernel-no-pvh' && /no PHYS32_ENTRY note/.test(r.reason));
+  assert.deepEqual(r, { ok: false, refusal: { code: 'kernel-no-pvh', detail: 'no PHYS32_ENTRY note' } });
   assert.ok(!allowed('pvh', debian, v(true, true), { ...facts, pci: true }).ok);
 });
 
 test('a 32-bit PV target needs xen-3.0-x86_32p in xen_caps; the shim needs a PV kernel', () => {
   const r = allowed('pv', debian, v(true, false, 'xen-3.0-x86_32p'), facts);
-  assert.ok(!r.ok && r.rule === 'host-no-abi' && /no longer runs 32-bit PV/.test(r.reason));
+  assert.deepEqual(r, { ok: false, refusal: { code: 'host-no-abi', abi: 'xen-3.0-x86_32p' } });
   assert.deepEqual(allowed('pv', { ...debian, xenCaps: [...debian.xenCaps, 'xen-3.0-x86_32p'] }, v(true, false, 'xen-3.0-x86_32p'), facts), { ok: true });
   assert.deepEqual(allowed('pvh-shim', debian, v(true, false, 'xen-3.0-x86_32p'), facts), { ok: true });
   assert.equal(allowed('pvh-shim', debian, v(false, true, 'xen-3.0-x86_32p'), facts).ok, false);
@@ -37,7 +37,7 @@ test('a 32-bit PV target needs xen-3.0-x86_32p in xen_caps; the shim needs a PV 
 
 test('an uninspected guest is refused', () => {
   const r = allowed('pvh', debian, null, facts);
-  assert.ok(!r.ok && r.rule === 'not-inspected');
+  assert.deepEqual(r, { ok: false, refusal: { code: 'not-inspected', detail: null } });
 });
 
 test('resume decisions from the journal', () => {
@@ -60,12 +60,13 @@ test('console since boot, and customer words for xl errors', () => {
 
 test('refusals and rollback messages end in one full stop, whatever the reason they quote ends in', async () => {
   const { rolledBackMessage } = await import('./messages.ts');
+  const { customerRefusalWords, operatorRefusalWords } = await import('./reasons.ts');
   const kernelReason = 'The kernel has Xen PV notes but no PVH entry point (no PHYS32_ENTRY note; Linux needs CONFIG_XEN_PVH, 4.11 or later).';
   const verdict = { ...v(true, false), pvh: { capable: false, reason: kernelReason }, pv: { capable: false, abi: null, reason: 'No Xen notes.' } };
   for (const to of ['pvh', 'pvh-shim', 'pv'] as const) {
     const r = allowed(to, debian, verdict, facts);
     assert.ok(!r.ok, to);
-    assert.ok(!r.ok && r.reason.endsWith('.') && !r.reason.includes('..'), `${to}: ${!r.ok ? r.reason : ''}`);
+    for (const words of r.ok ? [] : [customerRefusalWords(r.refusal), `${operatorRefusalWords(r.refusal)}.`]) assert.ok(words.endsWith('.') && !words.includes('..'), `${to}: ${words}`);
   }
   assert.doesNotMatch(rolledBackMessage('pv', 'pvh', 'the server crashed.'), /\.\./);
 });

@@ -4,13 +4,16 @@
  */
 import type { HostRole } from '../store/schema.ts';
 import type { ConfigFacts, GuestVerdict } from './seams.ts';
-import type { PolicyRule, SwitchTarget } from './types.ts';
-import { clause } from './messages.ts';
+import type { SwitchTarget } from './types.ts';
+import type { Refusal } from './reasons.ts';
 
 export type HostCaps = { xenCaps: string[]; virtCaps: string[]; role: HostRole };
 
-/** `reason` is for the customer; `rule` names the check for operators and tests. */
-export type PolicyResult = { ok: true } | { ok: false; rule: PolicyRule; reason: string };
+/** The policy's refusals: what the host and the inspection verdict do not allow. */
+export type PolicyRefusal = Extract<Refusal, { code: 'host-no-hvm' | 'pci-passthrough' | 'not-inspected' | 'kernel-no-pvh' | 'kernel-no-pv' | 'host-no-abi' }>;
+
+/** Allowed, or refused with a code and its parameters (src/fleet/reasons.ts words it). */
+export type PolicyResult = { ok: true } | { ok: false; refusal: PolicyRefusal };
 
 /** Whether the host can run HVM containers (PVH and the shim need them): `hvm` in virt_caps or an `hvm-` ABI in xen_caps. */
 export const hasHvm = (h: Pick<HostCaps, 'xenCaps' | 'virtCaps'>): boolean => h.virtCaps.includes('hvm') || h.xenCaps.some((c) => c.startsWith('hvm-'));
@@ -19,25 +22,21 @@ export const hasHvm = (h: Pick<HostCaps, 'xenCaps' | 'virtCaps'>): boolean => h.
  * Decides whether a guest may switch to `to` on a host.
  * @example
  * allowed('pvh', { xenCaps: ['xen-3.0-x86_64'], virtCaps: ['pv'], role: 'pv-pvh' }, verdict, facts)
- * // => { ok: false, rule: 'host-no-hvm', reason: 'This host has no hardware virtualisation (VT-x/AMD-V), which PVH needs.' }
+ * // => { ok: false, refusal: { code: 'host-no-hvm' } }
  */
 export function allowed(to: SwitchTarget, host: HostCaps, verdict: GuestVerdict | null, facts: ConfigFacts | null): PolicyResult {
-  const no = (rule: PolicyRule, reason: string): PolicyResult => ({ ok: false, rule, reason });
+  const no = (refusal: PolicyRefusal): PolicyResult => ({ ok: false, refusal });
   if (to === 'pvh' || to === 'pvh-shim') {
-    if (!hasHvm(host)) return no('host-no-hvm', 'This host has no hardware virtualisation (VT-x/AMD-V), which PVH needs.');
-    if (facts?.pci) return no('pci-passthrough', 'The server uses a passed-through PCI device, which PVH mode does not support yet.');
+    if (!hasHvm(host)) return no({ code: 'host-no-hvm' });
+    if (facts?.pci) return no({ code: 'pci-passthrough' });
   }
-  if (verdict === null || verdict.source === 'unknown') {
-    return no('not-inspected', `The server's kernel has not been checked yet${verdict ? `: ${clause(verdict.pvh.reason)}` : ''}.`);
-  }
-  if (to === 'pvh' && !verdict.pvh.capable) return no('kernel-no-pvh', `The server's kernel cannot start in PVH mode: ${clause(verdict.pvh.reason)}.`);
-  if (to === 'pvh-shim' && !verdict.pv.capable) return no('kernel-no-pv', `The server's kernel cannot run under the PV shim: ${clause(verdict.pv.reason)}.`);
+  if (verdict === null || verdict.source === 'unknown') return no({ code: 'not-inspected', detail: verdict ? verdict.pvh.reason : null });
+  if (to === 'pvh' && !verdict.pvh.capable) return no({ code: 'kernel-no-pvh', detail: verdict.pvh.reason });
+  if (to === 'pvh-shim' && !verdict.pv.capable) return no({ code: 'kernel-no-pv', to, detail: verdict.pv.reason });
   if (to === 'pv') {
-    if (!verdict.pv.capable) return no('kernel-no-pv', `The server's kernel cannot start in PV mode: ${clause(verdict.pv.reason)}.`);
+    if (!verdict.pv.capable) return no({ code: 'kernel-no-pv', to, detail: verdict.pv.reason });
     const abi = verdict.pv.abi;
-    if (abi !== null && !host.xenCaps.includes(abi)) {
-      return no('host-no-abi', abi === 'xen-3.0-x86_32p' ? 'This host no longer runs 32-bit PV guests.' : `This host does not run ${abi} guests.`);
-    }
+    if (abi !== null && !host.xenCaps.includes(abi)) return no({ code: 'host-no-abi', abi });
   }
   return { ok: true };
 }

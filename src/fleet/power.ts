@@ -10,7 +10,7 @@ import { domainName, hostPath } from '../drivers/driver.ts';
 import type { Guest, Operation, RunState } from '../store/schema.ts';
 import { customerReason } from './messages.ts';
 import type { PowerStep } from './steps.ts';
-import { dispatch, journal, load, retry, type FleetContext, type SwitchRequest } from './switch.ts';
+import { dispatch, journal, load, owned, retry, stopIfLost, type FleetContext, type SwitchRequest } from './switch.ts';
 
 /** The power actions: `xl create`, `xl shutdown -w`, and the one followed by the other. */
 export type PowerAction = 'boot' | 'shutdown' | 'reboot';
@@ -88,6 +88,7 @@ export async function runPower(ctx: FleetContext, opId: number): Promise<Operati
   try {
     running = (await retry(() => driver.domain(name))) !== null;
   } catch (err) {
+    stopIfLost(err);
     return finishPower(ctx, op, guest, 'refused', { reason: `That did not work: ${customerReason(err)}.`, detail: errText(err) });
   }
   const plan = powerPlan(action, running, await ctx.store.journalOf(op.id));
@@ -111,6 +112,7 @@ export async function runPower(ctx: FleetContext, opId: number): Promise<Operati
       await journal(ctx, op, guest.name, 'power-start', 'done');
     }
   } catch (err) {
+    stopIfLost(err);
     const step = stopDone ? 'power-start' : 'power-stop';
     await journal(ctx, op, guest.name, step, 'failed', errText(err));
     const why = customerReason(err);
@@ -133,7 +135,7 @@ async function finishPower(
   status: Operation['status'],
   fields: { reason: string; detail: string; runState?: RunState },
 ): Promise<Operation> {
-  await ctx.store.tx(async (t) => {
+  await owned(ctx, op.id, async (t) => {
     await ctx.store.updateOperation(op.id, { status, reason: fields.reason, detail: fields.detail }, t);
     await ctx.store.updateGuest(
       guest.id,

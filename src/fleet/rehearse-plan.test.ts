@@ -70,6 +70,21 @@ test('customer words: came up, did not come up, could not be test-booted, interr
     'Your server could not be test-booted in PVH mode on 2026-12-06: The server already runs in PVH mode. Your server itself was not touched.',
   );
   assert.match(customerMessage({ status: 'failed', rule: 'interrupted', reason: 'x', updated_at: at }), /was interrupted before it finished; its copy was removed/);
+  // The operators' reasons (volume groups, dom0 paths, domain names, xl errors) never reach a customer.
+  for (const [rule, reason] of [
+    ['vg-full', 'volume group vg0 has 12 free extents (48 MiB) and the snapshots need 2560 (10240 MiB)'],
+    ['not-snapshottable', '/dev/sdb3 is a block device: pvhctl can test-boot only LVM volumes'],
+    ['name-taken', 'a domain named pvhctl-rehearse-web1 already exists on the host'],
+    ['config', '/etc/xen/web1.cfg:3: config parsing error near `disk`'],
+    ['memory', 'the test boot needs 1024 MiB; the host has 900 MiB free'],
+    ['no-dm-snapshot', "dom0's kernel has no device-mapper snapshot target (`dmsetup targets` does not list snapshot)"],
+  ] as const) {
+    const m = customerMessage({ status: 'cannot-rehearse', rule, reason, updated_at: at });
+    assert.doesNotMatch(m, /vg0|\/dev\/|\/etc\/xen|pvhctl-rehearse|MiB|dmsetup|parsing/, `${rule}: ${m}`);
+    assert.match(m, /^Your server could not be test-booted in PVH mode on 2026-12-06: [a-z].*\. Your server itself was not touched\.$/);
+  }
+  // A row with a rule this version does not know keeps its stored words.
+  assert.match(customerMessage({ status: 'cannot-rehearse', rule: 'from-a-newer-version', reason: 'Its words.', updated_at: at }), /: Its words\. Your server/);
 });
 
 test("the guest's userland is up: a getty's login prompt or a guest_type report; kernel text, hostile or not, is not", () => {

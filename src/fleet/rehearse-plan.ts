@@ -33,6 +33,40 @@ export type CannotRule =
   | 'refused' | 'busy' | 'name-taken' | 'no-dm-snapshot' | 'vg-full' | 'snapshot-of-snapshot' | 'not-snapshottable' | 'no-reflink' | 'memory' | 'config';
 export type Cannot = { ok: false; rule: CannotRule; reason: string };
 
+/**
+ * Every rule a rehearsal that did not pass is recorded with (rehearsals.rule): why it could not
+ * start, or the step that failed (`snapshot`, `write-config`, `create`, `verify`), or what went
+ * wrong after the boot.
+ */
+export type RehearsalRule = CannotRule | 'host' | 'snapshot' | 'write-config' | 'create' | 'cleanup' | 'snapshot-full' | 'verify' | 'userland' | 'interrupted';
+
+/**
+ * Why a rehearsal did not pass, in a customer's words, by rule. The stored reason is for
+ * operators (volume groups, dom0 paths, domain names); null: it is already a customer's sentence
+ * (the switch's refusal, the verifier's words, the host's failure in words, the boot's outcome).
+ */
+const REHEARSAL_CUSTOMER: Record<RehearsalRule, string | null> = {
+  refused: null,
+  busy: 'another change to your server was in progress',
+  'name-taken': 'the name its test copy needs is in use on its host; our team will look at it',
+  'no-dm-snapshot': 'its host cannot make copies of its disks yet; our team will look at it',
+  'vg-full': 'its host has no room for a copy of its disks right now',
+  'snapshot-of-snapshot': 'its disk is itself a snapshot, which cannot be copied for a test boot',
+  'not-snapshottable': 'its disks are of a kind that cannot be copied for a test boot',
+  'no-reflink': 'its host cannot make copies of its disks',
+  memory: 'its host has not enough free memory for a test boot right now',
+  config: 'its settings could not be prepared for a test boot; our team will look at them',
+  host: null,
+  snapshot: null,
+  'write-config': null,
+  create: null,
+  cleanup: 'the test copy could not be removed afterwards; our team has been alerted',
+  'snapshot-full': null,
+  verify: null,
+  userland: null,
+  interrupted: null,
+};
+
 const MiB = 1024 * 1024;
 
 /**
@@ -187,8 +221,11 @@ export function userlandSign(tail: string): string | null {
  */
 export function customerMessage(r: { status: string; reason: string | null; rule?: string | null; updated_at: string }): string {
   const date = r.updated_at.slice(0, 10);
+  // A rule whose stored reason is operator detail gets its customer words; an unknown rule (a
+  // newer writer) or none (an older one) shows the stored reason, as before.
+  const words = r.rule != null && Object.hasOwn(REHEARSAL_CUSTOMER, r.rule) ? REHEARSAL_CUSTOMER[r.rule as RehearsalRule] : null;
   // Reasons from the switch's pre-check are whole sentences: one full stop is enough.
-  const why = (r.reason ?? 'no reason was given').replace(/\.+$/, '');
+  const why = (words ?? r.reason ?? 'no reason was given').replace(/\.+$/, '');
   const untouched = 'Your server itself was not touched.';
   if (r.status === 'running') return 'Your server is being test-booted in PVH mode on a copy of its disk; it keeps running meanwhile.';
   if (r.status === 'passed') return `Your server was test-booted in PVH mode on a copy of its disk on ${date}: it came up. ${untouched}`;

@@ -12,9 +12,10 @@ import { rehearsals, type Rehearsal, type RehearsalStatus } from '../store/rehea
 import { parseXlConfig } from '../xlcfg/parser.ts';
 import { rehearsalConfig } from '../xlcfg/rehearse.ts';
 import { customerReason } from './messages.ts';
+import { customerRefusalWords, operatorRefusalWords } from './reasons.ts';
 import {
   customerMessage, DEFAULT_REHEARSAL, memoryCheck, planSnapshots, rehearsalConfigPath, rehearsalName, strayOf, userlandSign,
-  type CannotRule, type RehearsalOptions, type RehearsalStep,
+  type CannotRule, type RehearsalOptions, type RehearsalRule, type RehearsalStep,
 } from './rehearse-plan.ts';
 import { decodeVerdict } from './stored-verdict.ts';
 import type { RehearsalTarget } from './types.ts';
@@ -65,7 +66,7 @@ export async function startRehearsal(
   return { kind: 'started', rehearsal: r, finished };
 }
 
-type Outcome = { status: Exclude<RehearsalStatus, 'running'>; step: RehearsalStep | 'interrupted'; rule: string | null; reason: string | null; detail: string | null; console: string | null };
+type Outcome = { status: Exclude<RehearsalStatus, 'running'>; step: RehearsalStep | 'interrupted'; rule: RehearsalRule | null; reason: string | null; detail: string | null; console: string | null };
 
 /** Progress of a rehearsal, step by step (rehearsals are not operations: their ids are their own). */
 export type RehearsalProgress = (e: { rehearsalId: number; guest: string; step: RehearsalStep; phase: 'begin' | 'done' | 'failed'; detail: string | null }) => void;
@@ -87,7 +88,7 @@ export async function runRehearsal(ctx: FleetContext, id: number, opts: Rehearsa
     await ctx.store.audit('pvhctl', `rehearsal-${out.status}`, guest.name, out.detail);
     return (await R.get(id))!;
   };
-  const cannot = async (rule: CannotRule | string, reason: string, detail: string | null = null) => {
+  const cannot = async (rule: CannotRule | 'host', reason: string, detail: string | null = null) => {
     await journal('plan', 'failed', rule);
     return record({ status: 'cannot-rehearse', step: 'plan', rule, reason, detail, console: null });
   };
@@ -113,7 +114,7 @@ type Plan = { ok: true; name: DomainName; configPath: HostPath; text: string; sn
 async function plan(ctx: FleetContext, guest: Guest, host: Host, driver: HostDriver, to: RehearsalTarget, opts: RehearsalOptions): Promise<Plan | { ok: false; rule: CannotRule; reason: string; detail?: string }> {
   // The same pre-check and config as the real switch: policy, verdict, the rewrite; reads only.
   const pre = await precheck(ctx, guest, to, { force: opts.force });
-  if (!pre.ok) return { ok: false, rule: 'refused', reason: pre.reason, detail: `${pre.rule}${pre.detail ? `: ${pre.detail}` : ''}` };
+  if (!pre.ok) return { ok: false, rule: 'refused', reason: customerRefusalWords(pre.refusal), detail: operatorRefusalWords(pre.refusal) };
   const name = rehearsalName(guest.name);
   if (guest.name.startsWith('pvhctl-rehearse-')) return { ok: false, rule: 'name-taken', reason: `the server's own name starts with pvhctl-rehearse-, which pvhctl keeps for test boots` };
   const domains = await retry(() => driver.listDomains());

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { openFleet, type Fleet } from './fleet.ts';
 import type { Guest } from '../store/schema.ts';
 import { startSwitch, startRollback, precheck, type SwitchRequest } from './switch.ts';
+import { operatorRefusalWords } from './reasons.ts';
 import { domainName } from '../drivers/driver.ts';
 import { runningType } from './verify.ts';
 import type { SimSpec } from '../drivers/sim/fleet.ts';
@@ -26,7 +27,7 @@ for (const store of STORES) {
   }
 
   const finished = async (r: SwitchRequest) => {
-    assert.equal(r.kind, 'started', r.kind === 'refused' ? r.reason : '');
+    assert.equal(r.kind, 'started', r.kind === 'refused' ? r.refusal.code : '');
     return r.kind === 'started' ? r.finished : assert.fail();
   };
   const pick = (sim: SimHost, guests: Guest[], pvh: boolean, boot?: 'direct' | 'pvgrub') =>
@@ -249,7 +250,7 @@ for (const store of STORES) {
     const before = configOnHost(sim, a!);
     const pre = await precheck(fleet.ctx, a!, 'pvh');
     assert.equal(pre.ok, false);
-    assert.match(pre.ok ? '' : pre.reason, /memory \(1024 MB\) is below maxmem \(4096 MB\): under PVH that makes it a populate-on-demand guest, which can crash with "out of PoD memory"/);
+    assert.match(pre.ok ? '' : operatorRefusalWords(pre.refusal), /memory \(1024 MB\) is below maxmem \(4096 MB\): under PVH that makes it a populate-on-demand guest, which can crash with "out of PoD memory"/);
     const refused = await startSwitch(fleet.ctx, a!, 'pvh', { force: false, actor: 'op' });
     const op = refused.kind === 'started' ? await refused.finished : assert.fail('not started');
     assert.equal(op.status, 'refused');

@@ -5,10 +5,11 @@
  * or rolls back whatever a crash left unfinished (operations whose owning process is gone).
  */
 import { hostname } from 'node:os';
-import { DriverError, domainName, hostPath, type HostDriver } from '../drivers/driver.ts';
+import { DriverError, domainName, failureOf, hostPath, type HostDriver } from '../drivers/driver.ts';
 import type { Guest, Host, Operation, PriorState } from '../store/schema.ts';
-import { isSwitchTarget, type GuestType, type PrecheckRule, type RefusalRule, type SwitchTarget } from './types.ts';
-import { OWNER, type Store } from '../store/store.ts';
+import { isSwitchTarget, type GuestType, type SwitchTarget } from './types.ts';
+import { customerRefusalWords, operatorRefusalWords, refusalParams, type Refusal } from './reasons.ts';
+import { LeaseLost, OWNER, type Db, type Store } from '../store/store.ts';
 import { followOperation } from './follow.ts';
 import { leaseKeeper, type LeaseKeeper } from './lease.ts';
 import type { OperationQueue } from './queue.ts';
@@ -69,12 +70,12 @@ const sameBytes = (a: Uint8Array, b: Uint8Array) => a.length === b.length && Buf
 const errText = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
 /** Policy rules that --force may override: they come from inspection, not from the host. */
-const OVERRIDABLE = new Set(['kernel-no-pvh', 'kernel-no-pv', 'not-inspected']);
+const OVERRIDABLE: ReadonlySet<Refusal['code']> = new Set(['kernel-no-pvh', 'kernel-no-pv', 'not-inspected']);
 
 /** What the pre-check found: the plan, or why the switch may not happen. */
 export type Precheck =
   | { ok: true; guest: Guest; host: Host; from: GuestType; to: SwitchTarget; wasRunning: boolean; current: Uint8Array; next: Uint8Array; changes: string[]; diff: string }
-  | { ok: false; guest: Guest; host: Host; rule: PrecheckRule; reason: string; detail?: string };
+  | { ok: false; guest: Guest; host: Host; refusal: Refusal };
 
 /**
  * Reads the guest's config from its host and checks policy, inspection verdict and rewrite.
@@ -83,40 +84,40 @@ export type Precheck =
 export async function precheck(ctx: FleetContext, guest: Guest, to: SwitchTarget, opts: { force?: boolean; pod?: PodChoice } = {}): Promise<Precheck> {
   const host = await ctx.store.getHostById(guest.host_id);
   if (host === undefined) throw new Error(`guest ${guest.name}: host ${guest.host_id} not found`);
-  const no = (rule: PrecheckRule, reason: string, detail?: string): Precheck => ({ ok: false, guest, host, rule, reason, ...(detail ? { detail } : {}) });
-  if (guest.current_type === to) return no('same-type', `The server already runs in ${modeName(to)} mode.`);
+  const no = (refusal: Refusal): Precheck => ({ ok: false, guest, host, refusal });
+  if (guest.current_type === to) return no({ code: 'same-type', type: to });
   const driver = ctx.driverFor(host);
   let current: Uint8Array;
   try {
     current = await retry(() => driver.readFile(hostPath(guest.config_path), MAX_CONFIG));
   } catch (err) {
-    return no('config-unreadable', `The server's settings could not be read (${customerReason(err)}).`, errText(err));
+    return no({ code: 'config-unreadable', cause: failureOf(err), detail: errText(err) });
   }
   const facts = ctx.readFacts(current, guest.config_path);
-  if (!facts.ok) return no('config-invalid', "The server's settings file has an error that stops it from being read; our team can see which.", facts.error);
+  if (!facts.ok) return no({ code: 'config-invalid', detail: facts.error });
   const verdict = decodeVerdict(guest.verdict);
   const caps = { xenCaps: (host.xen_caps ?? '').split(' ').filter(Boolean), virtCaps: (host.virt_caps ?? '').split(' ').filter(Boolean), role: host.role };
   const policy: PolicyResult = allowed(to, caps, verdict, facts.facts);
   // --force may override what inspection says about the kernel (a stale or unknown verdict: the
   // verified boot and the automatic rollback still guard the guest), never the host's policy.
-  const overridable = !policy.ok && opts.force === true && OVERRIDABLE.has(policy.rule);
-  if (!policy.ok && !overridable) return no(policy.rule, policy.reason);
+  const overridable = !policy.ok && opts.force === true && OVERRIDABLE.has(policy.refusal.code);
+  if (!policy.ok && !overridable) return no(policy.refusal);
   // An overridden verdict is not handed to the rewrite either (it would refuse on it).
   const rw = ctx.rewrite(current, guest.config_path, to, { verdict: overridable ? null : verdict, xenCaps: caps.xenCaps, ...(opts.pod === undefined ? {} : { pod: opts.pod }) });
-  if (!rw.ok) return no('rewrite', `The server's settings cannot be converted: ${rw.reason}`);
-  if (!policy.ok) rw.changes.unshift(`--force overrides the inspection verdict (${policy.rule})`);
+  if (!rw.ok) return no({ code: 'rewrite', to, detail: rw.reason });
+  if (!policy.ok) rw.changes.unshift(`--force overrides the inspection verdict (${policy.refusal.code})`);
   let dom;
   try {
     dom = await retry(() => driver.domain(domainName(guest.name)));
   } catch (err) {
-    return no('host-unreachable', `The server's host could not be asked (${customerReason(err)}).`, errText(err));
+    return no({ code: 'host-unreachable', cause: failureOf(err), detail: errText(err) });
   }
   // A crashed domain is kept (on_crash = "preserve") for someone to look at: not ours to replace.
-  if (dom !== null && dom.state === 'crashed') return no('crashed', 'The server has crashed; it needs to be looked at before its mode is changed.');
+  if (dom !== null && dom.state === 'crashed') return no({ code: 'crashed' });
   // A stopped guest is switched too (its config rewritten and booted, then verified): that is how
   // a guest whose PV config this host can no longer boot (32-bit PV) is brought back as PVH.
   const from = dom !== null ? runningType(dom) : facts.facts.type;
-  if (from === to) return no('same-type', `The server already runs in ${modeName(to)} mode.`);
+  if (from === to) return no({ code: 'same-type', type: to });
   const dec = new TextDecoder('latin1');
   // Guest-controlled text: each line escaped before it reaches a terminal or a web page.
   const raw = unifiedDiff(dec.decode(current), dec.decode(rw.content), guest.config_path, `${guest.config_path} (${to})`);
@@ -126,7 +127,7 @@ export async function precheck(ctx: FleetContext, guest: Guest, to: SwitchTarget
 
 /** The result of asking for a switch. */
 export type SwitchRequest =
-  | { kind: 'refused'; reason: string; rule: RefusalRule; operation: Operation | null }
+  | { kind: 'refused'; refusal: Refusal; operation: Operation | null }
   | { kind: 'started'; operation: Operation; finished: Promise<Operation> };
 
 /**
@@ -161,8 +162,8 @@ export async function held<T>(ctx: FleetContext, id: number, fn: () => Promise<T
   }
 }
 
-/** The refusal of a second operation on a guest while one is in progress, in a customer's words. */
-export const busy = (): SwitchRequest => ({ kind: 'refused', rule: 'busy', reason: 'Another change to this server is in progress.', operation: null });
+/** The refusal of a second operation on a guest while one is in progress. */
+export const busy = (): SwitchRequest => ({ kind: 'refused', refusal: { code: 'busy' }, operation: null });
 
 /**
  * Starts a switch: creates the operation (refusing a second one on the same guest), then runs the
@@ -180,22 +181,29 @@ export async function startSwitch(ctx: FleetContext, guest: Guest, to: SwitchTar
   return dispatch(ctx, op, guest, (id) => runSwitch(ctx, id));
 }
 
-/** Journals one step (before it acts) and reports it; `with_` is recorded in the same transaction. */
+/**
+ * Journals one step (before it acts) and reports it; `with_` is recorded in the same transaction.
+ * An operation this process holds is journaled only while its lease is still this process's
+ * (LeaseLost otherwise: a frozen owner that woke up after a takeover writes nothing more).
+ */
 export async function journal(ctx: FleetContext, op: Operation, guest: string, step: Step, phase: 'begin' | 'done' | 'failed', detail: string | null = null, with_: { prior_state?: PriorState | null } = {}) {
-  const e = await ctx.store.journalStep(op.id, step, phase, detail, with_);
+  ctx.leases.check(op.id);
+  const e = await ctx.store.journalStep(op.id, step, phase, detail, with_, ctx.leases.holds(op.id) ? OWNER : undefined);
   ctx.onEvent?.({ operationId: op.id, guest, step, phase, message: detail ?? undefined });
   await ctx.afterJournal?.(op.id, e.seq, step, phase);
 }
 
-async function finish(ctx: FleetContext, op: Operation, guest: Guest, status: Operation['status'], fields: { reason: string | null; detail: string | null; type?: GuestType; attention?: string | null }) {
+async function finish(ctx: FleetContext, op: Operation, guest: Guest, status: Operation['status'], fields: { reason: string | null; detail: string | null; type?: GuestType; attention?: string | null; refusal?: Refusal }) {
   // Done and rolled back leave the guest as it was before (running or stopped); a failed rollback
   // leaves it in a state nobody checked.
   // A finished switch boots the guest in its new type (also one that was stopped); a rollback
   // boots it only when it is known to have been running (prior_state).
   const wasRunning = (await ctx.store.getOperation(op.id))?.prior_state === 'running';
   const runState = status === 'done' ? 'running' : status === 'rolled-back' ? (wasRunning ? 'running' : 'stopped') : status === 'needs-attention' ? null : undefined;
-  await ctx.store.tx(async (t) => {
-    await ctx.store.updateOperation(op.id, { status, reason: fields.reason, detail: fields.detail }, t);
+  await owned(ctx, op.id, async (t) => {
+    // A refusal keeps its code and parameters; the words beside them are for readers from before codes.
+    const code = fields.refusal ? { reason_code: fields.refusal.code, reason_params: JSON.stringify(refusalParams(fields.refusal)) } : {};
+    await ctx.store.updateOperation(op.id, { status, reason: fields.reason, detail: fields.detail, ...code }, t);
     await ctx.store.updateGuest(
       guest.id,
       {
@@ -212,7 +220,42 @@ async function finish(ctx: FleetContext, op: Operation, guest: Guest, status: Op
   return (await ctx.store.getOperation(op.id))!;
 }
 
-/** An operation with its guest, host and the host's driver. */
+/**
+ * Runs `fn` in a transaction that writes only while this process still holds operation `id`
+ * (when it holds it at all): LeaseLost otherwise, and nothing is written.
+ */
+export async function owned<T>(ctx: FleetContext, id: number, fn: (t: Db) => Promise<T>): Promise<T> {
+  ctx.leases.check(id);
+  return ctx.store.tx(async (t) => {
+    if (ctx.leases.holds(id)) await ctx.store.fence(id, OWNER, t);
+    return fn(t);
+  });
+}
+
+/** A LeaseLost goes up to the worker untouched: no rollback, no outcome, nothing more on the guest. */
+export function stopIfLost(err: unknown): void {
+  if (err instanceof LeaseLost) throw err;
+}
+
+/**
+ * The host's driver for operation `opId`: every call first checks that this process still holds
+ * the operation's lease (src/fleet/lease.ts), so that an owner frozen past its lease and woken
+ * after a takeover does not touch the guest again.
+ */
+function guarded(driver: HostDriver, ctx: FleetContext, opId: number): HostDriver {
+  return new Proxy(driver, {
+    get(target, key, receiver) {
+      const v: unknown = Reflect.get(target, key, receiver);
+      if (typeof v !== 'function') return v;
+      return (...args: unknown[]) => {
+        ctx.leases.check(opId);
+        return (v as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+}
+
+/** An operation with its guest, host and the host's driver (guarded by the operation's lease). */
 export async function load(ctx: FleetContext, opId: number) {
   const op = await ctx.store.getOperation(opId);
   if (op === undefined) throw new Error(`operation ${opId} not found`);
@@ -220,7 +263,7 @@ export async function load(ctx: FleetContext, opId: number) {
   if (guest === undefined) throw new Error(`operation ${opId}: guest ${op.guest_id} not found`);
   const host = await ctx.store.getHostById(guest.host_id);
   if (host === undefined) throw new Error(`operation ${opId}: host not found`);
-  return { op, guest, host, driver: ctx.driverFor(host) };
+  return { op, guest, host, driver: guarded(ctx.driverFor(host), ctx, opId) };
 }
 
 /**
@@ -244,15 +287,15 @@ export async function runSwitch(ctx: FleetContext, opId: number): Promise<Operat
   await journal(ctx, op, guest.name, 'pre-check', 'begin', `before: ${prior ?? 'unknown'}`, { prior_state: prior });
   const pre = await precheck(ctx, guest, to, { force: op.force === 1, ...(op.pod === null ? {} : { pod: op.pod }) });
   if (!pre.ok) {
-    await journal(ctx, op, guest.name, 'pre-check', 'failed', pre.rule);
-    return finish(ctx, op, guest, 'refused', { reason: pre.reason, detail: `pre-check: ${pre.rule}${pre.detail ? `: ${pre.detail}` : ''}` });
+    await journal(ctx, op, guest.name, 'pre-check', 'failed', pre.refusal.code);
+    return finish(ctx, op, guest, 'refused', { reason: customerRefusalWords(pre.refusal), detail: `pre-check: ${operatorRefusalWords(pre.refusal)}`, refusal: pre.refusal });
   }
-  await ctx.store.updateOperation(op.id, { from_type: pre.from });
+  await owned(ctx, op.id, (t) => ctx.store.updateOperation(op.id, { from_type: pre.from }, t));
   const from = pre.from;
   await journal(ctx, op, guest.name, 'pre-check', 'done', `${pre.wasRunning ? '' : 'not running; '}${pre.changes.join('; ')}`);
 
   await journal(ctx, op, guest.name, 'keep-config', 'begin');
-  await ctx.store.tx(async (t) => {
+  await owned(ctx, op.id, async (t) => {
     const kept = await ctx.store.keepConfig(guest.id, pre.current, 'before-switch', op.id, t);
     const next = await ctx.store.keepConfig(guest.id, pre.next, `switch-to-${to}`, op.id, t);
     await ctx.store.updateOperation(op.id, { kept_version_id: kept.id, new_version_id: next.id }, t);
@@ -276,6 +319,7 @@ export async function runSwitch(ctx: FleetContext, opId: number): Promise<Operat
     await retry(() => driver.writeConfig(path, pre.next, pre.current));
     await journal(ctx, op, guest.name, 'write-config', 'done');
   } catch (err) {
+    stopIfLost(err);
     return fail(customerReason(err), errText(err));
   }
   return createAndVerify(ctx, opId, from, to);
@@ -292,11 +336,15 @@ async function createAndVerify(ctx: FleetContext, opId: number, from: GuestType,
     if ((await retry(() => driver.domain(name))) === null) await retry(() => driver.create(hostPath(guest.config_path)));
     await journal(ctx, op, guest.name, 'create', 'done');
   } catch (err) {
+    stopIfLost(err);
     await journal(ctx, op, guest.name, 'create', 'failed', errText(err));
     return rollback(ctx, opId, customerReason(err), errText(err));
   }
   await journal(ctx, op, guest.name, 'verify', 'begin');
-  const v = await verifyBoot(driver, guest.name, to, { ...ctx.verify, consoleBefore }).catch((err: unknown) => ({ ok: false as const, reason: customerReason(err), detail: errText(err) }));
+  const v = await verifyBoot(driver, guest.name, to, { ...ctx.verify, consoleBefore }).catch((err: unknown) => {
+    stopIfLost(err);
+    return { ok: false as const, reason: customerReason(err), detail: errText(err) };
+  });
   if (!v.ok) {
     await journal(ctx, op, guest.name, 'verify', 'failed', v.detail);
     return rollback(ctx, opId, v.reason, v.detail);
@@ -315,7 +363,7 @@ export async function rollback(ctx: FleetContext, opId: number, why: string, det
   const name = domainName(guest.name);
   const path = hostPath(guest.config_path);
   const from = op.from_type;
-  await ctx.store.updateOperation(op.id, { reason: why, detail });
+  await owned(ctx, op.id, (t) => ctx.store.updateOperation(op.id, { reason: why, detail }, t));
   let leftRunning = false;
   try {
     await journal(ctx, op, guest.name, 'rollback-stop', 'begin', detail);
@@ -369,6 +417,7 @@ export async function rollback(ctx: FleetContext, opId: number, why: string, det
       await journal(ctx, op, guest.name, 'rollback-verify', 'done', prior === 'stopped' ? 'stopped, as before' : 'stopped (state before unknown)');
     }
   } catch (err) {
+    stopIfLost(err);
     const msg = errText(err);
     return finish(ctx, op, guest, 'needs-attention', {
       reason: attentionMessage(from, customerReason(err)),
@@ -426,7 +475,7 @@ export async function resume(ctx: FleetContext, op: Operation): Promise<Operatio
  */
 export async function startRollback(ctx: FleetContext, guest: Guest, actor: string): Promise<SwitchRequest> {
   const last = (await ctx.store.listOperations({ guestId: guest.id, limit: 20 })).find((o) => o.kind === 'switch' && o.kept_version_id !== null);
-  if (last === undefined) return { kind: 'refused', rule: 'no-switch', reason: 'This server has no earlier switch to undo.', operation: null };
+  if (last === undefined) return { kind: 'refused', refusal: { code: 'no-switch' }, operation: null };
   const op = await ctx.store.createOperationIfIdle(
     { guest_id: guest.id, kind: 'rollback', from_type: last.from_type, to_type: last.to_type, force: 1, requested_by: actor },
     async (t, o) => {

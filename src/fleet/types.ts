@@ -1,8 +1,8 @@
 /**
- * The domain's vocabulary, spelled once: a guest's boot mode, what a switch and a rehearsal may
- * go to, and the codes of the rules that refuse a switch. A leaf module (it imports nothing), so
- * every layer can share it: the xl config rewrites (src/xlcfg/), the store's schema, the fleet,
- * and the ways in, which render a rule code into a customer's or an operator's words.
+ * The domain's vocabulary, spelled once: a guest's boot mode and what a switch and a rehearsal
+ * may go to. A leaf module (it imports nothing), so every layer can share it: the xl config
+ * rewrites (src/xlcfg/), the store's schema, the fleet and the ways in. The codes of the rules
+ * that refuse a switch, with their words, are in src/fleet/reasons.ts.
  */
 
 /**
@@ -26,12 +26,3 @@ export type RehearsalTarget = (typeof REHEARSAL_TARGETS)[number];
  * isSwitchTarget('hvm') // => false
  */
 export const isSwitchTarget = (s: string): s is SwitchTarget => (SWITCH_TARGETS as readonly string[]).includes(s);
-
-/** The host policy's rules (src/fleet/policy.ts): what the host and the inspection verdict allow. */
-export type PolicyRule = 'host-no-hvm' | 'pci-passthrough' | 'not-inspected' | 'kernel-no-pvh' | 'kernel-no-pv' | 'host-no-abi';
-
-/** Every reason the pre-check refuses a switch (src/fleet/switch.ts precheck). */
-export type PrecheckRule = PolicyRule | 'same-type' | 'config-unreadable' | 'config-invalid' | 'rewrite' | 'host-unreachable' | 'crashed';
-
-/** Every reason a switch, rollback or power action is refused before it starts or at its pre-check. */
-export type RefusalRule = PrecheckRule | 'busy' | 'no-switch';

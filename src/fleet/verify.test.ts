@@ -119,3 +119,16 @@ test("PV GRUB's probing lines are not a failed boot; a kernel panic and a refuse
   assert.equal(PANIC.test('[    1.3] Kernel panic - not syncing: VFS: Unable to mount root fs\n'), true);
   assert.equal(PANIC.test('error: not a PVH kernel.\n'), true);
 });
+
+test('the next look at a boot: a quarter of its time so far, at least 50 ms, at most pollMs', async () => {
+  const { nextPollMs } = await import('./verify.ts');
+  assert.equal(nextPollMs(0, 1000), 50);
+  assert.equal(nextPollMs(400, 1000), 100);
+  assert.equal(nextPollMs(2000, 1000), 500);
+  assert.equal(nextPollMs(60_000, 1000), 1000);
+  assert.equal(nextPollMs(60_000, 2), 2, 'a shorter pollMs is kept');
+  // A 2 s boot looked at from 0 is seen at most a quarter of its time late, not up to pollMs.
+  let t = 0;
+  while (t < 2000) t += nextPollMs(t, 1000);
+  assert.ok(t - 2000 <= 500, `seen at ${t} ms`);
+});

@@ -157,6 +157,23 @@ export function consoleCause(tail: string): string {
   return cause.length > 300 ? `${cause.slice(0, 299)}…` : cause;
 }
 
+/** The shortest wait between two looks at a booting domain. */
+const MIN_POLL_MS = 50;
+
+/**
+ * How long to wait before the next look at a boot that began `elapsedMs` ago: a quarter of that,
+ * between MIN_POLL_MS and `pollMs`. A boot is seen up at most a quarter of its time late (a fixed
+ * `pollMs` of 1 s added up to a second to every 2 s boot, measured with bench/fleet.ts), and a
+ * long one is looked at no more often than every `pollMs`.
+ * @example
+ * nextPollMs(0, 1000) // => 50
+ * nextPollMs(2000, 1000) // => 500
+ * nextPollMs(60_000, 1000) // => 1000
+ */
+export function nextPollMs(elapsedMs: number, pollMs: number): number {
+  return Math.min(pollMs, Math.max(MIN_POLL_MS, elapsedMs / 4));
+}
+
 /**
  * Waits for `name` to run as `expected` with connected frontends and no panic.
  * @example
@@ -164,7 +181,8 @@ export function consoleCause(tail: string): string {
  */
 export async function verifyBoot(driver: HostDriver, name: string, expected: GuestType, opts: VerifyOptions): Promise<VerifyResult> {
   const n = domainName(name);
-  const deadline = Date.now() + opts.bootTimeoutMs;
+  const start = Date.now();
+  const deadline = start + opts.bootTimeoutMs;
   let last = 'the server did not start';
   let detail = '';
   for (;;) {
@@ -213,6 +231,6 @@ export async function verifyBoot(driver: HostDriver, name: string, expected: Gue
       const quiet = expected === 'pvh' && d !== null && silent(sinceBoot(await driver.consoleTail(n, 16384), opts.consoleBefore));
       return { ok: false, reason: `${last} within ${Math.round(opts.bootTimeoutMs / 1000)} s${quiet ? `; ${SILENT_PVH_CONSOLE}` : ''}`, detail: `${detail}${quiet ? '; console empty since the boot' : ''}` };
     }
-    await sleep(Math.min(opts.pollMs, Math.max(1, deadline - Date.now())));
+    await sleep(Math.min(nextPollMs(Date.now() - start, opts.pollMs), Math.max(1, deadline - Date.now())));
   }
 }

@@ -7,7 +7,7 @@
  * journal, so a dead worker's operation is finished within one lease plus one sweep.
  */
 import type { Operation } from '../store/schema.ts';
-import { OWNER } from '../store/store.ts';
+import { LeaseLost, OWNER } from '../store/store.ts';
 import { takeable } from './lease.ts';
 import type { OperationQueue } from './queue.ts';
 import { resumeOperation, runOperation } from './operations.ts';
@@ -25,16 +25,26 @@ const SLOT_POLL_MS = 200;
  * @example
  * await runQueued(ctx, 12) // => 'ran' | 'not-mine'
  */
-export async function runQueued(ctx: FleetContext, id: number): Promise<'ran' | 'not-mine'> {
+export async function runQueued(ctx: FleetContext, id: number): Promise<'ran' | 'not-mine' | 'lease-lost'> {
   const op = await ctx.store.getOperation(id);
   if (op === undefined || (op.status !== 'pending' && op.status !== 'running')) return 'not-mine';
   if (!takeable(op, ctx.leases, Date.now(), STALE_MS)) return 'not-mine';
-  if (!(await ctx.store.claimOperation(op.id, op.owner, OWNER, ctx.leases.until()))) return 'not-mine';
-  await held(ctx, op.id, async () => {
-    if (op.status === 'running') return resumeOperation(ctx, op);
-    while (!(await ctx.store.takeHostSlot(op.id))) await sleep(SLOT_POLL_MS);
-    return runOperation(ctx, op);
-  });
+  // Compare-and-set on the owner and the lease end read: an owner that renewed since keeps it.
+  if (!(await ctx.store.claimOperation(op.id, op.owner, OWNER, ctx.leases.until(), op.lease_until))) return 'not-mine';
+  try {
+    await held(ctx, op.id, async () => {
+      if (op.status === 'running') return resumeOperation(ctx, op);
+      while (!(await ctx.store.takeHostSlot(op.id))) {
+        ctx.leases.check(op.id);
+        await sleep(SLOT_POLL_MS);
+      }
+      return runOperation(ctx, op);
+    });
+  } catch (err) {
+    // Frozen past the lease and taken over meanwhile: the new owner finishes it; not an error.
+    if (err instanceof LeaseLost) return 'lease-lost';
+    throw err;
+  }
   return 'ran';
 }
 
@@ -64,12 +74,15 @@ export async function startWorker(ctx: FleetContext, queue: OperationQueue, opts
     void p.finally(() => inFlight.delete(p)).catch(() => {});
     return p;
   };
+  const run = async (id: number) => {
+    if ((await runQueued(ctx, id)) === 'lease-lost') opts.log?.(`operation ${id}: lease lost (this worker was stopped or cut off past its lease); left to its new owner`);
+  };
   const sweep = async () => {
     for (const op of await ctx.store.unfinishedOperations()) {
       if (stopping) return;
       if (!orphaned(ctx, op)) continue;
       opts.log?.(`taking over operation ${op.id} (owner ${op.owner ?? 'none'}, lease until ${op.lease_until ?? '-'})`);
-      void track(runQueued(ctx, op.id)).catch((err: unknown) => opts.log?.(`operation ${op.id}: ${err instanceof Error ? err.message : String(err)}`));
+      void track(run(op.id)).catch((err: unknown) => opts.log?.(`operation ${op.id}: ${err instanceof Error ? err.message : String(err)}`));
     }
   };
   let sweeping = Promise.resolve();
@@ -78,7 +91,7 @@ export async function startWorker(ctx: FleetContext, queue: OperationQueue, opts
   }, opts.sweepMs);
   await queue.work(async (job) => {
     if (stopping) throw new Error('worker stopping'); // pg-boss retries it on another worker
-    await track(runQueued(ctx, job.operationId));
+    await track(run(job.operationId));
   }, { concurrency: opts.concurrency });
   return {
     async stop() {

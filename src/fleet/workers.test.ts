@@ -41,7 +41,7 @@ function start(args: string[], ready: RegExp, env: Record<string, string> = {}):
   });
 }
 
-const worker = (dir: string, url: string, killAt: number, concurrency = 8) => start([WORKER, dir, url, String(killAt), String(LEASE_MS), String(concurrency)], /READY/);
+const worker = (dir: string, url: string, killAt: number, concurrency = 8, atN: 'hang' | 'stop' = 'hang') => start([WORKER, dir, url, String(killAt), String(LEASE_MS), String(concurrency), atN], /READY/);
 
 async function api(dir: string, url: string): Promise<{ proc: Proc; base: string }> {
   const proc = await start([BIN, '--store', url, 'serve', '--port', '0', '--data-dir', dir], /"msg":"pvhctl serving"/);
@@ -193,6 +193,80 @@ test('two APIs, three workers, one killed after each journal step in turn: every
     // Stopping cleanly: SIGTERM, exit 0.
     for (const w of survivors) w.child.kill('SIGTERM');
     for (const w of survivors) assert.equal((await w.exited).code, 0, w.out().slice(-2000));
+  }),
+);
+
+/** Waits until `cond` holds; fails after `capMs`, far beyond any bound asserted (a liveness guard, not a timing check). */
+async function until(what: string, cond: () => boolean | Promise<boolean>, capMs = 60_000): Promise<void> {
+  const end = Date.now() + capMs;
+  while (!(await cond())) {
+    if (Date.now() > end) assert.fail(`never: ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** A host's simulated state as saved, without its call counter: what acting on a guest changes. */
+const simState = (dir: string, host: string) => {
+  const { calls: _, ...rest } = loadSim(join(dir, 'sim', `${host}.json`)).state;
+  return JSON.stringify(rest);
+};
+
+test('a worker frozen (SIGSTOP) past its lease: another takes its operation over from the journal; woken (SIGCONT), it notices and does not touch the guest again', (t) =>
+  onePostgres(async ({ url, dir, fleet, procs }) => {
+    const a = await api(dir, url);
+    procs.push(a.proc);
+    const token = readFileSync(join(dir, 'operator-token'), 'utf8').trim();
+    const survivor = await worker(dir, url, 0, 1);
+    procs.push(survivor);
+    // Frozen right after journaling the begin of a step that acts: shutdown (5), write-config (7), create (9).
+    for (const n of [5, 7, 9]) {
+      const tag = `s${n}`;
+      await addHosts(fleet, tag);
+      const frozen = await worker(dir, url, n, 1, 'stop');
+      procs.push(frozen);
+      const guests = (await fleet.store.listGuests()).filter((g) => g.name.startsWith(`${tag}a-`) || g.name.startsWith(`${tag}b-`));
+      const ids: number[] = [];
+      for (const g of guests) {
+        const r = await post(a.base, token, `/v1/guests/${g.id}/switch`, { to: 'pvh' });
+        assert.equal(r.status, 202, JSON.stringify(r.json));
+        ids.push(r.json.id);
+      }
+      await until(`worker ${frozen.child.pid} reaches its entry ${n}`, () => frozen.out().includes(`AT ${n}`));
+      const frozenAt = Date.now();
+      const owner = (o: { owner: string | null }) => o.owner !== null && o.owner.endsWith(`:${frozen.child.pid}`);
+      const mine = (await Promise.all(ids.map((id) => fleet.store.getOperation(id)))).find((o) => o !== undefined && owner(o))!;
+      assert.ok(mine !== undefined, `no operation held by the frozen worker ${frozen.child.pid}`);
+      const leaseAtFreeze = mine.lease_until!;
+      assert.equal((await fleet.store.journalOf(mine.id)).length, n);
+      // The survivor finishes everything, the frozen worker's operation from its journal.
+      await until('every operation finished while one worker is frozen', async () => (await fleet.store.unfinishedOperations()).filter((o) => ids.includes(o.id)).length === 0);
+      const after = (await fleet.store.getOperation(mine.id))!;
+      assert.ok(!owner(after), 'still owned by the frozen worker');
+      const journal = await fleet.store.journalOf(mine.id);
+      const takenAt = Date.parse(journal[n]!.at);
+      assert.ok(takenAt >= Date.parse(leaseAtFreeze), `taken over at ${journal[n]!.at}, before the lease ran out at ${leaseAtFreeze}`);
+      t.diagnostic(`frozen after entry ${n}: taken over ${takenAt - frozenAt} ms after the freeze (documented bound: lease ${LEASE_MS} ms + a third of it, plus database round trips)`);
+      const names = [`${tag}a`, `${tag}b`];
+      const outcomes = await checkGuests(fleet, dir, names);
+      assert.equal(outcomes.length, 8);
+      const before = names.map((h) => simState(dir, h));
+      // Woken: it must see its lease is gone and stop, without acting on the guest or writing.
+      frozen.child.kill('SIGCONT');
+      const lostSaid = () => new RegExp(`operation ${mine.id}: lease lost`).test(frozen.out());
+      const touched = async () => names.some((h, i) => simState(dir, h) !== before[i]) || (await fleet.store.journalOf(mine.id)).length !== journal.length;
+      await until(`worker ${frozen.child.pid} says it lost operation ${mine.id}, or acts`, async () => lostSaid() || (await touched()));
+      // Whatever it was about to do, give it time to do it: the guest and the rows stay as they are.
+      await new Promise((r) => setTimeout(r, LEASE_MS));
+      assert.deepEqual(names.map((h) => simState(dir, h)), before, 'the woken worker acted on a host');
+      assert.deepEqual(await fleet.store.journalOf(mine.id), journal, 'the woken worker journaled');
+      assert.deepEqual(await fleet.store.getOperation(mine.id), after, 'the woken worker wrote the operation');
+      await checkGuests(fleet, dir, names);
+      assert.ok(lostSaid(), `the woken worker did not say it lost operation ${mine.id}: ${frozen.out().slice(-2000)}`);
+      frozen.child.kill('SIGTERM');
+      assert.equal((await frozen.exited).code, 0, frozen.out().slice(-2000));
+    }
+    survivor.child.kill('SIGTERM');
+    assert.equal((await survivor.exited).code, 0, survivor.out().slice(-2000));
   }),
 );
 

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { eventBus } from '../fleet/events.ts';
 import { openFleet } from '../fleet/fleet.ts';
 import { precheck } from '../fleet/switch.ts';
+import { customerRefusalWords, operatorRefusalWords } from '../fleet/reasons.ts';
 import { auditOutcome, fleetBackend } from './backend.ts';
 import { simOf } from '../drivers/sim/driver.ts';
 import { describeGuest } from '../fleet/guests.ts';
@@ -40,8 +41,8 @@ test('history shows customers words, never raw xl errors or host paths; the audi
     // a switch refused at the pre-check on the same broken file
     const pre = await precheck(fleet.ctx, (await fleet.store.getGuestById(g!.id))!, 'pvh');
     assert.equal(pre.ok, false);
-    assert.doesNotMatch(pre.ok ? '' : pre.reason, /\/etc\/xen|parsing error/);
-    assert.match(pre.ok ? '' : (pre.detail ?? ''), /\/etc\/xen\/.*config parsing error/, 'operators keep the detail');
+    assert.doesNotMatch(pre.ok ? '' : customerRefusalWords(pre.refusal), /\/etc\/xen|parsing error/);
+    assert.match(pre.ok ? '' : operatorRefusalWords(pre.refusal), /\/etc\/xen\/.*config parsing error/, 'operators keep the detail');
 
     const h = await backend.history('alice', g!.name);
     assert.ok(h.ok);
@@ -85,6 +86,10 @@ test('check tells the customer the next step the disk inspection found, in words
     assert.ok(cb.ok);
     assert.equal(cb.value.next, 'Its kernel /boot/vmlinuz-6.1.0-9-686-pae can run in PVH mode: make "Advanced options > Debian, with Linux 6.1.0-9-686-pae" the default boot entry and restart the server once.');
     assert.doesNotMatch(`${ca.value.next} ${cb.value.next}`, /needs-kernel|ready-after-reboot|install-kernel|reboot-into/);
+    // Why PVH is refused, in words: not the kernel check's ELF note, which is operator detail.
+    const refusal = ca.value.options.find((o) => o.mode === 'pvh')!;
+    assert.equal(refusal.ok, false);
+    assert.equal(refusal.reason, "The server's kernel cannot start in PVH mode: it was built without PVH support (Linux 4.11 or later with PVH enabled is needed).");
     // The operators' view keeps the whole verdict and the step as a value.
     const described = await describeGuest(fleet, (await fleet.store.getGuestById(b!.id))!);
     assert.equal(described.verdict?.inspection?.verdict, 'ready-after-reboot');

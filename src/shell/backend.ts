@@ -7,6 +7,7 @@
 import { domainName, type ConsoleChannel } from '../drivers/driver.ts';
 import type { Fleet } from '../fleet/fleet.ts';
 import { customerReason, modeName } from '../fleet/messages.ts';
+import { customerRefusalWords, outcomeWords } from '../fleet/reasons.ts';
 import { decodeVerdict } from '../fleet/stored-verdict.ts';
 import { becoming } from '../fleet/become.ts';
 import type { EventBus } from '../fleet/events.ts';
@@ -206,7 +207,7 @@ export function fleetBackend(fleet: Fleet, hub: EventHub, opts: FleetBackendOpti
   }
 
   const outcome = (op: Operation): Result<string> =>
-    op.status === 'done' ? { ok: true, value: op.reason ?? 'Done.' } : { ok: false, error: op.reason ?? `The change ended as ${op.status}.` };
+    op.status === 'done' ? { ok: true, value: op.reason ?? 'Done.' } : { ok: false, error: op.reason === null && op.reason_code === null ? `The change ended as ${op.status}.` : outcomeWords(op, 'customer') };
 
   return {
     async guests(customer) {
@@ -258,7 +259,7 @@ export function fleetBackend(fleet: Fleet, hub: EventHub, opts: FleetBackendOpti
         }
         const pre = await precheck(fleet.ctx, guest, mode);
         // The settings changes are in `mode X --dry-run`; here only whether and why not.
-        options.push(pre.ok ? { mode, ok: true, reason: `can switch ("mode ${mode} --dry-run" shows what would change)` } : { mode, ok: false, reason: pre.reason });
+        options.push(pre.ok ? { mode, ok: true, reason: `can switch ("mode ${mode} --dry-run" shows what would change)` } : { mode, ok: false, reason: customerRefusalWords(pre.refusal) });
       }
       const can = becoming(verdict);
       const next = guest.current_type !== 'pvh' && 'next' in can && can.next !== null ? nextWords(can.next) : null;
@@ -271,11 +272,11 @@ export function fleetBackend(fleet: Fleet, hub: EventHub, opts: FleetBackendOpti
       const { guest } = a.value;
       if (dryRun) {
         const pre = await precheck(fleet.ctx, guest, to);
-        if (!pre.ok) return { ok: false, error: pre.reason };
+        if (!pre.ok) return { ok: false, error: customerRefusalWords(pre.refusal) };
         return { ok: true, value: `The switch to ${modeName(to)} would change:\n${pre.changes.map((c) => `  - ${c}`).join('\n')}\n${pre.diff}` };
       }
       const req = await startSwitch(fleet.ctx, guest, to, { force: false, actor: actorOf(customer) });
-      if (req.kind === 'refused') return { ok: false, error: req.reason };
+      if (req.kind === 'refused') return { ok: false, error: customerRefusalWords(req.refusal) };
       progress(`Switching ${guest.name} to ${modeName(to)} (operation ${req.operation.id}).`);
       return outcome(await follow(req.operation, req.finished, progress));
     },
@@ -284,7 +285,7 @@ export function fleetBackend(fleet: Fleet, hub: EventHub, opts: FleetBackendOpti
       const a = await authorize(customer, ref, 'undo');
       if (!a.ok) return a;
       const req = await startRollback(fleet.ctx, a.value.guest, actorOf(customer));
-      if (req.kind === 'refused') return { ok: false, error: req.reason };
+      if (req.kind === 'refused') return { ok: false, error: customerRefusalWords(req.refusal) };
       progress(`Putting back the settings from before the last switch (operation ${req.operation.id}).`);
       const op = await follow(req.operation, req.finished, progress);
       return op.status === 'rolled-back' ? { ok: true, value: `The server runs in ${modeName(op.from_type)} mode again with its earlier settings.` } : outcome(op);
@@ -295,7 +296,7 @@ export function fleetBackend(fleet: Fleet, hub: EventHub, opts: FleetBackendOpti
       if (!a.ok) return a;
       // A journaled operation like a switch: refused while another change to the guest runs.
       const req = await startPower(fleet.ctx, a.value.guest, action, { actor: actorOf(customer) });
-      if (req.kind === 'refused') return { ok: false, error: req.reason };
+      if (req.kind === 'refused') return { ok: false, error: customerRefusalWords(req.refusal) };
       return outcome(await follow(req.operation, req.finished, progress));
     },
 
@@ -405,7 +406,7 @@ export function fleetBackend(fleet: Fleet, hub: EventHub, opts: FleetBackendOpti
       const ops = await store.listOperations({ guestId: guest.id, limit: 20 });
       const what = (o: Operation) =>
         o.kind === 'switch' ? `switch ${modeName(o.from_type)} → ${modeName(o.to_type)}` : o.kind === 'rollback' ? `undo (back to ${modeName(o.from_type)})` : o.kind;
-      const entries: HistoryEntry[] = ops.map((o) => ({ at: o.created_at, what: what(o), outcome: o.reason ?? o.status }));
+      const entries: HistoryEntry[] = ops.map((o) => ({ at: o.created_at, what: what(o), outcome: outcomeWords(o, 'customer') }));
       const audit = await store.db
         .selectFrom('audit')
         .selectAll()

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { eventBus } from '../fleet/events.ts';
 import { openFleet, type Fleet } from '../fleet/fleet.ts';
 import { startSwitch } from '../fleet/switch.ts';
+import { customerRefusalWords } from '../fleet/reasons.ts';
 import type { Guest } from '../store/schema.ts';
 import type { SimHost } from '../drivers/sim/world.ts';
 import { STORES } from '../../test/support/stores.ts';
@@ -21,7 +22,7 @@ const fromShell = (r: Result<string>): Side => (r.ok ? { ran: true, status: 'don
 
 async function switchSide(fleet: Fleet, g: Guest): Promise<Side> {
   const r = await startSwitch(fleet.ctx, g, 'pvh', { force: false, actor: 'operator' });
-  if (r.kind === 'refused') return { ran: false, words: r.reason };
+  if (r.kind === 'refused') return { ran: false, words: customerRefusalWords(r.refusal) };
   return { ran: true, status: (await r.finished).status };
 }
 

@@ -247,6 +247,18 @@ export const migrations: Record<string, Migration> = {
       await sql`UPDATE hosts SET sim_spec = endpoint, endpoint = NULL WHERE transport = 'sim'`.execute(db);
     },
   },
+  // A refusal kept as its code and parameters (src/fleet/reasons.ts), worded when it is shown;
+  // rows from before keep their prose in `reason` and NULL here, and still read.
+  '0800_operation_reason_code': {
+    async up(db: Kysely<any>) {
+      await db.schema.alterTable('operations').addColumn('reason_code', 'text').execute();
+      await db.schema.alterTable('operations').addColumn('reason_params', 'text').execute();
+    },
+    async down(db: Kysely<any>) {
+      await db.schema.alterTable('operations').dropColumn('reason_params').execute();
+      await db.schema.alterTable('operations').dropColumn('reason_code').execute();
+    },
+  },
   // The Xen Shell's customer keys (src/store/customer-keys.ts), numbered apart from the fleet's.
   '0900_customer_keys': customerKeysMigration,
   // Rehearsals (src/store/rehearsals.ts), numbered apart from the fleet's and the shell's.

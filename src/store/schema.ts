@@ -112,6 +112,10 @@ export type OperationsTable = {
   reason: string | null;
   /** Technical detail for operators. */
   detail: string | null;
+  /** A refusal's code (src/fleet/reasons.ts Refusal), worded at the edges; null: none, or a row from before codes (its `reason` is prose). */
+  reason_code: ColumnType<string | null, string | null | undefined, string | null>;
+  /** The refusal's parameters as JSON (without the code). */
+  reason_params: ColumnType<string | null, string | null | undefined, string | null>;
   requested_by: string;
   created_at: string;
   updated_at: string;

@@ -39,6 +39,20 @@ export const OWNER = `${hostname()}:${process.pid}`;
 /** The lease a new operation starts with (src/fleet/lease.ts renews it while the operation runs). */
 export const FIRST_LEASE_MS = 30_000;
 
+/**
+ * This process no longer holds operation `operationId`: its lease ran out (the process was frozen,
+ * or cut off from the database) and another process may have taken the operation over. The
+ * process must stop acting on the guest and leave the operation to its new owner.
+ */
+export class LeaseLost extends Error {
+  readonly operationId: number;
+  constructor(operationId: number) {
+    super(`operation ${operationId}: this process's lease on it ran out; another process may hold it now, so this one stops`);
+    this.name = 'LeaseLost';
+    this.operationId = operationId;
+  }
+}
+
 const now = (): string => new Date().toISOString();
 
 /** The file name of the SQLite database inside a data directory. */
@@ -247,18 +261,29 @@ export function makeStore(db: Kysely<Tables>, path: string) {
     },
     /**
      * Takes `id` over for `owner` until `leaseUntil`, if it is still held by `expected` (the owner
-     * the caller read): of two processes recovering the same operation, one wins.
+     * the caller read): of two processes recovering the same operation, one wins. With
+     * `expectedLease` (the lease end the caller read and judged run out), also only if the owner
+     * has not renewed it since: a frozen owner that woke up and renewed in time keeps it.
      */
-    claimOperation: async (id: number, expected: string | null, owner: string, leaseUntil: string): Promise<boolean> => {
+    claimOperation: async (id: number, expected: string | null, owner: string, leaseUntil: string, expectedLease?: string | null): Promise<boolean> => {
       let q = db.updateTable('operations').set({ owner, lease_until: leaseUntil, updated_at: now() }).where('id', '=', id).where('status', 'in', ['pending', 'running']);
       q = expected === null ? q.where('owner', 'is', null) : q.where('owner', '=', expected);
+      if (expectedLease !== undefined) q = expectedLease === null ? q.where('lease_until', 'is', null) : q.where('lease_until', '=', expectedLease);
       return Number((await q.executeTakeFirst()).numUpdatedRows) === 1;
     },
-    /** Extends the lease of the operations `owner` holds; returns how many it still holds. */
-    renewLeases: async (ids: number[], owner: string, leaseUntil: string): Promise<number> => {
-      if (ids.length === 0) return 0;
-      const r = await db.updateTable('operations').set({ lease_until: leaseUntil }).where('id', 'in', ids).where('owner', '=', owner).executeTakeFirst();
-      return Number(r.numUpdatedRows);
+    /** Extends the lease of the operations `owner` holds; returns the ids it still holds (the others were taken over). */
+    renewLeases: async (ids: number[], owner: string, leaseUntil: string): Promise<number[]> => {
+      if (ids.length === 0) return [];
+      const rows = await db.updateTable('operations').set({ lease_until: leaseUntil }).where('id', 'in', ids).where('owner', '=', owner).returning('id').execute();
+      return rows.map((r) => r.id);
+    },
+    /**
+     * Throws LeaseLost unless `owner` still holds operation `id`; inside transaction `t` it also
+     * locks the row (PostgreSQL), so that nobody takes it over before `t` commits.
+     */
+    fence: async (id: number, owner: string, t: Db = db): Promise<void> => {
+      const r = await t.updateTable('operations').set({ owner }).where('id', '=', id).where('owner', '=', owner).executeTakeFirst();
+      if (Number(r.numUpdatedRows) !== 1) throw new LeaseLost(id);
     },
     /**
      * Starts pending operation `id` if its host has a free slot: under a lock on the host's row,
@@ -355,9 +380,11 @@ export function makeStore(db: Kysely<Tables>, path: string) {
      * entry that took the same seq first makes the unique index refuse this one, which is then
      * written again with a fresh snapshot (read committed).
      */
-    journalStep: async (operationId: number, step: Step, phase: JournalEntry['phase'], detail: string | null, also: Pick<Partial<Operation>, 'prior_state'> = {}): Promise<JournalEntry> => {
+    journalStep: async (operationId: number, step: Step, phase: JournalEntry['phase'], detail: string | null, also: Pick<Partial<Operation>, 'prior_state'> = {}, owner?: string): Promise<JournalEntry> => {
       if (engine !== 'postgres') {
         return db.transaction().execute(async (t) => {
+          // Only while `owner` holds the operation: one whose lease was taken over writes nothing.
+          if (owner !== undefined) await store.fence(operationId, owner, t);
           const entry = await store.journal(operationId, step, phase, detail, t);
           await store.updateOperation(operationId, { step, status: 'running', ...also }, t);
           return entry;
@@ -368,11 +395,11 @@ export function makeStore(db: Kysely<Tables>, path: string) {
         const at = now();
         try {
           const { rows } = await sql<JournalEntry>`
-            with op as (update operations set step = ${step}, status = 'running', updated_at = ${at}${prior} where id = ${operationId} returning id)
+            with op as (update operations set step = ${step}, status = 'running', updated_at = ${at}${prior} where id = ${operationId}${owner === undefined ? sql`` : sql` and owner = ${owner}`} returning id)
             insert into journal (operation_id, seq, step, phase, detail, at)
             select op.id, coalesce((select max(seq) from journal where operation_id = ${operationId}), 0) + 1, ${step}, ${phase}, ${detail}, ${at} from op
             returning *`.execute(db);
-          if (rows[0] === undefined) throw new Error(`operation ${operationId} not found`);
+          if (rows[0] === undefined) throw owner !== undefined && (await store.getOperation(operationId)) !== undefined ? new LeaseLost(operationId) : new Error(`operation ${operationId} not found`);
           return rows[0];
         } catch (err) {
           if (attempt < 5 && isUniqueViolation(err)) continue;

@@ -15,7 +15,7 @@ const guest = (host_id: number, type: Guest['current_type'], arch: string | null
   id: nextId, name: `g${nextId++}`, host_id, owner: 'c', config_path: '/etc/xen/g.cfg', current_type: type, arch, verdict: v, verdict_at: T, health, attention, run_state: 'running', run_state_at: T, updated_at: T,
 });
 const op = (id: number, guest_id: number, status: Operation['status'], kind: Operation['kind'] = 'switch'): Operation => ({
-  id, guest_id, kind, from_type: 'pv', to_type: 'pvh', status, step: 'verify', force: 0, kept_version_id: null, new_version_id: null, reason: `why ${id}`, detail: null, requested_by: 'op', prior_state: 'running', pod: null, owner: null, lease_until: null, created_at: T, updated_at: T,
+  id, guest_id, kind, from_type: 'pv', to_type: 'pvh', status, step: 'verify', force: 0, kept_version_id: null, new_version_id: null, reason: `why ${id}`, detail: null, reason_code: null, reason_params: null, requested_by: 'op', prior_state: 'running', pod: null, owner: null, lease_until: null, created_at: T, updated_at: T,
 });
 
 const hosts = [host(1, 'modern', 'xen-3.0-x86_64 hvm-3.0-x86_64', 'pv hvm hap'), host(2, 'pv32', 'xen-3.0-x86_64 xen-3.0-x86_32p hvm-3.0-x86_64', 'pv hvm'), host(3, 'old', 'xen-3.0-x86_64', 'pv')];

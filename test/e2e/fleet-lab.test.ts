@@ -75,7 +75,7 @@ async function switchTo(t: TestContext, name: string, to: 'pvh' | 'pvh-shim', fo
   return withRetries(lab, `fleet-lab.test.ts: ${name} switch to ${to}`, PVH_ATTEMPTS, async () => {
     const log = await consoleOf(name);
     const r = await startSwitch(fleet.ctx, await guest(name), to, { force, actor: 'e2e' });
-    assert.equal(r.kind, 'started', r.kind === 'refused' ? r.reason : '');
+    assert.equal(r.kind, 'started', r.kind === 'refused' ? r.refusal.code : '');
     return { op: await (r as { finished: Promise<Operation> }).finished, log };
   }, ({ op }) => (op.status !== 'done' && SWITCH_BOOT_DIED.test(op.reason ?? '') ? `PVH boot died (${op.reason}; ${op.detail})` : null), (line) => t.diagnostic(line));
 }

@@ -185,7 +185,7 @@ test('a volume group without free extents: cannot rehearse, with why, and nothin
     assert.equal(r.status, 'cannot-rehearse');
     assert.equal(r.rule, 'vg-full');
     assert.match(r.reason!, /^volume group vg0 has 0 free extents \(0 MiB\) and the snapshots need 8 \(32 MiB\)$/);
-    assert.match(customerMessage(r), /could not be test-booted in PVH mode on .*: volume group vg0 has 0 free extents/);
+    assert.match(customerMessage(r), /could not be test-booted in PVH mode on .*: its host has no room for a copy of its disks right now\. /);
     assert.equal(await leftovers(), '');
   } finally {
     await dom0(`lvremove -f ${VG}/${FILLER}`);

@@ -1,15 +1,17 @@
 /**
  * Test helper process for workers.test.ts: a `pvhctl worker` on the PostgreSQL store, except that
  * right after the KILL_AT-th journal entry this process writes is committed, it prints `AT n` and
- * waits to be killed with SIGKILL (0: never). It prints READY once it takes work.
- * argv: DATA_DIR STORE_URL KILL_AT LEASE_MS CONCURRENCY
+ * waits to be killed with SIGKILL (0: never); with AT_N = `stop`, it stops itself there instead
+ * (SIGSTOP, as a machine gone away looks from the database) and goes on where it was when it
+ * gets SIGCONT. It prints READY once it takes work.
+ * argv: DATA_DIR STORE_URL KILL_AT LEASE_MS CONCURRENCY [AT_N]
  */
 import { openFleet } from '../fleet.ts';
 import { leaseKeeper } from '../lease.ts';
 import { pgBossQueue } from '../queue.ts';
 import { startWorker } from '../worker.ts';
 
-const [dataDir, store, at, lease, concurrency] = process.argv.slice(2);
+const [dataDir, store, at, lease, concurrency, atN = 'hang'] = process.argv.slice(2);
 const killAt = Number(at);
 const leaseMs = Number(lease);
 let written = 0;
@@ -23,6 +25,7 @@ const fleet = await openFleet({
   afterJournal: async () => {
     if (++written === killAt) {
       process.stdout.write(`AT ${written}\n`);
+      if (atN === 'stop') return void process.kill(process.pid, 'SIGSTOP');
       setInterval(() => {}, 1000);
       await new Promise(() => {});
     }
