@@ -80,7 +80,9 @@ export function assignSlots(seats: readonly WaveSeat[], windows: ReadonlyMap<str
     for (const host of new Set(seats.filter((s) => s.wave === n).map((s) => s.host))) {
       const w = windows.get(host);
       if (w === undefined) throw new Error(`host ${JSON.stringify(host)} has no maintenance window`);
-      const o = fittingOccurrence(w, after, durationMs);
+      let o = fittingOccurrence(w, after, durationMs);
+      // Not one that began before the wave before it ended (the first wave may begin inside one).
+      while (n !== waves[0] && o.start < after) o = fittingOccurrence(w, o.end, durationMs);
       slotOf.set(`${n}\u0000${host}`, o);
       if (o.end > end) end = o.end;
     }
@@ -118,19 +120,20 @@ export function waveOverThreshold(results: readonly WaveResult[], s: Pick<Campai
 export type MailDue = 'notice' | 'reminder' | null;
 
 /**
- * The mail due at `now` for a guest whose slot starts at `slotStart`, given the slot its notice
- * and reminder went out for: the notice from `noticeDays` before (late, at once, for a slot
- * given with less notice), the reminder from a day before once the notice is out; nothing
- * once the slot has begun. A notice sent within the last day stands for the reminder too.
+ * The mail due at `now` for a guest's slot, given the slot its notice and reminder went out for:
+ * the notice from `noticeDays` before the slot (at once, late, for a slot given with less notice;
+ * up to the slot's end, so that a campaign with no notice period still tells), the reminder from
+ * a day before the start once the notice is out. A notice sent within the last day stands for the
+ * reminder too (the tick marks it).
  * @example
- * mailDue(new Date('2026-12-01T01:00:00Z'), new Date('2026-12-08T01:00:00Z'), { notice: null, reminder: null }, 7) // => 'notice'
+ * mailDue(new Date('2026-12-01T01:00:00Z'), { start: new Date('2026-12-08T01:00:00Z'), end: new Date('2026-12-08T04:00:00Z') }, { notice: null, reminder: null }, 7) // => 'notice'
  */
-export function mailDue(now: Date, slotStart: Date, sent: { notice: string | null; reminder: string | null }, noticeDays: number): MailDue {
+export function mailDue(now: Date, slot: { start: Date; end: Date }, sent: { notice: string | null; reminder: string | null }, noticeDays: number): MailDue {
   const t = now.getTime();
-  const s = slotStart.getTime();
-  const key = slotStart.toISOString();
-  if (t >= s) return null;
+  const s = slot.start.getTime();
+  const key = slot.start.toISOString();
+  if (t >= slot.end.getTime()) return null;
   if (sent.notice !== key) return t >= s - noticeDays * DAY_MS ? 'notice' : null;
-  if (sent.reminder !== key && t >= s - DAY_MS) return 'reminder';
+  if (sent.reminder !== key && t >= s - DAY_MS && t < s) return 'reminder';
   return null;
 }

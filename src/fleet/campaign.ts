@@ -331,13 +331,14 @@ async function tickHeld(ctx: FleetContext, id: number, deps: TickDeps): Promise<
   rows = await cs.guests(id);
   for (const g of rows) {
     if (g.status !== 'planned' || g.slot_start === null || g.slot_end === null) continue;
-    const due = mailDue(now, new Date(g.slot_start), { notice: g.notice_for, reminder: g.reminder_for }, v.policy.noticeDays);
+    const due = mailDue(now, { start: new Date(g.slot_start), end: new Date(g.slot_end) }, { notice: g.notice_for, reminder: g.reminder_for }, v.policy.noticeDays);
     if (due === null) continue;
     await send(g, due === 'notice' ? 'notice_for' : 'reminder_for', noticeOf(c, g, due, { start: g.slot_start, end: g.slot_end }, zoneOf(g.host_name)));
     // A notice inside the last day is its reminder too.
     if (due === 'notice' && now.getTime() >= Date.parse(g.slot_start) - DAY_MS) await cs.markMail(g.id, 'reminder_for', g.slot_start);
   }
 
+  rows = await cs.guests(id);
   // 5. The current wave's guests whose slot is open, up to each host's free places. A guest whose
   // customer chose its time runs at that time and holds no wave back.
   const current = Math.min(...rows.filter((g) => ACTIVE.includes(g.status) && g.wave !== null && g.choice === null).map((g) => g.wave!));
