@@ -9,10 +9,8 @@ import type { CampaignPlan, HeldGuest } from '../fleet/planner.ts';
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'pvhctl.js');
 
-type PlanJson = { policy: unknown; waves: CampaignPlan['waves']; held: (HeldGuest & { words: { operator: string; customer: string } })[] };
-
-test('pvhctl campaign plan on a simulated fleet: every guest once, limits, canary, what switches showed; changes nothing', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'pvhctl-campaign-'));
+/** Runs pvhctl on data directory `dir`: `run` gives the exit code and output, `ok` the output of a command that must succeed. */
+function cli(dir: string) {
   const run = (...args: string[]) => {
     const r = spawnSync(process.execPath, [BIN, ...args, '--data-dir', dir], { encoding: 'utf8' });
     return { code: r.status, out: r.stdout, err: r.stderr };
@@ -22,6 +20,14 @@ test('pvhctl campaign plan on a simulated fleet: every guest once, limits, canar
     assert.equal(r.code, 0, `${args.join(' ')}: ${r.err}`);
     return r.out;
   };
+  return { run, ok };
+}
+
+type PlanJson = { policy: unknown; waves: CampaignPlan['waves']; held: (HeldGuest & { words: { operator: string; customer: string } })[] };
+
+test('pvhctl campaign plan on a simulated fleet: every guest once, limits, canary, what switches showed; changes nothing', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pvhctl-campaign-'));
+  const { run, ok } = cli(dir);
   try {
     ok('host', 'add', 'sim1', '--sim', '30:3', '--max-parallel', '3');
     ok('host', 'add', 'sim2', '--sim', '20:4', '--max-parallel', '1');
@@ -89,15 +95,7 @@ test('pvhctl campaign plan on a simulated fleet: every guest once, limits, canar
 
 test('pvhctl campaign create, start, run, show, pause, resume, cancel on a simulated fleet, with one-line errors', () => {
   const dir = mkdtempSync(join(tmpdir(), 'pvhctl-campaign-run-'));
-  const run = (...args: string[]) => {
-    const r = spawnSync(process.execPath, [BIN, ...args, '--data-dir', dir], { encoding: 'utf8' });
-    return { code: r.status, out: r.stdout, err: r.stderr };
-  };
-  const ok = (...args: string[]) => {
-    const r = run(...args);
-    assert.equal(r.code, 0, `${args.join(' ')}: ${r.err}`);
-    return r.out;
-  };
+  const { run, ok } = cli(dir);
   try {
     ok('host', 'add', 'sim1', '--sim', '6:3', '--max-parallel', '2');
     ok('scan');
