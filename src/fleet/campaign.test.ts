@@ -18,6 +18,7 @@ import {
   slotChoices,
   startCampaign,
   switchEarly,
+  startCampaignTicker,
   tickCampaign,
   type TickReport,
 } from './campaign.ts';
@@ -243,6 +244,20 @@ for (const store of STORES) {
     assert.ok(after.counts.skipped > 0);
     assert.deepEqual(await tickCampaign(fleet.ctx, 'c2', { clock, notifier: recordingNotifier() }), { campaign: 'c2', kind: 'not-running', status: 'cancelled' });
     assert.equal(await campaigns(fleet.store).setStatus(after.campaign.id, ['running'], 'paused'), false);
+    await fleet.close();
+  });
+
+  test(`the background ticker (serve, worker) runs a campaign's tick until stopped (${store.kind})`, async () => {
+    const { fleet } = await setup();
+    const clock = testClock('2026-12-08T02:30:00Z');
+    await createCampaign(fleet.store, { name: 'bg', scope: { hosts: [], guests: [], owners: [] }, windows: { sim1: 'daily 02:00-05:00' }, settings: { canary: 1, noticeDays: 0 }, actor: 'op' });
+    await startCampaign(fleet.store, 'bg', 'op', clock);
+    const notifier = recordingNotifier();
+    const ticker = startCampaignTicker(fleet.ctx, { clock, notifier, everyMs: 20 });
+    while (!(await rowsOf(fleet, 'bg')).some((g) => g.status === 'switched')) await sleep(20);
+    await ticker.stop();
+    assert.ok(notifier.sent.some((n) => n.kind === 'notice') && notifier.sent.some((n) => n.kind === 'result'));
+    await settle(fleet);
     await fleet.close();
   });
 }

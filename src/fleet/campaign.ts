@@ -488,3 +488,27 @@ export async function postpone(store: Store, campaign: string, guestId: number, 
   await store.audit(actorName(actor), 'campaign-choice', f.g.guest_name, `${campaign}: postponed ${days} days to ${next.start.toISOString()}`);
   return { ok: true, guest: (await campaigns(store).guest(f.c.id, guestId))! };
 }
+
+/** A running campaign ticker; `stop` waits for the tick in progress. */
+export type CampaignTicker = { stop(): Promise<void> };
+
+/**
+ * Ticks every running campaign every `everyMs` in the background (`pvhctl serve`, `pvhctl
+ * worker`); any number of these may run against one store: each campaign's tick lease lets one act.
+ * @example
+ * const t = startCampaignTicker(fleet.ctx, { clock: realClock, notifier, everyMs: 30_000 });
+ * await t.stop();
+ */
+export function startCampaignTicker(ctx: FleetContext, deps: TickDeps & { everyMs: number }): CampaignTicker {
+  let running = Promise.resolve();
+  const timer = setInterval(() => {
+    running = running.then(() => tickAll(ctx, deps).then(() => {})).catch((err: unknown) => deps.log?.(`campaign tick: ${err instanceof Error ? err.message : String(err)}`));
+  }, deps.everyMs);
+  timer.unref();
+  return {
+    async stop() {
+      clearInterval(timer);
+      await running;
+    },
+  };
+}
