@@ -20,6 +20,7 @@ import { customerChanges, customerRefusal } from '../fleet/messages.ts';
 import { DOWNTIME_SAMPLES, downtimeEstimate, downtimeWords } from '../fleet/downtime.ts';
 import { describeGuest, describeGuests } from '../fleet/guests.ts';
 import type { EventBus } from '../fleet/events.ts';
+import { campaignRoutes } from './campaigns.ts';
 import { FINAL, fleetMetrics, type FleetMetrics } from './metrics.ts';
 import { finiteKeyword, isValidationError, MAX_INT, validationWords, wholeNumber } from './validation.ts';
 
@@ -152,6 +153,7 @@ export async function buildApi(fleet: Fleet, opts: ServerOptions): Promise<Fasti
     return g;
   };
 
+  campaignRoutes(app, { fleet, security, operatorOnly, visibleGuest });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   app.get('/healthz', { schema: { hide: true } }, async () => ({ ok: true }));
   // Fleet-wide counts are for operators (an operator token here, or `serve --metrics-listen`).

@@ -512,3 +512,48 @@ export function startCampaignTicker(ctx: FleetContext, deps: TickDeps & { everyM
     },
   };
 }
+
+/** A guest's place in one campaign as its customer sees it: its slot, what it may still choose. */
+export type GuestCampaignView = {
+  campaign: string;
+  campaignStatus: CampaignStatus;
+  status: CampaignGuestStatus;
+  slot: { start: string; end: string; timeZone: string } | null;
+  choice: string | null;
+  /** Postponing is still open to it, and by how many days at most (0: no more). */
+  postponeDays: number;
+  /** Other slots it may move to (empty unless the campaign runs and the guest waits for its slot). */
+  choices: { start: string; end: string }[];
+  /** Why it is held back, in customer words' code: the planner's path (src/fleet/plan-words.ts words it). */
+  path: GuestPath;
+  outcomeReason: string | null;
+};
+
+/**
+ * The campaigns guest `guestId` is in (running, paused or done), with its slot and choices.
+ * @example
+ * await guestCampaigns(store, 12, realClock) // => [{ campaign: 'winter', status: 'planned', slot: { start: '2026-12-09T01:00:00.000Z', ... }, choices: [...] }]
+ */
+export async function guestCampaigns(store: Store, guestId: number, clock: Clock): Promise<GuestCampaignView[]> {
+  const out: GuestCampaignView[] = [];
+  for (const c of await campaigns(store).list()) {
+    if (c.status === 'draft' || c.status === 'cancelled') continue;
+    const g = await campaigns(store).guest(c.id, guestId);
+    if (g === undefined) continue;
+    const v = viewOf(c);
+    const tz = (await windowsOf(store, v.windows)).get(g.host_name)?.timeZone ?? 'UTC';
+    const open = c.status === 'running' && g.status === 'planned';
+    out.push({
+      campaign: c.name,
+      campaignStatus: c.status,
+      status: g.status,
+      slot: g.slot_start !== null && g.slot_end !== null ? { start: g.slot_start, end: g.slot_end, timeZone: tz } : null,
+      choice: g.choice,
+      postponeDays: open && g.postponed === 0 ? v.policy.postponeDays : 0,
+      choices: open ? (await slotChoices(store, c.name, guestId, clock)).map((o) => ({ start: o.start.toISOString(), end: o.end.toISOString() })) : [],
+      path: JSON.parse(g.path) as GuestPath,
+      outcomeReason: g.outcome_reason,
+    });
+  }
+  return out;
+}
