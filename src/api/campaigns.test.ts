@@ -27,6 +27,7 @@ test('campaign API: operators create, start, show and pause; a customer sees onl
   const call = (method: 'GET' | 'POST', url: string, token: string, payload?: object) => app.inject({ method, url, headers: auth(token), ...(payload ? { payload } : {}) });
 
   assert.equal((await call('GET', '/v1/campaigns', customer)).statusCode, 403);
+  assert.deepEqual((await call('GET', '/v1/campaigns', operator)).json(), []);
   const bad = await call('POST', '/v1/campaigns', operator, { name: 'w', windows: { sim1: 'Tue 02:00-02:00' } });
   assert.equal(bad.statusCode, 409);
   assert.match(bad.json().error, /^host sim1: window "Tue 02:00-02:00": the time range is empty$/);
@@ -41,7 +42,9 @@ test('campaign API: operators create, start, show and pause; a customer sees onl
   // The customer's view: their guest's slot in Berlin time, and the other slots to pick.
   assert.equal((await call('GET', `/v1/guests/${other.id}/campaigns`, customer)).statusCode, 404);
   const [a, b] = mine;
-  const view = (await call('GET', `/v1/guests/${a!.id}/campaigns`, customer)).json()[0];
+  const views = (await call('GET', `/v1/guests/${a!.id}/campaigns`, customer)).json();
+  assert.ok(Array.isArray(views) && views.length === 1, JSON.stringify(views).slice(0, 200));
+  const view = views[0];
   assert.equal(view.campaign, 'w');
   assert.equal(view.status, 'planned');
   assert.equal(view.slot.timeZone, 'Europe/Berlin');

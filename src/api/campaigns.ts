@@ -85,7 +85,8 @@ export function campaignRoutes(app: FastifyInstance, d: CampaignRouteDeps): void
   };
   const operator = { preHandler: operatorOnly };
 
-  app.get('/v1/campaigns', { ...operator, schema: { summary: 'List campaigns', security } }, async () => listCampaigns(store));
+  const anyArray = { type: 'array', items: { type: 'object', additionalProperties: true } } as const;
+  app.get('/v1/campaigns', { ...operator, schema: { summary: 'List campaigns', security, response: { 200: anyArray } } }, async () => listCampaigns(store));
   app.post('/v1/campaigns', { ...operator, schema: { summary: 'Create a campaign (a draft) over hosts, guests or owners, with each host\'s maintenance window', security, body: createBody, response: { 201: { type: 'object', additionalProperties: true }, 409: errorSchema } } }, async (req, reply) => {
     const b = req.body as { name: string; hosts?: string[]; guests?: string[]; owners?: string[]; windows: Record<string, string>; settings?: Partial<CampaignSettings> };
     return conflict(reply, async () => {
@@ -106,7 +107,7 @@ export function campaignRoutes(app: FastifyInstance, d: CampaignRouteDeps): void
   verb('cancel', 'Cancel: planned guests are skipped', (n, req) => cancelCampaign(store, n, `token:${req.principal!.id}`));
 
   // A guest's campaigns, for its owner: the slot in the host's time zone and words, and the choices.
-  app.get('/v1/guests/:id/campaigns', { schema: { summary: "The guest's maintenance slots and the choices open to it", security, params: idParams, response: { 404: errorSchema } } }, async (req, reply) => {
+  app.get('/v1/guests/:id/campaigns', { schema: { summary: "The guest's maintenance slots and the choices open to it", security, params: idParams, response: { 200: anyArray, 404: errorSchema } } }, async (req, reply) => {
     const g = await d.visibleGuest(req, (req.params as { id: number }).id);
     if (g === null) return reply.code(404).send({ error: 'no such guest' });
     return (await guestCampaigns(store, g.id, clock)).map((c) => ({
