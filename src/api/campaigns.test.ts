@@ -32,6 +32,8 @@ test('campaign API: operators create, start, show and pause; a customer sees onl
   assert.equal(bad.statusCode, 409);
   assert.match(bad.json().error, /^host sim1: window "Tue 02:00-02:00": the time range is empty$/);
   assert.equal((await call('POST', '/v1/campaigns', operator, { name: 'w', windows: {}, settings: { canary: -1 } })).statusCode, 400);
+  const nohost = await call('POST', '/v1/campaigns', operator, { name: 'w', hosts: ['xen9'], windows: {} });
+  assert.deepEqual([nohost.statusCode, nohost.json()], [409, { error: 'no host named "xen9"' }]);
   const made = await call('POST', '/v1/campaigns', operator, { name: 'w', windows: { sim1: 'daily 02:00-05:00 Europe/Berlin' }, settings: { canary: 2, noticeDays: 3, postponeDays: 10 } });
   assert.equal(made.statusCode, 201, made.body);
   assert.equal(made.json().campaign.status, 'draft');

@@ -260,4 +260,27 @@ for (const store of STORES) {
     await settle(fleet);
     await fleet.close();
   });
+
+  test(`a guest moved by its customer into the canary's window waits until the canary is over (${store.kind})`, async () => {
+    const { fleet } = await setup();
+    const clock = testClock('2026-12-06T12:00:00Z');
+    const deps = { clock, notifier: recordingNotifier() };
+    await createCampaign(fleet.store, { name: 'gate', scope: { hosts: [], guests: [], owners: [] }, windows: { sim1: 'daily 02:00-05:00' }, settings: { canary: 1, noticeDays: 1 }, actor: 'op' });
+    await startCampaign(fleet.store, 'gate', 'op', clock);
+    const rows = await rowsOf(fleet, 'gate');
+    const canary = rows.find((g) => g.wave === 0)!;
+    const mover = rows.find((g) => g.wave === 2)!;
+    const moved = await chooseSlot(fleet.store, 'gate', mover.guest_id, new Date(canary.slot_start!), { kind: 'customer', owner: mover.owner! }, clock);
+    assert.ok(moved.ok);
+    clock.set(canary.slot_start!);
+    const first = ran(await tickCampaign(fleet.ctx, 'gate', deps));
+    assert.deepEqual(first.submitted, [canary.guest_name]);
+    await settle(fleet);
+    clock.set(new Date(Date.parse(canary.slot_start!) + 60_000).toISOString());
+    const second = ran(await tickCampaign(fleet.ctx, 'gate', deps));
+    assert.deepEqual(second.recorded, [{ guest: canary.guest_name, status: 'switched' }]);
+    assert.deepEqual(second.submitted, [mover.guest_name]);
+    await settle(fleet);
+    await fleet.close();
+  });
 }

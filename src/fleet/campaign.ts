@@ -79,6 +79,9 @@ export async function createCampaign(
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(req.name)) throw new CampaignError(`campaign name ${JSON.stringify(req.name.slice(0, 80))}: letters, digits, '.', '_' and '-', at most 63`);
   if ((await campaigns(store).byName(req.name)) !== undefined) throw new CampaignError(`a campaign named ${req.name} exists already`);
   const settings: CampaignSettings = { ...DEFAULT_SETTINGS, ...req.settings };
+  const known = new Set((await store.listHosts()).map((h) => h.name));
+  const unknown = [...req.scope.hosts, ...Object.keys(req.windows)].find((h) => !known.has(h));
+  if (unknown !== undefined) throw new CampaignError(`no host named ${JSON.stringify(unknown.slice(0, 80))}`);
   const windows = await windowsOf(store, req.windows);
   const input = await readPlanInput(store, req.scope.hosts);
   const guests = input.guests.filter((g) => (req.scope.guests.length === 0 || req.scope.guests.includes(g.name)) && (req.scope.owners.length === 0 || (g.owner !== null && req.scope.owners.includes(g.owner))));
@@ -342,6 +345,8 @@ async function tickHeld(ctx: FleetContext, id: number, deps: TickDeps): Promise<
   // 5. The current wave's guests whose slot is open, up to each host's free places. A guest whose
   // customer chose its time runs at that time and holds no wave back.
   const current = Math.min(...rows.filter((g) => ACTIVE.includes(g.status) && g.wave !== null && g.choice === null).map((g) => g.wave!));
+  // A guest moved to another slot waits for the canary all the same (switch now is the customer's own call).
+  const canaryOpen = rows.some((g) => g.wave_kind === 'canary' && g.choice === null && ACTIVE.includes(g.status));
   const hosts = new Map((await store.listHosts()).map((h) => [h.name, h]));
   const guestHost = new Map((await store.listGuests()).map((g) => [g.id, g.host_id]));
   const busy = new Map<number, number>();
@@ -350,7 +355,7 @@ async function tickHeld(ctx: FleetContext, id: number, deps: TickDeps): Promise<
     if (h !== undefined) busy.set(h, (busy.get(h) ?? 0) + 1);
   }
   for (const g of rows) {
-    if (g.status !== 'planned' || (g.wave !== current && g.choice === null) || g.slot_start === null || g.slot_end === null) continue;
+    if (g.status !== 'planned' || (g.choice === null ? g.wave !== current : canaryOpen) || g.slot_start === null || g.slot_end === null) continue;
     if (now.getTime() < Date.parse(g.slot_start) || now.getTime() + v.policy.switchEstimateMs > Date.parse(g.slot_end)) continue;
     // Never without the customer's notice for this slot (unless they chose its time themselves).
     if (g.notice_for !== g.slot_start && g.choice === null) continue;
