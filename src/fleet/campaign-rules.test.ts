@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rng } from '../util/rng.ts';
-import { assignSlots, DAY_MS, DEFAULT_SETTINGS, fittingOccurrence, mailDue, waveOverThreshold, type WaveResult, type WaveSeat } from './campaign-rules.ts';
+import { assignSlots, DAY_MS, DEFAULT_SETTINGS, fittingOccurrence, mailDue, switchLength, waveOverThreshold, type WaveResult, type WaveSeat } from './campaign-rules.ts';
 import { parseWindow, type MaintenanceWindow } from './windows.ts';
 
 const win = (spec: string): MaintenanceWindow => {
@@ -67,4 +67,10 @@ test('mailDue: the notice from N days before (late when the slot came later), th
   assert.equal(at('2026-12-09T01:00:00Z', null, null, 0), 'notice');
   assert.equal(at('2026-12-09T02:00:00Z', key, null, 0), null);
   assert.equal(at('2026-12-09T04:00:00Z', null, null, 0), null);
+});
+
+test('switchLength: the estimate, or the longest measured switch on the host when longer', () => {
+  assert.equal(switchLength(900_000, []), 900_000);
+  assert.equal(switchLength(900_000, [40_000, 60_000]), 900_000);
+  assert.equal(switchLength(900_000, [40_000, 1_200_000, Number.NaN, -5]), 1_200_000);
 });

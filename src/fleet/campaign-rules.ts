@@ -137,3 +137,15 @@ export function mailDue(now: Date, slot: { start: Date; end: Date }, sent: { not
   if (sent.reminder !== key && t >= s - DAY_MS && t < s) return 'reminder';
   return null;
 }
+
+/**
+ * How long to expect one switch on a host: the policy's estimate, or the longest of the host's
+ * latest measured switches (from its journal) when that is longer, so that a host whose switches
+ * run long is not started near a window's end.
+ * @example
+ * switchLength(15 * 60_000, [40_000, 1_200_000]) // => 1_200_000
+ * switchLength(15 * 60_000, []) // => 900_000
+ */
+export function switchLength(estimateMs: number, measuredMs: readonly number[]): number {
+  return Math.max(estimateMs, ...measuredMs.filter((d) => Number.isFinite(d) && d > 0));
+}

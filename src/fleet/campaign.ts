@@ -13,7 +13,8 @@
 import { hostname } from 'node:os';
 import { campaigns, type Campaign, type CampaignGuest, type CampaignGuestStatus, type CampaignStatus } from '../store/campaigns.ts';
 import type { Store } from '../store/store.ts';
-import { DAY_MS, DEFAULT_SETTINGS, assignSlots, fittingOccurrence, mailDue, waveOverThreshold, type CampaignSettings, type Clock } from './campaign-rules.ts';
+import { DAY_MS, DEFAULT_SETTINGS, assignSlots, fittingOccurrence, mailDue, switchLength, waveOverThreshold, type CampaignSettings, type Clock } from './campaign-rules.ts';
+import { DOWNTIME_SAMPLES } from './downtime.ts';
 import type { Notice, NoticeOutcome, Notifier } from './notice.ts';
 import { readPlanInput } from './plan-input.ts';
 import { planCampaign, type GuestPath } from './planner.ts';
@@ -317,12 +318,24 @@ async function tickHeld(ctx: FleetContext, id: number, deps: TickDeps): Promise<
   if (status !== 'running') return report;
 
   // 4. Slots that can no longer be used move to the next occurrence that fits; then mail that is due.
+  const hosts = new Map((await store.listHosts()).map((h) => [h.name, h]));
+  const lengths = new Map<string, number>();
+  const lengthOn = async (host: string) => {
+    let ms = lengths.get(host);
+    if (ms === undefined) {
+      const h = hosts.get(host);
+      ms = switchLength(v.policy.switchEstimateMs, h === undefined ? [] : await store.switchDowntimes(h.id, DOWNTIME_SAMPLES));
+      lengths.set(host, ms);
+    }
+    return ms;
+  };
   for (const g of rows) {
     if (g.status !== 'planned' || g.slot_start === null || g.slot_end === null) continue;
     const w = zones.get(g.host_name);
     if (w === undefined) continue;
-    if (now.getTime() + v.policy.switchEstimateMs <= Date.parse(g.slot_end)) continue;
-    const next = fittingOccurrence(w, new Date(Math.max(now.getTime(), Date.parse(g.slot_end))), v.policy.switchEstimateMs);
+    const length = await lengthOn(g.host_name);
+    if (now.getTime() + length <= Date.parse(g.slot_end)) continue;
+    const next = fittingOccurrence(w, new Date(Math.max(now.getTime(), Date.parse(g.slot_end))), length);
     if (!(await cs.updateGuest(g.id, ['planned'], { slot_start: next.start.toISOString(), slot_end: next.end.toISOString() }))) continue;
     report.moved.push({ guest: g.guest_name, to: next.start.toISOString() });
     await store.audit('pvhctl', 'campaign-reslot', g.guest_name, `${c.name}: ${g.slot_start} -> ${next.start.toISOString()}`);
@@ -347,7 +360,6 @@ async function tickHeld(ctx: FleetContext, id: number, deps: TickDeps): Promise<
   const current = Math.min(...rows.filter((g) => ACTIVE.includes(g.status) && g.wave !== null && g.choice === null).map((g) => g.wave!));
   // A guest moved to another slot waits for the canary all the same (switch now is the customer's own call).
   const canaryOpen = rows.some((g) => g.wave_kind === 'canary' && g.choice === null && ACTIVE.includes(g.status));
-  const hosts = new Map((await store.listHosts()).map((h) => [h.name, h]));
   const guestHost = new Map((await store.listGuests()).map((g) => [g.id, g.host_id]));
   const busy = new Map<number, number>();
   for (const op of await store.listOperations({ status: ['pending', 'running'], limit: 100_000 })) {
@@ -356,7 +368,7 @@ async function tickHeld(ctx: FleetContext, id: number, deps: TickDeps): Promise<
   }
   for (const g of rows) {
     if (g.status !== 'planned' || (g.choice === null ? g.wave !== current : canaryOpen) || g.slot_start === null || g.slot_end === null) continue;
-    if (now.getTime() < Date.parse(g.slot_start) || now.getTime() + v.policy.switchEstimateMs > Date.parse(g.slot_end)) continue;
+    if (now.getTime() < Date.parse(g.slot_start) || now.getTime() + (await lengthOn(g.host_name)) > Date.parse(g.slot_end)) continue;
     // Never without the customer's notice for this slot (unless they chose its time themselves).
     if (g.notice_for !== g.slot_start && g.choice === null) continue;
     const host = hosts.get(g.host_name);
