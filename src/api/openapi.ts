@@ -27,6 +27,17 @@ export const OPERATIONS: Record<string, OperationDoc> = {
   'GET /v1/summary': { operationId: 'getFleetSummary', operatorsOnly: true },
   'GET /v1/readiness': { operationId: 'getReadiness', operatorsOnly: true },
   'GET /v1/campaign/overview': { operationId: 'getCampaignOverview', operatorsOnly: true },
+  'GET /v1/campaigns': { operationId: 'listCampaigns', operatorsOnly: true },
+  'POST /v1/campaigns': { operationId: 'createCampaign', operatorsOnly: true },
+  'GET /v1/campaigns/:name': { operationId: 'getCampaign', operatorsOnly: true },
+  'POST /v1/campaigns/:name/start': { operationId: 'startCampaign', operatorsOnly: true },
+  'POST /v1/campaigns/:name/pause': { operationId: 'pauseCampaign', operatorsOnly: true },
+  'POST /v1/campaigns/:name/resume': { operationId: 'resumeCampaign', operatorsOnly: true },
+  'POST /v1/campaigns/:name/cancel': { operationId: 'cancelCampaign', operatorsOnly: true },
+  'GET /v1/guests/:id/campaigns': { operationId: 'listGuestCampaigns', operatorsOnly: false },
+  'POST /v1/guests/:id/campaign/switch-now': { operationId: 'switchNowInCampaign', operatorsOnly: false },
+  'POST /v1/guests/:id/campaign/slot': { operationId: 'chooseCampaignSlot', operatorsOnly: false },
+  'POST /v1/guests/:id/campaign/postpone': { operationId: 'postponeInCampaign', operatorsOnly: false },
 };
 
 const errorBody = { type: 'object', required: ['error'], properties: { error: { type: 'string' } } } as const;

@@ -21,6 +21,7 @@ import { outcomeView, refusalView, type Refusal, type Voice } from '../fleet/rea
 import { DOWNTIME_SAMPLES, downtimeEstimate, downtimeWords } from '../fleet/downtime.ts';
 import { describeGuest, describeGuests } from '../fleet/guests.ts';
 import type { EventBus } from '../fleet/events.ts';
+import { campaignRoutes } from './campaigns.ts';
 import { FINAL, fleetMetrics, type FleetMetrics } from './metrics.ts';
 import { registerCampaignViews } from './campaign-views.ts';
 import { metricsOverview } from '../fleet/overview-input.ts';
@@ -169,6 +170,7 @@ export async function buildApi(fleet: Fleet, opts: ServerOptions): Promise<Fasti
     return g;
   };
 
+  campaignRoutes(app, { fleet, security, operatorOnly, visibleGuest });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   app.get('/healthz', { schema: { hide: true } }, async () => ({ ok: true }));
   // Fleet-wide counts are for operators (an operator token here, or `serve --metrics-listen`).

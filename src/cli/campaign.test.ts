@@ -9,10 +9,8 @@ import type { CampaignPlan, HeldGuest } from '../fleet/planner.ts';
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'pvhctl.js');
 
-type PlanJson = { policy: unknown; waves: CampaignPlan['waves']; held: (HeldGuest & { words: { operator: string; customer: string } })[] };
-
-test('pvhctl campaign plan on a simulated fleet: every guest once, limits, canary, what switches showed; changes nothing', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'pvhctl-campaign-'));
+/** Runs pvhctl on data directory `dir`: `run` gives the exit code and output, `ok` the output of a command that must succeed. */
+function cli(dir: string) {
   const run = (...args: string[]) => {
     const r = spawnSync(process.execPath, [BIN, ...args, '--data-dir', dir], { encoding: 'utf8' });
     return { code: r.status, out: r.stdout, err: r.stderr };
@@ -22,6 +20,14 @@ test('pvhctl campaign plan on a simulated fleet: every guest once, limits, canar
     assert.equal(r.code, 0, `${args.join(' ')}: ${r.err}`);
     return r.out;
   };
+  return { run, ok };
+}
+
+type PlanJson = { policy: unknown; waves: CampaignPlan['waves']; held: (HeldGuest & { words: { operator: string; customer: string } })[] };
+
+test('pvhctl campaign plan on a simulated fleet: every guest once, limits, canary, what switches showed; changes nothing', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pvhctl-campaign-'));
+  const { run, ok } = cli(dir);
   try {
     ok('host', 'add', 'sim1', '--sim', '30:3', '--max-parallel', '3');
     ok('host', 'add', 'sim2', '--sim', '20:4', '--max-parallel', '1');
@@ -82,6 +88,48 @@ test('pvhctl campaign plan on a simulated fleet: every guest once, limits, canar
     const missing = run('campaign', 'plan', '--host', 'nope');
     assert.equal(missing.code, 1);
     assert.equal(missing.err, 'pvhctl campaign: no host named "nope"\n');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('pvhctl campaign create, start, run, show, pause, resume, cancel on a simulated fleet, with one-line errors', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pvhctl-campaign-run-'));
+  const { run, ok } = cli(dir);
+  try {
+    ok('host', 'add', 'sim1', '--sim', '6:3', '--max-parallel', '2');
+    ok('scan');
+    // A window open now for three hours (UTC), so that the slots are today's.
+    const h = new Date().getUTCHours();
+    const hh = (n: number) => `${String((n + 24) % 24).padStart(2, '0')}:00`;
+    const window = `sim1=daily ${hh(h - 1)}-${hh(h + 2)} UTC`;
+    const bad = run('campaign', 'create', 'c1', '--window', 'sim1=Tux 02:00-03:00');
+    assert.equal(bad.code, 1);
+    assert.match(bad.err, /^pvhctl campaign: host sim1: window "Tux 02:00-03:00": "Tux" is not a day/);
+    assert.equal(bad.err.trim().split('\n').length, 1);
+    const created = JSON.parse(ok('campaign', 'create', 'c1', '--window', window, '--canary', '1', '--notice-days', '0', '--switch-minutes', '1', '--json'));
+    assert.equal(created.campaign.status, 'draft');
+    assert.equal(created.campaign.windows.sim1, `daily ${hh(h - 1)}-${hh(h + 2)} UTC`);
+    const started = JSON.parse(ok('campaign', 'start', 'c1', '--json'));
+    const canary = started.guests.find((g: { wave: number | null }) => g.wave === 0);
+    assert.ok(Date.parse(canary.slot_start) <= Date.now() && Date.now() < Date.parse(canary.slot_end));
+    // One tick: the canary's notice (no notice period) and its switch, finished before run returns.
+    assert.equal(ok('campaign', 'run', '--once'), `c1: started ${canary.guest_name}\n`);
+    const second = JSON.parse(ok('campaign', 'run', '--once', '--json').trim().split('\n')[0]!);
+    assert.deepEqual(second.recorded, [{ guest: canary.guest_name, status: 'switched' }]);
+    const shown = JSON.parse(ok('campaign', 'show', 'c1', '--json'));
+    assert.equal(shown.guests.find((g: { guest_id: number }) => g.guest_id === canary.guest_id).status, 'switched');
+    assert.match(ok('campaign', 'show', 'c1'), new RegExp(`sim1/${canary.guest_name}  wave 0 \\(canary\\)  switched`));
+    ok('campaign', 'pause', 'c1', '--reason', 'change freeze');
+    assert.match(ok('campaign', 'list'), /^c1  paused  \(paused by operator:.*: change freeze\)$/m);
+    ok('campaign', 'resume', 'c1');
+    ok('campaign', 'cancel', 'c1');
+    assert.match(ok('campaign', 'list'), /^c1  cancelled$/m);
+    const again = run('campaign', 'start', 'c1');
+    assert.equal(again.code, 1);
+    assert.match(again.err, /campaign c1 is cancelled, not a draft/);
+    assert.equal(run('campaign', 'show', 'nope').code, 1);
+    assert.equal(run('campaign', 'frobnicate').code, 2);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -10,7 +10,7 @@ type Command = { summary: string; load: () => Promise<{ run(args: string[]): Pro
 
 const commands: Record<string, Command> = {
   // One line per subcommand; keep them alphabetical so that parallel work merges cleanly.
-  campaign: { summary: "plan a PV to PVH campaign: each guest's path, waves per host, a canary first (changes nothing)", load: () => import('./campaign.ts') },
+  campaign: { summary: 'plan, create and run PV to PVH campaigns: waves in maintenance windows, customer notice, pause on failures', load: () => import('./campaign.ts') },
   config: { summary: 'check xl domain configs, and convert them between PV, PVH and PVH with the PV shim', load: () => import('./config.ts') },
   demo: { summary: "run pvhctl's main job on an embedded default (what `npm start` runs)", load: () => import('./demo.ts') },
   guest: { summary: 'list and show guests: type, what they can become, history', load: () => import('./guest.ts') },

@@ -15,6 +15,9 @@ import { flag, loadSettings, SettingsError } from '../settings/load.ts';
 import { numberOf, textOf } from '../settings/resolve.ts';
 import { setUpDemo } from './serve-demo.ts';
 import { SHELL_LIMIT_OPTIONS, shellLimits } from './shell-limits.ts';
+import { startCampaignTicker } from '../fleet/campaign.ts';
+import { realClock } from '../fleet/campaign-rules.ts';
+import { notifierFor } from './campaign.ts';
 
 export const help = `usage: pvhctl serve [--listen ADDRESS] [--port PORT] [--data-dir DIR] [--sim GUESTS] [--demo] [--shell-port PORT]
                    [--metrics-listen ADDRESS:PORT] [--tls-cert FILE --tls-key FILE]
@@ -90,6 +93,14 @@ export async function run(args: string[]): Promise<number> {
   const bus = eventBus();
   const dir = textOf(settings, 'store.data_dir')!;
   const fleet = await open(dir, { onEvent: (e) => bus.emit(e) });
+  let mail: ReturnType<typeof notifierFor>;
+  try {
+    mail = notifierFor(fleet.store, settings);
+  } catch (err) {
+    await fleet.close();
+    throw err;
+  }
+  logger.info(`campaign mail: ${mail.mail}`);
   const tokenFile = join(dir, 'operator-token');
   if (!existsSync(tokenFile)) {
     writeFileSync(tokenFile, `${await fleet.store.addToken('operator', null)}\n`, { mode: 0o600 });
@@ -113,6 +124,8 @@ export async function run(args: string[]): Promise<number> {
     shell = await startFleetShell(fleet, bus, { dataDir: dir, port: shellPort, address: listen, ...limits, log: (line) => logger.info(line) });
     logger.info({ port: shell.port, hostKey: shell.hostKeyPublic }, 'Xen Shell serving');
   }
+  // The campaigns' tick (src/fleet/campaign.ts), beside any `pvhctl worker` or `campaign run`.
+  const ticker = startCampaignTicker(fleet.ctx, { clock: realClock, notifier: mail.notifier, everyMs: 30_000, log: (line) => logger.info(line) });
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
@@ -127,6 +140,7 @@ export async function run(args: string[]): Promise<number> {
   logger.info('stopping: no new requests; finishing the operations in flight');
   process.once('SIGTERM', () => process.exit(143));
   process.once('SIGINT', () => process.exit(130));
+  await ticker.stop();
   await shell?.close();
   await metricsServer?.close();
   await Promise.all([app.close(), fleet.ctx.leases.idle()]);

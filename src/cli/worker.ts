@@ -7,6 +7,9 @@ import { loadSettings } from '../settings/load.ts';
 import { textOf } from '../settings/resolve.ts';
 import { leaseKeeper } from '../fleet/lease.ts';
 import { startWorker } from '../fleet/worker.ts';
+import { startCampaignTicker } from '../fleet/campaign.ts';
+import { realClock } from '../fleet/campaign-rules.ts';
+import { notifierFor } from './campaign.ts';
 import { OWNER } from '../store/store.ts';
 import { parse, UsageError } from './args.ts';
 import { open, storeUrl } from './fleet-common.ts';
@@ -41,11 +44,20 @@ export async function run(args: string[]): Promise<number> {
   const leaseS = values.lease === undefined ? 30 : Number(values.lease);
   if (!Number.isFinite(leaseS) || leaseS < 1 || leaseS > 3600) throw new UsageError(`--lease: expected 1..3600 seconds, got ${values.lease}`);
   const fleet = await open(values['data-dir']);
+  let mail: ReturnType<typeof notifierFor>;
+  try {
+    mail = notifierFor(fleet.store, loadSettings({}));
+  } catch (err) {
+    await fleet.close();
+    throw err;
+  }
   fleet.ctx.leases.stop();
   fleet.ctx.leases = leaseKeeper(fleet.store, leaseS * 1000);
   const log = (line: string) => process.stderr.write(`pvhctl worker ${OWNER}: ${line}\n`);
   const worker = await startWorker(fleet.ctx, fleet.ctx.queue!, { concurrency, sweepMs: (leaseS * 1000) / 3, log });
-  log(`ready (store ${fleet.store.path}, concurrency ${concurrency}, lease ${leaseS} s)`);
+  // Campaigns' ticks too: any number of workers, one tick per campaign at a time (its lease in the store).
+  const ticker = startCampaignTicker(fleet.ctx, { clock: realClock, notifier: mail.notifier, everyMs: 30_000, log });
+  log(`ready (store ${fleet.store.path}, concurrency ${concurrency}, lease ${leaseS} s; campaign mail ${mail.mail})`);
   await new Promise<void>((resolve) => {
     const first = () => {
       log('stopping: no new work; finishing what is in flight');
@@ -56,6 +68,7 @@ export async function run(args: string[]): Promise<number> {
     process.once('SIGTERM', first);
     process.once('SIGINT', first);
   });
+  await ticker.stop();
   await worker.stop();
   await fleet.close();
   log('stopped');

@@ -17,7 +17,11 @@ import { runningType, sinceBoot } from '../fleet/verify.ts';
 import type { GuestType } from '../fleet/types.ts';
 import type { Guest, Host, Operation } from '../store/schema.ts';
 import { guestLabel, mayAct, resolveGuest, type ShellAction } from './authz.ts';
-import { MODES, type ShellMode } from './commands.ts';
+import { MODES, type MaintenanceAction, type ShellMode } from './commands.ts';
+import { chooseSlot, guestCampaigns, postpone, switchEarly, type ChoiceResult, type GuestCampaignView } from '../fleet/campaign.ts';
+import { realClock } from '../fleet/campaign-rules.ts';
+import { customerChoiceWords, slotWords } from '../fleet/campaign-words.ts';
+import { customerPathWords } from '../fleet/plan-words.ts';
 import { nextWords, stepWords } from '../fleet/words.ts';
 
 export type GuestSummary = { label: string; name: string; host: string; mode: GuestType; health: Guest['health'] };
@@ -66,6 +70,8 @@ export type ShellBackend = {
   /** Streams the console's output to `onData` until stopped; `onChange` when it falls back to read-only or ends. */
   console(customer: string, ref: string, onData: (text: string) => void, onChange: (change: ConsoleChange) => void): Promise<Result<ConsoleWatch>>;
   history(customer: string, ref: string): Promise<Result<HistoryEntry[]>>;
+  /** The server's campaign slot and choices, or a choice made (switch now, slot N of the list, postpone). */
+  maintenance(customer: string, ref: string, action: MaintenanceAction): Promise<Result<string>>;
   /** Appends to the audit log (actor `customer:NAME`). */
   audit(customer: string, action: string, target: string, detail: string | null): Promise<void>;
 };
@@ -422,8 +428,69 @@ export function fleetBackend(fleet: Fleet, hub: EventHub, opts: FleetBackendOpti
       return { ok: true, value: entries.slice(0, 20) };
     },
 
+    async maintenance(customer, ref, action) {
+      const a = await authorize(customer, ref, action.kind === 'show' ? 'view' : 'mode');
+      if (!a.ok) return a;
+      const { guest } = a.value;
+      const all = await guestCampaigns(store, guest.id, realClock);
+      // The campaign whose slot it waits for, else the latest it was in.
+      const c = all.find((x) => x.status === 'planned') ?? all.at(-1);
+      if (c === undefined) return { ok: true, value: 'No maintenance is planned for this server.' };
+      if (action.kind === 'show') return { ok: true, value: maintenanceWords(c) };
+      const who = { kind: 'customer' as const, owner: customer };
+      let r: ChoiceResult;
+      if (action.kind === 'now') r = await switchEarly(fleet.ctx, c.campaign, guest.id, who);
+      else if (action.kind === 'postpone') r = await postpone(store, c.campaign, guest.id, action.days, who);
+      else {
+        const o = c.choices[action.n - 1];
+        if (o === undefined) return { ok: false, error: `there is no window number ${action.n}; "maintenance" lists them` };
+        r = await chooseSlot(store, c.campaign, guest.id, new Date(o.start), who, realClock);
+      }
+      if (!r.ok) return { ok: false, error: customerChoiceWords(r.refusal) };
+      const tz = c.slot?.timeZone ?? 'UTC';
+      if (action.kind === 'now') return { ok: true, value: 'The switch has started; "status" follows it.' };
+      return { ok: true, value: `Your server's maintenance window is now ${slotWords(new Date(r.guest.slot_start!), new Date(r.guest.slot_end!), tz)}.` };
+    },
+
     async audit(customer, action, target, detail) {
       await store.audit(actorOf(customer), action, target, detail);
     },
   };
+}
+
+/**
+ * A guest's campaign slot and choices in a customer's words, for the shell's `maintenance`.
+ * @example
+ * maintenanceWords(view) // => 'Maintenance "winter": switching to PVH mode on Wed, 9 Dec 2026, 02:00 to 05:00 (Europe/Berlin).\n...'
+ */
+export function maintenanceWords(c: GuestCampaignView): string {
+  const tz = c.slot?.timeZone ?? 'UTC';
+  const when = c.slot === null ? null : slotWords(new Date(c.slot.start), new Date(c.slot.end), tz);
+  const head = `Maintenance ${JSON.stringify(c.campaign)}`;
+  switch (c.status) {
+    case 'held':
+      return `${head}: this server is not scheduled yet. ${customerPathWords(c.path)}`;
+    case 'submitting':
+    case 'submitted':
+      return `${head}: the switch is in progress.`;
+    case 'switched':
+      return `${head}: done; the server was switched.`;
+    case 'rolled-back':
+    case 'refused':
+    case 'needs-attention':
+      return `${head}: the switch did not go through${c.outcomeReason ? `: ${c.outcomeReason}` : '.'}`;
+    case 'skipped':
+      return `${head}: cancelled; nothing was changed.`;
+    case 'planned':
+      break;
+  }
+  const lines = [`${head}: the server's switch is planned for ${when ?? 'a window still to be set'}.`];
+  if (c.campaignStatus !== 'running') return [...lines, 'The campaign is paused; nothing changes until it resumes.'].join('\n');
+  lines.push('"maintenance now" switches it now instead.');
+  if (c.choices.length > 0) {
+    lines.push('Other windows ("maintenance slot N" picks one):');
+    c.choices.forEach((o, i) => lines.push(`  ${i + 1}. ${slotWords(new Date(o.start), new Date(o.end), tz)}`));
+  }
+  if (c.postponeDays > 0) lines.push(`"maintenance postpone DAYS" postpones it once, by up to ${c.postponeDays} days.`);
+  return lines.join('\n');
 }

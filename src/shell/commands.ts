@@ -24,8 +24,13 @@ export type ShellCommand =
   | { cmd: 'history' }
   | { cmd: 'guests' }
   | { cmd: 'use'; guest: string }
+  /** The server's maintenance slot in a campaign, and the customer's choices (src/fleet/campaign.ts). */
+  | { cmd: 'maintenance'; action: MaintenanceAction }
   | { cmd: 'exit' }
   | { cmd: 'empty' };
+
+/** `maintenance` alone shows the slot and the choices; `now`, `slot N` (from that list), `postpone DAYS` choose. */
+export type MaintenanceAction = { kind: 'show' } | { kind: 'now' } | { kind: 'slot'; n: number } | { kind: 'postpone'; days: number };
 
 export type ParseResult = { ok: true; command: ShellCommand } | { ok: false; error: string };
 
@@ -39,6 +44,7 @@ export const COMMANDS = {
   shutdown: { usage: 'shutdown', summary: 'shut the server down cleanly' },
   reboot: { usage: 'reboot', summary: 'shut the server down cleanly and start it again' },
   console: { usage: 'console', summary: "attach to the server's console (Ctrl-] detaches)" },
+  maintenance: { usage: 'maintenance [now | slot N | postpone DAYS]', summary: "show the server's planned maintenance window; switch now, pick another window, or postpone once" },
   history: { usage: 'history', summary: "show the server's mode changes and this shell's recent actions" },
   guests: { usage: 'guests', summary: 'list your servers' },
   use: { usage: 'use SERVER', summary: 'choose which of your servers the commands act on' },
@@ -134,6 +140,17 @@ export function parseLine(line: string): ParseResult {
       if (!GUEST_REF.test(guest)) return { ok: false, error: `use: ${quote(guest)} is not a server name` };
       return { ok: true, command: { cmd: 'use', guest } };
     }
+    case 'maintenance': {
+      const [verb, arg, ...more] = args.map((a) => a.toLowerCase());
+      const usage = `maintenance: usage: ${COMMANDS.maintenance.usage}`;
+      if (more.length > 0) return { ok: false, error: usage };
+      if (verb === undefined) return { ok: true, command: { cmd: 'maintenance', action: { kind: 'show' } } };
+      if (verb === 'now' && arg === undefined) return { ok: true, command: { cmd: 'maintenance', action: { kind: 'now' } } };
+      const n = arg !== undefined && /^\d{1,3}$/.test(arg) ? Number(arg) : null;
+      if (verb === 'slot' && n !== null && n >= 1) return { ok: true, command: { cmd: 'maintenance', action: { kind: 'slot', n } } };
+      if (verb === 'postpone' && n !== null && n >= 1) return { ok: true, command: { cmd: 'maintenance', action: { kind: 'postpone', days: n } } };
+      return { ok: false, error: usage };
+    }
     case 'status':
     case 'check':
     case 'undo':
@@ -190,6 +207,7 @@ export function complete(before: string, guests: readonly string[]): Completion 
     const n = done.length - 1;
     if (name === 'mode') options = n === 0 ? [...MODES, '--dry-run'] : n === 1 && !done.includes('--dry-run') ? ['--dry-run'] : [];
     else if (name === 'use' && n === 0) options = guests;
+    else if (name === 'maintenance' && n === 0) options = ['now', 'slot', 'postpone'];
     else if (name === 'help' && n === 0) options = COMMAND_NAMES;
     else options = [];
   }

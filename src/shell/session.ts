@@ -162,6 +162,8 @@ export function startSession(backend: ShellBackend, opts: SessionOptions, io: Se
       }
       case 'undo':
         return fromResult(await backend.undo(customer, guest, progress), show);
+      case 'maintenance':
+        return fromResult(await backend.maintenance(customer, guest, command.action), showLines);
       case 'boot':
       case 'shutdown':
       case 'reboot':
@@ -208,7 +210,14 @@ export function startSession(backend: ShellBackend, opts: SessionOptions, io: Se
     }
     const command = parsed.command;
     if (command.cmd !== 'empty' && command.cmd !== 'help') {
-      const detail = command.cmd === 'mode' ? `mode ${command.to ?? ''}${command.dryRun ? ' --dry-run' : ''}`.trim() : command.cmd === 'use' ? `use ${command.guest}` : command.cmd;
+      const detail =
+        command.cmd === 'mode'
+          ? `mode ${command.to ?? ''}${command.dryRun ? ' --dry-run' : ''}`.trim()
+          : command.cmd === 'use'
+            ? `use ${command.guest}`
+            : command.cmd === 'maintenance'
+              ? `maintenance ${command.action.kind}${command.action.kind === 'slot' ? ` ${command.action.n}` : command.action.kind === 'postpone' ? ` ${command.action.days}` : ''}`
+              : command.cmd;
       await backend.audit(customer, `shell.${command.cmd}`, current ?? '-', detail);
     }
     if (command.cmd === 'console' && interactive) {

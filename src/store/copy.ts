@@ -8,7 +8,7 @@ import { sql, type Kysely } from 'kysely';
 import type { Store } from './store.ts';
 
 /** The tables copied, parents before children (foreign keys hold at every insert). */
-export const COPIED_TABLES = ['hosts', 'tokens', 'guests', 'config_versions', 'operations', 'journal', 'audit', 'customer_keys', 'rehearsals', 'rehearsal_journal', 'owner_contacts', 'mails', 'link_keys'] as const;
+export const COPIED_TABLES = ['hosts', 'tokens', 'guests', 'config_versions', 'operations', 'journal', 'audit', 'customer_keys', 'rehearsals', 'rehearsal_journal', 'campaigns', 'campaign_guests', 'owner_contacts', 'mails', 'link_keys'] as const;
 
 /** Kysely's own bookkeeping and SQLite's internals: never copied (the target has its own). */
 const INTERNAL = /^(kysely_|sqlite_)/;

@@ -4,6 +4,7 @@
  */
 import { sql, type Kysely } from 'kysely';
 import type { Migration } from 'kysely/migration';
+import { campaignsMigration } from './campaigns.ts';
 import { customerKeysMigration } from './customer-keys.ts';
 import { rehearsalsMigration } from './rehearsals.ts';
 import { mailMigrations } from '../notify/mail-schema.ts';
@@ -260,6 +261,7 @@ export const migrations: Record<string, Migration> = {
     },
   },
   // The Xen Shell's customer keys (src/store/customer-keys.ts), numbered apart from the fleet's.
+  '0600_campaigns': campaignsMigration,
   '0900_customer_keys': customerKeysMigration,
   // Rehearsals (src/store/rehearsals.ts), numbered apart from the fleet's and the shell's.
   '0950_rehearsals': rehearsalsMigration,

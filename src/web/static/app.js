@@ -9,6 +9,7 @@ import { campaignPage } from './campaign.js';
 import { donut, legend, stackedBar } from './charts.js';
 import { canWords, h, modeName, nextWords, pill, replace, when } from './dom.js';
 import { STEP } from './words.js';
+import { drawMaintenance } from './maintenance.js';
 
 const main = /** @type {HTMLElement} */ (document.getElementById('main'));
 const nav = /** @type {HTMLElement} */ (document.getElementById('nav'));
@@ -540,6 +541,9 @@ async function guestPage(id) {
     }
   };
   drawTestBoots(g.rehearsals ?? []);
+  // The guest's maintenance slot in a campaign and the customer's choices (src/web/static/maintenance.js).
+  const maintenance = h('div', {});
+  void drawMaintenance(id, maintenance, () => void route());
 
   replace(
     main,
@@ -547,6 +551,7 @@ async function guestPage(id) {
     h('div', { class: 'guest-head' }, h('h1', {}, g.name), modeNow, g.health !== 'ok' ? h('span', { class: `badge ${g.health === 'switching' ? 'run' : 'att'}` }, g.health) : null, h('span', { class: 'run-state', title: g.runStateAt ? `as of ${when(g.runStateAt)}` : '' }, g.runState ?? 'state unknown'), h('span', { class: 'muted' }, `on ${g.host ?? '?'}`, operator && g.owner ? ` · owner ${g.owner}` : '')),
     g.attention ? h('div', { class: 'card error', role: 'alert' }, g.attention) : null,
     h('div', { class: 'grid2' }, inspection, actions),
+    maintenance,
     testBoot,
     h('section', { class: 'card' }, h('h2', {}, 'History'), history),
   );
