@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { cacheDir, debianKernel, fetchDeb, type DebianKernel } from '../src/debian/apt.ts';
 import { buildDebian, DEBIAN_SYSTEMS, type DebianImage } from './debian.ts';
-import { DEBIAN_GUESTS, dataDiskBytes, diskLayout, extentOffset, grubConfig, GUESTS, VG, xlConfig, type Releases } from './guests.ts';
+import { dataDiskBytes, labDebianGuests, diskLayout, extentOffset, grubConfig, GUESTS, VG, xlConfig, type Releases } from './guests.ts';
 import { noPvhKernel } from './nopvh.ts';
 import { withLock } from './proc.ts';
 
@@ -111,8 +111,10 @@ export async function buildLab(log: (line: string) => void = () => {}): Promise<
   const k64 = await debianKernel('amd64');
   const k32 = await debianKernel('686-pae');
   // The real Debian systems, each built (or found) in its own cache, keyed by its package versions.
+  // Only those the lab has (PVHCTL_LAB_DEBIAN=1, labDebianGuests).
+  const wanted = new Set(labDebianGuests().map((g) => g.name));
   const debian: DebianImage[] = [];
-  for (const s of DEBIAN_SYSTEMS) debian.push(await buildDebian(s, log));
+  for (const s of DEBIAN_SYSTEMS.filter((x) => wanted.has(x.name))) debian.push(await buildDebian(s, log));
   const inputs: Inputs = { debs, dpkgDebs, bb32, k64, k32, debian, releases: { amd64: k64.release, '686-pae': k32.release } };
   const all = [...debs, ...dpkgDebs, bb32, k64.deb, k32.deb].map((d) => basename(d)).concat(debian.map((d) => `${d.name}-${d.key}`));
   const sources = SOURCES.map((f) => `${f}\n${readFileSync(join(LAB, f), 'utf8')}`).join('\n');
@@ -148,7 +150,7 @@ async function build(dir: string, { debs, dpkgDebs, bb32, k64, k32, debian, rele
     if (img === undefined) throw new Error(`${name}: no Debian system of that name in lab/debian.ts`);
     return img;
   };
-  const layout = diskLayout([...GUESTS, ...DEBIAN_GUESTS.map((g) => ({ name: g.name, mib: imageOf(g.name).sizeMiB }))]);
+  const layout = diskLayout([...GUESTS, ...labDebianGuests().map((g) => ({ name: g.name, mib: imageOf(g.name).sizeMiB }))]);
   writeFileSync(join(guests, 'vg'), VG + '\n');
   writeFileSync(join(guests, 'layout'), layout.map((l) => `${l.name} ${l.start} ${l.count}`).join('\n') + '\n');
   writeFileSync(join(guests, 'disk-bytes'), String(dataDiskBytes(layout)));
@@ -161,7 +163,7 @@ async function build(dir: string, { debs, dpkgDebs, bb32, k64, k32, debian, rele
     writeFileSync(join(gd, 'guest.env'), `arch=${g.arch}\nmode=${g.init}\nkernel=${g.kernel}\noffset=${extentOffset(start)}\n`);
     if (g.boot.kind === 'direct') writeFileSync(join(gd, 'direct'), '');
   }
-  for (const g of DEBIAN_GUESTS) {
+  for (const g of labDebianGuests()) {
     const gd = join(guests, g.name);
     mkdirSync(gd);
     writeFileSync(join(gd, 'xl.cfg'), xlConfig(g, releases));

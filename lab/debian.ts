@@ -23,14 +23,15 @@ const LAB = dirname(fileURLToPath(import.meta.url));
 export type DebianSystem = { name: string; arch: 'amd64'; include: readonly string[] };
 
 /**
- * Debian 12 amd64 with the cloud kernel (Debian's kernel flavour for Xen and KVM guests: the same
- * 6.1 source, fewer drivers, so a small image), systemd, udev, GRUB's update-grub and initramfs-tools.
+ * Debian 12 amd64 with the standard kernel (linux-image-amd64), systemd, udev, GRUB's update-grub
+ * and initramfs-tools. Not the smaller cloud kernel: Debian builds linux-image-cloud-amd64 without
+ * CONFIG_XEN_PV, so PV GRUB refuses it ("error: not xen image", seen on the lab).
  */
 export const DEBIAN_SYSTEMS: readonly DebianSystem[] = [
   {
     name: 'deb12-amd64',
     arch: 'amd64',
-    include: ['systemd-sysv', 'udev', 'linux-image-cloud-amd64', 'grub2-common', 'initramfs-tools', 'zstd', 'procps'],
+    include: ['systemd-sysv', 'udev', 'linux-image-amd64', 'grub2-common', 'initramfs-tools', 'zstd', 'procps'],
   },
 ];
 

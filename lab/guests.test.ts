@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { DEBIAN_GUESTS, dataDiskBytes, FREE_EXTENTS, diskLayout, extentOffset, findMarker, grubConfig, GUESTS, VG, xlConfig } from './guests.ts';
+import { DEBIAN_GUESTS, labDebianGuests, dataDiskBytes, FREE_EXTENTS, diskLayout, extentOffset, findMarker, grubConfig, GUESTS, VG, xlConfig } from './guests.ts';
 
 const releases = { amd64: '6.1.0-56-amd64', '686-pae': '6.1.0-50-686-pae' };
 
@@ -40,6 +40,12 @@ test('the Debian guests boot through PV GRUB as shipped, with their own grub.cfg
     assert.equal(g.kernel, 'debian');
     assert.ok(!GUESTS.some((x) => x.name === g.name));
   }
+});
+
+test('the lab has the Debian guests only with PVHCTL_LAB_DEBIAN=1', () => {
+  assert.deepEqual(labDebianGuests({}), []);
+  assert.deepEqual(labDebianGuests({ PVHCTL_LAB_DEBIAN: '0' }), []);
+  assert.equal(labDebianGuests({ PVHCTL_LAB_DEBIAN: '1' }), DEBIAN_GUESTS);
 });
 
 test('every xl config names its guest, its LVM volume as phy: and its boot path', () => {

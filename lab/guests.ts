@@ -116,7 +116,8 @@ export const GUESTS: readonly LabGuest[] = [
  * The lab's real Debian systems (lab/debian.ts builds their disks with mmdebstrap): their
  * grub.cfg is their own update-grub's, with Debian's stock command line (no console=), and they
  * are booted by PV GRUB as shipped. Not in GUESTS: lab/lab.test.ts boots every GUESTS entry twice,
- * and a systemd boot through PV GRUB costs minutes; test/e2e/debian-lab.test.ts boots these.
+ * and a systemd boot through PV GRUB costs minutes; test/e2e/debian-lab.test.ts boots these. The
+ * lab has them only when asked (labDebianGuests).
  */
 export const DEBIAN_GUESTS: readonly LabGuest[] = [
   {
@@ -126,6 +127,20 @@ export const DEBIAN_GUESTS: readonly LabGuest[] = [
     expect: { shipped: { kind: 'marker', guestType: 'PV' }, asPvh: { kind: 'marker', guestType: 'PVH' } },
   },
 ];
+
+/** The variable that adds the Debian guests to the lab build and runs their suite. */
+export const DEBIAN_ENV = 'PVHCTL_LAB_DEBIAN';
+
+/**
+ * The Debian guests this lab has: DEBIAN_GUESTS when PVHCTL_LAB_DEBIAN=1, else none. Opt-in until
+ * their suite (test/e2e/debian-lab.test.ts) has passed on the lab: a cold build adds an mmdebstrap
+ * run (about 10 minutes here) and a PV GRUB boot of a 8 MB kernel plus systemd costs minutes.
+ * @example
+ * labDebianGuests({ PVHCTL_LAB_DEBIAN: '1' }) // => DEBIAN_GUESTS
+ */
+export function labDebianGuests(env: Record<string, string | undefined> = process.env): readonly LabGuest[] {
+  return env[DEBIAN_ENV] === '1' ? DEBIAN_GUESTS : [];
+}
 
 /** A guest's logical volume: its first extent and extent count on the data disk. */
 export type Extents = { name: string; start: number; count: number };
