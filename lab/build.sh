@@ -113,7 +113,12 @@ guest_initrd() { # NAME ARCH MODE OUTFILE
 truncate -s "$(cat "$GUESTS/disk-bytes")" "$OUT/data.img"
 while read -r name start count; do
   # shellcheck disable=SC1090
-  . "$GUESTS/$name/guest.env"   # arch, mode, kernel (amd64 | 686-pae | amd64-nopvh | none), offset
+  . "$GUESTS/$name/guest.env"   # arch, mode, kernel (amd64 | 686-pae | amd64-nopvh | none | debian), offset[, image]
+  cp "$GUESTS/$name/xl.cfg" "$d/etc/xen/$name.cfg"
+  if [ "$kernel" = debian ]; then   # a real Debian system, built by lab/debian.ts: its image as is
+    zstd -q -dc "$image" | dd of="$OUT/data.img" bs=1M seek="$offset" oflag=seek_bytes conv=notrunc,sparse status=none
+    continue
+  fi
   root=$work/disks/$name
   mkdir -p "$root/boot/grub" "$root/etc"
   echo "$name" > "$root/etc/lab-disk"
@@ -134,7 +139,6 @@ while read -r name start count; do
   fi
   mkfs.ext4 -q -F -L "$name" -E root_owner=0:0 -d "$root" "$work/disk-$name.img" "$(( count * 4 ))M"
   dd if="$work/disk-$name.img" of="$OUT/data.img" bs=1M seek="$offset" oflag=seek_bytes conv=notrunc,sparse status=none
-  cp "$GUESTS/$name/xl.cfg" "$d/etc/xen/$name.cfg"
 done < "$GUESTS/layout"
 
 # --- dpkg in dom0 -----------------------------------------------------------------------------

@@ -10,7 +10,8 @@ import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { cacheDir, debianKernel, fetchDeb, type DebianKernel } from '../src/debian/apt.ts';
-import { dataDiskBytes, diskLayout, extentOffset, grubConfig, GUESTS, VG, xlConfig, type Releases } from './guests.ts';
+import { buildDebian, DEBIAN_SYSTEMS, type DebianImage } from './debian.ts';
+import { dataDiskBytes, labDebianGuests, diskLayout, extentOffset, grubConfig, GUESTS, VG, xlConfig, type Releases } from './guests.ts';
 import { noPvhKernel } from './nopvh.ts';
 import { withLock } from './proc.ts';
 
@@ -109,8 +110,13 @@ export async function buildLab(log: (line: string) => void = () => {}): Promise<
   const bb32 = await fetchDeb('^busybox-static$', 'i386');
   const k64 = await debianKernel('amd64');
   const k32 = await debianKernel('686-pae');
-  const inputs: Inputs = { debs, dpkgDebs, bb32, k64, k32, releases: { amd64: k64.release, '686-pae': k32.release } };
-  const all = [...debs, ...dpkgDebs, bb32, k64.deb, k32.deb].map((d) => basename(d));
+  // The real Debian systems, each built (or found) in its own cache, keyed by its package versions.
+  // Only those the lab has (PVHCTL_LAB_DEBIAN=1, labDebianGuests).
+  const wanted = new Set(labDebianGuests().map((g) => g.name));
+  const debian: DebianImage[] = [];
+  for (const s of DEBIAN_SYSTEMS.filter((x) => wanted.has(x.name))) debian.push(await buildDebian(s, log));
+  const inputs: Inputs = { debs, dpkgDebs, bb32, k64, k32, debian, releases: { amd64: k64.release, '686-pae': k32.release } };
+  const all = [...debs, ...dpkgDebs, bb32, k64.deb, k32.deb].map((d) => basename(d)).concat(debian.map((d) => `${d.name}-${d.key}`));
   const sources = SOURCES.map((f) => `${f}\n${readFileSync(join(LAB, f), 'utf8')}`).join('\n');
   // dom0 also gets the host's copies of base libraries (libc and friends): their versions count.
   const { stdout: hostLibs } = await run('dpkg-query', ['-W', '-f', '${Package}=${Version}\n', ...HOST_LIBS]).catch((e: { stdout?: string }) => ({ stdout: e.stdout ?? '' }));
@@ -127,10 +133,10 @@ export async function buildLab(log: (line: string) => void = () => {}): Promise<
 }
 
 /** The fetched packages a build assembles. */
-type Inputs = { debs: string[]; dpkgDebs: string[]; bb32: string; k64: DebianKernel; k32: DebianKernel; releases: Releases };
+type Inputs = { debs: string[]; dpkgDebs: string[]; bb32: string; k64: DebianKernel; k32: DebianKernel; debian: DebianImage[]; releases: Releases };
 
 /** Runs the build into `dir` (named by its key) and removes older builds. */
-async function build(dir: string, { debs, dpkgDebs, bb32, k64, k32, releases }: Inputs, all: string[], log: (line: string) => void): Promise<void> {
+async function build(dir: string, { debs, dpkgDebs, bb32, k64, k32, debian, releases }: Inputs, all: string[], log: (line: string) => void): Promise<void> {
   const key = basename(dir);
   const builds = dirname(dir);
 
@@ -139,7 +145,12 @@ async function build(dir: string, { debs, dpkgDebs, bb32, k64, k32, releases }: 
   rmSync(tmp, { recursive: true, force: true });
   const guests = join(tmp, 'guests');
   mkdirSync(guests, { recursive: true });
-  const layout = diskLayout(GUESTS);
+  const imageOf = (name: string) => {
+    const img = debian.find((d) => d.name === name);
+    if (img === undefined) throw new Error(`${name}: no Debian system of that name in lab/debian.ts`);
+    return img;
+  };
+  const layout = diskLayout([...GUESTS, ...labDebianGuests().map((g) => ({ name: g.name, mib: imageOf(g.name).sizeMiB }))]);
   writeFileSync(join(guests, 'vg'), VG + '\n');
   writeFileSync(join(guests, 'layout'), layout.map((l) => `${l.name} ${l.start} ${l.count}`).join('\n') + '\n');
   writeFileSync(join(guests, 'disk-bytes'), String(dataDiskBytes(layout)));
@@ -151,6 +162,13 @@ async function build(dir: string, { debs, dpkgDebs, bb32, k64, k32, releases }: 
     const start = layout.find((l) => l.name === g.name)!.start;
     writeFileSync(join(gd, 'guest.env'), `arch=${g.arch}\nmode=${g.init}\nkernel=${g.kernel}\noffset=${extentOffset(start)}\n`);
     if (g.boot.kind === 'direct') writeFileSync(join(gd, 'direct'), '');
+  }
+  for (const g of labDebianGuests()) {
+    const gd = join(guests, g.name);
+    mkdirSync(gd);
+    writeFileSync(join(gd, 'xl.cfg'), xlConfig(g, releases));
+    const start = layout.find((l) => l.name === g.name)!.start;
+    writeFileSync(join(gd, 'guest.env'), `arch=${g.arch}\nmode=${g.init}\nkernel=debian\noffset=${extentOffset(start)}\nimage=${imageOf(g.name).imageZst}\n`);
   }
   const nopvh = join(tmp, 'vmlinuz-nopvh');
   writeFileSync(nopvh, await noPvhKernel(readFileSync(k64.vmlinuz)));

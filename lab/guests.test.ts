@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { dataDiskBytes, FREE_EXTENTS, diskLayout, extentOffset, findMarker, grubConfig, GUESTS, VG, xlConfig } from './guests.ts';
+import { DEBIAN_GUESTS, labDebianGuests, dataDiskBytes, FREE_EXTENTS, diskLayout, extentOffset, findMarker, grubConfig, GUESTS, VG, xlConfig } from './guests.ts';
 
 const releases = { amd64: '6.1.0-56-amd64', '686-pae': '6.1.0-50-686-pae' };
 
@@ -17,6 +17,35 @@ test('guest volumes are laid out back to back after the 1 MiB LVM header', () =>
   assert.equal(dataDiskBytes(layout), (1 + 32 * GUESTS.length + 4 * FREE_EXTENTS) << 20);
   assert.equal(dataDiskBytes([]), (1 + 4 * FREE_EXTENTS) << 20);
   assert.ok(FREE_EXTENTS >= 8, 'room for at least one lab guest snapshot (8 extents)');
+});
+
+test('a Debian system has a disk of its own size after the marker guests; sizes must be whole extents', () => {
+  const layout = diskLayout([...GUESTS, { name: 'deb12-amd64', mib: 548 }]);
+  assert.deepEqual(layout.at(-1), { name: 'deb12-amd64', start: 8 * GUESTS.length, count: 137 });
+  assert.equal(dataDiskBytes(layout), (1 + 32 * GUESTS.length + 548 + 4 * FREE_EXTENTS) << 20);
+  assert.throws(() => diskLayout([{ name: 'x', mib: 30 }]), /x: disk of 30 MiB is not a whole number of 4 MiB extents/);
+  assert.throws(() => diskLayout([{ name: 'x', mib: 0 }]), /not a whole number/);
+  // A Debian snapshot (pvhctl's minimum CoW, 256 MiB = 64 extents) and eight marker ones fit at once.
+  assert.ok(FREE_EXTENTS >= 64 + 8 * 8);
+});
+
+test('the Debian guests boot through PV GRUB as shipped, with their own grub.cfg and more memory for systemd', () => {
+  for (const g of DEBIAN_GUESTS) {
+    const cfg = xlConfig(g, releases);
+    assert.match(cfg, /^kernel = "\/usr\/lib\/grub-xen\/grub-x86_64-xen\.bin"$/m);
+    assert.match(cfg, /^memory = 256$/m);
+    assert.match(cfg, /^type = "pv"$/m);
+    assert.doesNotMatch(cfg, /^(extra|ramdisk|root) =/m, 'the command line is the guest\'s grub.cfg\'s');
+    assert.ok(cfg.includes(`disk = [ 'phy:/dev/${VG}/${g.name},xvda,w' ]`));
+    assert.equal(g.kernel, 'debian');
+    assert.ok(!GUESTS.some((x) => x.name === g.name));
+  }
+});
+
+test('the lab has the Debian guests only with PVHCTL_LAB_DEBIAN=1', () => {
+  assert.deepEqual(labDebianGuests({}), []);
+  assert.deepEqual(labDebianGuests({ PVHCTL_LAB_DEBIAN: '0' }), []);
+  assert.equal(labDebianGuests({ PVHCTL_LAB_DEBIAN: '1' }), DEBIAN_GUESTS);
 });
 
 test('every xl config names its guest, its LVM volume as phy: and its boot path', () => {

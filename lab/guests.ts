@@ -24,11 +24,17 @@ export const GRUB = {
   pvh: '/usr/lib/grub-xen/grub-i386-xen_pvh.bin',
 } as const;
 
-/** Which kernel a guest's disk carries. `amd64-nopvh` is amd64 with its PHYS32_ENTRY note renamed. */
-export type GuestKernel = 'amd64' | '686-pae' | 'amd64-nopvh' | 'none';
+/**
+ * Which kernel a guest's disk carries. `amd64-nopvh` is amd64 with its PHYS32_ENTRY note renamed;
+ * `debian` is the one a real Debian system installed on its own disk (lab/debian.ts).
+ */
+export type GuestKernel = 'amd64' | '686-pae' | 'amd64-nopvh' | 'none' | 'debian';
 
-/** How a guest's init behaves: print the marker, or hang before its disk when it finds itself PVH. */
-export type GuestInit = 'marker' | 'hang-on-pvh';
+/**
+ * How a guest's init behaves: print the marker, or hang before its disk when it finds itself PVH;
+ * `systemd`: a real Debian system whose unit pvhctl-lab-report.service prints the marker.
+ */
+export type GuestInit = 'marker' | 'hang-on-pvh' | 'systemd';
 
 /** How the guest is booted by its configuration as shipped in dom0's /etc/xen. */
 export type GuestBoot =
@@ -51,6 +57,8 @@ export type LabGuest = {
   boot: GuestBoot;
   type: 'pv' | 'pvh';
   pvshim: boolean;
+  /** The domain's memory in MiB; 192 when not given. */
+  memoryMiB?: number;
   /** What the shipped config does, and what the hand-edited PVH config does (null: not tried). */
   expect: { shipped: BootExpectation; asPvh: BootExpectation | null };
 };
@@ -104,17 +112,54 @@ export const GUESTS: readonly LabGuest[] = [
   },
 ];
 
+/**
+ * The lab's real Debian systems (lab/debian.ts builds their disks with mmdebstrap): their
+ * grub.cfg is their own update-grub's, with Debian's stock command line (no console=), and they
+ * are booted by PV GRUB as shipped. Not in GUESTS: lab/lab.test.ts boots every GUESTS entry twice,
+ * and a systemd boot through PV GRUB costs minutes; test/e2e/debian-lab.test.ts boots these. The
+ * lab has them only when asked (labDebianGuests).
+ */
+export const DEBIAN_GUESTS: readonly LabGuest[] = [
+  {
+    name: 'deb12-amd64',
+    summary: 'Debian 12 amd64 (mmdebstrap: systemd, getty on hvc0, its own update-grub) booted by PV GRUB',
+    arch: 'x86_64', kernel: 'debian', init: 'systemd', boot: { kind: 'grub', image: 'pv64' }, type: 'pv', pvshim: false, memoryMiB: 256,
+    expect: { shipped: { kind: 'marker', guestType: 'PV' }, asPvh: { kind: 'marker', guestType: 'PVH' } },
+  },
+];
+
+/** The variable that adds the Debian guests to the lab build and runs their suite. */
+export const DEBIAN_ENV = 'PVHCTL_LAB_DEBIAN';
+
+/**
+ * The Debian guests this lab has: DEBIAN_GUESTS when PVHCTL_LAB_DEBIAN=1, else none. Opt-in until
+ * their suite (test/e2e/debian-lab.test.ts) has passed on the lab: a cold build adds an mmdebstrap
+ * run (about 10 minutes here) and a PV GRUB boot of a 8 MB kernel plus systemd costs minutes.
+ * @example
+ * labDebianGuests({ PVHCTL_LAB_DEBIAN: '1' }) // => DEBIAN_GUESTS
+ */
+export function labDebianGuests(env: Record<string, string | undefined> = process.env): readonly LabGuest[] {
+  return env[DEBIAN_ENV] === '1' ? DEBIAN_GUESTS : [];
+}
+
 /** A guest's logical volume: its first extent and extent count on the data disk. */
 export type Extents = { name: string; start: number; count: number };
 
 /**
- * Places the guest disks one after another in the volume group, in extents.
+ * Places the guest disks one after another in the volume group, in extents: DISK_MIB each, or
+ * `mib` (a whole number of extents) for a disk of its own size (the Debian systems).
  * @example
- * diskLayout([{ name: 'a' }, { name: 'b' }]) // => [{ name: 'a', start: 0, count: 8 }, { name: 'b', start: 8, count: 8 }]
+ * diskLayout([{ name: 'a' }, { name: 'b', mib: 40 }]) // => [{ name: 'a', start: 0, count: 8 }, { name: 'b', start: 8, count: 10 }]
  */
-export function diskLayout(guests: readonly { name: string }[]): Extents[] {
-  const count = DISK_MIB / EXTENT_MIB;
-  return guests.map((g, i) => ({ name: g.name, start: i * count, count }));
+export function diskLayout(guests: readonly { name: string; mib?: number }[]): Extents[] {
+  let start = 0;
+  return guests.map((g) => {
+    const mib = g.mib ?? DISK_MIB;
+    if (!Number.isInteger(mib / EXTENT_MIB) || mib <= 0) throw new Error(`${g.name}: disk of ${mib} MiB is not a whole number of ${EXTENT_MIB} MiB extents`);
+    const e = { name: g.name, start, count: mib / EXTENT_MIB };
+    start += e.count;
+    return e;
+  });
 }
 
 /**
@@ -128,11 +173,12 @@ export function extentOffset(extent: number): number {
 
 /**
  * Free extents the volume group keeps after the guest volumes, as a production host's does: room
- * for rehearsal snapshots (`lvcreate --snapshot`). A lab guest's snapshot takes 8 extents (its CoW
- * area is capped at the origin's 32 MiB), so this holds eight at once. The data disk is sparse and
- * each run writes to an overlay: the room costs no space until used.
+ * for rehearsal snapshots (`lvcreate --snapshot`). A marker guest's snapshot takes 8 extents (its
+ * CoW area is capped at the origin's 32 MiB); a Debian system's takes pvhctl's minimum CoW of
+ * 256 MiB (64 extents). 128 extents hold one Debian snapshot and eight marker ones at once. The data disk is
+ * sparse and each run writes to an overlay: the room costs no space until used.
  */
-export const FREE_EXTENTS = 64;
+export const FREE_EXTENTS = 128;
 
 /**
  * Total data disk size in bytes for a layout: the guest volumes, then FREE_EXTENTS free.
@@ -148,7 +194,7 @@ export function dataDiskBytes(layout: readonly Extents[]): number {
 export type Releases = { amd64: string; '686-pae': string };
 
 function releaseOf(g: LabGuest, r: Releases): string | null {
-  if (g.kernel === 'none') return null;
+  if (g.kernel === 'none' || g.kernel === 'debian') return null;
   return g.kernel === '686-pae' ? r['686-pae'] : r.amd64;
 }
 
@@ -183,7 +229,7 @@ export function xlConfig(g: LabGuest, r: Releases): string {
     lines.push('extra = "console=hvc0 quiet"');
   }
   lines.push(
-    'memory = 192',
+    `memory = ${g.memoryMiB ?? 192}`,
     'vcpus = 1',
     `disk = [ 'phy:/dev/${VG}/${g.name},xvda,w' ]`,
     // A guest that reboots or crashes stays down, so that a failed boot is seen and never loops.

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { bootGuest, destroyGuest, type GuestBootResult } from './guest-boot.ts';
-import { GRUB, GUESTS, VG, pvhEditScript, type BootExpectation, type LabGuest } from './guests.ts';
+import { GRUB, GUESTS, labDebianGuests, VG, pvhEditScript, type BootExpectation, type LabGuest } from './guests.ts';
 import { PVH_ATTEMPTS, withRetries } from './retries.ts';
 import { collectLogs, labExec, type LabEndpoint } from './lab.ts';
 import { attachLab, type AttachedLab } from '../test/support/lab.ts';
@@ -59,7 +59,7 @@ test('xl info shows HAP, and no 32-bit PV ABI (xen-3.0-x86_32p)', async () => {
 test('every guest disk is an LVM volume in dom0 and every config uses it as phy:', async () => {
   const r = await labExec(lab, `lvm lvs --noheadings -o lv_name,vg_name ${VG}; for g in /etc/xen/*.cfg; do grep -H '^disk' "$g"; done`);
   assert.equal(r.code, 0, r.stderr);
-  for (const g of GUESTS) {
+  for (const g of [...GUESTS, ...labDebianGuests()]) {
     assert.match(r.stdout, new RegExp(`^\\s*${g.name}\\s+${VG}\\s*$`, 'm'));
     assert.ok(r.stdout.includes(`/etc/xen/${g.name}.cfg:disk = [ 'phy:/dev/${VG}/${g.name},xvda,w' ]`), r.stdout);
   }

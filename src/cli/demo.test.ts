@@ -23,10 +23,10 @@ const freePort = () =>
   });
 
 /** Starts `pvhctl demo --sim` and waits until it says how to stop it; `err()` is its stderr so far. */
-async function startDemo(o: { detached?: boolean } = {}) {
+async function startDemo(o: { detached?: boolean; switch?: boolean } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'pvhctl-demo-'));
   const [port, shellPort] = [await freePort(), await freePort()];
-  const demo = spawn(process.execPath, [BIN, 'demo', '--sim', '--no-switch', '--data-dir', dir, '--port', String(port), '--shell-port', String(shellPort)], { stdio: ['ignore', 'ignore', 'pipe'], detached: o.detached === true });
+  const demo = spawn(process.execPath, [BIN, 'demo', '--sim', ...(o.switch === true ? [] : ['--no-switch']), '--data-dir', dir, '--port', String(port), '--shell-port', String(shellPort)], { stdio: ['ignore', 'ignore', 'pipe'], detached: o.detached === true });
   let err = '';
   demo.stderr.setEncoding('utf8').on('data', (c: string) => (err += c));
   const exited = new Promise<number | null>((resolve) => demo.on('close', (code) => resolve(code)));
@@ -54,6 +54,23 @@ test('the demo serves the Xen Shell and prints how to reach it: the ssh command 
     const argv = line[1]!.split(' ').slice(1);
     const r = await run('ssh', ['-F', '/dev/null', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', ...argv, 'list']);
     assert.match(r.stdout, /\S+ +PV/, 'the customer sees their servers');
+  } finally {
+    demo.kill('SIGINT');
+    assert.equal(await exited, 0);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the demo rehearses the guest as PVH before it switches it, and switches it once the rehearsal passed', async () => {
+  const { dir, demo, exited, err: stderr } = await startDemo({ switch: true });
+  try {
+    const err = stderr();
+    const rehearsing = err.search(/^pvhctl demo: rehearsing (\S+) first: a test boot as PVH on a snapshot of its disk while it keeps running$/m);
+    const passed = err.search(/^ {2}=> passed after \d+ s$/m);
+    const told = err.search(/^ {2}Your server was test-booted in PVH mode on a copy of its disk on \d{4}-\d\d-\d\d: it came up\./m);
+    const switching = err.search(/^pvhctl demo: switching \S+ to PVH through the API/m);
+    assert.ok(rehearsing >= 0 && passed > rehearsing && told > passed && switching > told, err);
+    assert.match(err.slice(switching), /^ {2}=> done: The server now runs in PVH mode\.$/m);
   } finally {
     demo.kill('SIGINT');
     assert.equal(await exited, 0);

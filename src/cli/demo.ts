@@ -10,6 +10,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import type { RehearsalView } from '../fleet/rehearse.ts';
 import { customerKeys, parsePublicKey } from '../store/customer-keys.ts';
 import { printable } from '../util/escape.ts';
 import { ed25519KeyPair } from '../util/ssh-key.ts';
@@ -20,8 +21,9 @@ export const help = `usage: pvhctl demo [--sim] [--data-dir DIR] [--port PORT] [
 
 Runs 'pvhctl serve --demo' (the Xen lab, real Xen 4.17 under QEMU, as host 'lab' with its PV
 guests running; a simulated host where QEMU is missing or with --sim), gives the guests two
-customers, switches the PV-GRUB guest (and on the lab the 32-bit one) to PVH through the API and
-follows it live, then keeps
+customers, rehearses the PV-GRUB guest (a test boot as PVH on a snapshot of its disk while it
+runs) and, when that passes, switches it (and on the lab the 32-bit one) to PVH through the API,
+following it live, then keeps
 serving the API, the web UI (--port, default 8080) and the customers' Xen Shell over SSH
 (--shell-port, default 2222; a key for the first customer is made in DIR/demo-ssh/) until Ctrl-C.
 The store lives in DIR (default: data/demo in the checkout); the lab's logs are copied to
@@ -102,9 +104,15 @@ export async function run(args: string[]): Promise<number> {
   // On the lab, also the 32-bit guest that this Xen cannot run as PV at all (no xen-3.0-x86_32p).
   const pae32 = guests.find((g) => g.name === 'pae32');
   if (!values['no-switch'] && target !== undefined) {
-    say(`switching ${target.host}/${target.name} to PVH through the API: shut down, rewrite its config (the old one kept), boot, verify, roll back if anything fails`);
-    const op = (await (await api(`/v1/guests/${target.id}/switch`, { method: 'POST', body: JSON.stringify({ to: 'pvh' }) })).json()) as { id: number };
-    await follow(api, op.id);
+    say(`rehearsing ${target.host}/${target.name} first: a test boot as PVH on a snapshot of its disk while it keeps running`);
+    const rehearsal = await rehearse(api, target.id);
+    if (rehearsal.status === 'passed') {
+      say(`switching ${target.host}/${target.name} to PVH through the API: shut down, rewrite its config (the old one kept), boot, verify, roll back if anything fails`);
+      const op = (await (await api(`/v1/guests/${target.id}/switch`, { method: 'POST', body: JSON.stringify({ to: 'pvh' }) })).json()) as { id: number };
+      await follow(api, op.id);
+    } else {
+      say(`not switching ${target.host}/${target.name}: its rehearsal did not pass, as a campaign would not schedule it`);
+    }
     if (pae32 !== undefined) {
       say(`switching ${pae32.host}/${pae32.name}, a 32-bit guest this Xen can no longer run as PV, to PVH`);
       const op32 = (await (await api(`/v1/guests/${pae32.id}/switch`, { method: 'POST', body: JSON.stringify({ to: 'pvh' }) })).json()) as { id: number };
@@ -182,6 +190,31 @@ async function assignOwners(dir: string, guests: GuestView[]): Promise<string> {
     return first ?? 'alice';
   } finally {
     await fleet.close();
+  }
+}
+
+/**
+ * Starts a rehearsal of guest `id` through the API and waits for its end (the guest's view lists
+ * it), printing its result in the customer's words. A refusal (409) is a result too.
+ */
+async function rehearse(api: (p: string, i?: RequestInit) => Promise<Response>, id: number): Promise<Pick<RehearsalView, 'status'>> {
+  let started: RehearsalView;
+  try {
+    started = (await (await api(`/v1/guests/${id}/rehearse`, { method: 'POST', body: JSON.stringify({ to: 'pvh' }) })).json()) as RehearsalView;
+  } catch (err) {
+    process.stderr.write(`  => cannot rehearse: ${printable(String(err))}\n`);
+    return { status: 'cannot-rehearse' };
+  }
+  const t0 = Date.now();
+  for (;;) {
+    const g = (await (await api(`/v1/guests/${id}`)).json()) as { rehearsals?: RehearsalView[] };
+    const r = g.rehearsals?.find((x) => x.id === started.id);
+    if (r !== undefined && r.status !== 'running') {
+      const why = r.status !== 'passed' && r.reason ? ` at ${printable(r.step)}: ${printable(r.reason)}` : '';
+      process.stderr.write(`  => ${r.status} after ${Math.round((Date.now() - t0) / 1000)} s${why}\n  ${printable(r.message)}\n`);
+      return r;
+    }
+    await sleep(2000);
   }
 }
 

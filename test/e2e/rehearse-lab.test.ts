@@ -17,7 +17,7 @@ import { labExec, type LabEndpoint } from '../../lab/lab.ts';
 import { PVH_ATTEMPTS, SWITCH_BOOT_DIED, withRetries } from '../../lab/retries.ts';
 import { bootGuest } from '../../lab/guest-boot.ts';
 import { findMarker, VG, type Marker } from '../../lab/guests.ts';
-import { attachLab, type AttachedLab } from '../support/lab.ts';
+import { addLabHost, attachLab, rehearsalCleanupScript, type AttachedLab } from '../support/lab.ts';
 import { openFleet, type Fleet } from '../../src/fleet/fleet.ts';
 import { startRehearsal } from '../../src/fleet/rehearse.ts';
 import { customerMessage, rehearsalConfigPath, rehearsalName } from '../../src/fleet/rehearse-plan.ts';
@@ -55,22 +55,13 @@ before(async () => {
     assert.equal(r.kind, 'marker', `${name} did not boot as PV: ${JSON.stringify(r).slice(0, 400)}`);
   }
   fleet = await openFleet({ dataDir: dir, verify: { bootTimeoutMs: 240_000, pollMs: 2000 }, shutdownTimeoutMs: 60_000 });
-  const host = await fleet.store.addHost({
-    name: 'lab', transport: 'ssh', endpoint: `root@127.0.0.1:${lab.port}`, key_path: lab.keyPath, host_key: lab.hostKey, config_dir: '/etc/xen',
-    role: 'pv-pvh', max_parallel: 1, xen_version: null, xen_caps: null, virt_caps: null, last_seen: null,
-  });
-  await fleet.scan(host);
+  await addLabHost(fleet, lab);
 });
 
 after(async () => {
   // Whatever a failed test left: the filler LV, and any rehearsal snapshot (guests are reset by the next suite).
   if (lab !== undefined) {
-    const script = [
-      `for d in $(xl list | awk '{ print $1 }' | grep '^pvhctl-rehearse-'); do xl destroy "$d"; done`,
-      `for lv in $(lvs --noheadings -o lv_name ${VG} | grep -e pvhctl-rehearse- -e ${FILLER}); do lvremove -f "${VG}/$lv"; done`,
-      'rm -f /etc/xen/.pvhctl-rehearse-*; true',
-    ].join('\n');
-    await labExec(lab, script).catch(() => {});
+    await labExec(lab, rehearsalCleanupScript(VG, FILLER)).catch(() => {});
   }
   await fleet?.close();
   await attached?.release();

@@ -7,6 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Fleet } from '../../src/fleet/fleet.ts';
 import { alive, collectLogs, disconnect, labExec, startLab, stopLab, waitForToolstack, type LabEndpoint } from '../../lab/lab.ts';
 
 /** The variable that holds the path of the shared lab's endpoint.json. */
@@ -24,6 +25,27 @@ export const RESET_SCRIPT = [
   `if [ -d ${PRISTINE}/xen ]; then rm -rf /etc/xen && cp -a ${PRISTINE}/xen /etc/xen; else mkdir -p ${PRISTINE} && cp -a /etc/xen ${PRISTINE}/xen; fi`,
   `n=$(xl list | awk 'NR > 2' | wc -l); echo "guests left: $n"; [ "$n" = 0 ]`,
 ].join('\n');
+
+/**
+ * The dom0 script that removes whatever a failed rehearsal test left: rehearsal domains, their
+ * snapshot LVs (and LVs named `alsoLv`, a test's own), their config files.
+ */
+export function rehearsalCleanupScript(vg: string, alsoLv?: string): string {
+  return [
+    `for d in $(xl list | awk '{ print $1 }' | grep '^pvhctl-rehearse-'); do xl destroy "$d"; done`,
+    `for lv in $(lvs --noheadings -o lv_name ${vg} | grep -e pvhctl-rehearse-${alsoLv === undefined ? '' : ` -e ${alsoLv}`}); do lvremove -f "${vg}/$lv"; done`,
+    'rm -f /etc/xen/.pvhctl-rehearse-*; true',
+  ].join('\n');
+}
+
+/** Adds the lab's dom0 to a fleet as host 'lab' (SSH, its pinned host key, /etc/xen) and scans it. */
+export async function addLabHost(fleet: Fleet, lab: LabEndpoint): Promise<void> {
+  const host = await fleet.store.addHost({
+    name: 'lab', transport: 'ssh', endpoint: `root@127.0.0.1:${lab.port}`, key_path: lab.keyPath, host_key: lab.hostKey, config_dir: '/etc/xen',
+    role: 'pv-pvh', max_parallel: 1, xen_version: null, xen_caps: null, virt_caps: null, last_seen: null,
+  });
+  await fleet.scan(host);
+}
 
 /** A lab a suite uses: shared (started by the global setup) or its own. */
 export type AttachedLab = { lab: LabEndpoint; shared: boolean; startMs: number; release(): Promise<void> };

@@ -1,0 +1,159 @@
+/**
+ * The lab's real distribution guests: Debian 12 systems built from Debian packages with mmdebstrap
+ * (the host's apt sources, as the rest of the lab build), each a tight ext4 image with systemd, a
+ * getty on hvc0, its own /boot/grub/grub.cfg from its own update-grub, and a unit that writes
+ * /sys/hypervisor/guest_type to the console. Cached as a zstd-compressed image in
+ * ~/.cache/pvhctl/lab/debian/KEY, KEY a hash of the package list, the candidate versions apt
+ * reports for it and the build scripts: rebuilt only when one of them changes.
+ */
+import { execFile } from 'node:child_process';
+import { createHash, randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { cacheDir } from '../src/debian/apt.ts';
+import { EXTENT_MIB } from './guests.ts';
+import { withLock } from './proc.ts';
+
+const run = promisify(execFile);
+const LAB = dirname(fileURLToPath(import.meta.url));
+
+/** A Debian system the lab builds: its dpkg architecture and the packages mmdebstrap adds to minbase. */
+export type DebianSystem = { name: string; arch: 'amd64'; include: readonly string[] };
+
+/**
+ * Debian 12 amd64 with the standard kernel (linux-image-amd64), systemd, udev, GRUB's update-grub
+ * and initramfs-tools. Not the smaller cloud kernel: Debian builds linux-image-cloud-amd64 without
+ * CONFIG_XEN_PV, so PV GRUB refuses it ("error: not xen image", seen on the lab).
+ */
+export const DEBIAN_SYSTEMS: readonly DebianSystem[] = [
+  {
+    name: 'deb12-amd64',
+    arch: 'amd64',
+    include: ['systemd-sysv', 'udev', 'linux-image-amd64', 'grub2-common', 'initramfs-tools', 'zstd', 'procps'],
+  },
+];
+
+/** Build scripts whose content is part of the key. */
+const SOURCES = ['debian.ts', 'debian/essential-hook.sh', 'debian/customize-hook.sh'];
+
+/** A built Debian image: the compressed ext4 file, its size and filesystem UUID. */
+export type DebianImage = { name: string; key: string; imageZst: string; sizeMiB: number; uuid: string };
+
+/**
+ * The image size in MiB for a root tree of `usedMiB`: a quarter more for ext4's own metadata and
+ * the first boots' writes (journal, logs), rounded up to whole LVM extents.
+ * @example
+ * imageMiB(400) // => 548
+ */
+export function imageMiB(usedMiB: number): number {
+  const want = Math.ceil(usedMiB * 1.25) + 48;
+  return Math.ceil(want / EXTENT_MIB) * EXTENT_MIB;
+}
+
+/**
+ * The cache key of a system: its name, architecture, package list with the versions apt would
+ * install, and the build scripts.
+ * @example
+ * debianKey(DEBIAN_SYSTEMS[0]!, 'systemd-sysv 252.39-1~deb12u2\n', 'hook') // => '9a1c...' (16 hex digits)
+ */
+export function debianKey(s: DebianSystem, versions: string, sources: string): string {
+  const h = createHash('sha256');
+  h.update(`${s.name}\n${s.arch}\n${[...s.include].sort().join(',')}\n${versions}\n${sources}`);
+  return h.digest('hex').slice(0, 16);
+}
+
+/** `PACKAGE VERSION` lines: the candidate apt-cache policy gives for each listed package. */
+async function candidateVersions(s: DebianSystem): Promise<string> {
+  const names = s.include.map((p) => `${p}:${s.arch}`);
+  const { stdout } = await run('apt-cache', ['policy', ...names], { maxBuffer: 16 << 20 });
+  const out: string[] = [];
+  let pkg = '';
+  for (const line of stdout.split('\n')) {
+    if (/^\S.*:$/.test(line)) pkg = line.slice(0, -1);
+    const m = /^\s+Candidate: (\S+)/.exec(line);
+    if (m !== null) out.push(`${pkg} ${m[1]}`);
+  }
+  if (out.length !== names.length) throw new Error(`apt-cache policy gave ${out.length} candidates for ${names.length} packages (is apt-get update done?)`);
+  return out.join('\n') + '\n';
+}
+
+/**
+ * Builds a Debian system's image (or finds it cached) and returns it. `log` gets one line per step.
+ * @example
+ * const img = await buildDebian(DEBIAN_SYSTEMS[0]!); // => { name: 'deb12-amd64', imageZst: '.../disk.img.zst', sizeMiB: 548, ... }
+ */
+export async function buildDebian(s: DebianSystem, log: (line: string) => void = () => {}): Promise<DebianImage> {
+  const sources = SOURCES.map((f) => `${f}\n${readFileSync(join(LAB, f), 'utf8')}`).join('\n');
+  const key = debianKey(s, await candidateVersions(s), sources);
+  const base = cacheDir('lab', 'debian');
+  const dir = join(base, `${s.name}-${key}`);
+  if (!existsSync(join(dir, '.done'))) {
+    await withLock(join(base, `${s.name}.lock`), async () => {
+      if (!existsSync(join(dir, '.done'))) await build(s, dir, log);
+    });
+  }
+  const meta = JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8')) as { sizeMiB: number; uuid: string };
+  return { name: s.name, key, imageZst: join(dir, 'disk.img.zst'), sizeMiB: meta.sizeMiB, uuid: meta.uuid };
+}
+
+async function build(s: DebianSystem, dir: string, log: (line: string) => void): Promise<void> {
+  const t0 = Date.now();
+  log(`building Debian 12 ${s.arch} system ${s.name} with mmdebstrap in ${dir}`);
+  const tmp = `${dir}.tmp-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
+  const root = join(tmp, 'root');
+  const uuid = randomUUID();
+  const args = [
+    '--variant=minbase', `--architectures=${s.arch}`, `--include=${s.include.join(',')}`,
+    // Documentation and translations are not part of what the lab tests; they would double the image.
+    '--dpkgopt=path-exclude=/usr/share/man/*', '--dpkgopt=path-exclude=/usr/share/doc/*', '--dpkgopt=path-exclude=/usr/share/locale/*',
+    `--essential-hook=sh ${join(LAB, 'debian', 'essential-hook.sh')} "$1"`,
+    `--customize-hook=sh ${join(LAB, 'debian', 'customize-hook.sh')} "$1" ${s.name} ${uuid}`,
+    'bookworm', root, ...aptSources(),
+  ];
+  await runInput('mmdebstrap', args, '').catch((err: Error & { stderr?: string }) => {
+    throw new Error(`mmdebstrap ${s.name} failed: ${(err.stderr ?? err.message).trim().split('\n').slice(-5).join(' | ')}`);
+  });
+  const { stdout: du } = await run('du', ['-sm', '--apparent-size', root]);
+  const sizeMiB = imageMiB(Number(du.split('\t')[0]));
+  const img = join(tmp, 'disk.img');
+  await run('mkfs.ext4', ['-q', '-F', '-L', s.name, '-U', uuid, '-E', 'root_owner=0:0', '-d', root, img, `${sizeMiB}M`]);
+  rmSync(root, { recursive: true, force: true });
+  await run('zstd', ['-q', '-T0', '-6', '--rm', img]);
+  writeFileSync(join(tmp, 'meta.json'), JSON.stringify({ name: s.name, arch: s.arch, sizeMiB, uuid, buildSeconds: Math.round((Date.now() - t0) / 1000) }, null, 2) + '\n');
+  writeFileSync(join(tmp, '.done'), '');
+  rmSync(dir, { recursive: true, force: true });
+  renameSync(tmp, dir);
+  // Keep this build and the one before (a lab built from it may still run); older ones go.
+  const base = dirname(dir);
+  const older = readdirSync(base).filter((b) => b.startsWith(`${s.name}-`) && join(base, b) !== dir && !b.includes('.tmp-'))
+    .map((b) => ({ b, t: statSync(join(base, b)).mtimeMs })).sort((x, y) => y.t - x.t).slice(1);
+  for (const { b } of older) rmSync(join(base, b), { recursive: true, force: true });
+  log(`built ${s.name}: ${sizeMiB} MiB ext4 in ${Math.round((Date.now() - t0) / 1000)} s`);
+}
+
+/**
+ * The host's apt source files, which mmdebstrap copies into the new system's apt configuration:
+ * the packages come from wherever the host's apt (and so the rest of the lab build) gets them.
+ */
+function aptSources(): string[] {
+  const d = '/etc/apt/sources.list.d';
+  const files = existsSync(d) ? readdirSync(d).filter((f) => /\.(list|sources)$/.test(f)).map((f) => join(d, f)).sort() : [];
+  const all = existsSync('/etc/apt/sources.list') && readFileSync('/etc/apt/sources.list', 'utf8').replace(/#.*/g, '').trim() !== '' ? ['/etc/apt/sources.list', ...files] : files;
+  if (all.length === 0) throw new Error('no apt sources on this host (/etc/apt/sources.list, /etc/apt/sources.list.d)');
+  return all;
+}
+
+/** Runs a command with `input` on its stdin; rejects with its stderr on a non-zero exit. */
+function runInput(cmd: string, args: string[], input: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(cmd, args, { maxBuffer: 64 << 20, timeout: 30 * 60_000 }, (err, _out, stderr) => {
+      if (err !== null) reject(Object.assign(err, { stderr }));
+      else resolve();
+    });
+    child.stdin?.end(input);
+  });
+}
