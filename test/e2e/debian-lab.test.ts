@@ -18,6 +18,7 @@ import { DEBIAN_ENV, findMarker, labDebianGuests, VG } from '../../lab/guests.ts
 import { addLabHost, attachLab, rehearsalCleanupScript, type AttachedLab } from '../support/lab.ts';
 import { openFleet, type Fleet } from '../../src/fleet/fleet.ts';
 import { startRehearsal } from '../../src/fleet/rehearse.ts';
+import { operatorRefusalWords } from '../../src/fleet/reasons.ts';
 import { startSwitch } from '../../src/fleet/switch.ts';
 import type { Rehearsal } from '../../src/store/rehearsals.ts';
 import type { Operation } from '../../src/store/schema.ts';
@@ -118,7 +119,7 @@ for (const name of NAMES) {
     const { op, log } = await withRetries(lab, `debian-lab.test.ts: ${name} switch to pvh`, PVH_ATTEMPTS, async () => {
       const log = await consoleOf(name);
       const s = await startSwitch(fleet.ctx, await guest(name), 'pvh', { force: false, actor: 'e2e' });
-      assert.equal(s.kind, 'started', s.kind === 'refused' ? s.reason : '');
+      assert.equal(s.kind, 'started', s.kind === 'refused' ? operatorRefusalWords(s.refusal) : '');
       return { op: await (s as { finished: Promise<Operation> }).finished, log };
     }, ({ op }) => (op.status !== 'done' && SWITCH_BOOT_DIED.test(op.reason ?? '') ? `PVH boot died (${op.reason}; ${op.detail})` : null), (l) => t.diagnostic(l));
     t.diagnostic(`switch ${Date.now() - t0} ms`);
