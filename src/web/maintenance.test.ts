@@ -10,18 +10,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
-import { chromium } from 'playwright-core';
 import { buildServer } from '../compose/servers.ts';
 import { eventBus } from '../fleet/events.ts';
 import { openFleet } from '../fleet/fleet.ts';
 import { createCampaign, showCampaign, startCampaign } from '../fleet/campaign.ts';
 import { realClock } from '../fleet/campaign-rules.ts';
-
-const ARTIFACTS = join(import.meta.dirname, '..', '..', 'artifacts', 'web');
+import { ARTIFACTS, launchChromium } from '../../test/support/chromium.ts';
 
 test('customer: the maintenance card shows the slot in Berlin time; another window, postpone once, switch now', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'pvhctl-web-maint-'));
-  const profile = mkdtempSync(join(tmpdir(), 'pvhctl-chromium-'));
   const bus = eventBus();
   const fleet = await openFleet({ dataDir: dir, onEvent: (e) => bus.emit(e), verify: { bootTimeoutMs: 5000, pollMs: 20 }, shutdownTimeoutMs: 3000 });
   const host = await fleet.store.addHost({
@@ -38,12 +35,7 @@ test('customer: the maintenance card shows the slot in Berlin time; another wind
   const app = await buildServer(fleet, { logger: pino({ level: 'silent' }), bus });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
-  const browser = await chromium.launchPersistentContext(profile, {
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    viewport: { width: 1360, height: 900 },
-  });
+  const browser = await launchChromium();
   try {
     const page = await browser.newPage();
     page.on('dialog', () => assert.fail('no dialog may open'));
@@ -79,6 +71,5 @@ test('customer: the maintenance card shows the slot in Berlin time; another wind
     await app.close();
     await fleet.close();
     rmSync(dir, { recursive: true, force: true });
-    rmSync(profile, { recursive: true, force: true });
   }
 });

@@ -29,7 +29,19 @@ export async function launchChromium(): Promise<BrowserContext> {
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
     viewport: { width: 1360, height: 900 },
   });
-  context.on('close', () => rmSync(profile, { recursive: true, force: true }));
+  // The profile goes once close() has returned, not on the context's 'close' event: that event
+  // can come while Chromium's last processes still write into the profile, and a removal racing
+  // them threw ENOTEMPTY out of the event handler into the test runner (a whole-suite run failed
+  // on it). A profile that still cannot be removed is left in /tmp rather than fail a test.
+  const close = context.close.bind(context);
+  context.close = async (...args: Parameters<BrowserContext['close']>) => {
+    await close(...args);
+    try {
+      rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+    } catch {
+      // left behind in the temporary directory
+    }
+  };
   return context;
 }
 
