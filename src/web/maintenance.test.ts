@@ -15,7 +15,7 @@ import { eventBus } from '../fleet/events.ts';
 import { openFleet } from '../fleet/fleet.ts';
 import { createCampaign, showCampaign, startCampaign } from '../fleet/campaign.ts';
 import { realClock } from '../fleet/campaign-rules.ts';
-import { ARTIFACTS, launchChromium } from '../../test/support/chromium.ts';
+import { ARTIFACTS, launchChromium, signIn } from '../../test/support/chromium.ts';
 
 test('customer: the maintenance card shows the slot in Berlin time; another window, postpone once, switch now', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'pvhctl-web-maint-'));
@@ -37,12 +37,7 @@ test('customer: the maintenance card shows the slot in Berlin time; another wind
   const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
   const browser = await launchChromium();
   try {
-    const page = await browser.newPage();
-    page.on('dialog', () => assert.fail('no dialog may open'));
-    await page.goto(`${base}/`);
-    await page.fill('#token', token);
-    await page.click('button[type=submit]');
-    await page.waitForSelector('#who .role');
+    const page = await signIn(browser, base, token);
     await page.goto(`${base}/#/guest/${a!.id}`);
     await page.waitForSelector('[data-maintenance=slot]');
     assert.match((await page.textContent('[data-maintenance=slot]')) ?? '', /^The switch to the new mode is planned for \w{3}, \d{1,2} \w{3} \d{4}, 02:00 to 05:00 \(Europe\/Berlin\)$/);
