@@ -126,3 +126,35 @@ test('property: instantOf inverts wallClock for every instant (the earlier of tw
     assert.ok(back <= t, `${tz} ${new Date(t).toISOString()}`);
   }
 });
+
+test('fuzz: window specs from customers and operators, hostile and mutated, never throw; an error is one bounded line and a window read back formats to a spec that reads the same (bounded run)', () => {
+  const seed = Date.now() % 1_000_000;
+  const r = rng(seed);
+  const valid = ['Tue-Thu 02:00-05:00 Europe/Berlin', 'daily 22:00-02:00 UTC', 'Mon,Wed,Fri 01:30-04:00 America/New_York', 'Fri-Mon 00:00-23:59'];
+  const alphabet = 'MonTueWedThuFriSatSundaily0123456789:-, /_+\t\n\u0000\u202e\u00e9';
+  const pick = (s: string) => s[Math.floor(r() * s.length)]!;
+  for (let i = 0; i < 3000; i++) {
+    let spec: string;
+    if (i % 3 === 0) spec = Array.from({ length: Math.floor(r() * 40) }, () => pick(alphabet)).join('');
+    else {
+      const chars = [...valid[i % valid.length]!];
+      for (let k = 0; k < 1 + Math.floor(r() * 4); k++) {
+        const at = Math.floor(r() * (chars.length + 1));
+        if (r() < 0.5) chars.splice(at, 1);
+        else chars.splice(at, 0, pick(alphabet));
+      }
+      spec = chars.join('');
+    }
+    if (i % 500 === 0) spec = spec.repeat(1 + Math.floor(r() * 200));
+    let got: ReturnType<typeof parseWindow>;
+    assert.doesNotThrow(() => (got = parseWindow(spec)), `seed ${seed}: ${JSON.stringify(spec.slice(0, 200))}`);
+    if (got!.ok) {
+      const again = parseWindow(formatWindow(got!.window));
+      assert.ok(again.ok, `seed ${seed}: ${formatWindow(got!.window)}`);
+      assert.deepEqual(again.window, got!.window, `seed ${seed}: ${JSON.stringify(spec)}`);
+    } else {
+      assert.equal(got!.error.includes('\n'), false, `seed ${seed}: ${JSON.stringify(got!.error)}`);
+      assert.ok(got!.error.length < 400, `seed ${seed}: ${got!.error.length}`);
+    }
+  }
+});
