@@ -3,7 +3,10 @@
  * dom0 (#15: V8's "Check failed: it->second.Size() > offset", or a silent signal): boots the lab
  * once, installs the package with dpkg, adds dom0 as a local host, then runs the command (default
  * `pvhctl scan`; several --command options take turns) --runs times, one at a time, recording each run's exit status (a shell's 128+N
- * is signal N) and the end of its stderr. Run it under the lab lock, as every lab user:
+ * is signal N) and the end of its stderr. lab/jit-probe.ts, a JIT and GC stress for the packaged
+ * Node, is copied to dom0's /tmp/jit-probe.ts for commands that run it:
+ * `--command '/usr/lib/pvhctl/runtime/bin/node --expose-gc --allow-natives-syntax /tmp/jit-probe.ts 60 1'`.
+ * Run it under the lab lock, as every lab user:
  *
  *   flock /tmp/pvhctl-lab.lock node lab/jit.ts --runs 30 [--deb FILE] [--cpu MODEL] [--accel ACCEL] [--smp N] [--dom0-mem MIB] [--command CMD] [--max-minutes M]
  *
@@ -11,6 +14,7 @@
  */
 import { appendFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { thePackage } from '../test/support/deb.ts';
@@ -54,8 +58,10 @@ async function main(): Promise<void> {
     log(`lab up after ${Math.round((Date.now() - t0) / 1000)} s`);
     const knownHosts = join(lab.runDir, 'known_hosts');
     writeFileSync(knownHosts, `[${lab.host}]:${lab.port} ${lab.hostKey}\n`);
-    execFileSync('scp', ['-O', '-q', '-P', String(lab.port), '-i', lab.keyPath, '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'StrictHostKeyChecking=yes',
-      '-o', 'BatchMode=yes', deb, `${lab.user}@${lab.host}:/tmp/pvhctl.deb`], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 300_000 });
+    const scp = (from: string, to: string) => execFileSync('scp', ['-O', '-q', '-P', String(lab.port), '-i', lab.keyPath, '-o', `UserKnownHostsFile=${knownHosts}`,
+      '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', from, `${lab.user}@${lab.host}:${to}`], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 300_000 });
+    scp(deb, '/tmp/pvhctl.deb');
+    scp(fileURLToPath(new URL('jit-probe.ts', import.meta.url)), '/tmp/jit-probe.ts');
     const install = await labExec(lab, '/usr/bin/dpkg -i /tmp/pvhctl.deb && rm /tmp/pvhctl.deb && pvhctl --version && pvhctl host add dom0 --local', 300_000);
     if (install.code !== 0) throw new Error(`install: ${install.stdout}${install.stderr}`);
     log(install.stdout.trim().split('\n').at(-2) ?? '');
