@@ -10,7 +10,9 @@
  *
  *   flock /tmp/pvhctl-lab.lock node lab/jit.ts --runs 30 [--deb FILE] [--cpu MODEL] [--accel ACCEL] [--smp N] [--dom0-mem MIB] [--command CMD] [--max-minutes M]
  *
- * The summary goes to stdout; every run to RUNDIR/jit.jsonl and the lab's logs to RUNDIR/logs.
+ * The summary goes to stdout; every run to RUNDIR/jit.jsonl (exit or signal, the last line of its
+ * stdout, the end of its stderr, and after a signal the end of dom0's dmesg and `free -m`) and the
+ * lab's logs to RUNDIR/logs.
  */
 import { appendFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -62,7 +64,7 @@ async function main(): Promise<void> {
       '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', from, `${lab.user}@${lab.host}:${to}`], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 300_000 });
     scp(deb, '/tmp/pvhctl.deb');
     scp(fileURLToPath(new URL('jit-probe.ts', import.meta.url)), '/tmp/jit-probe.ts');
-    const install = await labExec(lab, '/usr/bin/dpkg -i /tmp/pvhctl.deb && rm /tmp/pvhctl.deb && pvhctl --version && pvhctl host add dom0 --local', 300_000);
+    const install = await labExec(lab, '/usr/bin/dpkg -i /tmp/pvhctl.deb && rm /tmp/pvhctl.deb && pvhctl --version && pvhctl host add dom0 --local', 900_000);
     if (install.code !== 0) throw new Error(`install: ${install.stdout}${install.stderr}`);
     log(install.stdout.trim().split('\n').at(-2) ?? '');
     const out = join(lab.runDir, 'jit.jsonl');
@@ -72,14 +74,18 @@ async function main(): Promise<void> {
     for (let i = 0; i < runs && Date.now() - start < maxMs; i++) {
       const t = Date.now();
       const command = commands[i % commands.length]!;
-      const r = await labExec(lab, `${command} >/tmp/jit.out 2>/tmp/jit.err; echo "rc=$?"; tail -c 1500 /tmp/jit.err`, 600_000)
+      // The last line of stdout (the probe's summary) goes on the rc line's heels, then stderr's end.
+      const r = await labExec(lab, `${command} >/tmp/jit.out 2>/tmp/jit.err; echo "rc=$?"; tail -n 1 /tmp/jit.out | tail -c 300; tail -c 1500 /tmp/jit.err`, 600_000)
         .catch((err: Error) => ({ code: -1, stdout: `ssh: ${err.message}`, stderr: '' }));
       const end = runEnd(r.stdout);
-      const errTail = r.stdout.replace(/^rc=\d+\n/m, '');
+      const output = r.stdout.replace(/^rc=\d+\n/m, '');
       ends.push({ command, end });
-      appendFileSync(out, JSON.stringify({ i, command, end, ms: Date.now() - t, stderr: errTail, at: new Date().toISOString() }) + '\n');
-      const fatal = /Fatal error|Check failed[^\n]*/.exec(errTail)?.[0] ?? '';
-      log(`run ${i + 1} (${command.slice(0, 40)}): ${end.kind === 'exit' ? `exit ${end.code}` : end.kind === 'signal' ? `SIGNAL ${end.signal} ${fatal}` : `lost (${end.why})`} in ${Date.now() - t} ms`);
+      // A death by a signal: what dom0's kernel said (an OOM kill, a segfault line with its ip) and its memory then.
+      const kernel = end.kind === 'signal' ? (await labExec(lab, 'dmesg | tail -n 20; free -m', 60_000).catch((err: Error) => ({ stdout: `ssh: ${err.message}` }))).stdout : undefined;
+      appendFileSync(out, JSON.stringify({ i, command, end, ms: Date.now() - t, output, kernel, at: new Date().toISOString() }) + '\n');
+      const fatal = /Fatal error|Check failed[^\n]*/.exec(output)?.[0] ?? '';
+      const summary = /^threads \d+ rounds .*$/m.exec(output)?.[0] ?? '';
+      log(`run ${i + 1} (${command.slice(0, 40)}): ${end.kind === 'exit' ? `exit ${end.code}` : end.kind === 'signal' ? `SIGNAL ${end.signal} ${fatal}` : `lost (${end.why})`} in ${Date.now() - t} ms ${summary}`);
     }
     await collectLogs(lab, join(lab.runDir, 'logs'));
     const lines = [`installed-pvhctl runs: -cpu ${values.cpu ?? 'default'} -accel ${values.accel ?? 'default'} -smp ${smp ?? 'default'} dom0_mem ${dom0MemMiB ?? 'default'}`];
