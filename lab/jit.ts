@@ -8,7 +8,10 @@
  * `--command '/usr/lib/pvhctl/runtime/bin/node --expose-gc --allow-natives-syntax /tmp/jit-probe.ts 60 1'`.
  * Run it under the lab lock, as every lab user:
  *
- *   flock /tmp/pvhctl-lab.lock node lab/jit.ts --runs 30 [--deb FILE] [--cpu MODEL] [--accel ACCEL] [--smp N] [--dom0-mem MIB] [--command CMD] [--max-minutes M]
+ *   flock /tmp/pvhctl-lab.lock node lab/jit.ts --runs 30 [--deb FILE] [--cpu MODEL] [--accel ACCEL] [--smp N] [--dom0-mem MIB] [--command CMD] [--max-minutes M] [--suites GLOB]...
+ *
+ * --suites runs those test files on the booted lab first, as npm test's lab stage does
+ * (`--suites 'lab/*.test.ts' --suites 'test/e2e/*.test.ts'`), before the package is installed.
  *
  * The summary goes to stdout; every run to RUNDIR/jit.jsonl (exit or signal, the last line of its
  * stdout, the end of its stderr, and after a signal the end of dom0's dmesg and `free -m`) and the
@@ -17,9 +20,10 @@
 import { appendFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { thePackage } from '../test/support/deb.ts';
+import { SHARED_LAB_ENV } from '../test/support/lab.ts';
 import { collectLogs, labExec, startLab, stopLab, waitForToolstack } from './lab.ts';
 
 /** How one run of the command ended. */
@@ -43,7 +47,7 @@ async function main(): Promise<void> {
     options: {
       runs: { type: 'string', default: '30' }, deb: { type: 'string' }, cpu: { type: 'string' }, accel: { type: 'string' },
       smp: { type: 'string' }, 'dom0-mem': { type: 'string' }, command: { type: 'string', multiple: true, default: ['pvhctl scan'] },
-      'max-minutes': { type: 'string', default: '60' },
+      'max-minutes': { type: 'string', default: '60' }, suites: { type: 'string', multiple: true, default: [] },
     },
   });
   const runs = Number(values.runs);
@@ -58,6 +62,17 @@ async function main(): Promise<void> {
   try {
     await waitForToolstack(lab);
     log(`lab up after ${Math.round((Date.now() - t0) / 1000)} s`);
+    if (values.suites.length > 0) {
+      // The whole suite's conditions: the installed pvhctl died only on a dom0 that had run the
+      // other lab suites first. They attach to this lab as they attach to npm test's shared one.
+      const code = await new Promise<number | null>((resolve, reject) => {
+        const child = spawn(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=dot', ...values.suites],
+          { env: { ...process.env, [SHARED_LAB_ENV]: join(lab.runDir, 'endpoint.json') }, stdio: ['ignore', 'inherit', 'inherit'] });
+        child.once('error', reject);
+        child.once('exit', resolve);
+      });
+      log(`suites ${values.suites.join(' ')}: exit ${code}, ${Math.round((Date.now() - t0) / 1000)} s since the lab started`);
+    }
     const knownHosts = join(lab.runDir, 'known_hosts');
     writeFileSync(knownHosts, `[${lab.host}]:${lab.port} ${lab.hostKey}\n`);
     const scp = (from: string, to: string) => execFileSync('scp', ['-O', '-q', '-P', String(lab.port), '-i', lab.keyPath, '-o', `UserKnownHostsFile=${knownHosts}`,
