@@ -59,8 +59,12 @@ export const QEMU_CPU = 'qemu64,+svm,+npt';
 /** Multi-threaded TCG: one host thread per emulated CPU. */
 export const QEMU_ACCEL = 'tcg,thread=multi';
 
-/** Result of one command run in dom0 over SSH. */
-export type ExecResult = { code: number; stdout: string; stderr: string };
+/**
+ * Result of one command run in dom0 over SSH. `code` is -1 when SSH gave no exit status: then
+ * `signal` is the signal that ended the command when SSH reported one (`SEGV`, `KILL`), and its
+ * absence means the command's end was never reported (the connection was lost).
+ */
+export type ExecResult = { code: number; stdout: string; stderr: string; signal?: string };
 
 const MAX_OUTPUT = 16 << 20;
 
@@ -277,8 +281,13 @@ export async function labExec(lab: LabEndpoint, command: string, timeoutMs = 60_
       stream.on('data', take(out));
       stream.stderr.on('data', take(errOut));
       let code = -1;
-      stream.on('exit', (c: number | null) => (code = c ?? -1));
-      stream.on('close', () => finish(null, { code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(errOut).toString('utf8') }));
+      let signal: string | undefined;
+      // ssh2 reports exit(code), or exit(null, signalName, ...) for a command ended by a signal.
+      stream.on('exit', (c: number | null, sig?: string) => {
+        code = c ?? -1;
+        if (c === null && typeof sig === 'string') signal = sig;
+      });
+      stream.on('close', () => finish(null, { code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(errOut).toString('utf8'), ...(signal === undefined ? {} : { signal }) }));
     });
   });
 }
