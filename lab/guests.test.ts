@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { DEBIAN_GUESTS, labDebianGuests, dataDiskBytes, FREE_EXTENTS, diskLayout, extentOffset, findMarker, grubConfig, GUESTS, VG, xlConfig } from './guests.ts';
+import { DEBIAN_GUESTS, labDebianGuests, dataDiskBytes, findCmdline, FREE_EXTENTS, diskLayout, extentOffset, findMarker, grubConfig, GUESTS, VG, xlConfig } from './guests.ts';
 
 const releases = { amd64: '6.1.0-56-amd64', '686-pae': '6.1.0-50-686-pae' };
 
@@ -49,4 +49,15 @@ test('the lab has the Debian guests unless PVHCTL_LAB_DEBIAN=0; another value is
   assert.deepEqual(labDebianGuests({ PVHCTL_LAB_DEBIAN: '0' }), []);
   assert.throws(() => labDebianGuests({ PVHCTL_LAB_DEBIAN: 'no' }), /^Error: PVHCTL_LAB_DEBIAN must be 0 \(no Debian guests in the lab\) or 1 \(the default\), not 'no'$/);
   assert.throws(() => labDebianGuests({ PVHCTL_LAB_DEBIAN: 'x\x1b[2J'.repeat(20) }), (e: Error) => !e.message.includes('\x1b') && e.message.length < 140);
+});
+
+test('the Debian unit\'s command line is found where the getty\'s prompt shares its line, bounded, the last one', () => {
+  // As the lab's console had it: the login prompt and the unit's write on hvc0 at once.
+  const pv = 'PVHCTL-LAB-CMDLINE root=UUID=b11530cc-6efa-4293-b25c-25d1f9f5e55c ro quiet\r\n';
+  const pvh = 'deb12-amd64 login: PVHCTL-LAB-CMDLINE BOOT_IMAGE=/boot/vmlinuz-6.1.0-57-amd64 root=UUID=b11530cc-6efa-4293-b25c-25d1f9f5e55c ro quiet\r\n';
+  assert.equal(findCmdline(pv), 'root=UUID=b11530cc-6efa-4293-b25c-25d1f9f5e55c ro quiet');
+  assert.equal(findCmdline(pv + pvh), 'BOOT_IMAGE=/boot/vmlinuz-6.1.0-57-amd64 root=UUID=b11530cc-6efa-4293-b25c-25d1f9f5e55c ro quiet');
+  assert.equal(findCmdline('PVHCTL-LAB-MARKER name=x guest_type=PVH\nlogin: '), null);
+  assert.equal(findCmdline(`PVHCTL-LAB-CMDLINE ${'a'.repeat(10_000)}`)?.length, 1024);
+  assert.equal(findCmdline(`PVHCTL-LAB-CMDLINE ro\n${'x'.repeat(70_000)}`), null, 'only the last 64 KiB are read');
 });

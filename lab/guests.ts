@@ -289,6 +289,19 @@ export function findMarker(log: string): Marker | null {
 }
 
 /**
+ * The kernel command line a Debian guest's unit printed last (`PVHCTL-LAB-CMDLINE <cmdline>`), at
+ * most 1024 characters, or null. The tag may sit mid-line: the getty's login prompt and the unit
+ * write to hvc0 at the same time (`deb12-amd64 login: PVHCTL-LAB-CMDLINE ...`, seen on the lab).
+ * @example
+ * findCmdline('web login: PVHCTL-LAB-CMDLINE root=UUID=1 ro quiet\r\n') // => 'root=UUID=1 ro quiet'
+ */
+export function findCmdline(log: string): string | null {
+  const tag = 'PVHCTL-LAB-CMDLINE ';
+  const last = log.slice(-65536).split(/\r?\n/).filter((l) => l.includes(tag)).at(-1);
+  return last === undefined ? null : last.slice(last.lastIndexOf(tag) + tag.length).slice(0, 1024);
+}
+
+/**
  * The dom0 shell command that edits a guest's PV config to PVH by hand, as an operator would with
  * sed: `type`, and PV GRUB → PVH GRUB; writes /etc/xen/NAME-pvh.cfg and prints it.
  * @example

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { labExec, type LabEndpoint } from '../../lab/lab.ts';
 import { PVH_ATTEMPTS, SWITCH_BOOT_DIED, withRetries } from '../../lab/retries.ts';
 import { bootGuest } from '../../lab/guest-boot.ts';
-import { DEBIAN_ENV, findMarker, labDebianGuests, VG } from '../../lab/guests.ts';
+import { DEBIAN_ENV, findCmdline, findMarker, labDebianGuests, VG } from '../../lab/guests.ts';
 import { addLabHost, attachLab, rehearsalCleanupScript, type AttachedLab } from '../support/lab.ts';
 import { openFleet, type Fleet } from '../../src/fleet/fleet.ts';
 import { startRehearsal } from '../../src/fleet/rehearse.ts';
@@ -42,20 +42,16 @@ async function dom0(command: string, timeoutMs = 60_000): Promise<string> {
 const consoleOf = (name: string) => dom0(`cat /var/log/xen/console/guest-${name}.log 2>/dev/null; true`);
 const guest = async (name: string) => (await fleet.store.getGuest(name))[0]!;
 
-/** The kernel command line the guest's unit printed last (PVHCTL-LAB-CMDLINE), or null. */
-function cmdline(log: string): string | null {
-  const lines = log.slice(-65536).split(/\r?\n/).filter((l) => l.startsWith('PVHCTL-LAB-CMDLINE '));
-  return lines.at(-1)?.slice('PVHCTL-LAB-CMDLINE '.length, 'PVHCTL-LAB-CMDLINE '.length + 1024) ?? null;
-}
-
-/** What the guest's userland printed after `before` (its console log as it was), waited for. */
+/** What the guest's userland printed after `before` (its console log as it was): its marker and command line, waited for. */
 async function reportAfter(name: string, before: string, waitMs = 600_000) {
   const deadline = Date.now() + waitMs;
   for (;;) {
     const now = await consoleOf(name);
     const fresh = now.startsWith(before) ? now.slice(before.length) : now;
+    // The unit prints the marker, then the command line: both, or the deadline.
     const m = findMarker(fresh);
-    if (m !== null || Date.now() > deadline) return { marker: m, cmdline: cmdline(fresh) };
+    const line = findCmdline(fresh);
+    if ((m !== null && line !== null) || Date.now() > deadline) return { marker: m, cmdline: line };
     await new Promise((r) => setTimeout(r, 5000));
   }
 }
@@ -91,7 +87,7 @@ for (const name of NAMES) {
     const m = findMarker(log);
     assert.equal(m?.guestType, 'PV');
     assert.equal(m?.disk, name);
-    const line = cmdline(log);
+    const line = findCmdline(log);
     assert.ok(line !== null, 'the unit printed the kernel command line');
     // GRUB's x86 Linux loader puts BOOT_IMAGE= first; its Xen loader passes the arguments alone.
     assert.match(line, /^(BOOT_IMAGE=\/boot\/vmlinuz-\S+ )?root=UUID=[0-9a-f-]{36} ro\s+quiet\s*$/, 'Debian\'s stock line from update-grub');
