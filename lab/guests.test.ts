@@ -51,6 +51,57 @@ test('the lab has the Debian guests unless PVHCTL_LAB_DEBIAN=0; another value is
   assert.throws(() => labDebianGuests({ PVHCTL_LAB_DEBIAN: 'x\x1b[2J'.repeat(20) }), (e: Error) => !e.message.includes('\x1b') && e.message.length < 140);
 });
 
+test('every xl config names its guest, its LVM volume as phy: and its boot path', () => {
+  for (const g of GUESTS) {
+    const cfg = xlConfig(g, releases);
+    assert.match(cfg, new RegExp(`^name = "${g.name}"$`, 'm'));
+    assert.match(cfg, new RegExp(`^type = "${g.type}"$`, 'm'));
+    assert.ok(cfg.includes(`disk = [ 'phy:/dev/${VG}/${g.name},xvda,w' ]`));
+    assert.ok(cfg.endsWith('\n'), 'xl needs the last line ended');
+    assert.doesNotMatch(cfg, /[A-Z]+ = /, 'xl keys are lower case');
+    if (g.boot.kind === 'grub') assert.match(cfg, /^kernel = "\/usr\/lib\/grub-xen\/grub-.*\.bin"$/m);
+    else assert.match(cfg, /^ramdisk = "\/var\/lib\/xen\/images\//m);
+    assert.equal(/^pvshim = 1$/m.test(cfg), g.pvshim);
+  }
+  const pae = xlConfig(GUESTS.find((g) => g.name === 'pae32')!, releases);
+  assert.match(pae, /grub-i386-xen\.bin/);
+  assert.throws(() => xlConfig({ ...GUESTS[1]!, kernel: 'none' }, releases), /direct boot needs a kernel/);
+});
+
+test('grub.cfg boots the guest kernel of its width, or prints the marker when there is none', () => {
+  const g64 = grubConfig(GUESTS.find((g) => g.name === 'pvgrub64')!, releases);
+  assert.match(g64, /linux \/boot\/vmlinuz-6\.1\.0-56-amd64 root=\/dev\/xvda ro console=hvc0/);
+  assert.match(g64, /initrd \/boot\/initrd\.img-6\.1\.0-56-amd64/);
+  assert.match(grubConfig(GUESTS.find((g) => g.name === 'pae32')!, releases), /vmlinuz-6\.1\.0-50-686-pae/);
+  assert.match(grubConfig(GUESTS.find((g) => g.name === 'shim32')!, releases), /^echo "PVHCTL-LAB-MARKER name=shim32 loader=grub"$/m);
+});
+
+test('findMarker reads the last marker, also behind GRUB escape sequences', () => {
+  assert.deepEqual(findMarker('boot\nPVHCTL-LAB-MARKER name=a guest_type=PV disk=a kernel=k\r\n'), { name: 'a', guestType: 'PV', disk: 'a', loader: null });
+  assert.deepEqual(findMarker('\x1b[1;1HPVHCTL-LAB-MARKER name=shim32 loader=grub\n'), { name: 'shim32', guestType: null, disk: null, loader: 'grub' });
+  assert.equal(findMarker('PVHCTL-LAB-MARKER guest_type=PV\n')?.name, undefined);
+  assert.equal(findMarker('nothing here'), null);
+  const two = 'PVHCTL-LAB-MARKER name=a guest_type=PV\nPVHCTL-LAB-MARKER name=a guest_type=PVH\n';
+  assert.equal(findMarker(two)?.guestType, 'PVH');
+});
+
+test('findMarker stays bounded on hostile console output', () => {
+  const junk = 'x'.repeat(5 << 20) + '\nPVHCTL-LAB-MARKER name=' + 'n'.repeat(100000) + '\n';
+  const m = findMarker(junk);
+  assert.ok(m === null || m.name.length <= 512);
+  // Random printable lines never throw and never yield a name longer than the field bound.
+  let seed = 7;
+  for (let i = 0; i < 300; i++) {
+    let s = '';
+    for (let j = 0; j < 200; j++) {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      s += String.fromCharCode(seed % 3 === 0 ? 10 : 32 + (seed % 95));
+    }
+    const r = findMarker('PVHCTL-LAB-MARKER ' + s);
+    assert.ok(r === null || r.name.length <= 512);
+  }
+});
+
 test('the Debian unit\'s command line is found where the getty\'s prompt shares its line, bounded, the last one', () => {
   // As the lab's console had it: the login prompt and the unit's write on hvc0 at once.
   const pv = 'PVHCTL-LAB-CMDLINE root=UUID=b11530cc-6efa-4293-b25c-25d1f9f5e55c ro quiet\r\n';
