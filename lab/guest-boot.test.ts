@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { bootScript, parseBoot } from './guest-boot.ts';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { bootScript, parseBoot, PROGRESS_CAP } from './guest-boot.ts';
 
 test('parseBoot tells refusal, marker, hang, death and timeout apart', () => {
   const refused = parseBoot('Parsing config from /etc/xen/a.cfg\nxc: error: panic: xg_dom_elfloader.c:63: xc_dom_guest_type: image not capable\n@@RC 1\n@@END timeout vbd=none\n@@CONSOLE\n', 5);
@@ -26,4 +30,40 @@ test('bootScript accepts only plain guest names and quotes the config path', () 
   const s = bootScript('direct64', "/tmp/it's.cfg", 30);
   assert.ok(s.includes(`xl create '/tmp/it'\\''s.cfg'`));
   assert.match(s, /deadline=\$\(\( \$\(date \+%s\) \+ 30 \)\)/);
+});
+
+/**
+ * Runs bootScript in a local sh against a stand-in toolstack: `xl create` starts a writer that
+ * appends a line to the guest's console log every 0.5 s, `writes` times, then the marker if asked.
+ */
+function runBootScript(waitS: number, writes: number, marker: boolean): { result: ReturnType<typeof parseBoot>; seconds: number } {
+  const dir = mkdtempSync(join(tmpdir(), 'pvhctl-bootscript-'));
+  try {
+    const bin = join(dir, 'bin');
+    mkdirSync(bin);
+    const log = join(dir, 'guest-g.log');
+    const writer = `i=0; while [ $i -lt ${writes} ]; do sleep 0.5; echo "line $i" >> ${log}; i=$((i+1)); done; ${marker ? `echo 'PVHCTL-LAB-MARKER name=g guest_type=PVH disk=g' >> ${log}` : 'true'}`;
+    writeFileSync(join(bin, 'xl'), `#!/bin/sh\ncase "$1" in\n  create) (${writer}) >/dev/null 2>&1 & ;;\n  domid) echo 7 ;;\nesac\nexit 0\n`, { mode: 0o755 });
+    writeFileSync(join(bin, 'xenstore-exists'), '#!/bin/sh\nexit 0\n', { mode: 0o755 });
+    writeFileSync(join(bin, 'xenstore-read'), '#!/bin/sh\necho 4\n', { mode: 0o755 });
+    const t0 = Date.now();
+    const r = spawnSync('sh', ['-c', bootScript('g', '/etc/xen/g.cfg', waitS, dir)], { env: { PATH: `${bin}:/usr/bin:/bin` }, encoding: 'utf8', timeout: 120_000 });
+    return { result: parseBoot(r.stdout + r.stderr, 0), seconds: (Date.now() - t0) / 1000 };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('bootScript waits while the console grows (a slow boot on a loaded host), times out on a silent one, and stops at the cap', () => {
+  // 7 s of output, then the marker: more than twice the 3 s bound, reached because the console moved.
+  const slow = runBootScript(3, 14, true);
+  assert.equal(slow.result.kind, 'marker', JSON.stringify(slow.result));
+  // Silent: the bound as given.
+  const silent = runBootScript(3, 0, false);
+  assert.equal(silent.result.kind, 'timeout');
+  assert.ok(silent.seconds < 3 * PROGRESS_CAP, `a silent console waited ${silent.seconds} s`);
+  // Output that never ends in a marker: stopped at PROGRESS_CAP x the bound, not when the output stops.
+  const chatty = runBootScript(2, 60, false);
+  assert.equal(chatty.result.kind, 'timeout');
+  assert.ok(chatty.seconds >= 2 * PROGRESS_CAP - 1 && chatty.seconds < 25, `a chatty console waited ${chatty.seconds} s`);
 });

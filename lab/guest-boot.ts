@@ -21,22 +21,32 @@ function sq(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
+/** How much longer than `waitS` a boot may take in all while its console keeps growing. */
+export const PROGRESS_CAP = 4;
+
 /**
- * The remote script: destroy any old instance, `xl create`, then wait (at most `waitS` seconds)
- * for a marker line or the domain's end; prints `@@RC`, `@@END` and the console between markers.
+ * The remote script: destroy any old instance, `xl create`, then wait for a marker line or the
+ * domain's end, for at most `waitS` seconds of a silent console: each time the console log grows
+ * the wait starts again, up to PROGRESS_CAP x `waitS` in all. A guest on a loaded host is slow but
+ * its console moves (PV GRUB redraws its progress as it reads the kernel: 1 B/s was seen at load
+ * 13, when a fixed 180 s bound failed a whole-suite run); a hung one is silent. Prints `@@RC`,
+ * `@@END` and the console between markers. `logDir` is xenconsoled's (a test runs it elsewhere).
  */
-export function bootScript(name: string, cfgPath: string, waitS: number): string {
+export function bootScript(name: string, cfgPath: string, waitS: number, logDir = '/var/log/xen/console'): string {
   if (!NAME_RE.test(name)) throw new Error(`bad guest name '${name}'`);
-  const log = `/var/log/xen/console/guest-${name}.log`;
+  const log = `${logDir}/guest-${name}.log`;
   return [
     // Every xl call is bounded: a wedged toolstack must not hold the test past its own limit.
     `timeout -s KILL 60 xl destroy ${name} >/dev/null 2>&1; rm -f ${log}`,
     `timeout -s KILL 120 xl create ${sq(cfgPath)} 2>&1; rc=$?; echo "@@RC $rc"`,
     // A wall-clock deadline: under TCG one loop turn takes far longer than its sleep. Each turn
     // is cheap (grep, xenstore-exists): running `xl` every turn kept dom0's vCPUs busy.
-    `end=timeout; deadline=$(( $(date +%s) + ${waitS} )); domid=$(xl domid ${name} 2>/dev/null)`,
+    `end=timeout; now=$(date +%s); deadline=$(( now + ${waitS} )); cap=$(( now + ${PROGRESS_CAP * waitS} )); seen=0`,
+    `domid=$(xl domid ${name} 2>/dev/null)`,
     `if [ $rc = 0 ] && [ -n "$domid" ]; then while [ $(date +%s) -lt $deadline ]; do`,
     `  if grep -q 'PVHCTL-LAB-MARKER ' ${log} 2>/dev/null; then end=marker; break; fi`,
+    `  size=0; [ -f ${log} ] && size=$(wc -c < ${log})`,
+    `  if [ "$size" != "$seen" ]; then seen=$size; deadline=$(( $(date +%s) + ${waitS} )); [ $deadline -gt $cap ] && deadline=$cap; fi`,
     `  if grep -q '${HANG_MARKER} ' ${log} 2>/dev/null; then sleep 5; end=hang; break; fi`,
     `  xenstore-exists /local/domain/$domid || { end=died; break; }`,
     `  sleep 1; done; elif [ $rc = 0 ]; then end=died; fi`,
@@ -77,8 +87,8 @@ export function parseBoot(out: string, ms: number): GuestBootResult {
  */
 export async function bootGuest(lab: LabEndpoint, name: string, cfgPath: string, waitS = 90): Promise<GuestBootResult> {
   const t0 = Date.now();
-  // The remote steps are each bounded (60 s destroy, 120 s create, waitS, 5 s); add slack for SSH.
-  const r = await labExec(lab, bootScript(name, cfgPath, waitS), (waitS + 215) * 1000);
+  // The remote steps are each bounded (60 s destroy, 120 s create, the wait, 5 s); add slack for SSH.
+  const r = await labExec(lab, bootScript(name, cfgPath, waitS), (PROGRESS_CAP * waitS + 215) * 1000);
   return parseBoot(r.stdout + r.stderr, Date.now() - t0);
 }
 
