@@ -6,7 +6,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { havePostgres, postgres } from '../../test/support/postgres.ts';
-import { hostGroup, pgBossQueue, type OperationJob } from './queue.ts';
+import { sql } from 'kysely';
+import { hostGroup, pgBossQueue, QUEUE, type OperationJob } from './queue.ts';
+import { openFleet } from './fleet.ts';
+import { startSwitches } from './switch.ts';
 
 test('hostGroup: the tier is the host limit, bounded', () => {
   assert.deepEqual(hostGroup({ hostId: 7, limit: 4 }), { id: 'host-7', tier: '4' });
@@ -52,5 +55,37 @@ test('a busy host does not hold a worker: host A (limit 1) queued first, host B 
   } finally {
     await queue.stopWork();
     await queue.close();
+  }
+});
+
+test('many switches at once on PostgreSQL: their jobs are written in the transaction that makes the operations, or not at all', { skip: !havePostgres() && 'no PostgreSQL' }, async () => {
+  const url = await (await postgres()).newDatabase();
+  const queue = await pgBossQueue(url);
+  const fleet = await openFleet({ dataDir: ':memory:', store: url, recover: false, queue });
+  try {
+    const host = await fleet.store.addHost({
+      name: 'sim1', transport: 'sim', endpoint: JSON.stringify({ guests: 6, seed: 3, pvOnly: 0, bootMs: 3, shutdownMs: 3 }), key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 2,
+      xen_version: null, xen_caps: null, virt_caps: null, last_seen: null,
+    });
+    await fleet.scan(host);
+    const reqs = (await fleet.store.listGuests()).map((g) => ({ guest: g, to: 'pvh' as const }));
+    const jobs = async () => (await sql<{ data: OperationJob; group_id: string; group_tier: string }>`select data, group_id, group_tier from pgboss.job where name = ${QUEUE}`.execute(fleet.store.db)).rows;
+    // The transaction fails after the jobs were written: neither they nor the operations remain.
+    fleet.ctx.queue = { ...queue, submitMany: async (j, within) => { await queue.submitMany(j, within); throw new Error('after the jobs'); } };
+    await assert.rejects(startSwitches(fleet.ctx, reqs, { force: false, actor: 'op' }), /after the jobs/);
+    assert.deepEqual(await jobs(), []);
+    assert.deepEqual(await fleet.store.unfinishedOperations(), []);
+    fleet.ctx.queue = queue;
+    const batch = await startSwitches(fleet.ctx, reqs, { force: false, actor: 'op' });
+    assert.equal(batch.started.length, 6);
+    assert.ok(batch.started.every((s) => s.run.where === 'queued' && s.operation.owner === null));
+    const rows = await jobs();
+    assert.deepEqual(rows.map((r) => r.data.operationId).sort((a, b) => a - b), batch.started.map((s) => s.operation.id).sort((a, b) => a - b));
+    assert.ok(rows.every((r) => r.group_id === `host-${host.id}` && r.group_tier === '2'), JSON.stringify(rows));
+    // Asked again while they wait in the queue: all busy, no second job.
+    assert.equal((await startSwitches(fleet.ctx, reqs, { force: false, actor: 'op' })).busy.length, 6);
+    assert.equal((await jobs()).length, 6);
+  } finally {
+    await fleet.close();
   }
 });

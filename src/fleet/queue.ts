@@ -34,9 +34,17 @@ export function hostGroup(g: HostGroup): { id: string; tier: string } {
   return { id: `host-${g.hostId}`, tier: String(limit) };
 }
 
+/**
+ * Runs SQL inside the caller's open transaction (pg-boss's `db` option): jobs written through it
+ * commit or vanish with the operations they carry, so no operation is left queued without a job.
+ */
+export type SqlRunner = { executeSql(text: string, values?: unknown[]): Promise<{ rows: unknown[] }> };
+
 export type OperationQueue = {
   /** Queues an operation on a host; at most the host's limit of its operations are handed out at once. */
   submit(job: OperationJob, host: HostGroup): Promise<void>;
+  /** Queues many operations in one statement, inside the transaction `within` when given (see SqlRunner). */
+  submitMany(jobs: { job: OperationJob; host: HostGroup }[], within?: SqlRunner): Promise<void>;
   /** Runs `handler` for each job, at most `concurrency` at once in this process. */
   work(handler: (job: OperationJob) => Promise<void>, opts: { concurrency: number }): Promise<void>;
   /** Stops taking jobs; resolves when the handlers in flight have returned. */
@@ -70,6 +78,10 @@ export async function pgBossQueue(url: string): Promise<OperationQueue> {
   return {
     async submit(job, host) {
       await boss.send(QUEUE, job, { group: hostGroup(host) });
+    },
+    async submitMany(jobs, within) {
+      if (jobs.length === 0) return;
+      await boss.insert(QUEUE, jobs.map((j) => ({ data: j.job, group: hostGroup(j.host) })), within ? { db: within } : {});
     },
     async work(handler, opts) {
       await boss.work<OperationJob>(QUEUE, { batchSize: 1, localConcurrency: opts.concurrency, pollingIntervalSeconds: 0.5, groupConcurrency: GROUP_CONCURRENCY }, async ([job]) => {

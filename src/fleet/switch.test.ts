@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { openFleet, type Fleet } from './fleet.ts';
 import type { Guest } from '../store/schema.ts';
-import { startSwitch, startRollback, precheck, type SwitchRequest } from './switch.ts';
+import { startSwitch, startSwitches, startRollback, precheck, type SwitchRequest } from './switch.ts';
 import { operatorRefusalWords } from './reasons.ts';
 import { domainName } from '../drivers/driver.ts';
 import { runningType } from './verify.ts';
@@ -152,6 +152,41 @@ for (const store of STORES) {
     const ops = await Promise.all(capable.map(async (g) => finished(await startSwitch(fleet.ctx, g, 'pvh', { force: false, actor: 'op' }))));
     assert.ok(ops.every((o) => o.status === 'done'));
     assert.ok(maxDown <= 3 && maxDown >= 2, `max ${maxDown} at once`);
+    await fleet.close();
+  });
+
+  test(`many switches asked at once: one operation per guest, the busy guest refused, the per-host limit kept, each journaled and audited (${store.kind})`, async () => {
+    const { fleet, sim, guests } = await setup({ guests: 12, bootMs: 10, shutdownMs: 10 }, 3);
+    const capable = guests.filter((g) => sim.state.guests[g.name]!.kernel.pvh);
+    // One guest is already busy (a switch held at its shutdown), and one is asked for twice.
+    let release!: () => void;
+    let atShutdown!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const reached = new Promise<void>((resolve) => (atShutdown = resolve));
+    fleet.ctx.afterJournal = (_id, _seq, step, phase) => (step === 'shutdown' && phase === 'begin' ? (atShutdown(), gate) : undefined);
+    const held = await startSwitch(fleet.ctx, capable[0]!, 'pvh', { force: false, actor: 'op' });
+    assert.equal(held.kind, 'started');
+    await reached;
+    delete fleet.ctx.afterJournal;
+    let down = 1;
+    let maxDown = 1;
+    fleet.ctx.onEvent = (e) => {
+      if (e.step === 'shutdown' && e.phase === 'begin') maxDown = Math.max(maxDown, ++down);
+      if (e.phase === 'done' && e.status !== undefined) down--;
+    };
+    const batch = await startSwitches(fleet.ctx, [...capable, capable[1]!].map((g) => ({ guest: g, to: 'pvh' as const })), { force: false, actor: 'op' });
+    assert.deepEqual(batch.busy.map((g) => g.name).sort(), [capable[0]!.name, capable[1]!.name].sort());
+    assert.equal(batch.started.length, capable.length - 1);
+    release();
+    const ops = await Promise.all(batch.started.map((s) => (s.run.where === 'here' ? s.run.finished : assert.fail('no queue here'))));
+    assert.ok(ops.every((o) => o.status === 'done'), ops.map((o) => `${o.status} ${o.detail}`).join('; '));
+    assert.equal((await finished(held)).status, 'done');
+    assert.ok(maxDown <= 3, `max ${maxDown} at once`);
+    for (const s of batch.started) {
+      assert.equal((await fleet.store.getGuestById(s.guest.id))!.current_type, 'pvh');
+      assert.ok((await fleet.store.journalOf(s.operation.id)).some((e) => e.step === 'verify' && e.phase === 'done'));
+    }
+    assert.equal((await fleet.store.listAudit(1000)).filter((a) => a.action === 'switch').length, capable.length, 'one audit row per operation');
     await fleet.close();
   });
 

@@ -9,7 +9,7 @@ import { DriverError, domainName, failureOf, hostPath, type HostDriver } from '.
 import type { Guest, Host, Operation, PriorState } from '../store/schema.ts';
 import { isSwitchTarget, type GuestType, type SwitchTarget } from './types.ts';
 import { customerRefusalWords, operatorRefusalWords, refusalParams, type Refusal } from './reasons.ts';
-import { LeaseLost, OWNER, type Db, type Store } from '../store/store.ts';
+import { LeaseLost, OWNER, sqlIn, type Db, type Store } from '../store/store.ts';
 import { followOperation } from './follow.ts';
 import { leaseKeeper, type LeaseKeeper } from './lease.ts';
 import type { OperationQueue } from './queue.ts';
@@ -179,6 +179,60 @@ export async function startSwitch(ctx: FleetContext, guest: Guest, to: SwitchTar
     ctx.queue ? 'queued' : 'here',
   );
   return dispatch(ctx, op, guest, (id) => runSwitch(ctx, id));
+}
+
+/** Guests per transaction in startSwitches: each batch commits as a whole, and no lock is held for the whole fleet. */
+export const SWITCH_BATCH = 1000;
+
+/** How a switch asked for in a batch goes on: run here (`finished` resolves with its end), or queued for the workers. */
+export type BatchRun = { where: 'here'; finished: Promise<Operation> } | { where: 'queued' };
+
+/** The result of asking for many switches at once: the ones started, and the guests refused as busy. */
+export type SwitchBatch = { started: { guest: Guest; operation: Operation; run: BatchRun }[]; busy: Guest[] };
+
+/**
+ * Starts many switches with the same guarantees as startSwitch, with a few statements per
+ * SWITCH_BATCH guests instead of a transaction per guest: the operations, the guests' health, the
+ * audit rows and (on PostgreSQL) the workers' jobs are written in one transaction per batch, the
+ * busy check inside it, so an operation is never left queued without its job. A guest with an
+ * unfinished operation (or named twice) is refused as busy. Queued operations are not followed
+ * here: the store has their progress (followOperation when someone wants it).
+ * @example
+ * const b = await startSwitches(ctx, [{ guest: web1, to: 'pvh' }, { guest: db1, to: 'pvh-shim' }], { force: false, actor: 'cli' });
+ * b.started.length // => 2
+ */
+export async function startSwitches(ctx: FleetContext, reqs: { guest: Guest; to: SwitchTarget }[], opts: { force: boolean; actor: string }): Promise<SwitchBatch> {
+  const limits = new Map((await ctx.store.listHosts()).map((h) => [h.id, h.max_parallel]));
+  const out: SwitchBatch = { started: [], busy: [] };
+  for (let i = 0; i < reqs.length; i += SWITCH_BATCH) {
+    const part = reqs.slice(i, i + SWITCH_BATCH);
+    const byGuest = new Map(part.map((r) => [r.guest.id, r.guest]));
+    const ops = await ctx.store.createOperationsIfIdle(
+      part.map(({ guest, to }) => ({ guest_id: guest.id, kind: 'switch' as const, from_type: guest.current_type, to_type: to, force: opts.force ? 1 : 0, requested_by: opts.actor })),
+      async (t, created) => {
+        await ctx.store.setGuestsHealth(created.map((o) => o.guest_id), 'switching', t);
+        await ctx.store.auditMany(created.map((o) => ({ actor: opts.actor, action: 'switch', target: byGuest.get(o.guest_id)!.name, detail: `to ${o.to_type}${opts.force ? ' (force)' : ''}` })), t);
+        const jobs = created.map((o) => ({ job: { operationId: o.id }, host: { hostId: byGuest.get(o.guest_id)!.host_id, limit: limits.get(byGuest.get(o.guest_id)!.host_id) ?? 1 } }));
+        if (ctx.queue) await ctx.queue.submitMany(jobs, sqlIn(t));
+      },
+      ctx.queue ? 'queued' : 'here',
+    );
+    const started = new Set(ops.map((o) => o.guest_id));
+    for (const op of ops) {
+      const guest = byGuest.get(op.guest_id)!;
+      const run: BatchRun = ctx.queue
+        ? { where: 'queued' }
+        : { where: 'here', finished: held(ctx, op.id, () => ctx.limiter.run(guest.host_id, limits.get(guest.host_id) ?? 1, () => runSwitch(ctx, op.id))) };
+      out.started.push({ guest, operation: op, run });
+    }
+    // A guest named twice in the batch: its first request started, the second is busy.
+    const seen = new Set<number>();
+    for (const r of part) {
+      if (started.has(r.guest.id) && !seen.has(r.guest.id)) seen.add(r.guest.id);
+      else out.busy.push(r.guest);
+    }
+  }
+  return out;
 }
 
 /**

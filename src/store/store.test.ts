@@ -139,6 +139,42 @@ for (const store of STORES) {
     assert.notEqual(await s.createOperationIfIdle(o), null, 'a finished operation does not block the next');
     await s.close();
   });
+
+  test(`many operations in one transaction: busy guests and guests named twice are skipped, concurrent batches never make two per guest (${store.kind})`, async () => {
+    const s = await openStore(await store.location());
+    const h = await s.addHost({ name: 'h', transport: 'sim', endpoint: null, key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 1, xen_version: null, xen_caps: null, virt_caps: null, last_seen: null });
+    // More guests than one statement's rows (BULK_ROWS), so the batch spans statements.
+    const guests: Awaited<ReturnType<typeof s.upsertGuest>>[] = [];
+    for (let i = 0; i < 1200; i++) guests.push(await s.upsertGuest({ name: `g${i}`, host_id: h.id, owner: null, config_path: `/etc/xen/g${i}.cfg`, current_type: 'pv', arch: null, verdict: null, verdict_at: null, attention: null }));
+    const req = (id: number) => ({ guest_id: id, kind: 'switch' as const, from_type: 'pv' as const, to_type: 'pvh' as const, force: 0, requested_by: 'test' });
+    const busy = await s.createOperationIfIdle(req(guests[7]!.id));
+    assert.notEqual(busy, null);
+    const also = async (t: Parameters<Parameters<typeof s.createOperationsIfIdle>[1] & object>[0], ops: { guest_id: number }[]) => {
+      await s.setGuestsHealth(ops.map((o) => o.guest_id), 'switching', t);
+      await s.auditMany(ops.map((o) => ({ actor: 'test', action: 'switch', target: String(o.guest_id), detail: null })), t);
+    };
+    // Four overlapping batches at once, two of them in reverse order (each names guest 3 twice):
+    // every guest gets one operation, and no batch fails on a deadlock.
+    const batch = (from: number, i: number) => {
+      const list = [req(guests[3]!.id), ...guests.slice(from, from + 600).map((g) => req(g.id)), req(guests[3]!.id)];
+      return i % 2 === 1 ? list.reverse() : list;
+    };
+    const batches = await Promise.all([0, 300, 600, 900].map((from, i) => s.createOperationsIfIdle(batch(from, i), also, 'queued')));
+    const made = batches.flat();
+    assert.equal(made.length, 1199, 'one per guest, none for the busy one');
+    assert.equal(new Set(made.map((o) => o.guest_id)).size, 1199);
+    assert.ok(made.every((o) => o.owner === null && o.status === 'pending'), 'queued: no owner until a worker claims it');
+    const unfinished = await s.unfinishedOperations();
+    assert.equal(unfinished.length, 1200);
+    assert.equal((await s.listAudit(5000)).length, 1199, 'an audit row for each operation made, none for the skipped');
+    assert.equal((await s.listGuests({ health: 'switching' })).length, 1199);
+    // All or nothing: a batch whose `also` fails leaves no operation behind.
+    await s.updateOperation(busy!.id, { status: 'done' });
+    await assert.rejects(s.createOperationsIfIdle([req(guests[7]!.id)], async () => { throw new Error('boom'); }), /boom/);
+    assert.equal((await s.unfinishedOperations()).length, 1199);
+    assert.deepEqual(await s.createOperationsIfIdle([]), []);
+    await s.close();
+  });
 }
 
 for (const store of STORES) {

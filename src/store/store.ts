@@ -8,7 +8,7 @@ import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { Kysely, PostgresDialect, sql, type Transaction } from 'kysely';
+import { CompiledQuery, Kysely, PostgresDialect, sql, type Transaction } from 'kysely';
 import { Migrator, type MigrationProvider } from 'kysely/migration';
 import pg from 'pg';
 import { migrations } from './migrations.ts';
@@ -33,6 +33,16 @@ import type {
 
 export type Db = Kysely<Tables> | Transaction<Tables>;
 
+/**
+ * Raw SQL run in transaction `t` (PostgreSQL placeholders, $1...): how a library that writes its
+ * own tables (pg-boss's jobs) writes them in the same transaction as the store's rows.
+ * @example
+ * await sqlIn(t).executeSql('select $1::int as n', [1]) // => { rows: [{ n: 1 }] }
+ */
+export function sqlIn(t: Db): { executeSql(text: string, values?: unknown[]): Promise<{ rows: unknown[] }> } {
+  return { executeSql: async (text, values = []) => ({ rows: [...(await t.executeQuery(CompiledQuery.raw(text, values))).rows] }) };
+}
+
 /** This process, as recorded in operations.owner. */
 export const OWNER = `${hostname()}:${process.pid}`;
 
@@ -54,6 +64,19 @@ export class LeaseLost extends Error {
 }
 
 const now = (): string => new Date().toISOString();
+
+/**
+ * Rows per statement in the bulk writes: an operations row has a dozen columns, so 500 rows stay
+ * far below the bound parameters a statement may have (SQLite 32,766, PostgreSQL 65,535).
+ */
+const BULK_ROWS = 500;
+
+/** `xs` in consecutive slices of at most `n`. */
+function chunks<T>(xs: T[], n: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < xs.length; i += n) out.push(xs.slice(i, i + n));
+  return out;
+}
 
 /** The file name of the SQLite database inside a data directory. */
 export const SQLITE_FILE = 'pvhctl.sqlite';
@@ -258,6 +281,57 @@ export function makeStore(db: Kysely<Tables>, path: string) {
         if (isUniqueViolation(err)) return null;
         throw err;
       }
+    },
+    /**
+     * Creates an operation for each request whose guest has no unfinished one, all in one
+     * transaction with `also` (given the operations created: the guests' health, audit rows, the
+     * jobs that hand them to workers). A guest that is busy, or named twice, gets no second one:
+     * the busy check runs inside the transaction, and an insert that loses a race with another
+     * process to the partial unique index (one unfinished operation per guest) is skipped, not an
+     * error, so the other requests of the batch still go through. Returns the operations created.
+     * @example
+     * await store.createOperationsIfIdle([{ guest_id: 1, kind: 'switch', ... }, ...], also, 'queued') // => [op1, ...]
+     */
+    createOperationsIfIdle: async (
+      os: (Pick<Operation, 'guest_id' | 'kind' | 'from_type' | 'to_type' | 'force' | 'requested_by'> & { pod?: Operation['pod'] })[],
+      also: (t: Transaction<Tables>, ops: Operation[]) => Promise<void> = async () => {},
+      mode: 'here' | 'queued' = 'here',
+    ): Promise<Operation[]> => {
+      if (os.length === 0) return [];
+      const owner = mode === 'here' ? { owner: OWNER, lease_until: new Date(Date.now() + FIRST_LEASE_MS).toISOString() } : { owner: null, lease_until: null };
+      return db.transaction().execute(async (t) => {
+        const busy = new Set<number>();
+        for (const ids of chunks([...new Set(os.map((o) => o.guest_id))], BULK_ROWS)) {
+          const rows = await t.selectFrom('operations').select('guest_id').where('guest_id', 'in', ids).where('status', 'in', ['pending', 'running']).execute();
+          for (const r of rows) busy.add(r.guest_id);
+        }
+        // In guest order: two batches that overlap take the index's row locks in the same order,
+        // so one waits for the other instead of both deadlocking.
+        const idle = os.filter((o) => !busy.has(o.guest_id) && (busy.add(o.guest_id), true)).sort((a, b) => a.guest_id - b.guest_id);
+        const created: Operation[] = [];
+        for (const part of chunks(idle, BULK_ROWS)) {
+          const at = now();
+          const rows = await t
+            .insertInto('operations')
+            .values(part.map((o) => ({ ...o, status: 'pending' as const, step: 'created' as const, ...owner, created_at: at, updated_at: at })))
+            // Another process's operation on one of these guests, committed since the check above.
+            .onConflict((oc) => oc.doNothing())
+            .returningAll()
+            .execute();
+          created.push(...rows);
+        }
+        await also(t, created);
+        return created;
+      });
+    },
+    /** Sets the health of many guests in one statement per BULK_ROWS guests. */
+    setGuestsHealth: async (ids: number[], health: Guest['health'], t: Db = db): Promise<void> => {
+      for (const part of chunks(ids, BULK_ROWS)) await t.updateTable('guests').set({ health }).where('id', 'in', part).execute();
+    },
+    /** Appends many audit rows in one statement per BULK_ROWS rows. */
+    auditMany: async (rows: { actor: string; action: string; target: string; detail: string | null }[], t: Db = db): Promise<void> => {
+      const at = now();
+      for (const part of chunks(rows, BULK_ROWS)) await t.insertInto('audit').values(part.map((r) => ({ ...r, at }))).execute();
     },
     /**
      * Takes `id` over for `owner` until `leaseUntil`, if it is still held by `expected` (the owner
