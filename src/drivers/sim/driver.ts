@@ -314,14 +314,12 @@ export function simOf(d: HostDriver): SimHost | null {
 function simDriverOf(h: SimHost, opts: { pollMs?: number }): HostDriver {
   const pollMs = opts.pollMs ?? 2;
   const s = () => h.state;
+  // withSimLock saves what the call changed (even when it throws); a host kept in memory only
+  // has nothing to save.
   const call = <T>(fn: () => T): T =>
     withSimLock(h, () => {
       tick(h);
-      try {
-        return fn();
-      } finally {
-        saveSim(h);
-      }
+      return fn();
     });
   const domain = (n: string) => {
     const d = s().domains[n];
