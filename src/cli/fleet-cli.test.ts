@@ -7,12 +7,15 @@ import { join } from 'node:path';
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'pvhctl.js');
 
+/** Runs pvhctl with `--data-dir dir` appended. */
+const runIn = (dir: string) => (...args: string[]) => {
+  const r = spawnSync(process.execPath, [BIN, ...args, '--data-dir', dir], { encoding: 'utf8' });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+};
+
 test('pvhctl host/scan/guest/switch/rollback on a simulated host: output, --json and exit codes', () => {
   const dir = mkdtempSync(join(tmpdir(), 'pvhctl-cli-'));
-  const run = (...args: string[]) => {
-    const r = spawnSync(process.execPath, [BIN, ...args, '--data-dir', dir], { encoding: 'utf8' });
-    return { code: r.status, out: r.stdout, err: r.stderr };
-  };
+  const run = runIn(dir);
   try {
     const dryAdd = run('host', 'add', 'sim1', '--sim', '6:3', '--dry-run', '--json');
     assert.equal(dryAdd.code, 0);
@@ -83,6 +86,39 @@ test('nothing silently done: scan with no hosts, and a data directory with no st
     assert.equal(scan.code, 1);
     assert.match(scan.err, /no hosts to scan/);
     assert.equal(run(dir, 'guest', 'list', '--json').code, 0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('pvhctl switch --all: every guest of a host asked for at once, a line per guest that did not switch, the worst exit status', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pvhctl-cli-all-'));
+  const run = runIn(dir);
+  try {
+    assert.equal(run('host', 'add', 'sim1', '--sim', '8:3').code, 0);
+    assert.equal(run('host', 'add', 'sim2', '--sim', '3:4').code, 0);
+    assert.equal(run('scan').code, 0);
+    const list = JSON.parse(run('guest', 'list', '--json').out) as { name: string; host: string; canBecome: string }[];
+    const onSim1 = list.filter((g) => g.host === 'sim1');
+    const pvh = onSim1.filter((g) => g.canBecome === 'pvh').length;
+    assert.ok(pvh > 0 && pvh < onSim1.length, JSON.stringify(onSim1));
+    assert.equal(run('switch', '--all', onSim1[0]!.name, '--to', 'pvh').code, 2);
+    assert.equal(run('switch', onSim1[0]!.name, '--host', 'sim1', '--to', 'pvh').code, 2);
+    assert.equal(run('switch', '--all', '--host', 'nope', '--to', 'pvh').code, 1);
+    const all = run('switch', '--all', '--host', 'sim1', '--to', 'pvh', '--json');
+    // The PV-only kernels are refused by their pre-check: exit 1, the worst outcome.
+    assert.equal(all.code, 1, all.err);
+    const r = JSON.parse(all.out) as { counts: Record<string, number>; results: { guest: string; status: string; reason: string | null }[] };
+    assert.deepEqual(r.counts, { done: pvh, refused: onSim1.length - pvh });
+    assert.ok(r.results.filter((x) => x.status === 'refused').every((x) => /PVH/.test(x.reason ?? '')), JSON.stringify(r.results));
+    const after = JSON.parse(run('guest', 'list', '--json').out) as { name: string; host: string; type: string }[];
+    assert.equal(after.filter((g) => g.host === 'sim1' && g.type === 'pvh').length, pvh);
+    assert.ok(after.filter((g) => g.host === 'sim2').every((g) => g.type === 'pv'), 'the other host untouched');
+    // Again: the switched guests are not asked for twice; the text names each guest that did not switch.
+    const again = run('switch', '--all', '--host', 'sim1', '--to', 'pvh');
+    assert.equal(again.code, 1);
+    assert.equal(again.out.trim().split('\n').length, onSim1.length - pvh + 1, again.out);
+    assert.match(again.out, new RegExp(`^${onSim1.length - pvh} refused$`, 'm'));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -2,7 +2,8 @@
  * `pvhctl switch GUEST --to pvh|pvh-shim|pv` and `pvhctl rollback GUEST`: run the journaled switch
  * (or undo the last one) and report how it ended.
  */
-import { precheck, startRollback, startSwitch, type OperationEvent } from '../fleet/switch.ts';
+import { precheck, startRollback, startSwitch, startSwitches, type OperationEvent } from '../fleet/switch.ts';
+import type { Fleet } from '../fleet/fleet.ts';
 import { isSwitchTarget, SWITCH_TARGETS, type SwitchTarget } from '../fleet/types.ts';
 import { operatorRefusalWords, refusalParams } from '../fleet/reasons.ts';
 import type { Operation } from '../store/schema.ts';
@@ -16,6 +17,7 @@ import { numberOf } from '../settings/resolve.ts';
 export const help = `usage: pvhctl switch GUEST --to pvh|pvh-shim|pv [--force] [--dry-run] [--json]
                       [--shutdown-timeout S] [--boot-timeout S] [--probe ADDRESS:PORT]
                       [--maxmem-equals-memory | --accept-pod]
+       pvhctl switch --all [--host HOST] --to pvh|pvh-shim|pv [--force] [--json]
        pvhctl rollback GUEST [--dry-run] [--json]
 
 switch: pre-check (inspection verdict, host policy) → keep the current config as a version →
@@ -26,7 +28,11 @@ and the config diff and changes nothing. --force also destroys a guest that does
 time, and switches even when inspection says its kernel cannot (the verified boot and the
 automatic rollback still guard it); it never overrides the host's policy. A PV guest with memory < maxmem is refused for PVH
 (it would become populate-on-demand) unless the operator chooses:
-${POD_HELP}rollback: puts the guest back to the config it had before its last switch.
+${POD_HELP}--all: every guest (of HOST with --host) not already of that type, asked for in one request
+(a transaction per 1,000 guests), each then switched as above under its host's limit; a guest
+with a change in progress is refused as busy; prints a line per guest that did not switch and a
+count per outcome; the exit status is the worst of them.
+rollback: puts the guest back to the config it had before its last switch.
 
 exit status: 0 switched (or the dry run found the switch allowed); 1 refused or failed (reason
 on stderr); 2 usage error; 3 rolled back (the guest runs as before); 4 needs attention (the
@@ -52,12 +58,17 @@ export async function run(args: string[], mode: 'switch' | 'rollback' = 'switch'
     'shutdown-timeout': { type: 'string' },
     'boot-timeout': { type: 'string' },
     probe: { type: 'string' },
+    all: { type: 'boolean' },
+    host: { type: 'string' },
   });
   if (values.help) {
     process.stdout.write(help);
     return 0;
   }
-  const spec = needOne(positionals, 'guest');
+  const all = mode === 'switch' && values.all === true;
+  if (all && (positionals.length > 0 || values['dry-run'] || values.probe !== undefined)) throw new UsageError('--all takes no GUEST, --dry-run or --probe');
+  if (!all && values.host !== undefined) throw new UsageError('--host goes with --all');
+  const spec = all ? '' : needOne(positionals, 'guest');
   const to = values.to as SwitchTarget | undefined;
   if (mode === 'switch' && (to === undefined || !isSwitchTarget(to))) throw new UsageError(`--to ${SWITCH_TARGETS.join('|')}`);
   // Flags over the settings (environment, /etc/pvhctl/pvhctl.conf, defaults), checked there.
@@ -71,9 +82,10 @@ export async function run(args: string[], mode: 'switch' | 'rollback' = 'switch'
   const fleet = await open(values['data-dir'], {
     verify: { bootTimeoutMs: numberOf(timeouts, 'verify.boot_timeout') * 1000, pollMs: 1000, ...(tcpProbe ? { tcpProbe } : {}) },
     shutdownTimeoutMs: numberOf(timeouts, 'verify.shutdown_timeout') * 1000,
-    onEvent: progress(values.json),
+    ...(all ? {} : { onEvent: progress(values.json) }),
   }, 'needs-store');
   try {
+    if (all) return await switchAll(fleet, to!, { host: values.host, force: values.force === true, json: values.json });
     const guest = await findGuest(fleet, spec);
     if (values['dry-run']) {
       if (mode === 'rollback') {
@@ -111,4 +123,48 @@ export async function run(args: string[], mode: 'switch' | 'rollback' = 'switch'
   } finally {
     await fleet.close();
   }
+}
+
+/** How often `switch --all` asks the store whether the workers have finished. */
+const ALL_POLL_MS = 1000;
+
+/**
+ * `switch --all`: asks for every guest's switch in one request (startSwitches), waits for them
+ * all, prints each guest that did not switch and a count per outcome. Returns the worst exit status.
+ */
+async function switchAll(fleet: Fleet, to: SwitchTarget, opts: { host: string | undefined; force: boolean; json: boolean | undefined }): Promise<number> {
+  let hostId: number | undefined;
+  if (opts.host !== undefined) {
+    const host = await fleet.store.getHost(opts.host);
+    if (host === undefined) throw new Error(`no host named ${JSON.stringify(opts.host)}`);
+    hostId = host.id;
+  }
+  const guests = (await fleet.store.listGuests(hostId === undefined ? {} : { hostId })).filter((g) => g.current_type !== to);
+  const batch = await startSwitches(fleet.ctx, guests.map((guest) => ({ guest, to })), { force: opts.force, actor: 'cli' });
+  if (!opts.json) process.stderr.write(`${batch.started.length} switches to ${to} asked for${batch.busy.length > 0 ? `, ${batch.busy.length} guests busy` : ''}\n`);
+  const unhook = finishOnSignal(fleet, 'switch');
+  let ops: Operation[];
+  try {
+    // Run here (embedded store): each one's end. Queued: the workers run them; the store says when they end.
+    const here = await Promise.all(batch.started.flatMap((s) => (s.run.where === 'here' ? [s.run.finished] : [])));
+    const queued = new Set(batch.started.filter((s) => s.run.where === 'queued').map((s) => s.operation.id));
+    while (queued.size > 0 && (await fleet.store.unfinishedOperations()).some((o) => queued.has(o.id))) await new Promise((r) => setTimeout(r, ALL_POLL_MS));
+    ops = [...here, ...(await fleet.store.operationsByIds([...queued]))];
+  } finally {
+    unhook();
+  }
+  const nameOf = new Map(batch.started.map((s) => [s.operation.id, s.guest.name]));
+  const results = [
+    ...ops.map((o) => ({ guest: nameOf.get(o.id)!, operation: o.id as number | null, status: o.status as Operation['status'] | 'busy', reason: o.reason })),
+    ...batch.busy.map((g) => ({ guest: g.name, operation: null, status: 'busy' as const, reason: operatorRefusalWords({ code: 'busy' }) })),
+  ];
+  const counts = new Map<string, number>();
+  for (const r of results) counts.set(r.status, (counts.get(r.status) ?? 0) + 1);
+  output(opts.json, { to, counts: Object.fromEntries(counts), results }, (v) =>
+    [
+      ...v.results.filter((r) => r.status !== 'done').map((r) => `${printable(r.guest)}: ${r.status}: ${printable(r.reason ?? '')}\n`),
+      `${[...counts].map(([k, n]) => `${n} ${k}`).join(', ') || 'nothing to switch'}\n`,
+    ].join(''),
+  );
+  return Math.max(0, ...results.map((r) => (r.status === 'busy' ? 1 : EXIT[r.status])));
 }

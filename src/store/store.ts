@@ -389,6 +389,12 @@ export function makeStore(db: Kysely<Tables>, path: string) {
     },
     getOperation: async (id: number): Promise<Operation | undefined> =>
       db.selectFrom('operations').selectAll().where('id', '=', id).executeTakeFirst(),
+    /** The operations with these ids (those that exist), in id order. */
+    operationsByIds: async (ids: number[]): Promise<Operation[]> => {
+      const out: Operation[] = [];
+      for (const part of chunks(ids, BULK_ROWS)) out.push(...(await db.selectFrom('operations').selectAll().where('id', 'in', part).execute()));
+      return out.sort((a, b) => a.id - b.id);
+    },
     listOperations: async (f: { guestId?: number; status?: OperationStatus[]; limit?: number } = {}): Promise<Operation[]> => {
       let q = db.selectFrom('operations').selectAll();
       if (f.guestId !== undefined) q = q.where('guest_id', '=', f.guestId);
