@@ -14,7 +14,7 @@
  * Reports wall time per phase, switches per second, store size, peak RSS per process and the
  * scaling ratio from 1 to 4 workers.
  */
-import { mkdtempSync, rmSync, statSync, existsSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openFleet } from '../src/fleet/fleet.ts';
@@ -126,6 +126,29 @@ const cpuMs = (pid: number): number => {
   return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // utime, stime in clock ticks (USER_HZ 100)
 };
 
+/**
+ * CPU time PostgreSQL has used (ms): the postmaster, its live backends, and the backends that
+ * have exited (counted in the postmaster's children's times).
+ */
+const pgCpuMs = (clusterDir: string): number => {
+  const postmaster = Number(readFileSync(join(clusterDir, 'data', 'postmaster.pid'), 'utf8').split('\n')[0]);
+  const fields = (pid: number) => {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  };
+  const own = fields(postmaster);
+  let ms = ((Number(own[11]) + Number(own[12]) + Number(own[13]) + Number(own[14])) * 1000) / 100;
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      if (Number(fields(Number(e))[1]) === postmaster) ms += cpuMs(Number(e));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return ms;
+};
+
 /** Peak RSS of a running process (VmHWM), in bytes. */
 const peakRss = (pid: number): number => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
 
@@ -135,7 +158,8 @@ const peakRss = (pid: number): number => Number(/VmHWM:\s+(\d+) kB/.exec(readFil
  * worker drives the same hosts (each driver call takes the host's file lock, as xl takes a dom0's).
  */
 async function onPostgres(workers: number) {
-  const url = await (await postgres()).newDatabase();
+  const cluster = await postgres();
+  const url = await cluster.newDatabase();
   const dir = mkdtempSync(join(tmpdir(), 'pvhctl-bench-pg-'));
   const procs: ReturnType<typeof spawn>[] = [];
   try {
@@ -163,6 +187,9 @@ async function onPostgres(workers: number) {
       });
     }
     const guests = await fleet.store.listGuests();
+    const pg0 = pgCpuMs(cluster.dir);
+    const worker0 = procs.map((p) => cpuMs(p.pid!)); // their start-up is not the switches' cost
+    const bench0 = process.cpuUsage();
     const t1 = performance.now();
     const batch = await startSwitches(fleet.ctx, guests.map((g) => ({ guest: g, to: target(g) })), { force: false, actor: 'bench' });
     if (batch.busy.length > 0) throw new Error(`${batch.busy.length} guests refused as busy`);
@@ -170,7 +197,9 @@ async function onPostgres(workers: number) {
     while ((await fleet.store.unfinishedOperations()).length > 0) await new Promise((r) => setTimeout(r, 500));
     const switchMs = performance.now() - t1;
     const rss = procs.map((p) => peakRss(p.pid!));
-    const cpu = procs.map((p) => cpuMs(p.pid!));
+    const cpu = procs.map((p, i) => cpuMs(p.pid!) - worker0[i]!);
+    const pgCpu = pgCpuMs(cluster.dir) - pg0;
+    const benchCpu = (process.cpuUsage(bench0).user + process.cpuUsage(bench0).system) / 1000;
     // Where the time went: from the request to the first step (queue and per-host slot), and each
     // operation from its first journal entry to its last.
     const times = await fleet.store.db
@@ -200,7 +229,7 @@ async function onPostgres(workers: number) {
     for (const p of procs) p.kill('SIGTERM');
     await Promise.all(procs.map((p) => new Promise((r) => (p.exitCode !== null ? r(null) : p.on('exit', r)))));
     await fleet.close();
-    return { workers, scanMs, submitMs, switchMs, rss, cpu, counts, size, waitMs, opMs, handoffMs };
+    return { workers, scanMs, submitMs, switchMs, rss, cpu, pgCpu, benchCpu, counts, size, waitMs, opMs, handoffMs };
   } finally {
     for (const p of procs) p.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
@@ -231,7 +260,8 @@ for (const w of WORKERS) {
   pg.push(p);
   console.log(
     `postgres ${w} worker${w > 1 ? 's' : ' '} switch ${secs(p.switchMs)} s  (${Math.round(total / (p.switchMs / 1000))} switches/s; scan ${secs(p.scanMs)} s; submit ${secs(p.submitMs)} s; ` +
-      `mean wait ${secs(p.waitMs)} s, mean operation ${secs(p.opMs)} s, mean hand-over ${secs(p.handoffMs)} s; ${p.counts.map((c) => `${c.n} ${c.type}/${c.health}`).join(', ')}; store ${mib(p.size)} MiB; worker peak RSS ${p.rss.map(mib).join(', ')} MiB; worker CPU ${p.cpu.map(secs).join(', ')} s)`,
+      `mean wait ${secs(p.waitMs)} s, mean operation ${secs(p.opMs)} s, mean hand-over ${secs(p.handoffMs)} s; ${p.counts.map((c) => `${c.n} ${c.type}/${c.health}`).join(', ')}; store ${mib(p.size)} MiB; worker peak RSS ${p.rss.map(mib).join(', ')} MiB; worker CPU ${p.cpu.map(secs).join(', ')} s; ` +
+      `CPU per switch: workers ${((p.cpu.reduce((a, x) => a + x, 0)) / total).toFixed(1)} ms, PostgreSQL ${(p.pgCpu / total).toFixed(1)} ms, submitting process ${(p.benchCpu / total).toFixed(1)} ms)`,
   );
 }
 const one = pg.find((p) => p.workers === 1);
