@@ -6,9 +6,10 @@
  * Every step is journaled before it acts and is safe to run twice: a crashed power operation is
  * finished by running it again (`runPower`), as its journal and the domain's state say.
  */
-import { domainName, hostPath } from '../drivers/driver.ts';
+import { domainName, failureOf, hostPath } from '../drivers/driver.ts';
 import type { Guest, Operation, RunState } from '../store/schema.ts';
 import { customerReason } from './messages.ts';
+import { customerRefusalWords, refusalParams, type Refusal } from './reasons.ts';
 import type { PowerStep } from './steps.ts';
 import { dispatch, journal, load, owned, retry, stopIfLost, type FleetContext, type SwitchRequest } from './switch.ts';
 
@@ -22,8 +23,8 @@ export const isPowerAction = (kind: string): kind is PowerAction => (POWER_ACTIO
 
 /** What a power operation still has to do, from its action, the domain's state and its journal. */
 export type PowerPlan =
-  /** Nothing to do, nothing done: the guest is already as asked (in a customer's words). */
-  | { kind: 'refuse'; reason: string }
+  /** Nothing to do, nothing done: the guest is already as asked. */
+  | { kind: 'refuse'; refusal: Refusal }
   /** `stop`: shut the domain down; `start`: create it (each only if it is not already so). */
   | { kind: 'act'; stop: boolean; start: boolean };
 
@@ -34,17 +35,17 @@ export type PowerPlan =
  * @example
  * powerPlan('reboot', true, []) // => { kind: 'act', stop: true, start: true }
  * powerPlan('reboot', false, [{ step: 'power-stop', phase: 'done' }]) // => { kind: 'act', stop: false, start: true }
- * powerPlan('boot', true, []) // => { kind: 'refuse', reason: 'The server is already running.' }
+ * powerPlan('boot', true, []) // => { kind: 'refuse', refusal: { code: 'already-running' } }
  */
 export function powerPlan(action: PowerAction, running: boolean, entries: readonly { step: string; phase: string }[]): PowerPlan {
   const began = (step: PowerStep) => entries.some((e) => e.step === step);
   const stopped = entries.some((e) => e.step === 'power-stop' && e.phase === 'done');
   switch (action) {
     case 'boot':
-      if (running && !began('power-start')) return { kind: 'refuse', reason: 'The server is already running.' };
+      if (running && !began('power-start')) return { kind: 'refuse', refusal: { code: 'already-running' } };
       return { kind: 'act', stop: false, start: !running };
     case 'shutdown':
-      if (!running && !began('power-stop')) return { kind: 'refuse', reason: 'The server is not running.' };
+      if (!running && !began('power-stop')) return { kind: 'refuse', refusal: { code: 'not-running' } };
       return { kind: 'act', stop: running, start: false };
     case 'reboot':
       // A stopped guest is booted (as `reboot` always did); a stop already done is not redone.
@@ -89,10 +90,10 @@ export async function runPower(ctx: FleetContext, opId: number): Promise<Operati
     running = (await retry(() => driver.domain(name))) !== null;
   } catch (err) {
     stopIfLost(err);
-    return finishPower(ctx, op, guest, 'refused', { reason: `That did not work: ${customerReason(err)}.`, detail: errText(err) });
+    return finishPower(ctx, op, guest, 'refused', { refusal: { code: 'power-failed', cause: failureOf(err), detail: errText(err) }, detail: errText(err) });
   }
   const plan = powerPlan(action, running, await ctx.store.journalOf(op.id));
-  if (plan.kind === 'refuse') return finishPower(ctx, op, guest, 'refused', { reason: plan.reason, detail: `${action}: ${running ? 'running' : 'not running'} already` });
+  if (plan.kind === 'refuse') return finishPower(ctx, op, guest, 'refused', { refusal: plan.refusal, detail: `${action}: ${running ? 'running' : 'not running'} already` });
   let stopDone = !plan.stop;
   try {
     if (plan.stop) {
@@ -100,8 +101,7 @@ export async function runPower(ctx: FleetContext, opId: number): Promise<Operati
       const r = await retry(() => driver.shutdown(name, ctx.shutdownTimeoutMs));
       if (r === 'timeout') {
         await journal(ctx, op, guest.name, 'power-stop', 'failed', 'timeout');
-        const reason = `The server did not shut down within ${Math.round(ctx.shutdownTimeoutMs / 1000)} s; it is still running. Shut it down from its console, or contact support.`;
-        return finishPower(ctx, op, guest, 'refused', { reason, detail: 'shutdown timed out', runState: 'running' });
+        return finishPower(ctx, op, guest, 'refused', { refusal: { code: 'shutdown-timeout', seconds: Math.round(ctx.shutdownTimeoutMs / 1000) }, detail: 'shutdown timed out', runState: 'running' });
       }
       await journal(ctx, op, guest.name, 'power-stop', 'done', r);
       stopDone = true;
@@ -122,21 +122,27 @@ export async function runPower(ctx: FleetContext, opId: number): Promise<Operati
       const reason = `The server was shut down but could not be started again (${why}). Our team has been alerted.`;
       return finishPower(ctx, op, guest, 'needs-attention', { reason, detail: `failed: ${errText(err)}`, runState: 'stopped' });
     }
-    return finishPower(ctx, op, guest, 'refused', { reason: `That did not work: ${why}.`, detail: `failed: ${errText(err)}` });
+    return finishPower(ctx, op, guest, 'refused', { refusal: { code: 'power-failed', cause: failureOf(err), detail: errText(err) }, detail: `failed: ${errText(err)}` });
   }
   return finishPower(ctx, op, guest, 'done', { reason: DONE[action], detail: 'done', runState: action === 'shutdown' ? 'stopped' : 'running' });
 }
 
-/** Ends a power operation: its status, the guest's run state (and attention), the audit log. */
+/**
+ * Ends a power operation: its status, the guest's run state (and attention), the audit log. A
+ * refusal is stored as its code and parameters (worded at the edges, src/fleet/reasons.ts), with
+ * its customer words in `reason` for readers from before codes.
+ */
 async function finishPower(
   ctx: FleetContext,
   op: Operation,
   guest: Guest,
   status: Operation['status'],
-  fields: { reason: string; detail: string; runState?: RunState },
+  given: ({ reason: string } | { refusal: Refusal }) & { detail: string; runState?: RunState },
 ): Promise<Operation> {
+  const fields = 'refusal' in given ? { ...given, reason: customerRefusalWords(given.refusal) } : given;
+  const code = 'refusal' in given ? { reason_code: given.refusal.code, reason_params: JSON.stringify(refusalParams(given.refusal)) } : {};
   await owned(ctx, op.id, async (t) => {
-    await ctx.store.updateOperation(op.id, { status, reason: fields.reason, detail: fields.detail }, t);
+    await ctx.store.updateOperation(op.id, { status, reason: fields.reason, detail: fields.detail, ...code }, t);
     await ctx.store.updateGuest(
       guest.id,
       {

@@ -21,6 +21,10 @@ const EVERY: Record<RefusalCode, Refusal> = {
   crashed: { code: 'crashed' },
   busy: { code: 'busy' },
   'no-switch': { code: 'no-switch' },
+  'already-running': { code: 'already-running' },
+  'not-running': { code: 'not-running' },
+  'shutdown-timeout': { code: 'shutdown-timeout', seconds: 60 },
+  'power-failed': { code: 'power-failed', cause: { kind: 'failed', failure: null }, detail: DETAIL },
 };
 
 test('every refusal code renders in both voices, and the customer never sees the operator detail', () => {
@@ -47,6 +51,10 @@ test('the words say what each code means', () => {
   assert.equal(customerRefusalWords({ code: 'host-no-abi', abi: 'xen-3.0-x86_64' }), 'This host does not run this kind of PV server.');
   assert.equal(operatorRefusalWords({ code: 'kernel-no-pvh', detail: 'no PHYS32_ENTRY note.' }), 'kernel-no-pvh: the kernel cannot boot as PVH: no PHYS32_ENTRY note');
   assert.equal(operatorRefusalWords(EVERY['host-no-abi']), "host-no-abi: the host's xen_caps lack xen-3.0-x86_32p, the kernel's PV ABI");
+  assert.equal(customerRefusalWords(EVERY['shutdown-timeout']), 'The server did not shut down within 60 s; it is still running. Shut it down from its console, or contact support.');
+  assert.equal(customerRefusalWords(EVERY['power-failed']), 'That did not work: the host refused to start the server.');
+  assert.equal(customerRefusalWords({ code: 'power-failed', cause: { kind: 'unreachable', failure: null }, detail: 'x' }), 'That did not work: the host could not be reached.');
+  assert.equal(operatorRefusalWords(EVERY['already-running']), 'already-running: the domain is already running');
 });
 
 test('a stored code and its JSON params read back as the refusal', () => {

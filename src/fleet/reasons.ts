@@ -41,7 +41,15 @@ export type Refusal =
   /** Another operation on the guest is pending or running. */
   | { code: 'busy' }
   /** A rollback with no earlier switch (with a kept config) to undo. */
-  | { code: 'no-switch' };
+  | { code: 'no-switch' }
+  /** A boot of a domain that is already running (xl list shows it). */
+  | { code: 'already-running' }
+  /** A shutdown of a domain that is not running. */
+  | { code: 'not-running' }
+  /** `xl shutdown -w` did not finish within `seconds`: the domain still runs (a power action never destroys). */
+  | { code: 'shutdown-timeout'; seconds: number }
+  /** A power action's xl call failed before it changed the domain's state. */
+  | { code: 'power-failed'; cause: DriverCause; detail: string };
 
 /** A refusal's code: the rule that said no. */
 export type RefusalCode = Refusal['code'];
@@ -83,6 +91,14 @@ export function customerRefusalWords(r: Refusal): string {
       return 'Another change to this server is in progress.';
     case 'no-switch':
       return 'This server has no earlier switch to undo.';
+    case 'already-running':
+      return 'The server is already running.';
+    case 'not-running':
+      return 'The server is not running.';
+    case 'shutdown-timeout':
+      return `The server did not shut down within ${r.seconds} s; it is still running. Shut it down from its console, or contact support.`;
+    case 'power-failed':
+      return `That did not work: ${causeWords(r.cause)}.`;
   }
 }
 
@@ -127,6 +143,14 @@ function operatorText(r: Refusal): string {
       return 'another operation on this guest is pending or running';
     case 'no-switch':
       return 'no earlier switch with a kept config version to undo';
+    case 'already-running':
+      return 'the domain is already running';
+    case 'not-running':
+      return 'the domain is not running';
+    case 'shutdown-timeout':
+      return `xl shutdown -w did not finish within ${r.seconds} s; the domain still runs (a power action never destroys it)`;
+    case 'power-failed':
+      return `the xl call failed before the domain changed: ${r.detail}`;
   }
 }
 
@@ -151,6 +175,10 @@ const CODES: Record<RefusalCode, (p: Record<string, unknown>) => boolean> = {
   crashed: () => true,
   busy: () => true,
   'no-switch': () => true,
+  'already-running': () => true,
+  'not-running': () => true,
+  'shutdown-timeout': (p) => typeof p.seconds === 'number' && Number.isFinite(p.seconds),
+  'power-failed': (p) => isCause(p.cause) && typeof p.detail === 'string',
 };
 
 const isCause = (c: unknown): c is DriverCause =>
