@@ -78,7 +78,7 @@ export async function startWorker(ctx: FleetContext, queue: OperationQueue, opts
     if ((await runQueued(ctx, id)) === 'lease-lost') opts.log?.(`operation ${id}: lease lost (this worker was stopped or cut off past its lease); left to its new owner`);
   };
   const sweep = async () => {
-    for (const op of await ctx.store.unfinishedOperations()) {
+    for (const op of await ctx.store.inFlightOperations()) {
       if (stopping) return;
       if (!orphaned(ctx, op)) continue;
       opts.log?.(`taking over operation ${op.id} (owner ${op.owner ?? 'none'}, lease until ${op.lease_until ?? '-'})`);

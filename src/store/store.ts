@@ -435,6 +435,18 @@ export function makeStore(db: Kysely<Tables>, path: string) {
     /** Operations a crash may have left half-done. */
     unfinishedOperations: async (): Promise<Operation[]> =>
       db.selectFrom('operations').selectAll().where('status', 'in', ['pending', 'running']).orderBy('id').execute(),
+    /**
+     * The unfinished operations except those still waiting in the job queue (pending with no
+     * owner: the queue hands them out): what a worker's sweep for dead owners reads, so that it
+     * reads the operations in flight, not a fleet-sized backlog.
+     */
+    inFlightOperations: async (): Promise<Operation[]> =>
+      db
+        .selectFrom('operations')
+        .selectAll()
+        .where((eb) => eb.or([eb('status', '=', 'running'), eb.and([eb('status', '=', 'pending'), eb('owner', 'is not', null)])]))
+        .orderBy('id')
+        .execute(),
     /** Appends one journal entry; `seq` numbers the entries of one operation from 1. */
     journal: async (operationId: number, step: Step, phase: JournalEntry['phase'], detail: string | null, t: Db = db): Promise<JournalEntry> =>
       inTx(t, async (t) => {
