@@ -52,6 +52,16 @@ export type OperationQueue = {
   close(): Promise<void>;
 };
 
+/**
+ * How long an idle poller waits before asking again. pg-boss runs one poller per concurrent job
+ * (localConcurrency), and a poller whose job has just ended asks again at once, so under load a
+ * freed slot is refilled without this wait; it only paces the pollers that found nothing. Each
+ * such ask is a query with the per-host group counts: 108 idle pollers asking every 0.5 s cost
+ * PostgreSQL about a fifth of a core (docs/benchmarks.md, "Fleet scale"); every 2 s (pg-boss's
+ * default), a quarter of that. The price: a job sent to an idle worker waits up to 2 s.
+ */
+const POLL_SECONDS = 2;
+
 /** The pg-boss queue's name. */
 export const QUEUE = 'pvhctl-operations';
 
@@ -84,7 +94,7 @@ export async function pgBossQueue(url: string): Promise<OperationQueue> {
       await boss.insert(QUEUE, jobs.map((j) => ({ data: j.job, group: hostGroup(j.host) })), within ? { db: within } : {});
     },
     async work(handler, opts) {
-      await boss.work<OperationJob>(QUEUE, { batchSize: 1, localConcurrency: opts.concurrency, pollingIntervalSeconds: 0.5, groupConcurrency: GROUP_CONCURRENCY }, async ([job]) => {
+      await boss.work<OperationJob>(QUEUE, { batchSize: 1, localConcurrency: opts.concurrency, pollingIntervalSeconds: POLL_SECONDS, groupConcurrency: GROUP_CONCURRENCY }, async ([job]) => {
         if (job !== undefined) await handler(job.data);
       });
     },
