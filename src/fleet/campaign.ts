@@ -378,6 +378,30 @@ async function tickHeld(ctx: FleetContext, id: number, deps: TickDeps): Promise<
     await send(g, 'notice_for', noticeOf(c, g, 'notice', { start: o.start.toISOString(), end: o.end.toISOString() }, w.timeZone, await distroOf(g.guest_id)));
   }
 
+  // A held guest whose customer has acted (its newest scan now gives it a switch) joins the last
+  // wave at the slot its mail named, or its window's next occurrence that fits when that went by.
+  const waitsForCustomer = (g: CampaignGuest) => ['after-reboot', 'after-kernel-upgrade'].includes((JSON.parse(g.path) as GuestPath).path);
+  const told = rows.filter((g) => g.status === 'held' && g.notice_for !== null && waitsForCustomer(g));
+  if (told.length > 0) {
+    const input = await readPlanInput(store, [...new Set(told.map((g) => g.host_name))]);
+    const hostBy = new Map(input.hosts.map((h) => [h.name, h]));
+    const guestBy = new Map(input.guests.map((g) => [g.id, g]));
+    const last = Math.max(0, ...rows.filter((g) => g.wave !== null).map((g) => g.wave!));
+    for (const g of told) {
+      const pg = guestBy.get(g.guest_id);
+      const w = zones.get(g.host_name);
+      if (pg === undefined || w === undefined) continue;
+      const p = planCampaign(input.hosts.filter((h) => h.name === g.host_name), [pg], { ...v.policy, canary: 0 }).waves[0]?.hosts[0]?.switches[0];
+      if (p === undefined || hostBy.get(g.host_name) === undefined) continue;
+      const length = await lengthOn(g.host_name);
+      const named = { start: new Date(g.notice_for!), end: occurrenceAt(w, new Date(g.notice_for!)).end };
+      const slot = now.getTime() + length <= named.end.getTime() ? named : fittingOccurrence(w, now, length);
+      const path: GuestPath = { path: p.path };
+      if (!(await cs.updateGuest(g.id, ['held'], { status: 'planned', wave: last, wave_kind: 'main', to_type: p.to, path: JSON.stringify(path), slot_start: slot.start.toISOString(), slot_end: slot.end.toISOString() }))) continue;
+      await store.audit('pvhctl', 'campaign-unheld', g.guest_name, `${c.name}: ${p.path} at ${slot.start.toISOString()}`);
+    }
+  }
+
   rows = await cs.guests(id);
   // 5. The current wave's guests whose slot is open, up to each host's free places. A guest whose
   // customer chose its time runs at that time and holds no wave back.

@@ -1,6 +1,7 @@
 /**
  * A campaign tells the customers of guests it holds for them (a reboot into an installed PVH
- * kernel, a kernel to install) what to do, with their distribution's steps: the distribution comes
+ * kernel, a kernel to install) what to do, with their distribution's steps, and takes a guest in
+ * at the slot it named once a scan shows its customer acted: the distribution comes
  * from the guest's stored inspection (its os-release ID), the mail is composed by the real
  * composer and sent by the SMTP notifier to a real SMTP relay on loopback, and read back from it.
  */
@@ -9,7 +10,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createCampaign, startCampaign, tickCampaign } from '../fleet/campaign.ts';
+import { createCampaign, showCampaign, startCampaign, tickCampaign } from '../fleet/campaign.ts';
 import type { Clock } from '../fleet/campaign-rules.ts';
 import { openFleet } from '../fleet/fleet.ts';
 import type { GuestVerdict } from '../fleet/seams.ts';
@@ -77,4 +78,20 @@ test('held guests get their distribution\'s steps by mail, from the stored inspe
   now = new Date('2026-12-07T12:00:00Z');
   await tickCampaign(fleet.ctx, 'winter', { clock, notifier });
   assert.equal(to('rita').length + to('dan').length, 2);
+
+  // Rita installs the kernel; the next scan finds it boots PVH: at the next tick her guest joins
+  // the campaign at the slot her mail named, notified already, and is switched in it.
+  const pvhNow: GuestVerdict = { ...needsKernel, pvh: { capable: true, reason: 'has the PVH entry point' }, inspection: { verdict: 'ready', kernel: '/boot/vmlinuz-4.18.0-553.el8.x86_64', reasons: ['its default kernel has the PVH entry point'] } };
+  await fleet.store.updateGuest(rocky!.id, { verdict: encodeVerdict(pvhNow) });
+  now = new Date('2026-12-08T12:00:00Z');
+  await tickCampaign(fleet.ctx, 'winter', { clock, notifier });
+  const row = (await showCampaign(fleet.store, 'winter')).guests.find((g) => g.guest_id === rocky!.id)!;
+  assert.deepEqual([row.status, row.to_type, row.slot_start, row.notice_for], ['planned', 'pvh', '2026-12-15T01:00:00.000Z', '2026-12-15T01:00:00.000Z']);
+  assert.equal(JSON.parse(row.path).path, 'pvh-now');
+  // Dan has not acted: still held.
+  assert.equal((await showCampaign(fleet.store, 'winter')).guests.find((g) => g.guest_id === deb!.id)!.status, 'held');
+  // Its reminder the day before, not a second notice.
+  now = new Date('2026-12-14T02:00:00Z');
+  await tickCampaign(fleet.ctx, 'winter', { clock, notifier });
+  assert.deepEqual(to('rita').map((m) => m.subject), ['Planned maintenance of your server "' + rocky!.name + '"', 'Reminder: maintenance of your server "' + rocky!.name + '" tomorrow']);
 });
