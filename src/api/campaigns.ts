@@ -61,6 +61,7 @@ const createBody = {
       properties: {
         canary: count, perHost: { type: ['integer', 'null'], minimum: 1, maximum: 256 }, noticeDays: count, postponeDays: count, lengthDays: { type: 'integer', minimum: 1, maximum: 3650 },
         switchEstimateMs: { type: 'integer', minimum: 1000, maximum: 86_400_000 }, canaryThreshold: share, waveThreshold: share,
+        pvOnly: { type: 'string', enum: ['use-shim', 'hold'], description: 'PV-only kernels: to the PV shim (default), or held in PV' },
       },
     },
   },

@@ -74,6 +74,7 @@ const hostSchema = {
   properties: {
     id: { type: 'integer' }, name: { type: 'string' }, transport: { type: 'string' }, role: { type: 'string' },
     xen_version: { type: ['string', 'null'] }, xen_caps: { type: ['string', 'null'] }, virt_caps: { type: ['string', 'null'] }, max_parallel: { type: 'integer' },
+    time_zone: { type: 'string', description: 'IANA time zone its campaign windows are read in when they name none' },
   },
 } as const;
 const idParams = { type: 'object', required: ['id'], properties: { id: wholeNumber(1) } } as const;

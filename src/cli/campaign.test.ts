@@ -134,3 +134,38 @@ test('pvhctl campaign create, start, run, show, pause, resume, cancel on a simul
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('pvhctl host set-time-zone: an IANA zone only (one line, nothing written otherwise), shown by host list and show, and a window without a zone is read in it', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pvhctl-campaign-tz-'));
+  const { run, ok } = cli(dir);
+  try {
+    ok('host', 'add', 'sim1', '--sim', '4:3');
+    ok('scan');
+    const zoneOf = () => (JSON.parse(ok('host', 'list', '--json')) as { timeZone: string }[])[0]!.timeZone;
+    assert.equal(zoneOf(), 'UTC');
+    for (const zone of ['Mars/Olympus', 'Europe/Berlin; rm -rf /', '+01:00', 'x'.repeat(200)]) {
+      const bad = run('host', 'set-time-zone', 'sim1', zone);
+      assert.equal(bad.code, 1, zone);
+      assert.match(bad.err, /^pvhctl host: time zone ".*" is not an IANA time zone \(Europe\/Berlin, UTC\)\n$/);
+      assert.ok(bad.err.length < 200);
+    }
+    assert.equal(run('host', 'set-time-zone', 'nosuch', 'Europe/Berlin').code, 1);
+    assert.equal(run('host', 'set-time-zone', 'sim1').code, 2);
+    assert.equal(zoneOf(), 'UTC');
+    // Any spelling Node's ICU knows, stored in its canonical form.
+    assert.equal(ok('host', 'set-time-zone', 'sim1', 'europe/berlin'), 'host sim1: time zone Europe/Berlin (was UTC)\n');
+    assert.equal(zoneOf(), 'Europe/Berlin');
+    assert.match(ok('host', 'list'), /^sim1 .* Europe\/Berlin$/m);
+    assert.match(ok('host', 'show', 'sim1'), /^timeZone +Europe\/Berlin$/m);
+    // A window that names no zone is the host's: its slots are 02:00 Berlin wall time.
+    const created = JSON.parse(ok('campaign', 'create', 'tz', '--window', 'sim1=Tue 02:00-05:00', '--canary', '1', '--json'));
+    assert.equal(created.campaign.windows.sim1, 'Tue 02:00-05:00 Europe/Berlin');
+    const started = JSON.parse(ok('campaign', 'start', 'tz', '--json')) as { guests: { slot_start: string | null }[] };
+    const berlin = new Intl.DateTimeFormat('en-GB', { timeZone: 'Europe/Berlin', weekday: 'short', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
+    const slots = started.guests.filter((g) => g.slot_start !== null);
+    assert.ok(slots.length > 0);
+    for (const g of slots) assert.equal(berlin.format(new Date(g.slot_start!)), 'Tue 02:00');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

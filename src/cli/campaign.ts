@@ -30,12 +30,12 @@ import { parse, subcommand, UsageError } from './args.ts';
 import { COMMON, needOne, open, output } from './fleet-common.ts';
 
 export const help = `usage: pvhctl campaign plan [--host HOST]... [--canary N] [--per-host N]
-                            [--pv32-first all|none|HOST,HOST...] [--json]
+                            [--pv32-first all|none|HOST,HOST...] [--pv-only shim|hold] [--json]
        pvhctl campaign create NAME --window HOST='Tue-Thu 02:00-05:00 Europe/Berlin'...
                             [--host HOST]... [--guest NAME]... [--owner OWNER]... [--canary N]
                             [--per-host N] [--pv32-first ...] [--notice-days N] [--postpone-days N]
                             [--switch-minutes N] [--canary-threshold PCT] [--wave-threshold PCT]
-                            [--days N]
+                            [--days N] [--pv-only shim|hold]
        pvhctl campaign list|show NAME [--json]
        pvhctl campaign start|resume|cancel NAME
        pvhctl campaign pause NAME [--reason TEXT]
@@ -48,7 +48,9 @@ upgrade, blocked (with why), or done. The switchable ones go in waves: a canary 
 first (--canary, default 5; 0 for none), then waves in which each host switches at most its
 --max-parallel guests, or --per-host N when lower. --pv32-first moves the 32-bit PV guests
 (xen-3.0-x86_32p) of the hosts named (or of all) into waves ahead of their others, for hosts whose
-next Xen is built without 32-bit PV. Everyone else is held back with the reason.
+next Xen is built without 32-bit PV. Guests whose kernel runs only as PV go to the PV shim, or
+with --pv-only hold stay in PV for a fleet that does not run the shim. Everyone else is held back
+with the reason.
 
 create stores the plan as a draft campaign over the hosts, guests and owners named (all when none),
 with each host's maintenance window (days, a time range, and an IANA time zone; the host's, UTC by
@@ -197,6 +199,7 @@ export async function run(args: string[]): Promise<number> {
     canary: { type: 'string' },
     'per-host': { type: 'string' },
     'pv32-first': { type: 'string' },
+    'pv-only': { type: 'string' },
     'notice-days': { type: 'string' },
     'postpone-days': { type: 'string' },
     'switch-minutes': { type: 'string' },
@@ -216,6 +219,7 @@ export async function run(args: string[]): Promise<number> {
     canary: count('--canary', values.canary, 0, 5)!,
     perHost: count('--per-host', values['per-host'], 1, null),
     pv32First: pv32First(values['pv32-first']),
+    pvOnly: pvOnly(values['pv-only']) ?? 'use-shim',
   };
   const fleet = await open(values['data-dir'], { recover: false }, 'needs-store');
   try {
@@ -226,6 +230,14 @@ export async function run(args: string[]): Promise<number> {
   } finally {
     await fleet.close();
   }
+}
+
+/** --pv-only's value: what becomes of PV-only kernels (undefined when not given). */
+function pvOnly(value: string | undefined): CampaignPolicy['pvOnly'] {
+  if (value === undefined) return undefined;
+  if (value === 'shim') return 'use-shim';
+  if (value === 'hold') return 'hold';
+  throw new UsageError('--pv-only takes shim or hold');
 }
 
 type Values = Record<string, string | string[] | boolean | undefined>;
@@ -247,6 +259,7 @@ async function manage(sub: string, values: Values, positionals: string[]): Promi
     set('canary', count('--canary', str('canary'), 0, null));
     set('perHost', count('--per-host', str('per-host'), 1, null));
     if (str('pv32-first') !== undefined) settings.pv32First = pv32First(str('pv32-first'));
+    set('pvOnly', pvOnly(str('pv-only')));
     set('noticeDays', count('--notice-days', str('notice-days'), 0, null));
     set('postponeDays', count('--postpone-days', str('postpone-days'), 0, null));
     const minutes = count('--switch-minutes', str('switch-minutes'), 1, null);

@@ -1,11 +1,13 @@
 /**
- * `pvhctl host add|list|show`: the hosts pvhctl manages and how it reaches them.
+ * `pvhctl host add|list|show|set-time-zone`: the hosts pvhctl manages, how it reaches them, and the
+ * time zone their maintenance windows are read in.
  */
 import { flag, loadSettings } from '../settings/load.ts';
 import { numberOf } from '../settings/resolve.ts';
 import { domainName, hostPath } from '../drivers/driver.ts';
 import { parseEndpoint } from '../drivers/xl/ssh.ts';
 import type { Host, HostRole } from '../store/schema.ts';
+import { parseTimeZone } from '../fleet/windows.ts';
 import { printable } from '../util/escape.ts';
 import { parse, subcommand, UsageError } from './args.ts';
 import { COMMON, needOne, open, output, table } from './fleet-common.ts';
@@ -14,11 +16,14 @@ export const help = `usage: pvhctl host add NAME (--ssh USER@ADDRESS[:PORT] --ke
                       [--role pv-pvh|hvm-dedicated] [--max-parallel N] [--config-dir DIR] [--dry-run]
        pvhctl host list [--json]
        pvhctl host show NAME [--json]
+       pvhctl host set-time-zone NAME ZONE
 
 Adds a host reached over SSH (xl in its dom0), this machine's own xl (--local), or a simulated
 host with GUESTS guests (--sim). --max-parallel bounds how many of its guests switch at once
 (default 2). --host-key pins dom0's SSH host key (as in known_hosts); without it the first key
-seen is recorded and pinned. All take --data-dir DIR (default $PVHCTL_DATA_DIR or /var/lib/pvhctl).
+seen is recorded and pinned. set-time-zone sets the IANA time zone (Europe/Berlin; UTC by default)
+in which a campaign window without a zone is read for this host; a campaign keeps the zone its
+windows had when it was created. All take --data-dir DIR (default $PVHCTL_DATA_DIR or /var/lib/pvhctl).
 
 exit status: 0 done; 1 failed (one line on stderr); 2 usage error
 `;
@@ -29,6 +34,7 @@ const describe = (h: Host) => ({
   endpoint: h.endpoint,
   role: h.role,
   maxParallel: h.max_parallel,
+  timeZone: h.time_zone,
   configDir: h.config_dir,
   xenVersion: h.xen_version,
   xenCaps: h.xen_caps?.split(' ') ?? null,
@@ -54,19 +60,37 @@ export async function run(args: string[]): Promise<number> {
     process.stdout.write(help);
     return values.help ? 0 : 2;
   }
-  if (sub !== 'add' && sub !== 'list' && sub !== 'show') throw new UsageError(`unknown subcommand '${sub}'`);
+  if (sub !== 'add' && sub !== 'list' && sub !== 'show' && sub !== 'set-time-zone') throw new UsageError(`unknown subcommand '${sub}'`);
+  // Checked before the store opens: a bad zone writes nothing.
+  let zone: string | null = null;
+  if (sub === 'set-time-zone') {
+    if (positionals.length !== 2) throw new UsageError('set-time-zone takes a host name and a time zone');
+    const tz = parseTimeZone(positionals[1]!);
+    if (!tz.ok) throw new Error(`time zone ${tz.error}`);
+    zone = tz.zone;
+  }
   const fleet = await open(values['data-dir'], { recover: false }, sub === 'add' ? 'creates' : 'needs-store');
   try {
     if (sub === 'list') {
       const hosts = (await fleet.store.listHosts()).map(describe);
       output(values.json, hosts, (hs) =>
-        table(['HOST', 'TRANSPORT', 'ROLE', 'XEN', 'PVH', '32-BIT PV', 'PARALLEL'], hs.map((h) => [
+        table(['HOST', 'TRANSPORT', 'ROLE', 'XEN', 'PVH', '32-BIT PV', 'PARALLEL', 'TIME ZONE'], hs.map((h) => [
           printable(h.name), h.transport, h.role, h.xenVersion ?? '-',
           h.virtCaps === null ? '?' : h.virtCaps.includes('hvm') ? 'yes' : 'no',
           h.xenCaps === null ? '?' : h.xenCaps.includes('xen-3.0-x86_32p') ? 'yes' : 'no',
           String(h.maxParallel),
+          h.timeZone,
         ])),
       );
+      return 0;
+    }
+    if (sub === 'set-time-zone') {
+      const name = positionals[0]!;
+      const h = await fleet.store.getHost(name);
+      if (h === undefined) throw new Error(`no host named ${JSON.stringify(name.slice(0, 64))}`);
+      await fleet.store.updateHost(h.id, { time_zone: zone! });
+      await fleet.store.audit('cli', 'host-time-zone', name, `${h.time_zone} -> ${zone}`);
+      output(values.json, describe((await fleet.store.getHost(name))!), (v) => `host ${printable(v.name)}: time zone ${v.timeZone} (was ${h.time_zone})\n`);
       return 0;
     }
     const name = needOne(positionals, 'host name');

@@ -7,6 +7,7 @@ import { STORES } from '../../test/support/stores.ts';
 import { campaigns, type CampaignGuest } from '../store/campaigns.ts';
 import type { Notice, NoticeResult, Notifier } from './notice.ts';
 import type { Clock } from './campaign-rules.ts';
+import { readOverview } from './overview-input.ts';
 import {
   cancelCampaign,
   chooseSlot,
@@ -244,6 +245,78 @@ for (const store of STORES) {
     assert.ok(after.counts.skipped > 0);
     assert.deepEqual(await tickCampaign(fleet.ctx, 'c2', { clock, notifier: recordingNotifier() }), { campaign: 'c2', kind: 'not-running', status: 'cancelled' });
     assert.equal(await campaigns(fleet.store).setStatus(after.campaign.id, ['running'], 'paused'), false);
+    await fleet.close();
+  });
+
+  test(`the overview shows each campaign's progress: state, wave, guests notified, chose, switched, failed, held with its reason, the next slot, and why it paused (${store.kind})`, async () => {
+    const { fleet, sim } = await setup();
+    const clock = testClock('2026-12-06T12:00:00Z'); // a Sunday
+    const deps = { clock, notifier: recordingNotifier() };
+    const all = (await fleet.store.listGuests()).sort((a, b) => (a.name < b.name ? -1 : 1));
+    // The last guest by name needs an operator: the planner holds it back.
+    const heldBack = all.at(-1)!;
+    await fleet.store.updateGuest(heldBack.id, { health: 'needs-attention', attention: 'left half-switched' });
+    sim.state.guests[all[0]!.name]!.faults.push({ kind: 'panic', onType: 'pvh', count: 1 });
+    await createCampaign(fleet.store, { name: 'prog', scope: { hosts: [], guests: [], owners: [] }, windows: { sim1: 'Tue-Thu 02:00-05:00 Europe/Berlin' }, settings: { canary: 1, noticeDays: 2, perHost: 4, switchEstimateMs: 10 * 60_000 }, actor: 'op' });
+    const progressAt = async (iso: string) => {
+      clock.set(iso);
+      const o = await readOverview(fleet.store, { weeks: 2, now: clock.now().getTime() });
+      assert.equal(o.campaigns.length, 1);
+      return o.campaigns[0]!;
+    };
+    let p = await progressAt('2026-12-06T12:00:00Z');
+    assert.equal(p.state, 'draft');
+    assert.equal(p.wave, null);
+    assert.equal(p.nextSlot, null);
+    assert.deepEqual(p.counts, { waiting: 9, notified: 0, chose: 0, running: 0, switched: 0, failed: 0, held: 1, already: 0, skipped: 0 });
+    assert.deepEqual(p.held.map((h) => [h.guest, h.words]), [[heldBack.name, 'blocked: health is needs-attention after its last operation']]);
+    assert.deepEqual(p.windows, { sim1: 'Tue-Thu 02:00-05:00 Europe/Berlin' });
+
+    await startCampaign(fleet.store, 'prog', 'op', clock);
+    await tickCampaign(fleet.ctx, 'prog', deps);
+    p = await progressAt('2026-12-07T01:00:00Z');
+    await tickCampaign(fleet.ctx, 'prog', deps);
+    p = await progressAt('2026-12-07T01:00:00Z');
+    assert.equal(p.state, 'running');
+    assert.deepEqual(p.wave, { n: 0, kind: 'canary' });
+    // Monday 01:00Z: the canary's notice is out (its slot, Wednesday 02:00 CET, is two days away).
+    assert.deepEqual(p.counts, { waiting: 8, notified: 1, chose: 0, running: 0, switched: 0, failed: 0, held: 1, already: 0, skipped: 0 });
+    assert.deepEqual(p.nextSlot, { start: '2026-12-09T01:00:00.000Z', end: '2026-12-09T04:00:00.000Z', hosts: [{ host: 'sim1', guests: 1 }] });
+    // A customer of wave 2 postpones: counted as a choice at once.
+    const rows = await rowsOf(fleet, 'prog');
+    const late = rows.find((g) => g.wave === 2)!;
+    assert.ok((await postpone(fleet.store, 'prog', late.guest_id, 7, { kind: 'customer', owner: late.owner! })).ok);
+    p = await progressAt('2026-12-07T01:05:00Z');
+    assert.equal(p.counts.chose, 1);
+
+    // Wednesday: the canary runs and rolls back; the campaign pauses and says why.
+    await progressAt('2026-12-09T01:00:00Z');
+    assert.deepEqual(ran(await tickCampaign(fleet.ctx, 'prog', deps)).submitted, [all[0]!.name]);
+    p = await progressAt('2026-12-09T01:00:00Z');
+    assert.equal(p.counts.running, 1);
+    await settle(fleet);
+    await tickCampaign(fleet.ctx, 'prog', deps);
+    p = await progressAt('2026-12-09T01:20:00Z');
+    assert.equal(p.state, 'paused');
+    assert.match(p.pauseReason ?? '', /^wave 0 \(canary\): 1 of 1 failed/);
+    assert.equal(p.counts.failed, 1);
+    assert.deepEqual(p.failed.map((f) => [f.guest, f.status]), [[all[0]!.name, 'rolled-back']]);
+    assert.deepEqual(p.waves[0], { n: 0, kind: 'canary', guests: 1, switched: 0, failed: 1, running: 0, planned: 0 });
+    // Its next slot: wave 1's, Thursday.
+    assert.equal(p.nextSlot?.start, '2026-12-10T01:00:00.000Z');
+    assert.deepEqual(p.wave, { n: 1, kind: 'main' });
+
+    // Resumed, wave 1 switches in Thursday's window.
+    await resumeCampaign(fleet.store, 'prog', 'op');
+    await progressAt('2026-12-10T01:00:00Z');
+    await tickCampaign(fleet.ctx, 'prog', deps);
+    await settle(fleet);
+    await tickCampaign(fleet.ctx, 'prog', deps);
+    p = await progressAt('2026-12-10T01:30:00Z');
+    assert.equal(p.state, 'running');
+    assert.equal(p.pauseReason, null);
+    assert.equal(p.counts.switched, rows.filter((g) => g.wave === 1).length);
+    assert.deepEqual(p.wave, { n: 2, kind: 'main' });
     await fleet.close();
   });
 

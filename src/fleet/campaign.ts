@@ -4,7 +4,8 @@
  * window; started (every planned guest gets a slot, a concrete occurrence of its host's window);
  * paused, resumed, cancelled. Its tick, run by `pvhctl serve`, `pvhctl worker` and `pvhctl
  * campaign run`, records each submitted guest's outcome from its operation, pauses the campaign
- * when a wave's failures pass the threshold, sends the mail that is due through the Notifier, and
+ * when a wave's failures pass the threshold, sends the mail that is due through the Notifier (to
+ * guests held for their customer too: what to do first, for their distribution), and
  * submits the current wave's switches through the switch machinery (the queue on PostgreSQL, the
  * per-host limit everywhere), only inside their slot and only when they can end before it closes.
  * A tick is safe to run twice and from several processes at once: it holds the campaign's tick
@@ -17,6 +18,7 @@ import { DAY_MS, DEFAULT_SETTINGS, assignSlots, fittingOccurrence, mailDue, swit
 import { DOWNTIME_SAMPLES } from './downtime.ts';
 import type { Notice, NoticeOutcome, Notifier } from './notice.ts';
 import { readPlanInput } from './plan-input.ts';
+import { decodeVerdict } from './stored-verdict.ts';
 import { planCampaign, type GuestPath } from './planner.ts';
 import { startSwitch, type FleetContext } from './switch.ts';
 import { isSwitchTarget } from './types.ts';
@@ -208,7 +210,7 @@ const outcomeOf = (g: CampaignGuest): NoticeOutcome | null => {
   return null;
 };
 
-const noticeOf = (c: Campaign, g: CampaignGuest, kind: Notice['kind'], slot: { start: string; end: string }, timeZone: string, outcome?: NoticeOutcome): Notice => ({
+const noticeOf = (c: Campaign, g: CampaignGuest, kind: Notice['kind'], slot: { start: string; end: string }, timeZone: string, distro: string | null, outcome?: NoticeOutcome): Notice => ({
   kind,
   campaignId: c.id,
   campaignName: c.name,
@@ -218,7 +220,7 @@ const noticeOf = (c: Campaign, g: CampaignGuest, kind: Notice['kind'], slot: { s
   host: g.host_name,
   slot: { start: new Date(slot.start), end: new Date(slot.end), timeZone },
   path: JSON.parse(g.path) as GuestPath,
-  distro: null,
+  distro,
   ...(outcome ? { outcome } : {}),
 });
 
@@ -260,6 +262,15 @@ async function tickHeld(ctx: FleetContext, id: number, deps: TickDeps): Promise<
   const zoneOf = (host: string) => zones.get(host)?.timeZone ?? 'UTC';
   const report = { campaign: c.name, kind: 'ran' as const, recorded: [] as { guest: string; status: CampaignGuestStatus }[], mailed: [] as { guest: string; kind: Notice['kind']; status: string }[], submitted: [] as string[], moved: [] as { guest: string; to: string }[], paused: null as string | null, done: false };
 
+  // Each mailed guest's distribution, from its stored inspection (its os-release ID), read once per tick.
+  const distros = new Map<number, string | null>();
+  const distroOf = async (guestId: number): Promise<string | null> => {
+    if (!distros.has(guestId)) {
+      const row = await store.getGuestById(guestId);
+      distros.set(guestId, decodeVerdict(row?.verdict ?? null)?.os?.id ?? null);
+    }
+    return distros.get(guestId)!;
+  };
   const send = async (g: CampaignGuest, column: 'notice_for' | 'reminder_for' | 'result_for', notice: Notice) => {
     const key = notice.slot.start.toISOString();
     if (!(await cs.markMail(g.id, column, key))) return;
@@ -288,7 +299,7 @@ async function tickHeld(ctx: FleetContext, id: number, deps: TickDeps): Promise<
   for (const g of rows) {
     const outcome = outcomeOf(g);
     if (outcome === null || g.slot_start === null || g.slot_end === null || g.result_for === g.slot_start) continue;
-    await send(g, 'result_for', noticeOf(c, g, 'result', { start: g.slot_start, end: g.slot_end }, zoneOf(g.host_name), outcome));
+    await send(g, 'result_for', noticeOf(c, g, 'result', { start: g.slot_start, end: g.slot_end }, zoneOf(g.host_name), await distroOf(g.guest_id), outcome));
   }
 
   // 2. The failure threshold.
@@ -341,7 +352,7 @@ async function tickHeld(ctx: FleetContext, id: number, deps: TickDeps): Promise<
     await store.audit('pvhctl', 'campaign-reslot', g.guest_name, `${c.name}: ${g.slot_start} -> ${next.start.toISOString()}`);
     // Only a slot that had begun was missed; one never reached (a wave before it still ran) just moves.
     if (now.getTime() >= Date.parse(g.slot_start)) {
-      await send(g, 'result_for', noticeOf(c, g, 'result', { start: g.slot_start, end: g.slot_end }, w.timeZone, { kind: 'not-started', reason: 'The maintenance window ended before the switch could be done; it moves to the next window.' }));
+      await send(g, 'result_for', noticeOf(c, g, 'result', { start: g.slot_start, end: g.slot_end }, w.timeZone, await distroOf(g.guest_id), { kind: 'not-started', reason: 'The maintenance window ended before the switch could be done; it moves to the next window.' }));
     }
   }
   rows = await cs.guests(id);
@@ -349,9 +360,46 @@ async function tickHeld(ctx: FleetContext, id: number, deps: TickDeps): Promise<
     if (g.status !== 'planned' || g.slot_start === null || g.slot_end === null) continue;
     const due = mailDue(now, { start: new Date(g.slot_start), end: new Date(g.slot_end) }, { notice: g.notice_for, reminder: g.reminder_for }, v.policy.noticeDays);
     if (due === null) continue;
-    await send(g, due === 'notice' ? 'notice_for' : 'reminder_for', noticeOf(c, g, due, { start: g.slot_start, end: g.slot_end }, zoneOf(g.host_name)));
+    await send(g, due === 'notice' ? 'notice_for' : 'reminder_for', noticeOf(c, g, due, { start: g.slot_start, end: g.slot_end }, zoneOf(g.host_name), await distroOf(g.guest_id)));
     // A notice inside the last day is its reminder too.
     if (due === 'notice' && now.getTime() >= Date.parse(g.slot_start) - DAY_MS) await cs.markMail(g.id, 'reminder_for', g.slot_start);
+  }
+  // Guests held until their customer acts (a reboot into an installed PVH kernel, a kernel to
+  // install) are told once, with their distribution's steps, to act before the slot their host's
+  // window would give them from the notice period on. A host with no window in the campaign has
+  // no slot to name: its held guests get no mail.
+  for (const g of rows) {
+    if (g.status !== 'held' || g.notice_for !== null) continue;
+    const path = JSON.parse(g.path) as GuestPath;
+    if (path.path !== 'after-reboot' && path.path !== 'after-kernel-upgrade') continue;
+    const w = zones.get(g.host_name);
+    if (w === undefined) continue;
+    const o = fittingOccurrence(w, new Date(now.getTime() + v.policy.noticeDays * DAY_MS), await lengthOn(g.host_name));
+    await send(g, 'notice_for', noticeOf(c, g, 'notice', { start: o.start.toISOString(), end: o.end.toISOString() }, w.timeZone, await distroOf(g.guest_id)));
+  }
+
+  // A held guest whose customer has acted (its newest scan now gives it a switch) joins the last
+  // wave at the slot its mail named, or its window's next occurrence that fits when that went by.
+  const waitsForCustomer = (g: CampaignGuest) => ['after-reboot', 'after-kernel-upgrade'].includes((JSON.parse(g.path) as GuestPath).path);
+  const told = rows.filter((g) => g.status === 'held' && g.notice_for !== null && waitsForCustomer(g));
+  if (told.length > 0) {
+    const input = await readPlanInput(store, [...new Set(told.map((g) => g.host_name))]);
+    const hostBy = new Map(input.hosts.map((h) => [h.name, h]));
+    const guestBy = new Map(input.guests.map((g) => [g.id, g]));
+    const last = Math.max(0, ...rows.filter((g) => g.wave !== null).map((g) => g.wave!));
+    for (const g of told) {
+      const pg = guestBy.get(g.guest_id);
+      const w = zones.get(g.host_name);
+      if (pg === undefined || w === undefined) continue;
+      const p = planCampaign(input.hosts.filter((h) => h.name === g.host_name), [pg], { ...v.policy, canary: 0 }).waves[0]?.hosts[0]?.switches[0];
+      if (p === undefined || hostBy.get(g.host_name) === undefined) continue;
+      const length = await lengthOn(g.host_name);
+      const named = { start: new Date(g.notice_for!), end: occurrenceAt(w, new Date(g.notice_for!)).end };
+      const slot = now.getTime() + length <= named.end.getTime() ? named : fittingOccurrence(w, now, length);
+      const path: GuestPath = { path: p.path };
+      if (!(await cs.updateGuest(g.id, ['held'], { status: 'planned', wave: last, wave_kind: 'main', to_type: p.to, path: JSON.stringify(path), slot_start: slot.start.toISOString(), slot_end: slot.end.toISOString() }))) continue;
+      await store.audit('pvhctl', 'campaign-unheld', g.guest_name, `${c.name}: ${p.path} at ${slot.start.toISOString()}`);
+    }
   }
 
   rows = await cs.guests(id);

@@ -93,6 +93,10 @@ test('GRUB-booted guests: their disks are copied through the runner and inspecte
   // The whole inspection verdict survives the store: what to install, and which kernel to reboot into.
   const stored686 = decodeVerdict(encodeVerdict(only686));
   assert.equal(stored686?.inspection?.verdict, 'needs-kernel');
+  // And the distribution its os-release names, for the customer's steps.
+  assert.deepEqual(stored686?.os, { id: 'debian', idLike: [] });
+  // A stored distribution that is not an os-release ID is not read back.
+  assert.equal(decodeVerdict(JSON.stringify({ ...JSON.parse(encodeVerdict(only686)), os: { id: 'Debian"\n<b>', idLike: [] } }))?.os, null);
   const next686 = becoming(stored686);
   assert.ok(next686.can === 'none' && next686.next?.kind === 'install-kernel' && /linux-image-686-pae/.test(next686.next.install), JSON.stringify(next686));
   const notPvh = await inspect({ hostName: 'h', guestName: 'default-not-pvh', configPath: '/etc/xen/x.cfg', facts: facts({ kernel: grub, disks: [{ path: await guestImage(guests['default-not-pvh']), vdev: 'xvda' }] }) });

@@ -64,7 +64,8 @@ export function verdictOfDisk(r: GuestReport | GuestFailure): GuestVerdict {
   const chosen = v.verdict === 'ready' || v.verdict === 'shim' ? v.kernel : current;
   const k = r.kernels.find((x) => x.path === chosen)?.result;
   const reason = v.reasons.join('; ');
-  if (v.verdict === 'unknown') return { ...UNKNOWN_VERDICT(reason), inspection: v };
+  const os = r.os?.id ? { id: r.os.id, idLike: r.os.idLike } : null;
+  if (v.verdict === 'unknown') return { ...UNKNOWN_VERDICT(reason), inspection: v, os };
   const ok = k !== undefined && !isFailure(k) ? k : null;
   return {
     pv: ok ? { capable: ok.pv.capable, abi: ok.pv.abi, reason: ok.pv.reason } : { capable: false, abi: null, reason: 'the kernel the guest boots could not be judged' },
@@ -73,6 +74,7 @@ export function verdictOfDisk(r: GuestReport | GuestFailure): GuestVerdict {
     source: 'disk',
     kernelVersion: ok ? (ok.release ?? ok.version) : null,
     inspection: v,
+    os,
   };
 }
 

@@ -1,9 +1,12 @@
 /**
  * The campaign overview's input, read from the store (the shell around src/fleet/overview.ts): the
  * planner's input and its plan with the CLI's default policy, the finished switches and rollbacks,
- * and the guests' attention words. Reads only.
+ * the guests' attention words, and the newest campaigns' progress. Reads only.
  */
+import { campaigns as campaignTables } from '../store/campaigns.ts';
 import type { Store } from '../store/store.ts';
+import { viewOf } from './campaign.ts';
+import { campaignProgress, type CampaignProgress } from './campaign-progress.ts';
 import { readPlanInput } from './plan-input.ts';
 import { planCampaign, type CampaignPolicy } from './planner.ts';
 import { overview, type FinishedOp, type Overview } from './overview.ts';
@@ -13,6 +16,21 @@ export const OVERVIEW_POLICY: CampaignPolicy = { canary: 5, pv32First: { kind: '
 
 /** Operations read for the weekly series, newest first; past it the oldest weeks show no count. */
 const OPS_READ = 200_000;
+
+/** The newest campaigns shown (older ones stay in `pvhctl campaign list`). */
+const CAMPAIGNS_SHOWN = 20;
+
+/** The newest campaigns' progress as of `now`; with `hostNames`, only their guests, and only campaigns with some. */
+async function readCampaigns(store: Store, now: number, hostNames: readonly string[]): Promise<CampaignProgress[]> {
+  const cs = campaignTables(store);
+  const out: CampaignProgress[] = [];
+  for (const c of (await cs.list()).reverse().slice(0, CAMPAIGNS_SHOWN)) {
+    const rows = (await cs.guests(c.id)).filter((g) => hostNames.length === 0 || hostNames.includes(g.host_name));
+    if (hostNames.length > 0 && rows.length === 0) continue;
+    out.push(campaignProgress(viewOf(c), rows, now));
+  }
+  return out;
+}
 
 /**
  * The overview of the fleet (or of `hostNames`) over the last `weeks` weeks, as of `now`.
@@ -33,7 +51,8 @@ export async function readOverview(store: Store, opts: { weeks: number; now: num
   const plan = planCampaign(hosts, guests, OVERVIEW_POLICY);
   // Only this selection's guests change its PV count.
   const mine = ops.filter((o) => ids.has(o.guestId));
-  return overview({ hosts, guests, plan, ops: mine, attention, now: opts.now, weeks: opts.weeks, complete: rows.length < OPS_READ });
+  const progress = await readCampaigns(store, opts.now, opts.hostNames ?? []);
+  return overview({ hosts, guests, plan, ops: mine, attention, now: opts.now, weeks: opts.weeks, complete: rows.length < OPS_READ, campaigns: progress });
 }
 
 /**

@@ -1,10 +1,11 @@
 /**
  * The operator's campaign overview (issue #14 item 6), pure: PV guests left per week, rebuilt from
  * the operations journal; progress per host and the plan's waves; failures needing attention;
- * readiness per host (src/fleet/readiness.ts); and the campaigns, none yet (campaign objects add
- * their progress there). The web UI draws it, `GET /v1/campaign/overview` and `pvhctl overview
+ * readiness per host (src/fleet/readiness.ts); and each campaign's progress
+ * (src/fleet/campaign-progress.ts). The web UI draws it, `GET /v1/campaign/overview` and `pvhctl overview
  * --json` serve it, /metrics exports its current counts.
  */
+import type { CampaignProgress } from './campaign-progress.ts';
 import type { CampaignPlan, GuestPath, PlanGuest, PlanHost } from './planner.ts';
 import { fleetReadiness, type FleetReadiness } from './readiness.ts';
 import type { GuestType } from './types.ts';
@@ -104,8 +105,6 @@ export type WaveProgress = { n: number; kind: 'canary' | 'main'; hosts: number; 
 /** A guest needing attention: its switch rolled back (and it has not moved since), or it needs an operator. */
 export type Failure = { guestId: number; guest: string; host: string; status: 'rolled-back' | 'needs-attention'; to: GuestType; reason: string; at: string };
 
-/** A campaign's progress (campaign objects fill it; empty until there are some). */
-export type CampaignProgress = { id: number; name: string; state: string; waves: { n: number; done: number; failed: number; planned: number }[] };
 
 export type Overview = {
   at: string;
@@ -118,6 +117,7 @@ export type Overview = {
   held: Partial<Record<GuestPath['path'], number>>;
   failures: Failure[];
   readiness: FleetReadiness;
+  /** The campaigns, newest first: each one's state, wave, guests by where they are, next slot. */
   campaigns: CampaignProgress[];
 };
 
@@ -142,6 +142,7 @@ export function overview(input: {
   now: number;
   weeks: number;
   complete: boolean;
+  campaigns?: readonly CampaignProgress[];
 }): Overview {
   const { hosts, guests, plan, ops } = input;
   const readiness = fleetReadiness(hosts, guests);
@@ -200,6 +201,6 @@ export function overview(input: {
     held,
     failures: failures.slice(0, FAILURES_LISTED),
     readiness,
-    campaigns: [],
+    campaigns: [...(input.campaigns ?? [])],
   };
 }

@@ -19,6 +19,7 @@ const BLOCKED_CUSTOMER: Record<Blocked['code'], string> = {
   'rehearsal-failed': 'The server stays in PV mode for now: a test start in {mode} mode, on a copy of its disks, did not come up.',
   switching: 'The server is being switched right now.',
   'needs-attention': 'The server stays as it is until our team has looked at its last switch.',
+  'shim-not-used': "The server's kernel cannot run in PVH mode, so it stays in PV mode for now; a kernel with PVH support would let it move.",
 };
 
 /** Why a guest is blocked, in an operator's words, by code. */
@@ -33,6 +34,7 @@ const BLOCKED_OPERATOR: Record<Blocked['code'], string> = {
   'rehearsal-failed': 'its latest rehearsal to {to} failed ({rule}): rehearse it again once fixed',
   switching: 'an operation is running on it',
   'needs-attention': 'health is needs-attention after its last operation',
+  'shim-not-used': 'the kernel has no PHYS32_ENTRY (PV only) and this campaign does not use the PV shim (--pv-only hold)',
 };
 
 const fill = (template: string, params: Record<string, string>) =>

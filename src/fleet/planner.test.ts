@@ -327,7 +327,7 @@ test('words: every blocked code has customer and operator words, and guest text 
   assert.equal(customerPathWords(why), 'The server cannot run in PVH mode yet: {reasons}{detail}.');
   const tricky: GuestPath = { path: 'after-kernel-upgrade', install: '{install}' };
   assert.match(customerPathWords(tricky), /install \{install\} and/);
-  for (const code of ['host-no-hvm', 'hvm-dedicated-host', 'host-unknown', 'did-not-boot', 'kernel-boots-neither', 'switching', 'needs-attention'] as const) {
+  for (const code of ['host-no-hvm', 'hvm-dedicated-host', 'host-unknown', 'did-not-boot', 'kernel-boots-neither', 'switching', 'needs-attention', 'shim-not-used'] as const) {
     const p: GuestPath = { path: 'blocked', why: { code } };
     assert.ok(customerPathWords(p).length > 20 && !customerPathWords(p).includes('{'));
     assert.ok(operatorPathWords(p).startsWith('blocked: ') && !operatorPathWords(p).includes('{'));
@@ -341,4 +341,16 @@ test('guestPath: the customer step comes before the shim', () => {
   assert.deepEqual(guestPath(guest('x', 'xen1', VERDICTS['32-needs-kernel']), h), { path: 'after-kernel-upgrade', install: 'linux-image-686-pae (Debian)' });
   // A passed or refused rehearsal does not hold a guest back.
   assert.deepEqual(guestPath(guest('x', 'xen1', VERDICTS.ready, { rehearsal: { status: 'cannot-rehearse', to: 'pvh', rule: 'vg-full' } }), h), { path: 'pvh-now' });
+});
+
+test('pvOnly hold: PV-only kernels stay in PV (shim-not-used) instead of going to the shim; the rest is planned as before', () => {
+  const hosts = [host('xen1', 2)];
+  const guests = [guest('a', 'xen1', VERDICTS.ready), guest('b', 'xen1', VERDICTS.shim), guest('c', 'xen1', VERDICTS['ready-after-reboot'])];
+  const base = { canary: 1, pv32First: { kind: 'none' as const }, perHost: null };
+  const useShim = planCampaign(hosts, guests, base);
+  assert.deepEqual(names(useShim), ['canary: xen1[a>pvh]', 'main: xen1[b>pvh-shim]']);
+  const hold = planCampaign(hosts, guests, { ...base, pvOnly: 'hold' });
+  assert.deepEqual(names(hold), ['canary: xen1[a>pvh]']);
+  assert.deepEqual(hold.held.map((h) => [h.name, h.path.path === 'blocked' ? h.path.why.code : h.path.path]), [['b', 'shim-not-used'], ['c', 'after-reboot']]);
+  assert.match(operatorPathWords({ path: 'blocked', why: { code: 'shim-not-used' } }), /^blocked: the kernel has no PHYS32_ENTRY \(PV only\) and this campaign does not use the PV shim/);
 });

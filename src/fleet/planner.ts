@@ -57,6 +57,12 @@ export type CampaignPolicy = {
   pv32First: Pv32First;
   /** A campaign-wide per-host limit under each host's own max_parallel; null keeps the host's. */
   perHost: number | null;
+  /**
+   * What becomes of guests whose kernels run only as PV: `use` moves them to the PV shim (the
+   * default); `hold` keeps them in PV (blocked, `shim-not-used`), for a fleet that does not run
+   * the shim (it costs each guest a second Xen's memory and its PV page-table work).
+   */
+  pvOnly?: 'use-shim' | 'hold';
 };
 
 /** Why a guest cannot be switched by this campaign, as a code with its parameters. */
@@ -79,7 +85,9 @@ export type Blocked =
   | { code: 'rehearsal-failed'; to: RehearsalTarget; rule: string | null }
   /** A switch is under way, or an earlier one left it for an operator to look at. */
   | { code: 'switching' }
-  | { code: 'needs-attention' };
+  | { code: 'needs-attention' }
+  /** Its kernel runs only as PV and the campaign does not use the PV shim (`pvOnly: 'hold'`). */
+  | { code: 'shim-not-used' };
 
 export type BlockedCode = Blocked['code'];
 
@@ -200,7 +208,8 @@ export function planCampaign(hosts: readonly PlanHost[], guests: readonly PlanGu
   const held: HeldGuest[] = [];
   const queues = new Map<string, PlannedSwitch[]>();
   for (const g of [...guests].sort(byName)) {
-    const p = guestPath(g, hostBy.get(g.host));
+    const found = guestPath(g, hostBy.get(g.host));
+    const p: GuestPath = found.path === 'pv-shim' && policy.pvOnly === 'hold' ? { path: 'blocked', why: { code: 'shim-not-used' } } : found;
     if (p.path === 'pvh-now' || p.path === 'pv-shim') {
       const s: PlannedSwitch = { id: g.id, name: g.name, host: g.host, path: p.path, to: p.path === 'pvh-now' ? 'pvh' : 'pvh-shim', pv32: isPv32(g.verdict) };
       const q = queues.get(g.host) ?? [];

@@ -42,7 +42,15 @@ export type GuestVerdict = {
    * guest's disk was not inspected (a kernel in dom0, the simulator, a failure).
    */
   inspection: Verdict | null;
+  /**
+   * The guest's distribution as its disk says (os-release ID and ID_LIKE), so that customer mail
+   * gives steps for it; null or absent when the disk was not read or says none.
+   */
+  os?: GuestOs | null;
 };
+
+/** A guest's distribution: os-release's ID (`debian`, `rocky`) and ID_LIKE, bounded. */
+export type GuestOs = { id: string; idLike: string[] };
 
 export type InspectInput = { hostName: string; guestName: string; configPath: string; facts: ConfigFacts };
 

@@ -45,6 +45,17 @@ export function isTimeZone(tz: string): boolean {
   }
 }
 
+/**
+ * An IANA time zone given by a person, checked and in its canonical spelling, or why not (one line).
+ * @example
+ * parseTimeZone('europe/berlin') // => { ok: true, zone: 'Europe/Berlin' }
+ * parseTimeZone('Mars/Olympus') // => { ok: false, error: '"Mars/Olympus" is not an IANA time zone (Europe/Berlin, UTC)' }
+ */
+export function parseTimeZone(text: string): { ok: true; zone: string } | { ok: false; error: string } {
+  if (!isTimeZone(text)) return { ok: false, error: `${JSON.stringify(text.slice(0, 64))} is not an IANA time zone (Europe/Berlin, UTC)` };
+  return { ok: true, zone: new Intl.DateTimeFormat('en-US', { timeZone: text }).resolvedOptions().timeZone };
+}
+
 const dayOf = (s: string): Weekday | null => {
   const i = DAY_NAMES.indexOf(s.toLowerCase().slice(0, 3) as (typeof DAY_NAMES)[number]);
   return i < 0 || s.length > 9 ? null : (i as Weekday);
@@ -93,8 +104,9 @@ export function parseWindow(spec: string, defaultZone = 'UTC'): { ok: true; wind
   const end = minuteOf(e ?? '');
   if (start === null || end === null || extra.length > 0) return bad(`${JSON.stringify(timesText.slice(0, 20))} is not a time range (02:00-05:00)`);
   if (start === end) return bad('the time range is empty');
-  if (!isTimeZone(zone)) return bad(`${JSON.stringify(zone.slice(0, 64))} is not an IANA time zone (Europe/Berlin, UTC)`);
-  return { ok: true, window: { days: [...days].sort(), start, end, timeZone: zone } };
+  const tz = parseTimeZone(zone);
+  if (!tz.ok) return bad(tz.error);
+  return { ok: true, window: { days: [...days].sort(), start, end, timeZone: tz.zone } };
 }
 
 /**

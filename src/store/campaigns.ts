@@ -153,7 +153,7 @@ type MailColumn = 'notice_for' | 'reminder_for' | 'result_for';
  * await c.byName('autumn') // => { id: 1, name: 'autumn', status: 'running', ... }
  */
 export function campaigns(store: Store) {
-  const db = store.db.withTables<CampaignTables & { hosts: { id: number; name: string; time_zone: string } }>();
+  const db = store.db.withTables<CampaignTables>();
   const stamp = () => new Date().toISOString();
   const changed = (r: { numUpdatedRows: bigint }) => Number(r.numUpdatedRows) === 1;
   return {
@@ -228,7 +228,6 @@ export function campaigns(store: Store) {
     },
     /** The hosts' IANA time zones by name. */
     timeZones: async (): Promise<Map<string, string>> => new Map((await db.selectFrom('hosts').select(['name', 'time_zone']).execute()).map((h) => [h.name, h.time_zone])),
-    setTimeZone: async (host: string, tz: string): Promise<boolean> => changed(await db.updateTable('hosts').set({ time_zone: tz }).where('name', '=', host).executeTakeFirst()),
   };
 }
 

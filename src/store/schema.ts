@@ -48,6 +48,8 @@ export type HostsTable = {
   max_parallel: number;
   /** The SSH host key accepted (`ssh-ed25519 BASE64`); null trusts the first key seen. */
   host_key: ColumnType<string | null, string | null | undefined, string | null>;
+  /** The IANA time zone its maintenance windows are read in when they name none (migration 0600_campaigns; UTC by default). */
+  time_zone: ColumnType<string, string | undefined, string>;
   last_seen: string | null;
   created_at: string;
 };

@@ -2,7 +2,8 @@
  * The operators' campaign page in a real browser (Debian's Chromium through playwright-core, as
  * web.test.ts does) against a live `buildServer` on simulated hosts with a few weeks of history:
  * switches spread over past weeks, one that rolled back, one that needs attention. The charts'
- * counts are read from the DOM and checked against the history the test made. Screenshots go to
+ * counts are read from the DOM and checked against the history the test made; a paused campaign's
+ * card shows its state, its reason, its guests by where they are and its next slot. Screenshots go to
  * artifacts/web/ (gitignored).
  */
 import { test, before, after } from 'node:test';
@@ -15,6 +16,8 @@ import { ARTIFACTS, signIn as signInAt, startUi, type UiUnderTest } from '../../
 import { eventBus } from '../fleet/events.ts';
 import { openFleet, type Fleet } from '../fleet/fleet.ts';
 import { weekStart } from '../fleet/overview.ts';
+import { createCampaign, pauseCampaign, showCampaign, startCampaign } from '../fleet/campaign.ts';
+import { realClock } from '../fleet/campaign-rules.ts';
 import { startSwitch } from '../fleet/switch.ts';
 import type { Guest } from '../store/schema.ts';
 import type { SimHost } from '../drivers/sim/world.ts';
@@ -88,6 +91,11 @@ before(async () => {
   assert.equal(await switchToPvh(attention), 'needs-attention');
   await fleet.store.updateGuest(attention.id, { attention: '<img src=x onerror="document.title=\'owned\'">The server could not be brought back' });
 
+  // A campaign over the whole fleet, started and paused by an operator (their words look like markup).
+  await createCampaign(fleet.store, { name: 'winter', scope: { hosts: [], guests: [], owners: [] }, windows: { 'xen-fra-01': 'Tue-Thu 02:00-05:00 Europe/Berlin', 'xen-fra-02': 'Tue-Thu 02:00-05:00' }, settings: { canary: 2 }, actor: 'operator' });
+  await startCampaign(fleet.store, 'winter', 'operator', realClock);
+  await pauseCampaign(fleet.store, 'winter', 'operator', '<b>freeze</b> over the holidays');
+
   operator = await fleet.store.addToken('operator', null);
   customer = await fleet.store.addToken('customer', guests[0]!.owner!);
   ui = await startUi(fleet, bus);
@@ -147,11 +155,33 @@ test('operator: the campaign page charts PV guests per week, switches, hosts wit
   assert.notEqual(await page.title(), 'owned');
 
   // Waves of the plan: a canary first, every wave within the host limits.
-  const waves = await page.locator('table.waves tr[data-wave]').evaluateAll((els) => els.map((e) => e.className));
+  const waves = await page.locator('[data-chart=waves] table.waves tr[data-wave]').evaluateAll((els) => els.map((e) => e.className));
   assert.equal(waves[0], 'canary');
   const api = (await (await fetch(`${ui.base}/v1/campaign/overview`, { headers: { authorization: `Bearer ${operator}` } })).json()) as { waves: unknown[] };
   assert.equal(waves.length, Math.min(12, api.waves.length));
-  await page.locator('[data-chart=pv-per-week]').scrollIntoViewIfNeeded();
+
+  // The campaign's card: paused with the operator's reason (as text), its counts, its next slot, held guests and why.
+  const card = page.locator('[data-campaign=winter]');
+  assert.equal(await card.getAttribute('data-state'), 'paused');
+  assert.equal(await card.locator('[data-field=state]').textContent(), 'Paused');
+  assert.equal(await card.locator('[data-field=pause-reason]').textContent(), 'Why it paused: paused by operator: <b>freeze</b> over the holidays');
+  assert.equal(await card.locator('[data-field=pause-reason] b').count(), 1);
+  const shown = await showCampaign(fleet.store, 'winter');
+  const count = async (key: string) => Number(await card.locator(`[data-count=${key}] b`).textContent());
+  assert.equal(await count('waiting'), shown.counts.planned);
+  const already = shown.guests.filter((g) => g.status === 'held' && JSON.parse(g.path).path === 'done').length;
+  assert.ok(already > 0);
+  assert.equal(await count('already'), already);
+  assert.equal(await count('held'), shown.counts.held - already);
+  assert.equal(await card.locator('[data-held]').count(), shown.counts.held - already);
+  assert.equal(await count('switched'), 0);
+  assert.equal(await card.locator('[data-field=wave]').textContent(), 'At the canary (wave 0)');
+  const first = shown.guests.filter((g) => g.slot_start !== null).map((g) => g.slot_start!).sort()[0]!;
+  assert.match((await card.locator('[data-field=next-slot]').textContent()) ?? '', new RegExp(`^Next slot: ${first.slice(0, 16).replace('T', ' ')} UTC to `));
+  await card.locator('details.held summary').click();
+  assert.match((await card.locator(`[data-held="${attention.name}"]`).textContent()) ?? '', /health is needs-attention after its last operation$/);
+  assert.equal(await card.locator('tr[data-wave]').count(), new Set(shown.guests.filter((g) => g.wave !== null).map((g) => g.wave)).size);
+  await page.locator('[data-campaign=winter]').scrollIntoViewIfNeeded();
   await ui.shot(page, '11-operator-campaign');
   assert.ok(existsSync(join(ARTIFACTS, '11-operator-campaign.png')));
   await page.close();

@@ -1,7 +1,8 @@
 // @ts-check
 /**
- * The operators' campaign page: PV guests left per week, switches per week, each host's progress
- * and Xen-upgrade readiness, the plan's waves, and the failures needing attention; all from
+ * The operators' campaign page: each campaign's progress (state, pause reason, wave, guests by
+ * where they are, next slot, held guests and why), PV guests left per week, switches per week,
+ * each host's progress and Xen-upgrade readiness, the plan's waves, and the failures needing attention; all from
  * GET /v1/campaign/overview. Guest names and words go in as text (dom.js h), never as HTML.
  */
 import { api } from './api.js';
@@ -138,7 +139,7 @@ function wavesCard(o) {
 }
 
 /** @type {Record<string,string>} */
-const FAILED = { 'rolled-back': 'Rolled back', 'needs-attention': 'Needs attention' };
+const FAILED = { 'rolled-back': 'Rolled back', 'needs-attention': 'Needs attention', refused: 'Not started (checks failed)' };
 /** @param {any} o */
 function failuresCard(o) {
   const list = o.failures;
@@ -152,10 +153,67 @@ function failuresCard(o) {
   );
 }
 
-/** @param {any} o */
-function campaignsCard(o) {
-  if (o.campaigns.length === 0) return null;
-  return h('section', { class: 'card' }, h('h2', {}, 'Campaigns'), h('ul', { class: 'events' }, o.campaigns.map((/** @type {any} */ c) => h('li', {}, h('b', {}, c.name), ` — ${c.state}: `, c.waves.map((/** @type {any} */ w) => `wave ${w.n}: ${w.done}/${w.planned} done${w.failed ? `, ${w.failed} failed` : ''}`).join('; ')))));
+/** @type {Record<string,string>} */
+const STATE = { draft: 'Draft: not started', running: 'Running', paused: 'Paused', cancelled: 'Cancelled', done: 'Done' };
+/** Guests by where they are, in the order a guest goes through them. */
+const WHERE = [
+  { key: 'switched', label: 'switched', cls: 'c-pvh' },
+  { key: 'running', label: 'switching now', cls: 'c-run' },
+  { key: 'notified', label: 'notified, waiting for their slot', cls: 'c-shim' },
+  { key: 'waiting', label: 'not yet notified', cls: 'c-pv' },
+  { key: 'failed', label: 'failed', cls: 'c-att' },
+  { key: 'held', label: 'held back', cls: 'c-hvm' },
+  { key: 'already', label: 'already PVH or HVM', cls: 'c-done' },
+  { key: 'skipped', label: 'skipped (cancelled)', cls: 'c-none' },
+];
+
+/** One campaign: state and pause reason, its wave, guests by where they are, the next slot, waves, held and failed guests. @param {any} c */
+function campaignCard(c) {
+  const n = c.counts;
+  const total = WHERE.reduce((a, w) => a + n[w.key], 0);
+  const segs = WHERE.map((w) => ({ label: w.label, value: n[w.key], cls: w.cls }));
+  const bar = stackedBar(segs, total);
+  bar.setAttribute('aria-label', `${c.name}: ${segs.filter((x) => x.value).map((x) => `${x.value} ${x.label}`).join(', ')}`);
+  const next = c.nextSlot;
+  const maxWave = Math.max(1, ...c.waves.map((/** @type {any} */ w) => w.guests));
+  return h(
+    'section',
+    { class: `card ${c.state === 'paused' ? 'alert' : ''}`, 'data-campaign': c.name, 'data-state': c.state },
+    h('h2', {}, `Campaign ${c.name} `, h('span', { class: `badge ${c.state === 'paused' ? 'att' : c.state === 'running' ? 'run' : ''}`, 'data-field': 'state' }, STATE[c.state] ?? c.state)),
+    c.pauseReason ? h('p', { class: 'pause', 'data-field': 'pause-reason' }, h('b', {}, 'Why it paused: '), c.pauseReason) : null,
+    h(
+      'p',
+      { class: 'small' },
+      h('span', { 'data-field': 'wave' }, c.wave === null ? 'No wave left to run' : c.wave.kind === 'canary' ? `At the canary (wave ${c.wave.n})` : `At wave ${c.wave.n}`),
+      ' · windows: ',
+      Object.entries(c.windows).map(([host, spec], i) => [i ? '; ' : '', h('span', { class: 'mono' }, host), ` ${spec}`]),
+      c.endsAt ? ` · until ${when(c.endsAt)}` : null,
+    ),
+    h(
+      'p',
+      { class: 'small', 'data-field': 'next-slot' },
+      h('b', {}, 'Next slot: '),
+      next === null ? 'none' : `${when(next.start)} to ${when(next.end)}, ${next.hosts.map((/** @type {any} */ x) => `${x.guests} guest${x.guests === 1 ? '' : 's'} on ${x.host}`).join(', ')}`,
+    ),
+    bar,
+    h('ul', { class: 'legend' }, WHERE.map((w) => h('li', { 'data-count': w.key }, h('span', { class: `swatch ${w.cls}` }), `${w.label} `, h('b', {}, String(n[w.key]))))),
+    n.chose ? h('p', { class: 'small muted', 'data-count': 'chose' }, `${n.chose} customer${n.chose === 1 ? '' : 's'} chose their own time (switch now, another slot, or postponed).`) : null,
+    c.waves.length
+      ? h(
+          'table',
+          { class: 'waves' },
+          h('tbody', {}, c.waves.slice(0, WAVES_SHOWN).map((/** @type {any} */ w) => {
+            const wb = stackedBar([{ label: 'switched', value: w.switched, cls: 'c-pvh' }, { label: 'switching now', value: w.running, cls: 'c-run' }, { label: 'failed', value: w.failed, cls: 'c-att' }, { label: 'to come', value: w.planned, cls: 'c-pv' }], maxWave);
+            wb.setAttribute('aria-label', `Wave ${w.n}: ${w.switched} switched, ${w.running} switching, ${w.failed} failed, ${w.planned} to come, of ${w.guests}`);
+            return h('tr', { 'data-wave': w.n, class: w.kind }, h('td', {}, w.kind === 'canary' ? h('b', {}, 'Canary') : `Wave ${w.n}`), h('td', { class: 'barcell' }, wb), h('td', { class: 'num' }, `${w.switched}/${w.guests}`), h('td', { class: 'muted small' }, w.failed ? `${w.failed} failed` : ''));
+          })),
+        )
+      : null,
+    c.failed.length ? h('ul', { class: 'events' }, c.failed.map((/** @type {any} */ f) => h('li', { class: 'att', 'data-failed': f.guest }, h('a', { href: `#/guest/${f.guestId}` }, f.guest), h('span', { class: 'muted' }, ` on ${f.host}, ${FAILED[f.status] ?? f.status} — `), f.reason ?? ''))) : null,
+    c.held.length
+      ? h('details', { class: 'held' }, h('summary', {}, `Held back: ${n.held}`), h('ul', { class: 'events' }, c.held.map((/** @type {any} */ x) => h('li', { 'data-held': x.guest }, h('a', { href: `#/guest/${x.guestId}` }, x.guest), h('span', { class: 'muted' }, ` on ${x.host} — `), x.words))))
+      : null,
+  );
 }
 
 /**
@@ -165,10 +223,12 @@ function campaignsCard(o) {
 export async function campaignPage(main) {
   const draw = async () => {
     const o = await api('/v1/campaign/overview?weeks=12');
-    // A table someone opened stays open across the refresh.
+    // A table or list someone opened stays open across the refresh.
     const open = [...main.querySelectorAll('[data-chart]:has(> details.as-table[open])')].map((el) => el.getAttribute('data-chart'));
-    replace(main, h('h1', {}, 'Campaign'), tiles(o), weeklyCards(o.weeks), hostsCard(o), h('div', { class: 'grid2' }, failuresCard(o), wavesCard(o)), campaignsCard(o));
+    const openHeld = [...main.querySelectorAll('[data-campaign]:has(> details.held[open])')].map((el) => el.getAttribute('data-campaign'));
+    replace(main, h('h1', {}, 'Campaign'), tiles(o), o.campaigns.map(campaignCard), weeklyCards(o.weeks), hostsCard(o), h('div', { class: 'grid2' }, failuresCard(o), wavesCard(o)));
     for (const c of open) main.querySelector(`[data-chart="${c}"] > details.as-table`)?.setAttribute('open', '');
+    for (const c of openHeld) main.querySelector(`[data-campaign="${CSS.escape(c ?? '')}"] > details.held`)?.setAttribute('open', '');
   };
   await draw();
   const timer = setInterval(() => draw().catch(() => {}), 10_000);
