@@ -16,7 +16,7 @@ import { campaigns, type Campaign, type CampaignGuest, type CampaignGuestStatus,
 import type { Store } from '../store/store.ts';
 import { DAY_MS, DEFAULT_SETTINGS, assignSlots, fittingOccurrence, mailDue, switchLength, waveOverThreshold, type CampaignSettings, type Clock } from './campaign-rules.ts';
 import { DOWNTIME_SAMPLES } from './downtime.ts';
-import type { Notice, NoticeOutcome, Notifier } from './notice.ts';
+import { noticeKey, type Notice, type NoticeOutcome, type Notifier } from './notice.ts';
 import { readPlanInput } from './plan-input.ts';
 import { decodeVerdict } from './stored-verdict.ts';
 import { planCampaign, type GuestPath } from './planner.ts';
@@ -210,7 +210,7 @@ const outcomeOf = (g: CampaignGuest): NoticeOutcome | null => {
   return null;
 };
 
-const noticeOf = (c: Campaign, g: CampaignGuest, kind: Notice['kind'], slot: { start: string; end: string }, timeZone: string, distro: string | null, outcome?: NoticeOutcome): Notice => ({
+const noticeOf = (c: Campaign, g: CampaignGuest, kind: Notice['kind'], slot: { start: string; end: string } | null, timeZone: string, distro: string | null, outcome?: NoticeOutcome): Notice => ({
   kind,
   campaignId: c.id,
   campaignName: c.name,
@@ -218,7 +218,7 @@ const noticeOf = (c: Campaign, g: CampaignGuest, kind: Notice['kind'], slot: { s
   guestName: g.guest_name,
   owner: g.owner ?? '',
   host: g.host_name,
-  slot: { start: new Date(slot.start), end: new Date(slot.end), timeZone },
+  slot: slot === null ? null : { start: new Date(slot.start), end: new Date(slot.end), timeZone },
   path: JSON.parse(g.path) as GuestPath,
   distro,
   ...(outcome ? { outcome } : {}),
@@ -272,7 +272,7 @@ async function tickHeld(ctx: FleetContext, id: number, deps: TickDeps): Promise<
     return distros.get(guestId)!;
   };
   const send = async (g: CampaignGuest, column: 'notice_for' | 'reminder_for' | 'result_for', notice: Notice) => {
-    const key = notice.slot.start.toISOString();
+    const key = noticeKey(notice);
     if (!(await cs.markMail(g.id, column, key))) return;
     const r = await deps.notifier.send(notice).catch((err: unknown) => ({ status: 'failed' as const, error: err instanceof Error ? err.message : String(err) }));
     if (r.status === 'failed') await cs.unmarkMail(g.id, column, key);
@@ -366,14 +366,18 @@ async function tickHeld(ctx: FleetContext, id: number, deps: TickDeps): Promise<
   }
   // Guests held until their customer acts (a reboot into an installed PVH kernel, a kernel to
   // install) are told once, with their distribution's steps, to act before the slot their host's
-  // window would give them from the notice period on. A host with no window in the campaign has
-  // no slot to name: its held guests get no mail.
+  // window would give them from the notice period on. On a host with no window in the campaign
+  // they are told all the same, at the first tick, that no slot is planned for them in it: the
+  // customer can act now, and a later campaign with a window there finds the guest ready.
   for (const g of rows) {
     if (g.status !== 'held' || g.notice_for !== null) continue;
     const path = JSON.parse(g.path) as GuestPath;
     if (path.path !== 'after-reboot' && path.path !== 'after-kernel-upgrade') continue;
     const w = zones.get(g.host_name);
-    if (w === undefined) continue;
+    if (w === undefined) {
+      await send(g, 'notice_for', noticeOf(c, g, 'notice', null, 'UTC', await distroOf(g.guest_id)));
+      continue;
+    }
     const o = fittingOccurrence(w, new Date(now.getTime() + v.policy.noticeDays * DAY_MS), await lengthOn(g.host_name));
     await send(g, 'notice_for', noticeOf(c, g, 'notice', { start: o.start.toISOString(), end: o.end.toISOString() }, w.timeZone, await distroOf(g.guest_id)));
   }
@@ -381,7 +385,8 @@ async function tickHeld(ctx: FleetContext, id: number, deps: TickDeps): Promise<
   // A held guest whose customer has acted (its newest scan now gives it a switch) joins the last
   // wave at the slot its mail named, or its window's next occurrence that fits when that went by.
   const waitsForCustomer = (g: CampaignGuest) => ['after-reboot', 'after-kernel-upgrade'].includes((JSON.parse(g.path) as GuestPath).path);
-  const told = rows.filter((g) => g.status === 'held' && g.notice_for !== null && waitsForCustomer(g));
+  // Only those whose host has a window: the others have no slot in this campaign (their mail said so).
+  const told = rows.filter((g) => g.status === 'held' && g.notice_for !== null && zones.has(g.host_name) && waitsForCustomer(g));
   if (told.length > 0) {
     const input = await readPlanInput(store, [...new Set(told.map((g) => g.host_name))]);
     const hostBy = new Map(input.hosts.map((h) => [h.name, h]));

@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import nodemailer from 'nodemailer';
-import type { Notice, NoticeResult, Notifier } from '../fleet/notice.ts';
+import { noticeKey, type Notice, type NoticeResult, type Notifier } from '../fleet/notice.ts';
 import { DOWNTIME_SAMPLES, downtimeEstimate } from '../fleet/downtime.ts';
 import type { Store } from '../store/store.ts';
 import type { MailAddress } from './address.ts';
@@ -102,7 +102,7 @@ export function smtpNotifier(store: Store, cfg: SmtpConfig, now: () => Date = ()
     async send(notice: Notice): Promise<NoticeResult> {
       const contact = await mails.contact(notice.owner);
       if (contact === undefined) return { status: 'no-address' };
-      const key = { campaignId: notice.campaignId, guestId: notice.guestId, kind: notice.kind, slotStart: notice.slot.start.toISOString() };
+      const key = { campaignId: notice.campaignId, guestId: notice.guestId, kind: notice.kind, slotStart: noticeKey(notice) };
       const claim = await mails.claim(key, { owner: notice.owner, address: contact.email, messageId: `<${randomUUID()}@${domain}>` }, STALE_SENDING_MS);
       if (claim.kind === 'sent') return { status: 'already-sent', messageId: claim.row.message_id };
       if (claim.kind === 'busy') return { status: 'failed', error: `another process is sending this mail (since ${claim.row.updated_at})` };
