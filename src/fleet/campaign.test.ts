@@ -356,4 +356,52 @@ for (const store of STORES) {
     await settle(fleet);
     await fleet.close();
   });
+
+  test(`a slot's guests go to the switch machinery in one bulk request per round, up to each host's free places; a busy guest gives its place to the next; rows, audit and mail as one by one (${store.kind})`, async () => {
+    const { fleet } = await setup();
+    const clock = testClock('2026-12-08T02:30:00Z');
+    const deps = { clock, notifier: recordingNotifier() };
+    await createCampaign(fleet.store, { name: 'bulk', scope: { hosts: [], guests: [], owners: [] }, windows: { sim1: 'daily 02:00-05:00' }, settings: { canary: 0, noticeDays: 0 }, actor: 'op' });
+    await startCampaign(fleet.store, 'bulk', 'op', clock);
+    const first = (await rowsOf(fleet, 'bulk')).filter((g) => g.wave === 0);
+    assert.equal(first.length, 4, 'wave 0 fills sim1\'s limit of 4');
+    // The first of them has another change in progress (a queued operation nobody runs): it takes
+    // one of sim1's four places, and is refused as busy.
+    const [busyOne, ...rest] = first;
+    const other = await fleet.store.createOperationIfIdle({ guest_id: busyOne!.guest_id, kind: 'switch', from_type: 'pv', to_type: 'pvh', force: 0, requested_by: 'op', pod: null }, async () => {}, 'queued');
+    assert.ok(other !== null);
+    const bulk: number[] = [];
+    let single = 0;
+    const { createOperationsIfIdle, createOperationIfIdle } = fleet.store;
+    fleet.store.createOperationsIfIdle = (os, ...a) => (bulk.push(os.length), createOperationsIfIdle(os, ...a));
+    fleet.store.createOperationIfIdle = (...a) => (single++, createOperationIfIdle(...a));
+    const tick = ran(await tickCampaign(fleet.ctx, 'bulk', deps));
+    // Round one: three places, three guests asked for at once (the busy one among them); round two: its place to the fourth.
+    assert.deepEqual([bulk, single], [[3, 1], 0]);
+    assert.deepEqual(tick.submitted, rest.map((g) => g.guest_name));
+    assert.deepEqual(tick.mailed.map((m) => m.guest), first.map((g) => g.guest_name));
+    const after = await rowsOf(fleet, 'bulk');
+    const row = (id: number) => after.find((g) => g.id === id)!;
+    assert.deepEqual([row(busyOne!.id).status, row(busyOne!.id).claimed_at, row(busyOne!.id).operation_id], ['planned', null, null]);
+    const audit = await fleet.store.listAudit(1000);
+    for (const g of rest) {
+      const r = row(g.id);
+      const op = (await fleet.store.getOperation(r.operation_id!))!;
+      assert.deepEqual([r.status, op.guest_id, op.requested_by, r.slot_start, r.slot_end], ['submitted', g.guest_id, 'campaign:bulk', g.slot_start, g.slot_end]);
+      assert.equal(audit.filter((a) => a.target === g.guest_name && a.action === 'switch' && a.actor === 'campaign:bulk' && a.detail === 'to pvh').length, 1);
+      assert.equal(audit.filter((a) => a.target === g.guest_name && a.action === 'campaign-submit' && a.detail === `bulk: operation ${op.id} to pvh`).length, 1);
+    }
+    assert.equal(audit.filter((a) => a.target === busyOne!.guest_name && a.action === 'campaign-submit').length, 0);
+    // They run (here, under the host's limit) and the next tick records them, as before.
+    await fleet.store.updateOperation(other.id, { status: 'refused', reason: 'test' });
+    await settle(fleet);
+    clock.set('2026-12-08T02:40:00Z');
+    const next = ran(await tickCampaign(fleet.ctx, 'bulk', deps));
+    assert.deepEqual(next.recorded.map((x) => x.guest).sort(), rest.map((g) => g.guest_name).sort());
+    assert.ok(next.recorded.every((x) => x.status === 'switched'), JSON.stringify(next.recorded));
+    assert.deepEqual(next.submitted, [busyOne!.guest_name]);
+    await settle(fleet);
+    await fleet.close();
+  });
+
 }

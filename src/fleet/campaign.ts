@@ -20,8 +20,9 @@ import { noticeKey, type Notice, type NoticeOutcome, type Notifier } from './not
 import { readPlanInput } from './plan-input.ts';
 import { decodeVerdict } from './stored-verdict.ts';
 import { planCampaign, type GuestPath } from './planner.ts';
-import { startSwitch, type FleetContext } from './switch.ts';
-import { isSwitchTarget } from './types.ts';
+import { startSwitches, type FleetContext } from './switch.ts';
+import { isSwitchTarget, type SwitchTarget } from './types.ts';
+import type { Guest } from '../store/schema.ts';
 import { formatWindow, occurrenceAt, parseWindow, type MaintenanceWindow } from './windows.ts';
 
 /** Who a campaign was created over; an empty list does not narrow. */
@@ -413,53 +414,87 @@ async function tickHeld(ctx: FleetContext, id: number, deps: TickDeps): Promise<
   const current = Math.min(...rows.filter((g) => ACTIVE.includes(g.status) && g.wave !== null && g.choice === null).map((g) => g.wave!));
   // A guest moved to another slot waits for the canary all the same (switch now is the customer's own call).
   const canaryOpen = rows.some((g) => g.wave_kind === 'canary' && g.choice === null && ACTIVE.includes(g.status));
-  const guestHost = new Map((await store.listGuests()).map((g) => [g.id, g.host_id]));
+  const guests = new Map((await store.listGuests()).map((g) => [g.id, g]));
   const busy = new Map<number, number>();
   for (const op of await store.listOperations({ status: ['pending', 'running'], limit: 100_000 })) {
-    const h = guestHost.get(op.guest_id);
+    const h = guests.get(op.guest_id)?.host_id;
     if (h !== undefined) busy.set(h, (busy.get(h) ?? 0) + 1);
   }
-  for (const g of rows) {
-    if (g.status !== 'planned' || (g.choice === null ? g.wave !== current : canaryOpen) || g.slot_start === null || g.slot_end === null) continue;
-    if (now.getTime() < Date.parse(g.slot_start) || now.getTime() + (await lengthOn(g.host_name)) > Date.parse(g.slot_end)) continue;
-    // Never without the customer's notice for this slot (unless they chose its time themselves).
-    if (g.notice_for !== g.slot_start && g.choice === null) continue;
-    const host = hosts.get(g.host_name);
-    if (host === undefined) continue;
-    const limit = Math.max(1, Math.min(host.max_parallel, v.policy.perHost ?? Number.POSITIVE_INFINITY));
-    if ((busy.get(host.id) ?? 0) >= limit) continue;
-    const r = await submit(ctx, c, g, `campaign:${c.name}`);
-    if (r === 'started') {
-      busy.set(host.id, (busy.get(host.id) ?? 0) + 1);
+  // In rounds: each round asks for as many switches as the hosts have free places, in one bulk
+  // request; a guest refused there (busy with another change, or claimed by another tick) gives its
+  // place to the next guest on its host in the next round, as a one-by-one submission would.
+  const tried = new Set<number>();
+  for (;;) {
+    const round: { g: CampaignGuest; hostId: number }[] = [];
+    const taken = new Map<number, number>();
+    for (const g of rows) {
+      if (tried.has(g.id) || g.status !== 'planned' || (g.choice === null ? g.wave !== current : canaryOpen) || g.slot_start === null || g.slot_end === null) continue;
+      if (now.getTime() < Date.parse(g.slot_start) || now.getTime() + (await lengthOn(g.host_name)) > Date.parse(g.slot_end)) continue;
+      // Never without the customer's notice for this slot (unless they chose its time themselves).
+      if (g.notice_for !== g.slot_start && g.choice === null) continue;
+      const host = hosts.get(g.host_name);
+      if (host === undefined) continue;
+      const limit = Math.max(1, Math.min(host.max_parallel, v.policy.perHost ?? Number.POSITIVE_INFINITY));
+      if ((busy.get(host.id) ?? 0) + (taken.get(host.id) ?? 0) >= limit) continue;
+      taken.set(host.id, (taken.get(host.id) ?? 0) + 1);
+      round.push({ g, hostId: host.id });
+    }
+    if (round.length === 0) break;
+    for (const { g } of round) tried.add(g.id);
+    const r = await submitMany(ctx, c, round.map(({ g }) => g), `campaign:${c.name}`, async (id) => guests.get(id));
+    for (const { g, hostId } of round) {
+      if (r.get(g.id) !== 'started') continue;
+      busy.set(hostId, (busy.get(hostId) ?? 0) + 1);
       report.submitted.push(g.guest_name);
     }
   }
   return report;
 }
 
+/** What became of one guest row handed to submitMany. */
+type Submission = 'started' | 'lost' | 'busy' | 'gone';
+
 /**
- * Claims planned guest row `g` and starts its switch through the switch machinery (the job queue
- * on PostgreSQL, this process under the host's limit otherwise); records the operation.
+ * Claims the planned guest rows `gs` and starts their switches in one request through the switch
+ * machinery (startSwitches: one transaction per SWITCH_BATCH guests, with the workers' jobs in it
+ * on PostgreSQL; run here under each host's limit otherwise); records each operation on its row
+ * and audits it. A claim whose process dies before the operations are recorded is taken up by a
+ * later tick (step 1). Returns what became of each row, by row id.
  */
-async function submit(ctx: FleetContext, c: Campaign, g: CampaignGuest, actor: string, choice?: 'early'): Promise<'started' | 'lost' | 'busy' | 'gone'> {
+async function submitMany(ctx: FleetContext, c: Campaign, gs: readonly CampaignGuest[], actor: string, guestOf: (id: number) => Promise<Guest | undefined>, choice?: 'early'): Promise<Map<number, Submission>> {
   const cs = campaigns(ctx.store);
-  if (!(await cs.updateGuest(g.id, ['planned'], { status: 'submitting', claimed_at: new Date().toISOString(), ...(choice ? { choice } : {}) }))) return 'lost';
-  const guest = await ctx.store.getGuestById(g.guest_id);
-  if (guest === undefined || g.to_type === null || !isSwitchTarget(g.to_type)) {
-    await cs.updateGuest(g.id, ['submitting'], { status: 'skipped', outcome_reason: 'The server is no longer known.' });
-    return 'gone';
+  const out = new Map<number, Submission>();
+  const claimed = new Set(await cs.claimGuests(gs.map((g) => g.id), new Date().toISOString(), choice ? { choice } : {}));
+  const reqs: { row: CampaignGuest; guest: Guest; to: SwitchTarget }[] = [];
+  for (const g of gs) {
+    if (!claimed.has(g.id)) {
+      out.set(g.id, 'lost');
+      continue;
+    }
+    const guest = await guestOf(g.guest_id);
+    if (guest === undefined || g.to_type === null || !isSwitchTarget(g.to_type)) {
+      await cs.updateGuest(g.id, ['submitting'], { status: 'skipped', outcome_reason: 'The server is no longer known.' });
+      out.set(g.id, 'gone');
+      continue;
+    }
+    reqs.push({ row: g, guest, to: g.to_type });
   }
-  const r = await startSwitch(ctx, guest, g.to_type, { force: false, actor });
-  if (r.kind === 'refused') {
+  if (reqs.length === 0) return out;
+  const batch = await startSwitches(ctx, reqs.map(({ guest, to }) => ({ guest, to })), { force: false, actor });
+  const rowOf = new Map(reqs.map((r) => [r.guest.id, r.row]));
+  for (const guest of batch.busy) {
     // Another change to it is in progress: it stays planned and is tried again.
-    await cs.updateGuest(g.id, ['submitting'], { status: 'planned', claimed_at: null, ...(choice ? { choice: null } : {}) });
-    return 'busy';
+    const row = rowOf.get(guest.id)!;
+    await cs.updateGuest(row.id, ['submitting'], { status: 'planned', claimed_at: null, ...(choice ? { choice: null } : {}) });
+    out.set(row.id, 'busy');
   }
-  // Run here (SQLite): it finishes in the background; the next tick records its outcome.
-  r.finished.catch(() => {});
-  await cs.updateGuest(g.id, ['submitting'], { status: 'submitted', operation_id: r.operation.id, slot_start: g.slot_start, slot_end: g.slot_end });
-  await ctx.store.audit(actor, 'campaign-submit', g.guest_name, `${c.name}: operation ${r.operation.id} to ${g.to_type}`);
-  return 'started';
+  // Run here (SQLite): they finish in the background; the next tick records their outcome.
+  for (const s of batch.started) if (s.run.where === 'here') s.run.finished.catch(() => {});
+  const started = batch.started.map((s) => ({ row: rowOf.get(s.guest.id)!, op: s.operation }));
+  await cs.recordSubmitted(started.map(({ row, op }) => ({ id: row.id, operation_id: op.id, slot_start: row.slot_start, slot_end: row.slot_end })));
+  await ctx.store.auditMany(started.map(({ row, op }) => ({ actor, action: 'campaign-submit', target: row.guest_name, detail: `${c.name}: operation ${op.id} to ${row.to_type}` })));
+  for (const { row } of started) out.set(row.id, 'started');
+  return out;
 }
 
 /** Who asks for a customer choice: the guest's owner, or an operator on their behalf. */
@@ -524,7 +559,7 @@ export async function slotChoices(store: Store, campaign: string, guestId: numbe
 export async function switchEarly(ctx: FleetContext, campaign: string, guestId: number, actor: ChoiceActor): Promise<ChoiceResult> {
   const f = await choosable(ctx.store, campaign, guestId, actor);
   if (!f.ok) return f;
-  const r = await submit(ctx, f.c, f.g, actorName(actor), 'early');
+  const r = (await submitMany(ctx, f.c, [f.g], actorName(actor), (id) => ctx.store.getGuestById(id), 'early')).get(f.g.id);
   if (r !== 'started') return { ok: false, refusal: r === 'busy' || r === 'lost' ? { code: 'busy' } : { code: 'not-planned', status: 'skipped' } };
   await ctx.store.audit(actorName(actor), 'campaign-choice', f.g.guest_name, `${campaign}: switch now`);
   return { ok: true, guest: (await campaigns(ctx.store).guest(f.c.id, guestId))! };
