@@ -38,7 +38,7 @@ async function fleetWithRelay(t: TestContext) {
   });
   const notifier = smtpNotifier(fleet.store, {
     host: '127.0.0.1', port: smtp.port, security: 'none', from: (parseAddress('pvhctl@example.com') as { address: MailAddress }).address,
-    auth: null, linkBase: 'https://pvh.example.test/', linkLifetimeMs: 3_600_000, tries: 2, backoffMs: 10,
+    auth: null, ca: null, linkBase: 'https://pvh.example.test/', linkLifetimeMs: 3_600_000, tries: 2, backoffMs: 10,
   });
   /** The mails the relay received for `who`@customers.example. */
   const to = (who: string) => smtp.received.filter((m) => m.to && !Array.isArray(m.to) && m.to.value.some((a) => a.address === `${who}@customers.example`));
