@@ -18,7 +18,7 @@ import {
   type CampaignView,
 } from '../fleet/campaign.ts';
 import { realClock, type CampaignSettings } from '../fleet/campaign-rules.ts';
-import type { Notifier } from '../fleet/notice.ts';
+import { noticeKey, type Notifier } from '../fleet/notice.ts';
 import type { Store } from '../store/store.ts';
 import { notifierFromSettings } from '../notify/settings.ts';
 import { loadSettings } from '../settings/load.ts';
@@ -155,8 +155,8 @@ export function notifierFor(store: Store, settings: Settings): { notifier: Notif
     mail: 'off (no smtp.host): due notices are recorded in the audit log only',
     notifier: {
       async send(n) {
-        await store.audit('pvhctl', 'campaign-mail', n.guestName, `${n.campaignName}: ${n.kind} to ${n.owner} for ${n.slot.start.toISOString()}${n.outcome ? ` (${n.outcome.kind})` : ''}`);
-        return { status: 'sent', messageId: `audit:${n.campaignId}/${n.guestId}/${n.kind}/${n.slot.start.toISOString()}` };
+        await store.audit('pvhctl', 'campaign-mail', n.guestName, `${n.campaignName}: ${n.kind} to ${n.owner} for ${n.slot === null ? 'no slot (host without a window)' : n.slot.start.toISOString()}${n.outcome ? ` (${n.outcome.kind})` : ''}`);
+        return { status: 'sent', messageId: `audit:${n.campaignId}/${n.guestId}/${n.kind}/${noticeKey(n)}` };
       },
     },
   };

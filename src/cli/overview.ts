@@ -3,6 +3,7 @@
  * PV guests left per week, progress per host and per wave of the plan, failures needing attention,
  * readiness per host. Reads only.
  */
+import type { CampaignProgress } from '../fleet/campaign-progress.ts';
 import { readOverview } from '../fleet/overview-input.ts';
 import type { Overview } from '../fleet/overview.ts';
 import { readinessView, readyWords } from '../fleet/readiness-words.ts';
@@ -15,12 +16,41 @@ export const help = `usage: pvhctl overview [--host HOST] [--weeks N] [--json]
 Prints what the web UI's campaign page shows: PV guests left at the end of each of the last N
 weeks (default 12; rebuilt from the switches and rollbacks in the journal), switches off PV and
 rollbacks per week, each host's guests by mode and its readiness for a Xen without 32-bit PV or
-without PV, the waves of the default plan (pvhctl campaign plan), and the guests whose switch
-rolled back or that need attention, with why. --json gives the same as GET /v1/campaign/overview.
+without PV, the waves of the default plan (pvhctl campaign plan), the guests whose switch
+rolled back or that need attention, with why, and each campaign (the 20 newest): its state and
+why it paused, the wave it is at, its guests by where they are, the next slot, each wave, and
+its failed and held guests. --json gives the same as GET /v1/campaign/overview.
 Reads the store only.
 
 exit status: 0 done; 1 failed (one line on stderr); 2 usage error
 `;
+
+const when = (iso: string) => iso.replace(/:00\.000Z$/, 'Z');
+
+/**
+ * One campaign's progress in words, a line each (guest, host, window and reason text escaped).
+ * @example
+ * campaignLines(progress)
+ * // => ['campaign winter: paused since 2026-12-06T12:00Z, slots until 2027-01-31T12:00Z',
+ * //     '  paused: wave 0 (canary): 1 of 1 failed, ...', '  at wave 0 (canary); next slot 2026-12-09T01:00Z..2026-12-09T04:00Z: 3 on sim1', ...]
+ */
+export function campaignLines(c: CampaignProgress): string[] {
+  const p = printable;
+  const n = c.counts;
+  const lines = [`campaign ${p(c.name)}: ${c.state}${c.startedAt === null ? '' : ` since ${when(c.startedAt)}`}${c.endsAt === null ? '' : `, slots until ${when(c.endsAt)}`}`];
+  if (c.pauseReason !== null) lines.push(`  paused: ${p(c.pauseReason)}`);
+  const wave = c.wave === null ? 'no wave left to run' : `at wave ${c.wave.n}${c.wave.kind === 'canary' ? ' (canary)' : ''}`;
+  const next = c.nextSlot === null ? 'no slot ahead' : `next slot ${when(c.nextSlot.start)}..${when(c.nextSlot.end)}: ${c.nextSlot.hosts.map((h) => `${h.guests} on ${p(h.host)}`).join(', ')}`;
+  lines.push(`  ${wave}; ${next}`);
+  lines.push(`  guests: ${n.switched} switched, ${n.running} switching now, ${n.notified} notified and waiting for their slot, ${n.waiting} not yet notified, ${n.failed} failed, ${n.held} held back, ${n.already} already PVH or HVM, ${n.skipped} skipped; ${n.chose} chose their own time`);
+  for (const [host, w] of Object.entries(c.windows)) lines.push(`  window ${p(host)}: ${p(w)}`);
+  for (const w of c.waves) lines.push(`  wave ${w.n}${w.kind === 'canary' ? ' (canary)' : ''}: ${w.guests} guests, ${w.switched} switched, ${w.running} switching, ${w.failed} failed, ${w.planned} to come`);
+  for (const f of c.failed) lines.push(`  failed ${p(f.host)}/${p(f.guest)}: ${f.status}${f.reason === null ? '' : ` (${p(f.reason)})`}`);
+  for (const h of c.held) lines.push(`  held ${p(h.host)}/${p(h.guest)}: ${p(h.words)}`);
+  const more = n.failed - c.failed.length + (n.held - c.held.length);
+  if (more > 0) lines.push(`  and ${more} more failed or held: pvhctl campaign show ${p(c.name)}`);
+  return lines;
+}
 
 function human(o: Overview): string {
   const p = printable;
@@ -45,6 +75,7 @@ function human(o: Overview): string {
     lines.push('', 'failures needing attention');
     for (const f of o.failures) lines.push(`  ${p(f.host)}/${p(f.guest)}  ${f.status}  ${p(f.reason)}`);
   }
+  lines.push('', o.campaigns.length === 0 ? 'no campaigns' : 'campaigns', ...o.campaigns.flatMap(campaignLines));
   return lines.join('\n') + '\n';
 }
 

@@ -5,7 +5,7 @@ import { simOf } from '../drivers/sim/driver.ts';
 import type { SimHost } from '../drivers/sim/world.ts';
 import { STORES } from '../../test/support/stores.ts';
 import { campaigns, type CampaignGuest } from '../store/campaigns.ts';
-import type { Notice, NoticeResult, Notifier } from './notice.ts';
+import { noticeKey, type Notice, type NoticeResult, type Notifier } from './notice.ts';
 import type { Clock } from './campaign-rules.ts';
 import { readOverview } from './overview-input.ts';
 import {
@@ -37,7 +37,7 @@ function recordingNotifier(): Notifier & { sent: Notice[] } {
   return {
     sent,
     async send(n: Notice): Promise<NoticeResult> {
-      const key = `${n.campaignId}/${n.guestId}/${n.kind}/${n.slot.start.toISOString()}`;
+      const key = `${n.campaignId}/${n.guestId}/${n.kind}/${noticeKey(n)}`;
       const had = ids.get(key);
       if (had !== undefined) return { status: 'already-sent', messageId: had };
       ids.set(key, `<${ids.size}@test>`);
@@ -121,7 +121,7 @@ for (const store of STORES) {
     const mon = await tickAt('2026-12-07T01:00:00Z');
     assert.deepEqual(mon.mailed, [{ guest: canary.guest_name, kind: 'notice', status: 'sent' }]);
     assert.equal(notifier.sent[0]!.owner, owners.get(canary.guest_name));
-    assert.equal(notifier.sent[0]!.slot.timeZone, 'Europe/Berlin');
+    assert.equal(notifier.sent[0]!.slot?.timeZone, 'Europe/Berlin');
     assert.deepEqual(notifier.sent[0]!.path, { path: 'pvh-now' });
     // Tuesday 01:30Z, inside Tuesday's window: the canary's reminder and wave 1's notices; nothing
     // is submitted (no guest's slot is today).
@@ -197,7 +197,7 @@ for (const store of STORES) {
     await settle(fleet);
     await tickAt('2026-12-16T01:30:00Z');
     await tickAt('2026-12-20T01:00:00Z');
-    assert.ok(notifier.sent.some((n) => n.kind === 'notice' && n.guestId === late.guest_id && n.slot.start.toISOString() === '2026-12-22T01:00:00.000Z'));
+    assert.ok(notifier.sent.some((n) => n.kind === 'notice' && n.guestId === late.guest_id && n.slot?.start.toISOString() === '2026-12-22T01:00:00.000Z'));
     assert.deepEqual((await tickAt('2026-12-22T01:00:00Z')).submitted, [late.guest_name]);
     await settle(fleet);
     const last = await tickAt('2026-12-22T01:10:00Z');
@@ -209,7 +209,7 @@ for (const store of STORES) {
     // Each guest in the sim is what the campaign says.
     for (const g of shown.guests) assert.equal(sim.state.domains[g.guest_name]!.type, g.status === 'switched' ? 'pvh' : 'pv', g.guest_name);
     // Every mail went to the guest's own owner, and no identity twice.
-    const ids = notifier.sent.map((n) => `${n.guestId}/${n.kind}/${n.slot.start.toISOString()}`);
+    const ids = notifier.sent.map((n) => `${n.guestId}/${n.kind}/${noticeKey(n)}`);
     assert.equal(new Set(ids).size, ids.length);
     for (const n of notifier.sent) assert.equal(n.owner, owners.get(n.guestName));
     await fleet.close();
@@ -356,4 +356,52 @@ for (const store of STORES) {
     await settle(fleet);
     await fleet.close();
   });
+
+  test(`a slot's guests go to the switch machinery in one bulk request per round, up to each host's free places; a busy guest gives its place to the next; rows, audit and mail as one by one (${store.kind})`, async () => {
+    const { fleet } = await setup();
+    const clock = testClock('2026-12-08T02:30:00Z');
+    const deps = { clock, notifier: recordingNotifier() };
+    await createCampaign(fleet.store, { name: 'bulk', scope: { hosts: [], guests: [], owners: [] }, windows: { sim1: 'daily 02:00-05:00' }, settings: { canary: 0, noticeDays: 0 }, actor: 'op' });
+    await startCampaign(fleet.store, 'bulk', 'op', clock);
+    const first = (await rowsOf(fleet, 'bulk')).filter((g) => g.wave === 0);
+    assert.equal(first.length, 4, 'wave 0 fills sim1\'s limit of 4');
+    // The first of them has another change in progress (a queued operation nobody runs): it takes
+    // one of sim1's four places, and is refused as busy.
+    const [busyOne, ...rest] = first;
+    const other = await fleet.store.createOperationIfIdle({ guest_id: busyOne!.guest_id, kind: 'switch', from_type: 'pv', to_type: 'pvh', force: 0, requested_by: 'op', pod: null }, async () => {}, 'queued');
+    assert.ok(other !== null);
+    const bulk: number[] = [];
+    let single = 0;
+    const { createOperationsIfIdle, createOperationIfIdle } = fleet.store;
+    fleet.store.createOperationsIfIdle = (os, ...a) => (bulk.push(os.length), createOperationsIfIdle(os, ...a));
+    fleet.store.createOperationIfIdle = (...a) => (single++, createOperationIfIdle(...a));
+    const tick = ran(await tickCampaign(fleet.ctx, 'bulk', deps));
+    // Round one: three places, three guests asked for at once (the busy one among them); round two: its place to the fourth.
+    assert.deepEqual([bulk, single], [[3, 1], 0]);
+    assert.deepEqual(tick.submitted, rest.map((g) => g.guest_name));
+    assert.deepEqual(tick.mailed.map((m) => m.guest), first.map((g) => g.guest_name));
+    const after = await rowsOf(fleet, 'bulk');
+    const row = (id: number) => after.find((g) => g.id === id)!;
+    assert.deepEqual([row(busyOne!.id).status, row(busyOne!.id).claimed_at, row(busyOne!.id).operation_id], ['planned', null, null]);
+    const audit = await fleet.store.listAudit(1000);
+    for (const g of rest) {
+      const r = row(g.id);
+      const op = (await fleet.store.getOperation(r.operation_id!))!;
+      assert.deepEqual([r.status, op.guest_id, op.requested_by, r.slot_start, r.slot_end], ['submitted', g.guest_id, 'campaign:bulk', g.slot_start, g.slot_end]);
+      assert.equal(audit.filter((a) => a.target === g.guest_name && a.action === 'switch' && a.actor === 'campaign:bulk' && a.detail === 'to pvh').length, 1);
+      assert.equal(audit.filter((a) => a.target === g.guest_name && a.action === 'campaign-submit' && a.detail === `bulk: operation ${op.id} to pvh`).length, 1);
+    }
+    assert.equal(audit.filter((a) => a.target === busyOne!.guest_name && a.action === 'campaign-submit').length, 0);
+    // They run (here, under the host's limit) and the next tick records them, as before.
+    await fleet.store.updateOperation(other.id, { status: 'refused', reason: 'test' });
+    await settle(fleet);
+    clock.set('2026-12-08T02:40:00Z');
+    const next = ran(await tickCampaign(fleet.ctx, 'bulk', deps));
+    assert.deepEqual(next.recorded.map((x) => x.guest).sort(), rest.map((g) => g.guest_name).sort());
+    assert.ok(next.recorded.every((x) => x.status === 'switched'), JSON.stringify(next.recorded));
+    assert.deepEqual(next.submitted, [busyOne!.guest_name]);
+    await settle(fleet);
+    await fleet.close();
+  });
+
 }

@@ -16,12 +16,13 @@ import { campaigns, type Campaign, type CampaignGuest, type CampaignGuestStatus,
 import type { Store } from '../store/store.ts';
 import { DAY_MS, DEFAULT_SETTINGS, assignSlots, fittingOccurrence, mailDue, switchLength, waveOverThreshold, type CampaignSettings, type Clock } from './campaign-rules.ts';
 import { DOWNTIME_SAMPLES } from './downtime.ts';
-import type { Notice, NoticeOutcome, Notifier } from './notice.ts';
+import { noticeKey, type Notice, type NoticeOutcome, type Notifier } from './notice.ts';
 import { readPlanInput } from './plan-input.ts';
 import { decodeVerdict } from './stored-verdict.ts';
 import { planCampaign, type GuestPath } from './planner.ts';
-import { startSwitch, type FleetContext } from './switch.ts';
-import { isSwitchTarget } from './types.ts';
+import { startSwitches, type FleetContext } from './switch.ts';
+import { isSwitchTarget, type SwitchTarget } from './types.ts';
+import type { Guest } from '../store/schema.ts';
 import { formatWindow, occurrenceAt, parseWindow, type MaintenanceWindow } from './windows.ts';
 
 /** Who a campaign was created over; an empty list does not narrow. */
@@ -210,7 +211,7 @@ const outcomeOf = (g: CampaignGuest): NoticeOutcome | null => {
   return null;
 };
 
-const noticeOf = (c: Campaign, g: CampaignGuest, kind: Notice['kind'], slot: { start: string; end: string }, timeZone: string, distro: string | null, outcome?: NoticeOutcome): Notice => ({
+const noticeOf = (c: Campaign, g: CampaignGuest, kind: Notice['kind'], slot: { start: string; end: string } | null, timeZone: string, distro: string | null, outcome?: NoticeOutcome): Notice => ({
   kind,
   campaignId: c.id,
   campaignName: c.name,
@@ -218,7 +219,7 @@ const noticeOf = (c: Campaign, g: CampaignGuest, kind: Notice['kind'], slot: { s
   guestName: g.guest_name,
   owner: g.owner ?? '',
   host: g.host_name,
-  slot: { start: new Date(slot.start), end: new Date(slot.end), timeZone },
+  slot: slot === null ? null : { start: new Date(slot.start), end: new Date(slot.end), timeZone },
   path: JSON.parse(g.path) as GuestPath,
   distro,
   ...(outcome ? { outcome } : {}),
@@ -272,7 +273,7 @@ async function tickHeld(ctx: FleetContext, id: number, deps: TickDeps): Promise<
     return distros.get(guestId)!;
   };
   const send = async (g: CampaignGuest, column: 'notice_for' | 'reminder_for' | 'result_for', notice: Notice) => {
-    const key = notice.slot.start.toISOString();
+    const key = noticeKey(notice);
     if (!(await cs.markMail(g.id, column, key))) return;
     const r = await deps.notifier.send(notice).catch((err: unknown) => ({ status: 'failed' as const, error: err instanceof Error ? err.message : String(err) }));
     if (r.status === 'failed') await cs.unmarkMail(g.id, column, key);
@@ -366,14 +367,18 @@ async function tickHeld(ctx: FleetContext, id: number, deps: TickDeps): Promise<
   }
   // Guests held until their customer acts (a reboot into an installed PVH kernel, a kernel to
   // install) are told once, with their distribution's steps, to act before the slot their host's
-  // window would give them from the notice period on. A host with no window in the campaign has
-  // no slot to name: its held guests get no mail.
+  // window would give them from the notice period on. On a host with no window in the campaign
+  // they are told all the same, at the first tick, that no slot is planned for them in it: the
+  // customer can act now, and a later campaign with a window there finds the guest ready.
   for (const g of rows) {
     if (g.status !== 'held' || g.notice_for !== null) continue;
     const path = JSON.parse(g.path) as GuestPath;
     if (path.path !== 'after-reboot' && path.path !== 'after-kernel-upgrade') continue;
     const w = zones.get(g.host_name);
-    if (w === undefined) continue;
+    if (w === undefined) {
+      await send(g, 'notice_for', noticeOf(c, g, 'notice', null, 'UTC', await distroOf(g.guest_id)));
+      continue;
+    }
     const o = fittingOccurrence(w, new Date(now.getTime() + v.policy.noticeDays * DAY_MS), await lengthOn(g.host_name));
     await send(g, 'notice_for', noticeOf(c, g, 'notice', { start: o.start.toISOString(), end: o.end.toISOString() }, w.timeZone, await distroOf(g.guest_id)));
   }
@@ -381,7 +386,8 @@ async function tickHeld(ctx: FleetContext, id: number, deps: TickDeps): Promise<
   // A held guest whose customer has acted (its newest scan now gives it a switch) joins the last
   // wave at the slot its mail named, or its window's next occurrence that fits when that went by.
   const waitsForCustomer = (g: CampaignGuest) => ['after-reboot', 'after-kernel-upgrade'].includes((JSON.parse(g.path) as GuestPath).path);
-  const told = rows.filter((g) => g.status === 'held' && g.notice_for !== null && waitsForCustomer(g));
+  // Only those whose host has a window: the others have no slot in this campaign (their mail said so).
+  const told = rows.filter((g) => g.status === 'held' && g.notice_for !== null && zones.has(g.host_name) && waitsForCustomer(g));
   if (told.length > 0) {
     const input = await readPlanInput(store, [...new Set(told.map((g) => g.host_name))]);
     const hostBy = new Map(input.hosts.map((h) => [h.name, h]));
@@ -408,53 +414,87 @@ async function tickHeld(ctx: FleetContext, id: number, deps: TickDeps): Promise<
   const current = Math.min(...rows.filter((g) => ACTIVE.includes(g.status) && g.wave !== null && g.choice === null).map((g) => g.wave!));
   // A guest moved to another slot waits for the canary all the same (switch now is the customer's own call).
   const canaryOpen = rows.some((g) => g.wave_kind === 'canary' && g.choice === null && ACTIVE.includes(g.status));
-  const guestHost = new Map((await store.listGuests()).map((g) => [g.id, g.host_id]));
+  const guests = new Map((await store.listGuests()).map((g) => [g.id, g]));
   const busy = new Map<number, number>();
   for (const op of await store.listOperations({ status: ['pending', 'running'], limit: 100_000 })) {
-    const h = guestHost.get(op.guest_id);
+    const h = guests.get(op.guest_id)?.host_id;
     if (h !== undefined) busy.set(h, (busy.get(h) ?? 0) + 1);
   }
-  for (const g of rows) {
-    if (g.status !== 'planned' || (g.choice === null ? g.wave !== current : canaryOpen) || g.slot_start === null || g.slot_end === null) continue;
-    if (now.getTime() < Date.parse(g.slot_start) || now.getTime() + (await lengthOn(g.host_name)) > Date.parse(g.slot_end)) continue;
-    // Never without the customer's notice for this slot (unless they chose its time themselves).
-    if (g.notice_for !== g.slot_start && g.choice === null) continue;
-    const host = hosts.get(g.host_name);
-    if (host === undefined) continue;
-    const limit = Math.max(1, Math.min(host.max_parallel, v.policy.perHost ?? Number.POSITIVE_INFINITY));
-    if ((busy.get(host.id) ?? 0) >= limit) continue;
-    const r = await submit(ctx, c, g, `campaign:${c.name}`);
-    if (r === 'started') {
-      busy.set(host.id, (busy.get(host.id) ?? 0) + 1);
+  // In rounds: each round asks for as many switches as the hosts have free places, in one bulk
+  // request; a guest refused there (busy with another change, or claimed by another tick) gives its
+  // place to the next guest on its host in the next round, as a one-by-one submission would.
+  const tried = new Set<number>();
+  for (;;) {
+    const round: { g: CampaignGuest; hostId: number }[] = [];
+    const taken = new Map<number, number>();
+    for (const g of rows) {
+      if (tried.has(g.id) || g.status !== 'planned' || (g.choice === null ? g.wave !== current : canaryOpen) || g.slot_start === null || g.slot_end === null) continue;
+      if (now.getTime() < Date.parse(g.slot_start) || now.getTime() + (await lengthOn(g.host_name)) > Date.parse(g.slot_end)) continue;
+      // Never without the customer's notice for this slot (unless they chose its time themselves).
+      if (g.notice_for !== g.slot_start && g.choice === null) continue;
+      const host = hosts.get(g.host_name);
+      if (host === undefined) continue;
+      const limit = Math.max(1, Math.min(host.max_parallel, v.policy.perHost ?? Number.POSITIVE_INFINITY));
+      if ((busy.get(host.id) ?? 0) + (taken.get(host.id) ?? 0) >= limit) continue;
+      taken.set(host.id, (taken.get(host.id) ?? 0) + 1);
+      round.push({ g, hostId: host.id });
+    }
+    if (round.length === 0) break;
+    for (const { g } of round) tried.add(g.id);
+    const r = await submitMany(ctx, c, round.map(({ g }) => g), `campaign:${c.name}`, async (id) => guests.get(id));
+    for (const { g, hostId } of round) {
+      if (r.get(g.id) !== 'started') continue;
+      busy.set(hostId, (busy.get(hostId) ?? 0) + 1);
       report.submitted.push(g.guest_name);
     }
   }
   return report;
 }
 
+/** What became of one guest row handed to submitMany. */
+type Submission = 'started' | 'lost' | 'busy' | 'gone';
+
 /**
- * Claims planned guest row `g` and starts its switch through the switch machinery (the job queue
- * on PostgreSQL, this process under the host's limit otherwise); records the operation.
+ * Claims the planned guest rows `gs` and starts their switches in one request through the switch
+ * machinery (startSwitches: one transaction per SWITCH_BATCH guests, with the workers' jobs in it
+ * on PostgreSQL; run here under each host's limit otherwise); records each operation on its row
+ * and audits it. A claim whose process dies before the operations are recorded is taken up by a
+ * later tick (step 1). Returns what became of each row, by row id.
  */
-async function submit(ctx: FleetContext, c: Campaign, g: CampaignGuest, actor: string, choice?: 'early'): Promise<'started' | 'lost' | 'busy' | 'gone'> {
+async function submitMany(ctx: FleetContext, c: Campaign, gs: readonly CampaignGuest[], actor: string, guestOf: (id: number) => Promise<Guest | undefined>, choice?: 'early'): Promise<Map<number, Submission>> {
   const cs = campaigns(ctx.store);
-  if (!(await cs.updateGuest(g.id, ['planned'], { status: 'submitting', claimed_at: new Date().toISOString(), ...(choice ? { choice } : {}) }))) return 'lost';
-  const guest = await ctx.store.getGuestById(g.guest_id);
-  if (guest === undefined || g.to_type === null || !isSwitchTarget(g.to_type)) {
-    await cs.updateGuest(g.id, ['submitting'], { status: 'skipped', outcome_reason: 'The server is no longer known.' });
-    return 'gone';
+  const out = new Map<number, Submission>();
+  const claimed = new Set(await cs.claimGuests(gs.map((g) => g.id), new Date().toISOString(), choice ? { choice } : {}));
+  const reqs: { row: CampaignGuest; guest: Guest; to: SwitchTarget }[] = [];
+  for (const g of gs) {
+    if (!claimed.has(g.id)) {
+      out.set(g.id, 'lost');
+      continue;
+    }
+    const guest = await guestOf(g.guest_id);
+    if (guest === undefined || g.to_type === null || !isSwitchTarget(g.to_type)) {
+      await cs.updateGuest(g.id, ['submitting'], { status: 'skipped', outcome_reason: 'The server is no longer known.' });
+      out.set(g.id, 'gone');
+      continue;
+    }
+    reqs.push({ row: g, guest, to: g.to_type });
   }
-  const r = await startSwitch(ctx, guest, g.to_type, { force: false, actor });
-  if (r.kind === 'refused') {
+  if (reqs.length === 0) return out;
+  const batch = await startSwitches(ctx, reqs.map(({ guest, to }) => ({ guest, to })), { force: false, actor });
+  const rowOf = new Map(reqs.map((r) => [r.guest.id, r.row]));
+  for (const guest of batch.busy) {
     // Another change to it is in progress: it stays planned and is tried again.
-    await cs.updateGuest(g.id, ['submitting'], { status: 'planned', claimed_at: null, ...(choice ? { choice: null } : {}) });
-    return 'busy';
+    const row = rowOf.get(guest.id)!;
+    await cs.updateGuest(row.id, ['submitting'], { status: 'planned', claimed_at: null, ...(choice ? { choice: null } : {}) });
+    out.set(row.id, 'busy');
   }
-  // Run here (SQLite): it finishes in the background; the next tick records its outcome.
-  r.finished.catch(() => {});
-  await cs.updateGuest(g.id, ['submitting'], { status: 'submitted', operation_id: r.operation.id, slot_start: g.slot_start, slot_end: g.slot_end });
-  await ctx.store.audit(actor, 'campaign-submit', g.guest_name, `${c.name}: operation ${r.operation.id} to ${g.to_type}`);
-  return 'started';
+  // Run here (SQLite): they finish in the background; the next tick records their outcome.
+  for (const s of batch.started) if (s.run.where === 'here') s.run.finished.catch(() => {});
+  const started = batch.started.map((s) => ({ row: rowOf.get(s.guest.id)!, op: s.operation }));
+  await cs.recordSubmitted(started.map(({ row, op }) => ({ id: row.id, operation_id: op.id, slot_start: row.slot_start, slot_end: row.slot_end })));
+  await ctx.store.auditMany(started.map(({ row, op }) => ({ actor, action: 'campaign-submit', target: row.guest_name, detail: `${c.name}: operation ${op.id} to ${row.to_type}` })));
+  for (const { row } of started) out.set(row.id, 'started');
+  return out;
 }
 
 /** Who asks for a customer choice: the guest's owner, or an operator on their behalf. */
@@ -519,7 +559,7 @@ export async function slotChoices(store: Store, campaign: string, guestId: numbe
 export async function switchEarly(ctx: FleetContext, campaign: string, guestId: number, actor: ChoiceActor): Promise<ChoiceResult> {
   const f = await choosable(ctx.store, campaign, guestId, actor);
   if (!f.ok) return f;
-  const r = await submit(ctx, f.c, f.g, actorName(actor), 'early');
+  const r = (await submitMany(ctx, f.c, [f.g], actorName(actor), (id) => ctx.store.getGuestById(id), 'early')).get(f.g.id);
   if (r !== 'started') return { ok: false, refusal: r === 'busy' || r === 'lost' ? { code: 'busy' } : { code: 'not-planned', status: 'skipped' } };
   await ctx.store.audit(actorName(actor), 'campaign-choice', f.g.guest_name, `${campaign}: switch now`);
   return { ok: true, guest: (await campaigns(ctx.store).guest(f.c.id, guestId))! };

@@ -26,7 +26,7 @@ export type NoticeSlot = {
   timeZone: string;
 };
 
-/** A mail that is due. (campaignId, guestId, kind, slot.start) identifies it: one mail each. */
+/** A mail that is due. (campaignId, guestId, kind, noticeKey) identifies it: one mail each. */
 export type Notice = {
   kind: NoticeKind;
   campaignId: number;
@@ -36,13 +36,30 @@ export type Notice = {
   /** The guest's owner (guests.owner); src/notify/ looks up the address. */
   owner: string;
   host: string;
-  slot: NoticeSlot;
+  /**
+   * The guest's slot; null for a guest held for its customer on a host that has no window in the
+   * campaign: it is told what to do, but no switch is scheduled for it in this campaign.
+   */
+  slot: NoticeSlot | null;
   /** The planner's path: what the customer must do first for after-reboot / after-kernel-upgrade. */
   path: GuestPath;
   /** The guest's distribution as inspection read it (os-release ID, e.g. `debian`), null when unknown. */
   distro: string | null;
   outcome?: NoticeOutcome;
 };
+
+/** A notice with no slot is keyed by this instead of a slot's start: there is one such notice per guest and campaign. */
+export const NO_SLOT_KEY = 'no-slot';
+
+/**
+ * The part of a Notice's identity that tells its slots apart: the slot's start, or NO_SLOT_KEY.
+ * @example
+ * noticeKey({ ...n, slot: { start: new Date('2026-12-08T01:00:00Z'), ... } }) // => '2026-12-08T01:00:00.000Z'
+ * noticeKey({ ...n, slot: null }) // => 'no-slot'
+ */
+export function noticeKey(n: Pick<Notice, 'slot'>): string {
+  return n.slot === null ? NO_SLOT_KEY : n.slot.start.toISOString();
+}
 
 /** What became of one Notice. */
 export type NoticeResult =

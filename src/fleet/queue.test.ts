@@ -10,6 +10,7 @@ import { sql } from 'kysely';
 import { hostGroup, pgBossQueue, QUEUE, type OperationJob } from './queue.ts';
 import { openFleet } from './fleet.ts';
 import { startSwitches } from './switch.ts';
+import { createCampaign, showCampaign, startCampaign, tickCampaign } from './campaign.ts';
 
 test('hostGroup: the tier is the host limit, bounded', () => {
   assert.deepEqual(hostGroup({ hostId: 7, limit: 4 }), { id: 'host-7', tier: '4' });
@@ -58,16 +59,22 @@ test('a busy host does not hold a worker: host A (limit 1) queued first, host B 
   }
 });
 
-test('many switches at once on PostgreSQL: their jobs are written in the transaction that makes the operations, or not at all', { skip: !havePostgres() && 'no PostgreSQL' }, async () => {
+/** A fleet on a fresh PostgreSQL database with the pg-boss queue, and one scanned simulated host of six guests. */
+async function queuedFleet(maxParallel: number) {
   const url = await (await postgres()).newDatabase();
   const queue = await pgBossQueue(url);
   const fleet = await openFleet({ dataDir: ':memory:', store: url, recover: false, queue });
+  const host = await fleet.store.addHost({
+    name: 'sim1', transport: 'sim', endpoint: JSON.stringify({ guests: 6, seed: 3, pvOnly: 0, bootMs: 3, shutdownMs: 3 }), key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: maxParallel,
+    xen_version: null, xen_caps: null, virt_caps: null, last_seen: null,
+  });
+  await fleet.scan(host);
+  return { fleet, queue, host };
+}
+
+test('many switches at once on PostgreSQL: their jobs are written in the transaction that makes the operations, or not at all', { skip: !havePostgres() && 'no PostgreSQL' }, async () => {
+  const { fleet, queue, host } = await queuedFleet(2);
   try {
-    const host = await fleet.store.addHost({
-      name: 'sim1', transport: 'sim', endpoint: JSON.stringify({ guests: 6, seed: 3, pvOnly: 0, bootMs: 3, shutdownMs: 3 }), key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 2,
-      xen_version: null, xen_caps: null, virt_caps: null, last_seen: null,
-    });
-    await fleet.scan(host);
     const reqs = (await fleet.store.listGuests()).map((g) => ({ guest: g, to: 'pvh' as const }));
     const jobs = async () => (await sql<{ data: OperationJob; group_id: string; group_tier: string }>`select data, group_id, group_tier from pgboss.job where name = ${QUEUE}`.execute(fleet.store.db)).rows;
     // The transaction fails after the jobs were written: neither they nor the operations remain.
@@ -85,6 +92,33 @@ test('many switches at once on PostgreSQL: their jobs are written in the transac
     // Asked again while they wait in the queue: all busy, no second job.
     assert.equal((await startSwitches(fleet.ctx, reqs, { force: false, actor: 'op' })).busy.length, 6);
     assert.equal((await jobs()).length, 6);
+  } finally {
+    await fleet.close();
+  }
+});
+
+test('a campaign tick on PostgreSQL asks for its slot\'s switches in one transaction with their jobs: a failure after the jobs leaves neither', { skip: !havePostgres() && 'no PostgreSQL' }, async () => {
+  const { fleet, queue } = await queuedFleet(3);
+  try {
+    const clock = { now: () => new Date('2026-12-08T02:30:00Z') };
+    const notifier = { send: async () => ({ status: 'sent' as const, messageId: '<t@test>' }) };
+    await createCampaign(fleet.store, { name: 'q', scope: { hosts: [], guests: [], owners: [] }, windows: { sim1: 'daily 02:00-05:00' }, settings: { canary: 0, noticeDays: 0 }, actor: 'op' });
+    await startCampaign(fleet.store, 'q', 'op', clock);
+    const jobs = async () => (await sql<{ data: OperationJob }>`select data from pgboss.job where name = ${QUEUE}`.execute(fleet.store.db)).rows.map((r) => r.data.operationId);
+    let calls = 0;
+    fleet.ctx.queue = { ...queue, submitMany: async (j, within) => { calls++; await queue.submitMany(j, within); throw new Error('after the jobs'); } };
+    await assert.rejects(tickCampaign(fleet.ctx, 'q', { clock, notifier }), /after the jobs/);
+    assert.equal(calls, 1);
+    assert.deepEqual(await jobs(), []);
+    assert.deepEqual(await fleet.store.unfinishedOperations(), []);
+    // The claimed rows wait for the tick that finds their claim stale (step 1) and plans them again.
+    assert.deepEqual((await showCampaign(fleet.store, 'q')).guests.filter((g) => g.status === 'submitting').length, 3);
+    await sql`update campaign_guests set status = 'planned', claimed_at = null where status = 'submitting'`.execute(fleet.store.db);
+    fleet.ctx.queue = queue;
+    const tick = await tickCampaign(fleet.ctx, 'q', { clock, notifier });
+    assert.ok(tick.kind === 'ran' && tick.submitted.length === 3, JSON.stringify(tick));
+    const rows = (await showCampaign(fleet.store, 'q')).guests.filter((g) => g.status === 'submitted');
+    assert.deepEqual((await jobs()).sort((a, b) => a - b), rows.map((g) => g.operation_id!).sort((a, b) => a - b));
   } finally {
     await fleet.close();
   }

@@ -9,7 +9,7 @@
  * one is made printable (src/util/escape.ts) and bounded before it goes anywhere, HTML-escaped in
  * the HTML part, and the subject never holds a line break (no header injection).
  */
-import type { Notice, NoticeOutcome } from '../fleet/notice.ts';
+import type { Notice, NoticeOutcome, NoticeSlot } from '../fleet/notice.ts';
 import { customerPathWords } from '../fleet/plan-words.ts';
 import { downtimeWords, type Downtime } from '../fleet/downtime.ts';
 import { clause, modeName } from '../fleet/messages.ts';
@@ -76,13 +76,16 @@ const zoneKnown = (tz: string): boolean => {
  * slotWords({ start: new Date('2026-12-08T01:00:00Z'), end: new Date('2026-12-08T04:00:00Z'), timeZone: 'Europe/Berlin' })
  * // => 'Tuesday 8 December 2026 between 02:00 and 05:00 (Europe/Berlin time)'
  */
-export function slotWords(slot: Notice['slot']): string {
+export function slotWords(slot: NoticeSlot): string {
   const tz = zoneKnown(slot.timeZone) ? slot.timeZone : 'UTC';
   const a = partsOf(slot.start, tz);
   const b = partsOf(slot.end, tz);
   const zone = `(${safeName(tz, 64)} time)`;
   return a.day === b.day ? `${a.day} between ${a.time} and ${b.time} ${zone}` : `${a.day} at ${a.time} to ${b.day} at ${b.time} ${zone}`;
 }
+
+/** What a mail and the guest's page say for a guest held on a host that has no window in the campaign. */
+export const NO_SLOT_WORDS = 'none planned yet: its host has no maintenance window in this campaign';
 
 /** Distribution families, from the os-release ID the inspection read (src/guest/facts.ts). */
 export type DistroFamily = 'debian' | 'rhel' | 'alpine' | 'other';
@@ -203,9 +206,21 @@ export function composeMail(input: ComposeInput): Composed {
   const n = input.notice;
   const name = safeName(n.guestName, 64);
   const host = safeName(n.host, 64);
-  const when = slotWords(n.slot);
   const paragraphs: string[] = [];
   const steps = customerSteps(n.path, n.distro);
+  if (n.slot === null) {
+    // A guest held for its customer on a host with no window in the campaign: what to do, and no date.
+    paragraphs.push(`We are moving our servers to a newer, faster mode of Xen (PVH). Your server "${name}" on host ${host} has no maintenance slot yet: its host's maintenance comes later, and we will write to you again with its date.`);
+    if (steps.length > 0) {
+      paragraphs.push('So that your server is ready for it, please do this when it suits you (until then your server stays as it is):');
+      paragraphs.push(...steps.map((s) => `  * ${s}`));
+    } else paragraphs.push(customerPathWords(safePath(n.path)));
+    paragraphs.push(`Your server's page, with its state: ${input.link}\n(the link is valid until ${formatSlotStart({ start: input.linkExpires, end: input.linkExpires, timeZone: 'UTC' })}).`);
+    paragraphs.push(`Campaign: ${safeName(n.campaignName, 80)}`);
+    return { subject: subjectOf(n, name), text: `Hello,\n\n${paragraphs.join('\n\n')}\n`, html: htmlOf(paragraphs, input.link) };
+  }
+  const slot = n.slot;
+  const when = slotWords(slot);
   if (n.kind === 'result') {
     paragraphs.push(`This is about your server "${name}" on host ${host}, and its maintenance slot on ${when}.`);
     paragraphs.push(n.outcome === undefined ? 'The maintenance has ended; its page shows how it went.' : outcomeWords(n.outcome));
@@ -218,17 +233,17 @@ export function composeMail(input: ComposeInput): Composed {
       paragraphs.push(`At some time in that slot the server is shut down cleanly and started again in its new mode: it is down for ${downtimeWords(input.downtime)}. Its disks, network and memory stay as they are. If it does not start properly in its new mode, it is put back as it was automatically.`);
     }
     if (steps.length > 0) {
-      paragraphs.push(`Before ${formatSlotStart(n.slot)}, please do this (until then your server stays as it is):`);
+      paragraphs.push(`Before ${formatSlotStart(slot)}, please do this (until then your server stays as it is):`);
       paragraphs.push(...steps.map((s) => `  * ${s}`));
     }
   }
-  paragraphs.push(`Your server's page, with its slot and its state: ${input.link}\n(the link is valid until ${formatSlotStart({ ...n.slot, start: input.linkExpires })}).`);
+  paragraphs.push(`Your server's page, with its slot and its state: ${input.link}\n(the link is valid until ${formatSlotStart({ ...slot, start: input.linkExpires })}).`);
   paragraphs.push(`Campaign: ${safeName(n.campaignName, 80)}`);
   const text = `Hello,\n\n${paragraphs.join('\n\n')}\n`;
   return { subject: subjectOf(n, name), text, html: htmlOf(paragraphs, input.link) };
 }
 
-function formatSlotStart(slot: Notice['slot']): string {
+function formatSlotStart(slot: NoticeSlot): string {
   const tz = zoneKnown(slot.timeZone) ? slot.timeZone : 'UTC';
   return `${formatTime(slot.start, tz)} (${safeName(tz, 64)} time)`;
 }

@@ -16,10 +16,30 @@ test('a signed link verifies for its guest, with its slot', () => {
   assert.deepEqual(verifyLink(key, id, q, now), { ok: true, link: grant });
 });
 
+test('a link for a mail that named no slot verifies with none; a slotted link stripped of its slot, or given one, is refused', () => {
+  const bare: GuestLink = { ...grant, slot: null };
+  const { id, q } = split(signLink(key, bare));
+  assert.deepEqual([q.has('from'), q.has('to'), q.has('tz')], [false, false, false]);
+  assert.deepEqual(verifyLink(key, id, q, now), { ok: true, link: bare });
+  assert.deepEqual(verifyLink(key, id, stripped(split(signLink(key, grant)).q), now), { ok: false, refusal: { code: 'bad-signature' } });
+  const given = new URLSearchParams(q);
+  for (const [k, v] of [['from', '1'], ['to', '2'], ['tz', 'UTC']]) given.set(k!, v!);
+  assert.deepEqual(verifyLink(key, id, given, now), { ok: false, refusal: { code: 'bad-signature' } });
+  const half = new URLSearchParams(q);
+  half.set('from', '1');
+  assert.deepEqual(verifyLink(key, id, half, now), { ok: false, refusal: { code: 'malformed', detail: 'the link needs exactly one to' } });
+});
+
+const stripped = (q: URLSearchParams) => {
+  const t = new URLSearchParams(q);
+  for (const k of ['from', 'to', 'tz']) t.delete(k);
+  return t;
+};
+
 test('another guest, a changed slot, another key, a changed signature: refused', () => {
   const { id, q } = split(signLink(key, grant));
   assert.deepEqual(verifyLink(key, '8', q, now), { ok: false, refusal: { code: 'bad-signature' } });
-  for (const [k, v] of [['to', String(grant.slot.end.getTime() + 3_600_000)], ['tz', 'UTC'], ['exp', '1900000000'], ['from', '0']]) {
+  for (const [k, v] of [['to', String(grant.slot!.end.getTime() + 3_600_000)], ['tz', 'UTC'], ['exp', '1900000000'], ['from', '0']]) {
     const t = new URLSearchParams(q);
     t.set(k!, v!);
     assert.deepEqual(verifyLink(key, id, t, now), { ok: false, refusal: { code: 'bad-signature' } }, k);
@@ -41,7 +61,7 @@ test('an expired link says so; malformed ones say what is wrong', () => {
     return r.ok ? 'ok' : r.refusal.code === 'malformed' ? r.refusal.detail : r.refusal.code;
   };
   assert.equal(bad(q.toString(), '07'), 'the guest id is not a number');
-  assert.equal(bad(''), 'the link needs exactly one from');
+  assert.equal(bad(''), 'the link needs exactly one exp');
   assert.equal(bad(`${q.toString()}&sig=x`), 'the link needs exactly one sig');
   assert.equal(bad(q.toString().replace(/tz=[^&]*/, 'tz=%0a')), 'tz is not a time zone name');
   assert.equal(bad(q.toString().replace(/exp=[^&]*/, 'exp=1e9')), 'from, to and exp are whole numbers');

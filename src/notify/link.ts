@@ -6,8 +6,8 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
-/** What a link grants: reading one guest's page, and the slot the mail announced. */
-export type GuestLink = { guestId: number; slot: { start: Date; end: Date; timeZone: string }; expires: Date };
+/** What a link grants: reading one guest's page, and the slot the mail announced (null: it announced none). */
+export type GuestLink = { guestId: number; slot: { start: Date; end: Date; timeZone: string } | null; expires: Date };
 
 /** Why a link is refused. */
 export type LinkRefusal =
@@ -24,7 +24,7 @@ const TZ = /^[A-Za-z0-9_+\-/]{1,64}$/;
 const MS = /^[0-9]{1,15}$/;
 
 const payload = (l: GuestLink): string =>
-  ['pvhctl-guest-link-v1', l.guestId, l.slot.start.getTime(), l.slot.end.getTime(), l.slot.timeZone, Math.floor(l.expires.getTime() / 1000)].join('\n');
+  ['pvhctl-guest-link-v1', l.guestId, l.slot?.start.getTime() ?? '', l.slot?.end.getTime() ?? '', l.slot?.timeZone ?? '', Math.floor(l.expires.getTime() / 1000)].join('\n');
 
 const mac = (key: Uint8Array, l: GuestLink): Buffer => createHmac('sha256', key).update(payload(l)).digest();
 
@@ -36,9 +36,8 @@ const mac = (key: Uint8Array, l: GuestLink): Buffer => createHmac('sha256', key)
  */
 export function signLink(key: Uint8Array, l: GuestLink): string {
   const q = new URLSearchParams({
-    from: String(l.slot.start.getTime()),
-    to: String(l.slot.end.getTime()),
-    tz: l.slot.timeZone,
+    // A link for a mail that named no slot has none of from, to and tz.
+    ...(l.slot === null ? {} : { from: String(l.slot.start.getTime()), to: String(l.slot.end.getTime()), tz: l.slot.timeZone }),
     exp: String(Math.floor(l.expires.getTime() / 1000)),
     sig: mac(key, l).toString('base64url'),
   });
@@ -55,16 +54,18 @@ export function verifyLink(key: Uint8Array, id: string, q: URLSearchParams, now:
   const bad = (detail: string) => ({ ok: false as const, refusal: { code: 'malformed' as const, detail } });
   if (!/^[1-9][0-9]{0,9}$/.test(id)) return bad('the guest id is not a number');
   const [from, to, tz, exp, sig] = ['from', 'to', 'tz', 'exp', 'sig'].map((k) => q.getAll(k));
-  for (const [name, v] of [['from', from], ['to', to], ['tz', tz], ['exp', exp], ['sig', sig]] as const) {
+  // from, to and tz come together (a slot) or not at all (a mail that named no slot).
+  const slotted = from!.length + to!.length + tz!.length > 0;
+  for (const [name, v] of [...(slotted ? [['from', from], ['to', to], ['tz', tz]] as const : []), ['exp', exp], ['sig', sig]] as const) {
     if (v!.length !== 1) return bad(`the link needs exactly one ${name}`);
   }
-  if (!MS.test(from![0]!) || !MS.test(to![0]!) || !MS.test(exp![0]!)) return bad('from, to and exp are whole numbers');
-  if (!TZ.test(tz![0]!)) return bad('tz is not a time zone name');
+  if (!MS.test(exp![0]!) || (slotted && (!MS.test(from![0]!) || !MS.test(to![0]!)))) return bad('from, to and exp are whole numbers');
+  if (slotted && !TZ.test(tz![0]!)) return bad('tz is not a time zone name');
   const given = Buffer.from(sig![0]!, 'base64url');
   if (given.length !== SIG_BYTES) return bad('the signature has the wrong length');
   const link: GuestLink = {
     guestId: Number(id),
-    slot: { start: new Date(Number(from![0])), end: new Date(Number(to![0])), timeZone: tz![0]! },
+    slot: slotted ? { start: new Date(Number(from![0])), end: new Date(Number(to![0])), timeZone: tz![0]! } : null,
     expires: new Date(Number(exp![0]) * 1000),
   };
   // Signature first, so that an expired link says so only when it is genuine.

@@ -15,7 +15,7 @@ test('mail is off without a relay, on with one, and says what is missing', () =>
   const on = mailSetup(settings(ON));
   assert.ok(on.kind === 'on');
   assert.deepEqual({ ...on.config }, {
-    host: 'smtp.example.com', port: 587, security: 'starttls', from: 'pvhctl@example.com', auth: null, linkBase: 'https://pvh.example.com',
+    host: 'smtp.example.com', port: 587, security: 'starttls', from: 'pvhctl@example.com', auth: null, ca: null, linkBase: 'https://pvh.example.com',
     linkLifetimeMs: 30 * 86_400_000, tries: 4, backoffMs: 30_000,
   });
   assert.deepEqual(mailSetup(settings({ PVHCTL_SMTP_HOST: 'smtp.example.com' })), { kind: 'invalid', error: 'smtp.host is set: smtp.from and smtp.link_url are needed too' });
@@ -28,4 +28,10 @@ test('mail is off without a relay, on with one, and says what is missing', () =>
     throw Object.assign(new Error('no'), { code: 'ENOENT' });
   });
   assert.deepEqual(missing, { kind: 'invalid', error: 'smtp.password_file /etc/pvhctl/smtp-password: ENOENT' });
+  // smtp.ca_file: PEM certificates that replace the system's CAs for the relay; anything else is one line.
+  const withCa = { ...ON, PVHCTL_SMTP_CA_FILE: '/etc/pvhctl/smtp-ca.pem' };
+  const pem = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+  const ca = mailSetup(settings(withCa), (p) => (p === '/etc/pvhctl/smtp-ca.pem' ? pem : ''));
+  assert.ok(ca.kind === 'on' && ca.config.ca === pem);
+  assert.deepEqual(mailSetup(settings(withCa), () => 'not a certificate'), { kind: 'invalid', error: 'smtp.ca_file /etc/pvhctl/smtp-ca.pem: expected PEM certificates (-----BEGIN CERTIFICATE-----), at most 1024 KiB' });
 });

@@ -14,6 +14,8 @@ export type MailSetup = { kind: 'off' } | { kind: 'on'; config: SmtpConfig } | {
 
 /** A password file is one line; anything longer is the wrong file. */
 const MAX_PASSWORD = 1024;
+/** A CA bundle larger than this is the wrong file (the system's whole bundle is about 220 KiB). */
+const MAX_CA = 1024 * 1024;
 /** The first pause between tries (smtp.tries counts them; the pause doubles). */
 export const BACKOFF_MS = 30_000;
 
@@ -45,6 +47,16 @@ export function mailSetup(settings: Settings, readFile: (path: string) => string
     if (pass.length === 0 || pass.length > MAX_PASSWORD || /[\r\n]/.test(pass)) return { kind: 'invalid', error: `smtp.password_file ${passwordFile}: expected one line of at most ${MAX_PASSWORD} characters` };
     auth = { user, pass };
   }
+  const caFile = textOf(settings, 'smtp.ca_file');
+  let ca: string | null = null;
+  if (caFile !== null) {
+    try {
+      ca = readFile(caFile);
+    } catch (err) {
+      return { kind: 'invalid', error: `smtp.ca_file ${caFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` };
+    }
+    if (ca.length > MAX_CA || !ca.includes('-----BEGIN CERTIFICATE-----')) return { kind: 'invalid', error: `smtp.ca_file ${caFile}: expected PEM certificates (-----BEGIN CERTIFICATE-----), at most ${MAX_CA / 1024} KiB` };
+  }
   return {
     kind: 'on',
     config: {
@@ -53,6 +65,7 @@ export function mailSetup(settings: Settings, readFile: (path: string) => string
       security: textOf(settings, 'smtp.security') as SmtpSecurity,
       from: address.address,
       auth,
+      ca,
       linkBase,
       linkLifetimeMs: numberOf(settings, 'smtp.link_lifetime') * 1000,
       tries: numberOf(settings, 'smtp.tries'),

@@ -35,7 +35,7 @@ test('security starttls never falls back to plain SMTP: a relay without STARTTLS
   await mailStore(fleet.store).setContact('alice', (parseAddress('alice@example.com') as { address: MailAddress }).address);
   const notifier = smtpNotifier(fleet.store, {
     host: '127.0.0.1', port: smtp.port, security: 'starttls', from: (parseAddress('pvhctl@example.com') as { address: MailAddress }).address,
-    auth: null, linkBase: 'https://pvh.example.com', linkLifetimeMs: 3_600_000, tries: 1, backoffMs: 10,
+    auth: null, ca: null, linkBase: 'https://pvh.example.com', linkLifetimeMs: 3_600_000, tries: 1, backoffMs: 10,
   });
   const slot = { start: new Date('2026-12-08T01:00:00Z'), end: new Date('2026-12-08T04:00:00Z'), timeZone: 'Europe/Berlin' };
   const r = await notifier.send({ kind: 'notice', campaignId: 1, campaignName: 'c', guestId: 1, guestName: 'web1', owner: 'alice', host: 'xen1', slot, path: { path: 'pvh-now' }, distro: null });
@@ -83,7 +83,7 @@ test('kill -9 between the relay taking the mail and its record: not sent twice a
   assert.equal(received[0]!.messageId, row!.message_id);
   const cfg: SmtpConfig = {
     host: '127.0.0.1', port, security: 'none', from: (parseAddress('pvhctl@example.com') as { address: MailAddress }).address,
-    auth: null, linkBase: 'https://pvh.example.com', linkLifetimeMs: 3_600_000, tries: 1, backoffMs: 10,
+    auth: null, ca: null, linkBase: 'https://pvh.example.com', linkLifetimeMs: 3_600_000, tries: 1, backoffMs: 10,
   };
   const notifier = smtpNotifier(store, cfg);
   // Right after the crash the row may be another process mid-send: nothing goes out.

@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import nodemailer from 'nodemailer';
-import type { Notice, NoticeResult, Notifier } from '../fleet/notice.ts';
+import { noticeKey, type Notice, type NoticeResult, type Notifier } from '../fleet/notice.ts';
 import { DOWNTIME_SAMPLES, downtimeEstimate } from '../fleet/downtime.ts';
 import type { Store } from '../store/store.ts';
 import type { MailAddress } from './address.ts';
@@ -28,6 +28,8 @@ export type SmtpConfig = {
   security: SmtpSecurity;
   from: MailAddress;
   auth: { user: string; pass: string } | null;
+  /** PEM CA certificates the relay's certificate must chain to (smtp.ca_file); null: the system's. */
+  ca: string | null;
   /** The web UI's address as customers reach it (`https://pvh.example.com`), for the signed links. */
   linkBase: string;
   linkLifetimeMs: number;
@@ -58,6 +60,8 @@ export function smtpNotifier(store: Store, cfg: SmtpConfig, now: () => Date = ()
     requireTLS: cfg.security === 'starttls',
     ignoreTLS: cfg.security === 'none',
     ...(cfg.auth !== null ? { auth: cfg.auth } : {}),
+    // The certificate is always verified (rejectUnauthorized stays on); a given CA replaces the system's.
+    ...(cfg.ca !== null ? { tls: { ca: cfg.ca } } : {}),
     connectionTimeout: TIMEOUT_MS,
     greetingTimeout: TIMEOUT_MS,
     socketTimeout: TIMEOUT_MS,
@@ -91,8 +95,9 @@ export function smtpNotifier(store: Store, cfg: SmtpConfig, now: () => Date = ()
         return { status: 'sent', messageId: row.message_id };
       } catch (err) {
         error = smtpError(err);
-        // 5xx is the relay's final word (no such user, refused): trying again changes nothing.
-        if (isPermanent(err)) break;
+        // 5xx is the relay's final word (no such user, refused), and a refused certificate stays
+        // refused: trying again changes nothing.
+        if (isPermanent(err) || certificateRefusal(err) !== null) break;
       }
     }
     await mails.finish(row.id, 'failed', error);
@@ -102,7 +107,7 @@ export function smtpNotifier(store: Store, cfg: SmtpConfig, now: () => Date = ()
     async send(notice: Notice): Promise<NoticeResult> {
       const contact = await mails.contact(notice.owner);
       if (contact === undefined) return { status: 'no-address' };
-      const key = { campaignId: notice.campaignId, guestId: notice.guestId, kind: notice.kind, slotStart: notice.slot.start.toISOString() };
+      const key = { campaignId: notice.campaignId, guestId: notice.guestId, kind: notice.kind, slotStart: noticeKey(notice) };
       const claim = await mails.claim(key, { owner: notice.owner, address: contact.email, messageId: `<${randomUUID()}@${domain}>` }, STALE_SENDING_MS);
       if (claim.kind === 'sent') return { status: 'already-sent', messageId: claim.row.message_id };
       if (claim.kind === 'busy') return { status: 'failed', error: `another process is sending this mail (since ${claim.row.updated_at})` };
@@ -129,12 +134,36 @@ const isPermanent = (err: unknown): boolean => {
   return c !== null && c >= 500 && c < 600;
 };
 
+/** Node's codes for a peer certificate that does not verify (src/node_crypto errors, tls.checkServerIdentity). */
+const CERT_CODES = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'CERT_UNTRUSTED', 'CERT_REVOKED', 'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/** The certificate error's code when the relay's certificate was refused (nodemailer keeps it as originalCode), else null. */
+function certificateRefusal(err: unknown): string | null {
+  const e = err as { originalCode?: unknown; code?: unknown };
+  const code = typeof e?.originalCode === 'string' ? e.originalCode : typeof e?.code === 'string' ? e.code : null;
+  return code !== null && CERT_CODES.has(code) ? code : null;
+}
+
 /**
- * A delivery error in one bounded, printable line: the relay's reply, or the connection's error.
+ * A delivery error in one bounded, printable line: the relay's reply, the connection's error, or
+ * that the relay's certificate was refused and why.
  * @example
  * smtpError(Object.assign(new Error('x'), { command: 'RCPT TO', responseCode: 451, response: '451 4.3.0 try later' })) // => '451 4.3.0 try later (RCPT TO)'
+ * smtpError(Object.assign(new Error('self-signed certificate'), { code: 'ESOCKET', originalCode: 'DEPTH_ZERO_SELF_SIGNED_CERT', command: 'CONN' }))
+ * // => "the relay's TLS certificate was refused: self-signed certificate (DEPTH_ZERO_SELF_SIGNED_CERT); nothing was sent. ..."
  */
 export function smtpError(err: unknown): string {
+  const cert = certificateRefusal(err);
+  if (cert !== null) {
+    const why = (err as { message?: unknown })?.message;
+    const hint = cert === 'ERR_TLS_CERT_ALTNAME_INVALID' ? 'smtp.host must be a name the certificate is for.' : "Give the relay's CA in smtp.ca_file if it has a private one.";
+    // Node adds advice about its own flags after '; ' ("try running Node.js with --use-system-ca"): not for our operators.
+    const text = typeof why === 'string' ? why.split('\n')[0]!.split('; ')[0]!.slice(0, 200) : 'not trusted';
+    return printable(`the relay's TLS certificate was refused: ${text} (${cert}); nothing was sent. ${hint}`);
+  }
   const e = err as { response?: unknown; code?: unknown; message?: unknown; command?: unknown };
   const said = typeof e?.response === 'string' ? e.response : `${typeof e?.code === 'string' ? `${e.code}: ` : ''}${typeof e?.message === 'string' ? e.message : String(err)}`;
   // The command the relay answered, so that '500 command not recognized' says it was STARTTLS.

@@ -128,6 +128,10 @@ export const SETTINGS: readonly SettingDef[] = [
     doc: "starttls: the relay must offer STARTTLS and its certificate must verify; tls: TLS from the start (port 465); none: plain SMTP, only for a relay on this machine.",
   },
   {
+    section: 'smtp', name: 'ca_file', type: { kind: 'path' }, env: 'PVHCTL_SMTP_CA_FILE', status: 'used', default: null, example: "/etc/pvhctl/smtp-ca.pem",
+    doc: "PEM certificates of the CAs the relay's certificate must chain to, instead of the system's (a relay with a private CA). Unset: the system's CAs.",
+  },
+  {
     section: 'smtp', name: 'from', type: { kind: 'email' }, env: 'PVHCTL_SMTP_FROM', status: 'used', default: null, example: "pvhctl@example.com",
     doc: 'The sender address of mail to customers.',
   },

@@ -18,7 +18,7 @@ const EVERY: Record<string, string | number> = {
   'api.listen': '0.0.0.0', 'api.port': 8443, 'api.tls_cert': '/etc/pvhctl/tls/cert.pem', 'api.tls_key': '/etc/pvhctl/tls/key.pem',
   'shell.listen': '::', 'shell.port': 22022, 'limits.max_parallel': 4, 'verify.boot_timeout': 300, 'verify.shutdown_timeout': 90,
   'smtp.host': 'smtp.example.com', 'smtp.port': 25, 'smtp.from': 'pvhctl@example.com', 'smtp.username': 'pvhctl',
-  'smtp.password_file': '/etc/pvhctl/smtp-password', 'smtp.security': 'tls', 'smtp.link_url': 'https://pvh.example.com',
+  'smtp.password_file': '/etc/pvhctl/smtp-password', 'smtp.ca_file': '/etc/pvhctl/smtp-ca.pem', 'smtp.security': 'tls', 'smtp.link_url': 'https://pvh.example.com',
   'smtp.link_lifetime': 86400, 'smtp.tries': 2, 'campaign.batch_size': 20, 'campaign.pause': 600, 'campaign.notice': 3600,
 };
 

@@ -6,8 +6,9 @@
  * compare-and-set on the row, so that only one of them acts.
  */
 import { idColumn } from './portable.ts';
-import type { Generated, Kysely, Selectable } from 'kysely';
+import { sql, type Generated, type Kysely, type Selectable } from 'kysely';
 import type { Migration } from 'kysely/migration';
+import { BULK_ROWS, chunks } from './bulk.ts';
 import type { Store } from './store.ts';
 
 /** `draft` until started; `running`; `paused` (by an operator or by its failure threshold); `cancelled`; `done`. */
@@ -207,6 +208,38 @@ export function campaigns(store: Store) {
     /** Updates guest row `id` if its status is one of `from` (compare-and-set). */
     updateGuest: async (id: number, from: readonly CampaignGuestStatus[], u: Partial<Omit<CampaignGuest, 'id' | 'campaign_id' | 'guest_id'>>): Promise<boolean> =>
       changed(await db.updateTable('campaign_guests').set({ ...u, updated_at: stamp() }).where('id', '=', id).where('status', 'in', [...from]).executeTakeFirst()),
+    /**
+     * Claims the planned rows `ids` for submission (planned to submitting, compare-and-set, one
+     * statement per BULK_ROWS rows); returns the ids claimed: a row another tick took, or a
+     * customer's choice moved out of planned, is not.
+     */
+    claimGuests: async (ids: readonly number[], claimedAt: string, also: Partial<Pick<CampaignGuest, 'choice'>> = {}): Promise<number[]> => {
+      const out: number[] = [];
+      for (const part of chunks(ids, BULK_ROWS)) {
+        const rows = await db.updateTable('campaign_guests').set({ status: 'submitting', claimed_at: claimedAt, ...also, updated_at: stamp() })
+          .where('id', 'in', part).where('status', '=', 'planned').returning('id').execute();
+        out.push(...rows.map((r) => r.id));
+      }
+      return out;
+    },
+    /**
+     * Records the operations of claimed rows (submitting to submitted, with the slot each ran in),
+     * one statement per BULK_ROWS rows; returns how many rows it moved.
+     */
+    recordSubmitted: async (rows: readonly { id: number; operation_id: number; slot_start: string | null; slot_end: string | null }[]): Promise<number> => {
+      let n = 0;
+      for (const part of chunks(rows, BULK_ROWS)) {
+        // One value per row: CASE id WHEN 7 THEN 41 ... END, the same on SQLite and PostgreSQL (the
+        // cast tells PostgreSQL the parameter's type, which it cannot infer inside CASE).
+        const pick = <K extends 'operation_id' | 'slot_start' | 'slot_end'>(k: K, type: 'INTEGER' | 'TEXT') =>
+          sql<CampaignGuest[K]>`CASE id ${sql.join(part.map((r) => sql`WHEN ${r.id} THEN CAST(${r[k]} AS ${sql.raw(type)})`), sql` `)} END`;
+        const r = await db.updateTable('campaign_guests')
+          .set({ status: 'submitted', operation_id: pick('operation_id', 'INTEGER'), slot_start: pick('slot_start', 'TEXT'), slot_end: pick('slot_end', 'TEXT'), updated_at: stamp() })
+          .where('id', 'in', part.map((x) => x.id)).where('status', '=', 'submitting').executeTakeFirst();
+        n += Number(r.numUpdatedRows);
+      }
+      return n;
+    },
     /**
      * Marks mail `column` sent for `slot` unless it already was (compare-and-set): of two ticks,
      * one sends. `unmark` gives it back when the send failed, so the next tick tries again.

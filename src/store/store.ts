@@ -11,6 +11,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { CompiledQuery, Kysely, PostgresDialect, sql, type Transaction } from 'kysely';
 import { Migrator, type MigrationProvider } from 'kysely/migration';
 import pg from 'pg';
+import { BULK_ROWS, chunks } from './bulk.ts';
 import { migrations } from './migrations.ts';
 import { nodeSqliteDialect } from './node-sqlite-dialect.ts';
 import { engineOf, type Engine } from './portable.ts';
@@ -65,18 +66,6 @@ export class LeaseLost extends Error {
 
 const now = (): string => new Date().toISOString();
 
-/**
- * Rows per statement in the bulk writes: an operations row has a dozen columns, so 500 rows stay
- * far below the bound parameters a statement may have (SQLite 32,766, PostgreSQL 65,535).
- */
-const BULK_ROWS = 500;
-
-/** `xs` in consecutive slices of at most `n`. */
-function chunks<T>(xs: T[], n: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < xs.length; i += n) out.push(xs.slice(i, i + n));
-  return out;
-}
 
 /** The file name of the SQLite database inside a data directory. */
 export const SQLITE_FILE = 'pvhctl.sqlite';

@@ -54,7 +54,7 @@ for (const store of STORES) test(`campaign mail through a real SMTP relay, with 
 
   const cfg: SmtpConfig = {
     host: '127.0.0.1', port: smtp.port, security: 'none', from: (parseAddress('pvhctl@example.com') as { address: MailAddress }).address,
-    auth: null, linkBase: `${base}/`, linkLifetimeMs: 3_600_000, tries: 3, backoffMs: 10,
+    auth: null, ca: null, linkBase: `${base}/`, linkLifetimeMs: 3_600_000, tries: 3, backoffMs: 10,
   };
   const notifier = smtpNotifier(fleet.store, cfg);
   const mails = mailStore(fleet.store);

@@ -9,7 +9,7 @@ import type { Fleet } from '../fleet/fleet.ts';
 import { describeGuest } from '../fleet/guests.ts';
 import { modeName } from '../fleet/messages.ts';
 import { nextWords, stepWords } from '../fleet/words.ts';
-import { escapeHtml, slotWords, safeName } from '../notify/compose.ts';
+import { NO_SLOT_WORDS, escapeHtml, slotWords, safeName } from '../notify/compose.ts';
 import { LINK_PATH, refusalWords, verifyLink } from '../notify/link.ts';
 import { mailStore } from '../notify/mail-store.ts';
 
@@ -59,7 +59,7 @@ export async function registerGuestLink(app: FastifyInstance, fleet: Fleet): Pro
     if (json) {
       return reply.headers(HEADERS).send({
         guest: { id: view.id, name: view.name, host: view.host, type: view.type, runState: view.runState, next: view.next },
-        slot: { start: slot.start.toISOString(), end: slot.end.toISOString(), timeZone: slot.timeZone },
+        slot: slot === null ? null : { start: slot.start.toISOString(), end: slot.end.toISOString(), timeZone: slot.timeZone },
         expires: verdict.link.expires.toISOString(),
         operations: ops,
       });
@@ -70,7 +70,7 @@ export async function registerGuestLink(app: FastifyInstance, fleet: Fleet): Pro
       ['Host', escapeHtml(safeName(view.host ?? '-', 64))],
       ['Mode now', escapeHtml(modeName(view.type))],
       ['State', escapeHtml(view.runState ?? 'not known')],
-      ['Maintenance slot', escapeHtml(slotWords(slot))],
+      ['Maintenance slot', escapeHtml(slot === null ? NO_SLOT_WORDS : slotWords(slot))],
     ];
     if (view.next !== null) rows.push(['Before the slot', escapeHtml(safeName(nextWords(view.next), 400))]);
     const table = `<table>${rows.map(([k, v]) => `<tr><th>${k}</th><td>${v}</td></tr>`).join('')}</table>`;

@@ -85,7 +85,7 @@ async function runCampaign(n: number): Promise<{ fleet: Fleet; name: string; sho
     settings: { canary: 1, noticeDays: 0, pvOnly: 'hold' }, actor: 'e2e',
   });
   await startCampaign(fleet.store, name, 'e2e', realClock);
-  const deps = { clock: realClock, notifier: smtpNotifier(fleet.store, { host: '127.0.0.1', port: smtp.port, security: 'none', from: (parseAddress('pvhctl@lab.example') as { address: MailAddress }).address, auth: null, linkBase: 'https://pvh.lab.example/', linkLifetimeMs: 86_400_000, tries: 3, backoffMs: 100 }) };
+  const deps = { clock: realClock, notifier: smtpNotifier(fleet.store, { host: '127.0.0.1', port: smtp.port, security: 'none', from: (parseAddress('pvhctl@lab.example') as { address: MailAddress }).address, auth: null, ca: null, linkBase: 'https://pvh.lab.example/', linkLifetimeMs: 86_400_000, tries: 3, backoffMs: 100 }) };
   // Before the window nothing is submitted (and, with no notice period, nothing mailed: the notice
   // goes out as the slot opens, before the switch). Meanwhile the guest runs as PV, as a
   // customer's does before its slot.

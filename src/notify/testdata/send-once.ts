@@ -11,7 +11,7 @@ import { CRASH_NOTICE } from './crash-notice.ts';
 const store = await openStore(process.argv[2]!);
 const notifier = smtpNotifier(store, {
   host: '127.0.0.1', port: Number(process.argv[3]), security: 'none', from: 'pvhctl@example.com' as MailAddress,
-  auth: null, linkBase: 'https://pvh.example.com', linkLifetimeMs: 3_600_000, tries: 1, backoffMs: 10,
+  auth: null, ca: null, linkBase: 'https://pvh.example.com', linkLifetimeMs: 3_600_000, tries: 1, backoffMs: 10,
 });
 process.stdout.write(`${JSON.stringify(await notifier.send(CRASH_NOTICE))}\n`);
 await store.close();
