@@ -353,4 +353,22 @@ for (const store of STORES) {
     assert.deepEqual(outcomeView(undo, 'customer').reason_params, { from: 'pv' }, 'who asked is not for customers');
     await fleet.close();
   });
+
+  test(`a switch journals a step's end with the next step's begin: 12 entries, in order, in 7 writes (${store.kind})`, async () => {
+    const { fleet, sim, guests } = await setup();
+    const g = pick(sim, guests, true);
+    const writes: number[] = [];
+    const journalSteps = fleet.store.journalSteps;
+    fleet.store.journalSteps = async (id, entries, ...rest) => {
+      writes.push(entries.length);
+      return journalSteps(id, entries, ...rest);
+    };
+    const op = await finished(await startSwitch(fleet.ctx, g, 'pvh', { force: false, actor: 'op' }));
+    assert.equal(op.status, 'done', op.detail ?? '');
+    const entries = await fleet.store.journalOf(op.id);
+    assert.deepEqual(entries.map((e) => `${e.step} ${e.phase}`), ['pre-check', 'keep-config', 'shutdown', 'write-config', 'create', 'verify'].flatMap((s) => [`${s} begin`, `${s} done`]));
+    assert.deepEqual(entries.map((e) => e.seq), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    assert.deepEqual(writes, [1, 2, 2, 2, 2, 2, 1]);
+    await fleet.close();
+  });
 }

@@ -10,7 +10,7 @@ import type { Guest, Host, Operation, PriorState } from '../store/schema.ts';
 import { isSwitchTarget, type GuestType, type SwitchTarget } from './types.ts';
 import type { SwitchFailure } from './outcomes.ts';
 import { operatorRefusalWords, reasonColumns, storedReason, type Reason, type Refusal } from './reasons.ts';
-import { LeaseLost, OWNER, sqlIn, type Db, type Store } from '../store/store.ts';
+import { LeaseLost, OWNER, sqlIn, type Db, type JournalWrite, type Store } from '../store/store.ts';
 import { followOperation } from './follow.ts';
 import { leaseKeeper, type LeaseKeeper } from './lease.ts';
 import type { OperationQueue } from './queue.ts';
@@ -241,10 +241,22 @@ export async function startSwitches(ctx: FleetContext, reqs: { guest: Guest; to:
  * (LeaseLost otherwise: a frozen owner that woke up after a takeover writes nothing more).
  */
 export async function journal(ctx: FleetContext, op: Operation, guest: string, step: Step, phase: 'begin' | 'done' | 'failed', detail: string | null = null, with_: { prior_state?: PriorState | null } = {}) {
+  await journalAll(ctx, op, guest, [{ step, phase, detail }], with_);
+}
+
+/**
+ * Journals several entries at once: a step's `done` and the next step's `begin` when nothing acts
+ * between them, one statement and one transaction where two took two (src/store/store.ts
+ * journalSteps). Every entry is still written before what it begins acts.
+ */
+async function journalAll(ctx: FleetContext, op: Operation, guest: string, entries: readonly JournalWrite[], with_: { prior_state?: PriorState | null } = {}) {
+  if (entries.length === 0) return;
   ctx.leases.check(op.id);
-  const e = await ctx.store.journalStep(op.id, step, phase, detail, with_, ctx.leases.holds(op.id) ? OWNER : undefined);
-  ctx.onEvent?.({ operationId: op.id, guest, step, phase, message: detail ?? undefined });
-  await ctx.afterJournal?.(op.id, e.seq, step, phase);
+  const written = await ctx.store.journalSteps(op.id, entries, with_, ctx.leases.holds(op.id) ? OWNER : undefined);
+  for (const e of written) {
+    ctx.onEvent?.({ operationId: op.id, guest, step: e.step, phase: e.phase, message: e.detail ?? undefined });
+    await ctx.afterJournal?.(op.id, e.seq, e.step, e.phase);
+  }
 }
 
 /**
@@ -350,20 +362,23 @@ export async function runSwitch(ctx: FleetContext, opId: number): Promise<Operat
   }
   await owned(ctx, op.id, (t) => ctx.store.updateOperation(op.id, { from_type: pre.from }, t));
   const from = pre.from;
-  await journal(ctx, op, guest.name, 'pre-check', 'done', `${pre.wasRunning ? '' : 'not running; '}${pre.changes.join('; ')}`);
-
-  await journal(ctx, op, guest.name, 'keep-config', 'begin');
+  await journalAll(ctx, op, guest.name, [
+    { step: 'pre-check', phase: 'done', detail: `${pre.wasRunning ? '' : 'not running; '}${pre.changes.join('; ')}` },
+    { step: 'keep-config', phase: 'begin', detail: null },
+  ]);
   await owned(ctx, op.id, async (t) => {
     const kept = await ctx.store.keepConfig(guest.id, pre.current, 'before-switch', op.id, t);
     const next = await ctx.store.keepConfig(guest.id, pre.next, `switch-to-${to}`, op.id, t);
     await ctx.store.updateOperation(op.id, { kept_version_id: kept.id, new_version_id: next.id }, t);
   });
-  await journal(ctx, op, guest.name, 'keep-config', 'done');
+  // The keep-config step's end is journaled with the shutdown's begin.
+  let ended: JournalWrite[] = [{ step: 'keep-config', phase: 'done', detail: null }];
 
   const fail = (why: SwitchFailure, detail: string) => rollback(ctx, op.id, why, detail);
   let step: 'shutdown' | 'write-config' = 'shutdown';
   try {
-    await journal(ctx, op, guest.name, 'shutdown', 'begin');
+    await journalAll(ctx, op, guest.name, [...ended, { step: 'shutdown', phase: 'begin', detail: null }]);
+    ended = [];
     const stopped = pre.wasRunning ? await retry(() => driver.shutdown(name, ctx.shutdownTimeoutMs)) : 'stopped';
     if (stopped === 'timeout') {
       if (op.force !== 1) {
@@ -372,35 +387,39 @@ export async function runSwitch(ctx: FleetContext, opId: number): Promise<Operat
       }
       await retry(() => driver.destroy(name));
     }
-    await journal(ctx, op, guest.name, 'shutdown', 'done', stopped);
-
     step = 'write-config';
-    await journal(ctx, op, guest.name, 'write-config', 'begin');
+    await journalAll(ctx, op, guest.name, [
+      { step: 'shutdown', phase: 'done', detail: stopped },
+      { step: 'write-config', phase: 'begin', detail: null },
+    ]);
     await retry(() => driver.writeConfig(path, pre.next, pre.current));
-    await journal(ctx, op, guest.name, 'write-config', 'done');
   } catch (err) {
     stopIfLost(err);
+    await journalAll(ctx, op, guest.name, ended); // a keep-config not yet marked done
     return fail({ kind: 'driver', step, cause: failureOf(err), detail: errText(err) }, errText(err));
   }
-  return createAndVerify(ctx, opId, from, to);
+  // The operation, guest and driver already loaded; write-config's end is journaled with create's begin.
+  return createAndVerify(ctx, opId, from, to, { op, guest, driver }, [{ step: 'write-config', phase: 'done', detail: null }]);
 }
 
 /** The end of a switch: create the domain from the new config if it is not there, verify, done. */
-async function createAndVerify(ctx: FleetContext, opId: number, from: GuestType, to: GuestType): Promise<Operation> {
-  const { op, guest, driver } = await load(ctx, opId);
+async function createAndVerify(ctx: FleetContext, opId: number, from: GuestType, to: GuestType, loaded?: Pick<Awaited<ReturnType<typeof load>>, 'op' | 'guest' | 'driver'>, ended: readonly JournalWrite[] = []): Promise<Operation> {
+  const { op, guest, driver } = loaded ?? (await load(ctx, opId));
   const name = domainName(guest.name);
   let consoleBefore = '';
   try {
-    await journal(ctx, op, guest.name, 'create', 'begin');
+    await journalAll(ctx, op, guest.name, [...ended, { step: 'create', phase: 'begin', detail: null }]);
     consoleBefore = await retry(() => driver.consoleTail(name, 16384));
     if ((await retry(() => driver.domain(name))) === null) await retry(() => driver.create(hostPath(guest.config_path)));
-    await journal(ctx, op, guest.name, 'create', 'done');
   } catch (err) {
     stopIfLost(err);
     await journal(ctx, op, guest.name, 'create', 'failed', errText(err));
     return rollback(ctx, opId, { kind: 'driver', step: 'create', cause: failureOf(err), detail: errText(err) }, errText(err));
   }
-  await journal(ctx, op, guest.name, 'verify', 'begin');
+  await journalAll(ctx, op, guest.name, [
+    { step: 'create', phase: 'done', detail: null },
+    { step: 'verify', phase: 'begin', detail: null },
+  ]);
   const v = await verifyBoot(driver, guest.name, to, { ...ctx.verify, consoleBefore }).catch((err: unknown) => {
     stopIfLost(err);
     return { ok: false as const, error: err };
