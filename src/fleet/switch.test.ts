@@ -358,6 +358,9 @@ for (const store of STORES) {
     const { fleet, sim, guests } = await setup();
     const g = pick(sim, guests, true);
     const writes: number[] = [];
+    let transactions = 0;
+    const tx = fleet.store.tx;
+    fleet.store.tx = (fn) => (transactions++, tx(fn));
     const journalSteps = fleet.store.journalSteps;
     fleet.store.journalSteps = async (id, entries, ...rest) => {
       writes.push(entries.length);
@@ -369,6 +372,9 @@ for (const store of STORES) {
     assert.deepEqual(entries.map((e) => `${e.step} ${e.phase}`), ['pre-check', 'keep-config', 'shutdown', 'write-config', 'create', 'verify'].flatMap((s) => [`${s} begin`, `${s} done`]));
     assert.deepEqual(entries.map((e) => e.seq), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
     assert.deepEqual(writes, [1, 2, 2, 2, 2, 2, 1]);
+    // Beside the journal's: the config versions kept, and the end. The type it switches from goes with the pre-check's end.
+    assert.equal(transactions, 2);
+    assert.equal(op.from_type, 'pv');
     await fleet.close();
   });
 }

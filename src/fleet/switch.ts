@@ -10,7 +10,7 @@ import type { Guest, Host, Operation, PriorState } from '../store/schema.ts';
 import { isSwitchTarget, type GuestType, type SwitchTarget } from './types.ts';
 import type { SwitchFailure } from './outcomes.ts';
 import { operatorRefusalWords, reasonColumns, storedReason, type Reason, type Refusal } from './reasons.ts';
-import { LeaseLost, OWNER, sqlIn, type Db, type JournalWrite, type Store } from '../store/store.ts';
+import { LeaseLost, OWNER, sqlIn, type Db, type JournalAlso, type JournalWrite, type Store } from '../store/store.ts';
 import { followOperation } from './follow.ts';
 import { leaseKeeper, type LeaseKeeper } from './lease.ts';
 import type { OperationQueue } from './queue.ts';
@@ -249,7 +249,7 @@ export async function journal(ctx: FleetContext, op: Operation, guest: string, s
  * between them, one statement and one transaction where two took two (src/store/store.ts
  * journalSteps). Every entry is still written before what it begins acts.
  */
-async function journalAll(ctx: FleetContext, op: Operation, guest: string, entries: readonly JournalWrite[], with_: { prior_state?: PriorState | null } = {}) {
+async function journalAll(ctx: FleetContext, op: Operation, guest: string, entries: readonly JournalWrite[], with_: JournalAlso = {}) {
   if (entries.length === 0) return;
   ctx.leases.check(op.id);
   const written = await ctx.store.journalSteps(op.id, entries, with_, ctx.leases.holds(op.id) ? OWNER : undefined);
@@ -360,12 +360,16 @@ export async function runSwitch(ctx: FleetContext, opId: number): Promise<Operat
     await journal(ctx, op, guest.name, 'pre-check', 'failed', pre.refusal.code);
     return finish(ctx, op, guest, 'refused', { outcome: pre.refusal, detail: `pre-check: ${operatorRefusalWords(pre.refusal)}` });
   }
-  await owned(ctx, op.id, (t) => ctx.store.updateOperation(op.id, { from_type: pre.from }, t));
   const from = pre.from;
-  await journalAll(ctx, op, guest.name, [
-    { step: 'pre-check', phase: 'done', detail: `${pre.wasRunning ? '' : 'not running; '}${pre.changes.join('; ')}` },
-    { step: 'keep-config', phase: 'begin', detail: null },
-  ]);
+  // The type it switches from, as the pre-check found it, is kept with the pre-check's end.
+  await journalAll(
+    ctx, op, guest.name,
+    [
+      { step: 'pre-check', phase: 'done', detail: `${pre.wasRunning ? '' : 'not running; '}${pre.changes.join('; ')}` },
+      { step: 'keep-config', phase: 'begin', detail: null },
+    ],
+    { from_type: from },
+  );
   await owned(ctx, op.id, async (t) => {
     const kept = await ctx.store.keepConfig(guest.id, pre.current, 'before-switch', op.id, t);
     const next = await ctx.store.keepConfig(guest.id, pre.next, `switch-to-${to}`, op.id, t);

@@ -147,6 +147,9 @@ function sha256(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
+/** What a journal write also sets on its operation: the run state before it, the type it switches from. */
+export type JournalAlso = Pick<Partial<Operation>, 'prior_state' | 'from_type'>;
+
 /** One journal entry to write: a step, its phase, its detail. */
 export type JournalWrite = { step: Step; phase: JournalEntry['phase']; detail: string | null };
 
@@ -475,14 +478,14 @@ export function makeStore(db: Kysely<Tables>, path: string) {
      * entry that took the same seq first makes the unique index refuse this one, which is then
      * written again with a fresh snapshot (read committed).
      */
-    journalStep: async (operationId: number, step: Step, phase: JournalEntry['phase'], detail: string | null, also: Pick<Partial<Operation>, 'prior_state'> = {}, owner?: string): Promise<JournalEntry> =>
+    journalStep: async (operationId: number, step: Step, phase: JournalEntry['phase'], detail: string | null, also: JournalAlso = {}, owner?: string): Promise<JournalEntry> =>
       (await store.journalSteps(operationId, [{ step, phase, detail }], also, owner))[0]!,
     /**
      * Journals several entries of operation `operationId` at once (a step's `done` and the next
      * step's `begin`, with nothing acting between them), in seq order, and marks the operation
      * running at the last one's step: all or nothing, as journalStep, in one statement on PostgreSQL.
      */
-    journalSteps: async (operationId: number, entries: readonly JournalWrite[], also: Pick<Partial<Operation>, 'prior_state'> = {}, owner?: string): Promise<JournalEntry[]> => {
+    journalSteps: async (operationId: number, entries: readonly JournalWrite[], also: JournalAlso = {}, owner?: string): Promise<JournalEntry[]> => {
       const step = entries.at(-1)!.step;
       if (engine !== 'postgres') {
         return db.transaction().execute(async (t) => {
@@ -494,7 +497,10 @@ export function makeStore(db: Kysely<Tables>, path: string) {
           return out;
         });
       }
-      const prior = 'prior_state' in also ? sql`, prior_state = ${also.prior_state ?? null}` : sql``;
+      const prior = sql.join(
+        [...('prior_state' in also ? [sql`, prior_state = ${also.prior_state ?? null}`] : []), ...(also.from_type !== undefined ? [sql`, from_type = ${also.from_type}`] : [])],
+        sql``,
+      );
       const values = sql.join(entries.map((e, i) => sql`(${sql.lit(i + 1)}, ${e.step}::text, ${e.phase}::text, ${e.detail}::text)`));
       for (let attempt = 1; ; attempt++) {
         const at = now();
