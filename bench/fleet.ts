@@ -187,6 +187,11 @@ async function onPostgres(workers: number) {
       });
     }
     const guests = await fleet.store.listGuests();
+    // What PostgreSQL is asked from here on: every statement (pvhctl's and pg-boss's), and the transactions.
+    await sql`CREATE EXTENSION IF NOT EXISTS pg_stat_statements`.execute(fleet.store.db);
+    await sql`SELECT pg_stat_statements_reset()`.execute(fleet.store.db);
+    const xacts = async () => Number((await sql<{ n: string }>`SELECT xact_commit + xact_rollback AS n FROM pg_stat_database WHERE datname = current_database()`.execute(fleet.store.db)).rows[0]!.n);
+    const xact0 = await xacts();
     const pg0 = pgCpuMs(cluster.dir);
     const worker0 = procs.map((p) => cpuMs(p.pid!)); // their start-up is not the switches' cost
     const bench0 = process.cpuUsage();
@@ -202,6 +207,11 @@ async function onPostgres(workers: number) {
     const cpu = procs.map((p, i) => cpuMs(p.pid!) - worker0[i]!);
     const pgCpu = pgCpuMs(cluster.dir) - pg0;
     const benchCpu = (process.cpuUsage(bench0).user + process.cpuUsage(bench0).system) / 1000;
+    const xactN = (await xacts()) - xact0;
+    const statements = (
+      await sql<{ query: string; calls: string; ms: number }>`SELECT query, calls, total_exec_time AS ms FROM pg_stat_statements
+        WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) ORDER BY calls DESC`.execute(fleet.store.db)
+    ).rows.map((r) => ({ query: r.query.replace(/\s+/g, ' '), calls: Number(r.calls), ms: Number(r.ms) }));
     // Where the time went: from the request to the first step (queue and per-host slot), and each
     // operation from its first journal entry to its last.
     const times = await fleet.store.db
@@ -231,7 +241,7 @@ async function onPostgres(workers: number) {
     for (const p of procs) p.kill('SIGTERM');
     await Promise.all(procs.map((p) => new Promise((r) => (p.exitCode !== null ? r(null) : p.on('exit', r)))));
     await fleet.close();
-    return { workers, scanMs, submitMs, switchMs, rss, cpu, pgCpu, benchCpu, counts, size, waitMs, opMs, handoffMs };
+    return { workers, scanMs, submitMs, switchMs, rss, cpu, pgCpu, benchCpu, counts, size, waitMs, opMs, handoffMs, xactN, statements };
   } finally {
     for (const p of procs) p.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
@@ -239,6 +249,8 @@ async function onPostgres(workers: number) {
 }
 
 const total = HOSTS * PER_HOST;
+// The bench's PostgreSQL counts its statements (test/support/postgres.ts loads pg_stat_statements).
+process.env.PVHCTL_PG_STATEMENTS = '1';
 console.log(`fleet benchmark: ${total} guests on ${HOSTS} simulated hosts, per-host limit ${LIMIT}`);
 // PVHCTL_BENCH_ONLY=postgres skips the embedded run and the driver-only floor.
 if (process.env.PVHCTL_BENCH_ONLY !== 'postgres') {
@@ -265,6 +277,17 @@ for (const w of WORKERS) {
       `mean wait ${secs(p.waitMs)} s, mean operation ${secs(p.opMs)} s, mean hand-over ${secs(p.handoffMs)} s; ${p.counts.map((c) => `${c.n} ${c.type}/${c.health}`).join(', ')}; store ${mib(p.size)} MiB; worker peak RSS ${p.rss.map(mib).join(', ')} MiB; worker CPU ${p.cpu.map(secs).join(', ')} s; ` +
       `CPU per switch: workers ${((p.cpu.reduce((a, x) => a + x, 0)) / total).toFixed(1)} ms, PostgreSQL ${(p.pgCpu / total).toFixed(1)} ms, submitting process ${(p.benchCpu / total).toFixed(1)} ms)`,
   );
+  // Counts per switch do not depend on the machine's load: pvhctl's statements and pg-boss's apart.
+  const per = (n: number) => (n / total).toFixed(1);
+  const calls = (f: (q: string) => boolean) => p.statements.filter((s) => f(s.query)).reduce((a, s) => a + s.calls, 0);
+  const boss = (q: string) => /pgboss\./i.test(q);
+  console.log(
+    `postgres ${w} worker${w > 1 ? 's' : ' '} per switch: ${per(calls(() => true))} statements (${per(calls((q) => !boss(q)))} pvhctl's, ${per(calls(boss))} pg-boss's), ${per(p.xactN)} transactions; ` +
+      `statement time ${(p.statements.reduce((a, s) => a + s.ms, 0) / total).toFixed(2)} ms`,
+  );
+  if (process.env.PVHCTL_BENCH_STATEMENTS) {
+    for (const s of p.statements.slice(0, Number(process.env.PVHCTL_BENCH_STATEMENTS))) console.log(`  ${per(s.calls).padStart(6)}/switch ${(s.ms / total).toFixed(3).padStart(7)} ms  ${s.query.slice(0, 160)}`);
+  }
 }
 const one = pg.find((p) => p.workers === 1);
 const four = pg.find((p) => p.workers === 4);

@@ -5,7 +5,7 @@
 import { precheck, startRollback, startSwitch, startSwitches, type OperationEvent } from '../fleet/switch.ts';
 import type { Fleet } from '../fleet/fleet.ts';
 import { isSwitchTarget, SWITCH_TARGETS, type SwitchTarget } from '../fleet/types.ts';
-import { operatorRefusalWords, refusalParams } from '../fleet/reasons.ts';
+import { operatorRefusalWords, outcomeView, outcomeWords, refusalParams } from '../fleet/reasons.ts';
 import type { Operation } from '../store/schema.ts';
 import { printable } from '../util/escape.ts';
 import { parse, UsageError } from './args.ts';
@@ -115,9 +115,11 @@ export async function run(args: string[], mode: 'switch' | 'rollback' = 'switch'
     if (!values.json) process.stderr.write(`operation ${req.operation.id}: ${mode} ${printable(guest.name)}\n`);
     const unhook = finishOnSignal(fleet, mode);
     const op = await req.finished.finally(unhook);
-    output(values.json, { ...op, guest: guest.name }, (o) => `${printable(o.guest)}: ${o.status}: ${o.reason ?? ''}\n`);
+    // An operator's command: the outcome in operator words (which check failed, what the rollback did).
+    output(values.json, { ...op, ...outcomeView(op, 'operator'), guest: guest.name }, (o) => `${printable(o.guest)}: ${o.status}: ${printable(o.reason ?? '')}\n`);
     if (op.status !== 'done' && !(mode === 'rollback' && op.status === 'rolled-back')) {
-      process.stderr.write(`pvhctl ${mode}: ${printable(guest.name)}: ${op.status}: ${printable(op.reason ?? '')} (${printable(op.detail ?? '')})\n`);
+      // The customer's words, then the operator's: the code, which check failed, what the rollback did.
+      process.stderr.write(`pvhctl ${mode}: ${printable(guest.name)}: ${op.status}: ${printable(op.reason ?? '')} (${printable(op.reason_code === null ? (op.detail ?? '') : outcomeWords(op, 'operator'))})\n`);
     }
     return mode === 'rollback' && op.status === 'rolled-back' ? 0 : EXIT[op.status];
   } finally {

@@ -17,7 +17,7 @@ import { held, resume, rollback, runSwitch, STALE_MS, type FleetContext } from '
  */
 export function runOperation(ctx: FleetContext, op: Operation): Promise<Operation> {
   if (isPowerAction(op.kind)) return runPower(ctx, op.id);
-  return op.kind === 'rollback' ? rollback(ctx, op.id, `a rollback was requested by ${op.requested_by}`, 'undo of the last switch') : runSwitch(ctx, op.id);
+  return op.kind === 'rollback' ? rollback(ctx, op.id, null, 'undo of the last switch') : runSwitch(ctx, op.id);
 }
 
 /**

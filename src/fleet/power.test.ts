@@ -26,20 +26,26 @@ test('a power plan does what is asked, refuses what is already so, and after a c
 });
 
 for (const store of STORES) {
-  test(`a refused power action is stored as its code and parameters, worded for each reader at the edge (${store.kind})`, async () => {
+  /** A fleet of one simulated host with three guests, and a power action run to its end. */
+  async function setup() {
     const fleet = await openFleet({ dataDir: ':memory:', store: await store.location(), verify: { bootTimeoutMs: 500, pollMs: 2 }, shutdownTimeoutMs: 1000 });
+    const host = await fleet.store.addHost({
+      name: 'sim1', transport: 'sim', endpoint: JSON.stringify({ guests: 3, seed: 4, bootMs: 2, shutdownMs: 2 }), key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 2,
+      xen_version: null, xen_caps: null, virt_caps: null, last_seen: null,
+    });
+    await fleet.scan(host);
+    const sim = simOf(fleet.hosts.driverFor(host))!;
+    const ended = async (g: Guest, action: PowerAction) => {
+      const r = await startPower(fleet.ctx, (await fleet.store.getGuestById(g.id))!, action, { actor: 'op' });
+      return r.kind === 'started' ? r.finished : assert.fail(r.refusal.code);
+    };
+    return { fleet, sim, ended };
+  }
+
+  test(`a refused power action is stored as its code and parameters, worded for each reader at the edge (${store.kind})`, async () => {
+    const { fleet, sim, ended } = await setup();
     try {
-      const host = await fleet.store.addHost({
-        name: 'sim1', transport: 'sim', endpoint: JSON.stringify({ guests: 3, seed: 4, bootMs: 2, shutdownMs: 2 }), key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 2,
-        xen_version: null, xen_caps: null, virt_caps: null, last_seen: null,
-      });
-      await fleet.scan(host);
-      const sim = simOf(fleet.hosts.driverFor(host))!;
       const [a, b] = (await fleet.store.listGuests()).filter((g) => sim.state.domains[g.name] !== undefined);
-      const ended = async (g: Guest, action: PowerAction) => {
-        const r = await startPower(fleet.ctx, (await fleet.store.getGuestById(g.id))!, action, { actor: 'op' });
-        return r.kind === 'started' ? r.finished : assert.fail(r.refusal.code);
-      };
       const boot = await ended(a!, 'boot');
       assert.equal(boot.status, 'refused');
       assert.deepEqual([boot.reason_code, JSON.parse(boot.reason_params!)], ['already-running', {}]);
@@ -58,6 +64,26 @@ for (const store of STORES) {
       assert.equal(outcomeWords(failed, 'customer'), 'That did not work: the host refused to start the server.');
       assert.match(outcomeWords(failed, 'operator'), /^power-failed: the xl call failed before the domain changed: xl create \/etc\/xen\//);
       assert.doesNotMatch(outcomeWords(failed, 'customer'), /\/etc\/xen|xl /);
+    } finally {
+      await fleet.close();
+    }
+  });
+
+  test(`a power action's outcome is stored as a code: done, and a reboot that left the guest down (${store.kind})`, async () => {
+    const { fleet, sim, ended } = await setup();
+    try {
+      const [a] = (await fleet.store.listGuests()).filter((g) => sim.state.domains[g.name] !== undefined);
+      const rebooted = await ended(a!, 'reboot');
+      assert.deepEqual([rebooted.status, rebooted.reason_code, JSON.parse(rebooted.reason_params!)], ['done', 'powered', { action: 'reboot' }]);
+      assert.equal(outcomeWords(rebooted, 'customer'), 'The server was restarted.');
+      assert.equal(outcomeWords(rebooted, 'operator'), 'powered: reboot done');
+      // The config breaks while it runs: the reboot shuts it down and cannot start it again.
+      sim.state.files[a!.config_path] = Buffer.from('name = "broken"\r\n').toString('base64');
+      const down = await ended(a!, 'reboot');
+      assert.deepEqual([down.status, down.reason_code], ['needs-attention', 'reboot-left-down']);
+      assert.equal(outcomeWords(down, 'customer'), 'The server was shut down but could not be started again (the host refused to start the server). Our team has been alerted.');
+      assert.match(outcomeWords(down, 'operator'), /^reboot-left-down: shut down, then xl create failed: xl create \/etc\/xen\/.+; the guest is down, marked needs-attention for an operator$/);
+      assert.equal((await fleet.store.getGuestById(a!.id))!.attention, outcomeWords(down, 'customer'));
     } finally {
       await fleet.close();
     }

@@ -8,8 +8,7 @@
  */
 import { domainName, failureOf, hostPath } from '../drivers/driver.ts';
 import type { Guest, Operation, RunState } from '../store/schema.ts';
-import { customerReason } from './messages.ts';
-import { customerRefusalWords, refusalParams, type Refusal } from './reasons.ts';
+import { reasonColumns, type Reason, type Refusal } from './reasons.ts';
 import type { PowerStep } from './steps.ts';
 import { dispatch, journal, load, owned, retry, stopIfLost, type FleetContext, type SwitchRequest } from './switch.ts';
 
@@ -74,8 +73,6 @@ export async function startPower(ctx: FleetContext, guest: Guest, action: PowerA
 
 const errText = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
-const DONE: Record<PowerAction, string> = { boot: 'The server was started.', shutdown: 'The server has shut down.', reboot: 'The server was restarted.' };
-
 /**
  * Runs (or, after a crash, finishes) power operation `opId`: stop, then start, each journaled
  * before it acts and skipped when the domain is already so.
@@ -90,10 +87,10 @@ export async function runPower(ctx: FleetContext, opId: number): Promise<Operati
     running = (await retry(() => driver.domain(name))) !== null;
   } catch (err) {
     stopIfLost(err);
-    return finishPower(ctx, op, guest, 'refused', { refusal: { code: 'power-failed', cause: failureOf(err), detail: errText(err) }, detail: errText(err) });
+    return finishPower(ctx, op, guest, 'refused', { reason: { code: 'power-failed', cause: failureOf(err), detail: errText(err) }, detail: errText(err) });
   }
   const plan = powerPlan(action, running, await ctx.store.journalOf(op.id));
-  if (plan.kind === 'refuse') return finishPower(ctx, op, guest, 'refused', { refusal: plan.refusal, detail: `${action}: ${running ? 'running' : 'not running'} already` });
+  if (plan.kind === 'refuse') return finishPower(ctx, op, guest, 'refused', { reason: plan.refusal, detail: `${action}: ${running ? 'running' : 'not running'} already` });
   let stopDone = !plan.stop;
   try {
     if (plan.stop) {
@@ -101,7 +98,7 @@ export async function runPower(ctx: FleetContext, opId: number): Promise<Operati
       const r = await retry(() => driver.shutdown(name, ctx.shutdownTimeoutMs));
       if (r === 'timeout') {
         await journal(ctx, op, guest.name, 'power-stop', 'failed', 'timeout');
-        return finishPower(ctx, op, guest, 'refused', { refusal: { code: 'shutdown-timeout', seconds: Math.round(ctx.shutdownTimeoutMs / 1000) }, detail: 'shutdown timed out', runState: 'running' });
+        return finishPower(ctx, op, guest, 'refused', { reason: { code: 'shutdown-timeout', seconds: Math.round(ctx.shutdownTimeoutMs / 1000) }, detail: 'shutdown timed out', runState: 'running' });
       }
       await journal(ctx, op, guest.name, 'power-stop', 'done', r);
       stopDone = true;
@@ -115,34 +112,32 @@ export async function runPower(ctx: FleetContext, opId: number): Promise<Operati
     stopIfLost(err);
     const step = stopDone ? 'power-start' : 'power-stop';
     await journal(ctx, op, guest.name, step, 'failed', errText(err));
-    const why = customerReason(err);
     // A reboot that shut the guest down and could not start it again left it down: that needs
     // someone. Anything else failed before it changed the guest's state.
     if (action === 'reboot' && stopDone) {
-      const reason = `The server was shut down but could not be started again (${why}). Our team has been alerted.`;
-      return finishPower(ctx, op, guest, 'needs-attention', { reason, detail: `failed: ${errText(err)}`, runState: 'stopped' });
+      return finishPower(ctx, op, guest, 'needs-attention', { reason: { code: 'reboot-left-down', cause: failureOf(err), detail: errText(err) }, detail: `failed: ${errText(err)}`, runState: 'stopped' });
     }
-    return finishPower(ctx, op, guest, 'refused', { refusal: { code: 'power-failed', cause: failureOf(err), detail: errText(err) }, detail: `failed: ${errText(err)}` });
+    return finishPower(ctx, op, guest, 'refused', { reason: { code: 'power-failed', cause: failureOf(err), detail: errText(err) }, detail: `failed: ${errText(err)}` });
   }
-  return finishPower(ctx, op, guest, 'done', { reason: DONE[action], detail: 'done', runState: action === 'shutdown' ? 'stopped' : 'running' });
+  return finishPower(ctx, op, guest, 'done', { reason: { code: 'powered', action }, detail: 'done', runState: action === 'shutdown' ? 'stopped' : 'running' });
 }
 
 /**
- * Ends a power operation: its status, the guest's run state (and attention), the audit log. A
- * refusal is stored as its code and parameters (worded at the edges, src/fleet/reasons.ts), with
- * its customer words in `reason` for readers from before codes.
+ * Ends a power operation: its status, the guest's run state (and attention), the audit log. The
+ * refusal or outcome is stored as its code and parameters (worded at the edges,
+ * src/fleet/reasons.ts), with its customer words in `reason` for readers from before codes.
  */
 async function finishPower(
   ctx: FleetContext,
   op: Operation,
   guest: Guest,
   status: Operation['status'],
-  given: ({ reason: string } | { refusal: Refusal }) & { detail: string; runState?: RunState },
+  given: { reason: Reason; detail: string; runState?: RunState },
 ): Promise<Operation> {
-  const fields = 'refusal' in given ? { ...given, reason: customerRefusalWords(given.refusal) } : given;
-  const code = 'refusal' in given ? { reason_code: given.refusal.code, reason_params: JSON.stringify(refusalParams(given.refusal)) } : {};
+  const columns = reasonColumns(given.reason);
+  const fields = { ...given, reason: columns.reason };
   await owned(ctx, op.id, async (t) => {
-    await ctx.store.updateOperation(op.id, { status, reason: fields.reason, detail: fields.detail, ...code }, t);
+    await ctx.store.updateOperation(op.id, { status, detail: fields.detail, ...columns }, t);
     await ctx.store.updateGuest(
       guest.id,
       {

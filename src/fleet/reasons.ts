@@ -6,6 +6,7 @@
  * renderer; rows from before codes keep their prose, which still reads.
  */
 import { causeWords, clause, modeName, type DriverCause } from './messages.ts';
+import { customerOutcomeWords, customerParams, isCause, operatorOutcomeWords, OUTCOME_PARAMS, type Outcome, type OutcomeCode } from './outcomes.ts';
 import type { GuestType, SwitchTarget } from './types.ts';
 
 /**
@@ -155,10 +156,7 @@ function operatorText(r: Refusal): string {
 }
 
 /** The parameters of a refusal, for the stored row's `reason_params` and the API. */
-export const refusalParams = (r: Refusal): Record<string, unknown> => {
-  const { code: _, ...params } = r;
-  return params;
-};
+export const refusalParams = (r: Refusal): Record<string, unknown> => reasonParams(r);
 
 const CODES: Record<RefusalCode, (p: Record<string, unknown>) => boolean> = {
   'host-no-hvm': () => true,
@@ -181,22 +179,57 @@ const CODES: Record<RefusalCode, (p: Record<string, unknown>) => boolean> = {
   'power-failed': (p) => isCause(p.cause) && typeof p.detail === 'string',
 };
 
-const isCause = (c: unknown): c is DriverCause =>
-  typeof c === 'object' && c !== null && typeof (c as DriverCause).kind === 'string' && ((c as DriverCause).failure === null || typeof (c as DriverCause).failure === 'string');
+
+/** What an operation's stored code says: a refusal, or how it ended (src/fleet/outcomes.ts). */
+export type Reason = Refusal | Outcome;
+
+/** A stored reason's code. */
+export type ReasonCode = Reason['code'];
+
+const isRefusal = (r: Reason): r is Refusal => Object.hasOwn(CODES, r.code);
+
+/** The parameters of a refusal or an outcome, for the stored row's `reason_params` and the API. */
+export const reasonParams = (r: Reason): Record<string, unknown> => {
+  const { code: _, ...params } = r;
+  return params;
+};
+
+/**
+ * The stored columns of a refusal or an outcome: its code, its parameters as JSON, and its
+ * customer words in `reason` for readers from before codes.
+ * @example
+ * reasonColumns({ code: 'busy' }) // => { reason: 'Another change to this server is in progress.', reason_code: 'busy', reason_params: '{}' }
+ */
+export function reasonColumns(r: Reason): { reason: string; reason_code: ReasonCode; reason_params: string } {
+  return { reason: reasonWords(r, 'customer'), reason_code: r.code, reason_params: JSON.stringify(reasonParams(r)) };
+}
+
+/**
+ * A refusal or an outcome in one voice.
+ * @example
+ * reasonWords({ code: 'powered', action: 'boot' }, 'customer') // => 'The server was started.'
+ */
+export function reasonWords(r: Reason, voice: Voice): string {
+  if (isRefusal(r)) return voice === 'customer' ? customerRefusalWords(r) : operatorRefusalWords(r);
+  return voice === 'customer' ? customerOutcomeWords(r) : operatorOutcomeWords(r);
+}
 
 /** At most this much stored JSON is read back: the params are a few short strings. */
 const MAX_PARAMS = 16384;
 
 /**
- * A stored refusal (code and JSON params) read back into a Refusal; null when the row has no
- * code (written before codes), names a code this version does not know, or its params do not
- * fit the code: the row's prose is shown then.
+ * A stored reason (code and JSON params) read back into a Refusal or an Outcome; null when the
+ * row has no code (written before codes), names a code this version does not know, or its params
+ * do not fit the code: the row's prose is shown then.
  * @example
- * storedRefusal('same-type', '{"type":"pvh"}') // => { code: 'same-type', type: 'pvh' }
- * storedRefusal(null, null) // => null
+ * storedReason('same-type', '{"type":"pvh"}') // => { code: 'same-type', type: 'pvh' }
+ * storedReason('powered', '{"action":"boot"}') // => { code: 'powered', action: 'boot' }
+ * storedReason(null, null) // => null
  */
-export function storedRefusal(code: string | null, params: string | null): Refusal | null {
-  if (code === null || !Object.hasOwn(CODES, code)) return null;
+export function storedReason(code: string | null, params: string | null): Reason | null {
+  if (code === null) return null;
+  const fits = Object.hasOwn(CODES, code) ? CODES[code as RefusalCode] : Object.hasOwn(OUTCOME_PARAMS, code) ? OUTCOME_PARAMS[code as OutcomeCode] : null;
+  if (fits === null) return null;
   let p: unknown;
   try {
     p = params === null || params.length > MAX_PARAMS ? null : JSON.parse(params);
@@ -204,8 +237,18 @@ export function storedRefusal(code: string | null, params: string | null): Refus
     return null;
   }
   if (typeof p !== 'object' || p === null || Array.isArray(p)) return null;
-  if (!CODES[code as RefusalCode](p as Record<string, unknown>)) return null;
-  return { ...(p as object), code } as Refusal;
+  if (!fits(p as Record<string, unknown>)) return null;
+  return { ...(p as object), code } as Reason;
+}
+
+/**
+ * A stored refusal read back (see storedReason); null for anything that is not a refusal.
+ * @example
+ * storedRefusal('same-type', '{"type":"pvh"}') // => { code: 'same-type', type: 'pvh' }
+ */
+export function storedRefusal(code: string | null, params: string | null): Refusal | null {
+  const r = storedReason(code, params);
+  return r !== null && isRefusal(r) ? r : null;
 }
 
 /** Who reads an outcome: a customer (words only) or an operator (words and detail). */
@@ -231,31 +274,33 @@ export function refusalView(r: Refusal, voice: Voice): RefusalView {
 type StoredOutcome = { status: string; reason: string | null; detail: string | null; reason_code: string | null; reason_params: string | null };
 
 /**
- * An operation's outcome for one reader: a refusal stored as a code is worded from it, in the
- * reader's voice, with its code and parameters; any other outcome, and a refusal from before
- * codes, is its stored prose (written in customer words) and no code.
+ * An operation's outcome for one reader: a refusal or an outcome stored as a code is worded from
+ * it, in the reader's voice, with its code and parameters (a customer's without operator detail);
+ * a row from before codes is its stored prose (written in customer words) and no code.
  * @example
  * outcomeView({ status: 'refused', reason: 'x', detail: 'y', reason_code: 'busy', reason_params: '{}' }, 'customer')
  * // => { reason: 'Another change to this server is in progress.', reason_code: 'busy', reason_params: {} }
  * outcomeView({ status: 'refused', reason: 'Old prose.', detail: null, reason_code: null, reason_params: null }, 'customer')
  * // => { reason: 'Old prose.', reason_code: null, reason_params: null }
  */
-export function outcomeView(op: StoredOutcome, voice: Voice): { reason: string | null; reason_code: RefusalCode | null; reason_params: Record<string, unknown> | null } {
-  const r = storedRefusal(op.reason_code, op.reason_params);
+export function outcomeView(op: StoredOutcome, voice: Voice): { reason: string | null; reason_code: ReasonCode | null; reason_params: Record<string, unknown> | null } {
+  const r = storedReason(op.reason_code, op.reason_params);
   if (r === null) return { reason: op.reason, reason_code: null, reason_params: null };
-  const v = refusalView(r, voice);
-  return { reason: v.words, reason_code: v.code, reason_params: v.params };
+  const params = reasonParams(r);
+  return { reason: reasonWords(r, voice), reason_code: r.code, reason_params: voice === 'customer' ? customerParams(params) : params };
 }
 
 /**
- * An operation's outcome as one line in a voice (the shell, the CLI): the words, and for an
- * operator the detail of an outcome stored as prose.
+ * An operation's outcome as one line in a voice (the shell, the CLI, the web, mail): the words
+ * of its code, or the prose of a row from before codes (for an operator with its stored detail).
  * @example
  * outcomeWords({ status: 'refused', reason: 'x', detail: 'y', reason_code: 'busy', reason_params: '{}' }, 'customer')
  * // => 'Another change to this server is in progress.'
+ * outcomeWords({ status: 'done', reason: 'Old prose.', detail: 'switched pv → pvh', reason_code: null, reason_params: null }, 'operator')
+ * // => 'Old prose.'
  */
 export function outcomeWords(op: StoredOutcome, voice: Voice): string {
-  const r = storedRefusal(op.reason_code, op.reason_params);
-  if (r !== null) return voice === 'customer' ? customerRefusalWords(r) : operatorRefusalWords(r);
+  const r = storedReason(op.reason_code, op.reason_params);
+  if (r !== null) return reasonWords(r, voice);
   return op.reason ?? op.status;
 }

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { openFleet, type Fleet } from './fleet.ts';
 import type { Guest } from '../store/schema.ts';
 import { startSwitch, startSwitches, startRollback, precheck, type SwitchRequest } from './switch.ts';
-import { operatorRefusalWords } from './reasons.ts';
+import { operatorRefusalWords, outcomeView, outcomeWords } from './reasons.ts';
 import { domainName } from '../drivers/driver.ts';
 import { runningType } from './verify.ts';
 import type { SimSpec } from '../drivers/sim/fleet.ts';
@@ -303,6 +303,78 @@ for (const store of STORES) {
     const accepted = await finished(await startSwitch(fleet.ctx, b!, 'pvh', { force: false, actor: 'op', pod: 'accept' }));
     assert.equal(accepted.status, 'done', accepted.detail ?? '');
     assert.match(configOnHost(sim, b!), /^maxmem = 4096$/m);
+    await fleet.close();
+  });
+
+  test(`a switch's outcome is stored as a code with its parameters: switched, which check failed and the rollback, a failed rollback, an undo; worded per reader (${store.kind})`, async () => {
+    const { fleet, sim, guests } = await setup();
+    const [ok, panics, slow, lost] = guests.filter((g) => sim.state.guests[g.name]!.kernel.pvh);
+    const params = (o: { reason_params: string | null }) => JSON.parse(o.reason_params!);
+
+    const done = await finished(await startSwitch(fleet.ctx, ok!, 'pvh', { force: false, actor: 'op' }));
+    assert.deepEqual([done.status, done.reason_code, params(done)], ['done', 'switched', { from: 'pv', to: 'pvh' }]);
+    assert.equal(outcomeWords(done, 'customer'), 'The server now runs in PVH mode.');
+    assert.equal(outcomeWords(done, 'operator'), 'switched: pv → pvh, verified');
+
+    // The new type's boot fails a check: which check, what the rollback did.
+    sim.state.guests[panics!.name]!.faults.push({ kind: 'panic', onType: 'pvh', count: 1 });
+    const rb = await finished(await startSwitch(fleet.ctx, panics!, 'pvh', { force: false, actor: 'op' }));
+    assert.equal(rb.status, 'rolled-back');
+    assert.equal(rb.reason_code, 'rolled-back');
+    const p = params(rb);
+    assert.deepEqual([p.from, p.to, p.restarted, p.failure.kind], ['pv', 'pvh', true, 'verify']);
+    assert.ok(['panic', 'crashed', 'domain-gone'].includes(p.failure.boot.check), JSON.stringify(p));
+    assert.equal(rb.reason, outcomeWords(rb, 'customer'), 'the prose beside the code is the customer words');
+    assert.match(outcomeWords(rb, 'customer'), /^The switch to PVH did not work: .*\. The server was restarted in PV mode with its settings unchanged\.$/);
+    assert.match(outcomeWords(rb, 'operator'), new RegExp(`^rolled-back: verify failed \\(${p.failure.boot.check}\\): .+; config restored, restarted as pv and verified$`));
+    const customer = outcomeView(rb, 'customer');
+    assert.equal(customer.reason_code, 'rolled-back');
+    assert.doesNotMatch(JSON.stringify(customer.reason_params), /detail|console/, 'customers get no operator detail');
+    assert.equal((outcomeView(rb, 'operator').reason_params as { failure: { detail: string } }).failure.detail, p.failure.detail);
+
+    sim.state.guests[slow!.name]!.faults.push({ kind: 'slow-shutdown', ms: 5000, count: 1 });
+    const timedOut = await finished(await startSwitch(fleet.ctx, slow!, 'pvh', { force: false, actor: 'op' }));
+    assert.deepEqual([timedOut.reason_code, params(timedOut).failure], ['rolled-back', { kind: 'shutdown-timeout', seconds: 0 }]);
+    assert.match(outcomeWords(timedOut, 'operator'), /^rolled-back: xl shutdown -w did not finish within 0 s; no --force, so no destroy; config restored/);
+
+    // The host goes away for good: the rollback fails too, the guest is left for an operator.
+    sim.state.faults.push({ kind: 'host-reboot', afterCalls: 6, downCalls: 1000 });
+    const attention = await finished(await startSwitch(fleet.ctx, lost!, 'pvh', { force: false, actor: 'op' }));
+    assert.deepEqual([attention.status, attention.reason_code], ['needs-attention', 'rollback-failed']);
+    assert.equal(params(attention).cause.kind, 'unreachable');
+    assert.match(outcomeWords(attention, 'customer'), /^The server could not be brought back in PV mode automatically \(the host could not be reached\)\. Our team has been alerted/);
+    assert.match(outcomeWords(attention, 'operator'), /^rollback-failed: .+; rollback failed: .+; the guest is left down or unchecked, marked needs-attention for an operator$/);
+    assert.equal((await fleet.store.getGuestById(lost!.id))!.attention, outcomeWords(attention, 'customer'));
+
+    sim.state.downCalls = 0;
+    const undo = await finished(await startRollback(fleet.ctx, (await fleet.store.getGuestById(ok!.id))!, 'token:7'));
+    assert.deepEqual([undo.status, undo.reason_code, params(undo)], ['rolled-back', 'undone', { from: 'pv', by: 'token:7' }]);
+    assert.equal(outcomeWords(undo, 'customer'), 'The server was put back in PV mode with its earlier settings.');
+    assert.deepEqual(outcomeView(undo, 'customer').reason_params, { from: 'pv' }, 'who asked is not for customers');
+    await fleet.close();
+  });
+
+  test(`a switch journals a step's end with the next step's begin: 12 entries, in order, in 7 writes (${store.kind})`, async () => {
+    const { fleet, sim, guests } = await setup();
+    const g = pick(sim, guests, true);
+    const writes: number[] = [];
+    let transactions = 0;
+    const tx = fleet.store.tx;
+    fleet.store.tx = (fn) => (transactions++, tx(fn));
+    const journalSteps = fleet.store.journalSteps;
+    fleet.store.journalSteps = async (id, entries, ...rest) => {
+      writes.push(entries.length);
+      return journalSteps(id, entries, ...rest);
+    };
+    const op = await finished(await startSwitch(fleet.ctx, g, 'pvh', { force: false, actor: 'op' }));
+    assert.equal(op.status, 'done', op.detail ?? '');
+    const entries = await fleet.store.journalOf(op.id);
+    assert.deepEqual(entries.map((e) => `${e.step} ${e.phase}`), ['pre-check', 'keep-config', 'shutdown', 'write-config', 'create', 'verify'].flatMap((s) => [`${s} begin`, `${s} done`]));
+    assert.deepEqual(entries.map((e) => e.seq), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    assert.deepEqual(writes, [1, 2, 2, 2, 2, 2, 1]);
+    // Beside the journal's: the config versions kept, and the end. The type it switches from goes with the pre-check's end.
+    assert.equal(transactions, 2);
+    assert.equal(op.from_type, 'pv');
     await fleet.close();
   });
 }

@@ -8,13 +8,13 @@ import { hostname } from 'node:os';
 import { DriverError, domainName, failureOf, hostPath, type HostDriver } from '../drivers/driver.ts';
 import type { Guest, Host, Operation, PriorState } from '../store/schema.ts';
 import { isSwitchTarget, type GuestType, type SwitchTarget } from './types.ts';
-import { customerRefusalWords, operatorRefusalWords, refusalParams, type Refusal } from './reasons.ts';
-import { LeaseLost, OWNER, sqlIn, type Db, type Store } from '../store/store.ts';
+import type { SwitchFailure } from './outcomes.ts';
+import { operatorRefusalWords, reasonColumns, storedReason, type Reason, type Refusal } from './reasons.ts';
+import { LeaseLost, OWNER, sqlIn, type Db, type JournalAlso, type JournalWrite, type Store } from '../store/store.ts';
 import { followOperation } from './follow.ts';
 import { leaseKeeper, type LeaseKeeper } from './lease.ts';
 import type { OperationQueue } from './queue.ts';
 import { makeLimiter, type Limiter } from './limiter.ts';
-import { attentionMessage, customerReason, modeName, rolledBackMessage } from './messages.ts';
 import { allowed, type PolicyResult } from './policy.ts';
 import type { ReadConfigFacts, RewriteConfig } from './seams.ts';
 import { decodeVerdict } from './stored-verdict.ts';
@@ -241,28 +241,44 @@ export async function startSwitches(ctx: FleetContext, reqs: { guest: Guest; to:
  * (LeaseLost otherwise: a frozen owner that woke up after a takeover writes nothing more).
  */
 export async function journal(ctx: FleetContext, op: Operation, guest: string, step: Step, phase: 'begin' | 'done' | 'failed', detail: string | null = null, with_: { prior_state?: PriorState | null } = {}) {
-  ctx.leases.check(op.id);
-  const e = await ctx.store.journalStep(op.id, step, phase, detail, with_, ctx.leases.holds(op.id) ? OWNER : undefined);
-  ctx.onEvent?.({ operationId: op.id, guest, step, phase, message: detail ?? undefined });
-  await ctx.afterJournal?.(op.id, e.seq, step, phase);
+  await journalAll(ctx, op, guest, [{ step, phase, detail }], with_);
 }
 
-async function finish(ctx: FleetContext, op: Operation, guest: Guest, status: Operation['status'], fields: { reason: string | null; detail: string | null; type?: GuestType; attention?: string | null; refusal?: Refusal }) {
+/**
+ * Journals several entries at once: a step's `done` and the next step's `begin` when nothing acts
+ * between them, one statement and one transaction where two took two (src/store/store.ts
+ * journalSteps). Every entry is still written before what it begins acts.
+ */
+async function journalAll(ctx: FleetContext, op: Operation, guest: string, entries: readonly JournalWrite[], with_: JournalAlso = {}) {
+  if (entries.length === 0) return;
+  ctx.leases.check(op.id);
+  const written = await ctx.store.journalSteps(op.id, entries, with_, ctx.leases.holds(op.id) ? OWNER : undefined);
+  for (const e of written) {
+    ctx.onEvent?.({ operationId: op.id, guest, step: e.step, phase: e.phase, message: e.detail ?? undefined });
+    await ctx.afterJournal?.(op.id, e.seq, e.step, e.phase);
+  }
+}
+
+/**
+ * Ends a switch or a rollback: its status and outcome (a refusal or an outcome kept as its code
+ * and parameters, src/fleet/reasons.ts, with its customer words in `reason` for readers from
+ * before codes), the guest's type, health and run state, the audit log.
+ */
+async function finish(ctx: FleetContext, op: Operation, guest: Guest, status: Operation['status'], fields: { outcome: Reason; detail: string | null; type?: GuestType }) {
   // Done and rolled back leave the guest as it was before (running or stopped); a failed rollback
   // leaves it in a state nobody checked.
   // A finished switch boots the guest in its new type (also one that was stopped); a rollback
   // boots it only when it is known to have been running (prior_state).
   const wasRunning = (await ctx.store.getOperation(op.id))?.prior_state === 'running';
   const runState = status === 'done' ? 'running' : status === 'rolled-back' ? (wasRunning ? 'running' : 'stopped') : status === 'needs-attention' ? null : undefined;
+  const columns = reasonColumns(fields.outcome);
   await owned(ctx, op.id, async (t) => {
-    // A refusal keeps its code and parameters; the words beside them are for readers from before codes.
-    const code = fields.refusal ? { reason_code: fields.refusal.code, reason_params: JSON.stringify(refusalParams(fields.refusal)) } : {};
-    await ctx.store.updateOperation(op.id, { status, reason: fields.reason, detail: fields.detail, ...code }, t);
+    await ctx.store.updateOperation(op.id, { status, detail: fields.detail, ...columns }, t);
     await ctx.store.updateGuest(
       guest.id,
       {
         health: status === 'needs-attention' ? 'needs-attention' : 'ok',
-        attention: status === 'needs-attention' ? (fields.attention ?? fields.reason) : null,
+        attention: status === 'needs-attention' ? columns.reason : null,
         ...(fields.type ? { current_type: fields.type } : {}),
         ...(runState !== undefined ? { run_state: runState, run_state_at: new Date().toISOString() } : {}),
       },
@@ -270,7 +286,7 @@ async function finish(ctx: FleetContext, op: Operation, guest: Guest, status: Op
     );
     await ctx.store.audit('pvhctl', `operation-${status}`, guest.name, fields.detail, t);
   });
-  ctx.onEvent?.({ operationId: op.id, guest: guest.name, step: status, phase: 'done', status, message: fields.reason ?? undefined });
+  ctx.onEvent?.({ operationId: op.id, guest: guest.name, step: status, phase: 'done', status, message: columns.reason });
   return (await ctx.store.getOperation(op.id))!;
 }
 
@@ -342,82 +358,100 @@ export async function runSwitch(ctx: FleetContext, opId: number): Promise<Operat
   const pre = await precheck(ctx, guest, to, { force: op.force === 1, ...(op.pod === null ? {} : { pod: op.pod }) });
   if (!pre.ok) {
     await journal(ctx, op, guest.name, 'pre-check', 'failed', pre.refusal.code);
-    return finish(ctx, op, guest, 'refused', { reason: customerRefusalWords(pre.refusal), detail: `pre-check: ${operatorRefusalWords(pre.refusal)}`, refusal: pre.refusal });
+    return finish(ctx, op, guest, 'refused', { outcome: pre.refusal, detail: `pre-check: ${operatorRefusalWords(pre.refusal)}` });
   }
-  await owned(ctx, op.id, (t) => ctx.store.updateOperation(op.id, { from_type: pre.from }, t));
   const from = pre.from;
-  await journal(ctx, op, guest.name, 'pre-check', 'done', `${pre.wasRunning ? '' : 'not running; '}${pre.changes.join('; ')}`);
-
-  await journal(ctx, op, guest.name, 'keep-config', 'begin');
+  // The type it switches from, as the pre-check found it, is kept with the pre-check's end.
+  await journalAll(
+    ctx, op, guest.name,
+    [
+      { step: 'pre-check', phase: 'done', detail: `${pre.wasRunning ? '' : 'not running; '}${pre.changes.join('; ')}` },
+      { step: 'keep-config', phase: 'begin', detail: null },
+    ],
+    { from_type: from },
+  );
   await owned(ctx, op.id, async (t) => {
     const kept = await ctx.store.keepConfig(guest.id, pre.current, 'before-switch', op.id, t);
     const next = await ctx.store.keepConfig(guest.id, pre.next, `switch-to-${to}`, op.id, t);
     await ctx.store.updateOperation(op.id, { kept_version_id: kept.id, new_version_id: next.id }, t);
   });
-  await journal(ctx, op, guest.name, 'keep-config', 'done');
+  // The keep-config step's end is journaled with the shutdown's begin.
+  let ended: JournalWrite[] = [{ step: 'keep-config', phase: 'done', detail: null }];
 
-  const fail = (why: string, detail: string) => rollback(ctx, op.id, why, detail);
+  const fail = (why: SwitchFailure, detail: string) => rollback(ctx, op.id, why, detail);
+  let step: 'shutdown' | 'write-config' = 'shutdown';
   try {
-    await journal(ctx, op, guest.name, 'shutdown', 'begin');
+    await journalAll(ctx, op, guest.name, [...ended, { step: 'shutdown', phase: 'begin', detail: null }]);
+    ended = [];
     const stopped = pre.wasRunning ? await retry(() => driver.shutdown(name, ctx.shutdownTimeoutMs)) : 'stopped';
     if (stopped === 'timeout') {
       if (op.force !== 1) {
         await journal(ctx, op, guest.name, 'shutdown', 'failed', 'timeout');
-        return fail(`the server did not shut down within ${Math.round(ctx.shutdownTimeoutMs / 1000)} s`, 'shutdown timed out; no --force, so no destroy');
+        return fail({ kind: 'shutdown-timeout', seconds: Math.round(ctx.shutdownTimeoutMs / 1000) }, 'shutdown timed out; no --force, so no destroy');
       }
       await retry(() => driver.destroy(name));
     }
-    await journal(ctx, op, guest.name, 'shutdown', 'done', stopped);
-
-    await journal(ctx, op, guest.name, 'write-config', 'begin');
+    step = 'write-config';
+    await journalAll(ctx, op, guest.name, [
+      { step: 'shutdown', phase: 'done', detail: stopped },
+      { step: 'write-config', phase: 'begin', detail: null },
+    ]);
     await retry(() => driver.writeConfig(path, pre.next, pre.current));
-    await journal(ctx, op, guest.name, 'write-config', 'done');
   } catch (err) {
     stopIfLost(err);
-    return fail(customerReason(err), errText(err));
+    await journalAll(ctx, op, guest.name, ended); // a keep-config not yet marked done
+    return fail({ kind: 'driver', step, cause: failureOf(err), detail: errText(err) }, errText(err));
   }
-  return createAndVerify(ctx, opId, from, to);
+  // The operation, guest and driver already loaded; write-config's end is journaled with create's begin.
+  return createAndVerify(ctx, opId, from, to, { op, guest, driver }, [{ step: 'write-config', phase: 'done', detail: null }]);
 }
 
 /** The end of a switch: create the domain from the new config if it is not there, verify, done. */
-async function createAndVerify(ctx: FleetContext, opId: number, from: GuestType, to: GuestType): Promise<Operation> {
-  const { op, guest, driver } = await load(ctx, opId);
+async function createAndVerify(ctx: FleetContext, opId: number, from: GuestType, to: GuestType, loaded?: Pick<Awaited<ReturnType<typeof load>>, 'op' | 'guest' | 'driver'>, ended: readonly JournalWrite[] = []): Promise<Operation> {
+  const { op, guest, driver } = loaded ?? (await load(ctx, opId));
   const name = domainName(guest.name);
   let consoleBefore = '';
   try {
-    await journal(ctx, op, guest.name, 'create', 'begin');
+    await journalAll(ctx, op, guest.name, [...ended, { step: 'create', phase: 'begin', detail: null }]);
     consoleBefore = await retry(() => driver.consoleTail(name, 16384));
     if ((await retry(() => driver.domain(name))) === null) await retry(() => driver.create(hostPath(guest.config_path)));
-    await journal(ctx, op, guest.name, 'create', 'done');
   } catch (err) {
     stopIfLost(err);
     await journal(ctx, op, guest.name, 'create', 'failed', errText(err));
-    return rollback(ctx, opId, customerReason(err), errText(err));
+    return rollback(ctx, opId, { kind: 'driver', step: 'create', cause: failureOf(err), detail: errText(err) }, errText(err));
   }
-  await journal(ctx, op, guest.name, 'verify', 'begin');
+  await journalAll(ctx, op, guest.name, [
+    { step: 'create', phase: 'done', detail: null },
+    { step: 'verify', phase: 'begin', detail: null },
+  ]);
   const v = await verifyBoot(driver, guest.name, to, { ...ctx.verify, consoleBefore }).catch((err: unknown) => {
     stopIfLost(err);
-    return { ok: false as const, reason: customerReason(err), detail: errText(err) };
+    return { ok: false as const, error: err };
   });
   if (!v.ok) {
-    await journal(ctx, op, guest.name, 'verify', 'failed', v.detail);
-    return rollback(ctx, opId, v.reason, v.detail);
+    // A check that failed, or the host that could not be asked while checking.
+    const why: SwitchFailure = 'check' in v ? { kind: 'verify', boot: v.check, detail: v.detail } : { kind: 'driver', step: 'create', cause: failureOf(v.error), detail: errText(v.error) };
+    const detail = 'check' in v ? v.detail : errText(v.error);
+    await journal(ctx, op, guest.name, 'verify', 'failed', detail);
+    return rollback(ctx, opId, why, detail);
   }
   await journal(ctx, op, guest.name, 'verify', 'done', `domid ${v.domid}, xl list -l type ${to}; ${v.evidence ?? 'the guest did not report its mode on its console'}`);
-  return finish(ctx, op, guest, 'done', { reason: `The server now runs in ${modeName(to)} mode.`, detail: `switched ${from} → ${to}`, type: to });
+  return finish(ctx, op, guest, 'done', { outcome: { code: 'switched', from, to }, detail: `switched ${from} → ${to}`, type: to });
 }
 
 /**
  * Puts the guest back as it was: destroy a failed new-type domain, restore the kept config if the
  * file differs from it, boot it if it is not running, verify. Every step is idempotent, so a crash
- * in the middle of a rollback is finished by running it again.
+ * in the middle of a rollback is finished by running it again. `why`: what failed in the switch
+ * (kept on the operation as `rolling-back` while this runs); null for a rollback asked for.
  */
-export async function rollback(ctx: FleetContext, opId: number, why: string, detail: string): Promise<Operation> {
+export async function rollback(ctx: FleetContext, opId: number, why: SwitchFailure | null, detail: string): Promise<Operation> {
   const { op, guest, driver } = await load(ctx, opId);
   const name = domainName(guest.name);
   const path = hostPath(guest.config_path);
   const from = op.from_type;
-  await owned(ctx, op.id, (t) => ctx.store.updateOperation(op.id, { reason: why, detail }, t));
+  const rollingBack = why === null ? {} : reasonColumns({ code: 'rolling-back', from, to: op.to_type, failure: why });
+  await owned(ctx, op.id, (t) => ctx.store.updateOperation(op.id, { ...rollingBack, detail }, t));
   let leftRunning = false;
   try {
     await journal(ctx, op, guest.name, 'rollback-stop', 'begin', detail);
@@ -474,16 +508,15 @@ export async function rollback(ctx: FleetContext, opId: number, why: string, det
     stopIfLost(err);
     const msg = errText(err);
     return finish(ctx, op, guest, 'needs-attention', {
-      reason: attentionMessage(from, customerReason(err)),
+      outcome: { code: 'rollback-failed', from, failure: why, cause: failureOf(err), detail: msg },
       detail: `${detail}; rollback failed: ${msg}`,
-      attention: attentionMessage(from, customerReason(err)),
     });
   }
-  const reason =
-    op.kind === 'rollback'
-      ? `The server was put back in ${modeName(from)} mode with its earlier settings.`
-      : rolledBackMessage(from, op.to_type, why, leftRunning);
-  return finish(ctx, op, guest, 'rolled-back', { reason, detail, type: from });
+  const outcome: Reason =
+    why === null
+      ? { code: 'undone', from, by: op.requested_by }
+      : { code: 'rolled-back', from, to: op.to_type, failure: why, restarted: leftRunning };
+  return finish(ctx, op, guest, 'rolled-back', { outcome, detail, type: from });
 }
 
 /** An operation from before leases (no lease_until), owned on another machine, is taken over after this long untouched. */
@@ -517,10 +550,13 @@ export async function resume(ctx: FleetContext, op: Operation): Promise<Operatio
   }
   const r = resumeFrom(entries, newOnHost);
   await ctx.store.audit('pvhctl', 'recover', guest.name, `operation ${op.id}: ${r.kind}`);
-  const why = op.reason ?? 'the change was interrupted';
+  const detail = op.detail ?? 'pvhctl restarted during the operation';
+  // The failure a rollback under way kept; a switch that was interrupted before any failed.
+  const kept = storedReason(op.reason_code, op.reason_params);
+  const why: SwitchFailure | null = op.kind === 'rollback' ? null : kept?.code === 'rolling-back' ? kept.failure : { kind: 'interrupted', detail };
   return r.kind === 'resume-create'
     ? createAndVerify(ctx, op.id, op.from_type, op.to_type)
-    : rollback(ctx, op.id, why, op.detail ?? 'pvhctl restarted during the operation');
+    : rollback(ctx, op.id, why, detail);
 }
 
 /**
@@ -540,5 +576,5 @@ export async function startRollback(ctx: FleetContext, guest: Guest, actor: stri
     },
     ctx.queue ? 'queued' : 'here',
   );
-  return dispatch(ctx, op, guest, (id) => rollback(ctx, id, `a rollback was requested by ${actor}`, `undo of operation ${last.id}`));
+  return dispatch(ctx, op, guest, (id) => rollback(ctx, id, null, `undo of operation ${last.id}`));
 }

@@ -19,8 +19,61 @@ export type VerifyOptions = {
 
 export const DEFAULT_VERIFY: VerifyOptions = { bootTimeoutMs: 120_000, pollMs: 1000 };
 
-/** `evidence`: what the guest itself said of its mode (guestReport), or null when it said nothing. */
-export type VerifyResult = { ok: true; domid: number; evidence: string | null } | { ok: false; reason: string; detail: string };
+/** A mode as the guest itself names it (Linux's pv_info line). */
+export type InsideMode = 'PV' | 'PVH' | 'HVM';
+
+/**
+ * Which check of a boot failed, with its parameters: kept in a failed switch's stored outcome
+ * (src/fleet/outcomes.ts), and worded by `bootCheckWords`.
+ */
+export type BootCheck =
+  /** The domain was gone after xl create (on_crash = "destroy"): `panic` on its console or not. */
+  | { check: 'domain-gone'; panic: boolean; silentPvh: boolean }
+  /** The domain crashed (kept by on_crash = "preserve"). */
+  | { check: 'crashed' }
+  /** xl list -l shows another type than the expected one. */
+  | { check: 'wrong-type'; running: GuestType; expected: GuestType }
+  /** Its console shows a kernel panic. */
+  | { check: 'panic' }
+  /** The guest itself reports another mode than the expected one. */
+  | { check: 'guest-reports'; says: InsideMode; expected: InsideMode }
+  /** The time limit passed while waiting for the domain, its frontends, or its TCP port. */
+  | { check: 'timeout'; waiting: 'start' | 'frontends' | 'tcp'; port: number | null; seconds: number; silentPvh: boolean };
+
+/**
+ * A failed boot check in a customer's words (no trailing full stop).
+ * @example
+ * bootCheckWords({ check: 'wrong-type', running: 'pv', expected: 'pvh' }) // => 'the server started in PV mode instead of PVH'
+ */
+export function bootCheckWords(c: BootCheck): string {
+  switch (c.check) {
+    case 'domain-gone': {
+      const why = c.panic ? "the server's kernel stopped with an error while starting" : 'the server stopped right after starting';
+      return c.silentPvh ? `${why}; ${SILENT_PVH_CONSOLE}` : why;
+    }
+    case 'crashed':
+      return 'the server crashed while starting';
+    case 'wrong-type':
+      return `the server started in ${c.running.toUpperCase()} mode instead of ${c.expected.toUpperCase()}`;
+    case 'panic':
+      return "the server's kernel stopped with an error while starting";
+    case 'guest-reports':
+      return `the server reports running in ${c.says} mode instead of ${c.expected}`;
+    case 'timeout': {
+      const last =
+        c.waiting === 'start' ? 'the server did not start' : c.waiting === 'frontends' ? 'the server did not finish starting (its disk and network drivers did not connect)' : `the server does not answer on port ${c.port}`;
+      return `${last} within ${c.seconds} s${c.silentPvh ? `; ${SILENT_PVH_CONSOLE}` : ''}`;
+    }
+  }
+}
+
+/**
+ * `evidence`: what the guest itself said of its mode (guestReport), or null when it said nothing.
+ * A failure names its check (`check`), its customer words (`reason`) and the operator detail.
+ */
+export type VerifyResult = { ok: true; domid: number; evidence: string | null } | { ok: false; check: BootCheck; reason: string; detail: string };
+
+const failed = (check: BootCheck, detail: string): VerifyResult => ({ ok: false, check, reason: bootCheckWords(check), detail });
 
 /** The guest's own word on its mode: Linux's pv_info line, the lab's marker, a printed /sys/hypervisor/guest_type. */
 const GUEST_SAYS = [
@@ -48,7 +101,7 @@ export function guestReport(tail: string): { type: 'PV' | 'PVH' | 'HVM'; line: s
 }
 
 /** The mode a guest reports from inside: under the PV shim it is a PV guest. */
-const INSIDE: Record<GuestType, 'PV' | 'PVH' | 'HVM'> = { pv: 'PV', pvh: 'PVH', 'pvh-shim': 'PV', hvm: 'HVM' };
+const INSIDE: Record<GuestType, InsideMode> = { pv: 'PV', pvh: 'PVH', 'pvh-shim': 'PV', hvm: 'HVM' };
 
 /** Lines that mean the guest kernel died (Linux panic(), BUG, GRUB errors before the kernel). */
 /**
@@ -183,44 +236,38 @@ export async function verifyBoot(driver: HostDriver, name: string, expected: Gue
   const n = domainName(name);
   const start = Date.now();
   const deadline = start + opts.bootTimeoutMs;
-  let last = 'the server did not start';
+  let waiting: 'start' | 'frontends' | 'tcp' = 'start';
   let detail = '';
   for (;;) {
     const d = await driver.domain(n);
     if (d === null) {
       // xl create returned with the domain built: gone now means it died (on_crash = "destroy").
       const tail = sinceBoot(await driver.consoleTail(n, 16384), opts.consoleBefore);
-      const panic = PANIC.exec(tail);
-      const why = panic ? "the server's kernel stopped with an error while starting" : 'the server stopped right after starting';
-      return {
-        ok: false,
-        reason: expected === 'pvh' && silent(tail) ? `${why}; ${SILENT_PVH_CONSOLE}` : why,
-        detail: `domain gone after xl create; console: ${consoleCause(tail)}`,
-      };
+      const panic = PANIC.test(tail);
+      return failed({ check: 'domain-gone', panic, silentPvh: expected === 'pvh' && silent(tail) }, `domain gone after xl create; console: ${consoleCause(tail)}`);
     } else if (d.state === 'crashed') {
       const tail = sinceBoot(await driver.consoleTail(n, 16384), opts.consoleBefore);
-      return { ok: false, reason: 'the server crashed while starting', detail: `domain crashed; console: ${consoleCause(tail)}` };
+      return failed({ check: 'crashed' }, `domain crashed; console: ${consoleCause(tail)}`);
     } else if (runningType(d) !== expected) {
-      return { ok: false, reason: `the server started in ${runningType(d).toUpperCase()} mode instead of ${expected.toUpperCase()}`, detail: `xl list -l type ${runningType(d)}` };
+      return failed({ check: 'wrong-type', running: runningType(d), expected }, `xl list -l type ${runningType(d)}`);
     } else {
       const tail = sinceBoot(await driver.consoleTail(n, 16384), opts.consoleBefore);
-      const panic = PANIC.exec(tail);
-      if (panic) return { ok: false, reason: 'the server\'s kernel stopped with an error while starting', detail: `console: ${consoleCause(tail)}` };
+      if (PANIC.test(tail)) return failed({ check: 'panic' }, `console: ${consoleCause(tail)}`);
       const fe = await driver.frontends(d.domid);
       const states = [...fe.vbd, ...fe.vif];
       const connected = fe.vbd.length > 0 && states.every((s) => s === 4);
       if (!connected) {
-        last = 'the server did not finish starting (its disk and network drivers did not connect)';
+        waiting = 'frontends';
         detail = `XenbusState vbd=[${fe.vbd.join(',')}] vif=[${fe.vif.join(',')}]`;
       } else if (opts.tcpProbe && !(await tcpOpen(opts.tcpProbe.address, opts.tcpProbe.port, opts.tcpProbe.timeoutMs))) {
-        last = `the server does not answer on port ${opts.tcpProbe.port}`;
+        waiting = 'tcp';
         detail = `tcp ${opts.tcpProbe.address}:${opts.tcpProbe.port} refused or timed out`;
       } else {
         // The guest's own word, when it gave one, must agree with xl's: a guest that says PV while
         // xl says PVH is not what was asked for.
         const says = guestReport(tail);
         if (says !== null && says.type !== INSIDE[expected]) {
-          return { ok: false, reason: `the server reports running in ${says.type} mode instead of ${INSIDE[expected]}`, detail: `xl list -l type ${runningType(d)}; guest console: ${says.line}` };
+          return failed({ check: 'guest-reports', says: says.type, expected: INSIDE[expected] }, `xl list -l type ${runningType(d)}; guest console: ${says.line}`);
         }
         const evidence = says === null ? null : `the guest reports ${says.type} ("${says.line}")`;
         return { ok: true, domid: d.domid, evidence };
@@ -229,7 +276,8 @@ export async function verifyBoot(driver: HostDriver, name: string, expected: Gue
     if (Date.now() >= deadline) {
       // Verification never needs console text: the frontends decide. A silent console only explains.
       const quiet = expected === 'pvh' && d !== null && silent(sinceBoot(await driver.consoleTail(n, 16384), opts.consoleBefore));
-      return { ok: false, reason: `${last} within ${Math.round(opts.bootTimeoutMs / 1000)} s${quiet ? `; ${SILENT_PVH_CONSOLE}` : ''}`, detail: `${detail}${quiet ? '; console empty since the boot' : ''}` };
+      const port = waiting === 'tcp' && opts.tcpProbe ? opts.tcpProbe.port : null;
+      return failed({ check: 'timeout', waiting, port, seconds: Math.round(opts.bootTimeoutMs / 1000), silentPvh: quiet }, `${detail}${quiet ? '; console empty since the boot' : ''}`);
     }
     await sleep(Math.min(nextPollMs(Date.now() - start, opts.pollMs), Math.max(1, deadline - Date.now())));
   }

@@ -213,7 +213,7 @@ export function fleetBackend(fleet: Fleet, hub: EventHub, opts: FleetBackendOpti
   }
 
   const outcome = (op: Operation): Result<string> =>
-    op.status === 'done' ? { ok: true, value: op.reason ?? 'Done.' } : { ok: false, error: op.reason === null && op.reason_code === null ? `The change ended as ${op.status}.` : outcomeWords(op, 'customer') };
+    op.status === 'done' ? { ok: true, value: op.reason === null && op.reason_code === null ? 'Done.' : outcomeWords(op, 'customer') } : { ok: false, error: op.reason === null && op.reason_code === null ? `The change ended as ${op.status}.` : outcomeWords(op, 'customer') };
 
   return {
     async guests(customer) {

@@ -260,6 +260,30 @@ export const migrations: Record<string, Migration> = {
       await db.schema.alterTable('operations').dropColumn('reason_code').execute();
     },
   },
+  // Outcomes kept as codes too (src/fleet/outcomes.ts). Rows from before whose outcome follows
+  // from their own columns get their code: a switch done, a power action done, an asked-for
+  // rollback done (their prose was fixed words). A rolled-back switch or a guest needing attention
+  // had its cause only in prose (which check failed, which xl error): those keep their prose and
+  // NULL code, and still read as they did.
+  '0970_operation_outcome_codes': {
+    async up(db: Kysely<any>) {
+      // The types and kinds are pvhctl's own fixed words, safe inside a JSON string literal.
+      await sql`UPDATE operations SET reason_code = 'switched', reason_params = '{"from":"' || from_type || '","to":"' || to_type || '"}'
+        WHERE reason_code IS NULL AND kind = 'switch' AND status = 'done'`.execute(db);
+      await sql`UPDATE operations SET reason_code = 'powered', reason_params = '{"action":"' || kind || '"}'
+        WHERE reason_code IS NULL AND kind IN ('boot', 'shutdown', 'reboot') AND status = 'done'`.execute(db);
+      // Who asked is any text: JSON-encoded here, not in SQL.
+      const undone = await db.selectFrom('operations').select(['id', 'from_type', 'requested_by']).where('reason_code', 'is', null).where('kind', '=', 'rollback').where('status', '=', 'rolled-back').execute();
+      for (const o of undone) {
+        await db.updateTable('operations').set({ reason_code: 'undone', reason_params: JSON.stringify({ from: o.from_type, by: o.requested_by }) }).where('id', '=', o.id).execute();
+      }
+    },
+    async down(db: Kysely<any>) {
+      // Readers from before know refusal codes only; the prose beside every code still reads.
+      await sql`UPDATE operations SET reason_code = NULL, reason_params = NULL
+        WHERE reason_code IN ('switched', 'rolling-back', 'rolled-back', 'undone', 'rollback-failed', 'powered', 'reboot-left-down')`.execute(db);
+    },
+  },
   // The Xen Shell's customer keys (src/store/customer-keys.ts), numbered apart from the fleet's.
   '0600_campaigns': campaignsMigration,
   '0900_customer_keys': customerKeysMigration,

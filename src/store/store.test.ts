@@ -13,6 +13,7 @@ import { sql } from 'kysely';
 import { migrations } from './migrations.ts';
 import { openDriver } from '../drivers/open.ts';
 import { decodeVerdict, encodeVerdict } from '../fleet/stored-verdict.ts';
+import { outcomeWords } from '../fleet/reasons.ts';
 
 test('a data directory gets one WAL-mode SQLite file, migrated once, reopened intact', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'pvhctl-store-'));
@@ -37,6 +38,42 @@ test('a data directory gets one WAL-mode SQLite file, migrated once, reopened in
 });
 
 for (const store of STORES) {
+  test(`migration 0970 gives old outcome rows a code where their columns decide it; rows whose cause was only prose keep it and still read (${store.kind})`, async () => {
+    const s = await openStore(await store.location());
+    const h = await s.addHost({ name: 'h', transport: 'sim', endpoint: null, key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 1, xen_version: null, xen_caps: null, virt_caps: null, last_seen: null });
+    const g = await s.upsertGuest({ name: 'g', host_id: h.id, owner: null, config_path: '/etc/xen/g.cfg', current_type: 'pv', arch: null, verdict: null, verdict_at: null, attention: null });
+    // Rows as pvhctl wrote them before outcome codes: prose only.
+    const rows = [
+      { kind: 'switch', status: 'done', reason: 'The server now runs in PVH mode.', by: 'op' },
+      { kind: 'reboot', status: 'done', reason: 'The server was restarted.', by: 'op' },
+      { kind: 'rollback', status: 'rolled-back', reason: 'The server was put back in PV mode with its earlier settings.', by: 'customer:"o\\\'brien"' },
+      { kind: 'switch', status: 'rolled-back', reason: 'The switch to PVH did not work: the server crashed while starting. The server was restarted in PV mode with its settings unchanged.', by: 'op' },
+      { kind: 'switch', status: 'needs-attention', reason: 'The server could not be brought back in PV mode automatically (the host could not be reached).', by: 'op' },
+      { kind: 'switch', status: 'refused', reason: 'Another change to this server is in progress.', by: 'op' },
+    ] as const;
+    await migrations['0970_operation_outcome_codes']!.down!(s.db);
+    const ids: number[] = [];
+    for (const r of rows) {
+      const o = await s.db.insertInto('operations').values({ guest_id: g.id, kind: r.kind, from_type: 'pv', to_type: 'pvh', status: r.status, step: 'created', force: 0, kept_version_id: null, new_version_id: null, reason: r.reason, detail: 'x', requested_by: r.by, created_at: 'x', updated_at: 'x' }).returning('id').executeTakeFirstOrThrow();
+      ids.push(o.id);
+    }
+    await migrations['0970_operation_outcome_codes']!.up(s.db);
+    const after = await Promise.all(ids.map(async (id) => (await s.getOperation(id))!));
+    assert.deepEqual(after.map((o) => [o.reason_code, o.reason_params === null ? null : JSON.parse(o.reason_params)]), [
+      ['switched', { from: 'pv', to: 'pvh' }],
+      ['powered', { action: 'reboot' }],
+      ['undone', { from: 'pv', by: rows[2].by }],
+      [null, null],
+      [null, null],
+      [null, null],
+    ]);
+    // Every row reads as it did: the coded ones' words are the prose they had, the others are their prose.
+    assert.deepEqual(after.map((o) => outcomeWords(o, 'customer')), rows.map((r) => r.reason));
+    await migrations['0970_operation_outcome_codes']!.down!(s.db);
+    assert.deepEqual((await Promise.all(ids.map((id) => s.getOperation(id)))).map((o) => o!.reason_code), [null, null, null, null, null, null]);
+    await s.close();
+  });
+
   test(`migration 0530 moves a simulated host's shape into its endpoint and drops the simulator's column (${store.kind})`, async () => {
     const s = await openStore(await store.location());
     // A store as it was before 0530: the column back, a demo's sim host and an ssh host in it.

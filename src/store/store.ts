@@ -136,6 +136,12 @@ function sha256(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
+/** What a journal write also sets on its operation: the run state before it, the type it switches from. */
+export type JournalAlso = Pick<Partial<Operation>, 'prior_state' | 'from_type'>;
+
+/** One journal entry to write: a step, its phase, its detail. */
+export type JournalWrite = { step: Step; phase: JournalEntry['phase']; detail: string | null };
+
 export type GuestFilter = { hostId?: number; owner?: string; health?: Guest['health']; limit?: number; offset?: number };
 
 /** Whether `err` is a unique-constraint violation, as PostgreSQL (23505) or SQLite reports it. */
@@ -461,27 +467,41 @@ export function makeStore(db: Kysely<Tables>, path: string) {
      * entry that took the same seq first makes the unique index refuse this one, which is then
      * written again with a fresh snapshot (read committed).
      */
-    journalStep: async (operationId: number, step: Step, phase: JournalEntry['phase'], detail: string | null, also: Pick<Partial<Operation>, 'prior_state'> = {}, owner?: string): Promise<JournalEntry> => {
+    journalStep: async (operationId: number, step: Step, phase: JournalEntry['phase'], detail: string | null, also: JournalAlso = {}, owner?: string): Promise<JournalEntry> =>
+      (await store.journalSteps(operationId, [{ step, phase, detail }], also, owner))[0]!,
+    /**
+     * Journals several entries of operation `operationId` at once (a step's `done` and the next
+     * step's `begin`, with nothing acting between them), in seq order, and marks the operation
+     * running at the last one's step: all or nothing, as journalStep, in one statement on PostgreSQL.
+     */
+    journalSteps: async (operationId: number, entries: readonly JournalWrite[], also: JournalAlso = {}, owner?: string): Promise<JournalEntry[]> => {
+      const step = entries.at(-1)!.step;
       if (engine !== 'postgres') {
         return db.transaction().execute(async (t) => {
           // Only while `owner` holds the operation: one whose lease was taken over writes nothing.
           if (owner !== undefined) await store.fence(operationId, owner, t);
-          const entry = await store.journal(operationId, step, phase, detail, t);
+          const out: JournalEntry[] = [];
+          for (const e of entries) out.push(await store.journal(operationId, e.step, e.phase, e.detail, t));
           await store.updateOperation(operationId, { step, status: 'running', ...also }, t);
-          return entry;
+          return out;
         });
       }
-      const prior = 'prior_state' in also ? sql`, prior_state = ${also.prior_state ?? null}` : sql``;
+      const prior = sql.join(
+        [...('prior_state' in also ? [sql`, prior_state = ${also.prior_state ?? null}`] : []), ...(also.from_type !== undefined ? [sql`, from_type = ${also.from_type}`] : [])],
+        sql``,
+      );
+      const values = sql.join(entries.map((e, i) => sql`(${sql.lit(i + 1)}, ${e.step}::text, ${e.phase}::text, ${e.detail}::text)`));
       for (let attempt = 1; ; attempt++) {
         const at = now();
         try {
           const { rows } = await sql<JournalEntry>`
             with op as (update operations set step = ${step}, status = 'running', updated_at = ${at}${prior} where id = ${operationId}${owner === undefined ? sql`` : sql` and owner = ${owner}`} returning id)
             insert into journal (operation_id, seq, step, phase, detail, at)
-            select op.id, coalesce((select max(seq) from journal where operation_id = ${operationId}), 0) + 1, ${step}, ${phase}, ${detail}, ${at} from op
+            select op.id, coalesce((select max(seq) from journal where operation_id = ${operationId}), 0) + v.n, v.step, v.phase, v.detail, ${at}
+            from op, (values ${values}) as v(n, step, phase, detail)
             returning *`.execute(db);
-          if (rows[0] === undefined) throw owner !== undefined && (await store.getOperation(operationId)) !== undefined ? new LeaseLost(operationId) : new Error(`operation ${operationId} not found`);
-          return rows[0];
+          if (rows.length === 0) throw owner !== undefined && (await store.getOperation(operationId)) !== undefined ? new LeaseLost(operationId) : new Error(`operation ${operationId} not found`);
+          return rows.sort((a, b) => a.seq - b.seq);
         } catch (err) {
           if (attempt < 5 && isUniqueViolation(err)) continue;
           throw err;

@@ -8,6 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Fleet } from '../fleet/fleet.ts';
 import { describeGuest } from '../fleet/guests.ts';
 import { modeName } from '../fleet/messages.ts';
+import { outcomeWords } from '../fleet/reasons.ts';
 import { nextWords, stepWords } from '../fleet/words.ts';
 import { NO_SLOT_WORDS, escapeHtml, slotWords, safeName } from '../notify/compose.ts';
 import { LINK_PATH, refusalWords, verifyLink } from '../notify/link.ts';
@@ -53,7 +54,7 @@ export async function registerGuestLink(app: FastifyInstance, fleet: Fleet): Pro
     if (g === undefined) return refuse(404, 'this server is no longer managed here');
     const view = await describeGuest(fleet, g);
     const ops = (await fleet.store.listOperations({ guestId: g.id, limit: SHOWN_OPERATIONS })).map((o) => ({
-      kind: o.kind, to: o.to_type, status: o.status, step: stepWords(o.step), reason: o.reason, at: o.updated_at,
+      kind: o.kind, to: o.to_type, status: o.status, step: stepWords(o.step), reason: o.reason === null && o.reason_code === null ? null : outcomeWords(o, 'customer'), at: o.updated_at,
     }));
     const slot = verdict.link.slot;
     if (json) {

@@ -4,6 +4,7 @@
  * can take, and what needs attention. The web UI draws it; `GET /v1/summary` serves it.
  */
 import { becoming, path32, type Path32 } from '../fleet/become.ts';
+import { outcomeWords } from '../fleet/reasons.ts';
 import { decodeVerdict } from '../fleet/stored-verdict.ts';
 import type { GuestType } from '../fleet/types.ts';
 import type { Guest, Host, Operation } from '../store/schema.ts';
@@ -109,7 +110,7 @@ export function summarize(guests: readonly Guest[], hosts: readonly Host[], oper
   const failures = operations
     .filter((o) => o.kind === 'switch' && (o.status === 'rolled-back' || o.status === 'needs-attention'))
     .slice(0, LIST_LIMIT)
-    .map((o) => ({ operationId: o.id, guestId: o.guest_id, ...where(o.guest_id), to: o.to_type, status: o.status, reason: o.reason ?? o.status, at: o.updated_at }));
+    .map((o) => ({ operationId: o.id, guestId: o.guest_id, ...where(o.guest_id), to: o.to_type, status: o.status, reason: outcomeWords(o, 'operator'), at: o.updated_at }));
   const running = operations
     .filter((o) => o.status === 'running' || o.status === 'pending')
     .map((o) => ({ operationId: o.id, guestId: o.guest_id, ...where(o.guest_id), to: o.to_type, step: o.step }));

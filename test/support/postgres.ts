@@ -62,7 +62,9 @@ async function start(): Promise<PgCluster> {
   run(join(PG_BIN, 'initdb'), ['-D', data, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--no-sync', '--no-instructions']);
   // fsync off: a test cluster is thrown away; durability across a *client* kill -9 (what the crash
   // tests exercise) does not depend on it. No TCP: the socket directory is private to this test.
-  const opts = [`-k ${dir}`, "-c listen_addresses=''", '-c fsync=off', '-c synchronous_commit=off', '-c full_page_writes=off', '-c max_connections=400', '-c shared_buffers=32MB'].join(' ');
+  // PVHCTL_PG_STATEMENTS=1 (bench/fleet.ts) loads pg_stat_statements, to count what each switch asks.
+  const statements = process.env.PVHCTL_PG_STATEMENTS === '1' ? ['-c shared_preload_libraries=pg_stat_statements', '-c pg_stat_statements.track=all'] : [];
+  const opts = [`-k ${dir}`, "-c listen_addresses=''", '-c fsync=off', '-c synchronous_commit=off', '-c full_page_writes=off', '-c max_connections=400', '-c shared_buffers=32MB', ...statements].join(' ');
   run(join(PG_BIN, 'pg_ctl'), ['start', '-D', data, '-w', '-t', '120', '-l', join(dir, 'server.log'), '-o', opts]);
   const url = (db: string) => `postgresql://postgres@/${db}?host=${encodeURIComponent(dir)}`;
   return {
