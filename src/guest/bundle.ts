@@ -59,7 +59,7 @@ export function childProgram(script: string, codeCache: Uint8Array | null): Buff
  * clean environment, that compiles the script without running it. Null if it could not be made
  * (the children then compile from source).
  * @example
- * codeCacheOf(script, ['--max-old-space-size=512', '--no-sparkplug', '--no-maglev', '--no-opt']) // => Buffer (about 320 KB: every function's bytecode)
+ * codeCacheOf(script, ['--max-old-space-size=512', '--min-semi-space-size=2', '--no-sparkplug', '--no-maglev', '--no-opt']) // => Buffer (about 320 KB: every function's bytecode)
  */
 export function codeCacheOf(script: string, nodeArgs: string[]): Buffer | null {
   // V8 compiles a function's body at its first call, and a code cache holds only what was
@@ -221,7 +221,7 @@ const CACHE_FORM = 'eager';
  * directory, in a removed temporary file). Only this process's user writes there; a child gets
  * the descriptor, and no child ever writes a program or a code cache.
  * @example
- * programFor('/usr/lib/pvhctl/src/guest/worker.ts', '/var/lib/pvhctl', ['--max-old-space-size=512', '--no-sparkplug', '--no-maglev', '--no-opt']) // => { fd: 23, file: '/var/lib/pvhctl/child-script/3f2a….bin' }
+ * programFor('/usr/lib/pvhctl/src/guest/worker.ts', '/var/lib/pvhctl', ['--max-old-space-size=512', '--min-semi-space-size=2', '--no-sparkplug', '--no-maglev', '--no-opt']) // => { fd: 23, file: '/var/lib/pvhctl/child-script/3f2a….bin' }
  */
 export function programFor(entry: string, cacheDir: string, nodeArgs: string[]): { fd: number; file: string | null } {
   const g = graph(entry);
@@ -253,7 +253,7 @@ const built = new Map<string, number>();
  * The inspection child's program (programFor worker.ts), built, hashed and opened once per
  * process: the sources do not change under a running pvhctl.
  * @example
- * childCode('/var/lib/pvhctl', ['--max-old-space-size=512', '--no-sparkplug', '--no-maglev', '--no-opt']) // => 23
+ * childCode('/var/lib/pvhctl', ['--max-old-space-size=512', '--min-semi-space-size=2', '--no-sparkplug', '--no-maglev', '--no-opt']) // => 23
  */
 export function childCode(cacheDir: string, nodeArgs: string[]): number {
   const k = `${cacheDir}\0${nodeArgs.join('\0')}`;

@@ -6,7 +6,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +14,7 @@ import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { debianKernel, type KernelFlavour } from '../debian/apt.ts';
 import { bundle, childProgram, readOnlyCopy } from './bundle.ts';
-import { DEFAULT_CHILD_LIMITS, inspectInChild, spawnContained, type ChildLimits } from './child.ts';
+import { childNodeArgs, DEFAULT_CHILD_LIMITS, inspectInChild, spawnContained, type ChildLimits } from './child.ts';
 import { childUser, containedArgv, containmentProblems, JOB_FD } from './containment.ts';
 import { guestImage } from './testdata/images.ts';
 import { fixtureGuests } from './testdata/guests.ts';
@@ -183,4 +183,14 @@ test('containment values: the inspection user, the command line, and what a chil
     cpuSeconds: 5,
   });
   for (const what of ['NoNewPrivs', 'Uid', 'Gid', 'CapEff', 'CapBnd', 'Max address space', 'Max cpu time']) assert.ok(problems.some((p) => p.startsWith(what)), `${what}: ${problems.join('; ')}`);
+});
+
+test("a child's young generation holds what an inspection allocates: no scavenge, which would copy everything it keeps", () => {
+  // A child with a cached verdict allocates over 1 MiB (V8's default young generation) before it
+  // exits, all of it kept to the end; 20,000 small live objects and their array stand for that here.
+  const probe =
+    "const g = new (require('node:v8').GCProfiler)(); g.start(); const keep = []; for (let i = 0; i < 20_000; i++) keep.push({ i }); process.stdout.write(JSON.stringify(g.stop().statistics.map((s) => s.gcType)) + ' ' + keep.length);";
+  const r = spawnSync(node, [...childNodeArgs(DEFAULT_CHILD_LIMITS), '-e', probe], { encoding: 'utf8' });
+  assert.equal(r.stderr, '');
+  assert.equal(r.stdout, '[] 20000');
 });

@@ -95,12 +95,22 @@ function storeLearned(cache: VerdictCache, disks: DiskSpec[], learned: Learned |
 const CHILD_TIERS_OFF = ['--no-sparkplug', '--no-maglev', '--no-opt'];
 
 /**
+ * A young generation of 2 MiB from the start, where V8 starts with 1 MiB. A child whose kernel
+ * verdict is cached allocates a little over 1 MiB there in all, so with the default it ran one
+ * scavenge, which copies nearly everything (its objects live until it exits): 3-15 ms of CPU per
+ * guest, measured in children with v8.GCProfiler. With 2 MiB it runs none; an empty child does not
+ * allocate enough to notice (a 16 MiB young generation made empty children dearer, 2 MiB did not:
+ * docs/benchmarks.md). The heap cap (--max-old-space-size) and RLIMIT_AS bound memory as before.
+ */
+const CHILD_YOUNG_GENERATION = ['--min-semi-space-size=2'];
+
+/**
  * The Node flags of a child: the code cache of its program must be made under the same ones.
  * @example
- * childNodeArgs(DEFAULT_CHILD_LIMITS) // => ['--max-old-space-size=512', '--no-sparkplug', '--no-maglev', '--no-opt']
+ * childNodeArgs(DEFAULT_CHILD_LIMITS) // => ['--max-old-space-size=512', '--min-semi-space-size=2', '--no-sparkplug', '--no-maglev', '--no-opt']
  */
 export function childNodeArgs(lim: ChildLimits): string[] {
-  return [`--max-old-space-size=${lim.heapMiB}`, ...CHILD_TIERS_OFF];
+  return [`--max-old-space-size=${lim.heapMiB}`, ...CHILD_YOUNG_GENERATION, ...CHILD_TIERS_OFF];
 }
 
 /**
