@@ -75,9 +75,11 @@ depmod -b "$d" "$rel64"
 
 cp "$LAB/rootfs/dom0-init" "$d/init"
 chmod 755 "$d/init"
-printf 'root:x:0:0:root:/root:/bin/sh\n' > "$d/etc/passwd"
-printf 'root:*:19000:0:99999:7:::\n' > "$d/etc/shadow"
-printf 'root:x:0:\n' > "$d/etc/group"
+# root, and nobody:nogroup as Debian's base-passwd has them: inspection children run as nobody
+# (src/guest/containment.ts) when pvhctl runs as root, as it does installed on dom0.
+printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n' > "$d/etc/passwd"
+printf 'root:*:19000:0:99999:7:::\nnobody:*:19000:0:99999:7:::\n' > "$d/etc/shadow"
+printf 'root:x:0:\nnogroup:x:65534:\n' > "$d/etc/group"
 printf '/bin/sh\n/bin/bash\n' > "$d/etc/shells"
 # LVM without udev: create device nodes itself, no udev sync.
 cat > "$d/etc/lvm/lvm.conf" <<'EOF'

@@ -6,7 +6,7 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { cacheDir, debianKernel, fetchDeb, type DebianKernel } from '../src/debian/apt.ts';
@@ -70,7 +70,9 @@ export type LabBuild = {
 };
 
 /** Files whose content is part of the build key (the build's own sources). */
-const SOURCES = ['build.sh', 'build.ts', 'guests.ts', 'nopvh.ts', 'rootfs/dom0-init', 'rootfs/guest-init'];
+// .js in the installed package, whose modules are plain JavaScript (scripts/package.ts).
+const EXT = extname(fileURLToPath(import.meta.url));
+const SOURCES = ['build.sh', `build${EXT}`, `guests${EXT}`, `nopvh${EXT}`, 'rootfs/dom0-init', 'rootfs/guest-init'];
 
 /**
  * The build key: a hash of the exact package files (name_version_arch) and the build sources.

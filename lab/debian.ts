@@ -9,7 +9,7 @@
 import { execFile } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { cacheDir } from '../src/debian/apt.ts';
@@ -36,7 +36,8 @@ export const DEBIAN_SYSTEMS: readonly DebianSystem[] = [
 ];
 
 /** Build scripts whose content is part of the key. */
-const SOURCES = ['debian.ts', 'debian/essential-hook.sh', 'debian/customize-hook.sh'];
+// .js in the installed package, whose modules are plain JavaScript (scripts/package.ts).
+const SOURCES = [`debian${extname(fileURLToPath(import.meta.url))}`, 'debian/essential-hook.sh', 'debian/customize-hook.sh'];
 
 /** A built Debian image: the compressed ext4 file, its size and filesystem UUID. */
 export type DebianImage = { name: string; key: string; imageZst: string; sizeMiB: number; uuid: string };

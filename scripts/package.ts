@@ -7,12 +7,15 @@
  * by type stripping and starts child processes on its own files (inspection children, the block
  * reader); shipping the files beside the binary runs exactly the code the tests run.
  *
- * The application is bin/, src/ and lab/ without tests and test data, with the production
+ * The application is bin/, src/ and lab/ without tests and test data, as plain JavaScript
+ * (toJavaScript): no WebAssembly is compiled to start it, so the installed pvhctl runs under
+ * `node --jitless` too. With it go the production
  * dependencies from `npm ci --omit=dev --omit=optional` in a staging directory (npm's cache makes
  * that offline after the checkout's own `npm ci`). Nothing runs npm on the target.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, closeSync, cpSync, openSync, readSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import module from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
@@ -56,6 +59,57 @@ function copyApp(root: string): void {
   };
   for (const dir of ['bin', 'src', 'lab']) cpSync(join(repo, dir), join(root, LIB, dir), { recursive: true, filter: keep });
   for (const f of ['package.json', 'package-lock.json']) cpSync(join(repo, f), join(root, LIB, f));
+  for (const dir of ['bin', 'src', 'lab']) toJavaScript(join(root, LIB, dir));
+}
+
+/** A relative `.ts` specifier: of a static or dynamic import, a re-export, or a `new URL(...)` of a sibling module. */
+const TS_SPECIFIER = /(\bfrom\s*|\bimport\s*\(\s*|\bimport\s+|\bnew URL\(\s*)(['"])(\.{1,2}\/[^'"\n]*)\.ts\2/g;
+/** Whitespace that is not ASCII (what type stripping leaves of a removed annotation's other characters). */
+const OTHER_SPACE = /(?![\t\n\v\f\r ])\s/g;
+
+/**
+ * One module's source as the package ships it: types stripped as Node strips them when it runs
+ * TypeScript (every annotation blanked, so lines and columns stay those of the source), and its
+ * relative `.ts` specifiers (imports, re-exports, `new URL('./x.ts', import.meta.url)`) made `.js`.
+ * Node strips types with amaro, a WebAssembly module, in each process that loads a .ts file
+ * uncached; done here once, the installed pvhctl compiles no WebAssembly to start.
+ * @example
+ * shippedSource('x.ts', "import { a } from './a.ts';\nconst n: number = a;\n") // => "import { a } from './a.js';\nconst n         = a;\n"
+ */
+export function shippedSource(name: string, text: string): string {
+  let code = text;
+  if (name.endsWith('.ts')) {
+    // The child bundle (src/guest/bundle.ts) refuses other spaces, so any left by stripping are
+    // made plain; one in the source itself could be in a string, where that would change it.
+    const own = new RegExp(OTHER_SPACE.source).exec(text);
+    if (own !== null) throw new Error(`${name}: U+${own[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')} (a space that is not ASCII) in the source`);
+    const emit = process.emitWarning;
+    process.emitWarning = () => undefined; // stripTypeScriptTypes' experimental-feature warning
+    try {
+      code = module.stripTypeScriptTypes(text, { mode: 'strip' }).replace(OTHER_SPACE, ' ');
+    } finally {
+      process.emitWarning = emit;
+    }
+  }
+  return code.replace(TS_SPECIFIER, (_all, lead: string, q: string, path: string) => `${lead}${q}${path}.js${q}`);
+}
+
+/** Turns every .ts module under `dir` into the .js file shippedSource makes, and rewrites the .js files' own `.ts` specifiers. */
+function toJavaScript(dir: string): void {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) toJavaScript(p);
+    else if (e.name.endsWith('.ts') && !e.name.endsWith('.d.ts')) {
+      const js = p.replace(/\.ts$/, '.js');
+      if (existsSync(js)) throw new Error(`${relative(repo, js)}: both ${e.name} and its .js`);
+      writeFileSync(js, shippedSource(p, readFileSync(p, 'utf8')));
+      rmSync(p);
+    } else if (e.name.endsWith('.js')) {
+      const text = readFileSync(p, 'utf8');
+      const out = shippedSource(p, text);
+      if (out !== text) writeFileSync(p, out);
+    }
+  }
 }
 
 function write(root: string, path: string, text: string | Buffer, mode = 0o644): void {

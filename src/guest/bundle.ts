@@ -122,7 +122,8 @@ function transform(file: string, text: string, id: (file: string, spec: string) 
   const space = /(?![\t\n\v\f\r ])\s/.exec(text);
   if (space !== null) throw new Error(`bundle: ${where}: cannot bundle U+${space[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')} (a space that is not ASCII)`);
   const exported: string[] = [];
-  let code = ascii(strip(text))
+  // The installed package ships its modules as JavaScript already stripped (scripts/package.ts).
+  let code = ascii(file.endsWith('.ts') ? strip(text) : text)
     .replace(STATIC_IMPORT, (_all, def: string | undefined, star: string | undefined, list: string | undefined, spec: string) => {
       const from = spec.startsWith('node:') ? `process.getBuiltinModule(${JSON.stringify(spec)})` : `__req(${id(file, spec)})`;
       if (def !== undefined || star !== undefined) return `const ${def ?? star} = ${from};`;

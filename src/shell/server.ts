@@ -7,7 +7,8 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
-import ssh2 from 'ssh2';
+import type { Connection, ServerChannel } from 'ssh2';
+import { ssh2 } from '../util/ssh2.ts';
 import type { Fleet } from '../fleet/fleet.ts';
 import { CUSTOMER, customerKeys, fingerprint } from '../store/customer-keys.ts';
 import { admit, DEFAULT_ADMISSION, DEFAULT_LOGIN_GRACE_MS, type AdmissionLimits } from './admission.ts';
@@ -63,7 +64,7 @@ export function hostKey(dataDir: string): { private: string; public: string } {
     writeFileSync(`${file}.pub`, `${pair.public}\n`, { mode: 0o644 });
   }
   const priv = readFileSync(file, 'utf8');
-  const parsed = ssh2.utils.parseKey(priv);
+  const parsed = ssh2().utils.parseKey(priv);
   if (parsed instanceof Error) throw new Error(`${file}: ${parsed.message}`);
   const k = Array.isArray(parsed) ? parsed[0]! : parsed;
   return { private: priv, public: `${k.type} ${k.getPublicSSH().toString('base64')}` };
@@ -83,14 +84,14 @@ export async function startShellServer(opts: ShellServerOptions): Promise<ShellS
   const graceMs = opts.loginGraceMs ?? DEFAULT_LOGIN_GRACE_MS;
   const random = opts.random ?? Math.random;
   let open = 0;
-  const clients = new Set<ssh2.Connection>();
+  const clients = new Set<Connection>();
   // Connections that have not logged in, by source address, and their sockets by remote
   // address:port (how ssh2 names a connection to its listener).
   const pendingFrom = new Map<string, number>();
   let pendingTotal = 0;
   const pending = new Map<string, { socket: Socket; done: () => void }>();
 
-  const ssh = new ssh2.Server({ hostKeys: [key.private], ident: 'pvhctl-xen-shell' }, (client, info) => {
+  const ssh = new (ssh2().Server)({ hostKeys: [key.private], ident: 'pvhctl-xen-shell' }, (client, info) => {
     const from = `${info.ip}:${info.port}`;
     // Until a login, the connection holds a place in the pending table (taken by the TCP
     // listener below, freed by the login or the close).
@@ -125,7 +126,7 @@ export async function startShellServer(opts: ShellServerOptions): Promise<ShellS
             return ctx.reject(['publickey']);
           }
           if (ctx.signature === undefined) return ctx.accept(); // the client asks whether the key would do
-          const parsed = ssh2.utils.parseKey(`${stored.algo} ${stored.key}`);
+          const parsed = ssh2().utils.parseKey(`${stored.algo} ${stored.key}`);
           const pk = parsed instanceof Error ? null : Array.isArray(parsed) ? parsed[0] : parsed;
           if (pk == null || pk.verify(ctx.blob!, ctx.signature, ctx.hashAlgo) !== true) {
             log(`shell: refused ${customer} from ${from}: bad signature`);
@@ -166,7 +167,7 @@ export async function startShellServer(opts: ShellServerOptions): Promise<ShellS
         session.on('auth-agent', (_accept, reject) => reject?.());
         session.on('subsystem', (_accept, reject) => reject?.());
         session.on('signal', (accept) => accept?.());
-        const attach = (stream: ssh2.ServerChannel, interactive: boolean) => {
+        const attach = (stream: ServerChannel, interactive: boolean) => {
           started = true;
           const io = {
             write: (text: string) => {

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { Generated, Kysely, Selectable } from 'kysely';
 import type { Migration } from 'kysely/migration';
-import ssh2 from 'ssh2';
+import { ssh2 } from '../util/ssh2.ts';
 import { idColumn } from './portable.ts';
 import type { Store } from './store.ts';
 
@@ -82,7 +82,7 @@ export function parsePublicKey(line: string): { ok: true; key: ParsedPublicKey }
   const [algo, b64, ...rest] = parts;
   if (algo === undefined || b64 === undefined || !ALGOS.has(algo)) return { ok: false, error: `not a public key line (expected one of ${[...ALGOS].join(', ')} then base64)` };
   if (!/^[A-Za-z0-9+/]+={0,2}$/.test(b64)) return { ok: false, error: 'the key is not base64' };
-  const parsed = ssh2.utils.parseKey(`${algo} ${b64}`);
+  const parsed = ssh2().utils.parseKey(`${algo} ${b64}`);
   if (parsed instanceof Error) return { ok: false, error: `the key does not parse: ${parsed.message}` };
   const k = Array.isArray(parsed) ? parsed[0] : parsed;
   if (k === undefined || k.isPrivateKey() || k.type !== algo) return { ok: false, error: 'the key does not parse as a public key' };

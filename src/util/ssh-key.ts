@@ -6,14 +6,14 @@
  * like that, once saved, would keep the shell from starting. A pair is made again until both
  * halves parse (two tries or more are needed about once in 128).
  */
-import ssh2 from 'ssh2';
+import { ssh2 } from './ssh2.ts';
 
 /** More tries than any run will need (each fails with probability 1/256 or so); bounded all the same. */
 const TRIES = 16;
 
 /** True when ssh2's parser takes `key` as one well-formed ed25519 key. */
 function wellFormed(key: string): boolean {
-  const k = ssh2.utils.parseKey(key);
+  const k = ssh2().utils.parseKey(key);
   if (k instanceof Error) return false;
   const one = Array.isArray(k) ? k[0] : k;
   // An ed25519 public key in SSH wire format: string "ssh-ed25519" (4 + 11) and string key (4 + 32).
@@ -28,7 +28,7 @@ function wellFormed(key: string): boolean {
  */
 export function ed25519KeyPair(comment: string): { private: string; public: string } {
   for (let i = 0; i < TRIES; i++) {
-    const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment });
+    const pair = ssh2().utils.generateKeyPairSync('ed25519', { comment });
     if (wellFormed(pair.private) && wellFormed(pair.public)) return pair;
   }
   throw new Error(`could not make a well-formed ed25519 key pair in ${TRIES} tries`);

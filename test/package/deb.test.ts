@@ -98,6 +98,29 @@ test('the .deb: lintian clean of errors, installs with dpkg on Debian 12 without
   assert.equal(version.status, 0, version.stderr);
   assert.match(version.stdout, /^pvhctl \d+\.\d+\.\d+ \(Node\.js v24\./);
 
+  // The application ships as plain JavaScript (scripts/package.ts shippedSource): starting it
+  // compiles no WebAssembly (Node's type stripping is amaro's), so the packaged node runs it with
+  // --jitless, which has no WebAssembly at all; so does an inspection, which builds its child's
+  // program from those modules (src/guest/bundle.ts).
+  const modules = inRoot(root, 'find /usr/lib/pvhctl/bin /usr/lib/pvhctl/src /usr/lib/pvhctl/lab -name "*.ts" ! -name "*.d.ts"');
+  assert.equal(modules.status, 0, modules.stderr);
+  assert.equal(modules.stdout, '', 'no TypeScript module is shipped');
+  const jitless = '/usr/lib/pvhctl/runtime/bin/node --jitless /usr/lib/pvhctl/bin/pvhctl.js';
+  const jv = inRoot(root, `${jitless} --version`);
+  assert.equal(jv.status, 0, jv.stderr);
+  assert.match(jv.stdout, /^pvhctl \d+\.\d+\.\d+ /);
+  const jk = inRoot(root, `${jitless} kernel --json /tmp/vmlinuz`);
+  assert.equal(jk.status, 0, jk.stderr);
+  assert.equal(JSON.parse(jk.stdout.trim().split('\n')[0]!).pvh.capable, true);
+  const ji = inRoot(root, `truncate -s 4M /tmp/zero.img && PVHCTL_DATA=/tmp/inspect-data ${jitless} inspect --json --no-cache /tmp/zero.img && ls /tmp/inspect-data/child-script`);
+  assert.equal(ji.status, 0, ji.stderr);
+  assert.match(ji.stdout, /"verdict":"unknown".*no filesystem pvhctl can read/);
+  assert.match(ji.stdout, /^[0-9a-f]{32}\.bin$/m, 'the inspection child ran from its program');
+  // The store, a host, a scan: ssh2 (its poly1305 is WebAssembly) is loaded only to speak SSH.
+  const js = inRoot(root, `export PVHCTL_DATA_DIR=/tmp/jitless-data; ${jitless} host add sim1 --sim 2 && ${jitless} scan && ${jitless} guest list`);
+  assert.equal(js.status, 0, js.stderr);
+  assert.match(js.stdout, /^sim1: 2 guests \(2 new\), 2 inspected, 0 errors$/m);
+
   const k = inRoot(root, 'pvhctl kernel --json /tmp/vmlinuz');
   assert.equal(k.status, 0, k.stderr);
   const report = JSON.parse(k.stdout.trim().split('\n')[0]!);

@@ -4,7 +4,8 @@
  * subsystem needed in a minimal dom0).
  */
 import { readFileSync } from 'node:fs';
-import { Client, type ClientChannel, type ConnectConfig } from 'ssh2';
+import type { Client, ClientChannel, ConnectConfig } from 'ssh2';
+import { ssh2 } from '../../util/ssh2.ts';
 import { randomBytes } from 'node:crypto';
 import { DriverError, hostPath, keptName, type ConfigListing, type ConsoleChannel, type HostPath } from '../driver.ts';
 import { checkExit, shellJoin, type ExecResult, type Runner } from './runner.ts';
@@ -50,7 +51,7 @@ export function sshRunner(opts: SshOptions): Runner {
     if (client) return Promise.resolve(client);
     if (connecting) return connecting;
     connecting = new Promise<Client>((resolve, reject) => {
-      const c = new Client();
+      const c = new (ssh2().Client)();
       const config: ConnectConfig = {
         host: opts.endpoint.address,
         port: opts.endpoint.port,
