@@ -42,12 +42,12 @@ test('the Debian guests boot through PV GRUB as shipped, with their own grub.cfg
   }
 });
 
-test('the lab has the Debian guests only with PVHCTL_LAB_DEBIAN=1; another value than 0 or 1 is refused', () => {
-  assert.deepEqual(labDebianGuests({}), []);
-  assert.deepEqual(labDebianGuests({ PVHCTL_LAB_DEBIAN: '' }), []);
+test('the lab has the Debian guests unless PVHCTL_LAB_DEBIAN=0; another value is refused', () => {
+  assert.equal(labDebianGuests({}), DEBIAN_GUESTS);
+  assert.equal(labDebianGuests({ PVHCTL_LAB_DEBIAN: '' }), DEBIAN_GUESTS);
   assert.equal(labDebianGuests({ PVHCTL_LAB_DEBIAN: '1' }), DEBIAN_GUESTS);
   assert.deepEqual(labDebianGuests({ PVHCTL_LAB_DEBIAN: '0' }), []);
-  assert.throws(() => labDebianGuests({ PVHCTL_LAB_DEBIAN: 'no' }), /^Error: PVHCTL_LAB_DEBIAN must be 1 \(the lab's real Debian guests and their suite\) or 0 \(the default: none\), not 'no'$/);
+  assert.throws(() => labDebianGuests({ PVHCTL_LAB_DEBIAN: 'no' }), /^Error: PVHCTL_LAB_DEBIAN must be 0 \(no Debian guests in the lab\) or 1 \(the default\), not 'no'$/);
   assert.throws(() => labDebianGuests({ PVHCTL_LAB_DEBIAN: 'x\x1b[2J'.repeat(20) }), (e: Error) => !e.message.includes('\x1b') && e.message.length < 140);
 });
 
