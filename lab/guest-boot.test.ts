@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bootScript, parseBoot, PROGRESS_CAP } from './guest-boot.ts';
@@ -33,8 +33,11 @@ test('bootScript accepts only plain guest names and quotes the config path', () 
 });
 
 /**
- * Runs bootScript in a local sh against a stand-in toolstack: `xl create` starts a writer that
- * appends a line to the guest's console log every 0.5 s, `writes` times, then the marker if asked.
+ * Runs bootScript in a local sh against a stand-in toolstack and a stand-in clock, so that no
+ * wall-clock time decides the result: `date +%s` reads a counter that only the stand-in `sleep`
+ * advances, and each second it advances appends a line to the guest's console log while fewer
+ * than `writes` lines are there, then the marker if asked. Returns the result and the stand-in
+ * seconds the wait took.
  */
 function runBootScript(waitS: number, writes: number, marker: boolean): { result: ReturnType<typeof parseBoot>; seconds: number } {
   const dir = mkdtempSync(join(tmpdir(), 'pvhctl-bootscript-'));
@@ -42,13 +45,16 @@ function runBootScript(waitS: number, writes: number, marker: boolean): { result
     const bin = join(dir, 'bin');
     mkdirSync(bin);
     const log = join(dir, 'guest-g.log');
-    const writer = `i=0; while [ $i -lt ${writes} ]; do sleep 0.5; echo "line $i" >> ${log}; i=$((i+1)); done; ${marker ? `echo 'PVHCTL-LAB-MARKER name=g guest_type=PVH disk=g' >> ${log}` : 'true'}`;
-    writeFileSync(join(bin, 'xl'), `#!/bin/sh\ncase "$1" in\n  create) (${writer}) >/dev/null 2>&1 & ;;\n  domid) echo 7 ;;\nesac\nexit 0\n`, { mode: 0o755 });
+    const clock = join(dir, 'clock');
+    writeFileSync(clock, '1000\n');
+    const grow = `if [ $t -le ${writes} ]; then echo "line $t" >> ${log}; ${marker ? `elif [ $t = ${writes + 1} ]; then echo 'PVHCTL-LAB-MARKER name=g guest_type=PVH disk=g' >> ${log}; ` : ''}fi`;
+    writeFileSync(join(bin, 'sleep'), `#!/bin/sh\nc=$(cat ${clock}); n=$((c + $1)); echo $n > ${clock}\nt=$((n - 1000)); ${grow}\n`, { mode: 0o755 });
+    writeFileSync(join(bin, 'date'), `#!/bin/sh\ncat ${clock}\n`, { mode: 0o755 });
+    writeFileSync(join(bin, 'xl'), '#!/bin/sh\ncase "$1" in\n  domid) echo 7 ;;\nesac\nexit 0\n', { mode: 0o755 });
     writeFileSync(join(bin, 'xenstore-exists'), '#!/bin/sh\nexit 0\n', { mode: 0o755 });
     writeFileSync(join(bin, 'xenstore-read'), '#!/bin/sh\necho 4\n', { mode: 0o755 });
-    const t0 = Date.now();
     const r = spawnSync('sh', ['-c', bootScript('g', '/etc/xen/g.cfg', waitS, dir)], { env: { PATH: `${bin}:/usr/bin:/bin` }, encoding: 'utf8', timeout: 120_000 });
-    return { result: parseBoot(r.stdout + r.stderr, 0), seconds: (Date.now() - t0) / 1000 };
+    return { result: parseBoot(r.stdout + r.stderr, 0), seconds: Number.parseInt(readFileSync(clock, 'utf8'), 10) - 1000 };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -56,14 +62,15 @@ function runBootScript(waitS: number, writes: number, marker: boolean): { result
 
 test('bootScript waits while the console grows (a slow boot on a loaded host), times out on a silent one, and stops at the cap', () => {
   // 7 s of output, then the marker: more than twice the 3 s bound, reached because the console moved.
-  const slow = runBootScript(3, 14, true);
+  const slow = runBootScript(3, 7, true);
   assert.equal(slow.result.kind, 'marker', JSON.stringify(slow.result));
+  assert.equal(slow.seconds, 8);
   // Silent: the bound as given.
   const silent = runBootScript(3, 0, false);
   assert.equal(silent.result.kind, 'timeout');
-  assert.ok(silent.seconds < 3 * PROGRESS_CAP, `a silent console waited ${silent.seconds} s`);
+  assert.equal(silent.seconds, 3);
   // Output that never ends in a marker: stopped at PROGRESS_CAP x the bound, not when the output stops.
   const chatty = runBootScript(2, 60, false);
   assert.equal(chatty.result.kind, 'timeout');
-  assert.ok(chatty.seconds >= 2 * PROGRESS_CAP - 1 && chatty.seconds < 25, `a chatty console waited ${chatty.seconds} s`);
+  assert.equal(chatty.seconds, 2 * PROGRESS_CAP);
 });
