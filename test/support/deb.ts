@@ -35,17 +35,16 @@ export function thePackage(): string {
 export const DEB_DOM0_ENV = 'PVHCTL_LAB_DEB_DOM0';
 
 /**
- * Whether the lab stage installs the .deb on dom0 and switches a guest with it: only with
- * PVHCTL_LAB_DEB_DOM0=1 until the installed pvhctl has passed enough whole lab stages
- * (lab/README.md); unset, empty or 0 is off; any other value is refused, so that a typo never
- * silently drops the suite.
+ * Whether the lab stage installs the .deb on dom0 and switches a guest with it: on unless
+ * PVHCTL_LAB_DEB_DOM0=0 (for quick work on the lab itself); unset, empty or 1 is on; any other
+ * value is refused, so that a typo never silently drops the suite.
  * @example
- * debDom0Enabled({ PVHCTL_LAB_DEB_DOM0: '1' }) // => true
- * debDom0Enabled({}) // => false
+ * debDom0Enabled({}) // => true
+ * debDom0Enabled({ PVHCTL_LAB_DEB_DOM0: '0' }) // => false
  */
 export function debDom0Enabled(env: Record<string, string | undefined> = process.env): boolean {
   const v = env[DEB_DOM0_ENV];
-  if (v === '1') return true;
-  if (v === undefined || v === '' || v === '0') return false;
-  throw new Error(`${DEB_DOM0_ENV} must be 1 (install the .deb on the lab's dom0 and switch a guest with it) or 0 (the default: skip that), not '${v.slice(0, 32).replace(/[^\x20-\x7e]/g, '?')}'`);
+  if (v === undefined || v === '' || v === '1') return true;
+  if (v === '0') return false;
+  throw new Error(`${DEB_DOM0_ENV} must be 1 (the default: install the .deb on the lab's dom0 and switch a guest with it) or 0 (skip that), not '${v.slice(0, 32).replace(/[^\x20-\x7e]/g, '?')}'`);
 }
