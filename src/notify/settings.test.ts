@@ -1,5 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { resolveSettings } from '../settings/resolve.ts';
 import { mailSetup } from './settings.ts';
 
@@ -34,4 +38,28 @@ test('mail is off without a relay, on with one, and says what is missing', () =>
   const ca = mailSetup(settings(withCa), (p) => (p === '/etc/pvhctl/smtp-ca.pem' ? pem : ''));
   assert.ok(ca.kind === 'on' && ca.config.ca === pem);
   assert.deepEqual(mailSetup(settings(withCa), () => 'not a certificate'), { kind: 'invalid', error: 'smtp.ca_file /etc/pvhctl/smtp-ca.pem: expected PEM certificates (-----BEGIN CERTIFICATE-----), at most 1024 KiB' });
+});
+
+// The files are the operator's, but a wrong path must not hang pvhctl or fill its memory: a FIFO
+// blocked the read and /dev/zero read until Node gave up, before the size checks ran.
+test('the password and CA files are read from regular files only, and only as far as their limits', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pvhctl-smtp-files-'));
+  try {
+    const fifo = join(dir, 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    const big = join(dir, 'big.pem');
+    writeFileSync(big, `-----BEGIN CERTIFICATE-----\n${'A'.repeat(3 << 20)}\n`);
+    const password = (file: string) => mailSetup(settings({ ...ON, PVHCTL_SMTP_USERNAME: 'pvhctl', PVHCTL_SMTP_PASSWORD_FILE: file }));
+    const ca = (file: string) => mailSetup(settings({ ...ON, PVHCTL_SMTP_CA_FILE: file }));
+    assert.deepEqual(password(fifo), { kind: 'invalid', error: `smtp.password_file ${fifo}: not a regular file` });
+    assert.deepEqual(password('/dev/zero'), { kind: 'invalid', error: 'smtp.password_file /dev/zero: not a regular file' });
+    assert.deepEqual(ca(fifo), { kind: 'invalid', error: `smtp.ca_file ${fifo}: not a regular file` });
+    assert.deepEqual(ca(big), { kind: 'invalid', error: `smtp.ca_file ${big}: expected PEM certificates (-----BEGIN CERTIFICATE-----), at most 1024 KiB` });
+    assert.deepEqual(ca(join(dir, 'missing.pem')), { kind: 'invalid', error: `smtp.ca_file ${join(dir, 'missing.pem')}: ENOENT` });
+    writeFileSync(join(dir, 'password'), 's3cret\n');
+    const ok = password(join(dir, 'password'));
+    assert.ok(ok.kind === 'on' && ok.config.auth?.pass === 's3cret');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

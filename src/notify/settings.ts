@@ -2,9 +2,9 @@
  * The SMTP settings (src/settings/defs.ts, section `smtp`) as the notifier's configuration: off
  * when no relay is set, else a checked SmtpConfig, or one line saying what is missing.
  */
-import { readFileSync } from 'node:fs';
 import { numberOf, textOf, type Settings } from '../settings/resolve.ts';
 import { parseAddress } from './address.ts';
+import { readHead } from '../util/read-head.ts';
 import { smtpNotifier, type SmtpConfig, type SmtpSecurity } from './smtp.ts';
 import type { Notifier } from '../fleet/notice.ts';
 import type { Store } from '../store/store.ts';
@@ -16,6 +16,12 @@ export type MailSetup = { kind: 'off' } | { kind: 'on'; config: SmtpConfig } | {
 const MAX_PASSWORD = 1024;
 /** A CA bundle larger than this is the wrong file (the system's whole bundle is about 220 KiB). */
 const MAX_CA = 1024 * 1024;
+/** Why a file could not be read, in a word or two (its path is said by the caller). */
+const unreadable = (err: unknown): string => {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'ENOTREG' ? 'not a regular file' : code ?? (err as Error).message;
+};
+
 /** The first pause between tries (smtp.tries counts them; the pause doubles). */
 export const BACKOFF_MS = 30_000;
 
@@ -25,7 +31,7 @@ export const BACKOFF_MS = 30_000;
  * mailSetup(settings) // => { kind: 'off' } when smtp.host is unset
  * mailSetup(settings) // => { kind: 'invalid', error: 'smtp.host is set: smtp.from and smtp.link_url are needed too' }
  */
-export function mailSetup(settings: Settings, readFile: (path: string) => string = (p) => readFileSync(p, 'utf8')): MailSetup {
+export function mailSetup(settings: Settings, readFile: (path: string) => string = (p) => readHead(p, MAX_CA + 1).toString('utf8')): MailSetup {
   const host = textOf(settings, 'smtp.host');
   if (host === null) return { kind: 'off' };
   const from = textOf(settings, 'smtp.from');
@@ -42,7 +48,7 @@ export function mailSetup(settings: Settings, readFile: (path: string) => string
     try {
       pass = readFile(passwordFile).replace(/\r?\n$/, '');
     } catch (err) {
-      return { kind: 'invalid', error: `smtp.password_file ${passwordFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` };
+      return { kind: 'invalid', error: `smtp.password_file ${passwordFile}: ${unreadable(err)}` };
     }
     if (pass.length === 0 || pass.length > MAX_PASSWORD || /[\r\n]/.test(pass)) return { kind: 'invalid', error: `smtp.password_file ${passwordFile}: expected one line of at most ${MAX_PASSWORD} characters` };
     auth = { user, pass };
@@ -53,7 +59,7 @@ export function mailSetup(settings: Settings, readFile: (path: string) => string
     try {
       ca = readFile(caFile);
     } catch (err) {
-      return { kind: 'invalid', error: `smtp.ca_file ${caFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` };
+      return { kind: 'invalid', error: `smtp.ca_file ${caFile}: ${unreadable(err)}` };
     }
     if (ca.length > MAX_CA || !ca.includes('-----BEGIN CERTIFICATE-----')) return { kind: 'invalid', error: `smtp.ca_file ${caFile}: expected PEM certificates (-----BEGIN CERTIFICATE-----), at most ${MAX_CA / 1024} KiB` };
   }

@@ -2,8 +2,8 @@
  * Reading the settings file: $PVHCTL_CONFIG, else /etc/pvhctl/pvhctl.conf when it exists. The
  * imperative edge around resolve.ts.
  */
-import { readFileSync } from 'node:fs';
 import { UsageError } from '../util/usage-error.ts';
+import { readHead } from '../util/read-head.ts';
 import { MAX_SETTINGS_BYTES, resolveSettings, type FlagValue, type Settings } from './resolve.ts';
 import type { SettingKey } from './defs.ts';
 
@@ -29,11 +29,11 @@ export function loadSettings(flags: Partial<Record<SettingKey, FlagValue | undef
   const { path, required } = settingsPath(env);
   let text: string | null = null;
   try {
-    const buf = readFileSync(path);
-    text = buf.length > MAX_SETTINGS_BYTES ? buf.subarray(0, MAX_SETTINGS_BYTES + 1).toString('utf8') : buf.toString('utf8');
+    // One byte past the limit tells resolveSettings the file is too large, without reading it all.
+    text = readHead(path, MAX_SETTINGS_BYTES + 1).toString('utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'ENOENT' || required) throw new SettingsError(`${path}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (err as Error).message}`);
+    if (code !== 'ENOENT' || required) throw new SettingsError(`${path}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'ENOTREG' ? 'not a regular file' : (err as Error).message}`);
   }
   const r = resolveSettings({ file: text === null ? null : { path, text }, env, flags });
   if (!r.ok) throw new SettingsError(r.error);

@@ -95,6 +95,14 @@ test('a broken file: one line naming the line, exit 2, nothing started', () => {
   const missing = show({ PVHCTL_CONFIG: join(dir, 'nope.conf') });
   assert.equal(missing.status, 2);
   assert.equal(missing.stderr, `pvhctl settings: ${join(dir, 'nope.conf')}: no such file\n`);
+  // Not a regular file: one line, without blocking on a FIFO or reading /dev/zero to the end.
+  const fifo = join(dir, 'fifo.conf');
+  spawnSync('mkfifo', [fifo]);
+  for (const path of [fifo, '/dev/zero']) {
+    const r = show({ PVHCTL_CONFIG: path });
+    assert.equal(r.status, 2, path);
+    assert.equal(r.stderr, `pvhctl settings: ${path}: not a regular file\n`);
+  }
 });
 
 test('a choice setting accepts its values only (smtp.security)', () => {
