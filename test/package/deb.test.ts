@@ -72,7 +72,7 @@ test('the .deb: lintian clean of errors, installs with dpkg on Debian 12 without
   assert.doesNotMatch(info, /nodejs|\bnpm\b/);
   assert.match(info, /Recommends: .*xen-utils-common/);
 
-  // Errors fail the test; the warnings that remain are reported (and listed in docs/install.md).
+  // Errors fail the test; the warnings that remain are reported (and listed in docs/architecture.md).
   const lint = spawnSync('lintian', ['--fail-on', 'error', deb], { encoding: 'utf8' });
   assert.equal(lint.status, 0, lint.stdout + lint.stderr);
   assert.doesNotMatch(lint.stdout, /^E: /m);
