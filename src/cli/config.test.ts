@@ -147,3 +147,13 @@ test('config convert: memory < maxmem is refused for PVH until the operator sets
     assert.equal(pvhctl('config', 'convert', file, '--to', 'pvh', '--accept-pod', '--maxmem-equals-memory').status, 2);
   });
 });
+
+test("config show and config example point to `pvhctl settings`, pvhctl's own settings (exit 2, one line)", () => {
+  for (const sub of ['show', 'example']) {
+    const r = pvhctl('config', sub);
+    assert.equal(r.status, 2);
+    assert.equal(r.stdout, '');
+    assert.equal(r.stderr, `pvhctl config: '${sub}' is not a subcommand of config (xl domain configs: check or convert); pvhctl's own settings: pvhctl settings ${sub}\n`);
+  }
+  assert.match(pvhctl('config', 'nope').stderr, /^pvhctl config: unknown subcommand 'nope': check or convert\n$/);
+});

@@ -78,6 +78,8 @@ export async function run(args: string[]): Promise<number> {
   }
   if (sub === 'check') return check(rest);
   if (sub === 'convert') return convert(rest);
+  // `pvhctl.conf` is read by `pvhctl settings`: an operator who types `config show` is sent there.
+  if (sub === 'show' || sub === 'example') throw new UsageError(`'${sub}' is not a subcommand of config (xl domain configs: check or convert); pvhctl's own settings: pvhctl settings ${sub}`);
   throw new UsageError(sub === undefined ? 'missing subcommand: check or convert' : `unknown subcommand '${printable(sub)}': check or convert`);
 }
 
