@@ -8,6 +8,7 @@ import { join } from 'node:path';
 
 const bin = new URL('../../bin/pvhctl.js', import.meta.url).pathname;
 const pvhctl = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8' });
+const pvhctlEnv = (env: Record<string, string>, ...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { PATH: process.env.PATH, HOME: tmpdir(), ...env } });
 
 const PV = `name = "web1"
 builder = "generic"
@@ -148,12 +149,28 @@ test('config convert: memory < maxmem is refused for PVH until the operator sets
   });
 });
 
-test("config show and config example point to `pvhctl settings`, pvhctl's own settings (exit 2, one line)", () => {
-  for (const sub of ['show', 'example']) {
-    const r = pvhctl('config', sub);
-    assert.equal(r.status, 2);
-    assert.equal(r.stdout, '');
-    assert.equal(r.stderr, `pvhctl config: '${sub}' is not a subcommand of config (xl domain configs: check or convert); pvhctl's own settings: pvhctl settings ${sub}\n`);
+test('config show and config example are pvhctl settings show and example', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pvhctl-config-show-'));
+  try {
+    const conf = join(dir, 'pvhctl.conf');
+    writeFileSync(conf, '[api]\nport = 9001\n');
+    const env = { PVHCTL_CONFIG: conf };
+    const show = pvhctlEnv(env, 'config', 'show', '--json');
+    assert.equal(show.status, 0, show.stderr);
+    assert.equal(show.stdout, pvhctlEnv(env, 'settings', 'show', '--json').stdout);
+    assert.match(show.stdout, /"api\.port"/);
+    assert.match(show.stdout, /"api\.port":\{"value":9001,"source":\{"kind":"file","path":"[^"]+","line":2\}/);
+    const example = pvhctlEnv(env, 'config', 'example');
+    assert.equal(example.status, 0);
+    assert.equal(example.stdout, pvhctlEnv(env, 'settings', 'example').stdout);
+    writeFileSync(conf, '[api]\nport = "x"\n');
+    const broken = pvhctlEnv(env, 'config', 'show');
+    assert.equal(broken.status, 2);
+    assert.equal(broken.stdout, '');
+    assert.equal(broken.stderr.split('\n').length, 2, broken.stderr);
+    assert.ok(broken.stderr.includes(`${conf}:2`), broken.stderr);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
-  assert.match(pvhctl('config', 'nope').stderr, /^pvhctl config: unknown subcommand 'nope': check or convert\n$/);
+  assert.match(pvhctl('config', 'nope').stderr, /^pvhctl config: unknown subcommand 'nope': check, convert, show or example\n$/);
 });

@@ -4,6 +4,7 @@
  * referenced kernel, print, replace atomically).
  */
 import { readFile, stat } from 'node:fs/promises';
+import { run as settings } from './settings.ts';
 import { parse, UsageError } from './args.ts';
 import { POD_HELP, POD_OPTIONS, podChoice } from './pod.ts';
 import { inspectKernelFile } from '../kernel/inspect.ts';
@@ -19,12 +20,16 @@ import type { XlConfig } from '../xlcfg/types.ts';
 
 export const help = `usage: pvhctl config check [--json] FILE...
        pvhctl config convert FILE --to pvh|pvh-shim|pv [--write] [--json] [options]
+       pvhctl config show [--json] | example
 
 check    parse each xl domain config exactly as xl does and report what xl would do with it
          for its guest type: errors (xl refuses), ignored keys, warnings.
 convert  rewrite one config for another guest type and print a unified diff; --write replaces
          the file atomically and keeps the previous version beside it (FILE.pvhctl-TIMESTAMP).
          A direct kernel is checked with the kernel readiness check when readable from here.
+show     pvhctl's own settings in effect and where each came from (the same as
+         pvhctl settings show; see pvhctl.conf(5)).
+example  the documented settings file (the same as pvhctl settings example).
 
 options for convert:
   --host-32bit-pv        the target host runs 32-bit PV guests (xen-3.0-x86_32p in xen_caps)
@@ -78,9 +83,9 @@ export async function run(args: string[]): Promise<number> {
   }
   if (sub === 'check') return check(rest);
   if (sub === 'convert') return convert(rest);
-  // `pvhctl.conf` is read by `pvhctl settings`: an operator who types `config show` is sent there.
-  if (sub === 'show' || sub === 'example') throw new UsageError(`'${sub}' is not a subcommand of config (xl domain configs: check or convert); pvhctl's own settings: pvhctl settings ${sub}`);
-  throw new UsageError(sub === undefined ? 'missing subcommand: check or convert' : `unknown subcommand '${printable(sub)}': check or convert`);
+  // pvhctl's own settings live under `pvhctl settings`; `config show` is what an operator types.
+  if (sub === 'show' || sub === 'example') return settings([sub, ...rest]);
+  throw new UsageError(sub === undefined ? 'missing subcommand: check, convert, show or example' : `unknown subcommand '${printable(sub)}': check, convert, show or example`);
 }
 
 async function check(args: string[]): Promise<number> {
