@@ -85,3 +85,27 @@ test('campaign API: operators create, start, show and pause; a customer sees onl
   await app.close();
   await fleet.close();
 });
+
+test("POST /v1/campaigns takes the server's campaign defaults (the settings file) for what the request leaves out", async () => {
+  const fleet = await openFleet({ dataDir: ':memory:', verify: { bootTimeoutMs: 300, pollMs: 2 }, shutdownTimeoutMs: 200 });
+  try {
+    const host = await fleet.store.addHost({
+      name: 'sim1', transport: 'sim', endpoint: JSON.stringify({ guests: 6, seed: 5, pvOnly: 0, bootMs: 2, shutdownMs: 2 }), key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 2,
+      xen_version: null, xen_caps: null, virt_caps: null, last_seen: null,
+    });
+    await fleet.scan(host);
+    const { DEFAULT_SETTINGS } = await import('../fleet/campaign-rules.ts');
+    const campaignDefaults = { ...DEFAULT_SETTINGS, canary: 1, noticeDays: 2, waveThreshold: 0.3 };
+    const app = await buildApi(fleet, { logger: pino({ level: 'silent' }), bus: eventBus(), campaignDefaults });
+    const operator = await fleet.store.addToken('operator', null);
+    const post = (payload: object) => app.inject({ method: 'POST', url: '/v1/campaigns', headers: auth(operator), payload });
+    const fromDefaults = await post({ name: 'a', windows: { sim1: 'daily 02:00-05:00 UTC' } });
+    assert.equal(fromDefaults.statusCode, 201, fromDefaults.body);
+    assert.deepEqual(fromDefaults.json().campaign.policy, campaignDefaults);
+    const given = await post({ name: 'b', windows: { sim1: 'daily 02:00-05:00 UTC' }, settings: { noticeDays: 5 } });
+    assert.deepEqual(given.json().campaign.policy, { ...campaignDefaults, noticeDays: 5 });
+    await app.close();
+  } finally {
+    await fleet.close();
+  }
+});

@@ -35,6 +35,8 @@ export type CampaignRouteDeps = {
   operatorOnly: (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
   visibleGuest: (req: FastifyRequest, id: number) => Promise<Guest | null>;
   clock?: Clock;
+  /** What a new campaign takes for the settings its request leaves out (the settings file's campaign section). */
+  campaignDefaults?: CampaignSettings;
 };
 
 const errorSchema = { type: 'object', properties: { error: { type: 'string' } } } as const;
@@ -91,7 +93,7 @@ export function campaignRoutes(app: FastifyInstance, d: CampaignRouteDeps): void
   app.post('/v1/campaigns', { ...operator, schema: { summary: 'Create a campaign (a draft) over hosts, guests or owners, with each host\'s maintenance window', security, body: createBody, response: { 201: { type: 'object', additionalProperties: true }, 409: errorSchema } } }, async (req, reply) => {
     const b = req.body as { name: string; hosts?: string[]; guests?: string[]; owners?: string[]; windows: Record<string, string>; settings?: Partial<CampaignSettings> };
     return conflict(reply, async () => {
-      const c = await createCampaign(store, { name: b.name, scope: { hosts: b.hosts ?? [], guests: b.guests ?? [], owners: b.owners ?? [] }, windows: b.windows, settings: b.settings ?? {}, actor: `token:${req.principal!.id}` });
+      const c = await createCampaign(store, { name: b.name, scope: { hosts: b.hosts ?? [], guests: b.guests ?? [], owners: b.owners ?? [] }, windows: b.windows, settings: b.settings ?? {}, actor: `token:${req.principal!.id}`, defaults: d.campaignDefaults });
       return showCampaign(store, c.name);
     }, 201);
   });

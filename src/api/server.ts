@@ -4,6 +4,7 @@
  * Operator tokens see and do everything; customer tokens see and act only on their own guests.
  */
 import type { EventEmitter } from 'node:events';
+import type { CampaignSettings } from '../fleet/campaign-rules.ts';
 import { followOperation } from '../fleet/follow.ts';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { documentRoute, OPENAPI_LICENSE, OPENAPI_SERVERS } from './openapi.ts';
@@ -91,6 +92,8 @@ export type ServerOptions = {
   isPublicPath?: (path: string) => boolean;
   /** Adds more routes before the server listens (the web UI: src/compose/servers.ts). */
   extend?: (app: FastifyInstance) => Promise<void>;
+  /** What a new campaign takes for the settings its request leaves out (default: the built-in ones). */
+  campaignDefaults?: CampaignSettings;
 };
 
 type JournalEntry = { step: string; phase: string; at: string; detail: string | null };
@@ -171,7 +174,7 @@ export async function buildApi(fleet: Fleet, opts: ServerOptions): Promise<Fasti
     return g;
   };
 
-  campaignRoutes(app, { fleet, security, operatorOnly, visibleGuest });
+  campaignRoutes(app, { fleet, security, operatorOnly, visibleGuest, campaignDefaults: opts.campaignDefaults });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   app.get('/healthz', { schema: { hide: true } }, async () => ({ ok: true }));
   // Fleet-wide counts are for operators (an operator token here, or `serve --metrics-listen`).

@@ -169,3 +169,47 @@ test('pvhctl host set-time-zone: an IANA zone only (one line, nothing written ot
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("a new campaign takes the settings file's campaign section for what its flags leave out, and keeps it", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pvhctl-campaign-defaults-'));
+  const conf = join(dir, 'pvhctl.conf');
+  const env = { PATH: process.env.PATH, HOME: dir, PVHCTL_CONFIG: conf };
+  const run = (...args: string[]) => {
+    const r = spawnSync(process.execPath, [BIN, ...args, '--data-dir', dir], { encoding: 'utf8', env });
+    return { code: r.status, out: r.stdout, err: r.stderr };
+  };
+  const ok = (...args: string[]) => {
+    const r = run(...args);
+    assert.equal(r.code, 0, `${args.join(' ')}: ${r.err}`);
+    return r.out;
+  };
+  try {
+    writeFileSync(conf, '[campaign]\ncanary = 2\nnotice_days = 3\npostpone_days = 5\nswitch_minutes = 20\ncanary_threshold = 50\nwave_threshold = 25\ndays = 30\n');
+    ok('host', 'add', 'sim1', '--sim', '6:3', '--max-parallel', '2');
+    ok('scan');
+    const plan = JSON.parse(ok('campaign', 'plan', '--json')) as { policy: { canary: number }; waves: { kind: string; guests: unknown[] }[] };
+    assert.equal(plan.policy.canary, 2);
+    type Shown = { campaign: { policy: Record<string, unknown> } };
+    const fromFile = JSON.parse(ok('campaign', 'create', 'c1', '--window', 'sim1=daily 02:00-05:00 UTC', '--json')) as Shown;
+    assert.deepEqual(
+      { ...fromFile.campaign.policy, pv32First: undefined, perHost: undefined, pvOnly: undefined },
+      { canary: 2, noticeDays: 3, postponeDays: 5, switchEstimateMs: 20 * 60_000, canaryThreshold: 0.5, waveThreshold: 0.25, lengthDays: 30, pv32First: undefined, perHost: undefined, pvOnly: undefined },
+    );
+    // A flag overrides the file; the campaign made before keeps what it was created with.
+    const flagged = JSON.parse(ok('campaign', 'create', 'c2', '--window', 'sim1=daily 02:00-05:00 UTC', '--canary', '1', '--notice-days', '0', '--json')) as Shown;
+    assert.equal(flagged.campaign.policy.canary, 1);
+    assert.equal(flagged.campaign.policy.noticeDays, 0);
+    assert.equal(flagged.campaign.policy.waveThreshold, 0.25);
+    writeFileSync(conf, '[campaign]\nnotice_days = 9\n');
+    assert.equal((JSON.parse(ok('campaign', 'show', 'c1', '--json')) as Shown).campaign.policy.noticeDays, 3);
+    // A value out of range is one line naming the file's line, and no campaign is made.
+    writeFileSync(conf, '[campaign]\nwave_threshold = 101\n');
+    const bad = run('campaign', 'create', 'c3', '--window', 'sim1=daily 02:00-05:00 UTC');
+    assert.equal(bad.code, 2);
+    assert.equal(bad.err, `pvhctl campaign: ${conf}:2: campaign.wave_threshold: 101 is out of range 0..100\n`);
+    writeFileSync(conf, '');
+    assert.match(run('campaign', 'show', 'c3').err, /^pvhctl campaign: no campaign named "c3"\n$/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

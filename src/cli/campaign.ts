@@ -22,6 +22,7 @@ import { noticeKey, type Notifier } from '../fleet/notice.ts';
 import type { Store } from '../store/store.ts';
 import { notifierFromSettings } from '../notify/settings.ts';
 import { loadSettings } from '../settings/load.ts';
+import { campaignDefaults } from '../settings/campaign.ts';
 import type { Settings } from '../settings/resolve.ts';
 import { readPlanInput } from '../fleet/plan-input.ts';
 import { customerPathWords, operatorPathWords } from '../fleet/plan-words.ts';
@@ -45,7 +46,7 @@ Plans a PV to PVH campaign over the guests pvhctl knows (the last scan's verdict
 that rolled back, the newest rehearsals) and prints it, changing nothing. Each guest gets a path:
 pvh now, the PV shim, after its customer reboots into an installed PVH kernel, after a kernel
 upgrade, blocked (with why), or done. The switchable ones go in waves: a canary wave of N guests
-first (--canary, default 5; 0 for none), then waves in which each host switches at most its
+first (--canary, default campaign.canary in the settings, 5; 0 for none), then waves in which each host switches at most its
 --max-parallel guests, or --per-host N when lower. --pv32-first moves the 32-bit PV guests
 (xen-3.0-x86_32p) of the hosts named (or of all) into waves ahead of their others, for hosts whose
 next Xen is built without 32-bit PV. Guests whose kernel runs only as PV go to the PV shim, or
@@ -55,7 +56,9 @@ with the reason.
 create stores the plan as a draft campaign over the hosts, guests and owners named (all when none),
 with each host's maintenance window (days, a time range, and an IANA time zone; the host's, UTC by
 default, when left out). start gives each planned guest a slot, an occurrence of its host's window,
-the waves one after another from --notice-days (default 7) on. run (also part of 'pvhctl serve' and
+the waves one after another from --notice-days (default 7) on. Every default named here is
+the settings file's (campaign.canary, campaign.notice_days and so on; pvhctl.conf(5)); a campaign
+keeps the values it was created with. run (also part of 'pvhctl serve' and
 'pvhctl worker') ticks every running campaign: it sends each customer's notice --notice-days before
 the slot, a reminder the day before and the result after; it starts the current wave's switches
 only inside their slot, and only when --switch-minutes (default 15) still fits before it closes
@@ -216,7 +219,7 @@ export async function run(args: string[]): Promise<number> {
   }
   if (sub !== 'plan') return manage(sub, values, positionals);
   const policy: CampaignPolicy = {
-    canary: count('--canary', values.canary, 0, 5)!,
+    canary: count('--canary', values.canary, 0, null) ?? campaignDefaults(loadSettings()).canary,
     perHost: count('--per-host', values['per-host'], 1, null),
     pv32First: pv32First(values['pv32-first']),
     pvOnly: pvOnly(values['pv-only']) ?? 'use-shim',
@@ -252,6 +255,8 @@ async function manage(sub: string, values: Values, positionals: string[]): Promi
   if (sub !== 'list' && sub !== 'run') needOne(positionals, 'campaign name');
   const name = positionals[0] ?? '';
   const settings: Partial<CampaignSettings> = {};
+  // The settings file's campaign section, read before the store is opened: a broken file stops here.
+  const defaults = sub === 'create' ? campaignDefaults(loadSettings()) : undefined;
   if (sub === 'create') {
     const set = <K extends keyof CampaignSettings>(k: K, v: CampaignSettings[K] | null | undefined) => {
       if (v !== undefined && v !== null) settings[k] = v;
@@ -274,7 +279,7 @@ async function manage(sub: string, values: Values, positionals: string[]): Promi
   try {
     switch (sub) {
       case 'create': {
-        const c = await createCampaign(fleet.store, { name, scope: { hosts: list('host') ?? [], guests: list('guest') ?? [], owners: list('owner') ?? [] }, windows: windowsOf(list('window')), settings, actor });
+        const c = await createCampaign(fleet.store, { name, scope: { hosts: list('host') ?? [], guests: list('guest') ?? [], owners: list('owner') ?? [] }, windows: windowsOf(list('window')), settings, actor, defaults });
         output(json, await showCampaign(fleet.store, c.name), humanShow);
         return 0;
       }

@@ -13,6 +13,7 @@ import { parse, UsageError } from './args.ts';
 import { COMMON, open } from './fleet-common.ts';
 import { flag, loadSettings, SettingsError } from '../settings/load.ts';
 import { numberOf, textOf } from '../settings/resolve.ts';
+import { campaignDefaults } from '../settings/campaign.ts';
 import { setUpDemo } from './serve-demo.ts';
 import { SHELL_LIMIT_OPTIONS, shellLimits } from './shell-limits.ts';
 import { startCampaignTicker } from '../fleet/campaign.ts';
@@ -113,7 +114,7 @@ export async function run(args: string[]): Promise<number> {
     stopDemo = await setUpDemo(fleet, logger, { sim: n, lab: values.demo === true, logDir: join(dir, 'lab-logs') });
   }
   const metrics = fleetMetrics(fleet.store, bus.emitter, { overview: metricsOverview(fleet.store) });
-  const app = await buildServer(fleet, { logger, bus, metrics, https });
+  const app = await buildServer(fleet, { logger, bus, metrics, https, campaignDefaults: campaignDefaults(settings) });
   const metricsServer = metricsAt === null ? null : await serveMetrics(metrics, metricsAt[1]!, Number(metricsAt[2]));
   if (metricsServer !== null) logger.info({ address: `${metricsServer.address}/metrics` }, 'metrics serving (no token)');
   const address = await app.listen({ host: listen, port });

@@ -42,10 +42,10 @@ export async function run(args: string[]): Promise<number> {
   const rows = [...settings.values()];
   if (values.json) {
     const file = settingsPath();
-    process.stdout.write(`${JSON.stringify({ file: file.path, settings: Object.fromEntries(rows.map((e) => [keyOf(e.def), { value: e.value, source: e.source, status: e.def.status }])) })}\n`);
+    process.stdout.write(`${JSON.stringify({ file: file.path, settings: Object.fromEntries(rows.map((e) => [keyOf(e.def), { value: e.value, source: e.source }])) })}\n`);
     return 0;
   }
   const show = (v: unknown) => (v === null ? '-' : printable(typeof v === 'string' ? JSON.stringify(v) : String(v)));
-  process.stdout.write(table(['SETTING', 'VALUE', 'FROM'], rows.map((e) => [keyOf(e.def), show(e.value), placeOf(e.source) + (e.def.status === 'placeholder' ? ' (not used yet)' : '')])));
+  process.stdout.write(table(['SETTING', 'VALUE', 'FROM'], rows.map((e) => [keyOf(e.def), show(e.value), placeOf(e.source)])));
   return 0;
 }

@@ -71,18 +71,20 @@ async function windowsOf(store: Store, specs: Record<string, string>): Promise<M
 
 /**
  * Creates a campaign (a draft) over `scope`: plans it, and records every guest in it with its wave
- * or the path that holds it back. Every host with a guest to switch needs a window.
+ * or the path that holds it back. Every host with a guest to switch needs a window. `settings`
+ * overrides `defaults` (the settings file's campaign section; built-in defaults without it).
  * @example
  * await createCampaign(store, { name: 'autumn', scope: { hosts: ['xen1'], guests: [], owners: [] }, windows: { xen1: 'Tue-Thu 02:00-05:00 Europe/Berlin' }, settings: {}, actor: 'op' })
  * // => { name: 'autumn', status: 'draft', ... }
  */
 export async function createCampaign(
   store: Store,
-  req: { name: string; scope: CampaignScope; windows: Record<string, string>; settings: Partial<CampaignSettings>; actor: string },
+  req: { name: string; scope: CampaignScope; windows: Record<string, string>; settings: Partial<CampaignSettings>; actor: string; defaults?: CampaignSettings },
 ): Promise<CampaignView> {
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(req.name)) throw new CampaignError(`campaign name ${JSON.stringify(req.name.slice(0, 80))}: letters, digits, '.', '_' and '-', at most 63`);
   if ((await campaigns(store).byName(req.name)) !== undefined) throw new CampaignError(`a campaign named ${req.name} exists already`);
-  const settings: CampaignSettings = { ...DEFAULT_SETTINGS, ...req.settings };
+  // The operator's defaults (the settings' campaign section) under what this request says.
+  const settings: CampaignSettings = { ...(req.defaults ?? DEFAULT_SETTINGS), ...req.settings };
   const known = new Set((await store.listHosts()).map((h) => h.name));
   const unknown = [...req.scope.hosts, ...Object.keys(req.windows)].find((h) => !known.has(h));
   if (unknown !== undefined) throw new CampaignError(`no host named ${JSON.stringify(unknown.slice(0, 80))}`);

@@ -22,12 +22,6 @@ export type SettingType =
 /** A setting's value after parsing: text, a number, or unset (no default and not given). */
 export type SettingValue = string | number | null;
 
-/**
- * `used`: this build acts on the setting. `placeholder`: parsed and validated so that a file
- * written today keeps working, but nothing in this build reads it yet (said so in the example).
- */
-export type SettingStatus = 'used' | 'placeholder';
-
 /** One row of the table. */
 export type SettingDef = {
   section: string;
@@ -38,7 +32,6 @@ export type SettingDef = {
   /** What the default is, in words, where it depends on the user. */
   defaultText?: string;
   env: string;
-  status: SettingStatus;
   /** A value to show in the example file for a setting with no default. */
   example?: SettingValue;
   /** Documentation, one sentence or a few; wrapped by whoever renders it. */
@@ -61,7 +54,7 @@ export const SECTIONS: Record<string, string> = {
   limits: 'How much pvhctl does at once.',
   verify: 'How long a switch waits for the guest before it rolls back.',
   smtp: 'Mail to customers about their switches.',
-  campaign: 'Defaults for switching many guests in waves.',
+  campaign: "Defaults for new campaigns ('pvhctl campaign create', the API): their flags and fields override these, and a campaign keeps the values it was created with.",
 };
 
 const MINUTE = 60;
@@ -70,102 +63,118 @@ const DAY = 24 * 60 * MINUTE;
 /** The table. Order is the order of the example file and of `pvhctl settings show`. */
 export const SETTINGS: readonly SettingDef[] = [
   {
-    section: 'store', name: 'data_dir', type: { kind: 'path' }, env: 'PVHCTL_DATA_DIR', status: 'used',
+    section: 'store', name: 'data_dir', type: { kind: 'path' }, env: 'PVHCTL_DATA_DIR',
     default: () => (process.getuid?.() === 0 ? '/var/lib/pvhctl' : join(homedir(), '.local', 'share', 'pvhctl')),
     defaultText: '/var/lib/pvhctl for root, ~/.local/share/pvhctl for other users',
     doc: "The data directory: the SQLite store (pvhctl.sqlite), the operator token, the Xen Shell's host key, simulated hosts. The package's services use /var/lib/pvhctl.",
   },
   {
-    section: 'store', name: 'url', type: { kind: 'url', schemes: ['postgres', 'postgresql'] }, env: 'PVHCTL_STORE', status: 'used', default: null, example: "postgres://pvhctl@db.example.com/pvhctl",
+    section: 'store', name: 'url', type: { kind: 'url', schemes: ['postgres', 'postgresql'] }, env: 'PVHCTL_STORE', default: null, example: "postgres://pvhctl@db.example.com/pvhctl",
     doc: 'A PostgreSQL URL (postgres://USER@HOST/DB) to keep the store in PostgreSQL instead of SQLite, for several API servers and workers on one fleet.',
   },
   {
-    section: 'api', name: 'listen', type: { kind: 'address' }, env: 'PVHCTL_LISTEN', status: 'used', default: '127.0.0.1',
+    section: 'api', name: 'listen', type: { kind: 'address' }, env: 'PVHCTL_LISTEN', default: '127.0.0.1',
     doc: 'The address the API listens on. Use a public address only with tls_cert and tls_key set: tokens travel in every request.',
   },
   {
-    section: 'api', name: 'port', type: { kind: 'port' }, env: 'PVHCTL_PORT', status: 'used', default: 8080,
+    section: 'api', name: 'port', type: { kind: 'port' }, env: 'PVHCTL_PORT', default: 8080,
     doc: 'The TCP port of the API and web UI.',
   },
   {
-    section: 'api', name: 'tls_cert', type: { kind: 'path' }, env: 'PVHCTL_TLS_CERT', status: 'used', default: null, example: "/etc/pvhctl/tls/cert.pem",
+    section: 'api', name: 'tls_cert', type: { kind: 'path' }, env: 'PVHCTL_TLS_CERT', default: null, example: "/etc/pvhctl/tls/cert.pem",
     doc: 'A PEM certificate (chain) file. With tls_key, the API serves HTTPS only; without both, plain HTTP.',
   },
   {
-    section: 'api', name: 'tls_key', type: { kind: 'path' }, env: 'PVHCTL_TLS_KEY', status: 'used', default: null, example: "/etc/pvhctl/tls/key.pem",
+    section: 'api', name: 'tls_key', type: { kind: 'path' }, env: 'PVHCTL_TLS_KEY', default: null, example: "/etc/pvhctl/tls/key.pem",
     doc: "The certificate's PEM private key file; readable by the pvhctl user only.",
   },
   {
-    section: 'shell', name: 'listen', type: { kind: 'address' }, env: 'PVHCTL_SHELL_LISTEN', status: 'used', default: '127.0.0.1',
+    section: 'shell', name: 'listen', type: { kind: 'address' }, env: 'PVHCTL_SHELL_LISTEN', default: '127.0.0.1',
     doc: "The address the customers' Xen Shell (SSH) listens on.",
   },
   {
-    section: 'shell', name: 'port', type: { kind: 'port' }, env: 'PVHCTL_SHELL_PORT', status: 'used', default: 2222,
+    section: 'shell', name: 'port', type: { kind: 'port' }, env: 'PVHCTL_SHELL_PORT', default: 2222,
     doc: 'The TCP port of the Xen Shell.',
   },
   {
-    section: 'limits', name: 'max_parallel', type: { kind: 'integer', min: 1, max: 256 }, env: 'PVHCTL_MAX_PARALLEL', status: 'used', default: 2,
+    section: 'limits', name: 'max_parallel', type: { kind: 'integer', min: 1, max: 256 }, env: 'PVHCTL_MAX_PARALLEL', default: 2,
     doc: "How many guests of one host switch at once, for hosts added without --max-parallel ('pvhctl host add').",
   },
   {
-    section: 'verify', name: 'boot_timeout', type: { kind: 'seconds', min: 1, max: 3600 }, env: 'PVHCTL_BOOT_TIMEOUT', status: 'used', default: 120,
+    section: 'verify', name: 'boot_timeout', type: { kind: 'seconds', min: 1, max: 3600 }, env: 'PVHCTL_BOOT_TIMEOUT', default: 120,
     doc: 'Seconds a switched guest has to come up (running in its new type, frontends connected) before the switch rolls it back.',
   },
   {
-    section: 'verify', name: 'shutdown_timeout', type: { kind: 'seconds', min: 1, max: 3600 }, env: 'PVHCTL_SHUTDOWN_TIMEOUT', status: 'used', default: 60,
+    section: 'verify', name: 'shutdown_timeout', type: { kind: 'seconds', min: 1, max: 3600 }, env: 'PVHCTL_SHUTDOWN_TIMEOUT', default: 60,
     doc: 'Seconds a guest has to shut down cleanly before a switch gives up on it (the guest keeps running).',
   },
   {
-    section: 'smtp', name: 'host', type: { kind: 'hostname' }, env: 'PVHCTL_SMTP_HOST', status: 'used', default: null, example: "smtp.example.com",
+    section: 'smtp', name: 'host', type: { kind: 'hostname' }, env: 'PVHCTL_SMTP_HOST', default: null, example: "smtp.example.com",
     doc: 'The mail relay campaign mail to customers goes through (docs/mail.md). Unset: no mail is sent.',
   },
   {
-    section: 'smtp', name: 'port', type: { kind: 'port' }, env: 'PVHCTL_SMTP_PORT', status: 'used', default: 587,
+    section: 'smtp', name: 'port', type: { kind: 'port' }, env: 'PVHCTL_SMTP_PORT', default: 587,
     doc: "The relay's port (587: submission with STARTTLS; 465: TLS from the start).",
   },
   {
-    section: 'smtp', name: 'security', type: { kind: 'choice', values: ['starttls', 'tls', 'none'] }, env: 'PVHCTL_SMTP_SECURITY', status: 'used', default: 'starttls',
+    section: 'smtp', name: 'security', type: { kind: 'choice', values: ['starttls', 'tls', 'none'] }, env: 'PVHCTL_SMTP_SECURITY', default: 'starttls',
     doc: "starttls: the relay must offer STARTTLS and its certificate must verify; tls: TLS from the start (port 465); none: plain SMTP, only for a relay on this machine.",
   },
   {
-    section: 'smtp', name: 'ca_file', type: { kind: 'path' }, env: 'PVHCTL_SMTP_CA_FILE', status: 'used', default: null, example: "/etc/pvhctl/smtp-ca.pem",
+    section: 'smtp', name: 'ca_file', type: { kind: 'path' }, env: 'PVHCTL_SMTP_CA_FILE', default: null, example: "/etc/pvhctl/smtp-ca.pem",
     doc: "PEM certificates of the CAs the relay's certificate must chain to, instead of the system's (a relay with a private CA). Unset: the system's CAs.",
   },
   {
-    section: 'smtp', name: 'from', type: { kind: 'email' }, env: 'PVHCTL_SMTP_FROM', status: 'used', default: null, example: "pvhctl@example.com",
+    section: 'smtp', name: 'from', type: { kind: 'email' }, env: 'PVHCTL_SMTP_FROM', default: null, example: "pvhctl@example.com",
     doc: 'The sender address of mail to customers.',
   },
   {
-    section: 'smtp', name: 'username', type: { kind: 'hostname' }, env: 'PVHCTL_SMTP_USERNAME', status: 'used', default: null, example: "pvhctl",
+    section: 'smtp', name: 'username', type: { kind: 'hostname' }, env: 'PVHCTL_SMTP_USERNAME', default: null, example: "pvhctl",
     doc: 'The user name to log in to the relay with, if it needs one.',
   },
   {
-    section: 'smtp', name: 'password_file', type: { kind: 'path' }, env: 'PVHCTL_SMTP_PASSWORD_FILE', status: 'used', default: null, example: "/etc/pvhctl/smtp-password",
+    section: 'smtp', name: 'password_file', type: { kind: 'path' }, env: 'PVHCTL_SMTP_PASSWORD_FILE', default: null, example: "/etc/pvhctl/smtp-password",
     doc: 'A file holding the relay password (a file, so that the password is not in this file or in the environment).',
   },
   {
-    section: 'smtp', name: 'link_url', type: { kind: 'url', schemes: ['https', 'http'] }, env: 'PVHCTL_SMTP_LINK_URL', status: 'used', default: null, example: "https://pvh.example.com",
+    section: 'smtp', name: 'link_url', type: { kind: 'url', schemes: ['https', 'http'] }, env: 'PVHCTL_SMTP_LINK_URL', default: null, example: "https://pvh.example.com",
     doc: "The web UI's address as customers reach it: each mail links to the guest's page there, signed (docs/mail.md).",
   },
   {
-    section: 'smtp', name: 'link_lifetime', type: { kind: 'seconds', min: 3600, max: 90 * DAY }, env: 'PVHCTL_SMTP_LINK_LIFETIME', status: 'used', default: 30 * DAY,
+    section: 'smtp', name: 'link_lifetime', type: { kind: 'seconds', min: 3600, max: 90 * DAY }, env: 'PVHCTL_SMTP_LINK_LIFETIME', default: 30 * DAY,
     doc: 'Seconds a signed link in a mail stays valid.',
   },
   {
-    section: 'smtp', name: 'tries', type: { kind: 'integer', min: 1, max: 10 }, env: 'PVHCTL_SMTP_TRIES', status: 'used', default: 4,
+    section: 'smtp', name: 'tries', type: { kind: 'integer', min: 1, max: 10 }, env: 'PVHCTL_SMTP_TRIES', default: 4,
     doc: "Delivery tries per mail, 30 s apart and doubling, while the relay answers 'try again later' (4xx) or cannot be reached; the campaign's next round tries a failed mail again.",
   },
   {
-    section: 'campaign', name: 'batch_size', type: { kind: 'integer', min: 1, max: 10000 }, env: 'PVHCTL_CAMPAIGN_BATCH_SIZE', status: 'placeholder', default: 10,
-    doc: 'How many guests one wave of a campaign switches.',
+    section: 'campaign', name: 'canary', type: { kind: 'integer', min: 0, max: 100000 }, env: 'PVHCTL_CAMPAIGN_CANARY', default: 5,
+    doc: "Guests in a new campaign's first wave, the canary (0: none); `pvhctl campaign create --canary` overrides it.",
   },
   {
-    section: 'campaign', name: 'pause', type: { kind: 'seconds', min: 0, max: 7 * DAY }, env: 'PVHCTL_CAMPAIGN_PAUSE', status: 'placeholder', default: 30 * MINUTE,
-    doc: 'Seconds between two waves, to watch the first before starting the next.',
+    section: 'campaign', name: 'notice_days', type: { kind: 'integer', min: 0, max: 365 }, env: 'PVHCTL_CAMPAIGN_NOTICE_DAYS', default: 7,
+    doc: "Days of notice: a customer's notice mail goes out this many days before their guest's slot, and a new campaign's first slot is this far from its start (--notice-days).",
   },
   {
-    section: 'campaign', name: 'notice', type: { kind: 'seconds', min: 0, max: 30 * DAY }, env: 'PVHCTL_CAMPAIGN_NOTICE', status: 'placeholder', default: 2 * DAY,
-    doc: "Seconds of notice customers get by mail before their guest's switch.",
+    section: 'campaign', name: 'postpone_days', type: { kind: 'integer', min: 0, max: 365 }, env: 'PVHCTL_CAMPAIGN_POSTPONE_DAYS', default: 14,
+    doc: 'A customer may postpone their guest once, by up to this many days (--postpone-days).',
+  },
+  {
+    section: 'campaign', name: 'switch_minutes', type: { kind: 'integer', min: 1, max: 1440 }, env: 'PVHCTL_CAMPAIGN_SWITCH_MINUTES', default: 15,
+    doc: "Minutes one switch is expected to take: a campaign starts a guest's switch only when this still fits before its window closes (--switch-minutes).",
+  },
+  {
+    section: 'campaign', name: 'canary_threshold', type: { kind: 'integer', min: 0, max: 100 }, env: 'PVHCTL_CAMPAIGN_CANARY_THRESHOLD', default: 0,
+    doc: 'The canary wave pauses its campaign when more than this percentage of it failed (0: any failure; --canary-threshold).',
+  },
+  {
+    section: 'campaign', name: 'wave_threshold', type: { kind: 'integer', min: 0, max: 100 }, env: 'PVHCTL_CAMPAIGN_WAVE_THRESHOLD', default: 10,
+    doc: 'Any later wave pauses its campaign when more than this percentage of it failed (--wave-threshold).',
+  },
+  {
+    section: 'campaign', name: 'days', type: { kind: 'integer', min: 1, max: 3650 }, env: 'PVHCTL_CAMPAIGN_DAYS', default: 56,
+    doc: "A campaign's slots fall within this many days of its start, the bounds a customer picks another slot in (--days).",
   },
 ];
 

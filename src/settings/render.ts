@@ -31,8 +31,6 @@ function wrap(text: string, width: number, prefix: string): string[] {
   return out;
 }
 
-const PLACEHOLDER = 'Not used by this version of pvhctl yet: the value is checked when the file is read, and nothing acts on it.';
-
 /**
  * The example settings file, every setting documented above its line. Settings in `set` are
  * written with that value; the others are commented out and show their default (or an example).
@@ -58,7 +56,6 @@ export function renderExample(set: Partial<Record<SettingKey, SettingValue>> = {
       out.push('', ...wrap(SECTIONS[section] ?? '', 100, '# '), `[${section}]`);
     }
     out.push('', ...wrap(def.doc, 100, '# '));
-    if (def.status === 'placeholder') out.push(...wrap(PLACEHOLDER, 100, '# '));
     out.push(`# Environment: ${def.env}. Default: ${defaultText(def)}.`);
     const given = Object.hasOwn(set, key) ? set[key] : undefined;
     if (given !== undefined && given !== null) out.push(`${def.name} = ${tomlValue(given)}`);
@@ -82,7 +79,7 @@ export function renderSettingsMan(): string {
       out.push('.SS', roff(`[${section}]`), roff(SECTIONS[section] ?? ''));
     }
     out.push('.TP', `.B ${roff(def.name)}`);
-    out.push(roff(`${def.doc}${def.status === 'placeholder' ? ` ${PLACEHOLDER}` : ''}`));
+    out.push(roff(def.doc));
     out.push('.br', roff(`Type: ${def.type.kind}. Default: ${defaultText(def)}. Environment: `) + `\\fB${roff(def.env)}\\fR.`);
   }
   return `${out.join('\n')}\n`;

@@ -19,7 +19,8 @@ const EVERY: Record<string, string | number> = {
   'shell.listen': '::', 'shell.port': 22022, 'limits.max_parallel': 4, 'verify.boot_timeout': 300, 'verify.shutdown_timeout': 90,
   'smtp.host': 'smtp.example.com', 'smtp.port': 25, 'smtp.from': 'pvhctl@example.com', 'smtp.username': 'pvhctl',
   'smtp.password_file': '/etc/pvhctl/smtp-password', 'smtp.ca_file': '/etc/pvhctl/smtp-ca.pem', 'smtp.security': 'tls', 'smtp.link_url': 'https://pvh.example.com',
-  'smtp.link_lifetime': 86400, 'smtp.tries': 2, 'campaign.batch_size': 20, 'campaign.pause': 600, 'campaign.notice': 3600,
+  'smtp.link_lifetime': 86400, 'smtp.tries': 2, 'campaign.canary': 3, 'campaign.notice_days': 2,
+  'campaign.postpone_days': 7, 'campaign.switch_minutes': 20, 'campaign.canary_threshold': 5, 'campaign.wave_threshold': 20, 'campaign.days': 28,
 };
 
 function show(env: Record<string, string>, ...args: string[]) {
