@@ -244,22 +244,38 @@ export function units(): Record<string, string> {
 }
 
 /**
- * The drop-in that lets pvhctl.service drive the Xen host it runs on (the local driver): xl, the
- * domain configs in /etc/xen and the guests' disks need root. Installed as an example, so that
- * root is a decision the operator makes and can read.
+ * The drop-in that lets pvhctl.service and the workers drive the Xen host they run on (the local
+ * driver): xl, the domain configs in /etc/xen and the guests' disks need root. Installed as an
+ * example, so that root is a decision the operator makes and can read.
  */
-const LOCAL_XL_DROPIN = `# /etc/systemd/system/pvhctl.service.d/local-xl.conf: run pvhctl.service as root so that it can
-# drive this dom0 with the local driver ('pvhctl host add NAME --local'): xl talks to the hypervisor
-# through /dev/xen/privcmd and xenstored, switches rewrite /etc/xen/*.cfg, and inspection reads the
-# guests' disks. Without this file pvhctl.service runs as the pvhctl user and manages hosts over
-# SSH only. Install: copy here, then systemctl daemon-reload && systemctl restart pvhctl.
+export const LOCAL_XL_DROPIN = `# Run pvhctl as root so that it can drive this dom0 with the local driver ('pvhctl host add NAME
+# --local'): xl talks to the hypervisor through /dev/xen/privcmd and xenstored, switches rewrite
+# /etc/xen/*.cfg, and inspection reads the guests' disks. pvhctl.service scans the host; on
+# PostgreSQL the pvhctl-worker@ units run its switches, rollbacks and power actions. Without this
+# file they run as the pvhctl user and manage hosts over SSH only.
+# Install, for the API and for every worker:
+#   mkdir -p /etc/systemd/system/pvhctl.service.d /etc/systemd/system/pvhctl-worker@.service.d
+#   cp local-xl.conf /etc/systemd/system/pvhctl.service.d/
+#   cp local-xl.conf /etc/systemd/system/pvhctl-worker@.service.d/
+#   systemctl daemon-reload && systemctl restart pvhctl 'pvhctl-worker@*'
 [Service]
 User=root
 Group=root
 PrivateDevices=no
 ProtectKernelTunables=no
-CapabilityBoundingSet=CAP_SYS_ADMIN CAP_DAC_OVERRIDE CAP_DAC_READ_SEARCH CAP_CHOWN CAP_FOWNER CAP_KILL CAP_IPC_LOCK CAP_SYS_RESOURCE
-ReadWritePaths=/etc/xen /var/lib/xen /var/log/xen /run/xen /run/xenstored
+# xl and its hotplug scripts: the hypervisor and xenstored (SYS_ADMIN, IPC_LOCK), loop devices for
+# file disks, ip(8) over netlink for a vif (NET_ADMIN, AF_NETLINK; /etc/xen/scripts/vif-bridge).
+# Inspection children are dropped to nobody by setpriv (SETUID, SETGID, SETPCAP).
+CapabilityBoundingSet=CAP_SYS_ADMIN CAP_DAC_OVERRIDE CAP_DAC_READ_SEARCH CAP_CHOWN CAP_FOWNER CAP_KILL CAP_IPC_LOCK CAP_SYS_RESOURCE CAP_NET_ADMIN CAP_SETUID CAP_SETGID CAP_SETPCAP
+RestrictAddressFamilies=
+RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK
+# The hotplug scripts lock in /var/run/xen-hotplug (locking.sh), made here before the sandbox.
+ExecStartPre=+/bin/mkdir -p /run/xen-hotplug
+ReadWritePaths=/etc/xen /var/lib/xen /var/log/xen /run/xen /run/xenstored /run/xen-hotplug
+# 'xl create' leaves one process per domain it starts (/var/log/xen/xl-NAME.log) that carries out
+# its on_reboot and on_poweroff: stopping or restarting pvhctl must not kill them. pvhctl's own
+# children (inspection, decompressors) die with it by their parent-death signal.
+KillMode=process
 `;
 
 function control(installedKiB: number): string {

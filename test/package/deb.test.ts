@@ -3,7 +3,7 @@
  * checked by lintian, and installed for real with dpkg into a throwaway Debian 12 root
  * (mmdebstrap, minbase; cached) that has no Node.js: there pvhctl answers, reads a real Debian
  * kernel, reads its settings file, the installed systemd units pass `systemd-analyze verify`, and
- * so does pvhctl.service with the example local-xl drop-in.
+ * so do pvhctl.service and pvhctl-worker@.service with the example local-xl drop-in.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -164,9 +164,9 @@ test('the .deb: lintian clean of errors, installs with dpkg on Debian 12 without
   assert.equal(verify.status, 0, verify.stdout);
   assert.equal(verify.stdout, '', 'systemd-analyze verify has no complaint');
 
-  // The example drop-in for the local driver, installed as its header says: systemd reads it
-  // cleanly (a misspelt key would be reported here) and it turns pvhctl.service into a root service
-  // with device access, while ProtectSystem=strict and the rest of the sandbox stay.
+  // The example drop-in for the local driver, installed as its header says, for the API and the
+  // workers: systemd reads it cleanly (a misspelt key would be reported here) and it turns each
+  // into a root service with device access, while ProtectSystem=strict and the rest stay.
   const security = (s: string) => s.split('\n').filter((l) => /\b(User=\/DynamicUser=|PrivateDevices=|ProtectSystem=) /.test(l)).map((l) => l.trim().replace(/\s+\d+\.\d+$/, '').replace(/\s{2,}/g, '  '));
   const before = inRoot(root, 'systemd-analyze security --offline=yes pvhctl.service');
   assert.equal(before.status, 0, before.stderr);
@@ -174,19 +174,22 @@ test('the .deb: lintian clean of errors, installs with dpkg on Debian 12 without
   assert.ok(asUser.includes('✓ User=/DynamicUser=  Service runs under a static non-root user identity'), asUser.join('\n'));
   assert.ok(asUser.includes('✓ PrivateDevices=  Service has no access to hardware devices'), asUser.join('\n'));
   const dropin = inRoot(root, [
-    'mkdir -p /etc/systemd/system/pvhctl.service.d',
+    'mkdir -p /etc/systemd/system/pvhctl.service.d /etc/systemd/system/pvhctl-worker@.service.d',
     'cp /usr/share/doc/pvhctl/examples/local-xl.conf /etc/systemd/system/pvhctl.service.d/',
-    'systemd-analyze verify --man=no pvhctl.service 2>&1',
+    'cp /usr/share/doc/pvhctl/examples/local-xl.conf /etc/systemd/system/pvhctl-worker@.service.d/',
+    'systemd-analyze verify --man=no pvhctl.service pvhctl-worker@1.service 2>&1',
   ].join(' && '));
   assert.equal(dropin.status, 0, dropin.stdout);
   assert.equal(dropin.stdout, '', 'systemd-analyze verify has no complaint about the drop-in');
-  const asRoot = inRoot(root, 'systemd-analyze security --offline=yes pvhctl.service');
-  assert.equal(asRoot.status, 0, asRoot.stderr);
-  const after = security(asRoot.stdout);
-  assert.ok(after.includes('✗ User=/DynamicUser=  Service runs as root user'), after.join('\n'));
-  assert.ok(after.includes('✗ PrivateDevices=  Service potentially has access to hardware devices'), after.join('\n'));
-  assert.ok(after.includes('✓ ProtectSystem=  Service has strict read-only access to the OS file hierarchy'), after.join('\n'));
-  inRoot(root, 'rm -r /etc/systemd/system/pvhctl.service.d');
+  for (const unit of ['pvhctl.service', 'pvhctl-worker@1.service']) {
+    const asRoot = inRoot(root, `systemd-analyze security --offline=yes ${unit}`);
+    assert.equal(asRoot.status, 0, asRoot.stderr);
+    const after = security(asRoot.stdout);
+    assert.ok(after.includes('✗ User=/DynamicUser=  Service runs as root user'), `${unit}:\n${after.join('\n')}`);
+    assert.ok(after.includes('✗ PrivateDevices=  Service potentially has access to hardware devices'), `${unit}:\n${after.join('\n')}`);
+    assert.ok(after.includes('✓ ProtectSystem=  Service has strict read-only access to the OS file hierarchy'), `${unit}:\n${after.join('\n')}`);
+  }
+  inRoot(root, 'rm -r /etc/systemd/system/pvhctl.service.d /etc/systemd/system/pvhctl-worker@.service.d');
 
   const purge = inRoot(root, 'dpkg --purge pvhctl && ! id pvhctl 2>/dev/null && ! test -e /var/lib/pvhctl && ! test -e /usr/lib/pvhctl');
   assert.equal(purge.status, 0, purge.stdout + purge.stderr);
