@@ -9,6 +9,7 @@
  *
  *   node bench/inspect.ts      (PVHCTL_BENCH_RUNS=N rounds per guest, median reported; default 5)
  *   PVHCTL_BENCH_ONLY=scan node bench/inspect.ts    (the scan against its floor, nothing else)
+ *   PVHCTL_BENCH_SCAN_ROUNDS=5 PVHCTL_BENCH_ONLY=scan node bench/inspect.ts    (5 rounds of it; default 3)
  *
  * Prints per-guest medians, the ratios, and where pygrub picks another kernel than the guest boots.
  */
@@ -24,6 +25,8 @@ import { fixtureGuests } from '../src/guest/testdata/guests.ts';
 
 const RUNS = Number(process.env.PVHCTL_BENCH_RUNS ?? '5');
 const SCAN_ONLY = process.env.PVHCTL_BENCH_ONLY === 'scan';
+/** Rounds of the scan against its floor (PVHCTL_BENCH_SCAN_ROUNDS; default the smaller of RUNS and 3). */
+const SCAN_ROUNDS = process.env.PVHCTL_BENCH_SCAN_ROUNDS ? Number(process.env.PVHCTL_BENCH_SCAN_ROUNDS) : undefined;
 const bin = new URL('../bin/pvhctl.js', import.meta.url).pathname;
 const tmp = mkdtempSync(join(tmpdir(), 'pvhctl-bench-inspect-'));
 
@@ -215,7 +218,7 @@ async function scan(g: Fixtures, rel: Record<KernelFlavour, string>, env: NodeJS
   // setpriv, the same Node flags, descriptors and loader: the least a contained child per guest
   // costs), two at a time as the scan runs. Wall time and the processor time of all processes
   // (`times`). Each round's ratio is against the floor measured in that round.
-  const rounds = Math.max(1, Math.min(RUNS, 3));
+  const rounds = Math.max(1, SCAN_ROUNDS ?? Math.min(RUNS, 3));
   const cold: Timed[] = [];
   const warm: Timed[] = [];
   const empty: Timed[] = [];
@@ -250,7 +253,7 @@ async function scan(g: Fixtures, rel: Record<KernelFlavour, string>, env: NodeJS
   const m = (xs: { ms: number; cpuMs: number }[], k: 'ms' | 'cpuMs') => median(xs.map((x) => x[k]));
   const floors = empty.map((e, i) => ({ ms: e.ms + decompression[i]!.ms, cpuMs: e.cpuMs + decompression[i]!.cpuMs }));
   const ratio = (xs: { ms: number; cpuMs: number }[], of: { ms: number; cpuMs: number }[], k: 'ms' | 'cpuMs') => xs.map((x, i) => x[k] / of[i]![k]);
-  const list = (rs: number[]) => rs.map((r) => `${r.toFixed(2)}x`).join(' ');
+  const list = (rs: number[]) => `${rs.map((r) => `${r.toFixed(2)}x`).join(' ')}, worst ${Math.max(...rs).toFixed(2)}x`;
   const verdicts = [...new Set(reports.map((r) => r.verdict.verdict))];
   console.log(`Scan of 100 guests sharing ${SCAN_KERNELS} kernels (2 at a time; ${rounds} interleaved rounds, medians; pvhctl's verdict cache starts empty):`);
   console.log(`  pvhctl ${fmt(m(cold, 'ms'))} (${fmt(m(cold, 'cpuMs'))} CPU); verdicts: ${verdicts.join(', ')}; ${read.size} kernels read (before: one guest building the children's program, ${fmt(build.cpuMs)} CPU)`);
