@@ -12,9 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { labExec, type LabEndpoint } from '../../lab/lab.ts';
 import { PVH_ATTEMPTS, SWITCH_BOOT_DIED, withRetries } from '../../lab/retries.ts';
-import { attachLab, type AttachedLab } from '../support/lab.ts';
+import { attachLab, guestConsole, markerAfter as markerOf, type AttachedLab } from '../support/lab.ts';
 import { bootGuest } from '../../lab/guest-boot.ts';
-import { findMarker } from '../../lab/guests.ts';
 import { openFleet, type Fleet } from '../../src/fleet/fleet.ts';
 import { startSwitch } from '../../src/fleet/switch.ts';
 import type { GuestVerdict } from '../../src/fleet/seams.ts';
@@ -49,21 +48,8 @@ after(async () => {
 const guest = async (name: string) => (await fleet.store.getGuest(name))[0]!;
 const verdict = async (name: string) => JSON.parse((await guest(name)).verdict!) as GuestVerdict;
 const configInDom0 = async (name: string) => (await labExec(lab, `cat /etc/xen/${name}.cfg`)).stdout;
-const consoleOf = async (name: string) => (await labExec(lab, `cat /var/log/xen/console/guest-${name}.log 2>/dev/null; true`)).stdout;
-
-/**
- * The marker the guest printed in its console log after `before` (the log as it was before the
- * switch): verification passes once the disk frontend connects, a little before init prints it.
- */
-async function markerAfter(name: string, before: string, waitMs = 120_000) {
-  const deadline = Date.now() + waitMs;
-  for (;;) {
-    const now = await consoleOf(name);
-    const m = findMarker(now.startsWith(before) ? now.slice(before.length) : now);
-    if (m !== null || Date.now() > deadline) return m;
-    await new Promise((r) => setTimeout(r, 3000));
-  }
-}
+const consoleOf = (name: string) => guestConsole(lab, name);
+const markerAfter = (name: string, before: string) => markerOf(lab, name, before);
 
 /**
  * Switches; a switch whose PVH boot died is retried (PVH_ATTEMPTS in all), each retry recorded.

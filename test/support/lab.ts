@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Fleet } from '../../src/fleet/fleet.ts';
 import { alive, collectLogs, disconnect, labExec, startLab, stopLab, waitForToolstack, type LabEndpoint } from '../../lab/lab.ts';
+import { findMarker } from '../../lab/guests.ts';
 
 /** The variable that holds the path of the shared lab's endpoint.json. */
 export const SHARED_LAB_ENV = 'PVHCTL_LAB_ENDPOINT';
@@ -86,4 +87,26 @@ export async function attachLab(log: (l: string) => void = (l) => process.stderr
       await stopLab(lab);
     },
   };
+}
+
+/** A guest's console log in dom0 as xenconsoled has written it so far ('' before its first boot). */
+export async function guestConsole(lab: LabEndpoint, name: string): Promise<string> {
+  return (await labExec(lab, `cat /var/log/xen/console/guest-${name}.log 2>/dev/null; true`)).stdout;
+}
+
+/**
+ * The marker a guest printed in its console log after `before` (the log as it was before a
+ * switch), waiting up to `waitMs` for it: verification passes once the disk frontend connects, a
+ * little before init prints it. Null when none came.
+ * @example
+ * await markerAfter(lab, 'direct64', logBefore) // => { guestType: 'PVH', ... }
+ */
+export async function markerAfter(lab: LabEndpoint, name: string, before: string, waitMs = 120_000): Promise<ReturnType<typeof findMarker>> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const now = await guestConsole(lab, name);
+    const m = findMarker(now.startsWith(before) ? now.slice(before.length) : now);
+    if (m !== null || Date.now() > deadline) return m;
+    await new Promise((r) => setTimeout(r, 3000));
+  }
 }
