@@ -10,7 +10,7 @@ import { domainName, failureOf, hostPath } from '../drivers/driver.ts';
 import type { Guest, Operation, RunState } from '../store/schema.ts';
 import { reasonColumns, type Reason, type Refusal } from './reasons.ts';
 import type { PowerStep } from './steps.ts';
-import { dispatch, journal, load, owned, retry, stopIfLost, type FleetContext, type SwitchRequest } from './switch.ts';
+import { journal, load, owned, retry, startOperation, stopIfLost, type FleetContext, type SwitchRequest } from './switch.ts';
 
 /** The power actions: `xl create`, `xl shutdown -w`, and the one followed by the other. */
 export type PowerAction = 'boot' | 'shutdown' | 'reboot';
@@ -60,15 +60,16 @@ export function powerPlan(action: PowerAction, running: boolean, entries: readon
  * if (r.kind === 'started') await r.finished // => { kind: 'reboot', status: 'done', reason: 'The server was restarted.', ... }
  */
 export async function startPower(ctx: FleetContext, guest: Guest, action: PowerAction, opts: { actor: string }): Promise<SwitchRequest> {
-  const op = await ctx.store.createOperationIfIdle(
+  return startOperation(
+    ctx,
+    guest,
     { guest_id: guest.id, kind: action, from_type: guest.current_type, to_type: guest.current_type, force: 0, requested_by: opts.actor },
     async (t) => {
       // Audited before it acts, as every step is journaled before it acts.
       await ctx.store.audit(opts.actor, action, guest.name, 'requested', t);
     },
-    ctx.queue ? 'queued' : 'here',
+    (id) => runPower(ctx, id),
   );
-  return dispatch(ctx, op, guest, (id) => runPower(ctx, id));
 }
 
 const errText = (err: unknown) => (err instanceof Error ? err.message : String(err));

@@ -9,7 +9,11 @@ import { havePostgres, postgres } from '../../test/support/postgres.ts';
 import { sql } from 'kysely';
 import { hostGroup, pgBossQueue, QUEUE, type OperationJob } from './queue.ts';
 import { openFleet } from './fleet.ts';
-import { startSwitches } from './switch.ts';
+import type { Store } from '../store/store.ts';
+import { startSwitch, startSwitches } from './switch.ts';
+import { startPower } from './power.ts';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { createCampaign, showCampaign, startCampaign, tickCampaign } from './campaign.ts';
 
 test('hostGroup: the tier is the host limit, bounded', () => {
@@ -69,7 +73,7 @@ async function queuedFleet(maxParallel: number) {
     xen_version: null, xen_caps: null, virt_caps: null, last_seen: null,
   });
   await fleet.scan(host);
-  return { fleet, queue, host };
+  return { fleet, queue, host, url };
 }
 
 test('many switches at once on PostgreSQL: their jobs are written in the transaction that makes the operations, or not at all', { skip: !havePostgres() && 'no PostgreSQL' }, async () => {
@@ -119,6 +123,75 @@ test('a campaign tick on PostgreSQL asks for its slot\'s switches in one transac
     assert.ok(tick.kind === 'ran' && tick.submitted.length === 3, JSON.stringify(tick));
     const rows = (await showCampaign(fleet.store, 'q')).guests.filter((g) => g.status === 'submitted');
     assert.deepEqual((await jobs()).sort((a, b) => a - b), rows.map((g) => g.operation_id!).sort((a, b) => a - b));
+  } finally {
+    await fleet.close();
+  }
+});
+
+/** The jobs in the queue's table, by operation id. */
+const jobsOf = async (db: Store['db']) =>
+  (await sql<{ data: OperationJob }>`select data from pgboss.job where name = ${QUEUE}`.execute(db)).rows.map((r) => r.data.operationId).sort((a, b) => a - b);
+
+test('one switch or power action on PostgreSQL: a queue that throws is answered in one line, and leaves no operation and the guest not busy', { skip: !havePostgres() && 'no PostgreSQL' }, async () => {
+  const { fleet, queue } = await queuedFleet(2);
+  try {
+    const [guest] = await fleet.store.listGuests();
+    const audit = async () => (await sql<{ n: number }>`select count(*)::int as n from audit`.execute(fleet.store.db)).rows[0]!.n;
+    const auditBefore = await audit();
+    const down = async () => {
+      throw new Error('connect ECONNREFUSED /run/postgresql\n    at TCPConnectWrap');
+    };
+    fleet.ctx.queue = { ...queue, submit: down, submitMany: down };
+    for (const ask of [() => startSwitch(fleet.ctx, guest!, 'pvh', { force: false, actor: 'op' }), () => startPower(fleet.ctx, guest!, 'reboot', { actor: 'op' })]) {
+      const r = await ask();
+      assert.equal(r.kind, 'refused');
+      assert.ok(r.kind === 'refused');
+      assert.deepEqual(r.refusal, { code: 'queue-unavailable', detail: 'connect ECONNREFUSED /run/postgresql' });
+      assert.deepEqual(await fleet.store.unfinishedOperations(), []);
+      assert.equal((await fleet.store.getGuestById(guest!.id))!.health, guest!.health);
+      assert.equal(await audit(), auditBefore, 'an audit row of a request that was not made');
+      assert.deepEqual(await jobsOf(fleet.store.db), []);
+    }
+    // The queue back: the guest is not busy, and the operation goes with its job.
+    fleet.ctx.queue = queue;
+    const r = await startSwitch(fleet.ctx, guest!, 'pvh', { force: false, actor: 'op' });
+    assert.ok(r.kind === 'started');
+    // No worker runs it here: its follower ends with the store.
+    void r.finished.catch(() => {});
+    assert.deepEqual(await jobsOf(fleet.store.db), [r.operation.id]);
+  } finally {
+    await fleet.close();
+  }
+});
+
+test('an API process killed (SIGKILL) as it queues a switch or a reboot on PostgreSQL: the operation and its job both exist or neither, the guest never left busy for good', { skip: !havePostgres() && 'no PostgreSQL' }, async () => {
+  const { fleet, url } = await queuedFleet(2);
+  const CHILD = join(import.meta.dirname, 'testdata', 'queue-crash-child.ts');
+  try {
+    const guests = await fleet.store.listGuests();
+    let i = 0;
+    for (const action of ['switch', 'reboot'] as const) {
+      for (const where of ['before', 'after', 'returned'] as const) {
+        const guest = guests[i++]!;
+        const c = spawnSync(process.execPath, [CHILD, url, guest.name, action, where], { encoding: 'utf8' });
+        assert.equal(c.signal, 'SIGKILL', `${action} ${where}: ${c.stdout}${c.stderr}`);
+        const ops = await fleet.store.listOperations({ guestId: guest.id });
+        const jobs = await jobsOf(fleet.store.db);
+        const health = (await fleet.store.getGuestById(guest.id))!.health;
+        if (where === 'returned') {
+          // Committed: the operation and its job, for a worker to run.
+          assert.equal(ops.length, 1, `${action} ${where}`);
+          assert.ok(jobs.includes(ops[0]!.id), `${action} ${where}: operation ${ops[0]!.id} has no job`);
+          continue;
+        }
+        assert.deepEqual(ops, [], `${action} killed ${where} the job was written: operation ${ops[0]?.id} left ${ops[0]?.status} with owner ${ops[0]?.owner}, job ${jobs.includes(ops[0]?.id ?? -1)}`);
+        assert.notEqual(health, 'switching');
+        // Not refused as busy: a later request on the guest goes through.
+        const r = await startPower(fleet.ctx, guest, 'reboot', { actor: 'op' });
+        assert.ok(r.kind === 'started', `${action} ${where}: ${JSON.stringify(r)}`);
+        void r.finished.catch(() => {});
+      }
+    }
   } finally {
     await fleet.close();
   }

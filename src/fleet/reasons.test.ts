@@ -25,6 +25,7 @@ const EVERY: Record<RefusalCode, Refusal> = {
   'not-running': { code: 'not-running' },
   'shutdown-timeout': { code: 'shutdown-timeout', seconds: 60 },
   'power-failed': { code: 'power-failed', cause: { kind: 'failed', failure: null }, detail: DETAIL },
+  'queue-unavailable': { code: 'queue-unavailable', detail: DETAIL },
 };
 
 test('every refusal code renders in both voices, and the customer never sees the operator detail', () => {

@@ -50,7 +50,9 @@ export type Refusal =
   /** `xl shutdown -w` did not finish within `seconds`: the domain still runs (a power action never destroys). */
   | { code: 'shutdown-timeout'; seconds: number }
   /** A power action's xl call failed before it changed the domain's state. */
-  | { code: 'power-failed'; cause: DriverCause; detail: string };
+  | { code: 'power-failed'; cause: DriverCause; detail: string }
+  /** The job queue (PostgreSQL) did not take the operation's job: the operation was not made either. */
+  | { code: 'queue-unavailable'; detail: string };
 
 /** A refusal's code: the rule that said no. */
 export type RefusalCode = Refusal['code'];
@@ -100,6 +102,8 @@ export function customerRefusalWords(r: Refusal): string {
       return `The server did not shut down within ${r.seconds} s; it is still running. Shut it down from its console, or contact support.`;
     case 'power-failed':
       return `That did not work: ${causeWords(r.cause)}.`;
+    case 'queue-unavailable':
+      return 'The change could not be queued just now and nothing was changed; please try again in a few minutes.';
   }
 }
 
@@ -152,6 +156,8 @@ function operatorText(r: Refusal): string {
       return `xl shutdown -w did not finish within ${r.seconds} s; the domain still runs (a power action never destroys it)`;
     case 'power-failed':
       return `the xl call failed before the domain changed: ${r.detail}`;
+    case 'queue-unavailable':
+      return `the job queue did not take the operation (${r.detail}); nothing was written, the guest is not busy`;
   }
 }
 
@@ -177,6 +183,7 @@ const CODES: Record<RefusalCode, (p: Record<string, unknown>) => boolean> = {
   'not-running': () => true,
   'shutdown-timeout': (p) => typeof p.seconds === 'number' && Number.isFinite(p.seconds),
   'power-failed': (p) => isCause(p.cause) && typeof p.detail === 'string',
+  'queue-unavailable': (p) => typeof p.detail === 'string',
 };
 
 

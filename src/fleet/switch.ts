@@ -6,7 +6,8 @@
  */
 import { hostname } from 'node:os';
 import { DriverError, domainName, failureOf, hostPath, type HostDriver } from '../drivers/driver.ts';
-import type { Guest, Host, Operation, PriorState } from '../store/schema.ts';
+import type { Guest, Host, Operation, PriorState, Tables } from '../store/schema.ts';
+import type { Transaction } from 'kysely';
 import { isSwitchTarget, type GuestType, type SwitchTarget } from './types.ts';
 import type { SwitchFailure } from './outcomes.ts';
 import { operatorRefusalWords, reasonColumns, storedReason, type Reason, type Refusal } from './reasons.ts';
@@ -130,25 +131,57 @@ export type SwitchRequest =
   | { kind: 'refused'; refusal: Refusal; operation: Operation | null }
   | { kind: 'started'; operation: Operation; finished: Promise<Operation> };
 
-/**
- * Hands a queued operation to the workers; `finished` follows its journal from the store (the
- * steps reach ctx.onEvent as the worker writes them).
- */
-export async function queued(ctx: FleetContext, queue: OperationQueue, op: Operation, guest: Guest): Promise<SwitchRequest> {
-  const host = await ctx.store.getHostById(guest.host_id);
-  await queue.submit({ operationId: op.id }, { hostId: guest.host_id, limit: host?.max_parallel ?? 1 });
-  return { kind: 'started', operation: op, finished: followOperation(ctx.store, op.id, guest.name, ctx.onEvent) };
-}
+/** The job queue threw while taking an operation's job (the transaction that made the operation is undone with it). */
+class QueueRefused extends Error {}
+
+/** The first line of a queue's error, bounded and escaped: it reaches terminals and web pages. */
+const queueDetail = (err: unknown) => printable((errText(err).split('\n')[0] ?? '').slice(0, 200));
 
 /**
- * Hands on an operation just created (null: the guest was busy, refused in words): to the workers
- * when there is a queue, else run here by `run` under the host's limit, holding its lease.
+ * Creates operation `o` on `guest` (refused as busy while the guest has one unfinished), with
+ * `also` in the same transaction, and hands it on. On PostgreSQL its worker's job is written in
+ * that transaction too (pg-boss's `db` option), so the operation and its job both exist or neither
+ * does: a process that dies, or a queue that throws, mid-way leaves no operation without a job
+ * (which nobody would ever run, its guest refused as busy for good). A queue that throws is
+ * answered as the refusal `queue-unavailable`, nothing written. Without a queue (the embedded
+ * store) the operation is created owned by this process, with a lease, and run here by `run`
+ * under the host's limit: if this process dies before it runs, the next pvhctl to start (recover)
+ * takes it over once that lease has run out.
+ * @example
+ * const r = await startOperation(ctx, guest, { guest_id: guest.id, kind: 'reboot', ... }, also, (id) => runPower(ctx, id));
+ * r.kind // => 'started' | 'refused'
  */
-export async function dispatch(ctx: FleetContext, op: Operation | null, guest: Guest, run: (id: number) => Promise<Operation>): Promise<SwitchRequest> {
+export async function startOperation(
+  ctx: FleetContext,
+  guest: Guest,
+  o: Parameters<Store['createOperationIfIdle']>[0],
+  also: (t: Transaction<Tables>, op: Operation) => Promise<void>,
+  run: (id: number) => Promise<Operation>,
+): Promise<SwitchRequest> {
+  const limit = (await ctx.store.getHostById(guest.host_id))?.max_parallel ?? 1;
+  const queue = ctx.queue;
+  let op: Operation | null;
+  try {
+    op = await ctx.store.createOperationIfIdle(
+      o,
+      async (t, created) => {
+        await also(t, created);
+        if (queue === undefined) return;
+        await queue.submitMany([{ job: { operationId: created.id }, host: { hostId: guest.host_id, limit } }], sqlIn(t)).catch((err: unknown) => {
+          throw new QueueRefused(queueDetail(err));
+        });
+      },
+      queue ? 'queued' : 'here',
+    );
+  } catch (err) {
+    if (err instanceof QueueRefused) return { kind: 'refused', refusal: { code: 'queue-unavailable', detail: err.message }, operation: null };
+    throw err;
+  }
   if (op === null) return busy();
-  if (ctx.queue) return queued(ctx, ctx.queue, op, guest);
-  const host = await ctx.store.getHostById(guest.host_id);
-  const finished = held(ctx, op.id, () => ctx.limiter.run(guest.host_id, host?.max_parallel ?? 1, () => run(op.id)));
+  const id = op.id;
+  // Queued: `finished` follows its journal from the store (a worker's steps reach ctx.onEvent).
+  if (queue) return { kind: 'started', operation: op, finished: followOperation(ctx.store, id, guest.name, ctx.onEvent) };
+  const finished = held(ctx, id, () => ctx.limiter.run(guest.host_id, limit, () => run(id)));
   return { kind: 'started', operation: op, finished };
 }
 
@@ -170,15 +203,16 @@ export const busy = (): SwitchRequest => ({ kind: 'refused', refusal: { code: 'b
  * state machine under the host's concurrency limit. `finished` resolves with the final operation.
  */
 export async function startSwitch(ctx: FleetContext, guest: Guest, to: SwitchTarget, opts: { force: boolean; actor: string; pod?: PodChoice }): Promise<SwitchRequest> {
-  const op = await ctx.store.createOperationIfIdle(
+  return startOperation(
+    ctx,
+    guest,
     { guest_id: guest.id, kind: 'switch', from_type: guest.current_type, to_type: to, force: opts.force ? 1 : 0, requested_by: opts.actor, pod: opts.pod ?? null },
     async (t) => {
       await ctx.store.updateGuest(guest.id, { health: 'switching' }, t);
       await ctx.store.audit(opts.actor, 'switch', guest.name, `to ${to}${opts.force ? ' (force)' : ''}`, t);
     },
-    ctx.queue ? 'queued' : 'here',
+    (id) => runSwitch(ctx, id),
   );
-  return dispatch(ctx, op, guest, (id) => runSwitch(ctx, id));
 }
 
 /** Guests per transaction in startSwitches: each batch commits as a whole, and no lock is held for the whole fleet. */
@@ -566,7 +600,9 @@ export async function resume(ctx: FleetContext, op: Operation): Promise<Operatio
 export async function startRollback(ctx: FleetContext, guest: Guest, actor: string): Promise<SwitchRequest> {
   const last = (await ctx.store.listOperations({ guestId: guest.id, limit: 20 })).find((o) => o.kind === 'switch' && o.kept_version_id !== null);
   if (last === undefined) return { kind: 'refused', refusal: { code: 'no-switch' }, operation: null };
-  const op = await ctx.store.createOperationIfIdle(
+  return startOperation(
+    ctx,
+    guest,
     { guest_id: guest.id, kind: 'rollback', from_type: last.from_type, to_type: last.to_type, force: 1, requested_by: actor },
     async (t, o) => {
       // Undoing puts the guest back up in its old type, whatever its state before the switch.
@@ -574,7 +610,6 @@ export async function startRollback(ctx: FleetContext, guest: Guest, actor: stri
       await ctx.store.updateGuest(guest.id, { health: 'switching' }, t);
       await ctx.store.audit(actor, 'rollback', guest.name, `undo operation ${last.id}`, t);
     },
-    ctx.queue ? 'queued' : 'here',
+    (id) => rollback(ctx, id, null, `undo of operation ${last.id}`),
   );
-  return dispatch(ctx, op, guest, (id) => rollback(ctx, id, null, `undo of operation ${last.id}`));
 }
