@@ -14,8 +14,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { postgres } from '../../test/support/postgres.ts';
 import { loadSim } from '../drivers/sim/world.ts';
-import type { JournalEntry } from '../store/schema.ts';
+import type { Guest, JournalEntry } from '../store/schema.ts';
 import { openFleet, type Fleet } from './fleet.ts';
+import { pgBossQueue } from './queue.ts';
+import { startSwitch, type SwitchRequest } from './switch.ts';
 import { runningType } from './verify.ts';
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'pvhctl.js');
@@ -300,4 +302,113 @@ test('a client on API A follows, over SSE, a switch requested on API B and run b
     const op = (await fleet.store.getOperation(r.json.id))!;
     assert.equal(op.owner?.split(':')[1], String(w.child.pid));
   }),
+);
+
+/** A simulated host of three guests that each take `shutdownMs` to shut down, scanned. */
+async function slowHost(fleet: Fleet, name: string, shutdownMs: number) {
+  const host = await fleet.store.addHost({
+    name, transport: 'sim', endpoint: JSON.stringify({ guests: 3, seed: 11, pvOnly: 0, bootMs: 20, shutdownMs }), key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 3,
+    xen_version: null, xen_caps: null, virt_caps: null, last_seen: null,
+  });
+  assert.deepEqual((await fleet.scan(host)).errors, []);
+  return { host, guests: await fleet.store.listGuests({ hostId: host.id }) };
+}
+
+/** `pvhctl worker` itself, on the store at `url`, its lease `leaseS` seconds. */
+const cliWorker = (dir: string, url: string, leaseS: number) => start([BIN, '--store', url, 'worker', '--data-dir', dir, '--lease', String(leaseS), '--concurrency', '4'], /ready \(store/);
+
+/** The guest as it ends: running in its old or new type, its config the matching version's bytes, not left switching. */
+async function endsOldOrNew(fleet: Fleet, dir: string, host: string, guestId: number, opId: number): Promise<string> {
+  const g = (await fleet.store.getGuestById(guestId))!;
+  assert.notEqual(g.health, 'switching', `${g.name} is left switching`);
+  const op = (await fleet.store.getOperation(opId))!;
+  assert.ok(op.status === 'done' || op.status === 'rolled-back', `operation ${op.id} ended ${op.status}: ${op.detail}`);
+  const d = loadSim(join(dir, 'sim', `${host}.json`)).state.domains[g.name];
+  assert.ok(d !== undefined && d.state === 'running', `${g.name} is not running`);
+  const type = runningType(d);
+  assert.equal(type, op.status === 'done' ? 'pvh' : 'pv');
+  assert.equal(g.current_type, type);
+  const onHost = Buffer.from(loadSim(join(dir, 'sim', `${host}.json`)).state.files[g.config_path]!, 'base64');
+  const wanted = (await fleet.store.getConfigVersion(type === 'pvh' ? op.new_version_id! : op.kept_version_id!))!.content;
+  assert.ok(onHost.equals(Buffer.from(wanted)), `${g.name} runs ${type} but its config is not that version's bytes`);
+  return op.status;
+}
+
+/**
+ * A `pvhctl worker` (lease `leaseS` s) in the middle of a switch of the first of three slow guests
+ * (each takes 2 s to shut down), sent SIGTERM once it says it stops; `queue` is closed afterwards.
+ */
+async function signalledMidSwitch(env: { url: string; dir: string; fleet: Fleet; procs: Proc[] }, host: string, leaseS: number, fn: (s: { w: Proc; r: SwitchRequest & { kind: 'started' }; guests: Guest[] }) => Promise<void>) {
+  const { url, dir, fleet, procs } = env;
+  const { guests } = await slowHost(fleet, host, 2000);
+  const queue = await pgBossQueue(url);
+  fleet.ctx.queue = queue;
+  try {
+    const w = await cliWorker(dir, url, leaseS);
+    procs.push(w);
+    const r = await startSwitch(fleet.ctx, guests[0]!, 'pvh', { force: false, actor: 'op' });
+    assert.ok(r.kind === 'started');
+    // Followed until the store closes, should an assertion end the test first.
+    void r.finished.catch(() => {});
+    await until('the worker is shutting the guest down', async () => (await fleet.store.getOperation(r.operation.id))!.step === 'shutdown');
+    w.child.kill('SIGTERM');
+    await until('the worker says it stops taking work', () => /stopping: no new work/.test(w.out()));
+    await fn({ w, r, guests });
+  } finally {
+    fleet.ctx.queue = undefined;
+    await queue.close();
+  }
+}
+
+test('pvhctl worker: SIGTERM in the middle of a switch stops taking jobs and finishes the switch in flight; a job queued meanwhile waits for another worker', () =>
+  onePostgres((env) =>
+    signalledMidSwitch(env, 'slowt', 30, async ({ w, r: r1, guests }) => {
+      const { url, dir, fleet, procs } = env;
+      const r2 = await startSwitch(fleet.ctx, guests[1]!, 'pvh', { force: false, actor: 'op' });
+      assert.ok(r2.kind === 'started');
+      void r2.finished.catch(() => {});
+      const exit = await w.exited;
+      assert.deepEqual(exit, { code: 0, signal: null }, w.out().slice(-2000));
+      // The switch in flight finished before the worker exited, run by it.
+      const op1 = (await fleet.store.getOperation(r1.operation.id))!;
+      assert.equal(op1.status, 'done', `${op1.status}: ${op1.detail}`);
+      assert.equal(op1.owner?.split(':')[1], String(w.child.pid));
+      await endsOldOrNew(fleet, dir, 'slowt', guests[0]!.id, op1.id);
+      // The one queued after the signal was not taken: still pending, no owner, nothing journaled.
+      const op2 = (await fleet.store.getOperation(r2.operation.id))!;
+      assert.deepEqual([op2.status, op2.owner], ['pending', null]);
+      assert.deepEqual(await fleet.store.journalOf(op2.id), []);
+      // Another worker takes it.
+      const w2 = await cliWorker(dir, url, 30);
+      procs.push(w2);
+      assert.equal((await r2.finished).status, 'done');
+      await endsOldOrNew(fleet, dir, 'slowt', guests[1]!.id, op2.id);
+      w2.child.kill('SIGTERM');
+      assert.equal((await w2.exited).code, 0, w2.out().slice(-2000));
+    }),
+  ),
+);
+
+test('pvhctl worker: a second SIGTERM in the middle of a switch exits at once; another worker takes the operation over from its journal once the lease has run out', () =>
+  onePostgres((env) =>
+    signalledMidSwitch(env, 'slowu', 2, async ({ w, r, guests }) => {
+      const { url, dir, fleet, procs } = env;
+      w.child.kill('SIGTERM');
+      assert.deepEqual(await w.exited, { code: 143, signal: null }, w.out().slice(-2000));
+      const left = (await fleet.store.getOperation(r.operation.id))!;
+      assert.equal(left.status, 'running', 'the second SIGTERM did not exit at once: the switch had finished');
+      assert.equal(left.owner?.split(':')[1], String(w.child.pid));
+      const w2 = await cliWorker(dir, url, 2);
+      procs.push(w2);
+      const end = await r.finished;
+      assert.equal(end.owner?.split(':')[1], String(w2.child.pid), 'not taken over by the second worker');
+      assert.match(w2.out(), new RegExp(`taking over operation ${r.operation.id}`));
+      await endsOldOrNew(fleet, dir, 'slowu', guests[0]!.id, end.id);
+      // Resumed from the journal: the first worker's entries kept, the second's after them.
+      const journal = await fleet.store.journalOf(end.id);
+      assert.deepEqual(journal.slice(0, 5).map((e) => `${e.step}:${e.phase}`), ['pre-check:begin', 'pre-check:done', 'keep-config:begin', 'keep-config:done', 'shutdown:begin']);
+      w2.child.kill('SIGTERM');
+      assert.equal((await w2.exited).code, 0, w2.out().slice(-2000));
+    }),
+  ),
 );
