@@ -2,6 +2,7 @@
  * `pvhctl host add|list|show|set-time-zone`: the hosts pvhctl manages, how it reaches them, and the
  * time zone their maintenance windows are read in.
  */
+import { thisMachine } from '../drivers/machine.ts';
 import { flag, loadSettings } from '../settings/load.ts';
 import { numberOf } from '../settings/resolve.ts';
 import { domainName, hostPath } from '../drivers/driver.ts';
@@ -18,8 +19,8 @@ export const help = `usage: pvhctl host add NAME (--ssh USER@ADDRESS[:PORT] --ke
        pvhctl host show NAME [--json]
        pvhctl host set-time-zone NAME ZONE
 
-Adds a host reached over SSH (xl in its dom0), this machine's own xl (--local), or a simulated
-host with GUESTS guests (--sim). --max-parallel bounds how many of its guests switch at once
+Adds a host reached over SSH (xl in its dom0), this machine's own xl (--local: only pvhctl on
+this machine drives it; this machine's /etc/machine-id is kept with it), or a simulated host with GUESTS guests (--sim). --max-parallel bounds how many of its guests switch at once
 (default 2). --host-key pins dom0's SSH host key (as in known_hosts); without it the first key
 seen is recorded and pinned. set-time-zone sets the IANA time zone (Europe/Berlin; UTC by default)
 in which a campaign window without a zone is read for this host; a campaign keeps the zone its
@@ -129,6 +130,8 @@ export async function run(args: string[]): Promise<number> {
       xen_caps: null,
       virt_caps: null,
       last_seen: null,
+      // This machine's xl: only processes on this machine may drive it (src/drivers/open.ts).
+      machine: values.local ? thisMachine() : null,
     } as const;
     if (values['dry-run']) {
       output(values.json, row, (r) => `would add host ${printable(r.name)} (${r.transport}${r.endpoint ? ` ${printable(r.endpoint)}` : ''}, ${r.role}, ${r.max_parallel} at a time)\n`);

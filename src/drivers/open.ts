@@ -5,7 +5,9 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { HostDriver } from './driver.ts';
+import { DriverError, type HostDriver } from './driver.ts';
+import { thisMachine } from './machine.ts';
+import type { Runner } from './xl/runner.ts';
 import { simDriver } from './sim/driver.ts';
 import { makeSimHost, type SimSpec } from './sim/fleet.ts';
 import { xlDriver } from './xl/driver.ts';
@@ -20,6 +22,8 @@ export type DriverHost = {
   endpoint: string | null;
   key_path: string | null;
   host_key: string | null;
+  /** local: the machine it was added on (src/drivers/machine.ts); null or absent: not known. */
+  machine?: string | null;
 };
 
 export type OpenOptions = {
@@ -58,6 +62,25 @@ export function openDriver(host: DriverHost, opts: OpenOptions): HostDriver {
         }),
       );
     case 'local':
-      return xlDriver(host.name, localRunner());
+      return xlDriver(host.name, host.machine == null || host.machine === thisMachine() ? localRunner() : elsewhere(host.name, host.machine));
   }
 }
+
+/**
+ * The runner of a `local` host seen from another machine (one store, several machines): this
+ * machine's xl is not that host's, so every call is refused, in words, before anything runs.
+ */
+function elsewhere(name: string, machine: string): Runner {
+  const no = async (): Promise<never> => {
+    throw new DriverError('failed', localElsewhereWords(name, machine));
+  };
+  return { name, exec: no, readFile: no, writeFileAtomic: no, listFiles: no, openBlocks: no, close: async () => {} };
+}
+
+/**
+ * Why a process on this machine does not drive local host `name` of `machine`.
+ * @example
+ * localElsewhereWords('xen1', 'hostname:dom0-a') // => 'host xen1 is the local xl of machine hostname:dom0-a, not of this one (machine-id:3d12...): run pvhctl there, or add the host with --ssh'
+ */
+export const localElsewhereWords = (name: string, machine: string) =>
+  `host ${name} is the local xl of machine ${machine}, not of this one (${thisMachine()}): run pvhctl there, or add the host with --ssh`;

@@ -12,6 +12,8 @@ import { openFleet } from './fleet.ts';
 import type { Store } from '../store/store.ts';
 import { startSwitch, startSwitches } from './switch.ts';
 import { startPower } from './power.ts';
+import { startWorker } from './worker.ts';
+import { thisMachine } from '../drivers/machine.ts';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { createCampaign, showCampaign, startCampaign, tickCampaign } from './campaign.ts';
@@ -193,6 +195,38 @@ test('an API process killed (SIGKILL) as it queues a switch or a reboot on Postg
       }
     }
   } finally {
+    await fleet.close();
+  }
+});
+
+test('a worker on another machine than a --local host\'s does not take its operation: it says why and hands the job back, the operation untouched', { skip: !havePostgres() && 'no PostgreSQL' }, async () => {
+  const { fleet, queue } = await queuedFleet(2);
+  const lines: string[] = [];
+  let worker: Awaited<ReturnType<typeof startWorker>> | undefined;
+  try {
+    const host = await fleet.store.addHost({
+      name: 'xen-a', transport: 'local', endpoint: null, key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 2,
+      xen_version: null, xen_caps: null, virt_caps: null, last_seen: null, machine: 'hostname:dom0-a',
+    });
+    const guest = await fleet.store.upsertGuest({ name: 'web1', host_id: host.id, owner: null, config_path: '/etc/xen/web1.cfg', current_type: 'pv', arch: null, verdict: null, verdict_at: null, attention: null });
+    const r = await startPower(fleet.ctx, guest, 'reboot', { actor: 'op' });
+    assert.ok(r.kind === 'started');
+    void r.finished.catch(() => {});
+    worker = await startWorker(fleet.ctx, queue, { concurrency: 2, sweepMs: 60_000, log: (l) => lines.push(l) });
+    const said = `operation ${r.operation.id}: not taken: host xen-a is the local xl of machine hostname:dom0-a, not of this one (${thisMachine()}): run pvhctl there, or add the host with --ssh`;
+    for (let i = 0; !lines.includes(said); i++) {
+      assert.ok(i < 3000, `never said: ${lines.join('\n')}`);
+      await new Promise((res) => setTimeout(res, 20));
+    }
+    const op = (await fleet.store.getOperation(r.operation.id))!;
+    assert.deepEqual([op.status, op.owner], ['pending', null]);
+    assert.deepEqual(await fleet.store.journalOf(op.id), []);
+    // Handed back: the job failed here and waits to be retried, by a worker on dom0-a in the end.
+    const job = (await sql<{ state: string; retry_count: number; output: { message?: string } | null }>`select state, retry_count, output from pgboss.job where name = ${QUEUE}`.execute(fleet.store.db)).rows;
+    assert.equal(job.length, 1);
+    assert.ok(['retry', 'created', 'active'].includes(job[0]!.state), JSON.stringify(job));
+  } finally {
+    await worker?.stop();
     await fleet.close();
   }
 });

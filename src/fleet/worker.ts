@@ -8,6 +8,8 @@
  */
 import type { Operation } from '../store/schema.ts';
 import { LeaseLost, OWNER } from '../store/store.ts';
+import { localElsewhereWords } from '../drivers/open.ts';
+import { thisMachine } from '../drivers/machine.ts';
 import { takeable } from './lease.ts';
 import type { OperationQueue } from './queue.ts';
 import { resumeOperation, runOperation } from './operations.ts';
@@ -23,12 +25,17 @@ const SLOT_POLL_MS = 200;
  * has a free slot, a running one (its worker died) from its journal. Safe to call twice, from two
  * workers at once: only the claim's winner acts.
  * @example
- * await runQueued(ctx, 12) // => 'ran' | 'not-mine'
+ * await runQueued(ctx, 12) // => 'ran' | 'not-mine' | 'lease-lost' | { elsewhere: 'host xen1 is the local xl of machine ...' }
  */
-export async function runQueued(ctx: FleetContext, id: number): Promise<'ran' | 'not-mine' | 'lease-lost'> {
+export async function runQueued(ctx: FleetContext, id: number): Promise<'ran' | 'not-mine' | 'lease-lost' | { elsewhere: string }> {
   const op = await ctx.store.getOperation(id);
   if (op === undefined || (op.status !== 'pending' && op.status !== 'running')) return 'not-mine';
   if (!takeable(op, ctx.leases, Date.now(), STALE_MS)) return 'not-mine';
+  // A `local` host's xl is on the machine it was added on: a worker elsewhere leaves it alone,
+  // unclaimed, for a worker on that machine (running its own xl would act on the wrong dom0).
+  const guest = await ctx.store.getGuestById(op.guest_id);
+  const host = guest === undefined ? undefined : await ctx.store.getHostById(guest.host_id);
+  if (host?.transport === 'local' && host.machine !== null && host.machine !== thisMachine()) return { elsewhere: localElsewhereWords(host.name, host.machine) };
   // Compare-and-set on the owner and the lease end read: an owner that renewed since keeps it.
   if (!(await ctx.store.claimOperation(op.id, op.owner, OWNER, ctx.leases.until(), op.lease_until))) return 'not-mine';
   try {
@@ -75,7 +82,10 @@ export async function startWorker(ctx: FleetContext, queue: OperationQueue, opts
     return p;
   };
   const run = async (id: number) => {
-    if ((await runQueued(ctx, id)) === 'lease-lost') opts.log?.(`operation ${id}: lease lost (this worker was stopped or cut off past its lease); left to its new owner`);
+    const r = await runQueued(ctx, id);
+    if (r === 'lease-lost') opts.log?.(`operation ${id}: lease lost (this worker was stopped or cut off past its lease); left to its new owner`);
+    if (typeof r === 'object') opts.log?.(`operation ${id}: not taken: ${r.elsewhere}`);
+    return r;
   };
   const sweep = async () => {
     for (const op of await ctx.store.inFlightOperations()) {
@@ -91,7 +101,9 @@ export async function startWorker(ctx: FleetContext, queue: OperationQueue, opts
   }, opts.sweepMs);
   await queue.work(async (job) => {
     if (stopping) throw new Error('worker stopping'); // pg-boss retries it on another worker
-    await track(run(job.operationId));
+    const r = await track(run(job.operationId));
+    // Handed back: pg-boss retries the job, on a worker of the local host's machine in the end.
+    if (typeof r === 'object') throw new Error(r.elsewhere);
   }, { concurrency: opts.concurrency });
   return {
     async stop() {

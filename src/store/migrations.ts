@@ -284,6 +284,17 @@ export const migrations: Record<string, Migration> = {
         WHERE reason_code IN ('switched', 'rolling-back', 'rolled-back', 'undone', 'rollback-failed', 'powered', 'reboot-left-down')`.execute(db);
     },
   },
+  // The machine a `local` host's xl runs on (src/drivers/machine.ts): with several processes on
+  // one PostgreSQL, a process elsewhere must not run its own xl for it. Hosts added before keep
+  // NULL (not known: driven from anywhere, as before).
+  '0990_local_host_machine': {
+    async up(db: Kysely<any>) {
+      await db.schema.alterTable('hosts').addColumn('machine', 'text').execute();
+    },
+    async down(db: Kysely<any>) {
+      await db.schema.alterTable('hosts').dropColumn('machine').execute();
+    },
+  },
   // The Xen Shell's customer keys (src/store/customer-keys.ts), numbered apart from the fleet's.
   '0600_campaigns': campaignsMigration,
   '0900_customer_keys': customerKeysMigration,

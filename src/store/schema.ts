@@ -51,6 +51,11 @@ export type HostsTable = {
   /** The IANA time zone its maintenance windows are read in when they name none (migration 0600_campaigns; UTC by default). */
   time_zone: ColumnType<string, string | undefined, string>;
   last_seen: string | null;
+  /**
+   * For a `local` host: the machine it was added on (src/drivers/machine.ts), the only one whose
+   * processes may drive it; null for other transports, and for local hosts added before it was kept.
+   */
+  machine: ColumnType<string | null, string | null | undefined, string | null>;
   created_at: string;
 };
 

@@ -6,7 +6,7 @@ import { LIST_LIMIT, summarize } from './summary.ts';
 
 const T = '2026-11-24T19:00:00.000Z';
 const host = (id: number, name: string, xen_caps: string, virt_caps: string): Host => ({
-  id, name, transport: 'sim', endpoint: null, key_path: null, config_dir: '/etc/xen', xen_version: '4.17', xen_caps, virt_caps, role: 'pv-pvh', max_parallel: 2, last_seen: null, host_key: null, time_zone: 'UTC', created_at: T,
+  id, name, transport: 'sim', endpoint: null, key_path: null, config_dir: '/etc/xen', xen_version: '4.17', xen_caps, virt_caps, role: 'pv-pvh', max_parallel: 2, last_seen: null, machine: null, host_key: null, time_zone: 'UTC', created_at: T,
 });
 const verdict = (pv: boolean, pvh: boolean, arch: string | null, source = 'kernel') =>
   JSON.stringify({ pv: { capable: pv, abi: pv ? `xen-3.0-${arch}` : null, reason: 'r' }, pvh: { capable: pvh, reason: pvh ? 'has PHYS32_ENTRY' : 'no PHYS32_ENTRY note' }, arch, source, kernelVersion: null });
