@@ -10,9 +10,10 @@ import { startSwitch } from './switch.ts';
 import { consoleCause, PANIC, verifyBoot, SILENT_PVH_CONSOLE } from './verify.ts';
 import { domainName, hostPath } from '../drivers/driver.ts';
 import { simOf } from '../drivers/sim/driver.ts';
+import { STORES, type TestStore } from '../../test/support/stores.ts';
 
-async function setup() {
-  const fleet = await openFleet({ dataDir: ':memory:', verify: { bootTimeoutMs: 300, pollMs: 2 }, shutdownTimeoutMs: 200 });
+async function setup(store: TestStore) {
+  const fleet = await openFleet({ dataDir: ':memory:', store: await store.location(), verify: { bootTimeoutMs: 300, pollMs: 2 }, shutdownTimeoutMs: 200 });
   const host = await fleet.store.addHost({
     name: 'sim1', transport: 'sim', endpoint: JSON.stringify({ guests: 12, seed: 5, pvOnly: 0, bootMs: 3, shutdownMs: 3 }), key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 4,
     xen_version: null, xen_caps: null, virt_caps: null, last_seen: null,
@@ -22,38 +23,6 @@ async function setup() {
   return { fleet, sim, host, guests: await fleet.store.listGuests() };
 }
 
-test('a PVH guest that panics with a silent console fails verification and is rolled back; the reason names the silent console and console=hvc0', async () => {
-  const { fleet, sim, guests } = await setup();
-  const [quiet, loud] = guests;
-  sim.state.guests[quiet!.name]!.faults.push({ kind: 'panic', onType: 'pvh', count: 1, silent: true });
-  sim.state.guests[loud!.name]!.faults.push({ kind: 'hang', onType: 'pvh', count: 1 });
-  const ops = await Promise.all([quiet, loud].map(async (g) => {
-    const r = await startSwitch(fleet.ctx, g!, 'pvh', { force: false, actor: 'op' });
-    assert.equal(r.kind, 'started');
-    return r.kind === 'started' ? r.finished : assert.fail();
-  }));
-  assert.equal(ops[0]!.status, 'rolled-back');
-  assert.match(ops[0]!.reason!, /did not finish starting/);
-  assert.ok(ops[0]!.reason!.includes(SILENT_PVH_CONSOLE), ops[0]!.reason!);
-  assert.match(ops[0]!.detail!, /console empty since the boot/);
-  // A hang whose kernel did write to the console: the same failure, without the console note.
-  assert.equal(ops[1]!.status, 'rolled-back');
-  assert.ok(!ops[1]!.reason!.includes('console stayed silent'), ops[1]!.reason!);
-  for (const g of [quiet, loud]) assert.equal(sim.state.domains[g!.name]!.type, 'pv');
-  await fleet.close();
-});
-
-test('a silent console is explained only for PVH: a PV boot that never connects says nothing about console=hvc0', async () => {
-  const { fleet, sim, guests, host } = await setup();
-  const g = guests[2]!;
-  const driver = fleet.hosts.driverFor(host);
-  sim.state.guests[g.name]!.faults.push({ kind: 'panic', count: 1, silent: true });
-  await driver.destroy(domainName(g.name));
-  await driver.create(hostPath(g.config_path));
-  const v = await verifyBoot(driver, g.name, 'pv', { bootTimeoutMs: 100, pollMs: 2 });
-  assert.ok(!v.ok && !v.reason.includes('console=hvc0'), JSON.stringify(v));
-  await fleet.close();
-});
 
 test("a dead boot's console gives its cause in one clean line, not the raw tail", () => {
   // The PV shim's own panic, as xenconsoled logs it (CR LF, a blank (XEN) line, then the countdown).
@@ -89,29 +58,6 @@ test("the guest's own report of its mode: Linux's pv_info line, the lab's marker
   assert.equal(guestReport(''), null);
 });
 
-test('a switch journals the evidence: the type xl reports and what the guest says of itself', async () => {
-  const { openFleet } = await import('./fleet.ts');
-  const { startSwitch } = await import('./switch.ts');
-  const fleet = await openFleet({ dataDir: ':memory:', verify: { bootTimeoutMs: 2000, pollMs: 2 }, shutdownTimeoutMs: 500 });
-  try {
-    const host = await fleet.store.addHost({
-      name: 's', transport: 'sim', endpoint: JSON.stringify({ guests: 8, seed: 3, bootMs: 2, shutdownMs: 2 }), key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 2,
-      xen_version: null, xen_caps: null, virt_caps: null, last_seen: null,
-    });
-    await fleet.scan(host);
-    const sim = simOf(fleet.hosts.driverFor(host))!;
-    const g = (await fleet.store.listGuests()).find((x) => sim.state.guests[x.name]!.kernel.pvh)!;
-    const r = await startSwitch(fleet.ctx, g, 'pvh', { force: false, actor: 't' });
-    assert.equal(r.kind, 'started');
-    if (r.kind !== 'started') return;
-    assert.equal((await r.finished).status, 'done');
-    const verify = (await fleet.store.journalOf(r.operation.id)).find((e) => e.step === 'verify' && e.phase === 'done')!;
-    assert.match(verify.detail ?? '', /^domid \d+, xl list -l type pvh; the guest reports PVH \("Booting paravirtualized kernel on Xen PVH"\)$/);
-  } finally {
-    await fleet.close();
-  }
-});
-
 test("PV GRUB's probing lines are not a failed boot; a kernel panic and a refused image are", () => {
   // What Debian's grub-x86_64-xen.bin prints on every good boot in the lab (guest-consoles.log).
   const good = 'error: no such device: /boot/xen/pvboot-x86_64.elf.\nerror: no such device: /xen/pvboot-x86_64.elf.\nerror: no such device: /grub/grub.cfg.\n';
@@ -132,3 +78,60 @@ test('the next look at a boot: a quarter of its time so far, at least 50 ms, at 
   while (t < 2000) t += nextPollMs(t, 1000);
   assert.ok(t - 2000 <= 500, `seen at ${t} ms`);
 });
+for (const store of STORES) {
+  test(`a PVH guest that panics with a silent console fails verification and is rolled back; the reason names the silent console and console=hvc0 (${store.kind})`, async () => {
+    const { fleet, sim, guests } = await setup(store);
+    const [quiet, loud] = guests;
+    sim.state.guests[quiet!.name]!.faults.push({ kind: 'panic', onType: 'pvh', count: 1, silent: true });
+    sim.state.guests[loud!.name]!.faults.push({ kind: 'hang', onType: 'pvh', count: 1 });
+    const ops = await Promise.all([quiet, loud].map(async (g) => {
+      const r = await startSwitch(fleet.ctx, g!, 'pvh', { force: false, actor: 'op' });
+      assert.equal(r.kind, 'started');
+      return r.kind === 'started' ? r.finished : assert.fail();
+    }));
+    assert.equal(ops[0]!.status, 'rolled-back');
+    assert.match(ops[0]!.reason!, /did not finish starting/);
+    assert.ok(ops[0]!.reason!.includes(SILENT_PVH_CONSOLE), ops[0]!.reason!);
+    assert.match(ops[0]!.detail!, /console empty since the boot/);
+    // A hang whose kernel did write to the console: the same failure, without the console note.
+    assert.equal(ops[1]!.status, 'rolled-back');
+    assert.ok(!ops[1]!.reason!.includes('console stayed silent'), ops[1]!.reason!);
+    for (const g of [quiet, loud]) assert.equal(sim.state.domains[g!.name]!.type, 'pv');
+    await fleet.close();
+  });
+
+  test(`a silent console is explained only for PVH: a PV boot that never connects says nothing about console=hvc0 (${store.kind})`, async () => {
+    const { fleet, sim, guests, host } = await setup(store);
+    const g = guests[2]!;
+    const driver = fleet.hosts.driverFor(host);
+    sim.state.guests[g.name]!.faults.push({ kind: 'panic', count: 1, silent: true });
+    await driver.destroy(domainName(g.name));
+    await driver.create(hostPath(g.config_path));
+    const v = await verifyBoot(driver, g.name, 'pv', { bootTimeoutMs: 100, pollMs: 2 });
+    assert.ok(!v.ok && !v.reason.includes('console=hvc0'), JSON.stringify(v));
+    await fleet.close();
+  });
+
+  test(`a switch journals the evidence: the type xl reports and what the guest says of itself (${store.kind})`, async () => {
+    const { openFleet } = await import('./fleet.ts');
+    const { startSwitch } = await import('./switch.ts');
+    const fleet = await openFleet({ dataDir: ':memory:', store: await store.location(), verify: { bootTimeoutMs: 2000, pollMs: 2 }, shutdownTimeoutMs: 500 });
+    try {
+      const host = await fleet.store.addHost({
+        name: 's', transport: 'sim', endpoint: JSON.stringify({ guests: 8, seed: 3, bootMs: 2, shutdownMs: 2 }), key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 2,
+        xen_version: null, xen_caps: null, virt_caps: null, last_seen: null,
+      });
+      await fleet.scan(host);
+      const sim = simOf(fleet.hosts.driverFor(host))!;
+      const g = (await fleet.store.listGuests()).find((x) => sim.state.guests[x.name]!.kernel.pvh)!;
+      const r = await startSwitch(fleet.ctx, g, 'pvh', { force: false, actor: 't' });
+      assert.equal(r.kind, 'started');
+      if (r.kind !== 'started') return;
+      assert.equal((await r.finished).status, 'done');
+      const verify = (await fleet.store.journalOf(r.operation.id)).find((e) => e.step === 'verify' && e.phase === 'done')!;
+      assert.match(verify.detail ?? '', /^domid \d+, xl list -l type pvh; the guest reports PVH \("Booting paravirtualized kernel on Xen PVH"\)$/);
+    } finally {
+      await fleet.close();
+    }
+  });
+}
