@@ -14,18 +14,22 @@ import { loadSim } from '../drivers/sim/world.ts';
 import { rehearsals } from '../store/rehearsals.ts';
 import { runUntilAt } from './testdata/kill-child.ts';
 import { simOf } from '../drivers/sim/driver.ts';
+import { STORES } from '../../test/support/stores.ts';
 
 const CHILD = join(import.meta.dirname, 'testdata', 'rehearse-child.ts');
 
-const runChild = (dataDir: string, guest: string, crashAt: number) => runUntilAt(CHILD, [dataDir, guest, String(crashAt)]);
+const runChild = (dataDir: string, store: string | undefined, guest: string, crashAt: number) =>
+  runUntilAt(CHILD, [dataDir, guest, String(crashAt), ...(store ? [store] : [])]);
 
-for (const which of ['passes', 'panics'] as const) {
-  test(`kill -9 after every journal entry of a rehearsal that ${which} leaves no stray domain or snapshot, and the guest untouched`, async () => {
+for (const store of STORES) for (const which of ['passes', 'panics'] as const) {
+  test(`kill -9 after every journal entry of a rehearsal that ${which} leaves no stray domain or snapshot, and the guest untouched (${store.kind})`, async () => {
     const outcomes: string[] = [];
     for (let n = 1; n < 30; n++) {
       const dir = mkdtempSync(join(tmpdir(), 'pvhctl-rehearse-crash-'));
       try {
-        const fleet = await openFleet({ dataDir: dir });
+        // SQLite: the file in the data directory; PostgreSQL: a fresh database for each kill.
+        const loc = store.kind === 'sqlite' ? undefined : await store.location();
+        const fleet = await openFleet({ dataDir: dir, store: loc });
         const host = await fleet.store.addHost({
           name: 'crash', transport: 'sim', endpoint: JSON.stringify({ guests: 3, seed: 4, pvOnly: 0, bootMs: 2, shutdownMs: 2 }), key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: 1,
           xen_version: null, xen_caps: null, virt_caps: null, last_seen: null,
@@ -39,9 +43,9 @@ for (const which of ['passes', 'panics'] as const) {
         const before = { domid: sim.state.domains[guest]!.domid, config: sim.state.files[`/etc/xen/${guest}.cfg`] };
         await fleet.close();
 
-        const r = await runChild(dir, guest, n);
+        const r = await runChild(dir, loc, guest, n);
 
-        const again = await openFleet({ dataDir: dir, verify: { bootTimeoutMs: 400, pollMs: 2 } });
+        const again = await openFleet({ dataDir: dir, store: loc, verify: { bootTimeoutMs: 400, pollMs: 2 } });
         const R = rehearsals(again.store);
         assert.deepEqual(await R.running(), [], 'recovery left a rehearsal running');
         const [g] = await again.store.getGuest(guest);
