@@ -23,7 +23,6 @@ async function setup(store: TestStore) {
   return { fleet, sim, host, guests: await fleet.store.listGuests() };
 }
 
-
 test("a dead boot's console gives its cause in one clean line, not the raw tail", () => {
   // The PV shim's own panic, as xenconsoled logs it (CR LF, a blank (XEN) line, then the countdown).
   const shim = [
@@ -78,6 +77,7 @@ test('the next look at a boot: a quarter of its time so far, at least 50 ms, at 
   while (t < 2000) t += nextPollMs(t, 1000);
   assert.ok(t - 2000 <= 500, `seen at ${t} ms`);
 });
+
 for (const store of STORES) {
   test(`a PVH guest that panics with a silent console fails verification and is rolled back; the reason names the silent console and console=hvc0 (${store.kind})`, async () => {
     const { fleet, sim, guests } = await setup(store);

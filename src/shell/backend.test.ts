@@ -28,7 +28,6 @@ async function simFleet(store: TestStore, guests: number) {
   return { hub, fleet, host };
 }
 
-
 test('an audit detail with no customer wording shows nothing rather than operator detail', () => {
   assert.equal(auditOutcome('done'), 'done');
   assert.equal(auditOutcome('shutdown timed out'), 'it did not shut down in time');
@@ -41,6 +40,7 @@ test('next-step words fill each parameter once: a name from the guest is not exp
   assert.equal(nextWords({ kind: 'install-kernel', install: '{kernel}' }), 'To run in PVH mode without the shim, install {kernel} and restart the server once.');
   assert.match(nextWords({ kind: 'reboot-into', kernel: '/boot/vmlinuz-6.1', entry: null }), /no boot entry starts it: update the boot menu/);
 });
+
 for (const store of STORES) {
   test(`history shows customers words, never raw xl errors or host paths; the audit log keeps them for operators (${store.kind})`, async () => {
     const { hub, fleet, host } = await simFleet(store, 3);
