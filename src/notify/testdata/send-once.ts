@@ -1,6 +1,6 @@
 /**
- * A child process for the crash test (src/notify/smtp.test.ts): opens the SQLite store in the data
- * directory argv[2] and sends one notice through the relay on 127.0.0.1:argv[3]. The test kills it
+ * A child process for the crash test (src/notify/smtp.test.ts): opens the store at argv[2] (a data
+ * directory, or a postgresql:// URL) and sends one notice through the relay on 127.0.0.1:argv[3]. The test kills it
  * with SIGKILL while the relay holds its DATA, before the mail is recorded as sent.
  */
 import { openStore } from '../../store/store.ts';
