@@ -1,18 +1,41 @@
+/**
+ * SIGTERM in the middle of a switch lets it finish: the guest is not left down. The process that
+ * runs the switch gets the signal: `pvhctl switch` itself on the SQLite default; on PostgreSQL the
+ * command hands the switch to the job queue, and it is the `pvhctl worker` running it that is
+ * stopped, while the command follows the switch to its end.
+ */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadSim } from '../drivers/sim/world.ts';
 import { openFleet } from '../fleet/fleet.ts';
+import { STORES } from '../../test/support/stores.ts';
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'pvhctl.js');
 
-/** A data directory with one scanned simulated host whose guests take `shutdownMs` to shut down (the signal arrives while one goes down); its guests. */
-async function slowFleet(dir: string, shutdownMs: number, maxParallel: number) {
-  const fleet = await openFleet({ dataDir: dir });
+/** Runs pvhctl with `args`, keeping what it writes to stderr; `exited` gives its exit code. */
+function pvhctl(args: string[]): { child: ChildProcessWithoutNullStreams; err: () => string; exited: Promise<number | null> } {
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: 'pipe' });
+  let err = '';
+  child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+  child.stdout.resume();
+  return { child, err: () => err, exited: once(child, 'exit').then(([code]) => code as number | null) };
+}
+
+/** Resolves once `p` has written a line matching `re` to stderr. */
+const said = (p: ReturnType<typeof pvhctl>, re: RegExp) => new Promise<void>((resolve) => {
+  const look = () => re.test(p.err()) && (p.child.stderr.off('data', look), resolve());
+  p.child.stderr.on('data', look);
+  look();
+});
+
+/** A data directory (its store there, or at `store`) with one scanned simulated host whose guests take `shutdownMs` to shut down (the signal arrives while one goes down); its guests. */
+async function slowFleet(dir: string, shutdownMs: number, maxParallel: number, store?: string) {
+  const fleet = await openFleet({ dataDir: dir, store });
   const host = await fleet.store.addHost({
     name: 'slow', transport: 'sim', endpoint: JSON.stringify({ guests: 2, seed: 9, pvOnly: 0, bootMs: 5, shutdownMs }), key_path: null, config_dir: '/etc/xen', role: 'pv-pvh', max_parallel: maxParallel,
     xen_version: null, xen_caps: null, virt_caps: null, last_seen: null,
@@ -23,30 +46,41 @@ async function slowFleet(dir: string, shutdownMs: number, maxParallel: number) {
   return guests;
 }
 
-test('SIGTERM in the middle of a switch lets it finish: the guest is not left down', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'pvhctl-sigterm-'));
-  try {
-    const [g] = await slowFleet(dir, 1500, 1);
-    const child = spawn(process.execPath, [BIN, 'switch', g!.name, '--to', 'pvh', '--data-dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let err = '';
-    child.stderr.on('data', (b: Buffer) => {
-      err += b.toString();
-      if (/shutdown +begin/.test(err) && !child.killed) child.kill('SIGTERM');
-    });
-    const [code] = await once(child, 'exit');
-    assert.equal(code, 0, err);
-    assert.match(err, /finishing the switch in flight/);
-    const after = await openFleet({ dataDir: dir, recover: false });
-    const [op] = await after.store.listOperations({ guestId: g!.id });
-    assert.equal(op?.status, 'done', 'the switch did not finish before the process ended');
-    await after.close();
-    const d = loadSim(join(dir, 'sim', 'slow.json')).state.domains[g!.name];
-    assert.equal(d?.state, 'running');
-    assert.equal(d?.type, 'pvh');
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+for (const store of STORES) {
+  test(`SIGTERM in the middle of a switch lets it finish: the guest is not left down (${store.kind})`, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pvhctl-sigterm-'));
+    const url = store.kind === 'sqlite' ? undefined : await store.location();
+    const storeArgs = url ? ['--store', url] : [];
+    const procs: ChildProcessWithoutNullStreams[] = [];
+    try {
+      const [g] = await slowFleet(dir, 1500, 1, url);
+      const worker = url ? pvhctl([...storeArgs, 'worker', '--data-dir', dir, '--concurrency', '1']) : null;
+      if (worker) {
+        procs.push(worker.child);
+        await said(worker, /: ready/);
+      }
+      const client = pvhctl([...storeArgs, 'switch', g!.name, '--to', 'pvh', '--data-dir', dir]);
+      procs.push(client.child);
+      const runner = worker ?? client;
+      await said(client, /shutdown +begin/);
+      runner.child.kill('SIGTERM');
+      assert.equal(await runner.exited, 0, runner.err());
+      assert.match(runner.err(), /finishing (the switch|what is) in flight/);
+      // Read once the runner has gone: nothing else can have finished the switch.
+      const after = await openFleet({ dataDir: dir, store: url, recover: false });
+      const [op] = await after.store.listOperations({ guestId: g!.id });
+      await after.close();
+      assert.equal(op?.status, 'done', 'the switch did not finish before the process ended');
+      const d = loadSim(join(dir, 'sim', 'slow.json')).state.domains[g!.name];
+      assert.equal(d?.state, 'running');
+      assert.equal(d?.type, 'pvh');
+      if (worker) assert.equal(await client.exited, 0, client.err());
+    } finally {
+      for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+}
 
 test('pvhctl serve (SQLite): SIGTERM in the middle of a switch stops taking requests and finishes the switch in flight before it exits', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'pvhctl-sigterm-serve-'));
