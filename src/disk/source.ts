@@ -16,6 +16,12 @@ export type ByteSource = {
   readonly size: number;
   /** Returns exactly `length` bytes at `offset`, or throws a one-line error naming the source. */
   read(offset: number, length: number): Uint8Array;
+  /**
+   * Fills all of `target` with the bytes at `offset`, as read(offset, target.length) would give
+   * them, with the same checks: a large file (a kernel) is read into its own buffer, piece by
+   * piece, with no second buffer to copy out of.
+   */
+  readInto(offset: number, target: Uint8Array): void;
   close(): void;
 };
 
@@ -42,6 +48,10 @@ export function memorySource(bytes: Uint8Array, name = 'memory'): ByteSource {
     read(offset, length) {
       check(name, bytes.length, offset, length);
       return bytes.subarray(offset, offset + length);
+    },
+    readInto(offset, target) {
+      check(name, bytes.length, offset, target.length);
+      target.set(bytes.subarray(offset, offset + target.length));
     },
     close() {},
   };
@@ -85,20 +95,25 @@ export function fdSource(fd: number, path: string): ByteSource {
     else if (st.isBlockDevice()) size = blockDeviceSize(st.rdev, path);
     else throw new Error(`${path}: not a regular file or block device`);
     let closed = false;
+    const readInto = (offset: number, target: Uint8Array): void => {
+      const length = target.length;
+      check(path, size, offset, length);
+      let done = 0;
+      while (done < length) {
+        const n = readSync(fd, target, done, length - done, offset + done);
+        if (n === 0) throw new OutOfBounds(`${path}: unexpected end of data at ${offset + done}`);
+        done += n;
+      }
+    };
     return {
       name: path,
       size,
       read(offset, length) {
-        check(path, size, offset, length);
         const buf = new Uint8Array(length);
-        let done = 0;
-        while (done < length) {
-          const n = readSync(fd, buf, done, length - done, offset + done);
-          if (n === 0) throw new OutOfBounds(`${path}: unexpected end of data at ${offset + done}`);
-          done += n;
-        }
+        readInto(offset, buf);
         return buf;
       },
+      readInto,
       close() {
         if (!closed) closeSync(fd);
         closed = true;
@@ -156,14 +171,19 @@ export function askParent(
  * servedSource(0, 'xen1:/dev/vg0/web1', 21474836480).read(510, 2) // => Uint8Array [0x55, 0xaa]
  */
 export function servedSource(disk: number, name: string, size: number): ByteSource {
+  const read = (offset: number, length: number): Uint8Array => {
+    check(name, size, offset, length);
+    const a = askParent(`${disk} ${offset} ${length}`, { exact: length }, name, 'the disk server');
+    if (a.status === 'E') throw new Error(`${name}: ${a.message}`);
+    return a.body;
+  };
   return {
     name,
     size,
-    read(offset, length) {
-      check(name, size, offset, length);
-      const a = askParent(`${disk} ${offset} ${length}`, { exact: length }, name, 'the disk server');
-      if (a.status === 'E') throw new Error(`${name}: ${a.message}`);
-      return a.body;
+    read,
+    readInto(offset, target) {
+      // the answer arrives in a buffer of its own: one copy, as before
+      target.set(read(offset, target.length));
     },
     close() {},
   };
@@ -186,6 +206,10 @@ export function sliceSource(parent: ByteSource, offset: number, length: number, 
     read(off, len) {
       check(name, size, off, len);
       return parent.read(offset + off, len);
+    },
+    readInto(off, target) {
+      check(name, size, off, target.length);
+      parent.readInto(offset + off, target);
     },
     close() {},
   };

@@ -104,11 +104,23 @@ export function openExt4(src: ByteSource): Filesystem & { sb: Superblock; inode(
     }
     return out;
   };
-  const readBlocks = (block: number, count: number): Uint8Array => {
+  const checkBlocks = (block: number, count: number): void => {
     if (!Number.isSafeInteger(block) || block < 0 || block + count > sb.blocksCount) {
       throw new FsError(`${name}: block ${block} is outside the filesystem (${sb.blocksCount} blocks)`);
     }
+  };
+  const readBlocks = (block: number, count: number): Uint8Array => {
+    checkBlocks(block, count);
     return readBytes(block * bs, count * bs);
+  };
+  /** Fills `target` from the start of `block` on (the file's last block may be cut short). */
+  const readBlocksInto = (block: number, target: Uint8Array): void => {
+    const count = Math.ceil(target.length / bs);
+    checkBlocks(block, count);
+    // whole blocks must lie on the disk, as readBlocks asks (the same error for a cut-short image)
+    if ((block + count) * bs > src.size) src.read(block * bs, count * bs);
+    if (overlay.size === 0) src.readInto(block * bs, target);
+    else target.set(readBytes(block * bs, target.length));
   };
 
   const descPerBlock = bs / sb.descSize;
@@ -297,9 +309,9 @@ export function openExt4(src: ByteSource): Filesystem & { sb: Superblock; inode(
       const chunk = Math.max(1, Math.floor((16 * 1024 * 1024) / bs));
       for (let k = 0; k < len; k += chunk) {
         const n = Math.min(chunk, len - k);
-        const data = readBlocks(r.physical + k, n);
         const at = (r.logical + k) * bs;
-        out.set(data.subarray(0, Math.min(data.length, i.size - at)), at);
+        // straight into the file's buffer: a kernel is read once, not read and then copied
+        readBlocksInto(r.physical + k, out.subarray(at, Math.min(at + n * bs, i.size)));
       }
     }
     return out;

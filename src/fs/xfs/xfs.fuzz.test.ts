@@ -66,7 +66,7 @@ type Patch = { at: number; bytes: Uint8Array };
 /** The image with patches laid over it, and optionally cut short; reads copy, so patches never leak. */
 function patched(base: Uint8Array, patches: Patch[], size: number, name: string): ByteSource {
   const src = memorySource(base.subarray(0, size), name);
-  return {
+  const source: ByteSource = {
     name,
     size,
     read(offset, length) {
@@ -78,8 +78,12 @@ function patched(base: Uint8Array, patches: Patch[], size: number, name: string)
       }
       return out;
     },
+    readInto(offset, target) {
+      target.set(source.read(offset, target.length));
+    },
     close() {},
   };
+  return source;
 }
 
 const linuxSkip = hasGuestfish() ? false : 'guestfish (libguestfs-tools) is not installed: no Linux-written XFS image';

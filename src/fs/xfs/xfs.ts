@@ -226,8 +226,10 @@ export function openXfs(src: ByteSource): Filesystem & { sb: Superblock; inode(i
       for (let done = 0; done < count; done += chunkBlocks) {
         const n = Math.min(chunkBlocks, count - done);
         const fileAt = (e.offset + done) * bs;
-        const bytes = src.read(start + done * bs, n * bs);
-        out.set(bytes.subarray(0, Math.min(bytes.length, length - fileAt)), fileAt);
+        // whole blocks must lie on the disk, as before (the same error for a cut-short image)
+        if (start + (done + n) * bs > src.size) src.read(start + done * bs, n * bs);
+        // straight into the file's buffer (the last block may be cut short): no copy
+        src.readInto(start + done * bs, out.subarray(fileAt, Math.min(fileAt + n * bs, length)));
       }
     }
     return out;
