@@ -286,6 +286,10 @@ async function readXenInfo(src: ByteSource, lim: InspectLimits, decompressed: bo
     // Some binutils leave p_offset 0 on note segments; Xen skips those, and so do we.
     const segs = parseProgramHeaders(ph!, h).filter((p) => p.type === PT_NOTE && p.offset !== 0);
     noteArea = segs.length > 0;
+    // Bytes before the first note segment are needed again only by the SHT_NOTE fallback for a
+    // kernel whose note segments hold no Xen notes (then read by another pass), and the note
+    // sections are in the note segments as linked: a stream need not keep what lies before them.
+    if (segs.length > 0) src.keepFrom(Math.min(...segs.map((p) => p.offset)));
     const ranges = boundedRanges(segs.map((s) => ({ offset: s.offset, length: s.filesz, what: 'PT_NOTE segment' })), lim.maxNoteArea);
     const areas = await src.readRanges(ranges);
     for (const a of areas) xenNotes.push(...xen(parseNotes(a, h.littleEndian, counter, lim.maxNotes)));

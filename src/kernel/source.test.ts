@@ -24,6 +24,25 @@ test('a read behind the stream is served from the first pass when it was kept, e
   }
 });
 
+test('keepFrom: bytes behind the stream from that offset on come from the first pass, bytes before it from another pass, identical', async () => {
+  for (const keep of [100_000, 100_001, 104_000]) {
+    let opened = 0;
+    const src = streamSource(() => (opened++, chunks()), { maxBytes: 1 << 20, maxPasses: 3 });
+    const [first] = await src.readRanges([{ offset: 90_000, length: 100 }]);
+    assert.deepEqual(first, data.subarray(90_000, 90_100));
+    src.keepFrom(keep); // some of it kept already: dropped
+    const [tail] = await src.readRanges([{ offset: 290_000, length: 1000 }]);
+    assert.deepEqual(tail, data.subarray(290_000, 291_000));
+    const [kept] = await src.readRanges([{ offset: keep, length: 50_000 }]);
+    assert.deepEqual(kept, data.subarray(keep, keep + 50_000));
+    assert.equal(opened, 1, 'kept: no second pass');
+    const [before] = await src.readRanges([{ offset: 70_000, length: 40_000 }]);
+    assert.deepEqual(before, data.subarray(70_000, 110_000));
+    assert.equal(opened, 2, 'not kept: a second pass');
+    await src.close();
+  }
+});
+
 /** The same data cut into chunks whose sizes a seeded generator picks, each after a random pause. */
 function jittered(seed: number): () => AsyncGenerator<Buffer> {
   return async function* () {

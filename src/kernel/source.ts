@@ -22,6 +22,12 @@ export interface ByteSource {
    * (chunk sizes, scheduling), so that is never reported.
    */
   readonly needed: number;
+  /**
+   * A hint that bytes before `offset` (past the first 64 KiB) will likely not be read again: a
+   * stream stops keeping them (keeping a kernel's 24-66 MB costs more than the reads it saves);
+   * a later read of them is still answered, by another pass.
+   */
+  keepFrom(offset: number): void;
   close(): Promise<void>;
 }
 
@@ -52,6 +58,7 @@ export function bufferSource(buf: Uint8Array): ByteSource {
     get needed() {
       return needed;
     },
+    keepFrom() {},
     async close() {},
   };
 }
@@ -87,8 +94,11 @@ export function streamSource(
   // The first pass's chunks are kept (up to RETAIN bytes) so that a read behind the stream's
   // position, Xen's SHT_NOTE fallback for a kernel without Xen notes, needs no second pass.
   // Chunks are fresh buffers, so keeping them costs references, not copies.
-  let retained: Buffer[] | null = [];
+  let retained: { at: number; chunk: Buffer }[] | null = [];
   let retainedBytes = 0;
+  // Chunks ending at or before this offset are not kept (keepFrom); kept chunks cover keptFrom..pos.
+  let keepAfter = 0;
+  let keptFrom = 0;
   // While the first pass streams by, remember the first occurrence of `watch.needle`, so that a
   // later find() for it needs no second pass (Linux's banner sits before the notes).
   let watched: { offset: number; bytes: Buffer } | null = null;
@@ -141,8 +151,9 @@ export function streamSource(
     // the head is filled on the first pass only (after a restart pos starts again at 0)
     if (pos === head.length && head.length < HEAD) head = Buffer.concat([head, last.subarray(0, HEAD - pos)]);
     pos += last.length;
-    if (retained !== null && passes === 1) {
-      retained.push(last);
+    if (retained !== null && passes === 1 && pos <= keepAfter) keptFrom = pos;
+    else if (retained !== null && passes === 1) {
+      retained.push({ at: pos - last.length, chunk: last });
       retainedBytes += last.length;
       if (retainedBytes > (limits.retainBytes ?? RETAIN)) retained = null;
     }
@@ -160,14 +171,13 @@ export function streamSource(
       for (const r of ranges) need(r.offset + r.length);
       return out as Uint8Array[];
     }
-    const fromRetained = retained !== null && passes === 1;
+    const fromRetained = retained !== null && passes === 1 && todo[0]!.offset >= keptFrom;
     if (it === null || (todo[0]!.offset < lastStart() && !fromRetained)) restart();
     const bufs = todo.map((r) => ({ r, buf: Buffer.alloc(r.length), filled: 0 }));
     let pending = bufs.length;
     if (fromRetained && todo[0]!.offset < lastStart()) {
-      // bytes already streamed by: copy them from the kept chunks (they cover 0..pos)
-      let at = 0;
-      for (const chunk of retained!) {
+      // bytes already streamed by: copy them from the kept chunks (they cover keptFrom..pos)
+      for (const { at, chunk } of retained!) {
         const end = at + chunk.length;
         for (const b of bufs) {
           const from = b.r.offset + b.filled;
@@ -178,7 +188,6 @@ export function streamSource(
             if (b.filled === b.r.length) pending--;
           }
         }
-        at = end;
       }
     }
     const copy = () => {
@@ -249,6 +258,15 @@ export function streamSource(
     find,
     get needed() {
       return needed;
+    },
+    keepFrom(offset) {
+      if (retained === null || passes !== 1 || offset <= keepAfter) return;
+      keepAfter = offset;
+      // drop what is kept already before it, as if never kept
+      const drop = retained.findIndex((r) => r.at + r.chunk.length > offset);
+      const gone = drop < 0 ? retained.length : drop;
+      for (const r of retained.splice(0, gone)) retainedBytes -= r.chunk.length;
+      keptFrom = retained.length > 0 ? retained[0]!.at : pos;
     },
     async close() {
       await it?.return(undefined);
