@@ -17,9 +17,16 @@ import { buildDebian, configuredName, DEBIAN_SYSTEMS, type DebianImage, type Deb
 import { bootGuest } from './guest-boot.ts';
 import { labDebianGuests, VG } from './guests.ts';
 import { labExec, startLab, stopLab, waitForToolstack, type LabEndpoint } from './lab.ts';
+import { PVH_ATTEMPTS, recordRetry } from './retries.ts';
 import { withLock } from './proc.ts';
 
 const run = promisify(execFile);
+
+/**
+ * The emulator's flake as `xl dmesg` shows it: the guest's vCPU triple-faulted with RIP in Xen's
+ * own code segment (e008); seen on the first attempt after 6 minutes of dpkg (lab/README.md).
+ */
+export const TRIPLE_FAULT_IN_XEN = /Triple fault[\s\S]{0,400}RIP:\s+e008:/;
 
 /** The line the first-boot initramfs prints when the second stage has ended: its exit status. */
 const DONE = /PVHCTL-LAB-FIRSTBOOT name=(\S+) rc=(\S+)/;
@@ -71,7 +78,24 @@ async function configure(s: DebianSystem, log: (line: string) => void): Promise<
   return buildDebian(s, log);
 }
 
+/**
+ * Runs the first boot, in a fresh lab per attempt (each run's overlay starts from the unpacked
+ * image: an attempt that died mid-dpkg leaves nothing behind). An attempt whose guest
+ * triple-faulted in Xen's own code (the emulator's nested-SVM flake, lab/README.md) is retried, up
+ * to PVH_ATTEMPTS in all, and recorded in that run's retries.log; any other failure is final.
+ */
 async function firstBoot(s: DebianSystem, img: DebianImage, dir: string, log: (line: string) => void): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    const r = await firstBootAttempt(s, img, dir, log);
+    if (r.kind === 'done') return;
+    if (r.kind === 'failed' || attempt >= PVH_ATTEMPTS) throw new Error(r.message);
+    log(recordRetry(r.lab, `${s.name} first boot`, r.message));
+  }
+}
+
+type Attempt = { kind: 'done' } | { kind: 'failed'; message: string } | { kind: 'flake'; message: string; lab: LabEndpoint };
+
+async function firstBootAttempt(s: DebianSystem, img: DebianImage, dir: string, log: (line: string) => void): Promise<Attempt> {
   const t0 = Date.now();
   log(`${s.name}: first boot in the lab (configures the unpacked packages natively under Xen)`);
   const lab = await startLab({ log, firstBoot: true });
@@ -84,7 +108,10 @@ async function firstBoot(s: DebianSystem, img: DebianImage, dir: string, log: (l
     writeFileSync(join(dir, 'first-boot.log'), full);
     const res = firstBootResult(full, s.name);
     if (r.kind !== 'died' || res === null || res.rc !== '0') {
-      throw new Error(`${s.name}: first boot failed (${r.kind}, second stage ${res === null ? 'never ended' : `exit ${res.rc}`}); its console is in ${join(dir, 'first-boot.log')}: ${full.slice(-600).replace(/[^\x20-\x7e\n]/g, '?')}`);
+      const last = res?.steps.at(-1);
+      const message = `${s.name}: first boot failed (${r.kind}, second stage ${res === null ? `never ended, last step ${last === undefined ? 'none' : `${last.step} at ${last.s} s`}` : `exit ${res.rc}`}); its console is in ${join(dir, 'first-boot.log')}: ${full.slice(-600).replace(/[^\x20-\x7e\n]/g, '?')}`;
+      const dmesg = await labExec(lab, 'xl dmesg | tail -c 8192', 60_000).then((x) => x.stdout, () => '');
+      return r.kind === 'died' && res === null && TRIPLE_FAULT_IN_XEN.test(dmesg) ? { kind: 'flake', message, lab } : { kind: 'failed', message };
     }
     const secondStageS = Math.round((Date.now() - t1) / 1000);
     log(`${s.name}: second stage done in ${secondStageS} s (${res.steps.map((x) => `${x.step} ${x.s} s`).join(', ')}); copying its LV out of dom0`);
@@ -93,6 +120,7 @@ async function firstBoot(s: DebianSystem, img: DebianImage, dir: string, log: (l
     writeFileSync(join(dir, 'first-boot.json'), JSON.stringify({ secondStageS, steps: res.steps, totalS: Math.round((Date.now() - t0) / 1000) }, null, 2) + '\n');
     renameSync(join(dir, `${configuredName()}.tmp`), join(dir, configuredName()));
     log(`${s.name}: configured image cached in ${join(dir, configuredName())} (${Math.round((Date.now() - t0) / 1000)} s in all)`);
+    return { kind: 'done' };
   } finally {
     await stopLab(lab);
   }
