@@ -108,17 +108,25 @@ guest_initrd() { # NAME ARCH MODE OUTFILE
   printf '#!/bin/busybox sh\nexec /bin/busybox poweroff -f\n' > "$g/sbin/poweroff"
   chmod 755 "$g/init" "$g/sbin/poweroff"
   printf 'name=%s\nmode=%s\n' "$name" "$mode" > "$g/etc/lab-guest"
+  if [ "$mode" = first-boot ]; then cp "$LAB/debian/first-boot.sh" "$g/first-boot"; fi
   (cd "$g" && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0 | gzip -6) > "$outfile"
 }
 
 : > "$work/data.layout"
 truncate -s "$(cat "$GUESTS/disk-bytes")" "$OUT/data.img"
 while read -r name start count; do
+  firstboot=
   # shellcheck disable=SC1090
-  . "$GUESTS/$name/guest.env"   # arch, mode, kernel (amd64 | 686-pae | amd64-nopvh | none | debian), offset[, image]
+  . "$GUESTS/$name/guest.env"   # arch, mode, kernel (amd64 | 686-pae | amd64-nopvh | none | debian), offset[, image, firstboot]
   cp "$GUESTS/$name/xl.cfg" "$d/etc/xen/$name.cfg"
   if [ "$kernel" = debian ]; then   # a real Debian system, built by lab/debian.ts: its image as is
     zstd -q -dc "$image" | dd of="$OUT/data.img" bs=1M seek="$offset" oflag=seek_bytes conv=notrunc,sparse status=none
+    if [ -n "$firstboot" ]; then   # unpacked only: its first boot (PVH, the lab's kernel and initramfs from dom0)
+      mkdir -p "$d/var/lib/xen/images/$name"
+      cp -l "$work/k32/boot/vmlinuz-$rel32" "$d/var/lib/xen/images/$name/"
+      guest_initrd "$name" "$arch" first-boot "$d/var/lib/xen/images/$name/initrd-first-boot.img"
+      cp "$GUESTS/$name/first-boot.cfg" "$d/etc/xen/$name-first-boot.cfg"
+    fi
     continue
   fi
   root=$work/disks/$name

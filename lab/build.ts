@@ -10,8 +10,8 @@ import { basename, dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { cacheDir, debianKernel, fetchDeb, type DebianKernel } from '../src/debian/apt.ts';
-import { buildDebian, DEBIAN_SYSTEMS, type DebianImage } from './debian.ts';
-import { dataDiskBytes, labDebianGuests, diskLayout, extentOffset, grubConfig, GUESTS, VG, xlConfig, type Releases } from './guests.ts';
+import { buildDebian, DEBIAN_SYSTEMS, FIRST_BOOT_SOURCES, type DebianImage } from './debian.ts';
+import { dataDiskBytes, labDebianGuests, diskLayout, extentOffset, firstBootConfig, grubConfig, GUESTS, VG, xlConfig, type Releases } from './guests.ts';
 import { noPvhKernel } from './nopvh.ts';
 import { withLock } from './proc.ts';
 
@@ -118,8 +118,11 @@ export async function buildLab(log: (line: string) => void = () => {}): Promise<
   const debian: DebianImage[] = [];
   for (const s of DEBIAN_SYSTEMS.filter((x) => wanted.has(x.name))) debian.push(await buildDebian(s, log));
   const inputs: Inputs = { debs, dpkgDebs, bb32, k64, k32, debian, releases: { amd64: k64.release, '686-pae': k32.release } };
-  const all = [...debs, ...dpkgDebs, bb32, k64.deb, k32.deb].map((d) => basename(d)).concat(debian.map((d) => `${d.name}-${d.key}`));
-  const sources = SOURCES.map((f) => `${f}\n${readFileSync(join(LAB, f), 'utf8')}`).join('\n');
+  // An unpacked image (its first boot not run yet) and the configured one make different labs.
+  const all = [...debs, ...dpkgDebs, bb32, k64.deb, k32.deb].map((d) => basename(d)).concat(debian.map((d) => `${d.name}-${d.key}${d.state === 'unpacked' ? '-unpacked' : ''}`));
+  // A lab that runs a first boot carries lab/debian/first-boot.sh in that guest's initramfs.
+  const firstBoot = debian.some((d) => d.state === 'unpacked') ? FIRST_BOOT_SOURCES : [];
+  const sources = [...SOURCES, ...firstBoot].map((f) => `${f}\n${readFileSync(join(LAB, f), 'utf8')}`).join('\n');
   // dom0 also gets the host's copies of base libraries (libc and friends): their versions count.
   const { stdout: hostLibs } = await run('dpkg-query', ['-W', '-f', '${Package}=${Version}\n', ...HOST_LIBS]).catch((e: { stdout?: string }) => ({ stdout: e.stdout ?? '' }));
   const key = buildKey(all, sources + hostLibs);
@@ -170,7 +173,9 @@ async function build(dir: string, { debs, dpkgDebs, bb32, k64, k32, debian, rele
     mkdirSync(gd);
     writeFileSync(join(gd, 'xl.cfg'), xlConfig(g, releases));
     const start = layout.find((l) => l.name === g.name)!.start;
-    writeFileSync(join(gd, 'guest.env'), `arch=${g.arch}\nmode=${g.init}\nkernel=debian\noffset=${extentOffset(start)}\nimage=${imageOf(g.name).imageZst}\n`);
+    const img = imageOf(g.name);
+    writeFileSync(join(gd, 'guest.env'), `arch=${g.arch}\nmode=${g.init}\nkernel=debian\noffset=${extentOffset(start)}\nimage=${img.imageZst}\n${img.state === 'unpacked' ? 'firstboot=1\n' : ''}`);
+    if (img.state === 'unpacked') writeFileSync(join(gd, 'first-boot.cfg'), firstBootConfig(g, releases));
   }
   const nopvh = join(tmp, 'vmlinuz-nopvh');
   writeFileSync(nopvh, await noPvhKernel(readFileSync(k64.vmlinuz)));

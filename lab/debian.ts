@@ -19,8 +19,27 @@ import { withLock } from './proc.ts';
 const run = promisify(execFile);
 const LAB = dirname(fileURLToPath(import.meta.url));
 
-/** A Debian system the lab builds: its dpkg architecture and the packages mmdebstrap adds to minbase. */
-export type DebianSystem = { name: string; arch: 'amd64'; include: readonly string[] };
+/**
+ * A Debian system the lab builds: its dpkg architecture and the packages mmdebstrap adds to
+ * minbase. `configure` says where its maintainer scripts run: in the build (`build`: amd64 runs
+ * natively here) or on its first boot in the lab (`first-boot`: this host cannot execute i386, so
+ * the build only unpacks it, lab/debian/unpack-hook.sh, and lab/debian-first-boot.ts configures it
+ * under Xen).
+ */
+export type DebianSystem =
+  | { name: string; arch: 'amd64'; configure: 'build'; include: readonly string[] }
+  | { name: string; arch: 'i386'; configure: 'first-boot'; include: readonly string[] };
+
+/**
+ * Debian 12's Priority: required packages (debootstrap's minbase, what `--variant=minbase` installs):
+ * an unpacked system (`--variant=extract`) gets only what it lists, so it lists them.
+ */
+export const REQUIRED = [
+  'apt', 'base-files', 'base-passwd', 'bash', 'bsdutils', 'coreutils', 'dash', 'debconf', 'debianutils', 'diffutils',
+  'dpkg', 'e2fsprogs', 'findutils', 'grep', 'gzip', 'hostname', 'init-system-helpers', 'libc-bin', 'libpam-modules',
+  'libpam-modules-bin', 'libpam-runtime', 'login', 'mawk', 'mount', 'ncurses-base', 'ncurses-bin', 'passwd',
+  'perl-base', 'sed', 'sysvinit-utils', 'tar', 'tzdata', 'util-linux',
+] as const;
 
 /**
  * Debian 12 amd64 with the standard kernel (linux-image-amd64), systemd, udev, GRUB's update-grub
@@ -31,16 +50,31 @@ export const DEBIAN_SYSTEMS: readonly DebianSystem[] = [
   {
     name: 'deb12-amd64',
     arch: 'amd64',
+    configure: 'build',
     include: ['systemd-sysv', 'udev', 'linux-image-amd64', 'grub2-common', 'initramfs-tools', 'zstd', 'procps'],
+  },
+  {
+    // The same system for 32-bit PAE: Debian 12's 686-pae kernel has the PVH entry and no 32-bit
+    // PV entry (and this Xen has no xen-3.0-x86_32p), so it runs only as PVH here.
+    name: 'deb12-i386',
+    arch: 'i386',
+    configure: 'first-boot',
+    include: ['systemd-sysv', 'udev', 'linux-image-686-pae', 'grub2-common', 'initramfs-tools', 'zstd', 'procps'],
   },
 ];
 
 /** Build scripts whose content is part of the key. */
 // .js in the installed package, whose modules are plain JavaScript (scripts/package.ts).
 const SOURCES = [`debian${extname(fileURLToPath(import.meta.url))}`, 'debian/essential-hook.sh', 'debian/customize-hook.sh'];
+/** An unpacked system's build scripts: its hook and what the hook puts on its disk. */
+const UNPACK_SOURCES = [`debian${extname(fileURLToPath(import.meta.url))}`, 'debian/unpack-hook.sh', 'debian/report.sh', 'debian/report.service'];
 
-/** A built Debian image: the compressed ext4 file, its size and filesystem UUID. */
-export type DebianImage = { name: string; key: string; imageZst: string; sizeMiB: number; uuid: string };
+/**
+ * A built Debian image: the compressed ext4 file, its size and filesystem UUID. `state` is
+ * `unpacked` for a first-boot system whose first boot has not run yet (its packages unpacked, not
+ * configured), `configured` once it has (lab/debian-first-boot.ts writes configuredName()).
+ */
+export type DebianImage = { name: string; key: string; imageZst: string; sizeMiB: number; uuid: string; state: 'configured' | 'unpacked' };
 
 /**
  * The image size in MiB for a root tree of `usedMiB`: a quarter more for ext4's own metadata and
@@ -86,7 +120,7 @@ async function candidateVersions(s: DebianSystem): Promise<string> {
  * const img = await buildDebian(DEBIAN_SYSTEMS[0]!); // => { name: 'deb12-amd64', imageZst: '.../disk.img.zst', sizeMiB: 548, ... }
  */
 export async function buildDebian(s: DebianSystem, log: (line: string) => void = () => {}): Promise<DebianImage> {
-  const sources = SOURCES.map((f) => `${f}\n${readFileSync(join(LAB, f), 'utf8')}`).join('\n');
+  const sources = (s.configure === 'build' ? SOURCES : UNPACK_SOURCES).map((f) => `${f}\n${readFileSync(join(LAB, f), 'utf8')}`).join('\n');
   const key = debianKey(s, await candidateVersions(s), sources);
   const base = cacheDir('lab', 'debian');
   const dir = join(base, `${s.name}-${key}`);
@@ -96,25 +130,60 @@ export async function buildDebian(s: DebianSystem, log: (line: string) => void =
     });
   }
   const meta = JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8')) as { sizeMiB: number; uuid: string };
-  return { name: s.name, key, imageZst: join(dir, 'disk.img.zst'), sizeMiB: meta.sizeMiB, uuid: meta.uuid };
+  if (s.configure === 'first-boot' && existsSync(join(dir, configuredName()))) {
+    return { name: s.name, key, imageZst: join(dir, configuredName()), sizeMiB: meta.sizeMiB, uuid: meta.uuid, state: 'configured' };
+  }
+  return { name: s.name, key, imageZst: join(dir, 'disk.img.zst'), sizeMiB: meta.sizeMiB, uuid: meta.uuid, state: s.configure === 'build' ? 'configured' : 'unpacked' };
+}
+
+/**
+ * The file name of a first-boot system's configured image, beside its unpacked one in the same
+ * cache directory: keyed by what ran the first boot (lab/debian/first-boot.sh and the first-boot
+ * initramfs's init), so that a change to either configures the unpacked image again.
+ */
+export function configuredName(): string {
+  const h = createHash('sha256');
+  for (const f of FIRST_BOOT_SOURCES) h.update(`${f}\n${readFileSync(join(LAB, f), 'utf8')}\n`);
+  return `configured-${h.digest('hex').slice(0, 16)}.img.zst`;
+}
+
+/** What runs a first boot (lab/build.sh puts both in the first-boot initramfs). */
+export const FIRST_BOOT_SOURCES = ['debian/first-boot.sh', 'rootfs/guest-init'] as const;
+
+/**
+ * mmdebstrap's options for a system (before SUITE TARGET SOURCES): installed (minbase, hooks run
+ * in a chroot) or unpacked only.
+ * @example
+ * mmdebstrapArgs(DEBIAN_SYSTEMS[1]!, 'UUID')[0] // => '--variant=extract'
+ */
+export function mmdebstrapArgs(s: DebianSystem, uuid: string): string[] {
+  // Documentation and translations are not part of what the lab tests; they would double the image.
+  // (An unpacked system gets them too, but its first boot's dpkg reads them from dpkg.cfg.d.)
+  const exclude = ['--dpkgopt=path-exclude=/usr/share/man/*', '--dpkgopt=path-exclude=/usr/share/doc/*', '--dpkgopt=path-exclude=/usr/share/locale/*'];
+  if (s.configure === 'build') {
+    return [
+      '--variant=minbase', `--architectures=${s.arch}`, `--include=${s.include.join(',')}`, ...exclude,
+      `--essential-hook=sh ${join(LAB, 'debian', 'essential-hook.sh')} "$1"`,
+      `--customize-hook=sh ${join(LAB, 'debian', 'customize-hook.sh')} "$1" ${s.name} ${uuid}`,
+    ];
+  }
+  return [
+    // Unpacked only, the .debs kept for the first boot's dpkg (this host cannot run i386 code).
+    '--variant=extract', `--architectures=${s.arch}`, '--skip=cleanup/apt/cache', `--include=${[...REQUIRED, ...s.include].join(',')}`, ...exclude,
+    // The extract hook: mmdebstrap runs neither the essential nor the customize hooks for this variant.
+    `--extract-hook=sh ${join(LAB, 'debian', 'unpack-hook.sh')} "$1" ${s.name} ${uuid}`,
+  ];
 }
 
 async function build(s: DebianSystem, dir: string, log: (line: string) => void): Promise<void> {
   const t0 = Date.now();
-  log(`building Debian 12 ${s.arch} system ${s.name} with mmdebstrap in ${dir}`);
+  log(`building Debian 12 ${s.arch} system ${s.name} with mmdebstrap (${s.configure === 'build' ? 'installed' : 'unpacked only'}) in ${dir}`);
   const tmp = `${dir}.tmp-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
   const root = join(tmp, 'root');
   const uuid = randomUUID();
-  const args = [
-    '--variant=minbase', `--architectures=${s.arch}`, `--include=${s.include.join(',')}`,
-    // Documentation and translations are not part of what the lab tests; they would double the image.
-    '--dpkgopt=path-exclude=/usr/share/man/*', '--dpkgopt=path-exclude=/usr/share/doc/*', '--dpkgopt=path-exclude=/usr/share/locale/*',
-    `--essential-hook=sh ${join(LAB, 'debian', 'essential-hook.sh')} "$1"`,
-    `--customize-hook=sh ${join(LAB, 'debian', 'customize-hook.sh')} "$1" ${s.name} ${uuid}`,
-    'bookworm', root, ...aptSources(),
-  ];
+  const args = [...mmdebstrapArgs(s, uuid), 'bookworm', root, ...aptSources()];
   await runInput('mmdebstrap', args, '').catch((err: Error & { stderr?: string }) => {
     throw new Error(`mmdebstrap ${s.name} failed: ${(err.stderr ?? err.message).trim().split('\n').slice(-5).join(' | ')}`);
   });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { DEBIAN_GUESTS, labDebianGuests, dataDiskBytes, findCmdline, FREE_EXTENTS, diskLayout, extentOffset, findMarker, grubConfig, GUESTS, VG, xlConfig } from './guests.ts';
+import { DEBIAN_GUESTS, DEBIAN_I386, firstBootConfig, labDebianGuests, MSG_NO_ABI, dataDiskBytes, findCmdline, FREE_EXTENTS, diskLayout, extentOffset, findMarker, grubConfig, GUESTS, VG, xlConfig } from './guests.ts';
 
 const releases = { amd64: '6.1.0-56-amd64', '686-pae': '6.1.0-50-686-pae' };
 
@@ -49,6 +49,37 @@ test('the lab has the Debian guests unless PVHCTL_LAB_DEBIAN=0; another value is
   assert.deepEqual(labDebianGuests({ PVHCTL_LAB_DEBIAN: '0' }), []);
   assert.throws(() => labDebianGuests({ PVHCTL_LAB_DEBIAN: 'no' }), /^Error: PVHCTL_LAB_DEBIAN must be 0 \(no Debian guests in the lab\) or 1 \(the default\), not 'no'$/);
   assert.throws(() => labDebianGuests({ PVHCTL_LAB_DEBIAN: 'x\x1b[2J'.repeat(20) }), (e: Error) => !e.message.includes('\x1b') && e.message.length < 140);
+});
+
+test('deb12-i386 is in the lab only with PVHCTL_LAB_DEB_I386=1 (and the Debian guests on); another value is refused', () => {
+  assert.ok(!labDebianGuests({}).includes(DEBIAN_I386), 'not in the default lab');
+  assert.ok(!labDebianGuests({ PVHCTL_LAB_DEB_I386: '0' }).includes(DEBIAN_I386));
+  assert.ok(!labDebianGuests({ PVHCTL_LAB_DEB_I386: '' }).includes(DEBIAN_I386));
+  assert.deepEqual(labDebianGuests({ PVHCTL_LAB_DEB_I386: '1' }), [...DEBIAN_GUESTS, DEBIAN_I386]);
+  assert.deepEqual(labDebianGuests({ PVHCTL_LAB_DEB_I386: '1', PVHCTL_LAB_DEBIAN: '0' }), []);
+  assert.throws(() => labDebianGuests({ PVHCTL_LAB_DEB_I386: 'yes' }), /^Error: PVHCTL_LAB_DEB_I386 must be 0 \(the default\) or 1 \(deb12-i386 in the lab too\), not 'yes'$/);
+  assert.throws(() => labDebianGuests({ PVHCTL_LAB_DEB_I386: '\x1b[2J\n'.repeat(20) }), (e: Error) => !/[\x1b\n]/.test(e.message) && e.message.length < 140);
+});
+
+test('deb12-i386 as shipped is a 32-bit PV guest through grub-i386-xen.bin, which this Xen refuses; as PVH it boots', () => {
+  const cfg = xlConfig(DEBIAN_I386, releases);
+  assert.match(cfg, /^type = "pv"$/m);
+  assert.match(cfg, /^kernel = "\/usr\/lib\/grub-xen\/grub-i386-xen\.bin"$/m);
+  assert.doesNotMatch(cfg, /^(extra|ramdisk|root) =/m);
+  assert.ok(cfg.includes(`disk = [ 'phy:/dev/${VG}/deb12-i386,xvda,w' ]`));
+  assert.equal(DEBIAN_I386.arch, 'x86_32');
+  assert.deepEqual(DEBIAN_I386.expect, { shipped: { kind: 'fails', message: MSG_NO_ABI }, asPvh: { kind: 'marker', guestType: 'PVH' } });
+});
+
+test('the first boot of deb12-i386 is PVH with the lab\'s 686-pae kernel and first-boot initramfs from dom0, on its own LV', () => {
+  const cfg = firstBootConfig(DEBIAN_I386, releases);
+  assert.equal(cfg, [
+    '# pvhctl lab: first boot of deb12-i386 (configures its unpacked packages, then powers off)',
+    'name = "deb12-i386"', 'type = "pvh"', 'kernel = "/var/lib/xen/images/deb12-i386/vmlinuz-6.1.0-50-686-pae"',
+    'ramdisk = "/var/lib/xen/images/deb12-i386/initrd-first-boot.img"', 'extra = "console=hvc0"', 'memory = 512', 'vcpus = 1',
+    `disk = [ 'phy:/dev/${VG}/deb12-i386,xvda,w' ]`, 'on_reboot = "destroy"', 'on_crash = "destroy"', '',
+  ].join('\n'));
+  assert.throws(() => firstBootConfig(DEBIAN_GUESTS[0]!, releases), /deb12-amd64: only a 32-bit Debian system has a first boot/);
 });
 
 test('every xl config names its guest, its LVM volume as phy: and its boot path', () => {

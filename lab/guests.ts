@@ -128,22 +128,47 @@ export const DEBIAN_GUESTS: readonly LabGuest[] = [
   },
 ];
 
+/**
+ * Debian 12 i386 (686-pae), as a customer carried it over from a Xen release that still ran 32-bit
+ * PV guests: its config is PV through 32-bit PV GRUB (grub-i386-xen.bin), the way Debian's 32-bit
+ * Xen guests booted for years. On this Xen (no xen-3.0-x86_32p) xl refuses it as it refuses pae32;
+ * the guest's own 686-pae kernel has the PVH entry, so pvhctl takes it to PVH. Opt-in
+ * (PVHCTL_LAB_DEB_I386=1, labDebianGuests): its image is configured on a first boot in the lab.
+ */
+export const DEBIAN_I386: LabGuest = {
+  name: 'deb12-i386',
+  summary: 'Debian 12 i386 686-pae (unpacked by mmdebstrap, configured on its first boot in the lab) configured as PV through grub-i386-xen.bin',
+  arch: 'x86_32', kernel: 'debian', init: 'systemd', boot: { kind: 'grub', image: 'pv32' }, type: 'pv', pvshim: false, memoryMiB: 256,
+  expect: { shipped: { kind: 'fails', message: MSG_NO_ABI }, asPvh: { kind: 'marker', guestType: 'PVH' } },
+};
+
 /** The variable that leaves the Debian guests out of the lab build and their suite out of a run. */
 export const DEBIAN_ENV = 'PVHCTL_LAB_DEBIAN';
+/** The variable that adds deb12-i386 to the lab build and the Debian suite (opt-in, 1). */
+export const DEBIAN_I386_ENV = 'PVHCTL_LAB_DEB_I386';
+
+/** A 0/1 switch from the environment, or the one-line error for any other value. */
+function flag(env: Record<string, string | undefined>, name: string, fallback: boolean, words: { on: string; off: string }): boolean {
+  const v = env[name];
+  if (v === undefined || v === '') return fallback;
+  if (v === '0' || v === '1') return v === '1';
+  throw new Error(`${name} must be 0 (${words.off}) or 1 (${words.on}), not '${v.slice(0, 32).replace(/[^\x20-\x7e]/g, '?')}'`);
+}
 
 /**
  * The Debian guests this lab has: DEBIAN_GUESTS, unless PVHCTL_LAB_DEBIAN=0 (a lab without them
  * builds without mmdebstrap and boots nothing that takes minutes: for work on the lab itself).
- * Any other value is refused, so that a typo never silently drops the suite.
+ * deb12-i386 joins them with PVHCTL_LAB_DEB_I386=1. Any other value of either is refused, so that
+ * a typo never silently drops or adds a suite.
  * @example
  * labDebianGuests({}) // => DEBIAN_GUESTS
  * labDebianGuests({ PVHCTL_LAB_DEBIAN: '0' }) // => []
  */
 export function labDebianGuests(env: Record<string, string | undefined> = process.env): readonly LabGuest[] {
-  const v = env[DEBIAN_ENV];
-  if (v === undefined || v === '' || v === '1') return DEBIAN_GUESTS;
-  if (v === '0') return [];
-  throw new Error(`${DEBIAN_ENV} must be 0 (no Debian guests in the lab) or 1 (the default), not '${v.slice(0, 32).replace(/[^\x20-\x7e]/g, '?')}'`);
+  const debian = flag(env, DEBIAN_ENV, true, { off: 'no Debian guests in the lab', on: 'the default' });
+  const i386 = flag(env, DEBIAN_I386_ENV, false, { off: 'the default', on: 'deb12-i386 in the lab too' });
+  if (!debian) return [];
+  return i386 ? [...DEBIAN_GUESTS, DEBIAN_I386] : DEBIAN_GUESTS;
 }
 
 /** A guest's logical volume: its first extent and extent count on the data disk. */
@@ -241,6 +266,37 @@ export function xlConfig(g: LabGuest, r: Releases): string {
     'on_crash = "destroy"',
   );
   return lines.join('\n') + '\n';
+}
+
+/** The memory of a first boot in MiB: dpkg and the page cache of 100 MiB of .debs. */
+export const FIRST_BOOT_MIB = 512;
+
+/**
+ * The xl config of an unpacked Debian system's first boot (/etc/xen/NAME-first-boot.cfg, the same
+ * domain name and disk): PVH with the lab's 686-pae kernel and its first-boot initramfs from dom0
+ * (lab/rootfs/guest-init, mode first-boot), which runs the system's second stage and powers off.
+ * PVH because nothing 32-bit runs as PV on this Xen, and from dom0 because the disk has no
+ * initramfs and no grub.cfg yet.
+ * @example
+ * firstBootConfig(DEBIAN_I386, { amd64: '6.1.0-56-amd64', '686-pae': '6.1.0-50-686-pae' })
+ * // => 'name = "deb12-i386"\ntype = "pvh"\nkernel = "/var/lib/xen/images/deb12-i386/vmlinuz-6.1.0-50-686-pae"\n...'
+ */
+export function firstBootConfig(g: LabGuest, r: Releases): string {
+  if (g.arch !== 'x86_32' || g.kernel !== 'debian') throw new Error(`${g.name}: only a 32-bit Debian system has a first boot in the lab`);
+  return [
+    `# pvhctl lab: first boot of ${g.name} (configures its unpacked packages, then powers off)`,
+    `name = "${g.name}"`,
+    'type = "pvh"',
+    `kernel = "${IMAGES_DIR}/${g.name}/vmlinuz-${r['686-pae']}"`,
+    `ramdisk = "${IMAGES_DIR}/${g.name}/initrd-first-boot.img"`,
+    'extra = "console=hvc0"',
+    `memory = ${FIRST_BOOT_MIB}`,
+    'vcpus = 1',
+    `disk = [ 'phy:/dev/${VG}/${g.name},xvda,w' ]`,
+    'on_reboot = "destroy"',
+    'on_crash = "destroy"',
+    '',
+  ].join('\n');
 }
 
 /**

@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import { Client } from 'ssh2';
 import { cacheDir } from '../src/debian/apt.ts';
 import { buildLab, type LabBuild } from './build.ts';
+import { configureDebianSystems } from './debian-first-boot.ts';
 import { FIRMWARE_DIRS, labQemu } from './qemu-build.ts';
 import { alive } from './proc.ts';
 
@@ -47,6 +48,11 @@ export type StartOptions = {
   smp?: number;
   /** dom0's memory in MiB (Xen's dom0_mem); default DOM0_MEM_MIB. For experiments (lab/jit.ts). */
   dom0MemMiB?: number;
+  /**
+   * The lab of an unpacked Debian system's first boot (lab/debian-first-boot.ts): built with the
+   * unpacked image as it is. Without it, such a system (PVHCTL_LAB_DEB_I386=1) is configured first.
+   */
+  firstBoot?: boolean;
 };
 
 /** Emulated CPUs: two, so that dom0 and a guest each have one. */
@@ -172,6 +178,7 @@ export async function startLab(opts: StartOptions = {}): Promise<LabEndpoint> {
   });
   const bad = checkQemuVersion(qv.split('\n')[0] ?? '');
   if (bad !== null) throw new Error(bad);
+  if (opts.firstBoot !== true) await configureDebianSystems(log);
   const build = await buildLab(log);
   pruneRuns(5);
   const runDir = mkdtempSync(join(runsDir(), `${new Date().toISOString().replace(/[:.]/g, '-')}-`));
