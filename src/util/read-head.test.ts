@@ -31,6 +31,8 @@ test('refuses a FIFO and a character device in one line, without blocking', { ti
     assert.throws(() => readHead(fifo, 1024), (e: NodeJS.ErrnoException) => e.code === 'ENOTREG' && e.message === `${fifo}: not a regular file`);
     assert.throws(() => readHead('/dev/zero', 1024), (e: NodeJS.ErrnoException) => e.code === 'ENOTREG' && !e.message.includes('\n'));
     assert.throws(() => readHead(join(dir, 'missing'), 1024), (e: NodeJS.ErrnoException) => e.code === 'ENOENT');
+    // /dev/null is the empty file: PVHCTL_CONFIG=/dev/null means no settings file.
+    assert.equal(readHead('/dev/null', 1024).length, 0);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
