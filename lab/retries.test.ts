@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { readRetries, retriesLog, SWITCH_BOOT_DIED, withRetries } from './retries.ts';
+import { customerOutcomeWords, operatorOutcomeWords, type Outcome } from '../src/fleet/outcomes.ts';
+import type { BootCheck } from '../src/fleet/verify.ts';
 
 test('withRetries retries while the result flaked, at most `attempts` times, and records every retry in retries.log', async () => {
   const runDir = mkdtempSync(join(tmpdir(), 'pvhctl-retries-'));
@@ -37,4 +39,13 @@ test('readRetries of a run without retries is empty; SWITCH_BOOT_DIED tells a de
   assert.deepEqual(readRetries({ runDir: '/nonexistent' }), []);
   assert.ok(SWITCH_BOOT_DIED.test('the guest crashed during its PVH boot'));
   assert.ok(!SWITCH_BOOT_DIED.test('kernel has no PVH support'));
+  // What pvhctl itself says of a PVH boot that died (the domain gone right after xl create, or
+  // crashed), to operators (`pvhctl switch --json`'s reason) and to customers; not of a boot
+  // refused by Xen or one that never reported.
+  const died = (boot: BootCheck): Outcome => ({ code: 'rolled-back', from: 'pv', to: 'pvh', failure: { kind: 'verify', boot, detail: 'domain gone after xl create' }, restarted: true });
+  for (const boot of [{ check: 'domain-gone', panic: false, silentPvh: true }, { check: 'crashed' }] as const) {
+    assert.ok(SWITCH_BOOT_DIED.test(operatorOutcomeWords(died(boot))), operatorOutcomeWords(died(boot)));
+    assert.ok(SWITCH_BOOT_DIED.test(customerOutcomeWords(died(boot))), customerOutcomeWords(died(boot)));
+  }
+  assert.ok(!SWITCH_BOOT_DIED.test(operatorOutcomeWords({ code: 'rolled-back', from: 'pv', to: 'pvh', failure: { kind: 'verify', boot: { check: 'timeout', waiting: 'frontends', port: null, seconds: 120, silentPvh: false }, detail: 'no sign of life' }, restarted: true })));
 });

@@ -19,7 +19,7 @@ export const PVH_ATTEMPTS = 3;
  * What pvhctl says of a switch whose PVH boot died (the guest crashed or stopped right after its
  * start), as opposed to one refused or rolled back for a cause of its own.
  */
-export const SWITCH_BOOT_DIED = /crashed|stopped right after|stopped with an error/;
+export const SWITCH_BOOT_DIED = /crashed|stopped right after|stopped with an error|\(domain-gone\)/;
 
 /** The file a lab run's retries are recorded in. */
 export function retriesLog(lab: Pick<LabEndpoint, 'runDir'>): string {
