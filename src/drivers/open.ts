@@ -61,8 +61,10 @@ export function openDriver(host: DriverHost, opts: OpenOptions): HostDriver {
           ...(opts.onFirstHostKey ? { onFirstHostKey: opts.onFirstHostKey } : {}),
         }),
       );
-    case 'local':
-      return xlDriver(host.name, host.machine == null || host.machine === thisMachine() ? localRunner() : elsewhere(host.name, host.machine));
+    case 'local': {
+      const why = localElsewhere(host);
+      return xlDriver(host.name, why === null ? localRunner() : elsewhere(why));
+    }
   }
 }
 
@@ -70,17 +72,20 @@ export function openDriver(host: DriverHost, opts: OpenOptions): HostDriver {
  * The runner of a `local` host seen from another machine (one store, several machines): this
  * machine's xl is not that host's, so every call is refused, in words, before anything runs.
  */
-function elsewhere(name: string, machine: string): Runner {
+function elsewhere(why: string): Runner {
   const no = async (): Promise<never> => {
-    throw new DriverError('failed', localElsewhereWords(name, machine));
+    throw new DriverError('failed', why);
   };
-  return { name, exec: no, readFile: no, writeFileAtomic: no, listFiles: no, openBlocks: no, close: async () => {} };
+  return { name: 'elsewhere', exec: no, readFile: no, writeFileAtomic: no, listFiles: no, openBlocks: no, close: async () => {} };
 }
 
 /**
- * Why a process on this machine does not drive local host `name` of `machine`.
+ * Why a process on this machine must not drive `host`: a `local` host added on another machine
+ * (its xl is that machine's); null when it may (any other host, or a local one of unknown machine).
  * @example
- * localElsewhereWords('xen1', 'hostname:dom0-a') // => 'host xen1 is the local xl of machine hostname:dom0-a, not of this one (machine-id:3d12...): run pvhctl there, or add the host with --ssh'
+ * localElsewhere({ name: 'xen1', transport: 'local', machine: 'hostname:dom0-a' }) // => 'host xen1 is the local xl of machine hostname:dom0-a, not of this one (machine-id:3d12...): run pvhctl there, or add the host with --ssh'
  */
-export const localElsewhereWords = (name: string, machine: string) =>
-  `host ${name} is the local xl of machine ${machine}, not of this one (${thisMachine()}): run pvhctl there, or add the host with --ssh`;
+export function localElsewhere(host: Pick<DriverHost, 'name' | 'transport' | 'machine'>): string | null {
+  if (host.transport !== 'local' || host.machine == null || host.machine === thisMachine()) return null;
+  return `host ${host.name} is the local xl of machine ${host.machine}, not of this one (${thisMachine()}): run pvhctl there, or add the host with --ssh`;
+}

@@ -8,8 +8,7 @@
  */
 import type { Operation } from '../store/schema.ts';
 import { LeaseLost, OWNER } from '../store/store.ts';
-import { localElsewhereWords } from '../drivers/open.ts';
-import { thisMachine } from '../drivers/machine.ts';
+import { localElsewhere } from '../drivers/open.ts';
 import { takeable } from './lease.ts';
 import type { OperationQueue } from './queue.ts';
 import { resumeOperation, runOperation } from './operations.ts';
@@ -35,7 +34,8 @@ export async function runQueued(ctx: FleetContext, id: number): Promise<'ran' | 
   // unclaimed, for a worker on that machine (running its own xl would act on the wrong dom0).
   const guest = await ctx.store.getGuestById(op.guest_id);
   const host = guest === undefined ? undefined : await ctx.store.getHostById(guest.host_id);
-  if (host?.transport === 'local' && host.machine !== null && host.machine !== thisMachine()) return { elsewhere: localElsewhereWords(host.name, host.machine) };
+  const elsewhere = host === undefined ? null : localElsewhere(host);
+  if (elsewhere !== null) return { elsewhere };
   // Compare-and-set on the owner and the lease end read: an owner that renewed since keeps it.
   if (!(await ctx.store.claimOperation(op.id, op.owner, OWNER, ctx.leases.until(), op.lease_until))) return 'not-mine';
   try {

@@ -22,9 +22,10 @@ export function readHead(path: string, limit: number): Buffer {
     const st = fstatSync(fd);
     if (st.isCharacterDevice() && st.rdev === statSync('/dev/null').rdev) return Buffer.alloc(0);
     if (!st.isFile()) throw Object.assign(new Error(`${path}: not a regular file`), { code: 'ENOTREG' });
-    const buf = Buffer.alloc(limit);
+    // No more than the file holds: a caller's limit is often far above a settings file's size.
+    const buf = Buffer.alloc(Math.min(limit, st.size));
     let got = 0;
-    for (let n = 1; got < limit && n > 0; got += n) n = readSync(fd, buf, got, limit - got, got);
+    for (let n = 1; got < buf.length && n > 0; got += n) n = readSync(fd, buf, got, buf.length - got, got);
     return buf.subarray(0, got);
   } finally {
     closeSync(fd);
