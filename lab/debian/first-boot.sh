@@ -19,10 +19,8 @@ cd /var/cache/apt/archives
 touch /var/lib/dpkg/status /var/lib/dpkg/available
 # No service starts in here (no systemd runs): Debian's policy-rc.d convention, removed at the end.
 printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d
-essential= rest=
-for d in *.deb; do
-  if [ "$(dpkg-deb -f "$d" Essential)" = yes ]; then essential="$essential $d"; else rest="$rest $d"; fi
-done
+# The Essential set and the rest, as the build's unpack hook split them on the host.
+essential=$(cat pvhctl-essential.list) rest=$(cat pvhctl-rest.list)
 step essential
 # shellcheck disable=SC2086
 dpkg $opts --force-depends --install $essential
@@ -48,6 +46,6 @@ ln -sf ../../xvda "/dev/disk/by-uuid/$uuid"
 [ "$(grub-probe --target=fs_uuid /)" = "$uuid" ]
 mkdir -p /boot/grub
 update-grub
-rm -f /usr/sbin/policy-rc.d /etc/lab-fs-uuid
+rm -f /usr/sbin/policy-rc.d /etc/lab-fs-uuid /var/cache/apt/archives/pvhctl-*.list
 apt-get clean
 step done

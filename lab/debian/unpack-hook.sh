@@ -26,5 +26,14 @@ cp "$root/usr/share/grub/default/grub" "$root/etc/default/grub"
 mkdir -p "$root/etc/initramfs-tools/conf.d"
 printf 'MODULES=list\n' > "$root/etc/initramfs-tools/conf.d/pvhctl-lab"
 printf 'xen-blkfront\next4\n' >> "$root/etc/initramfs-tools/modules"
-# The .debs stay in /var/cache/apt/archives (--skip=cleanup/apt/cache) for the first boot's dpkg.
-ls "$root/var/cache/apt/archives/"*.deb >/dev/null
+# The .debs stay in /var/cache/apt/archives (--skip=cleanup/apt/cache) for the first boot's dpkg,
+# split here into the Essential set and the rest (dpkg-deb reads any architecture's control data;
+# asking it once per package inside the lab cost 157 s of the first boot under nested emulation).
+archives=$root/var/cache/apt/archives
+: > "$archives/pvhctl-essential.list"
+: > "$archives/pvhctl-rest.list"
+for d in "$archives"/*.deb; do
+  if [ "$(dpkg-deb -f "$d" Essential)" = yes ]; then list=essential; else list=rest; fi
+  basename "$d" >> "$archives/pvhctl-$list.list"
+done
+[ -s "$archives/pvhctl-essential.list" ] && [ -s "$archives/pvhctl-rest.list" ]
