@@ -285,10 +285,12 @@ for (const store of STORES) {
     const before = configOnHost(sim, a!);
     const pre = await precheck(fleet.ctx, a!, 'pvh');
     assert.equal(pre.ok, false);
-    assert.match(pre.ok ? '' : operatorRefusalWords(pre.refusal), /memory \(1024 MB\) is below maxmem \(4096 MB\): under PVH that makes it a populate-on-demand guest, which can crash with "out of PoD memory"/);
+    assert.match(pre.ok ? '' : operatorRefusalWords(pre.refusal), /memory \(1024 MB\) is below maxmem \(4096 MB\): under PVH that makes it a populate-on-demand guest, which can crash with "out of PoD memory"; choose: maxmem = memory .* or accept populate-on-demand/);
     const refused = await startSwitch(fleet.ctx, a!, 'pvh', { force: false, actor: 'op' });
     const op = refused.kind === 'started' ? await refused.finished : assert.fail('not started');
     assert.equal(op.status, 'refused');
+    // The customer is told why in words (memory that may grow, crashes), not "ask us to look at them".
+    assert.equal(outcomeWords(op, 'customer'), 'The server starts with 1024 MB of memory but may grow to 4096 MB, which in PVH mode hands memory out on demand and can crash the server, so nothing was changed; ask us to fix its memory at 1024 MB, or to switch it anyway.');
     assert.equal(configOnHost(sim, a!), before, 'nothing changed');
     assert.equal(sim.state.domains[a!.name]!.type, 'pv');
 

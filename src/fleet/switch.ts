@@ -105,7 +105,7 @@ export async function precheck(ctx: FleetContext, guest: Guest, to: SwitchTarget
   if (!policy.ok && !overridable) return no(policy.refusal);
   // An overridden verdict is not handed to the rewrite either (it would refuse on it).
   const rw = ctx.rewrite(current, guest.config_path, to, { verdict: overridable ? null : verdict, xenCaps: caps.xenCaps, ...(opts.pod === undefined ? {} : { pod: opts.pod }) });
-  if (!rw.ok) return no({ code: 'rewrite', to, detail: rw.reason });
+  if (!rw.ok) return no(rw.pod !== undefined ? { code: 'pod', to, ...rw.pod } : { code: 'rewrite', to, detail: rw.reason });
   if (!policy.ok) rw.changes.unshift(`--force overrides the inspection verdict (${policy.refusal.code})`);
   let dom;
   try {
