@@ -108,6 +108,23 @@ for (const store of STORES) {
     await fleet.close();
   });
 
+  test(`a host that cannot say whether the guest runs refuses the switch: nothing acts on a guest whose state before is unknown (${store.kind})`, async () => {
+    const { fleet, sim, guests } = await setup();
+    const g = guests.find((x) => sim.state.guests[x.name]!.kernel.pvh)!;
+    const before = configOnHost(sim, g);
+    // The first question (xl list, retried 4 times) is lost; the host answers again just after.
+    // Had the switch gone on, the panic would roll it back, and a rollback does not boot a guest
+    // whose state before is unknown: a running guest would be left stopped.
+    sim.state.faults.push({ kind: 'lost-connection', calls: 4 });
+    sim.state.guests[g.name]!.faults.push({ kind: 'panic', onType: 'pvh', count: 1 });
+    const op = await finished(await startSwitch(fleet.ctx, g, 'pvh', { force: false, actor: 'op' }));
+    assert.deepEqual([op.status, op.reason_code, op.prior_state], ['refused', 'host-unreachable', null]);
+    assert.match(outcomeWords(op, 'operator'), /connection lost/);
+    assert.equal(configOnHost(sim, g), before, 'the config is untouched');
+    assert.equal(sim.state.domains[g.name]?.type, 'pv', 'the guest still runs, as PV');
+    await fleet.close();
+  });
+
   test(`--force destroys a guest that will not shut down, then switches it (${store.kind})`, async () => {
     const { fleet, sim, guests } = await setup();
     const g = pick(sim, guests, true);
