@@ -17,6 +17,7 @@ const EVERY: Record<RefusalCode, Refusal> = {
   'config-unreadable': { code: 'config-unreadable', cause: { kind: 'unreachable', failure: null }, detail: DETAIL },
   'config-invalid': { code: 'config-invalid', detail: DETAIL },
   rewrite: { code: 'rewrite', to: 'pvh', detail: DETAIL },
+  pod: { code: 'pod', to: 'pvh', memory: 1024, maxmem: 4096 },
   'host-unreachable': { code: 'host-unreachable', cause: { kind: 'failed', failure: 'no-hvm' }, detail: DETAIL },
   crashed: { code: 'crashed' },
   busy: { code: 'busy' },
@@ -56,6 +57,9 @@ test('the words say what each code means', () => {
   assert.equal(customerRefusalWords(EVERY['power-failed']), 'That did not work: the host refused to start the server.');
   assert.equal(customerRefusalWords({ code: 'power-failed', cause: { kind: 'unreachable', failure: null }, detail: 'x' }), 'That did not work: the host could not be reached.');
   assert.equal(operatorRefusalWords(EVERY['already-running']), 'already-running: the domain is already running');
+  // populate-on-demand: the customer is told why; the operator gets the two choices and how to make them
+  assert.equal(customerRefusalWords(EVERY.pod), 'The server starts with 1024 MB of memory but may grow to 4096 MB, which in PVH mode hands memory out on demand and can crash the server, so nothing was changed; ask us to fix its memory at 1024 MB, or to switch it anyway.');
+  assert.match(operatorRefusalWords(EVERY.pod), /^pod: memory \(1024 MB\) is below maxmem \(4096 MB\): .*"out of PoD memory"; choose: maxmem = memory \(switch --maxmem-equals-memory, API "pod": "maxmem-equals-memory"\) or accept populate-on-demand \(--accept-pod, "pod": "accept"\)$/);
 });
 
 test('a stored code and its JSON params read back as the refusal', () => {

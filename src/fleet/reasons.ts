@@ -35,6 +35,11 @@ export type Refusal =
   | { code: 'config-invalid'; detail: string }
   /** The config rewrite refused (src/xlcfg/rewrite.ts), its reason in `detail`. */
   | { code: 'rewrite'; to: SwitchTarget; detail: string }
+  /**
+   * `memory` < `maxmem` (MB): under PVH (or the shim) the guest would be populate-on-demand, which
+   * has crashed "out of PoD memory"; the operator chooses (src/xlcfg/rewrite.ts PodChoice).
+   */
+  | { code: 'pod'; to: SwitchTarget; memory: number; maxmem: number }
   /** `xl list` on the host failed. */
   | { code: 'host-unreachable'; cause: DriverCause; detail: string }
   /** The domain is crashed and kept (on_crash = "preserve") for someone to look at. */
@@ -86,6 +91,8 @@ export function customerRefusalWords(r: Refusal): string {
       return "The server's settings file has an error that stops it from being read; our team can see which.";
     case 'rewrite':
       return `The server's settings cannot be converted to ${modeName(r.to)} mode automatically; ask us to look at them.`;
+    case 'pod':
+      return `The server starts with ${r.memory} MB of memory but may grow to ${r.maxmem} MB, which in ${modeName(r.to)} mode hands memory out on demand and can crash the server, so nothing was changed; ask us to fix its memory at ${r.memory} MB, or to switch it anyway.`;
     case 'host-unreachable':
       return `The server's host could not be asked (${causeWords(r.cause)}).`;
     case 'crashed':
@@ -140,6 +147,8 @@ function operatorText(r: Refusal): string {
       return `the config does not parse: ${r.detail}`;
     case 'rewrite':
       return `the config cannot be rewritten for ${r.to}: ${r.detail}`;
+    case 'pod':
+      return `memory (${r.memory} MB) is below maxmem (${r.maxmem} MB): under PVH that makes it a populate-on-demand guest, which can crash with "out of PoD memory"; choose: maxmem = memory (switch --maxmem-equals-memory, API "pod": "maxmem-equals-memory") or accept populate-on-demand (--accept-pod, "pod": "accept")`;
     case 'host-unreachable':
       return `xl list on the host failed: ${r.detail}`;
     case 'crashed':
@@ -175,6 +184,7 @@ const CODES: Record<RefusalCode, (p: Record<string, unknown>) => boolean> = {
   'config-unreadable': (p) => isCause(p.cause) && typeof p.detail === 'string',
   'config-invalid': (p) => typeof p.detail === 'string',
   rewrite: (p) => (p.to === 'pv' || p.to === 'pvh' || p.to === 'pvh-shim') && typeof p.detail === 'string',
+  pod: (p) => (p.to === 'pvh' || p.to === 'pvh-shim') && Number.isSafeInteger(p.memory) && Number.isSafeInteger(p.maxmem),
   'host-unreachable': (p) => isCause(p.cause) && typeof p.detail === 'string',
   crashed: () => true,
   busy: () => true,

@@ -5,7 +5,7 @@
  */
 import type { Verdict } from '../guest/verdict.ts';
 import type { DiskFact, GuestFacts } from '../xlcfg/facts.ts';
-import type { PodChoice } from '../xlcfg/rewrite.ts';
+import type { PodChoice, PodRefusal } from '../xlcfg/rewrite.ts';
 import type { GuestType, SwitchTarget } from './types.ts';
 
 /**
@@ -16,8 +16,11 @@ export type ConfigFacts = Pick<GuestFacts, 'name' | 'type' | 'kernel' | 'ramdisk
 
 export type ReadConfigFacts = (content: Uint8Array, file: string) => { ok: true; facts: ConfigFacts } | { ok: false; error: string };
 
-/** A rewritten config, or why it cannot be rewritten (in an operator's words). */
-export type RewriteResult = { ok: true; content: Uint8Array; changes: string[] } | { ok: false; reason: string };
+/**
+ * A rewritten config, or why it cannot be rewritten (in an operator's words); `pod` when only the
+ * operator's populate-on-demand choice is missing (the customer is told why, in words).
+ */
+export type RewriteResult = { ok: true; content: Uint8Array; changes: string[] } | { ok: false; reason: string; pod?: PodRefusal };
 
 /** What the rewrite may use: the guest's inspection verdict and the host's xen_caps. */
 /** `pod`: the operator's choice for memory < maxmem (src/xlcfg/rewrite.ts PodChoice; default refuse). */

@@ -105,7 +105,7 @@ export async function precheck(ctx: FleetContext, guest: Guest, to: SwitchTarget
   if (!policy.ok && !overridable) return no(policy.refusal);
   // An overridden verdict is not handed to the rewrite either (it would refuse on it).
   const rw = ctx.rewrite(current, guest.config_path, to, { verdict: overridable ? null : verdict, xenCaps: caps.xenCaps, ...(opts.pod === undefined ? {} : { pod: opts.pod }) });
-  if (!rw.ok) return no({ code: 'rewrite', to, detail: rw.reason });
+  if (!rw.ok) return no(rw.pod !== undefined ? { code: 'pod', to, ...rw.pod } : { code: 'rewrite', to, detail: rw.reason });
   if (!policy.ok) rw.changes.unshift(`--force overrides the inspection verdict (${policy.refusal.code})`);
   let dom;
   try {
@@ -382,13 +382,21 @@ export async function runSwitch(ctx: FleetContext, opId: number): Promise<Operat
   if (!isSwitchTarget(to)) throw new Error(`operation ${opId}: ${to} is not a switch target`);
 
   // The run state before anything acts, committed with the first journal entry: a crash after
-  // it rolls back to that state; a crash before it, or a host that cannot be asked, leaves
-  // it unknown, and a rollback then boots nothing.
+  // it rolls back to that state; a crash before it leaves it unknown, and a rollback then boots
+  // nothing. A host that cannot be asked refuses the switch.
+  let unknown: unknown = null;
   const prior: PriorState | null = await retry(() => driver.domain(name)).then(
     (d) => (d === null ? 'stopped' : 'running'),
-    () => null,
+    (err: unknown) => ((unknown = err), null),
   );
   await journal(ctx, op, guest.name, 'pre-check', 'begin', `before: ${prior ?? 'unknown'}`, { prior_state: prior });
+  // Nothing acts on a guest whose state before is unknown: a failed switch could not put it back
+  // (a running guest would be shut down, and its rollback would not boot it).
+  if (prior === null) {
+    const refusal: Refusal = { code: 'host-unreachable', cause: failureOf(unknown), detail: errText(unknown) };
+    await journal(ctx, op, guest.name, 'pre-check', 'failed', refusal.code);
+    return finish(ctx, op, guest, 'refused', { outcome: refusal, detail: `pre-check: ${operatorRefusalWords(refusal)}` });
+  }
   const pre = await precheck(ctx, guest, to, { force: op.force === 1, ...(op.pod === null ? {} : { pod: op.pod }) });
   if (!pre.ok) {
     await journal(ctx, op, guest.name, 'pre-check', 'failed', pre.refusal.code);

@@ -49,6 +49,6 @@ export const rewriteConfig: RewriteConfig = (content, file, to, ctx) => {
     ...(arch === 'x86_64' || arch === 'x86_32p' ? { guestArch: arch } : {}),
     ...(ctx.pod === undefined ? {} : { pod: ctx.pod }),
   });
-  if (!out.ok) return { ok: false, reason: out.refusal };
+  if (!out.ok) return { ok: false, reason: out.refusal, ...(out.pod === undefined ? {} : { pod: out.pod }) };
   return { ok: true, content: new Uint8Array(Buffer.from(out.text, 'latin1')), changes: [...out.reasons, ...out.warnings.map((w) => `warning: ${w}`)] };
 };

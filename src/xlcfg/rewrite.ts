@@ -48,10 +48,13 @@ export type RewriteContext = {
  */
 export type PodChoice = 'refuse' | 'maxmem-equals-memory' | 'accept';
 
+/** A refusal that waits for the operator's PodChoice: the guest's memory and maxmem, in MB. */
+export type PodRefusal = { memory: number; maxmem: number };
+
 
 export type Rewrite =
   | { ok: true; target: SwitchTarget; text: string; config: XlConfig; reasons: string[]; warnings: string[] }
-  | { ok: false; target: SwitchTarget; refusal: string; reasons: string[] };
+  | { ok: false; target: SwitchTarget; refusal: string; reasons: string[]; pod?: PodRefusal };
 
 /**
  * Adapts a kernel readiness result (src/kernel) to what the rewrites need.
@@ -173,7 +176,7 @@ function commonPvhEdits(m: XlModel, ed: Editor, ctx: RewriteContext): Rewrite | 
   if (m.memory !== null && m.maxmem !== null && m.memory.ok && m.maxmem.ok && m.memory.value < m.maxmem.value) {
     const pod = `memory (${m.memory.value} MB) is below maxmem (${m.maxmem.value} MB): under PVH that makes it a populate-on-demand guest, which can crash with "out of PoD memory"`;
     const choice = ctx.pod ?? 'refuse';
-    if (choice === 'refuse') return ed.refuse(`${pod}; an operator can set maxmem = memory, or accept populate-on-demand`);
+    if (choice === 'refuse') return ed.refuse(`${pod}; an operator can set maxmem = memory, or accept populate-on-demand`, { memory: m.memory.value, maxmem: m.maxmem.value });
     if (choice === 'accept') ed.warn(`${pod} (accepted)`);
     else ed.set('maxmem', { number: String(m.memory.value) }, `maxmem becomes ${m.memory.value}, equal to memory: ${pod} otherwise`, ['memory']);
   }
@@ -276,8 +279,8 @@ class Editor {
     this.reasons.push(`removed ${key}: ${why}`);
   }
 
-  refuse(refusal: string): Rewrite {
-    return { ok: false, target: this.target, refusal, reasons: this.reasons };
+  refuse(refusal: string, pod?: PodRefusal): Rewrite {
+    return { ok: false, target: this.target, refusal, reasons: this.reasons, ...(pod === undefined ? {} : { pod }) };
   }
 
   finish(target: SwitchTarget): Rewrite {
