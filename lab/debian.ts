@@ -78,12 +78,16 @@ export type DebianImage = { name: string; key: string; imageZst: string; sizeMiB
 
 /**
  * The image size in MiB for a root tree of `usedMiB`: a quarter more for ext4's own metadata and
- * the first boots' writes (journal, logs), rounded up to whole LVM extents.
+ * the first boots' writes (journal, logs), rounded up to whole LVM extents. An unpacked system
+ * (`first-boot`) gets its tree's size again: its first boot's dpkg unpacks every package once more
+ * beside the files already there (each file as .dpkg-new until the package is in), with the
+ * .debs still on the disk; at 612 MiB the kernel's 330 MiB of modules ran out of space.
  * @example
- * imageMiB(400) // => 548
+ * imageMiB(400, 'build') // => 548
+ * imageMiB(400, 'first-boot') // => 948
  */
-export function imageMiB(usedMiB: number): number {
-  const want = Math.ceil(usedMiB * 1.25) + 48;
+export function imageMiB(usedMiB: number, configure: DebianSystem['configure']): number {
+  const want = Math.ceil(usedMiB * (configure === 'first-boot' ? 2.25 : 1.25)) + 48;
   return Math.ceil(want / EXTENT_MIB) * EXTENT_MIB;
 }
 
@@ -188,7 +192,7 @@ async function build(s: DebianSystem, dir: string, log: (line: string) => void):
     throw new Error(`mmdebstrap ${s.name} failed: ${(err.stderr ?? err.message).trim().split('\n').slice(-5).join(' | ')}`);
   });
   const { stdout: du } = await run('du', ['-sm', '--apparent-size', root]);
-  const sizeMiB = imageMiB(Number(du.split('\t')[0]));
+  const sizeMiB = imageMiB(Number(du.split('\t')[0]), s.configure);
   const img = join(tmp, 'disk.img');
   await run('mkfs.ext4', ['-q', '-F', '-L', s.name, '-U', uuid, '-E', 'root_owner=0:0', '-d', root, img, `${sizeMiB}M`]);
   rmSync(root, { recursive: true, force: true });
