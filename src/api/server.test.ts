@@ -245,6 +245,45 @@ for (const store of STORES) {
     await fleet.close();
   });
 
+  test(`populate-on-demand: check and switch take the operator's "pod" choice alike (the diff shows maxmem = memory); a customer's is ignored by both (${store.kind})`, async () => {
+    const { fleet, app, operator, customer, owner, sim, guests } = await setup(store);
+    const [g, h] = guests.filter((x) => sim.state.guests[x.name]!.kernel.pvh);
+    for (const x of [g!, h!]) {
+      await fleet.store.updateGuest(x.id, { owner });
+      const text = Buffer.from(sim.state.files[x.config_path]!, 'base64').toString('utf8').replace(/^memory = 1024$/m, 'memory = 1024\nmaxmem = 4096');
+      sim.state.files[x.config_path] = Buffer.from(text).toString('base64');
+    }
+    const check = async (t: string, id: number, pod?: string) => (await app.inject({ method: 'POST', url: `/v1/guests/${id}/check`, headers: auth(t), payload: { to: 'pvh', ...(pod === undefined ? {} : { pod }) } })).json();
+    // Refused with the PoD code either way; the customer's params carry only the memory sizes.
+    const refused = await check(operator, g!.id);
+    assert.deepEqual([refused.allowed, refused.code, refused.params], [false, 'pod', { to: 'pvh', memory: 1024, maxmem: 4096 }]);
+    const theirs = await check(customer, g!.id, 'maxmem-equals-memory');
+    assert.deepEqual([theirs.allowed, theirs.code, theirs.params], [false, 'pod', { to: 'pvh', memory: 1024, maxmem: 4096 }]);
+    assert.match(theirs.reason, /^The server starts with 1024 MB of memory but may grow to 4096 MB/);
+    // The operator's choice: the preview shows what it changes.
+    const equal = await check(operator, g!.id, 'maxmem-equals-memory');
+    assert.equal(equal.allowed, true, equal.reason);
+    assert.match(equal.diff, /^-maxmem = 4096\n\+maxmem = 1024$/m);
+    const accepted = await check(operator, g!.id, 'accept');
+    assert.equal(accepted.allowed, true, accepted.reason);
+    assert.doesNotMatch(accepted.diff, /^[-+]maxmem/m);
+    assert.ok(accepted.changes.some((c: string) => /populate-on-demand.*\(accepted\)/.test(c)), accepted.changes.join('\n'));
+    assert.equal((await app.inject({ method: 'POST', url: `/v1/guests/${g!.id}/check`, headers: auth(operator), payload: { to: 'pvh', pod: 'sometimes' } })).statusCode, 400);
+    // The switch treats the customer's choice as the check does: ignored, so refused at its pre-check.
+    const run = async (t: string, id: number, pod: string) => {
+      const op = (await app.inject({ method: 'POST', url: `/v1/guests/${id}/switch`, headers: auth(t), payload: { to: 'pvh', pod } })).json();
+      await app.inject({ method: 'GET', url: `/v1/operations/${op.id}/events`, headers: auth(operator) });
+      return (await fleet.store.getOperation(op.id))!;
+    };
+    const customers = await run(customer, h!.id, 'accept');
+    assert.deepEqual([customers.status, customers.reason_code, customers.pod], ['refused', 'pod', null]);
+    const done = await run(operator, g!.id, 'maxmem-equals-memory');
+    assert.deepEqual([done.status, done.pod], ['done', 'maxmem-equals-memory']);
+    assert.match(Buffer.from(sim.state.files[g!.config_path]!, 'base64').toString('utf8'), /^maxmem = 1024$/m);
+    await app.close();
+    await fleet.close();
+  });
+
   test(`a refusal comes with its code and params beside the words, in the reader's voice; a stored one is worded again; an old row's prose still reads (${store.kind})`, async () => {
     const { fleet, app, operator, customer, owner, sim, guests } = await setup(store);
     const pvOnly = guests.find((g) => !sim.state.guests[g.name]!.kernel.pvh)!;

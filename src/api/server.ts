@@ -250,14 +250,25 @@ export async function buildApi(fleet: Fleet, opts: ServerOptions): Promise<Fasti
   const toSchema = { type: 'string', enum: [...SWITCH_TARGETS] } as const;
   // memory < maxmem under PVH (populate-on-demand): the operator's call, as with force
   const podSchema = { type: 'string', enum: ['refuse', 'maxmem-equals-memory', 'accept'] } as const;
+  /** The PoD choice a check or a switch goes with: an operator's; a customer's is ignored by both alike. */
+  const podChoice = (req: FastifyRequest, pod: PodChoice | undefined): { pod?: PodChoice } => (req.principal!.role === 'operator' && pod !== undefined ? { pod } : {});
   app.post(
     '/v1/guests/:id/check',
-    { schema: { summary: 'Dry run: would a switch be allowed, and what would change', security, params: idParams, body: { type: 'object', required: ['to'], properties: { to: toSchema } }, response: { 404: errorSchema } } },
+    {
+      schema: {
+        summary: 'Dry run: would a switch be allowed, and what would change (with an operator\'s "pod" choice, as the switch takes it)',
+        security,
+        params: idParams,
+        body: { type: 'object', required: ['to'], properties: { to: toSchema, pod: podSchema } },
+        response: { 404: errorSchema },
+      },
+    },
     async (req, reply) => {
       const g = await visibleGuest(req, (req.params as { id: number }).id);
       if (g === null) return reply.code(404).send({ error: 'no such guest' });
-      const to = (req.body as { to: SwitchTarget }).to;
-      const pre = await precheck(fleet.ctx, g, to);
+      const body = req.body as { to: SwitchTarget; pod?: PodChoice };
+      const to = body.to;
+      const pre = await precheck(fleet.ctx, g, to, podChoice(req, body.pod));
       // Customers get words, not dom0 paths, xl keys and ELF notes; operators get the detail.
       const customer = req.principal!.role === 'customer';
       if (!pre.ok) {
@@ -287,9 +298,8 @@ export async function buildApi(fleet: Fleet, opts: ServerOptions): Promise<Fasti
       if (g === null) return reply.code(404).send({ error: 'no such guest' });
       const body = req.body as { to: SwitchTarget; force: boolean; pod?: PodChoice };
       // Destroying a guest that will not shut down, or accepting PoD, is the operator's call.
-      const operator = req.principal!.role === 'operator';
-      const force = body.force && operator;
-      const r = await startSwitch(fleet.ctx, g, body.to, { force, actor: `token:${req.principal!.id}`, ...(operator && body.pod !== undefined ? { pod: body.pod } : {}) });
+      const force = body.force && req.principal!.role === 'operator';
+      const r = await startSwitch(fleet.ctx, g, body.to, { force, actor: `token:${req.principal!.id}`, ...podChoice(req, body.pod) });
       if (r.kind === 'refused') return reply.code(409).send(refused(req, r.refusal));
       r.finished.catch((err: unknown) => req.log.error({ err, operation: r.operation.id }, 'switch failed'));
       return reply.code(202).send(r.operation);

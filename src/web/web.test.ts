@@ -331,9 +331,55 @@ for (const store of STORES) describe(`the web UI on ${store.kind}`, () => {
     await op.close();
   });
 
+  test('populate-on-demand (memory < maxmem): the operator is offered maxmem = memory or accepting PoD, sees the preview of each and switches with the choice; the customer reads only why', async () => {
+    const taken = [aliceGuest.id, alicePvOnly.id, bobGuest.id];
+    const lon1 = (await fleet.store.getHost('xen-lon-01'))!;
+    const g = (await fleet.store.listGuests()).find((x) => x.host_id === lon1.id && x.current_type === 'pv' && !taken.includes(x.id) && simOf(x).state.guests[x.name]!.kernel.pvh && simOf(x).state.guests[x.name]!.kernel.arch === 'x86_64')!;
+    const sim = simOf(g);
+    const config = () => Buffer.from(sim.state.files[g.config_path]!, 'base64').toString('utf8');
+    sim.state.files[g.config_path] = Buffer.from(config().replace(/^memory = 1024$/m, 'memory = 1024\nmaxmem = 4096')).toString('base64');
+    await fleet.store.updateGuest(g.id, { owner: 'carol' });
+
+    const carol = await signInAt(browser, base, await fleet.store.addToken('customer', 'carol'));
+    await carol.goto(`${base}/#/guest/${g.id}`);
+    await carol.click('[data-action=check-pvh]');
+    await carol.waitForSelector('.refusal');
+    assert.match((await carol.textContent('.refusal')) ?? '', /starts with 1024 MB of memory but may grow to 4096 MB/);
+    assert.equal(await carol.locator('.refusal button').count(), 0, 'the choice is the operator\'s');
+    await carol.close();
+
+    const page = await signIn('operator');
+    await page.goto(`${base}/#/guest/${g.id}`);
+    await page.click('[data-action=check-pvh]');
+    await page.waitForSelector('[data-action=pod-accept]');
+    assert.match((await page.textContent('.refusal')) ?? '', /^PVH: not possible\. pod: memory \(1024 MB\) is below maxmem \(4096 MB\)/);
+    assert.equal(await page.textContent('[data-action=pod-maxmem-equals-memory]'), 'Set maxmem to memory (1024 MB) and check again');
+    await page.click('[data-action=pod-accept]');
+    await page.waitForSelector('.ok-box');
+    assert.match((await page.textContent('.ok-box')) ?? '', /populate-on-demand.*\(accepted\)/);
+    assert.doesNotMatch((await page.textContent('pre.diff')) ?? '', /^[-+]maxmem/m);
+    // Checking again without a choice refuses again: the choice holds for one preview only.
+    await page.click('[data-action=check-pvh]');
+    await page.click('[data-action=pod-maxmem-equals-memory]');
+    await page.waitForSelector('pre.diff');
+    const diff = (await page.textContent('pre.diff')) ?? '';
+    assert.match(diff, /^-maxmem = 4096$/m);
+    assert.match(diff, /^\+maxmem = 1024$/m);
+    await page.click('[data-action=switch-pvh]');
+    assert.match((await page.textContent('.confirm')) ?? '', /with maxmem set to memory \(1024 MB\)/);
+    await shot(page, '11-operator-pod-choice');
+    await page.click('[data-action=confirm-switch]');
+    await page.waitForSelector('.status[data-status=done]', { timeout: 60_000 });
+    const op = (await fleet.store.listOperations({ guestId: g.id, limit: 1 }))[0]!;
+    assert.deepEqual([op.status, op.pod], ['done', 'maxmem-equals-memory']);
+    assert.match(config(), /^maxmem = 1024$/m);
+    assert.equal(sim.state.domains[g.name]!.type, 'pvh');
+    await page.close();
+  });
+
   test('screenshots were written', () => {
     // by this store's run: the other store's run writes the same names
-    for (const n of ['0-sign-in', '1-operator-overview', '2-operator-hosts', '3-operator-guests', '4-operator-guest-preview', '5-customer-home', '6-customer-switched', '7-customer-not-yours', '8-customer-rolled-back', '9-customer-test-boot', '10-operator-test-boot-failed']) {
+    for (const n of ['0-sign-in', '1-operator-overview', '2-operator-hosts', '3-operator-guests', '4-operator-guest-preview', '5-customer-home', '6-customer-switched', '7-customer-not-yours', '8-customer-rolled-back', '9-customer-test-boot', '10-operator-test-boot-failed', '11-operator-pod-choice']) {
       const png = join(ARTIFACTS, `${n}.png`);
       assert.ok(existsSync(png) && statSync(png).mtimeMs >= started, n);
     }

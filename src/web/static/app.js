@@ -25,6 +25,12 @@ let cleanups = [];
 /** @param {string} step */
 const stepWords = (step) => (Object.hasOwn(STEP, step) ? STEP[step] : step);
 
+/**
+ * An operator's answer to a populate-on-demand refusal (src/xlcfg/rewrite.ts PodChoice), with the
+ * guest's memory in MB for the words.
+ * @typedef {{ pod: 'maxmem-equals-memory' | 'accept', memory: number }} PodAnswer
+ */
+
 /** @type {Record<string,string>} */
 const STATUS = { done: 'Done', 'rolled-back': 'Rolled back', refused: 'Not started', 'needs-attention': 'Needs attention', running: 'Running', pending: 'Waiting' };
 
@@ -390,24 +396,40 @@ async function guestPage(id) {
     g.type !== 'pvh' && g.next ? h('p', { class: 'verdict next' }, nextWords(g.next)) : null,
   );
 
-  const previewFor = async (/** @type {string} */ to) => {
+  /**
+   * memory < maxmem would make the guest populate-on-demand (refusal code 'pod'): the operator's
+   * two ways on, each checked again before anything is switched. Customers get the words only.
+   */
+  const podChoices = (/** @type {string} */ to, /** @type {number} */ memory) =>
+    h(
+      'p',
+      { class: 'choices' },
+      h('button', { 'data-action': 'pod-maxmem-equals-memory', onclick: () => previewFor(to, { pod: 'maxmem-equals-memory', memory }) }, `Set maxmem to memory (${memory} MB) and check again`),
+      ' ',
+      h('button', { 'data-action': 'pod-accept', onclick: () => previewFor(to, { pod: 'accept', memory }) }, 'Accept populate-on-demand and check again'),
+    );
+
+  /** @param {string} to @param {PodAnswer | null} [answer] the operator's PoD choice, for this check and its switch */
+  const previewFor = async (to, answer = null) => {
     replace(preview, h('p', { class: 'muted' }, 'Checking…'));
+    const body = answer === null ? { to } : { to, pod: answer.pod };
     try {
-      const r = await api(`/v1/guests/${id}/check`, { method: 'POST', body: { to } });
+      const r = await api(`/v1/guests/${id}/check`, { method: 'POST', body });
       if (!r.allowed) {
-        replace(preview, h('div', { class: 'refusal', role: 'status' }, h('b', {}, `${modeName(to)}: not possible. `), r.reason));
+        replace(preview, h('div', { class: 'refusal', role: 'status' }, h('b', {}, `${modeName(to)}: not possible. `), r.reason, operator && r.code === 'pod' ? podChoices(to, r.params.memory) : null));
         return;
       }
+      const choice = answer === null ? '' : answer.pod === 'accept' ? ', as a populate-on-demand guest' : `, with maxmem set to memory (${answer.memory} MB)`;
       // The switch restarts the server: it is asked for once more, with the downtime to expect.
       const confirmBox = h('div', { class: 'confirm', role: 'alertdialog', hidden: '' },
-        h('p', {}, h('b', {}, `Restart ${g.name} in ${modeName(to)} mode now?`), ` It will be down for ${r.downtime.words}.`),
-        h('button', { class: 'primary', 'data-action': 'confirm-switch', onclick: () => start(`/v1/guests/${id}/switch`, { to }) }, `Yes, restart it in ${modeName(to)} mode`),
+        h('p', {}, h('b', {}, `Restart ${g.name} in ${modeName(to)} mode now${choice}?`), ` It will be down for ${r.downtime.words}.`),
+        h('button', { class: 'primary', 'data-action': 'confirm-switch', onclick: () => start(`/v1/guests/${id}/switch`, body) }, `Yes, restart it in ${modeName(to)} mode`),
         ' ',
         h('button', { class: 'link', 'data-action': 'cancel-switch', onclick: () => confirmBox.setAttribute('hidden', '') }, 'Cancel'),
       );
       replace(
         preview,
-        h('div', { class: 'ok-box' }, h('b', {}, `${modeName(to)}: possible.`), ' What will change:', h('ul', {}, r.changes.map((/** @type {string} */ c) => h('li', { class: operator ? 'mono' : null }, c)))),
+        h('div', { class: 'ok-box' }, h('b', {}, `${modeName(to)}: possible${choice}.`), ' What will change:', h('ul', {}, r.changes.map((/** @type {string} */ c) => h('li', { class: operator ? 'mono' : null }, c)))),
         h('p', { class: 'downtime' }, `Expected downtime: ${r.downtime.words}.`),
         r.diff !== null ? h('details', { open: operator }, h('summary', {}, 'Settings file diff'), diffView(r.diff)) : null,
         h('button', { class: 'primary', 'data-action': `switch-${to}`, onclick: () => confirmBox.removeAttribute('hidden') }, `Switch to ${modeName(to)}`),
