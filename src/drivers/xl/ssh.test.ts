@@ -110,6 +110,25 @@ test('a config directory lists the same over SSH as locally: regular files, symb
   assert.deepEqual(await localRunner().listFiles(hostPath(cfgs)), expected);
 });
 
+test('a file is read the same over SSH as locally: a symbolic link is refused, never followed; a FIFO never blocks the read', async () => {
+  const files = join(dir, 'read');
+  mkdirSync(files);
+  writeFileSync(join(dir, 'secret2'), 'root:SECRET-HASH:19700::::::\n');
+  writeFileSync(join(files, 'web1.cfg'), 'name = "web1"\n');
+  symlinkSync(join(dir, 'secret2'), join(files, 'evil.cfg'));
+  execFileSync('mkfifo', [join(files, 'fifo.cfg')]);
+  for (const r of [runner, localRunner()]) {
+    assert.equal(Buffer.from(await r.readFile(hostPath(join(files, 'web1.cfg')), 1024)).toString(), 'name = "web1"\n');
+    await assert.rejects(r.readFile(hostPath(join(files, 'evil.cfg')), 1024), (err: Error) => /symbolic link; not followed/.test(err.message) && !err.message.includes('SECRET'));
+    await assert.rejects(r.readFile(hostPath(join(files, 'nothing.cfg')), 1024), (err: Error) => /no such file/.test(err.message));
+    await assert.rejects(r.readFile(hostPath(join(files, 'web1.cfg')), 4), (err: Error) => /limit/.test(err.message));
+  }
+  // A FIFO with no writer: refused locally (fstat), read as empty over SSH (O_NONBLOCK: no writer
+  // is end of file); neither waits for a writer.
+  await assert.rejects(localRunner().readFile(hostPath(join(files, 'fifo.cfg')), 1024), /not a regular file/);
+  assert.equal((await runner.readFile(hostPath(join(files, 'fifo.cfg')), 1024)).length, 0);
+});
+
 test('a disk is read over SSH block by block, never copied whole', async () => {
   const disk = hostPath(join(dir, 'disk.img'));
   const bytes = randomBytes(3 * 1024 * 1024 + 123);

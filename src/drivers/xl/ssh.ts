@@ -138,11 +138,15 @@ export function sshRunner(opts: SshOptions): Runner {
   };
 
   const readFile = async (path: HostPath, maxBytes: number): Promise<Uint8Array> => {
-    // head -c max+1 tells "too large" from "exactly max" without a second round trip.
-    const argv = ['head', '-c', String(maxBytes + 1), path];
+    // Opened as the local runner opens (O_NOFOLLOW, O_NONBLOCK): a symbolic link is refused, never
+    // followed, and a FIFO cannot block the read. max+1 bytes tell "too large" from "exactly max"
+    // without a second round trip. /bin/dd by its path: a busybox dom0's shell runs its own dd
+    // applet for `dd`, which has no nofollow (the lab's does); Debian's coreutils is Essential.
+    const argv = ['/bin/dd', `if=${path}`, 'iflag=nofollow,nonblock,count_bytes', 'bs=1M', `count=${maxBytes + 1}`, 'status=none'];
     const r = await exec(argv);
     if (r.code !== 0) {
       if (/No such file/i.test(r.stderr)) throw new DriverError('not-found', `${path}: no such file`);
+      if (/Too many levels of symbolic links/i.test(r.stderr)) throw new DriverError('invalid', `${path}: a symbolic link; not followed`);
       checkExit(argv, r);
     }
     if (r.stdout.length > maxBytes) throw new DriverError('invalid', `${path}: over the ${maxBytes}-byte limit`);
