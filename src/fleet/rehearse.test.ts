@@ -215,6 +215,18 @@ for (const store of STORES) {
     const r = await rehearse(fleet, g);
     assert.equal(r.rule, 'name-taken');
     assert.equal(sim.state.domains[rehearsalName(g.name)]!.domid, 999, 'a domain pvhctl did not make is left alone');
+    delete sim.state.domains[rehearsalName(g.name)];
+    // A guest of the host that carries the name while it is shut down: the throwaway domain would
+    // take its name, and destroying it (or recovering after a crash) could destroy that guest.
+    const [, named, prefixed] = guests;
+    await fleet.store.updateGuest(named!.id, { name: rehearsalName(g.name) });
+    const stopped = await rehearse(fleet, g);
+    assert.deepEqual([stopped.status, stopped.rule], ['cannot-rehearse', 'name-taken'], `${stopped.reason}`);
+    assert.match(stopped.reason!, /a guest of this host is named pvhctl-rehearse-/);
+    await fleet.store.updateGuest(prefixed!.id, { name: 'pvhctl-rehearse-other' });
+    const own = await rehearse(fleet, (await fleet.store.getGuestById(prefixed!.id))!);
+    assert.deepEqual([own.status, own.rule], ['cannot-rehearse', 'name-taken'], `${own.reason}`);
+    assertNothingLeft(sim);
     assert.equal(rehearsalConfigPath('/etc/xen/', 'web'), '/etc/xen/.pvhctl-rehearse-web.cfg');
     assert.equal(rehearsalName('x'.repeat(64)).length, 64);
     assert.notEqual(rehearsalName(`${'x'.repeat(60)}a`), rehearsalName(`${'x'.repeat(60)}b`));

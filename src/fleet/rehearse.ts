@@ -119,6 +119,9 @@ async function plan(ctx: FleetContext, guest: Guest, host: Host, driver: HostDri
   if (guest.name.startsWith('pvhctl-rehearse-')) return { ok: false, rule: 'name-taken', reason: `the server's own name starts with pvhctl-rehearse-, which pvhctl keeps for test boots` };
   const domains = await retry(() => driver.listDomains());
   if (domains.some((d) => d.name === name)) return { ok: false, rule: 'name-taken', reason: `a domain named ${name} already exists on the host` };
+  // A guest that carries the name while shut down could start under it between this check and the
+  // destroy at the end (or a recovery after a crash), which would then destroy that guest.
+  if ((await ctx.store.getGuest(name, host.id)).length > 0) return { ok: false, rule: 'name-taken', reason: `a guest of this host is named ${name}, the name its test boot needs` };
   const facts = ctx.readFacts(pre.next, guest.config_path);
   if (!facts.ok) return { ok: false, rule: 'config', reason: facts.error };
   const disks = [];
