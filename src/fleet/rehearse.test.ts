@@ -13,6 +13,7 @@ import type { Guest } from '../store/schema.ts';
 import type { SimHost } from '../drivers/sim/world.ts';
 import type { SimSpec } from '../drivers/sim/fleet.ts';
 import { simOf } from '../drivers/sim/driver.ts';
+import { SILENT_PVH_CONSOLE } from './verify.ts';
 import { STORES, type TestStore } from '../../test/support/stores.ts';
 
 async function setup(store: TestStore, spec: Partial<SimSpec> = {}, maxParallel = 4): Promise<{ fleet: Fleet; sim: SimHost; guests: Guest[] }> {
@@ -110,6 +111,20 @@ for (const store of STORES) {
     assert.equal(ok.status, 'passed', `${ok.reason} ${ok.detail}`);
     const verified = (await rehearsals(fleet.store).journalOf(ok.id)).find((e) => e.step === 'verify' && e.phase === 'done');
     assert.match(verified!.detail!, /login:$/);
+    assert.ok(!r.reason!.includes(SILENT_PVH_CONSOLE), 'its kernel wrote to the console');
+    // PVH GRUB connected the disk and printed its menu, then the kernel (no console=hvc0) said
+    // nothing and its userland never came: the reason says why the console was silent.
+    sim.state.guests[g.name]!.faults.push({ kind: 'no-getty', onType: 'pvh', count: 1 });
+    const dom = rehearsalName(g.name);
+    let atCreate = '';
+    fleet.ctx.afterJournal = (_id, _seq, step, phase) => {
+      if (step === 'create' && phase === 'begin') atCreate = sim.state.consoles[dom] ?? '';
+      if (step === 'create' && phase === 'done') sim.state.consoles[dom] = `${atCreate}Welcome to GRUB!\r\n\r\nLoading Linux 6.1.0-26-amd64 ...\r\n`;
+    };
+    const quiet = await rehearse(fleet, g);
+    assert.deepEqual([quiet.status, quiet.rule], ['failed', 'userland']);
+    assert.ok(quiet.reason!.includes(SILENT_PVH_CONSOLE), quiet.reason!);
+    assertNothingLeft(sim);
     await fleet.close();
   });
 

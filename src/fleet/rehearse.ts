@@ -20,7 +20,7 @@ import {
 import { decodeVerdict } from './stored-verdict.ts';
 import type { RehearsalTarget } from './types.ts';
 import { ownerAlive, precheck, retry, type FleetContext } from './switch.ts';
-import { sinceBoot, verifyBoot } from './verify.ts';
+import { kernelSilent, SILENT_PVH_CONSOLE, sinceBoot, verifyBoot } from './verify.ts';
 
 /** The PVH kinds a guest can be rehearsed in. */
 
@@ -180,7 +180,8 @@ async function boot(ctx: FleetContext, driver: HostDriver, journal: Journal, p: 
     const v = await verifyBoot(driver, p.name, to, { ...verify, consoleBefore });
     // Beyond the switch's checks, within the same time: the guest's userland comes up too.
     const userland = v.ok ? await waitUserland(driver, p.name, consoleBefore, deadline, verify.pollMs) : null;
-    const tail = lastLines(sinceBoot(await retry(() => driver.consoleTail(p.name, 16384)).catch(() => ''), consoleBefore));
+    const since = sinceBoot(await retry(() => driver.consoleTail(p.name, 16384)).catch(() => ''), consoleBefore);
+    const tail = lastLines(since);
     // A CoW area that filled up: device-mapper dropped the snapshot (the guest's own LV is unaffected).
     const full = await overflowed(driver, p.snapshots);
     if (full !== null) {
@@ -199,7 +200,10 @@ async function boot(ctx: FleetContext, driver: HostDriver, journal: Journal, p: 
     if (userland === null) {
       const detail = `domid ${v.domid} up (frontends connected), but no login prompt and no guest_type report on its console since the boot`;
       await journal('verify', 'failed', detail);
-      return { status: 'failed', step: 'verify', rule: 'userland', reason: `it started in PVH mode, but its system did not reach a login prompt on its console within ${Math.round(verify.bootTimeoutMs / 1000)} s`, detail, console: tail };
+      // Its disk may have been connected by PVH GRUB alone: a kernel that then died without a word
+      // is explained as the switch explains it.
+      const quiet = to === 'pvh' && kernelSilent(since) ? `; ${SILENT_PVH_CONSOLE}` : '';
+      return { status: 'failed', step: 'verify', rule: 'userland', reason: `it started in PVH mode, but its system did not reach a login prompt on its console within ${Math.round(verify.bootTimeoutMs / 1000)} s${quiet}`, detail, console: tail };
     }
     await journal('verify', 'done', `domid ${v.domid}; ${userland}`);
     return { status: 'passed', step: 'verify', rule: null, reason: `it came up in ${to === 'pvh' ? 'PVH' : 'PVH (shim)'} mode`, detail: `domid ${v.domid}`, console: tail };
