@@ -23,7 +23,7 @@ test('pvhctl rehearse on a simulated host: it came up (0), it did not (3, with t
     assert.match(ok.out, /: passed: Your server was test-booted in PVH mode on a copy of its disk on \d{4}-\d\d-\d\d: it came up\./);
     assert.match(ok.err, /snapshot +begin/);
     const show = run('guest', 'show', good!.name);
-    assert.match(show.out, /rehearsal 6\.1\.0-26-amd64 +passed +Your server was test-booted/);
+    assert.match(show.out, /rehearsal 6\.1\.0-26-amd64 pvh +passed +Your server was test-booted/);
     // A kernel panic as PVH on the copy: exit 3, the step and the console's last lines.
     const simFile = join(dir, 'sim', 'sim1.json');
     const state = JSON.parse(readFileSync(simFile, 'utf8'));

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { openFleet, type Fleet } from './fleet.ts';
-import { startRehearsal } from './rehearse.ts';
+import { guestRehearsals, startRehearsal } from './rehearse.ts';
 import { customerMessage, rehearsalConfigPath, rehearsalName } from './rehearse-plan.ts';
 import { rehearsals } from '../store/rehearsals.ts';
 import type { Guest } from '../store/schema.ts';
@@ -245,6 +245,23 @@ for (const store of STORES) {
     assert.equal(rehearsalConfigPath('/etc/xen/', 'web'), '/etc/xen/.pvhctl-rehearse-web.cfg');
     assert.equal(rehearsalName('x'.repeat(64)).length, 64);
     assert.notEqual(rehearsalName(`${'x'.repeat(60)}a`), rehearsalName(`${'x'.repeat(60)}b`));
+    await fleet.close();
+  });
+
+  test(`a guest's rehearsals as shown: the newest per kernel and target, so that a shim test boot does not hide a failed PVH one (${store.kind})`, async () => {
+    const { fleet, guests } = await setup(store, { pvOnly: 0 });
+    const g = guests[0]!;
+    const R = rehearsals(fleet.store);
+    const record = async (kernel: string, to: string, status: 'passed' | 'failed') => {
+      const r = await R.create({ guest_id: g.id, kernel, to_type: to, owner: 'test', requested_by: 'op' });
+      await R.update(r.id, { status, step: 'verify', rule: status === 'failed' ? 'verify' : null });
+    };
+    await record('6.1.0-25-amd64', 'pvh', 'failed');
+    await record('6.1.0-26-amd64', 'pvh', 'failed');
+    await record('6.1.0-26-amd64', 'pvh-shim', 'failed');
+    await record('6.1.0-26-amd64', 'pvh-shim', 'passed');
+    const shown = (await guestRehearsals(fleet.ctx, g.id)).map((v) => `${v.kernel} ${v.to} ${v.status}`);
+    assert.deepEqual(shown, ['6.1.0-26-amd64 pvh-shim passed', '6.1.0-26-amd64 pvh failed', '6.1.0-25-amd64 pvh failed']);
     await fleet.close();
   });
 

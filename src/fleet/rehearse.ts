@@ -327,16 +327,18 @@ export function rehearsalView(r: Rehearsal): RehearsalView {
 }
 
 /**
- * A guest's newest rehearsal for each kernel it was rehearsed with, newest first.
+ * A guest's newest rehearsal for each kernel and target (PVH, the shim) it was rehearsed with,
+ * newest first: the planner holds a guest back by its target's rehearsal, so both stay shown.
  * @example
- * await guestRehearsals(fleet.ctx, guest.id) // => [{ kernel: '6.1.0-26-amd64', status: 'passed', ... }]
+ * await guestRehearsals(fleet.ctx, guest.id) // => [{ kernel: '6.1.0-26-amd64', to: 'pvh', status: 'passed', ... }]
  */
 export async function guestRehearsals(ctx: Pick<FleetContext, 'store'>, guestId: number): Promise<RehearsalView[]> {
   const seen = new Set<string>();
   const out: RehearsalView[] = [];
   for (const r of await rehearsals(ctx.store).ofGuest(guestId, 50)) {
-    if (seen.has(r.kernel)) continue;
-    seen.add(r.kernel);
+    const key = JSON.stringify([r.kernel, r.to_type]);
+    if (seen.has(key)) continue;
+    seen.add(key);
     out.push(rehearsalView(r));
   }
   return out;
