@@ -68,6 +68,11 @@ for (const store of STORES) {
     assert.match(customerMessage(r), /^Your server was test-booted in PVH mode on a copy of its disk on \d{4}-\d\d-\d\d: it came up\./);
     assertNothingLeft(sim);
     assert.equal((await fleet.store.getGuestById(g.id))!.current_type, 'pv', 'a rehearsal changes nothing about the guest');
+    // Again: the same boot prints the same console text (as a stock guest's PVH GRUB menu and getty
+    // do, byte for byte) after the last one's in xenconsoled's log; only this boot's text counts.
+    const again = await rehearse(fleet, g);
+    assert.equal(again.status, 'passed', `${again.reason} ${again.detail}`);
+    assertNothingLeft(sim);
     await fleet.close();
   });
 
@@ -116,10 +121,8 @@ for (const store of STORES) {
     // nothing and its userland never came: the reason says why the console was silent.
     sim.state.guests[g.name]!.faults.push({ kind: 'no-getty', onType: 'pvh', count: 1 });
     const dom = rehearsalName(g.name);
-    let atCreate = '';
     fleet.ctx.afterJournal = (_id, _seq, step, phase) => {
-      if (step === 'create' && phase === 'begin') atCreate = sim.state.consoles[dom] ?? '';
-      if (step === 'create' && phase === 'done') sim.state.consoles[dom] = `${atCreate}Welcome to GRUB!\r\n\r\nLoading Linux 6.1.0-26-amd64 ...\r\n`;
+      if (step === 'create' && phase === 'done') sim.state.consoles[dom] = 'Welcome to GRUB!\r\n\r\nLoading Linux 6.1.0-26-amd64 ...\r\n';
     };
     const quiet = await rehearse(fleet, g);
     assert.deepEqual([quiet.status, quiet.rule], ['failed', 'userland']);

@@ -169,6 +169,7 @@ async function boot(ctx: FleetContext, driver: HostDriver, journal: Journal, p: 
     await journal('write-config', 'done');
     step = 'create';
     await journal('create', 'begin', p.name);
+    await retry(() => driver.clearConsoleLog(p.name));
     const consoleBefore = await retry(() => driver.consoleTail(p.name, 16384));
     await retry(() => driver.create(p.configPath));
     await journal('create', 'done');
