@@ -12,6 +12,7 @@ import { UsageError } from './args.ts';
 import { DEFAULT_VERIFY } from '../fleet/verify.ts';
 import { flag as settingFlag, loadSettings } from '../settings/load.ts';
 import { numberOf, textOf } from '../settings/resolve.ts';
+import { rehearsalDefaults } from '../settings/rehearse.ts';
 
 /** The options every control-plane command accepts. */
 export const COMMON = {
@@ -59,7 +60,11 @@ export function storeUrl(url: string | null | undefined = process.env.PVHCTL_STO
  */
 export async function open(flag: string | undefined, extra: Omit<FleetOptions, 'dataDir'> = {}, use: StoreUse = 'creates'): Promise<Fleet> {
   const s = loadSettings({ 'store.data_dir': settingFlag('--data-dir', flag) });
-  const timeouts = { verify: { ...DEFAULT_VERIFY, bootTimeoutMs: numberOf(s, 'verify.boot_timeout') * 1000 }, shutdownTimeoutMs: numberOf(s, 'verify.shutdown_timeout') * 1000 };
+  const timeouts = {
+    verify: { ...DEFAULT_VERIFY, bootTimeoutMs: numberOf(s, 'verify.boot_timeout') * 1000 },
+    shutdownTimeoutMs: numberOf(s, 'verify.shutdown_timeout') * 1000,
+    rehearsal: rehearsalDefaults(s),
+  };
   const dir = textOf(s, 'store.data_dir')!;
   const store = storeUrl(textOf(s, 'store.url'));
   if (store !== undefined) return openFleet({ dataDir: dir, store, queue: await pgBossQueue(store), ...timeouts, ...extra, recover: false });

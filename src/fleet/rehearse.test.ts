@@ -268,6 +268,24 @@ for (const store of STORES) {
     await fleet.close();
   });
 
+  test(`the fleet's rehearsal settings (pvhctl.conf's rehearse section) size the CoW areas of every test boot; a request's own options win (${store.kind})`, async () => {
+    const { fleet, sim, guests } = await setup(store, { pvOnly: 0 });
+    const [g, h] = guests;
+    fleet.ctx.rehearsal = { cowFraction: 0.5 };
+    const cowOf = async (id: number) => {
+      const begin = (await rehearsals(fleet.store).journalOf(id)).find((e) => e.step === 'snapshot' && e.phase === 'begin');
+      const snap = JSON.parse(begin!.detail!) as { cowBytes: number; origin: string };
+      return snap.cowBytes / sim.state.volumes![snap.origin]!.sizeBytes;
+    };
+    const a = await rehearse(fleet, g!);
+    assert.equal(a.status, 'passed', `${a.reason}`);
+    assert.equal(await cowOf(a.id), 0.5);
+    const b = await rehearse(fleet, h!, { cowFraction: 0.2 });
+    assert.equal(await cowOf(b.id), 0.2);
+    assertNothingLeft(sim);
+    await fleet.close();
+  });
+
   test(`a test boot that fills its snapshot: the snapshot is dropped, the rehearsal fails saying so, the guest and its LV are unaffected (${store.kind})`, async () => {
     const { fleet, sim, guests } = await setup(store, { pvOnly: 0 });
     const g = guests[0]!;

@@ -62,7 +62,7 @@ export async function startRehearsal(
   const r = await R.create({ guest_id: guest.id, kernel: kernelOf(guest, null), to_type: o.to ?? 'pvh', owner: OWNER, requested_by: o.actor });
   await ctx.store.audit(o.actor, 'rehearse', guest.name, `to ${r.to_type}`);
   const host = await ctx.store.getHostById(guest.host_id);
-  const finished = ctx.limiter.run(guest.host_id, host?.max_parallel ?? 1, () => runRehearsal(ctx, r.id, { ...DEFAULT_REHEARSAL, ...o.options }, o.onStep));
+  const finished = ctx.limiter.run(guest.host_id, host?.max_parallel ?? 1, () => runRehearsal(ctx, r.id, { ...DEFAULT_REHEARSAL, ...ctx.rehearsal, ...o.options }, o.onStep));
   return { kind: 'started', rehearsal: r, finished };
 }
 
