@@ -5,6 +5,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { openFleet, type Fleet, type FleetOptions } from '../fleet/fleet.ts';
+import { recoverRehearsals } from '../fleet/rehearse.ts';
 import type { Guest } from '../store/schema.ts';
 import { isPostgresUrl, SQLITE_FILE } from '../store/store.ts';
 import { pgBossQueue } from '../fleet/queue.ts';
@@ -67,7 +68,13 @@ export async function open(flag: string | undefined, extra: Omit<FleetOptions, '
   };
   const dir = textOf(s, 'store.data_dir')!;
   const store = storeUrl(textOf(s, 'store.url'));
-  if (store !== undefined) return openFleet({ dataDir: dir, store, queue: await pgBossQueue(store), ...timeouts, ...extra, recover: false });
+  if (store !== undefined) {
+    // Switches are the workers' to recover; rehearsals run in the process that started them, so
+    // this machine removes what its own dead ones left (as openFleet does on SQLite).
+    const fleet = await openFleet({ dataDir: dir, store, queue: await pgBossQueue(store), ...timeouts, ...extra, recover: false });
+    if (extra.recover !== false) await recoverRehearsals(fleet.ctx, 'this-machine');
+    return fleet;
+  }
   if (use === 'needs-store' && !existsSync(join(dir, SQLITE_FILE))) {
     throw new Error(`no pvhctl data in ${dir} (no ${SQLITE_FILE}): check --data-dir or $PVHCTL_DATA_DIR; 'pvhctl host add' starts a new one`);
   }

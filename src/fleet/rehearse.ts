@@ -5,6 +5,7 @@
  * leaves nothing behind: recovery destroys the rehearsal domain and removes the snapshots and the
  * config file. Nothing here ever names the guest's own domain, config file or disks as a target.
  */
+import { hostname } from 'node:os';
 import { DriverError, domainName, failureOf, hostPath, type DomainName, type HostDriver, type HostPath, type SnapshotSpec } from '../drivers/driver.ts';
 import type { Guest, Host } from '../store/schema.ts';
 import { OWNER } from '../store/store.ts';
@@ -263,15 +264,18 @@ async function cleanup(driver: HostDriver, journal: Journal, p: Pick<Plan, 'name
 /**
  * Removes whatever rehearsals interrupted by a crash made (their owning process is gone): the
  * rehearsal domain, the snapshots, the config file, from what their journals say they were about
- * to make. Each is recorded as failed (`interrupted`); the guests were never touched.
+ * to make. Each is recorded as failed (`interrupted`); the guests were never touched. `this-machine`:
+ * only rehearsals this machine's processes ran (on a shared store, another machine's quiet
+ * rehearsal may be a long boot, and its host may be one only that machine drives).
  * @example
  * await recoverRehearsals(ctx) // => [{ id: 4, status: 'failed', rule: 'interrupted', ... }]
  */
-export async function recoverRehearsals(ctx: FleetContext): Promise<Rehearsal[]> {
+export async function recoverRehearsals(ctx: FleetContext, scope: 'any' | 'this-machine' = 'any'): Promise<Rehearsal[]> {
   const R = rehearsals(ctx.store);
   const out: Rehearsal[] = [];
   for (const r of await R.running()) {
     if (ownerAlive(r)) continue;
+    if (scope === 'this-machine' && r.owner?.split(':')[0] !== hostname()) continue;
     await R.update(r.id, { owner: OWNER });
     const guest = await ctx.store.getGuestById(r.guest_id);
     const host = guest && (await ctx.store.getHostById(guest.host_id));
