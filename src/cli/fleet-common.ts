@@ -5,6 +5,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { openFleet, type Fleet, type FleetOptions } from '../fleet/fleet.ts';
+import { recoverRehearsals } from '../fleet/rehearse.ts';
 import type { Guest } from '../store/schema.ts';
 import { isPostgresUrl, SQLITE_FILE } from '../store/store.ts';
 import { pgBossQueue } from '../fleet/queue.ts';
@@ -12,6 +13,7 @@ import { UsageError } from './args.ts';
 import { DEFAULT_VERIFY } from '../fleet/verify.ts';
 import { flag as settingFlag, loadSettings } from '../settings/load.ts';
 import { numberOf, textOf } from '../settings/resolve.ts';
+import { rehearsalDefaults } from '../settings/rehearse.ts';
 
 /** The options every control-plane command accepts. */
 export const COMMON = {
@@ -59,10 +61,20 @@ export function storeUrl(url: string | null | undefined = process.env.PVHCTL_STO
  */
 export async function open(flag: string | undefined, extra: Omit<FleetOptions, 'dataDir'> = {}, use: StoreUse = 'creates'): Promise<Fleet> {
   const s = loadSettings({ 'store.data_dir': settingFlag('--data-dir', flag) });
-  const timeouts = { verify: { ...DEFAULT_VERIFY, bootTimeoutMs: numberOf(s, 'verify.boot_timeout') * 1000 }, shutdownTimeoutMs: numberOf(s, 'verify.shutdown_timeout') * 1000 };
+  const timeouts = {
+    verify: { ...DEFAULT_VERIFY, bootTimeoutMs: numberOf(s, 'verify.boot_timeout') * 1000 },
+    shutdownTimeoutMs: numberOf(s, 'verify.shutdown_timeout') * 1000,
+    rehearsal: rehearsalDefaults(s),
+  };
   const dir = textOf(s, 'store.data_dir')!;
   const store = storeUrl(textOf(s, 'store.url'));
-  if (store !== undefined) return openFleet({ dataDir: dir, store, queue: await pgBossQueue(store), ...timeouts, ...extra, recover: false });
+  if (store !== undefined) {
+    // Switches are the workers' to recover; rehearsals run in the process that started them, so
+    // this machine removes what its own dead ones left (as openFleet does on SQLite).
+    const fleet = await openFleet({ dataDir: dir, store, queue: await pgBossQueue(store), ...timeouts, ...extra, recover: false });
+    if (extra.recover !== false) await recoverRehearsals(fleet.ctx, 'this-machine');
+    return fleet;
+  }
   if (use === 'needs-store' && !existsSync(join(dir, SQLITE_FILE))) {
     throw new Error(`no pvhctl data in ${dir} (no ${SQLITE_FILE}): check --data-dir or $PVHCTL_DATA_DIR; 'pvhctl host add' starts a new one`);
   }

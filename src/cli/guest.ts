@@ -67,7 +67,7 @@ export async function run(args: string[]): Promise<number> {
         `  versions  ${v.configVersions.map((c) => `#${c.id} ${c.reason} ${c.sha256.slice(0, 12)}`).join(', ') || '-'}`,
         // A rollback records the switch it undoes (from_type → to_type) and moves the guest the other way.
         ...v.operations.map((o) => `  op ${o.id}  ${o.kind}${o.kind === 'rollback' ? ` ${o.to_type} → ${o.from_type}` : o.kind === 'switch' ? ` ${o.from_type} → ${o.to_type}` : ''}  ${o.status}  ${p(o.reason ?? '')}`),
-        ...v.rehearsals.map((r) => `  rehearsal ${p(r.kernel)}  ${r.status}${r.status === 'failed' ? ` at ${r.step}` : ''}  ${p(r.message)}`),
+        ...v.rehearsals.map((r) => `  rehearsal ${p(r.kernel)} ${p(r.to)}  ${r.status}${r.status === 'failed' ? ` at ${r.step}` : ''}  ${p(r.message)}`),
       ];
       return lines.join('\n') + '\n';
     });

@@ -4,7 +4,8 @@
  */
 import { startRehearsal, rehearsalView, type RehearsalProgress } from '../fleet/rehearse.ts';
 import { REHEARSAL_TARGETS, type RehearsalTarget } from '../fleet/types.ts';
-import { DEFAULT_REHEARSAL } from '../fleet/rehearse-plan.ts';
+import { rehearsalOptions } from '../fleet/rehearse-plan.ts';
+import { DEFAULT_VERIFY } from '../fleet/verify.ts';
 import { printable } from '../util/escape.ts';
 import { parse, UsageError } from './args.ts';
 import { COMMON, findGuest, needOne, open, output } from './fleet-common.ts';
@@ -14,10 +15,11 @@ export const help = `usage: pvhctl rehearse GUEST [--to pvh|pvh-shim] [--boot-ti
 
 Boots the guest's own disks as PVH in a throwaway domain (pvhctl-rehearse-NAME) while the guest
 keeps running: each disk on LVM gets a snapshot LV (CoW area: --cow-percent of the disk, default
-10, at least 256 MiB, at most --cow-max GiB, default 16); an image file gets a reflink copy. The
+rehearse.cow_percent = 10, at least 256 MiB, at most --cow-max GiB, default rehearse.cow_max = 16);
+an image file gets a reflink copy. The
 domain has the config the real switch would write, with no network interface, its disks on the
 snapshots, and is destroyed on reboot or crash; it needs the guest's memory out of the host's free
-memory less --reserve MiB (default 1024). It is verified as the switch verifies, and its userland
+memory less --reserve MiB (default rehearse.reserve = 1024, pvhctl.conf). It is verified as the switch verifies, and its userland
 must come up too (a login prompt on its console, or the guest printing its guest_type), then it is
 destroyed and the snapshots removed. Every step is journaled; a crash leaves nothing behind (the
 next pvhctl run removes it). A host without the dm snapshot target, a volume group without room, or a disk
@@ -57,14 +59,15 @@ export async function run(args: string[]): Promise<number> {
   const pct = num(values['cow-percent'], '--cow-percent', 100);
   const cowMax = num(values['cow-max'], '--cow-max', 64 * 1024);
   const options = {
-    ...(reserve !== undefined ? { reserveMb: Math.round(reserve) } : {}),
-    ...(pct !== undefined ? { cowFraction: pct / 100 } : {}),
+    ...rehearsalOptions({
+      ...(reserve !== undefined ? { reserveMb: reserve } : {}),
+      ...(pct !== undefined ? { cowPercent: pct } : {}),
+      ...(cowMax !== undefined ? { cowMaxGib: cowMax } : {}),
+    }),
     ...(values.force === true ? { force: true } : {}),
-    ...(cowMax !== undefined ? { cowMaxBytes: Math.round(cowMax * 1024 ** 3), cowMinBytes: Math.min(DEFAULT_REHEARSAL.cowMinBytes, Math.round(cowMax * 1024 ** 3)) } : {}),
   };
-  const fleet = await open(values['data-dir'], {
-    verify: { bootTimeoutMs: (boot ?? 120) * 1000, pollMs: 1000 },
-  });
+  // Without --boot-timeout, verify.boot_timeout from the settings, as a switch has it.
+  const fleet = await open(values['data-dir'], boot === undefined ? {} : { verify: { ...DEFAULT_VERIFY, bootTimeoutMs: boot * 1000, pollMs: 1000 } });
   const onStep: RehearsalProgress = (e) => {
     if (!values.json) process.stderr.write(`  ${e.step.padEnd(17)} ${e.phase}${e.detail && e.phase !== 'begin' ? `  ${printable(e.detail).slice(0, 160)}` : ''}\n`);
   };

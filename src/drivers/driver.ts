@@ -263,6 +263,13 @@ export type HostDriver = {
   removeSnapshot(s: SnapshotSpec): Promise<void>;
   /** `rm -f PATH` for a file pvhctl wrote beside configs (PVHCTL_FILE names only); no error when absent. */
   removeFile(path: HostPath): Promise<void>;
+  /**
+   * `rm -f /var/log/xen/console/guest-NAME.log` for a rehearsal domain that is not running
+   * (REHEARSAL_PREFIX names only; no error when absent): xenconsoled appends every boot of a name
+   * to one log, and two test boots of a stock guest print the same text byte for byte (its PVH
+   * GRUB menu, its getty), so only an empty log tells this boot's text from the last one's.
+   */
+  clearConsoleLog(name: DomainName): Promise<void>;
   /** Checks that the host answers (a cheap round trip); throws 'unreachable' when not. */
   probe(): Promise<void>;
   /**

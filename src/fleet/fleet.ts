@@ -29,7 +29,7 @@ export type FleetOptions = {
   recover?: boolean;
   /** Keep simulated hosts in memory only, even with a data directory (benchmarks). */
   simInMemory?: boolean;
-} & Partial<Pick<FleetContext, 'verify' | 'shutdownTimeoutMs' | 'onEvent' | 'afterJournal'>>;
+} & Partial<Pick<FleetContext, 'verify' | 'shutdownTimeoutMs' | 'rehearsal' | 'onEvent' | 'afterJournal'>>;
 
 export type Fleet = {
   store: Store;
@@ -62,6 +62,7 @@ export async function openFleet(opts: FleetOptions): Promise<Fleet> {
     ...(opts.shutdownTimeoutMs !== undefined ? { shutdownTimeoutMs: opts.shutdownTimeoutMs } : {}),
     ...(opts.onEvent ? { onEvent: opts.onEvent } : {}),
     ...(opts.afterJournal ? { afterJournal: opts.afterJournal } : {}),
+    ...(opts.rehearsal ? { rehearsal: opts.rehearsal } : {}),
     ...(opts.queue ? { queue: opts.queue } : {}),
   });
   const inspectorFor = (host: Host): InspectGuest => {

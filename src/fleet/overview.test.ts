@@ -69,7 +69,7 @@ test('property: the backwards series equals a forward replay of random histories
 test('the overview: progress per host and wave, failures with their words, readiness, an empty campaigns list', () => {
   const host = (name: string): PlanHost => ({ name, role: 'pv-pvh', xenCaps: ['xen-3.0-x86_64', 'xen-3.0-x86_32p'], virtCaps: ['pv', 'hvm'], maxParallel: 2 });
   const v = { pv: { capable: true, abi: 'xen-3.0-x86_64', reason: '' }, pvh: { capable: true, reason: '' }, arch: 'x86_64' as const, source: 'kernel' as const, kernelVersion: null, inspection: null };
-  const g = (id: number, name: string, h: string, type: GuestType, o: Partial<PlanGuest> = {}): PlanGuest => ({ id, name, host: h, owner: null, type, health: 'ok', verdict: v, refuted: new Set(), rehearsal: null, ...o });
+  const g = (id: number, name: string, h: string, type: GuestType, o: Partial<PlanGuest> = {}): PlanGuest => ({ id, name, host: h, owner: null, type, health: 'ok', verdict: v, refuted: new Set(), rehearsals: [], ...o });
   const hosts = [host('xen1'), host('xen2')];
   const guests = [
     g(1, 'a', 'xen1', 'pvh'),

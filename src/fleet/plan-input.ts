@@ -60,7 +60,7 @@ export async function readPlanInput(store: Store, hostNames: readonly string[] =
       health: g.health,
       verdict: decodeVerdict(g.verdict),
       refuted: refuted.get(g.id) ?? new Set(),
-      rehearsal: planRehearsal(latest.get(g.id)),
+      rehearsals: (latest.get(g.id) ?? []).flatMap((r) => planRehearsal(r) ?? []),
     }),
   );
   return { hosts: chosen.map(planHost), guests };

@@ -66,9 +66,9 @@ function fleet(seed: number, nHosts: number, nGuests: number): { hosts: PlanHost
     const y = r();
     const health: GuestHealth = y < 0.95 ? 'ok' : y < 0.975 ? 'switching' : 'needs-attention';
     const refuted = new Set<string>(r() < 0.05 ? [pick(r, ['pvh', 'pvh-shim'])] : r() < 0.02 ? ['pvh', 'pvh-shim'] : []);
-    const rehearsal: PlanRehearsal | null =
-      r() < 0.8 ? null : { status: pick(r, ['passed', 'failed', 'cannot-rehearse'] as const), to: pick(r, ['pvh', 'pvh-shim'] as const), rule: pick(r, [null, 'verify', 'vg-full']) };
-    guests.push({ id: i + 1, name: `${host}-g${String(i).padStart(5, '0')}`, host, owner: `customer${Math.floor(r() * 50)}`, type, health, verdict: VERDICTS[pick(r, KINDS)], refuted, rehearsal });
+    const rehearsals: PlanRehearsal[] = (['pvh', 'pvh-shim'] as const).flatMap((to) =>
+      r() < 0.8 ? [] : [{ status: pick(r, ['passed', 'failed', 'cannot-rehearse'] as const), to, rule: pick(r, [null, 'verify', 'vg-full']) }]);
+    guests.push({ id: i + 1, name: `${host}-g${String(i).padStart(5, '0')}`, host, owner: `customer${Math.floor(r() * 50)}`, type, health, verdict: VERDICTS[pick(r, KINDS)], refuted, rehearsals });
   }
   // A few guests whose host row is gone.
   guests.push({ ...guests[0]!, id: nGuests + 1, name: 'orphan', host: 'gone', type: 'pv', health: 'ok' });
@@ -95,7 +95,7 @@ function mustHold(g: PlanGuest, host: PlanHost | undefined, to: SwitchTarget): s
   if (i !== null && i.verdict !== 'ready' && i.verdict !== 'shim') return `customer or inspection: ${i.verdict}`;
   if (to === 'pvh' && (!v.pvh.capable || g.refuted.has('pvh'))) return 'no pvh';
   if (to === 'pvh-shim' && (!v.pv.capable || g.refuted.has('pvh-shim') || (v.pvh.capable && !g.refuted.has('pvh')))) return 'shim but could be pvh, or no pv';
-  if (g.rehearsal?.status === 'failed' && g.rehearsal.to === to) return 'rehearsal failed';
+  if (g.rehearsals.some((x) => x.status === 'failed' && x.to === to)) return 'rehearsal failed';
   return null;
 }
 
@@ -234,7 +234,7 @@ const guest = (name: string, hostName: string, verdict: GuestVerdict | null, o: 
   health: 'ok',
   verdict,
   refuted: new Set(),
-  rehearsal: null,
+  rehearsals: [],
   ...o,
 });
 const names = (plan: CampaignPlan) => plan.waves.map((w) => `${w.kind}: ${w.hosts.map((h) => `${h.host}[${h.switches.map((s) => `${s.name}>${s.to}`).join(' ')}]`).join(' ')}`);
@@ -280,8 +280,8 @@ test('example: every held-back path, with its code, parameters and words', () =>
     guest('g01', 'xen1', null),
     guest('g02', 'xen1', VERDICTS['needs-kernel']),
     guest('g03', 'xen1', VERDICTS['inspection-blocked']),
-    guest('g04', 'xen1', VERDICTS.ready, { rehearsal: failed }),
-    guest('g05', 'xen1', VERDICTS.ready, { rehearsal: { ...failed, to: 'pvh-shim' } }),
+    guest('g04', 'xen1', VERDICTS.ready, { rehearsals: [failed] }),
+    guest('g05', 'xen1', VERDICTS.ready, { rehearsals: [{ ...failed, to: 'pvh-shim' }] }),
     guest('g06', 'xen1', VERDICTS.ready, { refuted: new Set(['pvh', 'pvh-shim']) }),
     guest('g07', 'xen1', VERDICTS.ready, { refuted: new Set(['pvh']) }),
     guest('g08', 'xen1', VERDICTS.neither),
@@ -340,7 +340,7 @@ test('guestPath: the customer step comes before the shim', () => {
   assert.deepEqual(guestPath(guest('x', 'xen1', VERDICTS.shim), h), { path: 'pv-shim' });
   assert.deepEqual(guestPath(guest('x', 'xen1', VERDICTS['32-needs-kernel']), h), { path: 'after-kernel-upgrade', install: 'linux-image-686-pae (Debian)' });
   // A passed or refused rehearsal does not hold a guest back.
-  assert.deepEqual(guestPath(guest('x', 'xen1', VERDICTS.ready, { rehearsal: { status: 'cannot-rehearse', to: 'pvh', rule: 'vg-full' } }), h), { path: 'pvh-now' });
+  assert.deepEqual(guestPath(guest('x', 'xen1', VERDICTS.ready, { rehearsals: [{ status: 'cannot-rehearse', to: 'pvh', rule: 'vg-full' }] }), h), { path: 'pvh-now' });
 });
 
 test('pvOnly hold: PV-only kernels stay in PV (shim-not-used) instead of going to the shim; the rest is planned as before', () => {

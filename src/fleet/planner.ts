@@ -25,7 +25,7 @@ export type PlanHost = {
   maxParallel: number;
 };
 
-/** A guest's latest finished rehearsal (src/store/rehearsals.ts), as far as the plan cares. */
+/** A guest's newest finished rehearsal of one target (src/store/rehearsals.ts), as far as the plan cares. */
 export type PlanRehearsal = { status: 'passed' | 'failed' | 'cannot-rehearse'; to: RehearsalTarget; rule: string | null };
 
 /** A guest as the planner needs it: the guests table's row with its verdict decoded. */
@@ -40,7 +40,8 @@ export type PlanGuest = {
   verdict: GuestVerdict | null;
   /** Targets its rolled-back switches refuted (src/fleet/policy.ts refutedTargets). */
   refuted: ReadonlySet<string>;
-  rehearsal: PlanRehearsal | null;
+  /** Its newest finished rehearsal of each target, at most one per target. */
+  rehearsals: readonly PlanRehearsal[];
 };
 
 /**
@@ -174,8 +175,8 @@ export function guestPath(g: PlanGuest, host: PlanHost | undefined): GuestPath {
     }
   }
   const to = targetOf(path);
-  const r = g.rehearsal;
-  if (r !== null && r.status === 'failed' && r.to === to) return blocked({ code: 'rehearsal-failed', to, rule: r.rule });
+  const r = g.rehearsals.find((x) => x.to === to);
+  if (r !== undefined && r.status === 'failed') return blocked({ code: 'rehearsal-failed', to, rule: r.rule });
   return path;
 }
 

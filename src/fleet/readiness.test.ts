@@ -23,7 +23,7 @@ const NEEDS_686 = verdict(32, true, false, { verdict: 'needs-kernel', install: '
 const host = (name: string, o: Partial<PlanHost> = {}): PlanHost => ({ name, role: 'pv-pvh', xenCaps: ['xen-3.0-x86_64', 'xen-3.0-x86_32p', 'hvm-3.0-x86_64'], virtCaps: ['pv', 'hvm'], maxParallel: 2, ...o });
 let ids = 0;
 const guest = (name: string, hostName: string, type: GuestType, v: GuestVerdict | null, o: Partial<PlanGuest> = {}): PlanGuest => ({
-  id: ++ids, name, host: hostName, owner: null, type, health: 'ok', verdict: v, refuted: new Set(), rehearsal: null, ...o,
+  id: ++ids, name, host: hostName, owner: null, type, health: 'ok', verdict: v, refuted: new Set(), rehearsals: [], ...o,
 });
 
 test('a host with a 32-bit PV guest that needs a new kernel is not ready, and says who and what to install', () => {

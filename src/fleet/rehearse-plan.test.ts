@@ -1,11 +1,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { hostPath, type DiskBacking } from '../drivers/driver.ts';
-import { cowBytes, customerMessage, DEFAULT_REHEARSAL, memoryCheck, planSnapshots, strayOf, userlandSign } from './rehearse-plan.ts';
+import { cowBytes, customerMessage, DEFAULT_REHEARSAL, memoryCheck, planSnapshots, rehearsalOptions, strayOf, userlandSign } from './rehearse-plan.ts';
 
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
 const lv = (name: string, size: number, free: number, vg = 'vg0'): DiskBacking => ({ kind: 'lv', path: hostPath(`/dev/${vg}/${name}`), vg, lv: name, sizeBytes: size, extentBytes: 4 * MiB, vgFreeExtents: free, origin: null, invalid: false });
+
+test("the operator's units: percent, GiB, MiB; the floor never above the cap; what is not given is left out", () => {
+  assert.deepEqual(rehearsalOptions({ cowPercent: 25, cowMaxGib: 0.125, reserveMb: 512.4 }), { reserveMb: 512, cowFraction: 0.25, cowMaxBytes: 128 * 1024 ** 2, cowMinBytes: 128 * 1024 ** 2 });
+  assert.deepEqual(rehearsalOptions({ cowMaxGib: 4 }), { cowMaxBytes: 4 * 1024 ** 3, cowMinBytes: DEFAULT_REHEARSAL.cowMinBytes });
+  assert.deepEqual(rehearsalOptions({}), {});
+});
 
 test('the CoW area: a tenth of the disk, at least 256 MiB, at most 16 GiB, never more than the disk, whole extents', () => {
   assert.equal(cowBytes(10 * GiB, 4 * MiB, DEFAULT_REHEARSAL), 1 * GiB);

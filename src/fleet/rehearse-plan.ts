@@ -24,6 +24,22 @@ export type RehearsalOptions = {
 /** A boot writes little (logs, a journal replay, package caches): a tenth of the disk, at most 16 GiB. */
 export const DEFAULT_REHEARSAL: RehearsalOptions = { reserveMb: 1024, cowFraction: 0.1, cowMinBytes: 256 * 1024 ** 2, cowMaxBytes: 16 * 1024 ** 3, force: false };
 
+/**
+ * Rehearsal options from an operator's units (pvhctl.conf's rehearse section, `pvhctl rehearse`'s
+ * flags): MiB of reserve, the CoW area in percent of the disk, its cap in GiB (the floor never
+ * above the cap). What is not given is left out, so that it falls back to the next source.
+ * @example
+ * rehearsalOptions({ cowPercent: 25, cowMaxGib: 0.125 }) // => { cowFraction: 0.25, cowMaxBytes: 134217728, cowMinBytes: 134217728 }
+ */
+export function rehearsalOptions(o: { reserveMb?: number; cowPercent?: number; cowMaxGib?: number }): Partial<RehearsalOptions> {
+  const max = o.cowMaxGib === undefined ? undefined : Math.round(o.cowMaxGib * 1024 ** 3);
+  return {
+    ...(o.reserveMb !== undefined ? { reserveMb: Math.round(o.reserveMb) } : {}),
+    ...(o.cowPercent !== undefined ? { cowFraction: o.cowPercent / 100 } : {}),
+    ...(max !== undefined ? { cowMaxBytes: max, cowMinBytes: Math.min(DEFAULT_REHEARSAL.cowMinBytes, max) } : {}),
+  };
+}
+
 /** The rehearsal's steps in order, as journaled (`begin` before each acts). */
 export const REHEARSAL_STEPS = ['plan', 'snapshot', 'write-config', 'create', 'verify', 'destroy', 'remove-snapshots'] as const;
 export type RehearsalStep = (typeof REHEARSAL_STEPS)[number];

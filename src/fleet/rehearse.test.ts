@@ -6,13 +6,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { openFleet, type Fleet } from './fleet.ts';
-import { startRehearsal } from './rehearse.ts';
+import { guestRehearsals, startRehearsal } from './rehearse.ts';
 import { customerMessage, rehearsalConfigPath, rehearsalName } from './rehearse-plan.ts';
 import { rehearsals } from '../store/rehearsals.ts';
 import type { Guest } from '../store/schema.ts';
 import type { SimHost } from '../drivers/sim/world.ts';
 import type { SimSpec } from '../drivers/sim/fleet.ts';
 import { simOf } from '../drivers/sim/driver.ts';
+import { SILENT_PVH_CONSOLE } from './verify.ts';
 import { STORES, type TestStore } from '../../test/support/stores.ts';
 
 async function setup(store: TestStore, spec: Partial<SimSpec> = {}, maxParallel = 4): Promise<{ fleet: Fleet; sim: SimHost; guests: Guest[] }> {
@@ -67,6 +68,11 @@ for (const store of STORES) {
     assert.match(customerMessage(r), /^Your server was test-booted in PVH mode on a copy of its disk on \d{4}-\d\d-\d\d: it came up\./);
     assertNothingLeft(sim);
     assert.equal((await fleet.store.getGuestById(g.id))!.current_type, 'pv', 'a rehearsal changes nothing about the guest');
+    // Again: the same boot prints the same console text (as a stock guest's PVH GRUB menu and getty
+    // do, byte for byte) after the last one's in xenconsoled's log; only this boot's text counts.
+    const again = await rehearse(fleet, g);
+    assert.equal(again.status, 'passed', `${again.reason} ${again.detail}`);
+    assertNothingLeft(sim);
     await fleet.close();
   });
 
@@ -110,6 +116,18 @@ for (const store of STORES) {
     assert.equal(ok.status, 'passed', `${ok.reason} ${ok.detail}`);
     const verified = (await rehearsals(fleet.store).journalOf(ok.id)).find((e) => e.step === 'verify' && e.phase === 'done');
     assert.match(verified!.detail!, /login:$/);
+    assert.ok(!r.reason!.includes(SILENT_PVH_CONSOLE), 'its kernel wrote to the console');
+    // PVH GRUB connected the disk and printed its menu, then the kernel (no console=hvc0) said
+    // nothing and its userland never came: the reason says why the console was silent.
+    sim.state.guests[g.name]!.faults.push({ kind: 'no-getty', onType: 'pvh', count: 1 });
+    const dom = rehearsalName(g.name);
+    fleet.ctx.afterJournal = (_id, _seq, step, phase) => {
+      if (step === 'create' && phase === 'done') sim.state.consoles[dom] = 'Welcome to GRUB!\r\n\r\nLoading Linux 6.1.0-26-amd64 ...\r\n';
+    };
+    const quiet = await rehearse(fleet, g);
+    assert.deepEqual([quiet.status, quiet.rule], ['failed', 'userland']);
+    assert.ok(quiet.reason!.includes(SILENT_PVH_CONSOLE), quiet.reason!);
+    assertNothingLeft(sim);
     await fleet.close();
   });
 
@@ -215,9 +233,56 @@ for (const store of STORES) {
     const r = await rehearse(fleet, g);
     assert.equal(r.rule, 'name-taken');
     assert.equal(sim.state.domains[rehearsalName(g.name)]!.domid, 999, 'a domain pvhctl did not make is left alone');
+    delete sim.state.domains[rehearsalName(g.name)];
+    // A guest of the host that carries the name while it is shut down: the throwaway domain would
+    // take its name, and destroying it (or recovering after a crash) could destroy that guest.
+    const [, named, prefixed] = guests;
+    await fleet.store.updateGuest(named!.id, { name: rehearsalName(g.name) });
+    const stopped = await rehearse(fleet, g);
+    assert.deepEqual([stopped.status, stopped.rule], ['cannot-rehearse', 'name-taken'], `${stopped.reason}`);
+    assert.match(stopped.reason!, /a guest of this host is named pvhctl-rehearse-/);
+    await fleet.store.updateGuest(prefixed!.id, { name: 'pvhctl-rehearse-other' });
+    const own = await rehearse(fleet, (await fleet.store.getGuestById(prefixed!.id))!);
+    assert.deepEqual([own.status, own.rule], ['cannot-rehearse', 'name-taken'], `${own.reason}`);
+    assertNothingLeft(sim);
     assert.equal(rehearsalConfigPath('/etc/xen/', 'web'), '/etc/xen/.pvhctl-rehearse-web.cfg');
     assert.equal(rehearsalName('x'.repeat(64)).length, 64);
     assert.notEqual(rehearsalName(`${'x'.repeat(60)}a`), rehearsalName(`${'x'.repeat(60)}b`));
+    await fleet.close();
+  });
+
+  test(`a guest's rehearsals as shown: the newest per kernel and target, so that a shim test boot does not hide a failed PVH one (${store.kind})`, async () => {
+    const { fleet, guests } = await setup(store, { pvOnly: 0 });
+    const g = guests[0]!;
+    const R = rehearsals(fleet.store);
+    const record = async (kernel: string, to: string, status: 'passed' | 'failed') => {
+      const r = await R.create({ guest_id: g.id, kernel, to_type: to, owner: 'test', requested_by: 'op' });
+      await R.update(r.id, { status, step: 'verify', rule: status === 'failed' ? 'verify' : null });
+    };
+    await record('6.1.0-25-amd64', 'pvh', 'failed');
+    await record('6.1.0-26-amd64', 'pvh', 'failed');
+    await record('6.1.0-26-amd64', 'pvh-shim', 'failed');
+    await record('6.1.0-26-amd64', 'pvh-shim', 'passed');
+    const shown = (await guestRehearsals(fleet.ctx, g.id)).map((v) => `${v.kernel} ${v.to} ${v.status}`);
+    assert.deepEqual(shown, ['6.1.0-26-amd64 pvh-shim passed', '6.1.0-26-amd64 pvh failed', '6.1.0-25-amd64 pvh failed']);
+    await fleet.close();
+  });
+
+  test(`the fleet's rehearsal settings (pvhctl.conf's rehearse section) size the CoW areas of every test boot; a request's own options win (${store.kind})`, async () => {
+    const { fleet, sim, guests } = await setup(store, { pvOnly: 0 });
+    const [g, h] = guests;
+    fleet.ctx.rehearsal = { cowFraction: 0.5 };
+    const cowOf = async (id: number) => {
+      const begin = (await rehearsals(fleet.store).journalOf(id)).find((e) => e.step === 'snapshot' && e.phase === 'begin');
+      const snap = JSON.parse(begin!.detail!) as { cowBytes: number; origin: string };
+      return snap.cowBytes / sim.state.volumes![snap.origin]!.sizeBytes;
+    };
+    const a = await rehearse(fleet, g!);
+    assert.equal(a.status, 'passed', `${a.reason}`);
+    assert.equal(await cowOf(a.id), 0.5);
+    const b = await rehearse(fleet, h!, { cowFraction: 0.2 });
+    assert.equal(await cowOf(b.id), 0.2);
+    assertNothingLeft(sim);
     await fleet.close();
   });
 

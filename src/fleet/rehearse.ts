@@ -5,6 +5,7 @@
  * leaves nothing behind: recovery destroys the rehearsal domain and removes the snapshots and the
  * config file. Nothing here ever names the guest's own domain, config file or disks as a target.
  */
+import { hostname } from 'node:os';
 import { DriverError, domainName, failureOf, hostPath, type DomainName, type HostDriver, type HostPath, type SnapshotSpec } from '../drivers/driver.ts';
 import type { Guest, Host } from '../store/schema.ts';
 import { OWNER } from '../store/store.ts';
@@ -20,7 +21,7 @@ import {
 import { decodeVerdict } from './stored-verdict.ts';
 import type { RehearsalTarget } from './types.ts';
 import { ownerAlive, precheck, retry, type FleetContext } from './switch.ts';
-import { sinceBoot, verifyBoot } from './verify.ts';
+import { kernelSilent, SILENT_PVH_CONSOLE, sinceBoot, verifyBoot } from './verify.ts';
 
 /** The PVH kinds a guest can be rehearsed in. */
 
@@ -62,7 +63,7 @@ export async function startRehearsal(
   const r = await R.create({ guest_id: guest.id, kernel: kernelOf(guest, null), to_type: o.to ?? 'pvh', owner: OWNER, requested_by: o.actor });
   await ctx.store.audit(o.actor, 'rehearse', guest.name, `to ${r.to_type}`);
   const host = await ctx.store.getHostById(guest.host_id);
-  const finished = ctx.limiter.run(guest.host_id, host?.max_parallel ?? 1, () => runRehearsal(ctx, r.id, { ...DEFAULT_REHEARSAL, ...o.options }, o.onStep));
+  const finished = ctx.limiter.run(guest.host_id, host?.max_parallel ?? 1, () => runRehearsal(ctx, r.id, { ...DEFAULT_REHEARSAL, ...ctx.rehearsal, ...o.options }, o.onStep));
   return { kind: 'started', rehearsal: r, finished };
 }
 
@@ -119,6 +120,9 @@ async function plan(ctx: FleetContext, guest: Guest, host: Host, driver: HostDri
   if (guest.name.startsWith('pvhctl-rehearse-')) return { ok: false, rule: 'name-taken', reason: `the server's own name starts with pvhctl-rehearse-, which pvhctl keeps for test boots` };
   const domains = await retry(() => driver.listDomains());
   if (domains.some((d) => d.name === name)) return { ok: false, rule: 'name-taken', reason: `a domain named ${name} already exists on the host` };
+  // A guest that carries the name while shut down could start under it between this check and the
+  // destroy at the end (or a recovery after a crash), which would then destroy that guest.
+  if ((await ctx.store.getGuest(name, host.id)).length > 0) return { ok: false, rule: 'name-taken', reason: `a guest of this host is named ${name}, the name its test boot needs` };
   const facts = ctx.readFacts(pre.next, guest.config_path);
   if (!facts.ok) return { ok: false, rule: 'config', reason: facts.error };
   const disks = [];
@@ -166,6 +170,7 @@ async function boot(ctx: FleetContext, driver: HostDriver, journal: Journal, p: 
     await journal('write-config', 'done');
     step = 'create';
     await journal('create', 'begin', p.name);
+    await retry(() => driver.clearConsoleLog(p.name));
     const consoleBefore = await retry(() => driver.consoleTail(p.name, 16384));
     await retry(() => driver.create(p.configPath));
     await journal('create', 'done');
@@ -177,7 +182,8 @@ async function boot(ctx: FleetContext, driver: HostDriver, journal: Journal, p: 
     const v = await verifyBoot(driver, p.name, to, { ...verify, consoleBefore });
     // Beyond the switch's checks, within the same time: the guest's userland comes up too.
     const userland = v.ok ? await waitUserland(driver, p.name, consoleBefore, deadline, verify.pollMs) : null;
-    const tail = lastLines(sinceBoot(await retry(() => driver.consoleTail(p.name, 16384)).catch(() => ''), consoleBefore));
+    const since = sinceBoot(await retry(() => driver.consoleTail(p.name, 16384)).catch(() => ''), consoleBefore);
+    const tail = lastLines(since);
     // A CoW area that filled up: device-mapper dropped the snapshot (the guest's own LV is unaffected).
     const full = await overflowed(driver, p.snapshots);
     if (full !== null) {
@@ -196,7 +202,10 @@ async function boot(ctx: FleetContext, driver: HostDriver, journal: Journal, p: 
     if (userland === null) {
       const detail = `domid ${v.domid} up (frontends connected), but no login prompt and no guest_type report on its console since the boot`;
       await journal('verify', 'failed', detail);
-      return { status: 'failed', step: 'verify', rule: 'userland', reason: `it started in PVH mode, but its system did not reach a login prompt on its console within ${Math.round(verify.bootTimeoutMs / 1000)} s`, detail, console: tail };
+      // Its disk may have been connected by PVH GRUB alone: a kernel that then died without a word
+      // is explained as the switch explains it.
+      const quiet = to === 'pvh' && kernelSilent(since) ? `; ${SILENT_PVH_CONSOLE}` : '';
+      return { status: 'failed', step: 'verify', rule: 'userland', reason: `it started in PVH mode, but its system did not reach a login prompt on its console within ${Math.round(verify.bootTimeoutMs / 1000)} s${quiet}`, detail, console: tail };
     }
     await journal('verify', 'done', `domid ${v.domid}; ${userland}`);
     return { status: 'passed', step: 'verify', rule: null, reason: `it came up in ${to === 'pvh' ? 'PVH' : 'PVH (shim)'} mode`, detail: `domid ${v.domid}`, console: tail };
@@ -255,15 +264,18 @@ async function cleanup(driver: HostDriver, journal: Journal, p: Pick<Plan, 'name
 /**
  * Removes whatever rehearsals interrupted by a crash made (their owning process is gone): the
  * rehearsal domain, the snapshots, the config file, from what their journals say they were about
- * to make. Each is recorded as failed (`interrupted`); the guests were never touched.
+ * to make. Each is recorded as failed (`interrupted`); the guests were never touched. `this-machine`:
+ * only rehearsals this machine's processes ran (on a shared store, another machine's quiet
+ * rehearsal may be a long boot, and its host may be one only that machine drives).
  * @example
  * await recoverRehearsals(ctx) // => [{ id: 4, status: 'failed', rule: 'interrupted', ... }]
  */
-export async function recoverRehearsals(ctx: FleetContext): Promise<Rehearsal[]> {
+export async function recoverRehearsals(ctx: FleetContext, scope: 'any' | 'this-machine' = 'any'): Promise<Rehearsal[]> {
   const R = rehearsals(ctx.store);
   const out: Rehearsal[] = [];
   for (const r of await R.running()) {
     if (ownerAlive(r)) continue;
+    if (scope === 'this-machine' && r.owner?.split(':')[0] !== hostname()) continue;
     await R.update(r.id, { owner: OWNER });
     const guest = await ctx.store.getGuestById(r.guest_id);
     const host = guest && (await ctx.store.getHostById(guest.host_id));
@@ -320,16 +332,18 @@ export function rehearsalView(r: Rehearsal): RehearsalView {
 }
 
 /**
- * A guest's newest rehearsal for each kernel it was rehearsed with, newest first.
+ * A guest's newest rehearsal for each kernel and target (PVH, the shim) it was rehearsed with,
+ * newest first: the planner holds a guest back by its target's rehearsal, so both stay shown.
  * @example
- * await guestRehearsals(fleet.ctx, guest.id) // => [{ kernel: '6.1.0-26-amd64', status: 'passed', ... }]
+ * await guestRehearsals(fleet.ctx, guest.id) // => [{ kernel: '6.1.0-26-amd64', to: 'pvh', status: 'passed', ... }]
  */
 export async function guestRehearsals(ctx: Pick<FleetContext, 'store'>, guestId: number): Promise<RehearsalView[]> {
   const seen = new Set<string>();
   const out: RehearsalView[] = [];
   for (const r of await rehearsals(ctx.store).ofGuest(guestId, 50)) {
-    if (seen.has(r.kernel)) continue;
-    seen.add(r.kernel);
+    const key = JSON.stringify([r.kernel, r.to_type]);
+    if (seen.has(key)) continue;
+    seen.add(key);
     out.push(rehearsalView(r));
   }
   return out;

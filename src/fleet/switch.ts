@@ -17,6 +17,7 @@ import { leaseKeeper, type LeaseKeeper } from './lease.ts';
 import type { OperationQueue } from './queue.ts';
 import { makeLimiter, type Limiter } from './limiter.ts';
 import { allowed, type PolicyResult } from './policy.ts';
+import type { RehearsalOptions } from './rehearse-plan.ts';
 import type { ReadConfigFacts, RewriteConfig } from './seams.ts';
 import { decodeVerdict } from './stored-verdict.ts';
 import { MAX_CONFIG } from '../xlcfg/facts.ts';
@@ -44,6 +45,8 @@ export type FleetContext = {
   queue?: OperationQueue;
   verify: VerifyOptions;
   shutdownTimeoutMs: number;
+  /** Rehearsal options this fleet's test boots start from (pvhctl.conf's rehearse section); a request's own win. */
+  rehearsal?: Partial<RehearsalOptions>;
   onEvent?: (e: OperationEvent) => void;
   /** Called after each journal entry is committed (tests stop the process here). */
   afterJournal?: (operationId: number, seq: number, step: string, phase: string) => Promise<void> | void;

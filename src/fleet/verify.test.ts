@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { openFleet } from './fleet.ts';
 import { startSwitch } from './switch.ts';
-import { consoleCause, PANIC, verifyBoot, SILENT_PVH_CONSOLE } from './verify.ts';
+import { consoleCause, kernelSilent, PANIC, verifyBoot, SILENT_PVH_CONSOLE } from './verify.ts';
 import { domainName, hostPath } from '../drivers/driver.ts';
 import { simOf } from '../drivers/sim/driver.ts';
 import { STORES, type TestStore } from '../../test/support/stores.ts';
@@ -92,11 +92,30 @@ for (const store of STORES) {
     assert.equal(ops[0]!.status, 'rolled-back');
     assert.match(ops[0]!.reason!, /did not finish starting/);
     assert.ok(ops[0]!.reason!.includes(SILENT_PVH_CONSOLE), ops[0]!.reason!);
-    assert.match(ops[0]!.detail!, /console empty since the boot/);
+    assert.match(ops[0]!.detail!, /no kernel message on the console since the boot/);
     // A hang whose kernel did write to the console: the same failure, without the console note.
     assert.equal(ops[1]!.status, 'rolled-back');
     assert.ok(!ops[1]!.reason!.includes('console stayed silent'), ops[1]!.reason!);
     for (const g of [quiet, loud]) assert.equal(sim.state.domains[g!.name]!.type, 'pv');
+    await fleet.close();
+  });
+
+  test(`a PVH GRUB guest whose kernel panics silently: only the boot loader wrote to its console, and the reason still says the kernel was silent and why (${store.kind})`, async () => {
+    const { fleet, sim, guests } = await setup(store);
+    const g = guests[1]!;
+    sim.state.guests[g.name]!.faults.push({ kind: 'panic', onType: 'pvh', count: 1, silent: true });
+    // What PVH GRUB prints on hvc0 before it hands over to a kernel without console=hvc0.
+    fleet.ctx.afterJournal = (_id, _seq, step, phase) => {
+      if (step === 'create' && phase === 'done') sim.state.consoles[g.name] += "Welcome to GRUB!\r\n\r\n  Booting `Debian GNU/Linux'\r\n\r\nLoading Linux 6.1.0-26-amd64 ...\r\nLoading initial ramdisk ...\r\n";
+    };
+    const r = await startSwitch(fleet.ctx, g, 'pvh', { force: false, actor: 'op' });
+    const op = r.kind === 'started' ? await r.finished : assert.fail();
+    assert.equal(op.status, 'rolled-back');
+    assert.ok(op.reason!.includes(SILENT_PVH_CONSOLE), op.reason!);
+    assert.ok(kernelSilent('Welcome to GRUB!\r\nLoading Linux 6.1.0-26-amd64 ...\r\n'));
+    for (const loud of ['[    0.000000] Linux version 6.1.0-26-amd64', '  [    2.345678] EXT4-fs (xvda1): mounted', 'Linux version 6.1.0 (debian-kernel@lists.debian.org)', 'Kernel panic - not syncing: VFS']) {
+      assert.equal(kernelSilent(`Welcome to GRUB!\n${loud}\n`), false, loud);
+    }
     await fleet.close();
   });
 

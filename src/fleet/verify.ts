@@ -117,10 +117,20 @@ export const PANIC = /Kernel panic - not syncing|BUG: unable to handle|^error: .
  * PVH kernel's messages, a panic included, never reach the xl console.
  */
 export const SILENT_PVH_CONSOLE =
-  "its console stayed silent: under PVH the kernel writes to the xl console only with console=hvc0 on its command line, so an error while starting (a kernel panic) is not shown there";
+  "its console stayed silent (no message from its kernel): under PVH the kernel writes to the xl console only with console=hvc0 on its command line, so an error while starting (a kernel panic) is not shown there";
 
-/** True when nothing but blanks was written to the console since the boot began. */
-const silent = (tail: string) => tail.trim() === '';
+/**
+ * True when no kernel message reached the console since the boot began: nothing at all, or only a
+ * boot loader's (PVH GRUB prints its menu and "Loading Linux ..." to hvc0 itself, then the kernel
+ * says nothing without console=hvc0). Kernel messages carry printk's `[    0.000000]` time
+ * (CONFIG_PRINTK_TIME, on in distribution kernels), or are its banner or a panic.
+ * @example
+ * kernelSilent('Welcome to GRUB!\nLoading Linux 6.1.0-26-amd64 ...\n') // => true
+ * kernelSilent('[    0.000000] Linux version 6.1.0-26-amd64\n') // => false
+ */
+export function kernelSilent(tail: string): boolean {
+  return !/^[ \t]*\[ *\d+\.\d+\]|Linux version \d/m.test(tail) && !PANIC.test(tail);
+}
 
 /** The type as `xl list -l` reports it, with the shim counted as its own type. */
 export function runningType(d: Domain): GuestType {
@@ -244,7 +254,7 @@ export async function verifyBoot(driver: HostDriver, name: string, expected: Gue
       // xl create returned with the domain built: gone now means it died (on_crash = "destroy").
       const tail = sinceBoot(await driver.consoleTail(n, 16384), opts.consoleBefore);
       const panic = PANIC.test(tail);
-      return failed({ check: 'domain-gone', panic, silentPvh: expected === 'pvh' && silent(tail) }, `domain gone after xl create; console: ${consoleCause(tail)}`);
+      return failed({ check: 'domain-gone', panic, silentPvh: expected === 'pvh' && kernelSilent(tail) }, `domain gone after xl create; console: ${consoleCause(tail)}`);
     } else if (d.state === 'crashed') {
       const tail = sinceBoot(await driver.consoleTail(n, 16384), opts.consoleBefore);
       return failed({ check: 'crashed' }, `domain crashed; console: ${consoleCause(tail)}`);
@@ -275,9 +285,9 @@ export async function verifyBoot(driver: HostDriver, name: string, expected: Gue
     }
     if (Date.now() >= deadline) {
       // Verification never needs console text: the frontends decide. A silent console only explains.
-      const quiet = expected === 'pvh' && d !== null && silent(sinceBoot(await driver.consoleTail(n, 16384), opts.consoleBefore));
+      const quiet = expected === 'pvh' && d !== null && kernelSilent(sinceBoot(await driver.consoleTail(n, 16384), opts.consoleBefore));
       const port = waiting === 'tcp' && opts.tcpProbe ? opts.tcpProbe.port : null;
-      return failed({ check: 'timeout', waiting, port, seconds: Math.round(opts.bootTimeoutMs / 1000), silentPvh: quiet }, `${detail}${quiet ? '; console empty since the boot' : ''}`);
+      return failed({ check: 'timeout', waiting, port, seconds: Math.round(opts.bootTimeoutMs / 1000), silentPvh: quiet }, `${detail}${quiet ? '; no kernel message on the console since the boot' : ''}`);
     }
     await sleep(Math.min(nextPollMs(Date.now() - start, opts.pollMs), Math.max(1, deadline - Date.now())));
   }

@@ -53,6 +53,7 @@ export const SECTIONS: Record<string, string> = {
   shell: "The customers' Xen Shell over SSH ('pvhctl shell', pvhctl-shell.service).",
   limits: 'How much pvhctl does at once.',
   verify: 'How long a switch waits for the guest before it rolls back.',
+  rehearse: "Test boots ('pvhctl rehearse', the API, the web UI): the copies of a guest's disks and the memory left free; `pvhctl rehearse` flags override these.",
   smtp: 'Mail to customers about their switches.',
   campaign: "Defaults for new campaigns ('pvhctl campaign create', the API): their flags and fields override these, and a campaign keeps the values it was created with.",
 };
@@ -107,6 +108,18 @@ export const SETTINGS: readonly SettingDef[] = [
   {
     section: 'verify', name: 'shutdown_timeout', type: { kind: 'seconds', min: 1, max: 3600 }, env: 'PVHCTL_SHUTDOWN_TIMEOUT', default: 60,
     doc: 'Seconds a guest has to shut down cleanly before a switch gives up on it (the guest keeps running).',
+  },
+  {
+    section: 'rehearse', name: 'cow_percent', type: { kind: 'integer', min: 1, max: 100 }, env: 'PVHCTL_REHEARSE_COW_PERCENT', default: 10,
+    doc: "The CoW area of a test boot's LVM snapshot, in percent of the disk (at least 256 MiB, at most rehearse.cow_max, never more than the disk; --cow-percent).",
+  },
+  {
+    section: 'rehearse', name: 'cow_max', type: { kind: 'integer', min: 1, max: 65536 }, env: 'PVHCTL_REHEARSE_COW_MAX', default: 16,
+    doc: "GiB a test boot's CoW area may take at most per disk, out of its volume group's free extents (--cow-max).",
+  },
+  {
+    section: 'rehearse', name: 'reserve', type: { kind: 'integer', min: 0, max: 1048576 }, env: 'PVHCTL_REHEARSE_RESERVE', default: 1024,
+    doc: "MiB of the host's free memory (xl info free_memory) a test boot must leave free; one that would not is refused, with why (--reserve).",
   },
   {
     section: 'smtp', name: 'host', type: { kind: 'hostname' }, env: 'PVHCTL_SMTP_HOST', default: null, example: "smtp.example.com",

@@ -17,6 +17,7 @@ const EVERY: Record<string, string | number> = {
   'store.data_dir': '/srv/pvhctl', 'store.url': 'postgres://pvhctl@db.example.com/pvhctl',
   'api.listen': '0.0.0.0', 'api.port': 8443, 'api.tls_cert': '/etc/pvhctl/tls/cert.pem', 'api.tls_key': '/etc/pvhctl/tls/key.pem',
   'shell.listen': '::', 'shell.port': 22022, 'limits.max_parallel': 4, 'verify.boot_timeout': 300, 'verify.shutdown_timeout': 90,
+  'rehearse.cow_percent': 25, 'rehearse.cow_max': 4, 'rehearse.reserve': 2048,
   'smtp.host': 'smtp.example.com', 'smtp.port': 25, 'smtp.from': 'pvhctl@example.com', 'smtp.username': 'pvhctl',
   'smtp.password_file': '/etc/pvhctl/smtp-password', 'smtp.ca_file': '/etc/pvhctl/smtp-ca.pem', 'smtp.security': 'tls', 'smtp.link_url': 'https://pvh.example.com',
   'smtp.link_lifetime': 86400, 'smtp.tries': 2, 'campaign.canary': 3, 'campaign.notice_days': 2,
@@ -74,7 +75,7 @@ test('a broken file: one line naming the line, exit 2, nothing started', () => {
     ['[api]\nport = 8080\nlisten = = 3\n', ':3: invalid value'],
     ['[api]\nport = 8080\n\n[shell]\nprot = 2222\n', ":5: unknown setting 'shell.prot'"],
     ['[api]\nport = "8080"\n', ':2: api.port: expected a whole number 1..65535, got "8080"'],
-    ['# mail\n[mail]\nport = 1\n', ":2: unknown section 'mail' (sections: store, api, shell, limits, verify, smtp, campaign)"],
+    ['# mail\n[mail]\nport = 1\n', ":2: unknown section 'mail' (sections: store, api, shell, limits, verify, rehearse, smtp, campaign)"],
     ['[verify]\nboot_timeout = 0\n', ':2: verify.boot_timeout: 0 is out of range 1..3600'],
     ['[store]\ndata_dir = "relative"\n', ':2: store.data_dir: expected an absolute path, got "relative"'],
   ];

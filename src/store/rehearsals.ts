@@ -121,10 +121,16 @@ export function rehearsals(store: Store) {
       if (kernel !== undefined) q = q.where('kernel', '=', kernel);
       return q.orderBy('id', 'desc').limit(1).executeTakeFirst();
     },
-    /** Each guest's newest finished rehearsal, whatever its kernel (the campaign planner's input), by guest id. */
-    latestOfEach: async (): Promise<Map<number, Rehearsal>> => {
+    /**
+     * Each guest's newest finished rehearsal of each target, whatever its kernel (the campaign
+     * planner's input), by guest id: one target's rehearsal never hides the other's.
+     */
+    latestOfEach: async (): Promise<Map<number, Rehearsal[]>> => {
       const rows = await db.selectFrom('rehearsals').selectAll().where('status', '!=', 'running').orderBy('id').execute();
-      return new Map(rows.map((r) => [r.guest_id, r]));
+      const newest = new Map(rows.map((r) => [`${r.guest_id} ${r.to_type}`, r]));
+      const out = new Map<number, Rehearsal[]>();
+      for (const r of newest.values()) out.set(r.guest_id, [...(out.get(r.guest_id) ?? []), r]);
+      return out;
     },
     running: async (): Promise<Rehearsal[]> => db.selectFrom('rehearsals').selectAll().where('status', '=', 'running').orderBy('id').execute(),
     journal: async (id: number, step: string, phase: RehearsalJournalEntry['phase'], detail: string | null): Promise<RehearsalJournalEntry> => {

@@ -2,7 +2,7 @@
  * HostDriver over a simulated host (world.ts). It answers as xl would, with xl's own error
  * messages, so the switch logic and its rollback can be tested on thousands of guests.
  */
-import { DriverError, type DriverFailure, isRehearsalPath, PVHCTL_FILE, type ConsoleChannel, type DiskBacking, type Domain, type DomainName, type DomainType, type HostDriver, type HostPath, keptName, type SnapshotSpec } from '../driver.ts';
+import { DriverError, type DriverFailure, isRehearsalPath, PVHCTL_FILE, REHEARSAL_PREFIX, type ConsoleChannel, type DiskBacking, type Domain, type DomainName, type DomainType, type HostDriver, type HostPath, keptName, type SnapshotSpec } from '../driver.ts';
 import { modelOf } from '../../xlcfg/model.ts';
 import { effectiveSettings, parseXlConfig } from '../../xlcfg/parser.ts';
 import { bytesOf, frontendState, putBytes, saveSim, withSimLock, type SimDomain, type SimGuest, type SimHost } from './world.ts';
@@ -423,6 +423,11 @@ function simDriverOf(h: SimHost, opts: { pollMs?: number }): HostDriver {
       call(() => {
         if (!PVHCTL_FILE.test(path) || !isRehearsalPath(path)) throw new DriverError('invalid', `${path}: not a file pvhctl wrote for a rehearsal; not removed`);
         delete s().files[path];
+      }),
+    clearConsoleLog: async (n: DomainName) =>
+      call(() => {
+        if (!n.startsWith(REHEARSAL_PREFIX)) throw new DriverError('invalid', `${n}: not a rehearsal domain; its console log is kept`);
+        delete s().consoles[n];
       }),
     probe: async () => call(() => undefined),
     close: async () => {},

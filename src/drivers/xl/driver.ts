@@ -2,7 +2,7 @@
  * The `xl` host driver: HostDriver over a Runner (local or SSH). Every command line is an array of
  * validated values; configs travel as file content through the runner.
  */
-import { DriverError, isRehearsalPath, PVHCTL_FILE, type Domain, type DomainName, type HostDriver, type HostPath, type SnapshotSpec } from '../driver.ts';
+import { DriverError, isRehearsalPath, PVHCTL_FILE, REHEARSAL_PREFIX, type Domain, type DomainName, type HostDriver, type HostPath, type SnapshotSpec } from '../driver.ts';
 import { LVS_FIELDS, parseDmTargets, parseFreeMemory, parseLvs, parseStat } from './lvm.ts';
 import { checkExit, type Runner } from './runner.ts';
 import { mergeLists, parseFrontends, parseXlInfo, parseXlList, parseXlListLong } from './parse.ts';
@@ -137,6 +137,10 @@ export function xlDriver(name: string, runner: Runner, opts: XlOptions = {}): Ho
     async removeFile(path: HostPath) {
       if (!PVHCTL_FILE.test(path) || !isRehearsalPath(path)) throw new DriverError('invalid', `${path}: not a file pvhctl wrote for a rehearsal; not removed`);
       await run(['rm', '-f', path]);
+    },
+    async clearConsoleLog(n: DomainName) {
+      if (!n.startsWith(REHEARSAL_PREFIX)) throw new DriverError('invalid', `${n}: not a rehearsal domain; its console log is kept`);
+      await run(['rm', '-f', `${CONSOLE_LOG_DIR}/guest-${n}.log`]);
     },
     async probe() {
       const r = await runner.exec(['xl', 'info'], { timeoutMs: Math.min(timeoutMs, 30_000) }).catch((err: unknown) => {

@@ -5,7 +5,7 @@ import { mkdtempSync, mkdirSync, readFileSync, existsSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { DriverError, hostPath } from '../driver.ts';
+import { DriverError, domainName, hostPath } from '../driver.ts';
 import { parseDmTargets, parseFreeMemory, parseLvs, parseStat } from './lvm.ts';
 import { xlDriver } from './driver.ts';
 import { localRunner } from './local.ts';
@@ -118,13 +118,16 @@ test('the xl driver runs exactly the documented commands, each a plain argument 
   assert.deepEqual(await d.dmTargets(), ['snapshot', 'linear']);
   await d.snapshotDisk(snap);
   await d.removeSnapshot(snap);
+  await d.clearConsoleLog(domainName('pvhctl-rehearse-web1'));
   await assert.rejects(d.snapshotDisk({ ...snap, name: 'web1', path: hostPath('/dev/vg0/web1') }), /not a rehearsal snapshot name/);
+  await assert.rejects(d.clearConsoleLog(domainName('web1')), /not a rehearsal domain; its console log is kept/);
   assert.deepEqual(calls, [
     ['xl', 'info'],
     ['dmsetup', 'targets'],
     ['lvcreate', '--snapshot', '--name', 'pvhctl-rehearse-web1-xvda', '--size', '1073741824b', '/dev/vg0/web1'],
     ['lvs', '--noheadings', '--nosuffix', '--units', 'b', '--separator', ':', '-o', 'vg_name,lv_name,lv_size,vg_extent_size,vg_free_count,origin,lv_attr', '/dev/vg0/pvhctl-rehearse-web1-xvda'],
     ['lvremove', '-f', 'vg0/pvhctl-rehearse-web1-xvda'],
+    ['rm', '-f', '/var/log/xen/console/guest-pvhctl-rehearse-web1.log'],
   ]);
   // An LV that is not a snapshot (no origin) is never removed, whatever its name.
   answers.lvs = { code: 0, out: '  vg0:pvhctl-rehearse-web1-xvda:10737418240:4194304:100::-wi-ao----\n' };
