@@ -126,7 +126,10 @@ async function firstBootAttempt(s: DebianSystem, img: DebianImage, dir: string, 
   }
 }
 
-/** Streams dom0's LV, compressed in dom0, into `dest` with the system ssh (the host key pinned). */
+/**
+ * Streams dom0's LV, compressed in dom0, into `dest` with the system ssh (the host key pinned). On
+ * stdin: zstd ignores a block device named as its input ("not a regular file -- ignored", exit 1).
+ */
 async function copyOut(lab: LabEndpoint, name: string, dest: string): Promise<void> {
   const knownHosts = join(lab.runDir, 'known_hosts');
   writeFileSync(knownHosts, `[${lab.host}]:${lab.port} ${lab.hostKey}\n`);
@@ -134,7 +137,7 @@ async function copyOut(lab: LabEndpoint, name: string, dest: string): Promise<vo
   try {
     await new Promise<void>((resolve, reject) => {
       const child = spawn('ssh', ['-p', String(lab.port), '-i', lab.keyPath, '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes',
-        `${lab.user}@${lab.host}`, `zstd -q -3 -c /dev/${VG}/${name}`], { stdio: ['ignore', fd, 'pipe'] });
+        `${lab.user}@${lab.host}`, `zstd -q -3 -c < /dev/${VG}/${name}`], { stdio: ['ignore', fd, 'pipe'] });
       let err = '';
       child.stderr?.on('data', (b: Buffer) => { err = (err + b.toString()).slice(-2000); });
       const timer = setTimeout(() => child.kill('SIGKILL'), 30 * 60_000);
