@@ -15,7 +15,7 @@ import { promisify } from 'node:util';
 import { cacheDir } from '../src/debian/apt.ts';
 import { buildDebian, configuredName, DEBIAN_SYSTEMS, type DebianImage, type DebianSystem } from './debian.ts';
 import { bootGuest } from './guest-boot.ts';
-import { labDebianGuests, VG } from './guests.ts';
+import { DEBIAN_I386_ENV, labDebianGuests, VG } from './guests.ts';
 import { labExec, startLab, stopLab, waitForToolstack, type LabEndpoint } from './lab.ts';
 import { PVH_ATTEMPTS, recordRetry } from './retries.ts';
 import { withLock } from './proc.ts';
@@ -66,6 +66,30 @@ export async function configureDebianSystems(log: (line: string) => void = () =>
   const out: DebianImage[] = [];
   for (const s of DEBIAN_SYSTEMS.filter((x) => x.configure === 'first-boot' && wanted.has(x.name))) out.push(await configure(s, log));
   return out;
+}
+
+/**
+ * Whether the lab stage has deb12-i386 when PVHCTL_LAB_DEB_I386 is not set: yes when this machine's
+ * cache holds its configured image for the current packages (the lab then only copies it), no
+ * when it does not, since configuring it takes a first boot of about 25 minutes of nested
+ * emulation, which `PVHCTL_LAB_DEB_I386=1` asks for. Finding out may unpack the system (about 2
+ * minutes with mmdebstrap); a machine that cannot (no i386 in apt) has it left out. `log` gets the
+ * one line that says which and why.
+ */
+export async function i386Default(log: (line: string) => void): Promise<boolean> {
+  const s = DEBIAN_SYSTEMS.find((x) => x.configure === 'first-boot');
+  if (s === undefined) return false;
+  const img = await buildDebian(s, log).catch((err: Error) => err);
+  if (img instanceof Error) {
+    log(`${s.name}: left out of this lab (its packages could not be unpacked here: ${img.message.split('\n')[0]!.slice(0, 200)})`);
+    return false;
+  }
+  if (img.state === 'configured') {
+    log(`${s.name}: in this lab, its configured image cached (${img.imageZst}); ${DEBIAN_I386_ENV}=0 leaves it out`);
+    return true;
+  }
+  log(`${s.name}: left out of this lab: not configured on this machine yet (a first boot of about 25 minutes; ${DEBIAN_I386_ENV}=1 runs it)`);
+  return false;
 }
 
 async function configure(s: DebianSystem, log: (line: string) => void): Promise<DebianImage> {

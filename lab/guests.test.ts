@@ -57,7 +57,7 @@ test('deb12-i386 is in the lab only with PVHCTL_LAB_DEB_I386=1 (and the Debian g
   assert.ok(!labDebianGuests({ PVHCTL_LAB_DEB_I386: '' }).includes(DEBIAN_I386));
   assert.deepEqual(labDebianGuests({ PVHCTL_LAB_DEB_I386: '1' }), [...DEBIAN_GUESTS, DEBIAN_I386]);
   assert.deepEqual(labDebianGuests({ PVHCTL_LAB_DEB_I386: '1', PVHCTL_LAB_DEBIAN: '0' }), []);
-  assert.throws(() => labDebianGuests({ PVHCTL_LAB_DEB_I386: 'yes' }), /^Error: PVHCTL_LAB_DEB_I386 must be 0 \(the default\) or 1 \(deb12-i386 in the lab too\), not 'yes'$/);
+  assert.throws(() => labDebianGuests({ PVHCTL_LAB_DEB_I386: 'yes' }), /^Error: PVHCTL_LAB_DEB_I386 must be 0 \(deb12-i386 left out\) or 1 \(deb12-i386 in the lab too\), not 'yes'$/);
   assert.throws(() => labDebianGuests({ PVHCTL_LAB_DEB_I386: '\x1b[2J\n'.repeat(20) }), (e: Error) => !/[\x1b\n]/.test(e.message) && e.message.length < 140);
 });
 

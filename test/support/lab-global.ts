@@ -6,6 +6,8 @@
 import { join } from 'node:path';
 import { collectLogs, startLab, stopLab, waitForToolstack, type LabEndpoint } from '../../lab/lab.ts';
 import { readRetries, retriesLog } from '../../lab/retries.ts';
+import { i386Default } from '../../lab/debian-first-boot.ts';
+import { DEBIAN_I386_ENV, labDebianGuests } from '../../lab/guests.ts';
 import { resetLab, SHARED_LAB_ENV } from './lab.ts';
 
 let lab: LabEndpoint | undefined;
@@ -14,6 +16,9 @@ let lab: LabEndpoint | undefined;
 export async function globalSetup(): Promise<void> {
   const log = (l: string) => process.stderr.write(`${l}\n`);
   const t0 = Date.now();
+  // deb12-i386 by default only where its first boot has already run (lab/debian-first-boot.ts);
+  // the suites, started after this, see the choice in their environment.
+  if ((process.env[DEBIAN_I386_ENV] ?? '') === '' && labDebianGuests().length > 0 && (await i386Default(log))) process.env[DEBIAN_I386_ENV] = '1';
   lab = await startLab({ log });
   await waitForToolstack(lab);
   await resetLab(lab); // keeps /etc/xen as built
