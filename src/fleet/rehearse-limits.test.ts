@@ -2,7 +2,8 @@
  * A host's rehearsal limits hold across processes: another process (a child running
  * testdata/rehearse-child.ts, stopped alive right after its memory check) holds a slot and memory
  * on the host in the store, and a switch running in a worker holds a slot, so that this process's
- * test boot of another guest on the same host is refused with words; a dead process holds nothing.
+ * test boot of another guest on the same host is refused with words, and a worker's switch waits
+ * for the slot a test boot holds; a dead process holds nothing.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openFleet, type Fleet } from './fleet.ts';
 import { startRehearsal } from './rehearse.ts';
+import { ownerLive } from './switch.ts';
 import { saveSim } from '../drivers/sim/world.ts';
 import { simOf } from '../drivers/sim/driver.ts';
 import type { Rehearsal } from '../store/rehearsals.ts';
@@ -119,5 +121,16 @@ for (const store of STORES) {
       const r = await rehearse(s, s.guests[1]!);
       assert.deepEqual([r.status, r.rule], ['cannot-rehearse', 'host-busy'], `${r.reason}`);
       assert.equal(r.reason, 'cannot rehearse now: 1 test boot or switch already runs on lim (its limit is 1)');
+    }));
+
+  test(`max_parallel 1: a worker's switch does not take the host's slot while another process's test boot holds it, and takes it once that process is dead (${store.kind})`, () =>
+    withSetup(store, 1, false, async (s) => {
+      const child = await childAtCheck(s, s.guests[0]!);
+      const [g] = await s.fleet.store.getGuest(s.guests[2]!);
+      const op = (await s.fleet.store.createOperationIfIdle({ guest_id: g!.id, kind: 'switch', from_type: 'pv', to_type: 'pvh', force: 0, requested_by: 'op' }))!;
+      // As src/fleet/worker.ts asks: a test boot whose process lives holds its slot.
+      assert.equal(await s.fleet.store.takeHostSlot(op.id, ownerLive), false);
+      await kill(child);
+      assert.equal(await s.fleet.store.takeHostSlot(op.id, ownerLive), true);
     }));
 }

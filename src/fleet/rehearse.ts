@@ -20,7 +20,7 @@ import {
 } from './rehearse-plan.ts';
 import { decodeVerdict } from './stored-verdict.ts';
 import type { RehearsalTarget } from './types.ts';
-import { ownerAlive, precheck, retry, type FleetContext } from './switch.ts';
+import { ownerAlive, ownerLive, precheck, retry, type FleetContext } from './switch.ts';
 import { kernelSilent, SILENT_PVH_CONSOLE, sinceBoot, verifyBoot } from './verify.ts';
 
 const errText = (err: unknown) => (err instanceof Error ? err.message : String(err));
@@ -110,12 +110,11 @@ export async function runRehearsal(ctx: FleetContext, id: number, opts: Rehearsa
  */
 function loadOf(host: Host, s: HostSlots, created: Set<number>): HostLoad {
   const now = Date.now();
-  const live = (o: { owner: string | null; updated_at: string }) => o.owner === OWNER || ownerAlive(o);
   return {
     host: host.name,
     maxParallel: s.maxParallel,
-    rehearsals: s.rehearsals.filter(live).map((r) => ({ memoryMb: r.memory_mb, inFreeMemory: created.has(r.id) })),
-    operations: s.operations.filter((o) => (o.lease_until === null ? live(o) : Date.parse(o.lease_until) > now)).length,
+    rehearsals: s.rehearsals.filter(ownerLive).map((r) => ({ memoryMb: r.memory_mb, inFreeMemory: created.has(r.id) })),
+    operations: s.operations.filter((o) => (o.lease_until === null ? ownerLive(o) : Date.parse(o.lease_until) > now)).length,
   };
 }
 
