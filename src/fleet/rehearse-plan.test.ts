@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { hostPath, type DiskBacking } from '../drivers/driver.ts';
-import { cowBytes, customerMessage, DEFAULT_REHEARSAL, memoryCheck, planSnapshots, rehearsalOptions, strayOf, userlandSign } from './rehearse-plan.ts';
+import { cowBytes, customerMessage, DEFAULT_REHEARSAL, hostRoom, memoryCheck, planSnapshots, rehearsalOptions, strayOf, userlandSign } from './rehearse-plan.ts';
 
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
@@ -104,4 +104,18 @@ test("the guest's userland is up: a getty's login prompt or a guest_type report;
   assert.equal(userlandSign('Kernel panic - not syncing: VFS: Unable to mount root fs\n'), null);
   assert.equal(userlandSign(`${'x'.repeat(100)} login:`), null, 'not a host name');
   assert.equal(userlandSign('a\n'.repeat(200_000)), null, 'bounded');
+});
+
+test("the host's slots and memory: test boots and switches against max_parallel; only test boots whose domain xl's free_memory did not count yet are subtracted", () => {
+  const boot = (inFreeMemory: boolean) => ({ memoryMb: 1024, inFreeMemory });
+  assert.deepEqual(hostRoom(1024, 8192, 1024, { host: 'xen1', maxParallel: 3, rehearsals: [boot(true)], operations: 1 }), { ok: true });
+  assert.deepEqual(hostRoom(1024, 8192, 1024, { host: 'xen1', maxParallel: 3, rehearsals: [boot(true), boot(false)], operations: 1 }), {
+    ok: false, rule: 'host-busy', reason: 'cannot rehearse now: 3 test boots or switches already run on xen1 (its limit is 3)',
+  });
+  // A limit of 0 is read as 1, as the limiter reads it.
+  assert.equal(hostRoom(1024, 8192, 1024, { host: 'xen1', maxParallel: 0, rehearsals: [], operations: 1 }).ok, false);
+  // 3000 free: 1024 reserve, 1024 held by a boot whose domain is not made yet, 1024 needed -> no room; made -> room.
+  const held = hostRoom(1024, 3000, 1024, { host: 'xen1', maxParallel: 4, rehearsals: [boot(false)], operations: 0 });
+  assert.deepEqual(held.ok ? null : held.rule, 'memory');
+  assert.deepEqual(hostRoom(1024, 3000, 1024, { host: 'xen1', maxParallel: 4, rehearsals: [boot(true)], operations: 0 }), { ok: true });
 });

@@ -46,7 +46,7 @@ export type RehearsalStep = (typeof REHEARSAL_STEPS)[number];
 
 /** Why a guest cannot be rehearsed (nothing was made on the host). */
 export type CannotRule =
-  | 'refused' | 'busy' | 'name-taken' | 'no-dm-snapshot' | 'vg-full' | 'snapshot-of-snapshot' | 'not-snapshottable' | 'no-reflink' | 'memory' | 'config';
+  | 'refused' | 'busy' | 'host-busy' | 'name-taken' | 'no-dm-snapshot' | 'vg-full' | 'snapshot-of-snapshot' | 'not-snapshottable' | 'no-reflink' | 'memory' | 'config';
 export type Cannot = { ok: false; rule: CannotRule; reason: string };
 
 /**
@@ -64,6 +64,7 @@ export type RehearsalRule = CannotRule | 'host' | 'snapshot' | 'write-config' | 
 const REHEARSAL_CUSTOMER: Record<RehearsalRule, string | null> = {
   refused: null,
   busy: 'another change to your server was in progress',
+  'host-busy': 'its host was busy with other test boots and changes; it can be tried again later',
   'name-taken': 'the name its test copy needs is in use on its host; our team will look at it',
   'no-dm-snapshot': 'its host cannot make copies of its disks yet; our team will look at it',
   'vg-full': 'its host has no room for a copy of its disks right now',
@@ -173,6 +174,32 @@ export function memoryCheck(needMb: number, freeMb: number, reserveMb: number, h
   if (needMb <= room) return { ok: true };
   const held = heldMb > 0 ? `, ${heldMb} MiB held for other test boots` : '';
   return { ok: false, rule: 'memory', reason: `the test boot needs ${needMb} MiB; the host has ${freeMb} MiB free, ${reserveMb} MiB of which stay in reserve${held}` };
+}
+
+/**
+ * What takes a host's slots when a rehearsal asks for one, from whatever process or machine runs
+ * them: the other rehearsals past their check (the MiB each holds, and whether xl's free_memory
+ * counted its domain when it was read) and the running switches, rollbacks and power operations.
+ */
+export type HostLoad = { host: string; maxParallel: number; rehearsals: { memoryMb: number; inFreeMemory: boolean }[]; operations: number };
+
+/**
+ * The host's slot and memory check for a test boot of `needMb`: refused while the host's limit
+ * (max_parallel) is taken by test boots and switches, else memoryCheck with the memory the other
+ * test boots hold and xl's free_memory did not yet count (a domain not yet made by xl create).
+ * @example
+ * hostRoom(1024, 4000, 1024, { host: 'xen1', maxParallel: 1, rehearsals: [], operations: 1 })
+ * // => { ok: false, rule: 'host-busy', reason: 'cannot rehearse now: 1 test boot or switch already runs on xen1 (its limit is 1)' }
+ */
+export function hostRoom(needMb: number, freeMb: number, reserveMb: number, load: HostLoad): { ok: true } | Cannot {
+  const busy = load.rehearsals.length + load.operations;
+  const max = Math.max(1, load.maxParallel);
+  if (busy >= max) {
+    const what = busy === 1 ? '1 test boot or switch already runs' : `${busy} test boots or switches already run`;
+    return { ok: false, rule: 'host-busy', reason: `cannot rehearse now: ${what} on ${load.host} (its limit is ${max})` };
+  }
+  const held = load.rehearsals.filter((r) => !r.inFreeMemory).reduce((n, r) => n + r.memoryMb, 0);
+  return memoryCheck(needMb, freeMb, reserveMb, held);
 }
 
 /** What a rehearsal may have made on the host, read back from its journal after a crash. */

@@ -216,7 +216,9 @@ for (const store of STORES) {
     const [oa, ob] = await Promise.all([ra.finished, rb.finished]);
     assert.deepEqual([oa.status, ob.status].sort(), ['cannot-rehearse', 'passed']);
     assert.equal([oa, ob].find((o) => o.status === 'cannot-rehearse')!.rule, 'memory');
-    assert.match([oa, ob].find((o) => o.status === 'cannot-rehearse')!.reason!, /held for other test boots/);
+    // Held for the other test boot when its domain was not yet made at this one's free_memory
+    // reading, else counted by xl itself (never both: rehearse-limits.test.ts has the held case).
+    assert.match([oa, ob].find((o) => o.status === 'cannot-rehearse')!.reason!, /^the test boot needs 1024 MiB; the host has (2500 MiB free, 1024 MiB of which stay in reserve, 1024 MiB held for other test boots|1476 MiB free, 1024 MiB of which stay in reserve)$/);
     // Per-host limit 1: the same two run one after the other, and both pass.
     sim.state.totalMemoryMb = Object.keys(sim.state.domains).length * 1024 + 2500;
     await fleet.store.updateHost((await fleet.store.getHost('sim1'))!.id, { max_parallel: 1 });

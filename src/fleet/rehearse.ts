@@ -9,24 +9,19 @@ import { hostname } from 'node:os';
 import { DriverError, domainName, failureOf, hostPath, type DomainName, type HostDriver, type HostPath, type SnapshotSpec } from '../drivers/driver.ts';
 import type { Guest, Host } from '../store/schema.ts';
 import { OWNER } from '../store/store.ts';
-import { rehearsals, type Rehearsal, type RehearsalStatus } from '../store/rehearsals.ts';
+import { rehearsals, type HostSlots, type Rehearsal, type RehearsalStatus } from '../store/rehearsals.ts';
 import { parseXlConfig } from '../xlcfg/parser.ts';
 import { rehearsalConfig } from '../xlcfg/rehearse.ts';
 import { customerReason } from './messages.ts';
 import { customerRefusalWords, operatorRefusalWords } from './reasons.ts';
 import {
-  customerMessage, DEFAULT_REHEARSAL, memoryCheck, planSnapshots, rehearsalConfigPath, rehearsalName, strayOf, userlandSign,
-  type CannotRule, type RehearsalOptions, type RehearsalRule, type RehearsalStep,
+  customerMessage, DEFAULT_REHEARSAL, hostRoom, planSnapshots, rehearsalConfigPath, rehearsalName, strayOf, userlandSign,
+  type CannotRule, type HostLoad, type RehearsalOptions, type RehearsalRule, type RehearsalStep,
 } from './rehearse-plan.ts';
 import { decodeVerdict } from './stored-verdict.ts';
 import type { RehearsalTarget } from './types.ts';
-import { ownerAlive, precheck, retry, type FleetContext } from './switch.ts';
+import { ownerAlive, ownerLive, precheck, retry, type FleetContext } from './switch.ts';
 import { kernelSilent, SILENT_PVH_CONSOLE, sinceBoot, verifyBoot } from './verify.ts';
-
-/** The PVH kinds a guest can be rehearsed in. */
-
-/** MiB held per host by rehearsals between their memory check and their end (this process). */
-const held = new Map<number, number>();
 
 const errText = (err: unknown) => (err instanceof Error ? err.message : String(err));
 /** The console's last lines worth keeping: bounded, blank lines dropped. */
@@ -44,8 +39,9 @@ function kernelOf(guest: Guest, kernelPath: string | null): string {
 }
 
 /**
- * Starts a rehearsal of `guest` under the host's concurrency limit (shared with switches);
- * refuses while another rehearsal or a switch of the guest runs.
+ * Starts a rehearsal of `guest`; refuses while another rehearsal or a switch of the guest runs.
+ * This process's rehearsals and switches of a host wait their turn in its limiter; the store's
+ * slot check (at the memory check) is the authority across processes and machines.
  * @example
  * const r = await startRehearsal(fleet.ctx, guest, { actor: 'op' });
  * (await r.finished).status // => 'passed'
@@ -95,24 +91,37 @@ export async function runRehearsal(ctx: FleetContext, id: number, opts: Rehearsa
   };
 
   await journal('plan', 'begin');
-  const planned = await plan(ctx, guest, host, driver, r.to_type as RehearsalTarget, opts).catch((err: unknown) => ({ ok: false as const, rule: 'host' as const, reason: customerReason(err), detail: errText(err) }));
+  const planned = await plan(ctx, id, guest, host, driver, r.to_type as RehearsalTarget, opts).catch((err: unknown) => ({ ok: false as const, rule: 'host' as const, reason: customerReason(err), detail: errText(err) }));
   if (!planned.ok) return cannot(planned.rule, planned.reason, 'detail' in planned ? planned.detail : null);
-  try {
-    await R.update(id, { kernel: kernelOf(guest, planned.kernel) });
-    await journal('plan', 'done', `${planned.snapshots.length} snapshot(s), ${planned.memoryMb} MiB`);
-    const out = await boot(ctx, driver, journal, planned, r.to_type as RehearsalTarget);
-    const clean = await cleanup(driver, journal, planned);
-    if (clean !== null) return record({ ...out, status: 'failed', rule: 'cleanup', reason: 'the test copy of the server could not be removed', detail: `${out.detail ?? ''}; cleanup: ${clean}` });
-    return record(out);
-  } finally {
-    held.set(host.id, (held.get(host.id) ?? 0) - planned.memoryMb);
-  }
+  // From here the rehearsal holds a slot and its memory in the store until record() finishes it.
+  await R.update(id, { kernel: kernelOf(guest, planned.kernel) });
+  await journal('plan', 'done', `${planned.snapshots.length} snapshot(s), ${planned.memoryMb} MiB`);
+  const out = await boot(ctx, driver, journal, planned, r.to_type as RehearsalTarget);
+  const clean = await cleanup(driver, journal, planned);
+  if (clean !== null) return record({ ...out, status: 'failed', rule: 'cleanup', reason: 'the test copy of the server could not be removed', detail: `${out.detail ?? ''}; cleanup: ${clean}` });
+  return record(out);
+}
+
+/**
+ * The host's load as hostRoom judges it, from the store's rows: a rehearsal whose process died
+ * (on this machine, or silent past STALE_MS on another) holds nothing, nor does an operation
+ * whose owner's lease ran out (a worker's sweep takes it over); `created` are the rehearsals whose
+ * domain xl's free_memory already counted when it was read.
+ */
+function loadOf(host: Host, s: HostSlots, created: Set<number>): HostLoad {
+  const now = Date.now();
+  return {
+    host: host.name,
+    maxParallel: s.maxParallel,
+    rehearsals: s.rehearsals.filter(ownerLive).map((r) => ({ memoryMb: r.memory_mb, inFreeMemory: created.has(r.id) })),
+    operations: s.operations.filter((o) => (o.lease_until === null ? ownerLive(o) : Date.parse(o.lease_until) > now)).length,
+  };
 }
 
 type Plan = { ok: true; name: DomainName; configPath: HostPath; text: string; snapshots: SnapshotSpec[]; memoryMb: number; kernel: string | null };
 
 /** Decides everything before anything is made: the switch's pre-check, names, copies, memory. */
-async function plan(ctx: FleetContext, guest: Guest, host: Host, driver: HostDriver, to: RehearsalTarget, opts: RehearsalOptions): Promise<Plan | { ok: false; rule: CannotRule; reason: string; detail?: string }> {
+async function plan(ctx: FleetContext, id: number, guest: Guest, host: Host, driver: HostDriver, to: RehearsalTarget, opts: RehearsalOptions): Promise<Plan | { ok: false; rule: CannotRule; reason: string; detail?: string }> {
   // The same pre-check and config as the real switch: policy, verdict, the rewrite; reads only.
   const pre = await precheck(ctx, guest, to, { force: opts.force });
   if (!pre.ok) return { ok: false, rule: 'refused', reason: customerRefusalWords(pre.refusal), detail: operatorRefusalWords(pre.refusal) };
@@ -134,12 +143,13 @@ async function plan(ctx: FleetContext, guest: Guest, host: Host, driver: HostDri
   if (!parsed.ok) return { ok: false, rule: 'config', reason: 'the PVH config does not parse' };
   const cfg = rehearsalConfig(parsed.config, name, new Map(snaps.snapshots.map((s) => [s.origin as string, s.path as string])));
   if (!cfg.ok) return { ok: false, rule: 'config', reason: cfg.reason };
+  // Which rehearsals' domains exist before free_memory is read: their memory is in the reading;
+  // any other's may not be (its xl create may finish after the reading), so the check subtracts it.
+  const R = rehearsals(ctx.store);
+  const created = await R.created(host.id);
   const free = await retry(() => driver.freeMemory());
-  const mem = memoryCheck(cfg.memoryMb, free, opts.reserveMb, held.get(host.id) ?? 0);
-  if (!mem.ok) return mem;
-  // Held from this check on, with no await in between, so that two plans cannot both count it free;
-  // runRehearsal gives it back when the rehearsal ends.
-  held.set(host.id, (held.get(host.id) ?? 0) + cfg.memoryMb);
+  const room = await R.claimSlot(id, host.id, cfg.memoryMb, (s) => hostRoom(cfg.memoryMb, free, opts.reserveMb, loadOf(host, s, created)));
+  if (!room.ok) return room;
   return { ok: true, name, configPath: rehearsalConfigPath(host.config_dir, guest.name), text: cfg.text, snapshots: snaps.snapshots, memoryMb: cfg.memoryMb, kernel: facts.facts.kernel };
 }
 

@@ -568,6 +568,13 @@ export async function rollback(ctx: FleetContext, opId: number, why: SwitchFailu
 export const STALE_MS = 30 * 60_000;
 
 /**
+ * Whether a row's owner still runs it, this process included: what holds a host's slot.
+ * @example
+ * ownerLive({ owner: OWNER, updated_at }) // => true
+ */
+export const ownerLive = (o: Pick<Operation, 'owner' | 'updated_at'>): boolean => o.owner === OWNER || ownerAlive(o);
+
+/**
  * Whether the process that runs `op` is still alive: on this machine, its pid answers signal 0;
  * on another (a second pvhctl on the same PostgreSQL later), its last journal entry is recent.
  */

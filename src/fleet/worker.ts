@@ -12,7 +12,7 @@ import { localElsewhere } from '../drivers/open.ts';
 import { takeable } from './lease.ts';
 import type { OperationQueue } from './queue.ts';
 import { resumeOperation, runOperation } from './operations.ts';
-import { held, STALE_MS, type FleetContext } from './switch.ts';
+import { held, ownerLive, STALE_MS, type FleetContext } from './switch.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -41,7 +41,7 @@ export async function runQueued(ctx: FleetContext, id: number): Promise<'ran' | 
   try {
     await held(ctx, op.id, async () => {
       if (op.status === 'running') return resumeOperation(ctx, op);
-      while (!(await ctx.store.takeHostSlot(op.id))) {
+      while (!(await ctx.store.takeHostSlot(op.id, ownerLive))) {
         ctx.leases.check(op.id);
         await sleep(SLOT_POLL_MS);
       }

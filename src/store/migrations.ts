@@ -6,7 +6,7 @@ import { sql, type Kysely } from 'kysely';
 import type { Migration } from 'kysely/migration';
 import { campaignsMigration } from './campaigns.ts';
 import { customerKeysMigration } from './customer-keys.ts';
-import { rehearsalsMigration } from './rehearsals.ts';
+import { rehearsalMemoryMigration, rehearsalsMigration } from './rehearsals.ts';
 import { mailMigrations } from '../notify/mail-schema.ts';
 import { bytesType, idColumn } from './portable.ts';
 
@@ -300,6 +300,7 @@ export const migrations: Record<string, Migration> = {
   '0900_customer_keys': customerKeysMigration,
   // Rehearsals (src/store/rehearsals.ts), numbered apart from the fleet's and the shell's.
   '0950_rehearsals': rehearsalsMigration,
+  '0951_rehearsal_memory': rehearsalMemoryMigration,
   // Customer mail (src/notify/mail-schema.ts): owners' addresses, the mails sent, the link key.
   ...mailMigrations,
 };

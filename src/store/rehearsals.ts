@@ -5,8 +5,9 @@
  * the switch's rollback applies to it).
  */
 import { idColumn } from './portable.ts';
-import type { Generated, Kysely, Selectable } from 'kysely';
+import type { ColumnType, Generated, Kysely, Selectable } from 'kysely';
 import type { Migration } from 'kysely/migration';
+import type { Operation } from './schema.ts';
 import type { Store } from './store.ts';
 
 /** `running` while it works; `passed`; `failed` (the test boot did not come up); `cannot-rehearse` (refused before anything was made). */
@@ -32,6 +33,11 @@ export type RehearsalsTable = {
   console_tail: string | null;
   /** The process running it (`HOST:PID`), as for operations. */
   owner: string | null;
+  /**
+   * The MiB its test boot takes, set when it passed the host's slot and memory check: from then
+   * until it finishes it holds one of the host's slots and that memory (null: it holds neither).
+   */
+  memory_mb: ColumnType<number | null, number | null | undefined, number | null>;
   requested_by: string;
   created_at: string;
   updated_at: string;
@@ -92,6 +98,28 @@ export const rehearsalsMigration: Migration = {
   },
 };
 
+/** The memory a rehearsal holds on its host, counted in the store so that the host's limits hold across processes. */
+export const rehearsalMemoryMigration: Migration = {
+  async up(db: Kysely<any>) {
+    await db.schema.alterTable('rehearsals').addColumn('memory_mb', 'integer').execute();
+  },
+  async down(db: Kysely<any>) {
+    await db.schema.alterTable('rehearsals').dropColumn('memory_mb').execute();
+  },
+};
+
+/** A running rehearsal that holds a slot on its host (its check passed), as a slot check reads it. */
+export type HeldSlot = Pick<Rehearsal, 'id' | 'owner' | 'updated_at'> & { memory_mb: number };
+
+/** What takes a host's slots when a rehearsal asks for one, read in the check's transaction. */
+export type HostSlots = {
+  maxParallel: number;
+  /** The host's running rehearsals that hold a slot, this one aside. */
+  rehearsals: HeldSlot[];
+  /** The host's running operations (switches, rollbacks, power), which hold a slot each. */
+  operations: Pick<Operation, 'id' | 'owner' | 'lease_until' | 'updated_at'>[];
+};
+
 /**
  * The rehearsal queries over an open store.
  * @example
@@ -132,6 +160,52 @@ export function rehearsals(store: Store) {
       for (const r of newest.values()) out.set(r.guest_id, [...(out.get(r.guest_id) ?? []), r]);
       return out;
     },
+    /**
+     * Ids of the host's running rehearsals whose `xl create` is done: from then on xl's
+     * free_memory counts their domain. Read before free_memory, so that every rehearsal not in it
+     * is one whose memory the reading may miss.
+     */
+    created: async (hostId: number): Promise<Set<number>> => {
+      const rows = await db
+        .selectFrom('rehearsal_journal')
+        .innerJoin('rehearsals', 'rehearsals.id', 'rehearsal_journal.rehearsal_id')
+        .innerJoin('guests', 'guests.id', 'rehearsals.guest_id')
+        .select('rehearsals.id')
+        .where('guests.host_id', '=', hostId)
+        .where('rehearsals.status', '=', 'running')
+        .where('rehearsal_journal.step', '=', 'create')
+        .where('rehearsal_journal.phase', '=', 'done')
+        .execute();
+      return new Set(rows.map((r) => r.id));
+    },
+    /**
+     * The host's slot check for rehearsal `id`, in one transaction: reads what takes the host's
+     * slots, asks `decide`, and when it says ok records `memoryMb` on the rehearsal, which holds a
+     * slot and that memory from then on. Two checks never interleave: PostgreSQL locks the host's
+     * row; SQLite's `begin immediate` lets one writer in at a time, across processes too.
+     * @example
+     * await rehearsals(store).claimSlot(7, host.id, 1024, (s) => hostRoom(...)) // => { ok: true }
+     */
+    claimSlot: async <D extends { ok: boolean }>(id: number, hostId: number, memoryMb: number, decide: (s: HostSlots) => D): Promise<D> =>
+      db.transaction().execute(async (t) => {
+        let host = t.selectFrom('hosts').select('max_parallel').where('id', '=', hostId);
+        if (store.engine === 'postgres') host = host.forUpdate();
+        const { max_parallel } = await host.executeTakeFirstOrThrow();
+        // The host's guests: what its rehearsals and operations run on.
+        const onHost = t.selectFrom('guests').select('id').where('host_id', '=', hostId);
+        const held = await t
+          .selectFrom('rehearsals')
+          .select(['id', 'owner', 'updated_at', 'memory_mb'])
+          .where('guest_id', 'in', onHost)
+          .where('status', '=', 'running')
+          .where('memory_mb', 'is not', null)
+          .where('id', '!=', id)
+          .execute();
+        const operations = await t.selectFrom('operations').select(['id', 'owner', 'lease_until', 'updated_at']).where('guest_id', 'in', onHost).where('status', '=', 'running').execute();
+        const d = decide({ maxParallel: max_parallel, rehearsals: held.map((r) => ({ ...r, memory_mb: r.memory_mb! })), operations });
+        if (d.ok) await t.updateTable('rehearsals').set({ memory_mb: memoryMb, updated_at: now() }).where('id', '=', id).execute();
+        return d;
+      }),
     running: async (): Promise<Rehearsal[]> => db.selectFrom('rehearsals').selectAll().where('status', '=', 'running').orderBy('id').execute(),
     journal: async (id: number, step: string, phase: RehearsalJournalEntry['phase'], detail: string | null): Promise<RehearsalJournalEntry> => {
       const last = await db.selectFrom('rehearsal_journal').select('seq').where('rehearsal_id', '=', id).orderBy('seq', 'desc').limit(1).executeTakeFirst();

@@ -15,6 +15,7 @@ import { BULK_ROWS, chunks } from './bulk.ts';
 import { migrations } from './migrations.ts';
 import { nodeSqliteDialect } from './node-sqlite-dialect.ts';
 import { engineOf, type Engine } from './portable.ts';
+import type { RehearsalTables } from './rehearsals.ts';
 import type { Step } from '../fleet/steps.ts';
 import type { GuestType } from '../fleet/types.ts';
 import type {
@@ -358,9 +359,11 @@ export function makeStore(db: Kysely<Tables>, path: string) {
      * Starts pending operation `id` if its host has a free slot: under a lock on the host's row,
      * counts the host's running operations and, below `max_parallel`, marks this one running.
      * Every worker goes through this, so the per-host limit holds across processes; an operation
-     * whose worker died stays running (its slot taken) until another worker finishes it.
+     * whose worker died stays running (its slot taken) until another worker finishes it. The
+     * host's test boots past their check hold a slot each too, those `live` says still run
+     * (src/store/rehearsals.ts: claimSlot counts the operations the same way).
      */
-    takeHostSlot: async (id: number): Promise<boolean> =>
+    takeHostSlot: async (id: number, live: (r: Pick<Operation, 'owner' | 'updated_at'>) => boolean = () => true): Promise<boolean> =>
       db.transaction().execute(async (t) => {
         const op = await t.selectFrom('operations').innerJoin('guests', 'guests.id', 'operations.guest_id').select(['guests.host_id', 'operations.status']).where('operations.id', '=', id).executeTakeFirstOrThrow();
         if (op.status !== 'pending') return op.status === 'running';
@@ -375,7 +378,15 @@ export function makeStore(db: Kysely<Tables>, path: string) {
           .where('guests.host_id', '=', op.host_id)
           .where('operations.status', '=', 'running')
           .executeTakeFirstOrThrow();
-        if (Number(running.n) >= Math.max(1, max_parallel)) return false;
+        const rehearsing = await t
+          .withTables<RehearsalTables>()
+          .selectFrom('rehearsals')
+          .select(['owner', 'updated_at'])
+          .where('guest_id', 'in', t.selectFrom('guests').select('id').where('host_id', '=', op.host_id))
+          .where('status', '=', 'running')
+          .where('memory_mb', 'is not', null)
+          .execute();
+        if (Number(running.n) + rehearsing.filter(live).length >= Math.max(1, max_parallel)) return false;
         await t.updateTable('operations').set({ status: 'running', updated_at: now() }).where('id', '=', id).execute();
         return true;
       }),
