@@ -51,7 +51,7 @@ test('the lab has the Debian guests unless PVHCTL_LAB_DEBIAN=0; another value is
   assert.throws(() => labDebianGuests({ PVHCTL_LAB_DEBIAN: 'x\x1b[2J'.repeat(20) }), (e: Error) => !e.message.includes('\x1b') && e.message.length < 140);
 });
 
-test('deb12-i386 is in the lab only with PVHCTL_LAB_DEB_I386=1 (and the Debian guests on); another value is refused', () => {
+test('labDebianGuests has deb12-i386 only with PVHCTL_LAB_DEB_I386=1 (and the Debian guests on; the lab stage sets it where the first boot has run); another value is refused', () => {
   assert.ok(!labDebianGuests({}).includes(DEBIAN_I386), 'not in the default lab');
   assert.ok(!labDebianGuests({ PVHCTL_LAB_DEB_I386: '0' }).includes(DEBIAN_I386));
   assert.ok(!labDebianGuests({ PVHCTL_LAB_DEB_I386: '' }).includes(DEBIAN_I386));
